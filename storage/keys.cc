@@ -1,0 +1,99 @@
+#include "storage/keys.h"
+
+#include "absl/time/civil_time.h"
+
+namespace countd::storage::keys {
+
+std::string Join(std::initializer_list<absl::string_view> parts) {
+  size_t n = 0;
+  for (absl::string_view p : parts) n += p.size() + 1;
+  std::string out;
+  out.reserve(n + kBucketSuffixSize);
+  for (absl::string_view p : parts) {
+    out.append(p.data(), p.size());
+    out.push_back('\0');
+  }
+  return out;
+}
+
+std::vector<absl::string_view> Split(absl::string_view key) {
+  std::vector<absl::string_view> parts;
+  size_t start = 0;
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (key[i] == '\0') {
+      parts.push_back(key.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+int32_t DayIndex(absl::Time t) {
+  absl::CivilDay day = absl::ToCivilDay(t, absl::UTCTimeZone());
+  return static_cast<int32_t>(day - absl::CivilDay(1970, 1, 1));
+}
+
+int32_t MonthIndex(absl::Time t) {
+  absl::CivilMonth month = absl::ToCivilMonth(t, absl::UTCTimeZone());
+  return static_cast<int32_t>(month - absl::CivilMonth(1970, 1));
+}
+
+std::string WithBucket(absl::string_view base, int32_t bucket) {
+  std::string out;
+  out.reserve(base.size() + kBucketSuffixSize);
+  out.append(base.data(), base.size());
+  uint32_t b = static_cast<uint32_t>(bucket);
+  out.push_back(static_cast<char>(b >> 24));
+  out.push_back(static_cast<char>(b >> 16));
+  out.push_back(static_cast<char>(b >> 8));
+  out.push_back(static_cast<char>(b));
+  return out;
+}
+
+int32_t BucketOf(absl::string_view key) {
+  if (key.size() < kBucketSuffixSize) return -1;
+  const unsigned char* p =
+      reinterpret_cast<const unsigned char*>(key.data() + key.size() - kBucketSuffixSize);
+  uint32_t b = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+  return static_cast<int32_t>(b);
+}
+
+absl::string_view WithoutBucket(absl::string_view key) {
+  if (key.size() < kBucketSuffixSize) return key;
+  return key.substr(0, key.size() - kBucketSuffixSize);
+}
+
+std::string SignalsUserPrefix(absl::string_view tenant, char kind, absl::string_view user) {
+  std::string who;
+  who.reserve(user.size() + 1);
+  who.push_back(kind);
+  who.append(user.data(), user.size());
+  return Join({tenant, who});
+}
+
+std::string SignalsCounterKey(absl::string_view user_prefix, absl::string_view cls,
+                              absl::string_view path) {
+  std::string out(user_prefix);
+  out += Join({cls, path});
+  return out;
+}
+
+std::string RegistryPrefix(absl::string_view tenant) { return Join({"reg", tenant}); }
+
+std::string RegistryKey(absl::string_view tenant, absl::string_view cls, absl::string_view path) {
+  return Join({"reg", tenant, cls, path});
+}
+
+std::string CounterSettingsKey(absl::string_view tenant) { return Join({"csettings", tenant}); }
+
+std::string StashKey(absl::string_view tenant, absl::string_view visitor,
+                     absl::string_view counter_name, int32_t day) {
+  return WithBucket(Join({tenant, visitor, counter_name}), day);
+}
+
+std::string RequestKey(absl::string_view scope, absl::string_view tenant,
+                       absl::string_view request_id) {
+  return Join({scope, tenant, request_id});
+}
+
+}  // namespace countd::storage::keys

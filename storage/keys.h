@@ -1,0 +1,61 @@
+// storage/keys.h — how countd lays its data out in RocksDB keys.
+//
+// Keys are byte strings of '\0'-terminated parts. Identifiers are validated as printable ASCII
+// before they reach storage, so '\0' never occurs inside a part, and a key prefix of whole parts
+// selects exactly the records under it (e.g. one tenant's user).
+// Bucketed tables (daily, monthly) end every key with a 4-byte big-endian bucket index; the
+// store reads it to expire old buckets during compaction.
+#ifndef COUNTD_STORAGE_KEYS_H_
+#define COUNTD_STORAGE_KEYS_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace countd::storage::keys {
+
+// Concatenates the parts, each followed by '\0'.
+std::string Join(std::initializer_list<absl::string_view> parts);
+// Splits a key made by Join (ignoring a trailing bucket suffix the caller removed).
+std::vector<absl::string_view> Split(absl::string_view key);
+
+// Days since 1970-01-01 (UTC) of `t`.
+int32_t DayIndex(absl::Time t);
+// Months since 1970-01 (UTC) of `t`.
+int32_t MonthIndex(absl::Time t);
+
+inline constexpr size_t kBucketSuffixSize = 4;
+// base + 4-byte big-endian bucket index.
+std::string WithBucket(absl::string_view base, int32_t bucket);
+// The bucket index at the end of `key`; -1 when the key is too short.
+int32_t BucketOf(absl::string_view key);
+// `key` without its bucket suffix.
+absl::string_view WithoutBucket(absl::string_view key);
+
+// --- Signals counters (tables kTotals, kMonthly, kDaily) ---
+// The user part: kind 'u' for a UID, 'r' for a regToken (separate namespaces).
+std::string SignalsUserPrefix(absl::string_view tenant, char kind, absl::string_view user);
+// prefix + class + path: the key in kTotals, and the base of monthly/daily bucket keys.
+std::string SignalsCounterKey(absl::string_view user_prefix, absl::string_view cls,
+                              absl::string_view path);
+
+// --- Signals registry and settings (table kMeta) ---
+std::string RegistryPrefix(absl::string_view tenant);
+std::string RegistryKey(absl::string_view tenant, absl::string_view cls, absl::string_view path);
+std::string CounterSettingsKey(absl::string_view tenant);
+
+// --- Stash daily counters (table kStash) ---
+std::string StashKey(absl::string_view tenant, absl::string_view visitor,
+                     absl::string_view counter_name, int32_t day);
+
+// --- Idempotency records (table kRequests); value = 8-byte big-endian expiry + payload ---
+std::string RequestKey(absl::string_view scope, absl::string_view tenant,
+                       absl::string_view request_id);
+
+}  // namespace countd::storage::keys
+
+#endif  // COUNTD_STORAGE_KEYS_H_

@@ -1,0 +1,382 @@
+// RocksDB implementation of Store. rocksdb/ headers stay inside this file.
+#include "storage/rocksdb_store.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/compaction_filter.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace countd::storage {
+
+const char* TableName(Table table) {
+  switch (table) {
+    case Table::kMeta: return "meta";
+    case Table::kTotals: return "totals";
+    case Table::kMonthly: return "monthly";
+    case Table::kDaily: return "daily";
+    case Table::kStash: return "stash";
+    case Table::kRequests: return "requests";
+  }
+  return "unknown";
+}
+
+void WriteBatch::Put(Table table, absl::string_view key, absl::string_view value) {
+  ops_.push_back({OpType::kPut, table, std::string(key), std::string(value)});
+}
+
+void WriteBatch::Delete(Table table, absl::string_view key) {
+  ops_.push_back({OpType::kDelete, table, std::string(key), {}});
+}
+
+void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCell& delta) {
+  ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
+}
+
+ScanRange PrefixRange(absl::string_view prefix) {
+  ScanRange range;
+  range.begin = std::string(prefix);
+  // The end is the prefix with its last non-0xff byte incremented (and what follows dropped).
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  range.end = std::move(end);
+  return range;
+}
+
+namespace {
+
+bool IsCounterTable(Table t) {
+  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily || t == Table::kStash;
+}
+
+// Decides whether records have expired. Stateless apart from the clock; thread-safe.
+class Expiry {
+ public:
+  Expiry(const Clock* clock, Retention retention) : clock_(clock), retention_(retention) {}
+
+  // True when the record is past its table's retention at time `now`.
+  bool Expired(Table table, absl::string_view key, absl::string_view value, absl::Time now) const {
+    switch (table) {
+      case Table::kDaily:
+        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.daily_days;
+      case Table::kStash:
+        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.stash_days;
+      case Table::kMonthly:
+        return keys::BucketOf(key) <= keys::MonthIndex(now) - retention_.monthly_months;
+      case Table::kRequests: {
+        if (value.size() < 8) return true;
+        int64_t expiry = 0;
+        for (int i = 0; i < 8; ++i) expiry = (expiry << 8) | static_cast<uint8_t>(value[i]);
+        return expiry <= absl::ToUnixSeconds(now);
+      }
+      default:
+        return false;
+    }
+  }
+
+  bool Expires(Table table) const {
+    return table == Table::kDaily || table == Table::kStash || table == Table::kMonthly ||
+           table == Table::kRequests;
+  }
+
+  const Clock* clock() const { return clock_; }
+
+ private:
+  const Clock* clock_;
+  Retention retention_;
+};
+
+// Drops expired buckets and records while RocksDB compacts: no scans ever delete old data.
+class ExpiryCompactionFilter : public rocksdb::CompactionFilter {
+ public:
+  ExpiryCompactionFilter(const Expiry* expiry, Table table) : expiry_(expiry), table_(table) {}
+
+  Decision FilterV2(int /*level*/, const rocksdb::Slice& key, ValueType value_type,
+                    const rocksdb::Slice& existing_value, std::string* /*new_value*/,
+                    std::string* /*skip_until*/) const override {
+    if (value_type != ValueType::kValue && value_type != ValueType::kMergeOperand) {
+      return Decision::kKeep;
+    }
+    // Merge operands of a request record never exist; for buckets the key alone decides.
+    absl::string_view k(key.data(), key.size());
+    absl::string_view v(existing_value.data(), existing_value.size());
+    return expiry_->Expired(table_, k, v, expiry_->clock()->Now()) ? Decision::kRemove
+                                                                    : Decision::kKeep;
+  }
+
+  const char* Name() const override { return "countd.ExpiryCompactionFilter"; }
+
+ private:
+  const Expiry* expiry_;
+  Table table_;
+};
+
+// Combines CounterCell deltas: the write path merges, it never reads.
+class CounterMergeOperator : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing_value,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* /*logger*/) const override {
+    CounterCell delta;
+    if (!DecodeCounterCell(absl::string_view(value.data(), value.size()), &delta)) return false;
+    if (existing_value == nullptr) {
+      new_value->assign(value.data(), value.size());
+      return true;
+    }
+    CounterCell base;
+    if (!DecodeCounterCell(absl::string_view(existing_value->data(), existing_value->size()),
+                           &base)) {
+      return false;  // RocksDB reports Corruption to the reader
+    }
+    *new_value = EncodeCounterCell(AddCells(base, delta));
+    return true;
+  }
+
+  const char* Name() const override { return "countd.CounterAdd"; }
+};
+
+absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
+  return absl::UnavailableError(absl::StrCat("storage: ", what, ": ", s.ToString()));
+}
+
+class RocksDbStore : public Store {
+ public:
+  RocksDbStore(const StoreOptions& options)
+      : options_(options),
+        clock_(options.clock != nullptr ? options.clock : RealClock()),
+        expiry_(clock_, options.retention) {}
+
+  ~RocksDbStore() override {
+    if (db_ == nullptr) return;
+    db_->FlushWAL(/*sync=*/true).PermitUncheckedError();
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    db_->Close().PermitUncheckedError();
+  }
+
+  absl::Status Open(const std::string& dir) {
+    cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
+    write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_bytes);
+
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.write_buffer_manager = write_buffers_;
+    db_options.max_total_wal_size = kMaxTotalWalBytes;
+    db_options.max_background_jobs = 2;
+    db_options.bytes_per_sync = 1 << 20;
+    db_options.keep_log_file_num = 5;
+    db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+    db_options.avoid_unnecessary_blocking_io = true;
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+    for (int i = 0; i < kNumTables; ++i) {
+      Table t = static_cast<Table>(i);
+      families.emplace_back(TableName(t), FamilyOptions(t));
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, dir, families, &handles, &db);
+    if (!s.ok()) return Unavailable(absl::StrCat("open ", dir), s);
+    db_.reset(db);
+    handles_ = std::move(handles);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Get(Table table, absl::string_view key) override {
+    rocksdb::PinnableSlice value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(table), ToSlice(key), &value);
+    if (s.IsNotFound()) return absl::NotFoundError("not found");
+    if (!s.ok()) return Unavailable("get", s);
+    if (Expired(table, key, View(value))) return absl::NotFoundError("expired");
+    return value.ToString();
+  }
+
+  absl::StatusOr<CounterCell> GetCounter(Table table, absl::string_view key) override {
+    absl::StatusOr<std::string> raw = Get(table, key);
+    if (!raw.ok()) return raw.status();
+    return DecodeOrDataLoss(*raw);
+  }
+
+  std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(
+      Table table, const std::vector<std::string>& keys) override {
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const std::string& k : keys) slices.emplace_back(k);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), Handle(table), keys.size(), slices.data(),
+                  values.data(), statuses.data());
+    std::vector<absl::StatusOr<CounterCell>> out;
+    out.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound() ||
+          (statuses[i].ok() && Expired(table, keys[i], View(values[i])))) {
+        out.push_back(absl::NotFoundError("not found"));
+      } else if (!statuses[i].ok()) {
+        out.push_back(Unavailable("multiget", statuses[i]));
+      } else {
+        out.push_back(DecodeOrDataLoss(View(values[i])));
+      }
+    }
+    return out;
+  }
+
+  absl::Status Scan(Table table, const ScanRange& range, const ScanVisitor& visit) override {
+    rocksdb::ReadOptions read_options;
+    rocksdb::Slice lower(range.begin);
+    rocksdb::Slice upper(range.end);
+    read_options.iterate_lower_bound = &lower;
+    if (!range.end.empty()) read_options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, Handle(table)));
+    absl::Time now = clock_->Now();
+    bool expires = expiry_.Expires(table);
+    if (range.reverse) {
+      it->SeekToLast();
+    } else {
+      it->Seek(lower);
+    }
+    for (; it->Valid(); range.reverse ? it->Prev() : it->Next()) {
+      absl::string_view k = View(it->key());
+      absl::string_view v = View(it->value());
+      if (expires && expiry_.Expired(table, k, v, now)) continue;
+      if (!visit(k, v)) return absl::OkStatus();
+    }
+    if (!it->status().ok()) return Unavailable("scan", it->status());
+    return absl::OkStatus();
+  }
+
+  absl::Status Write(const WriteBatch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const WriteBatch::Op& op : batch.ops()) {
+      rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
+      rocksdb::Status s;
+      switch (op.type) {
+        case WriteBatch::OpType::kPut: s = wb.Put(cf, op.key, op.value); break;
+        case WriteBatch::OpType::kDelete: s = wb.Delete(cf, op.key); break;
+        case WriteBatch::OpType::kAddCounter:
+          if (!IsCounterTable(op.table)) {
+            return absl::InternalError(
+                absl::StrCat("storage: counter add on table ", TableName(op.table)));
+          }
+          s = wb.Merge(cf, op.key, op.value);
+          break;
+      }
+      if (!s.ok()) return Unavailable("batch", s);
+    }
+    rocksdb::WriteOptions write_options;
+    write_options.sync = options_.sync == SyncMode::kAlways;
+    rocksdb::Status s = db_->Write(write_options, &wb);
+    if (!s.ok()) return Unavailable("write", s);
+    return absl::OkStatus();
+  }
+
+  absl::Status Flush() override {
+    rocksdb::Status s = db_->FlushWAL(/*sync=*/true);
+    if (!s.ok()) return Unavailable("flush wal", s);
+    rocksdb::FlushOptions flush_options;
+    std::vector<rocksdb::ColumnFamilyHandle*> cfs(handles_.begin() + 1, handles_.end());
+    s = db_->Flush(flush_options, cfs);
+    if (!s.ok()) return Unavailable("flush", s);
+    return absl::OkStatus();
+  }
+
+  absl::Status CompactForTest(Table table) override {
+    rocksdb::CompactRangeOptions cro;
+    cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    rocksdb::Status s = db_->Flush(rocksdb::FlushOptions(), Handle(table));
+    if (s.ok()) s = db_->CompactRange(cro, Handle(table), nullptr, nullptr);
+    if (!s.ok()) return Unavailable("compact", s);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
+    int64_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    if (!it->status().ok()) return Unavailable("count", it->status());
+    return n;
+  }
+
+ private:
+  static rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+  static absl::StatusOr<CounterCell> DecodeOrDataLoss(absl::string_view raw) {
+    CounterCell cell;
+    if (!DecodeCounterCell(raw, &cell)) {
+      return absl::DataLossError("storage: stored value is not a counter cell");
+    }
+    return cell;
+  }
+
+  rocksdb::ColumnFamilyHandle* Handle(Table table) const {
+    return handles_[static_cast<int>(table) + 1];  // [0] is RocksDB's default family
+  }
+
+  bool Expired(Table table, absl::string_view key, absl::string_view value) const {
+    return expiry_.Expires(table) && expiry_.Expired(table, key, value, clock_->Now());
+  }
+
+  rocksdb::ColumnFamilyOptions FamilyOptions(Table table) {
+    rocksdb::ColumnFamilyOptions cf;
+    rocksdb::BlockBasedTableOptions bbt;
+    bbt.block_cache = cache_;
+    bbt.cache_index_and_filter_blocks = true;
+    bbt.pin_l0_filter_and_index_blocks_in_cache = true;
+    bbt.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    bbt.format_version = 5;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbt));
+    // Per-family memtables; the WriteBufferManager caps their sum at memtable_bytes.
+    cf.write_buffer_size = table == Table::kMeta || table == Table::kRequests
+                               ? options_.memtable_bytes / 8
+                               : options_.memtable_bytes / 4;
+    cf.max_write_buffer_number = 3;
+    cf.level_compaction_dynamic_level_bytes = true;
+    if (IsCounterTable(table)) cf.merge_operator = std::make_shared<CounterMergeOperator>();
+    if (expiry_.Expires(table)) {
+      filters_.push_back(std::make_unique<ExpiryCompactionFilter>(&expiry_, table));
+      cf.compaction_filter = filters_.back().get();
+      cf.periodic_compaction_seconds =
+          static_cast<uint64_t>(absl::ToInt64Seconds(kPeriodicCompaction));
+    }
+    return cf;
+  }
+
+  StoreOptions options_;
+  const Clock* clock_;
+  Expiry expiry_;
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
+  std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& dir,
+                                                        const StoreOptions& options) {
+  auto store = std::make_unique<RocksDbStore>(options);
+  absl::Status s = store->Open(dir);
+  if (!s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace countd::storage

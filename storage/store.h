@@ -1,0 +1,138 @@
+// storage/store.h — durable storage for countd: tables of byte keys, atomic multi-key writes,
+// counter cells combined by a merge operator, and time-based expiry of bucketed tables.
+#ifndef COUNTD_STORAGE_STORE_H_
+#define COUNTD_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "storage/clock.h"
+#include "storage/counter_cell.h"
+
+namespace countd::storage {
+
+// The tables of the store. Each is a RocksDB column family tuned for its access pattern.
+enum class Table : int {
+  kMeta = 0,   // small configuration records (registry, settings); point reads, prefix scans
+  kTotals,     // CounterCell per counter, never expires; merge-heavy
+  kMonthly,    // CounterCell per counter and month; key ends with a month index (keys.h)
+  kDaily,      // CounterCell per counter and day; key ends with a day index
+  kStash,      // CounterCell per visitor counter and day; key ends with a day index
+  kRequests,   // idempotency records; value starts with an 8-byte big-endian expiry (unix s)
+};
+inline constexpr int kNumTables = 6;
+
+// Name of a table (its column family).
+const char* TableName(Table table);
+
+// How long bucketed tables keep data. A bucket is dropped (by compaction, and hidden from reads
+// before that) once it is older than the newest `n` buckets of its unit, counting the current one.
+struct Retention {
+  int daily_days = 90;       // kDaily
+  int monthly_months = 25;   // kMonthly
+  int stash_days = 90;       // kStash
+};
+
+enum class SyncMode {
+  kNone,    // the WAL is written before a write returns, not fsynced: survives process death
+  kAlways,  // the WAL is fsynced before a write returns (concurrent writers share one fsync)
+};
+
+struct StoreOptions {
+  SyncMode sync = SyncMode::kNone;
+  Retention retention;
+  // Shared LRU block cache for all tables (data, index and filter blocks).
+  size_t block_cache_bytes = size_t{128} << 20;
+  // Budget for all memtables together; a full budget forces flushes.
+  size_t memtable_bytes = size_t{64} << 20;
+  // Time source for expiry; must outlive the store. nullptr = RealClock().
+  const Clock* clock = nullptr;
+};
+
+// An ordered set of writes applied atomically by Store::Write: all or none.
+// Not thread-safe; build it on one thread.
+class WriteBatch {
+ public:
+  enum class OpType { kPut, kDelete, kAddCounter };
+  struct Op {
+    OpType type;
+    Table table;
+    std::string key;
+    std::string value;  // kPut: the value; kAddCounter: an encoded CounterCell delta
+  };
+
+  void Put(Table table, absl::string_view key, absl::string_view value);
+  void Delete(Table table, absl::string_view key);
+  // Adds `delta` to the CounterCell at `key` (absent counts as zero) without reading it.
+  void AddCounter(Table table, absl::string_view key, const CounterCell& delta);
+
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+// Range of a scan: keys k with begin <= k < end (end empty = no upper bound).
+struct ScanRange {
+  std::string begin;
+  std::string end;
+  bool reverse = false;  // visit from the largest key down
+};
+
+// The smallest range holding every key that starts with `prefix`.
+ScanRange PrefixRange(absl::string_view prefix);
+
+// Visited key and value of a scan; return false to stop early. The views are valid only during
+// the call.
+using ScanVisitor = std::function<bool(absl::string_view key, absl::string_view value)>;
+
+// A Store persists countd's tables. All methods are safe to call concurrently. Reads see every
+// write that returned before they started; expired buckets and records are never returned.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Reads one value. Errors: kNotFound when absent or expired; kUnavailable on storage failure.
+  virtual absl::StatusOr<std::string> Get(Table table, absl::string_view key) = 0;
+
+  // Reads one counter cell. Errors: kNotFound when absent or expired; kDataLoss when the stored
+  // bytes are not a counter; kUnavailable on storage failure.
+  virtual absl::StatusOr<CounterCell> GetCounter(Table table, absl::string_view key) = 0;
+
+  // Reads many counter cells at once; the result has one entry per key, in order, each as Get.
+  virtual std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(
+      Table table, const std::vector<std::string>& keys) = 0;
+
+  // Visits live entries of `range` in key order (or reverse). Errors: kUnavailable on storage
+  // failure (the visitor may have seen some entries before it).
+  virtual absl::Status Scan(Table table, const ScanRange& range, const ScanVisitor& visit) = 0;
+
+  // Applies `batch` atomically and durably (per the sync mode) before returning.
+  // Errors: kUnavailable when the write failed; then nothing of the batch is applied.
+  virtual absl::Status Write(const WriteBatch& batch) = 0;
+
+  // Flushes memtables and the WAL; used before a clean shutdown. Errors: kUnavailable.
+  virtual absl::Status Flush() = 0;
+
+  // Forces a full compaction of `table` (drops expired buckets now). For tests and operators.
+  virtual absl::Status CompactForTest(Table table) = 0;
+
+  // Counts the raw entries stored in `table`, live or expired but not yet compacted. For tests.
+  virtual absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) = 0;
+};
+
+// Opens or creates a RocksDB-backed Store in `dir`.
+// Errors: kUnavailable when the database cannot be opened (locked, corrupt, unwritable).
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& dir,
+                                                        const StoreOptions& options);
+
+}  // namespace countd::storage
+
+#endif  // COUNTD_STORAGE_STORE_H_
