@@ -1,0 +1,69 @@
+#include "server/errors.h"
+
+#include "server/logic/status_util.h"
+
+namespace countd {
+
+ErrorClass Classify(const absl::Status& status) {
+  using grpc::StatusCode;
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return {StatusCode::OK, 0, 200, 200};
+    case absl::StatusCode::kInvalidArgument: {
+      std::string reason = logic::ReasonOf(status);
+      if (reason == "missing") return {StatusCode::INVALID_ARGUMENT, 400002, 400, 400};
+      if (reason == "format") return {StatusCode::INVALID_ARGUMENT, 400004, 400, 400};
+      return {StatusCode::INVALID_ARGUMENT, 400006, 400, 400};
+    }
+    case absl::StatusCode::kOutOfRange:
+      return {StatusCode::OUT_OF_RANGE, 400006, 400, 400};
+    case absl::StatusCode::kNotFound:
+      return {StatusCode::NOT_FOUND, 404000, 404, 404};
+    case absl::StatusCode::kFailedPrecondition:
+      return {StatusCode::FAILED_PRECONDITION, 400006, 400, 400};
+    case absl::StatusCode::kAlreadyExists:
+      return {StatusCode::ALREADY_EXISTS, 400003, 400, 409};
+    case absl::StatusCode::kPermissionDenied:
+      return {StatusCode::PERMISSION_DENIED, 403007, 403, 403};
+    case absl::StatusCode::kUnauthenticated:
+      return {StatusCode::UNAUTHENTICATED, 403005, 403, 401};
+    case absl::StatusCode::kResourceExhausted:
+      return {StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {StatusCode::DEADLINE_EXCEEDED, 504002, 500, 504};
+    case absl::StatusCode::kCancelled:
+      return {StatusCode::CANCELLED, 500001, 500, 499};
+    case absl::StatusCode::kUnimplemented:
+      return {StatusCode::UNIMPLEMENTED, 400001, 400, 501};
+    default:
+      // Storage failures (kUnavailable, kDataLoss) and broken invariants: retryable server fault.
+      return {StatusCode::UNAVAILABLE, 500001, 500, 503};
+  }
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(Classify(status).grpc, std::string(status.message()));
+}
+
+const char* GigyaMessage(int error_code) {
+  switch (error_code) {
+    case 0: return "OK";
+    case 400001: return "Invalid request format";
+    case 400002: return "Missing required parameter";
+    case 400003: return "Unique identifier exists";
+    case 400004: return "Invalid parameter format";
+    case 400006: return "Invalid parameter value";
+    case 400093: return "Invalid ApiKey parameter";
+    case 403002: return "Request has expired";
+    case 403003: return "Invalid request signature";
+    case 403005: return "Unauthorized user";
+    case 403007: return "Permission denied";
+    case 403048: return "Api rate limit exceeded";
+    case 404000: return "Not found";
+    case 504002: return "Request Timeout";
+    default: return "General Server error";
+  }
+}
+
+}  // namespace countd

@@ -1,0 +1,124 @@
+#include "server/flags.h"
+
+#include <cstdlib>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+ABSL_FLAG(std::string, data_dir, "./data", "RocksDB data directory (created when missing).");
+ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
+ABSL_FLAG(std::string, http_addr, "0.0.0.0:8080",
+          "HTTP listen address HOST:PORT for the JSON shim, health and metrics (port 0 = any).");
+ABSL_FLAG(std::string, sync, "none",
+          "none: WAL written before each reply, not fsynced (survives process death); always: "
+          "WAL fsynced before each reply, concurrent writes share one fsync (survives power loss).");
+ABSL_FLAG(absl::Duration, grace_period, absl::Seconds(10),
+          "On SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled.");
+ABSL_FLAG(int64_t, block_cache_mb, 128, "RocksDB block cache for all tables, MiB (>= 8).");
+ABSL_FLAG(int64_t, memtable_mb, 64, "Budget of all RocksDB memtables together, MiB (>= 8).");
+ABSL_FLAG(int32_t, daily_retention_days, 90, "Days a Signals daily bucket is kept (1..3650).");
+ABSL_FLAG(int32_t, monthly_retention_months, 25,
+          "Months a Signals monthly bucket is kept (1..1200).");
+ABSL_FLAG(int32_t, stash_retention_days, 90, "Days a Stash daily bucket is kept (1..3650).");
+ABSL_FLAG(int32_t, workers, -1,
+          "Threads that run request work: 0 = gRPC's own threads, -1 = auto (0 for --sync=none, "
+          "32 for --sync=always), else 1..1024.");
+ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
+
+namespace countd {
+namespace {
+
+const char* const kFlagNames[] = {
+    "data_dir",     "grpc_addr", "http_addr", "sync",
+    "grace_period", "block_cache_mb", "memtable_mb", "daily_retention_days",
+    "monthly_retention_months", "stash_retention_days", "workers", "log_level",
+};
+
+absl::Status Bad(absl::string_view flag, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", why));
+}
+
+template <typename T>
+absl::Status CheckRange(absl::string_view flag, T value, T lo, T hi) {
+  if (value < lo || value > hi) {
+    return Bad(flag, absl::StrCat(value, " is outside ", lo, "..", hi));
+  }
+  return absl::OkStatus();
+}
+
+// "--data-dir=x" -> "--data_dir=x": the documented spelling uses dashes, Abseil flag names
+// are identifiers. Values and non-flag arguments are left alone.
+std::string NormalizeFlagName(std::string arg) {
+  if (arg.size() < 2 || arg[0] != '-' || arg == "--") return arg;
+  size_t start = arg[1] == '-' ? 2 : 1;
+  size_t end = arg.find('=');
+  if (end == std::string::npos) end = arg.size();
+  for (size_t i = start; i < end; ++i) {
+    if (arg[i] == '-') arg[i] = '_';
+  }
+  return arg;
+}
+
+}  // namespace
+
+std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
+  std::vector<std::string> args;
+  args.emplace_back(argc > 0 ? argv[0] : "countd");
+  for (const char* name : kFlagNames) {
+    std::string env = absl::StrCat("COUNTD_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(env.c_str());
+    if (value != nullptr) args.push_back(absl::StrCat("--", name, "=", value));
+  }
+  for (int i = 1; i < argc; ++i) args.push_back(NormalizeFlagName(argv[i]));
+  return args;
+}
+
+absl::StatusOr<ServerConfig> ConfigFromFlags() {
+  ServerConfig c;
+  c.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (c.data_dir.empty()) return Bad("data-dir", "must not be empty");
+  c.grpc_addr = absl::GetFlag(FLAGS_grpc_addr);
+  c.http_addr = absl::GetFlag(FLAGS_http_addr);
+  std::string sync = absl::GetFlag(FLAGS_sync);
+  if (sync == "none") {
+    c.sync = storage::SyncMode::kNone;
+  } else if (sync == "always") {
+    c.sync = storage::SyncMode::kAlways;
+  } else {
+    return Bad("sync", absl::StrCat("\"", sync, "\" is not none or always"));
+  }
+  c.grace_period = absl::GetFlag(FLAGS_grace_period);
+  if (c.grace_period < absl::ZeroDuration() || c.grace_period > absl::Hours(1)) {
+    return Bad("grace-period", "must be within 0s..1h");
+  }
+  int64_t cache_mb = absl::GetFlag(FLAGS_block_cache_mb);
+  absl::Status s = CheckRange<int64_t>("block-cache-mb", cache_mb, 8, 1 << 20);
+  if (!s.ok()) return s;
+  c.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  int64_t memtable_mb = absl::GetFlag(FLAGS_memtable_mb);
+  s = CheckRange<int64_t>("memtable-mb", memtable_mb, 8, 1 << 20);
+  if (!s.ok()) return s;
+  c.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
+  c.retention.daily_days = absl::GetFlag(FLAGS_daily_retention_days);
+  s = CheckRange("daily-retention-days", c.retention.daily_days, 1, 3650);
+  if (!s.ok()) return s;
+  c.retention.monthly_months = absl::GetFlag(FLAGS_monthly_retention_months);
+  s = CheckRange("monthly-retention-months", c.retention.monthly_months, 1, 1200);
+  if (!s.ok()) return s;
+  c.retention.stash_days = absl::GetFlag(FLAGS_stash_retention_days);
+  s = CheckRange("stash-retention-days", c.retention.stash_days, 1, 3650);
+  if (!s.ok()) return s;
+  c.workers = absl::GetFlag(FLAGS_workers);
+  s = CheckRange("workers", c.workers, -1, 1024);
+  if (!s.ok()) return s;
+  std::string level = LogLevelFlag();
+  if (level != "debug" && level != "info" && level != "warn" && level != "error") {
+    return Bad("log-level", absl::StrCat("\"", level, "\" is not debug, info, warn or error"));
+  }
+  return c;
+}
+
+std::string LogLevelFlag() { return absl::GetFlag(FLAGS_log_level); }
+
+}  // namespace countd

@@ -1,0 +1,27 @@
+// server/flags.h — countd's command-line flags (each also read from COUNTD_<NAME>) and their
+// translation into a validated ServerConfig.
+#ifndef COUNTD_SERVER_FLAGS_H_
+#define COUNTD_SERVER_FLAGS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/server.h"
+
+namespace countd {
+
+// The arguments to parse: argv[0], then "--name=value" for every flag whose environment variable
+// COUNTD_<NAME> (upper case, e.g. COUNTD_DATA_DIR) is set, then the command line, whose flags
+// come later and so win. Flag names are accepted with dashes (--data-dir) or underscores.
+std::vector<std::string> ArgsWithEnvironment(int argc, char** argv);
+
+// Reads the parsed flags. Errors: INVALID_ARGUMENT naming the flag and the bad value.
+absl::StatusOr<ServerConfig> ConfigFromFlags();
+
+// The log level flag ("debug", "info", "warn", "error").
+std::string LogLevelFlag();
+
+}  // namespace countd
+
+#endif  // COUNTD_SERVER_FLAGS_H_

@@ -1,0 +1,83 @@
+#include "server/logic/request_log.h"
+
+#include "server/logic/status_util.h"
+#include "server/logic/validate.h"
+#include "storage/keys.h"
+
+namespace countd::logic {
+namespace {
+
+void PutBigEndian64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetBigEndian64(absl::string_view in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+// Record value: expiry (8, big-endian unix s; read by the store's expiry), fingerprint (8), answer.
+std::string EncodeRecord(absl::Time expiry, uint64_t fingerprint, absl::string_view answer) {
+  std::string out;
+  out.reserve(16 + answer.size());
+  PutBigEndian64(&out, static_cast<uint64_t>(absl::ToUnixSeconds(expiry)));
+  PutBigEndian64(&out, fingerprint);
+  out.append(answer.data(), answer.size());
+  return out;
+}
+
+}  // namespace
+
+uint64_t Fingerprint(absl::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+absl::StatusOr<std::string> RequestLog::BuildAndWrite(const BuildFn& build,
+                                                      storage::WriteBatch* batch) {
+  absl::StatusOr<std::string> answer = build(batch);
+  if (!answer.ok()) return answer.status();
+  if (!batch->empty()) {
+    absl::Status s = store_->Write(*batch);
+    if (!s.ok()) return s;
+  }
+  return answer;
+}
+
+absl::StatusOr<std::string> RequestLog::Apply(absl::string_view scope, absl::string_view tenant,
+                                              absl::string_view request_id,
+                                              absl::string_view canonical_request,
+                                              const BuildFn& build) {
+  storage::WriteBatch batch;
+  if (request_id.empty()) return BuildAndWrite(build, &batch);
+  absl::Status valid = CheckIdentifier("request_id", request_id);
+  if (!valid.ok()) return valid;
+
+  std::string key = storage::keys::RequestKey(scope, tenant, request_id);
+  uint64_t fingerprint = Fingerprint(canonical_request);
+  absl::MutexLock lock(&locks_.For(key));
+  absl::StatusOr<std::string> previous = store_->Get(storage::Table::kRequests, key);
+  if (previous.ok()) {
+    if (previous->size() < 16 || GetBigEndian64(absl::string_view(*previous).substr(8)) !=
+                                     fingerprint) {
+      return Refused("request_id", Quote(request_id) + " was already used for a different request");
+    }
+    return previous->substr(16);
+  }
+  if (!absl::IsNotFound(previous.status())) return previous.status();
+
+  absl::StatusOr<std::string> answer = build(&batch);
+  if (!answer.ok()) return answer.status();
+  batch.Put(storage::Table::kRequests, key,
+            EncodeRecord(clock_->Now() + kRequestIdLifetime, fingerprint, *answer));
+  absl::Status s = store_->Write(batch);
+  if (!s.ok()) return s;
+  return answer;
+}
+
+}  // namespace countd::logic

@@ -1,0 +1,151 @@
+#include "server/server.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "countd/v1/gm.grpc.pb.h"
+#include "countd/v1/tally.grpc.pb.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/executor.h"
+#include "server/grpc/counters_service.h"
+#include "server/logic/counters.h"
+#include "server/logic/request_log.h"
+#include "server/logic/stash.h"
+#include "spdlog/spdlog.h"
+
+namespace countd {
+namespace {
+
+constexpr size_t kMaxQueuedRequests = 100000;
+
+// The host part of "HOST:PORT" (brackets of IPv6 kept).
+std::string HostOf(const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  return colon == std::string::npos ? addr : addr.substr(0, colon);
+}
+
+absl::Status CheckAddress(absl::string_view flag, const std::string& addr) {
+  size_t colon = addr.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(addr.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": \"", addr, "\" is not HOST:PORT with PORT 0..65535"));
+  }
+  return absl::OkStatus();
+}
+
+class CountdServerImpl : public CountdServer {
+ public:
+  explicit CountdServerImpl(const ServerConfig& config) : config_(config) {}
+
+  ~CountdServerImpl() override { Shutdown(absl::ZeroDuration()); }
+
+  absl::Status Init() {
+    absl::Status s = CheckAddress("--grpc-addr", config_.grpc_addr);
+    if (!s.ok()) return s;
+    const storage::Clock* clock = config_.clock != nullptr ? config_.clock : storage::RealClock();
+
+    storage::StoreOptions store_options;
+    store_options.sync = config_.sync;
+    store_options.retention = config_.retention;
+    store_options.block_cache_bytes = config_.block_cache_bytes;
+    store_options.memtable_bytes = config_.memtable_bytes;
+    store_options.clock = clock;
+    absl::StatusOr<std::unique_ptr<storage::Store>> store =
+        storage::OpenRocksDbStore(config_.data_dir, store_options);
+    if (!store.ok()) return store.status();
+    store_ = *std::move(store);
+
+    requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
+    logic::CountersOptions counters_options;
+    counters_options.daily_retention_days = config_.retention.daily_days;
+    counters_options.monthly_retention_months = config_.retention.monthly_months;
+    counters_ = std::make_unique<logic::Counters>(store_.get(), clock, requests_.get(),
+                                                  counters_options);
+    stash_ = std::make_unique<logic::Stash>(store_.get(), clock,
+                                            logic::StashOptions{config_.retention.stash_days});
+
+    int workers = config_.workers;
+    if (workers < 0) workers = config_.sync == storage::SyncMode::kAlways ? 32 : 0;
+    executor_ = workers == 0 ? NewInlineExecutor()
+                             : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
+
+    counters_service_ =
+        std::make_unique<grpc_edge::CountersService>(counters_.get(), stash_.get(),
+                                                     executor_.get());
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(counters_service_.get());
+    builder.RegisterService(&tally_service_);
+    builder.RegisterService(&gm_service_);
+    grpc_server_ = builder.BuildAndStart();
+    if (grpc_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--grpc-addr: cannot listen on ", config_.grpc_addr));
+    }
+    grpc_address_ = absl::StrCat(HostOf(config_.grpc_addr), ":", port);
+    grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+    return absl::OkStatus();
+  }
+
+  std::string grpc_address() const override { return grpc_address_; }
+  std::string http_address() const override { return http_address_; }
+
+  void Shutdown(absl::Duration grace) override {
+    absl::MutexLock lock(&shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    if (grpc_server_ != nullptr) {
+      grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+      grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+      grpc_server_->Wait();
+    }
+    if (executor_ != nullptr) executor_->Drain();
+    if (store_ != nullptr) {
+      absl::Status s = store_->Flush();
+      if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
+    }
+    counters_service_.reset();
+    grpc_server_.reset();
+    stash_.reset();
+    counters_.reset();
+    requests_.reset();
+    store_.reset();
+  }
+
+ private:
+  ServerConfig config_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<logic::RequestLog> requests_;
+  std::unique_ptr<logic::Counters> counters_;
+  std::unique_ptr<logic::Stash> stash_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<grpc_edge::CountersService> counters_service_;
+  // Registered so reflection lists them; every method answers UNIMPLEMENTED until built.
+  v1::Tally::CallbackService tally_service_;
+  v1::GameMechanics::CallbackService gm_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::string grpc_address_;
+  std::string http_address_;
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CountdServer>> CountdServer::Start(const ServerConfig& config) {
+  auto server = std::make_unique<CountdServerImpl>(config);
+  absl::Status s = server->Init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<CountdServer>(std::move(server));
+}
+
+}  // namespace countd
