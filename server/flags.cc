@@ -21,6 +21,9 @@ ABSL_FLAG(int32_t, daily_retention_days, 90, "Days a Signals daily bucket is kep
 ABSL_FLAG(int32_t, monthly_retention_months, 25,
           "Months a Signals monthly bucket is kept (1..1200).");
 ABSL_FLAG(int32_t, stash_retention_days, 90, "Days a Stash daily bucket is kept (1..3650).");
+ABSL_FLAG(int64_t, tally_max_ranked_items, 2'000'000,
+          "Items all in-memory Tally top-K rankings may hold together (about 170 bytes each); "
+          "past it the least recently used rankings are dropped and rebuilt on demand.");
 ABSL_FLAG(int32_t, workers, -1,
           "Threads that run request work: 0 = gRPC's own threads, -1 = auto (0 for --sync=none, "
           "32 for --sync=always), else 1..1024.");
@@ -32,7 +35,8 @@ namespace {
 const char* const kFlagNames[] = {
     "data_dir",     "grpc_addr", "http_addr", "sync",
     "grace_period", "block_cache_mb", "memtable_mb", "daily_retention_days",
-    "monthly_retention_months", "stash_retention_days", "workers", "log_level",
+    "monthly_retention_months", "stash_retention_days", "tally_max_ranked_items", "workers",
+    "log_level",
 };
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
@@ -109,6 +113,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   c.retention.stash_days = absl::GetFlag(FLAGS_stash_retention_days);
   s = CheckRange("stash-retention-days", c.retention.stash_days, 1, 3650);
   if (!s.ok()) return s;
+  int64_t ranked = absl::GetFlag(FLAGS_tally_max_ranked_items);
+  s = CheckRange<int64_t>("tally-max-ranked-items", ranked, 1000, int64_t{1} << 32);
+  if (!s.ok()) return s;
+  c.tally_max_ranked_items = static_cast<size_t>(ranked);
   c.workers = absl::GetFlag(FLAGS_workers);
   s = CheckRange("workers", c.workers, -1, 1024);
   if (!s.ok()) return s;

@@ -12,9 +12,11 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/executor.h"
 #include "server/grpc/counters_service.h"
+#include "server/grpc/tally_service.h"
 #include "server/logic/counters.h"
 #include "server/logic/request_log.h"
 #include "server/logic/stash.h"
+#include "server/logic/tally.h"
 #include "spdlog/spdlog.h"
 
 namespace countd {
@@ -70,6 +72,10 @@ class CountdServerImpl : public CountdServer {
     stash_ = std::make_unique<logic::Stash>(store_.get(), clock,
                                             logic::StashOptions{config_.retention.stash_days});
 
+    logic::TallyOptions tally_options;
+    tally_options.max_ranked_items = config_.tally_max_ranked_items;
+    tally_ = std::make_unique<logic::Tally>(store_.get(), clock, tally_options);
+
     int workers = config_.workers;
     if (workers < 0) workers = config_.sync == storage::SyncMode::kAlways ? 32 : 0;
     executor_ = workers == 0 ? NewInlineExecutor()
@@ -78,13 +84,14 @@ class CountdServerImpl : public CountdServer {
     counters_service_ =
         std::make_unique<grpc_edge::CountersService>(counters_.get(), stash_.get(),
                                                      executor_.get());
+    tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_.get(), executor_.get());
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(counters_service_.get());
-    builder.RegisterService(&tally_service_);
+    builder.RegisterService(tally_service_.get());
     builder.RegisterService(&gm_service_);
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port == 0) {
@@ -114,7 +121,9 @@ class CountdServerImpl : public CountdServer {
       if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
     }
     counters_service_.reset();
+    tally_service_.reset();
     grpc_server_.reset();
+    tally_.reset();
     stash_.reset();
     counters_.reset();
     requests_.reset();
@@ -127,10 +136,11 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<logic::RequestLog> requests_;
   std::unique_ptr<logic::Counters> counters_;
   std::unique_ptr<logic::Stash> stash_;
+  std::unique_ptr<logic::Tally> tally_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<grpc_edge::CountersService> counters_service_;
-  // Registered so reflection lists them; every method answers UNIMPLEMENTED until built.
-  v1::Tally::CallbackService tally_service_;
+  std::unique_ptr<grpc_edge::TallyService> tally_service_;
+  // Registered so reflection lists it; every method answers UNIMPLEMENTED until built.
   v1::GameMechanics::CallbackService gm_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::string grpc_address_;

@@ -22,6 +22,8 @@ struct ServerConfig {
   size_t block_cache_bytes = size_t{128} << 20;
   size_t memtable_bytes = size_t{64} << 20;
   storage::Retention retention;
+  // Items all in-memory Tally rankings may hold together (see README: Tally memory).
+  size_t tally_max_ranked_items = 2'000'000;
   // Worker threads for request work; 0 = run on gRPC's callback threads. -1 = automatic: 0 with
   // --sync=none, 32 with --sync=always (so concurrent fsyncs group-commit).
   int workers = -1;

@@ -96,4 +96,47 @@ std::string RequestKey(absl::string_view scope, absl::string_view tenant,
   return Join({scope, tenant, request_id});
 }
 
+std::string TallyCounterPrefix(absl::string_view tenant, absl::string_view counter) {
+  return Join({"b", tenant, counter});
+}
+
+std::string TallyCountablePrefix(absl::string_view tenant, absl::string_view counter,
+                                 absl::string_view countable) {
+  return Join({"b", tenant, counter, countable});
+}
+
+std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end,
+                           int64_t expiry) {
+  std::string out;
+  out.reserve(countable_prefix.size() + kTallySuffixSize);
+  out.append(countable_prefix.data(), countable_prefix.size());
+  PutBigEndian64(&out, bucket_end);
+  PutBigEndian64(&out, expiry);
+  return out;
+}
+
+int64_t TallyBucketEnd(absl::string_view key) {
+  return GetBigEndian64(key.substr(key.size() - kTallySuffixSize));
+}
+
+std::string TallyMetadataKey(absl::string_view tenant, absl::string_view counter,
+                             absl::string_view countable) {
+  return Join({"md", tenant, counter, countable});
+}
+
+std::string TallySettingsKey(absl::string_view tenant, absl::string_view counter) {
+  return Join({"cfg", tenant, counter});
+}
+
+void PutBigEndian64(std::string* out, int64_t v) {
+  uint64_t u = static_cast<uint64_t>(v);
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+
+int64_t GetBigEndian64(absl::string_view bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(bytes[i]);
+  return static_cast<int64_t>(v);
+}
+
 }  // namespace countd::storage::keys

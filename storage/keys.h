@@ -56,6 +56,26 @@ std::string StashKey(absl::string_view tenant, absl::string_view visitor,
 std::string RequestKey(absl::string_view scope, absl::string_view tenant,
                        absl::string_view request_id);
 
+// --- Tally (tables kTally, kTallyMeta) ---
+// Sub-bucket keys: tenant, counter, countable, then the bucket's end and expiry (8-byte
+// big-endian unix seconds each). The store expires a bucket by the trailing expiry.
+inline constexpr size_t kTallySuffixSize = 16;
+std::string TallyCounterPrefix(absl::string_view tenant, absl::string_view counter);
+std::string TallyCountablePrefix(absl::string_view tenant, absl::string_view counter,
+                                 absl::string_view countable);
+std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end,
+                           int64_t expiry);
+// Bucket end of a kTally key (requires key.size() >= kTallySuffixSize).
+int64_t TallyBucketEnd(absl::string_view key);
+// Metadata of one countable, and the settings record of a counter (kTallyMeta).
+std::string TallyMetadataKey(absl::string_view tenant, absl::string_view counter,
+                             absl::string_view countable);
+std::string TallySettingsKey(absl::string_view tenant, absl::string_view counter);
+
+// Appends / reads an 8-byte big-endian integer.
+void PutBigEndian64(std::string* out, int64_t v);
+int64_t GetBigEndian64(absl::string_view bytes);
+
 }  // namespace countd::storage::keys
 
 #endif  // COUNTD_STORAGE_KEYS_H_

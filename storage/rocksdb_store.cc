@@ -29,6 +29,11 @@ const char* TableName(Table table) {
     case Table::kDaily: return "daily";
     case Table::kStash: return "stash";
     case Table::kRequests: return "requests";
+    case Table::kTally: return "tally";
+    case Table::kTallyMeta: return "tally_meta";
+    case Table::kGmLog: return "gm_log";
+    case Table::kGmState: return "gm_state";
+    case Table::kGmDaily: return "gm_daily";
   }
   return "unknown";
 }
@@ -59,8 +64,11 @@ ScanRange PrefixRange(absl::string_view prefix) {
 namespace {
 
 bool IsCounterTable(Table t) {
-  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily || t == Table::kStash;
+  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily ||
+         t == Table::kStash || t == Table::kTally || t == Table::kGmDaily;
 }
+
+int64_t BigEndian64(absl::string_view bytes) { return keys::GetBigEndian64(bytes); }
 
 // Decides whether records have expired. Stateless apart from the clock; thread-safe.
 class Expiry {
@@ -76,12 +84,13 @@ class Expiry {
         return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.stash_days;
       case Table::kMonthly:
         return keys::BucketOf(key) <= keys::MonthIndex(now) - retention_.monthly_months;
-      case Table::kRequests: {
-        if (value.size() < 8) return true;
-        int64_t expiry = 0;
-        for (int i = 0; i < 8; ++i) expiry = (expiry << 8) | static_cast<uint8_t>(value[i]);
-        return expiry <= absl::ToUnixSeconds(now);
-      }
+      case Table::kGmDaily:
+        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.gm_daily_days;
+      case Table::kRequests:
+        return value.size() < 8 || BigEndian64(value) <= absl::ToUnixSeconds(now);
+      case Table::kTally:
+        return key.size() < 8 ||
+               BigEndian64(key.substr(key.size() - 8)) <= absl::ToUnixSeconds(now);
       default:
         return false;
     }
@@ -89,7 +98,7 @@ class Expiry {
 
   bool Expires(Table table) const {
     return table == Table::kDaily || table == Table::kStash || table == Table::kMonthly ||
-           table == Table::kRequests;
+           table == Table::kRequests || table == Table::kTally || table == Table::kGmDaily;
   }
 
   const Clock* clock() const { return clock_; }
@@ -215,26 +224,28 @@ class RocksDbStore : public Store {
     return DecodeOrDataLoss(*raw);
   }
 
+  std::vector<absl::StatusOr<std::string>> MultiGet(Table table,
+                                                    const std::vector<std::string>& keys) override {
+    std::vector<absl::StatusOr<std::string>> out;
+    out.reserve(keys.size());
+    ForEachOfMultiGet(table, keys, [&](size_t i, const rocksdb::Status& s, absl::string_view v) {
+      if (s.IsNotFound() || (s.ok() && Expired(table, keys[i], v))) {
+        out.push_back(absl::NotFoundError("not found"));
+      } else if (!s.ok()) {
+        out.push_back(Unavailable("multiget", s));
+      } else {
+        out.push_back(std::string(v));
+      }
+    });
+    return out;
+  }
+
   std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(
       Table table, const std::vector<std::string>& keys) override {
-    std::vector<rocksdb::Slice> slices;
-    slices.reserve(keys.size());
-    for (const std::string& k : keys) slices.emplace_back(k);
-    std::vector<rocksdb::PinnableSlice> values(keys.size());
-    std::vector<rocksdb::Status> statuses(keys.size());
-    db_->MultiGet(rocksdb::ReadOptions(), Handle(table), keys.size(), slices.data(),
-                  values.data(), statuses.data());
     std::vector<absl::StatusOr<CounterCell>> out;
     out.reserve(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (statuses[i].IsNotFound() ||
-          (statuses[i].ok() && Expired(table, keys[i], View(values[i])))) {
-        out.push_back(absl::NotFoundError("not found"));
-      } else if (!statuses[i].ok()) {
-        out.push_back(Unavailable("multiget", statuses[i]));
-      } else {
-        out.push_back(DecodeOrDataLoss(View(values[i])));
-      }
+    for (absl::StatusOr<std::string>& raw : MultiGet(table, keys)) {
+      out.push_back(raw.ok() ? DecodeOrDataLoss(*raw) : raw.status());
     }
     return out;
   }
@@ -316,6 +327,19 @@ class RocksDbStore : public Store {
   }
 
  private:
+  // Runs one batched RocksDB MultiGet and hands each (index, status, value) to `fn`.
+  template <typename Fn>
+  void ForEachOfMultiGet(Table table, const std::vector<std::string>& keys, Fn fn) {
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const std::string& k : keys) slices.emplace_back(k);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), Handle(table), keys.size(), slices.data(),
+                  values.data(), statuses.data());
+    for (size_t i = 0; i < keys.size(); ++i) fn(i, statuses[i], View(values[i]));
+  }
+
   static rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
   static absl::StatusOr<CounterCell> DecodeOrDataLoss(absl::string_view raw) {
@@ -344,9 +368,9 @@ class RocksDbStore : public Store {
     bbt.format_version = 5;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbt));
     // Per-family memtables; the WriteBufferManager caps their sum at memtable_bytes.
-    cf.write_buffer_size = table == Table::kMeta || table == Table::kRequests
-                               ? options_.memtable_bytes / 8
-                               : options_.memtable_bytes / 4;
+    bool small = table == Table::kMeta || table == Table::kRequests ||
+                 table == Table::kTallyMeta || table == Table::kGmState;
+    cf.write_buffer_size = options_.memtable_bytes / (small ? 8 : 4);
     cf.max_write_buffer_number = 3;
     cf.level_compaction_dynamic_level_bytes = true;
     if (IsCounterTable(table)) cf.merge_operator = std::make_shared<CounterMergeOperator>();

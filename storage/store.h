@@ -25,8 +25,13 @@ enum class Table : int {
   kDaily,      // CounterCell per counter and day; key ends with a day index
   kStash,      // CounterCell per visitor counter and day; key ends with a day index
   kRequests,   // idempotency records; value starts with an 8-byte big-endian expiry (unix s)
+  kTally,      // CounterCell per Tally sub-bucket; key ends with an 8-byte big-endian expiry (unix s)
+  kTallyMeta,  // Tally per-countable metadata and counter settings; never expires
+  kGmLog,      // GameMechanics action log entries; never expires
+  kGmState,    // GameMechanics per-user state (balances, levels) and leaderboard indexes
+  kGmDaily,    // CounterCell of points per user, challenge and day; key ends with a day index
 };
-inline constexpr int kNumTables = 6;
+inline constexpr int kNumTables = 11;
 
 // Name of a table (its column family).
 const char* TableName(Table table);
@@ -37,6 +42,7 @@ struct Retention {
   int daily_days = 90;       // kDaily
   int monthly_months = 25;   // kMonthly
   int stash_days = 90;       // kStash
+  int gm_daily_days = 8;     // kGmDaily (7-day sums need the last 7)
 };
 
 enum class SyncMode {
@@ -105,6 +111,10 @@ class Store {
   // Reads one counter cell. Errors: kNotFound when absent or expired; kDataLoss when the stored
   // bytes are not a counter; kUnavailable on storage failure.
   virtual absl::StatusOr<CounterCell> GetCounter(Table table, absl::string_view key) = 0;
+
+  // Reads many values at once; the result has one entry per key, in order, each as Get.
+  virtual std::vector<absl::StatusOr<std::string>> MultiGet(
+      Table table, const std::vector<std::string>& keys) = 0;
 
   // Reads many counter cells at once; the result has one entry per key, in order, each as Get.
   virtual std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(

@@ -7,22 +7,15 @@
 namespace countd::logic {
 namespace {
 
-void PutBigEndian64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetBigEndian64(absl::string_view in) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
-  return v;
-}
+using storage::keys::GetBigEndian64;
+using storage::keys::PutBigEndian64;
 
 // Record value: expiry (8, big-endian unix s; read by the store's expiry), fingerprint (8), answer.
 std::string EncodeRecord(absl::Time expiry, uint64_t fingerprint, absl::string_view answer) {
   std::string out;
   out.reserve(16 + answer.size());
-  PutBigEndian64(&out, static_cast<uint64_t>(absl::ToUnixSeconds(expiry)));
-  PutBigEndian64(&out, fingerprint);
+  PutBigEndian64(&out, absl::ToUnixSeconds(expiry));
+  PutBigEndian64(&out, static_cast<int64_t>(fingerprint));
   out.append(answer.data(), answer.size());
   return out;
 }
@@ -63,8 +56,8 @@ absl::StatusOr<std::string> RequestLog::Apply(absl::string_view scope, absl::str
   absl::MutexLock lock(&locks_.For(key));
   absl::StatusOr<std::string> previous = store_->Get(storage::Table::kRequests, key);
   if (previous.ok()) {
-    if (previous->size() < 16 || GetBigEndian64(absl::string_view(*previous).substr(8)) !=
-                                     fingerprint) {
+    if (previous->size() < 16 || static_cast<uint64_t>(GetBigEndian64(
+                                     absl::string_view(*previous).substr(8))) != fingerprint) {
       return Refused("request_id", Quote(request_id) + " was already used for a different request");
     }
     return previous->substr(16);

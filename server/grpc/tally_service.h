@@ -1,0 +1,33 @@
+// server/grpc/tally_service.h — the gRPC edge of countd.v1.Tally.
+#ifndef COUNTD_SERVER_GRPC_TALLY_SERVICE_H_
+#define COUNTD_SERVER_GRPC_TALLY_SERVICE_H_
+
+#include "countd/v1/tally.grpc.pb.h"
+#include "server/executor.h"
+#include "server/logic/tally.h"
+
+namespace countd::grpc_edge {
+
+// Thread-safe; the logic object and executor must outlive it.
+class TallyService final : public v1::Tally::CallbackService {
+ public:
+  TallyService(logic::Tally* tally, Executor* executor) : tally_(tally), executor_(executor) {}
+
+  grpc::ServerUnaryReactor* Increment(grpc::CallbackServerContext* ctx,
+                                      const v1::TallyIncrementRequest* req,
+                                      v1::TallyIncrementResponse* resp) override;
+  grpc::ServerUnaryReactor* GetCount(grpc::CallbackServerContext* ctx,
+                                     const v1::GetCountRequest* req,
+                                     v1::GetCountResponse* resp) override;
+  grpc::ServerUnaryReactor* GetTopK(grpc::CallbackServerContext* ctx,
+                                    const v1::GetTopKRequest* req,
+                                    v1::GetTopKResponse* resp) override;
+
+ private:
+  logic::Tally* tally_;
+  Executor* executor_;
+};
+
+}  // namespace countd::grpc_edge
+
+#endif  // COUNTD_SERVER_GRPC_TALLY_SERVICE_H_

@@ -1,0 +1,109 @@
+// server/logic/tally.h — counts over a per-counter sliding window and exact top-K rankings.
+#ifndef COUNTD_SERVER_LOGIC_TALLY_H_
+#define COUNTD_SERVER_LOGIC_TALLY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/optional.h"
+#include "server/logic/window_ranking.h"
+#include "storage/clock.h"
+#include "storage/store.h"
+
+namespace countd::logic {
+
+inline constexpr int kMaxWindowMinutes = 43200;  // 30 days
+inline constexpr size_t kMaxMetadataChars = 16384;
+inline constexpr int kDefaultTopK = 25;
+inline constexpr int kMaxTopK = 1000;
+
+enum class TallyOp { kUnspecified, kECount, kTopK };
+
+struct TallyIncrementArgs {
+  std::string tenant;
+  TallyOp op = TallyOp::kUnspecified;
+  std::string counter;
+  std::string countable;
+  int32_t window_minutes = 0;
+  absl::optional<std::string> metadata;  // present: replaces the stored metadata
+  absl::optional<int64_t> delta;         // default 1, >= 1
+};
+
+struct TallyItem {
+  std::string countable;
+  int64_t count = 0;
+  absl::optional<std::string> metadata;
+};
+
+struct TallyOptions {
+  // Items (countables with a count in the window) held by all in-memory rankings together;
+  // past it the least recently used rankings are dropped and rebuilt from disk on demand.
+  size_t max_ranked_items = 2'000'000;
+};
+
+// Sub-bucket width of a window: max(1 s, window / 60), i.e. `window_minutes` seconds.
+inline int64_t TallyBucketSeconds(int32_t window_minutes) { return window_minutes; }
+
+// The Tally service logic. Thread-safe: increments of different counters run in parallel;
+// increments of one counter run their durable writes in parallel and serialize only the
+// in-memory ranking update.
+class Tally {
+ public:
+  // `store` and `clock` must outlive this object.
+  Tally(storage::Store* store, const storage::Clock* clock, TallyOptions options);
+  ~Tally();
+
+  // Adds delta to countable in the counter's window; sets the counter's window; replaces the
+  // countable's metadata when given. Errors: INVALID_ARGUMENT naming the field; UNAVAILABLE.
+  absl::Status Increment(const TallyIncrementArgs& args);
+
+  // Count of `countable` in the counter's current window.
+  // Errors: INVALID_ARGUMENT; NOT_FOUND when the countable has no stored count (never seen, or
+  // every bucket of it expired); UNAVAILABLE.
+  absl::StatusOr<int64_t> GetCount(const std::string& tenant, const std::string& counter,
+                                   const std::string& countable);
+
+  // Up to k (default 25, 1..1000) items by count descending, ties by countable ascending.
+  // Errors: INVALID_ARGUMENT; NOT_FOUND for a counter never incremented; UNAVAILABLE.
+  absl::StatusOr<std::vector<TallyItem>> GetTopK(const std::string& tenant,
+                                                 const std::string& counter,
+                                                 absl::optional<int32_t> k, bool with_metadata);
+
+  // Items held by in-memory rankings (for tests and metrics).
+  size_t RankedItemsForTest() const { return ranked_items_.load(); }
+
+ private:
+  struct CounterState;
+
+  absl::StatusOr<std::shared_ptr<CounterState>> State(const std::string& tenant,
+                                                      const std::string& counter);
+  // Makes `state` hold a current ranking (building it from disk when absent) unless the counter
+  // is too large for memory. Returns whether a ranking is held.
+  absl::StatusOr<bool> EnsureRanking(CounterState* state, absl::Time now);
+  absl::StatusOr<std::vector<TallyItem>> TopFromDisk(CounterState* state, size_t k,
+                                                     absl::Time now);
+  // Requires state->mu held.
+  void NoteItems(CounterState* state);
+  void EvictOverBudget(const CounterState* keep);
+
+  storage::Store* store_;
+  const storage::Clock* clock_;
+  TallyOptions options_;
+  std::atomic<size_t> ranked_items_{0};
+  std::atomic<uint64_t> use_clock_{0};
+
+  absl::Mutex states_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<CounterState>> states_
+      ABSL_GUARDED_BY(states_mu_);
+};
+
+}  // namespace countd::logic
+
+#endif  // COUNTD_SERVER_LOGIC_TALLY_H_

@@ -1,0 +1,304 @@
+// Tests of the Tally logic (server/logic/tally.h) over a real RocksDB store with a fake clock.
+#include "server/logic/tally.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/logic/status_util.h"
+#include "storage/clock.h"
+#include "storage/store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace countd::logic {
+namespace {
+
+// 2024-06-15 12:00:00 UTC: a multiple of every sub-bucket width used below.
+constexpr int64_t kStart = 1718452800;
+
+class TallyTest : public ::testing::Test {
+ protected:
+  TallyTest() : clock_(absl::FromUnixSeconds(kStart)) {}
+
+  void SetUp() override { Open(TallyOptions{}); }
+
+  void Open(TallyOptions options) {
+    tally_.reset();
+    store_.reset();
+    storage::StoreOptions store_options;
+    store_options.clock = &clock_;
+    absl::StatusOr<std::unique_ptr<storage::Store>> store =
+        storage::OpenRocksDbStore(dir_.Sub("db"), store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    tally_ = std::make_unique<Tally>(store_.get(), &clock_, options);
+  }
+
+  absl::Status Incr(const std::string& counter, const std::string& countable, int window,
+                    TallyOp op = TallyOp::kTopK, int64_t delta = 1,
+                    absl::optional<std::string> metadata = absl::nullopt) {
+    TallyIncrementArgs args;
+    args.tenant = "site";
+    args.op = op;
+    args.counter = counter;
+    args.countable = countable;
+    args.window_minutes = window;
+    args.delta = delta;
+    args.metadata = std::move(metadata);
+    return tally_->Increment(args);
+  }
+
+  int64_t Count(const std::string& counter, const std::string& countable) {
+    absl::StatusOr<int64_t> c = tally_->GetCount("site", counter, countable);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : -1;
+  }
+
+  std::vector<std::pair<std::string, int64_t>> Top(const std::string& counter, int k = 25) {
+    absl::StatusOr<std::vector<TallyItem>> items = tally_->GetTopK("site", counter, k, false);
+    EXPECT_TRUE(items.ok()) << items.status();
+    std::vector<std::pair<std::string, int64_t>> out;
+    if (items.ok()) {
+      for (const TallyItem& i : *items) out.emplace_back(i.countable, i.count);
+    }
+    return out;
+  }
+
+  void Advance(int64_t seconds) { clock_.Advance(absl::Seconds(seconds)); }
+
+  test::ScopedTempDir dir_;
+  storage::FakeClock clock_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Tally> tally_;
+};
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+
+TEST_F(TallyTest, CountIsVisibleAtOnceAndLeavesWithTheWindow) {
+  ASSERT_TRUE(Incr("views", "a", 1).ok());  // 1-minute window, 1-second sub-buckets
+  EXPECT_EQ(Count("views", "a"), 1);
+  Advance(60);  // the bucket [kStart, kStart+1) still overlaps (now-60s, now]
+  EXPECT_EQ(Count("views", "a"), 1);
+  Advance(1);
+  EXPECT_EQ(Count("views", "a"), 0);
+  Advance(120);  // two windows after the bucket's end: dropped from storage too
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "views", "a").status()));
+}
+
+TEST_F(TallyTest, IncrementAtSubBucketBoundaryStartsTheNewBucket) {
+  // 60-minute window: 60-second sub-buckets. kStart is a bucket boundary.
+  Advance(-1);
+  ASSERT_TRUE(Incr("c", "x", 60).ok());  // bucket ending at kStart
+  Advance(1);
+  ASSERT_TRUE(Incr("c", "x", 60).ok());  // bucket [kStart, kStart+60)
+  EXPECT_EQ(Count("c", "x"), 2);
+  Advance(3600);  // now = kStart+3600: the bucket ending at kStart is out, the next is in
+  EXPECT_EQ(Count("c", "x"), 1);
+  Advance(60);
+  EXPECT_EQ(Count("c", "x"), 0);
+}
+
+TEST_F(TallyTest, ThirtyDayWindowUsesTwelveHourBuckets) {
+  ASSERT_TRUE(Incr("c", "x", kMaxWindowMinutes).ok());
+  Advance(30 * 86400);  // bucket [kStart, kStart+12h) still overlaps the window
+  EXPECT_EQ(Count("c", "x"), 1);
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("x", 1)));
+  Advance(12 * 3600);
+  EXPECT_EQ(Count("c", "x"), 0);
+  EXPECT_THAT(Top("c"), ElementsAre());
+}
+
+TEST_F(TallyTest, WindowChangeKeepsStoredCountsAndFollowsTheLatestIncrement) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Incr("c", "x", 60).ok());
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("x", 3)));
+  // Shrink to 1 minute: the old 60-second bucket overlaps the new window and counts whole.
+  ASSERT_TRUE(Incr("c", "x", 1).ok());
+  EXPECT_EQ(Count("c", "x"), 4);
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("x", 4)));
+  Advance(61);  // the old bucket [kStart, kStart+60) still overlaps the 1-minute window
+  EXPECT_EQ(Count("c", "x"), 3);
+  Advance(60);
+  EXPECT_EQ(Count("c", "x"), 0);
+  EXPECT_THAT(Top("c"), ElementsAre());
+  // Widen again: the 60-minute buckets are still stored (two windows) and count again; the
+  // 1-second bucket is gone (stored for two 1-minute windows only).
+  ASSERT_TRUE(Incr("c", "y", 60).ok());
+  EXPECT_EQ(Count("c", "x"), 3);
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("x", 3), Pair("y", 1)));
+}
+
+TEST_F(TallyTest, TopKOrdersByCountThenCountable) {
+  for (const auto& [item, n] : std::vector<std::pair<std::string, int>>{
+           {"b", 3}, {"a", 3}, {"c", 5}, {"d", 1}}) {
+    ASSERT_TRUE(Incr("c", item, 10, TallyOp::kTopK, n).ok());
+  }
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("c", 5), Pair("a", 3), Pair("b", 3), Pair("d", 1)));
+  EXPECT_THAT(Top("c", 2), ElementsAre(Pair("c", 5), Pair("a", 3)));
+}
+
+TEST_F(TallyTest, ItemsWhoseWindowCountIsZeroVanish) {
+  ASSERT_TRUE(Incr("c", "old", 1, TallyOp::kTopK, 5).ok());
+  Advance(30);
+  ASSERT_TRUE(Incr("c", "new", 1).ok());
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("old", 5), Pair("new", 1)));
+  Advance(31);
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("new", 1)));
+}
+
+TEST_F(TallyTest, ECountIncrementsRankOnDemand) {
+  ASSERT_TRUE(Incr("c", "a", 5, TallyOp::kECount, 2).ok());
+  ASSERT_TRUE(Incr("c", "b", 5, TallyOp::kECount, 1).ok());
+  EXPECT_EQ(tally_->RankedItemsForTest(), 0u);  // no ranking kept for ECOUNT writes
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("a", 2), Pair("b", 1)));
+  ASSERT_TRUE(Incr("c", "b", 5, TallyOp::kECount, 2).ok());  // a loaded ranking follows writes
+  EXPECT_THAT(Top("c"), ElementsAre(Pair("b", 3), Pair("a", 2)));
+}
+
+TEST_F(TallyTest, MetadataIsReplacedByWritesThatCarryItAndKeptByOthers) {
+  ASSERT_TRUE(Incr("c", "a", 5, TallyOp::kTopK, 1, std::string("v1")).ok());
+  ASSERT_TRUE(Incr("c", "a", 5).ok());
+  ASSERT_TRUE(Incr("c", "b", 5).ok());
+  absl::StatusOr<std::vector<TallyItem>> items = tally_->GetTopK("site", "c", 10, true);
+  ASSERT_TRUE(items.ok()) << items.status();
+  ASSERT_EQ(items->size(), 2u);
+  EXPECT_EQ((*items)[0].metadata, absl::optional<std::string>("v1"));
+  EXPECT_EQ((*items)[1].metadata, absl::nullopt);
+  ASSERT_TRUE(Incr("c", "a", 5, TallyOp::kTopK, 1, std::string("v2")).ok());
+  items = tally_->GetTopK("site", "c", 10, true);
+  ASSERT_TRUE(items.ok());
+  EXPECT_EQ((*items)[0].metadata, absl::optional<std::string>("v2"));
+  items = tally_->GetTopK("site", "c", 10, false);
+  ASSERT_TRUE(items.ok());
+  EXPECT_EQ((*items)[0].metadata, absl::nullopt);
+}
+
+TEST_F(TallyTest, MetadataLimitCountsCharactersNotBytes) {
+  std::string max(kMaxMetadataChars, 'm');
+  EXPECT_TRUE(Incr("c", "a", 5, TallyOp::kTopK, 1, max).ok());
+  std::string wide;
+  for (size_t i = 0; i < kMaxMetadataChars; ++i) wide += "\xc3\xa9";  // U+00E9, 2 bytes
+  EXPECT_TRUE(Incr("c", "b", 5, TallyOp::kTopK, 1, wide).ok());
+  absl::Status s = Incr("c", "x", 5, TallyOp::kTopK, 1, max + "m");
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(FieldOf(s), "metadata");
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
+}
+
+TEST_F(TallyTest, BadInputNamesTheFieldAndWritesNothing) {
+  struct Case {
+    std::string field;
+    TallyIncrementArgs args;
+  };
+  auto base = [] {
+    TallyIncrementArgs a;
+    a.tenant = "site";
+    a.op = TallyOp::kTopK;
+    a.counter = "c";
+    a.countable = "x";
+    a.window_minutes = 5;
+    return a;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"window_minutes", base()});
+  cases.back().args.window_minutes = 0;
+  cases.push_back({"window_minutes", base()});
+  cases.back().args.window_minutes = 43201;
+  cases.push_back({"counter", base()});
+  cases.back().args.counter = "a/b";
+  cases.push_back({"countable", base()});
+  cases.back().args.countable = "a\\b";
+  cases.push_back({"tenant", base()});
+  cases.back().args.tenant = "t/1";
+  cases.push_back({"op", base()});
+  cases.back().args.op = TallyOp::kUnspecified;
+  cases.push_back({"delta", base()});
+  cases.back().args.delta = 0;
+  cases.push_back({"countable", base()});
+  cases.back().args.countable = "";
+  for (const Case& c : cases) {
+    absl::Status s = tally_->Increment(c.args);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.field << ": " << s;
+    EXPECT_EQ(FieldOf(s), c.field) << s;
+  }
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetTopK("site", "c", 5, false).status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
+}
+
+TEST_F(TallyTest, KOutOfRangeIsInvalidArgument) {
+  ASSERT_TRUE(Incr("c", "a", 5).ok());
+  for (int k : {0, -1, 1001}) {
+    absl::Status s = tally_->GetTopK("site", "c", k, false).status();
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << k;
+    EXPECT_EQ(FieldOf(s), "k");
+  }
+  EXPECT_TRUE(tally_->GetTopK("site", "c", 1000, false).ok());
+}
+
+TEST_F(TallyTest, UnknownCounterOrCountableIsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetTopK("site", "nope", absl::nullopt, false).status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "nope", "x").status()));
+  ASSERT_TRUE(Incr("c", "a", 5).ok());
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "b").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("other-site", "c", "a").status()));
+}
+
+TEST_F(TallyTest, CountsAndRankingSurviveARestart) {
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(Incr("c", absl::StrCat("item", i % 7), 60, TallyOp::kTopK, 1 + i % 3).ok());
+    Advance(17);
+  }
+  auto before = Top("c", 10);
+  int64_t count_before = Count("c", "item3");
+  Open(TallyOptions{});
+  EXPECT_EQ(Top("c", 10), before);
+  EXPECT_EQ(Count("c", "item3"), count_before);
+}
+
+TEST_F(TallyTest, MemoryBudgetEvictsRankingsAndAnswersStayExact) {
+  TallyOptions options;
+  options.max_ranked_items = 1000;
+  Open(options);
+  for (int i = 0; i < 600; ++i) {
+    ASSERT_TRUE(Incr("one", absl::StrCat("i", i), 5, TallyOp::kTopK, 1 + i % 5).ok());
+    ASSERT_TRUE(Incr("two", absl::StrCat("j", i), 5, TallyOp::kTopK, 1 + i % 4).ok());
+  }
+  EXPECT_LE(tally_->RankedItemsForTest(), 1000u);
+  auto one = Top("one", 3);
+  EXPECT_THAT(one, ElementsAre(Pair("i104", 5), Pair("i109", 5), Pair("i114", 5)));
+  auto two = Top("two", 2);
+  EXPECT_THAT(two, ElementsAre(Pair("j103", 4), Pair("j107", 4)));
+  // A single counter larger than the whole budget is ranked from disk, still exactly.
+  for (int i = 0; i < 1200; ++i) {
+    ASSERT_TRUE(Incr("big", absl::StrCat("k", 10000 + i), 5, TallyOp::kECount, 1 + (i == 777)).ok());
+  }
+  EXPECT_THAT(Top("big", 2), ElementsAre(Pair("k10777", 2), Pair("k10000", 1)));
+  EXPECT_LE(tally_->RankedItemsForTest(), 1000u);
+}
+
+TEST_F(TallyTest, ConcurrentIncrementsAndReadsLoseNothing) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 300;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        EXPECT_TRUE(Incr("hot", absl::StrCat("x", i % 10), 60).ok());
+        if (i % 50 == t) EXPECT_TRUE(tally_->GetTopK("site", "hot", 5, false).ok());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int64_t total = 0;
+  for (const auto& [item, n] : Top("hot", 100)) total += n;
+  EXPECT_EQ(total, kThreads * kPerThread);
+  EXPECT_EQ(Count("hot", "x3"), kThreads * kPerThread / 10);
+}
+
+}  // namespace
+}  // namespace countd::logic
