@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -13,11 +14,14 @@
 #include "server/executor.h"
 #include "server/grpc/counters_service.h"
 #include "server/grpc/tally_service.h"
+#include "server/http/http_server.h"
+#include "server/http/shim.h"
 #include "server/logic/counters.h"
 #include "server/logic/request_log.h"
 #include "server/logic/stash.h"
 #include "server/logic/tally.h"
 #include "spdlog/spdlog.h"
+#include "storage/keys.h"
 
 namespace countd {
 namespace {
@@ -81,10 +85,11 @@ class CountdServerImpl : public CountdServer {
     executor_ = workers == 0 ? NewInlineExecutor()
                              : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
 
+    counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
+    tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
     counters_service_ =
-        std::make_unique<grpc_edge::CountersService>(counters_.get(), stash_.get(),
-                                                     executor_.get());
-    tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_.get(), executor_.get());
+        std::make_unique<grpc_edge::CountersService>(counters_api_.get(), executor_.get());
+    tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_api_.get(), executor_.get());
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -100,7 +105,40 @@ class CountdServerImpl : public CountdServer {
     }
     grpc_address_ = absl::StrCat(HostOf(config_.grpc_addr), ":", port);
     grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+    return StartHttp(workers);
+  }
+
+  absl::Status StartHttp(int workers) {
+    http::ShimServices services;
+    services.counters = counters_api_.get();
+    services.tally = tally_api_.get();
+    services.ready = [this] { return CheckReady(); };
+    shim_ = std::make_unique<http::JsonShim>(std::move(services));
+    http::HttpServerOptions options;
+    // Handlers run on the io threads; with fsync per write, more threads let writes group-commit.
+    options.threads = workers > 0 ? 16 : 2;
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server = http::HttpServer::Start(
+        config_.http_addr, options,
+        [this](const http::HttpRequest& r) { return shim_->Handle(r); },
+        [this](const std::string& target, absl::string_view kind) {
+          return shim_->Reject(target, kind);
+        });
+    if (!http_server.ok()) {
+      return absl::Status(http_server.status().code(),
+                          absl::StrCat("--http-addr: ", http_server.status().message()));
+    }
+    http_server_ = *std::move(http_server);
+    http_address_ = http_server_->address();
     return absl::OkStatus();
+  }
+
+  // Ready = the database is open and takes a write (the probe writes one tiny record).
+  absl::Status CheckReady() {
+    if (stopping_.load()) return absl::UnavailableError("shutting down");
+    storage::WriteBatch probe;
+    probe.Put(storage::Table::kMeta, storage::keys::Join({"readyz"}),
+              absl::StrCat(absl::ToUnixMillis(absl::Now())));
+    return store_->Write(probe);
   }
 
   std::string grpc_address() const override { return grpc_address_; }
@@ -110,8 +148,10 @@ class CountdServerImpl : public CountdServer {
     absl::MutexLock lock(&shutdown_mu_);
     if (shut_down_) return;
     shut_down_ = true;
+    stopping_ = true;  // /readyz and the gRPC health service report NOT ready from here on
+    if (grpc_server_ != nullptr) grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    if (http_server_ != nullptr) http_server_->Shutdown(grace);
     if (grpc_server_ != nullptr) {
-      grpc_server_->GetHealthCheckService()->SetServingStatus(false);
       grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
       grpc_server_->Wait();
     }
@@ -120,6 +160,8 @@ class CountdServerImpl : public CountdServer {
       absl::Status s = store_->Flush();
       if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
     }
+    http_server_.reset();
+    shim_.reset();
     counters_service_.reset();
     tally_service_.reset();
     grpc_server_.reset();
@@ -138,15 +180,20 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<logic::Stash> stash_;
   std::unique_ptr<logic::Tally> tally_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<grpc_edge::CountersApi> counters_api_;
+  std::unique_ptr<grpc_edge::TallyApi> tally_api_;
   std::unique_ptr<grpc_edge::CountersService> counters_service_;
   std::unique_ptr<grpc_edge::TallyService> tally_service_;
   // Registered so reflection lists it; every method answers UNIMPLEMENTED until built.
   v1::GameMechanics::CallbackService gm_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<http::JsonShim> shim_;
+  std::unique_ptr<http::HttpServer> http_server_;
   std::string grpc_address_;
   std::string http_address_;
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace

@@ -5,16 +5,14 @@
 
 #include "countd/v1/counters.grpc.pb.h"
 #include "server/executor.h"
-#include "server/logic/counters.h"
-#include "server/logic/stash.h"
+#include "server/grpc/counters_api.h"
 
 namespace countd::grpc_edge {
 
-// Thread-safe; the logic objects and executor must outlive it.
+// Thread-safe; `api` and `executor` must outlive it.
 class CountersService final : public v1::Counters::CallbackService {
  public:
-  CountersService(logic::Counters* counters, logic::Stash* stash, Executor* executor)
-      : counters_(counters), stash_(stash), executor_(executor) {}
+  CountersService(CountersApi* api, Executor* executor) : api_(api), executor_(executor) {}
 
   grpc::ServerUnaryReactor* RegisterCounters(grpc::CallbackServerContext* ctx,
                                              const v1::RegisterCountersRequest* req,
@@ -48,8 +46,7 @@ class CountersService final : public v1::Counters::CallbackService {
                                      v1::GetBatchResponse* resp) override;
 
  private:
-  logic::Counters* counters_;
-  logic::Stash* stash_;
+  CountersApi* api_;
   Executor* executor_;
 };
 

@@ -4,14 +4,14 @@
 
 #include "countd/v1/tally.grpc.pb.h"
 #include "server/executor.h"
-#include "server/logic/tally.h"
+#include "server/grpc/tally_api.h"
 
 namespace countd::grpc_edge {
 
-// Thread-safe; the logic object and executor must outlive it.
+// Thread-safe; `api` and `executor` must outlive it.
 class TallyService final : public v1::Tally::CallbackService {
  public:
-  TallyService(logic::Tally* tally, Executor* executor) : tally_(tally), executor_(executor) {}
+  TallyService(TallyApi* api, Executor* executor) : api_(api), executor_(executor) {}
 
   grpc::ServerUnaryReactor* Increment(grpc::CallbackServerContext* ctx,
                                       const v1::TallyIncrementRequest* req,
@@ -24,7 +24,7 @@ class TallyService final : public v1::Tally::CallbackService {
                                     v1::GetTopKResponse* resp) override;
 
  private:
-  logic::Tally* tally_;
+  TallyApi* api_;
   Executor* executor_;
 };
 

@@ -1,0 +1,131 @@
+// Google Benchmark programs for the storage layer and the Tally ranking, without gRPC:
+//   increments per second through the Store API with the WAL on (--sync none and always),
+//   top-K read time at 10^3..10^6 countables, and the rebuild of a ranking from disk (restart).
+// Run: ./build/bench/storage_bench [--benchmark_filter=TopK]
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "server/logic/tally.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace countd {
+namespace {
+
+std::string FreshDir(const std::string& name) {
+  std::string dir = (std::filesystem::temp_directory_path() / ("countd-bench-" + name)).string();
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+std::unique_ptr<storage::Store> Open(const std::string& dir, storage::SyncMode sync) {
+  storage::StoreOptions options;
+  options.sync = sync;
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::OpenRocksDbStore(dir, options);
+  if (!store.ok()) std::abort();
+  return *std::move(store);
+}
+
+// One merge increment per Write (as a Stash Incr does), keys uniform over 100k.
+void BM_StoreIncrement(benchmark::State& state) {
+  static std::unique_ptr<storage::Store> store;
+  storage::SyncMode sync = state.range(0) == 0 ? storage::SyncMode::kNone
+                                               : storage::SyncMode::kAlways;
+  if (state.thread_index() == 0) {
+    store = Open(FreshDir(absl::StrCat("incr", state.range(0))), sync);
+  }
+  std::mt19937_64 rng(state.thread_index());
+  storage::CounterCell one;
+  one.count = 1;
+  for (auto _ : state) {
+    storage::WriteBatch batch;
+    batch.AddCounter(storage::Table::kStash,
+                     storage::keys::StashKey("bench", absl::StrCat("v", rng() % 100000), "c", 20000),
+                     one);
+    if (!store->Write(batch).ok()) state.SkipWithError("write failed");
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) store.reset();
+}
+BENCHMARK(BM_StoreIncrement)->ArgName("sync_always")->Arg(0)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_StoreIncrement)->ArgName("sync_always")->Arg(1)->Threads(1)->Threads(16)->UseRealTime();
+
+// 100 merge increments in one atomic Write (as an IncrementCounters call of 100 counters).
+void BM_StoreIncrementBatch100(benchmark::State& state) {
+  std::unique_ptr<storage::Store> store = Open(FreshDir("batch"), storage::SyncMode::kNone);
+  std::mt19937_64 rng(1);
+  storage::CounterCell one;
+  one.count = 1;
+  for (auto _ : state) {
+    storage::WriteBatch batch;
+    for (int i = 0; i < 100; ++i) {
+      batch.AddCounter(storage::Table::kTotals, absl::StrCat("bench-u", rng() % 100000), one);
+    }
+    if (!store->Write(batch).ok()) state.SkipWithError("write failed");
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+}
+BENCHMARK(BM_StoreIncrementBatch100)->UseRealTime();
+
+// A Tally counter with `n` countables (counts 1..n) on a fresh store.
+struct TallyFixture {
+  std::string dir;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<logic::Tally> tally;
+
+  explicit TallyFixture(int64_t n) : dir(FreshDir(absl::StrCat("tally", n))) {
+    store = Open(dir, storage::SyncMode::kNone);
+    tally = std::make_unique<logic::Tally>(store.get(), storage::RealClock(), logic::TallyOptions{});
+    for (int64_t i = 0; i < n; ++i) {
+      logic::TallyIncrementArgs args;
+      args.tenant = "bench";
+      args.op = logic::TallyOp::kECount;
+      args.counter = "c";
+      args.countable = absl::StrCat("item", i);
+      args.window_minutes = 60;
+      args.delta = 1 + i % 1000;
+      if (!tally->Increment(args).ok()) std::abort();
+    }
+  }
+  ~TallyFixture() {
+    tally.reset();
+    store.reset();
+    std::filesystem::remove_all(dir);
+  }
+};
+
+// GetTopK(k=25) on a warm ranking of n countables.
+void BM_TallyTopK(benchmark::State& state) {
+  TallyFixture f(state.range(0));
+  if (!f.tally->GetTopK("bench", "c", 25, false).ok()) std::abort();  // warm the ranking
+  for (auto _ : state) {
+    auto top = f.tally->GetTopK("bench", "c", 25, false);
+    benchmark::DoNotOptimize(top);
+  }
+}
+BENCHMARK(BM_TallyTopK)->RangeMultiplier(10)->Range(1000, 1000000)->Unit(benchmark::kMicrosecond);
+
+// Rebuilding the in-memory ranking of n countables from disk, as after a restart.
+void BM_TallyRebuild(benchmark::State& state) {
+  TallyFixture f(state.range(0));
+  for (auto _ : state) {
+    logic::Tally fresh(f.store.get(), storage::RealClock(), logic::TallyOptions{});
+    auto top = fresh.GetTopK("bench", "c", 25, false);
+    if (!top.ok()) state.SkipWithError("rebuild failed");
+  }
+}
+BENCHMARK(BM_TallyRebuild)
+    ->RangeMultiplier(10)
+    ->Range(1000, 1000000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+
+}  // namespace
+}  // namespace countd
+
+BENCHMARK_MAIN();

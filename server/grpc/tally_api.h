@@ -1,0 +1,29 @@
+// server/grpc/tally_api.h — the Tally service at the level of protobuf messages: converts
+// requests to logic arguments and results back. Shared by the gRPC handlers and the JSON shim's
+// canonical mapping (/v1/<Service>/<Method>), so both answer identically.
+#ifndef COUNTD_SERVER_GRPC_TALLY_API_H_
+#define COUNTD_SERVER_GRPC_TALLY_API_H_
+
+#include "absl/status/status.h"
+#include "countd/v1/tally.pb.h"
+#include "server/logic/tally.h"
+
+namespace countd::grpc_edge {
+
+// Stateless apart from the logic objects, which must outlive it. Thread-safe.
+// Each method fills `resp` and returns the call's status (errors as the logic method says).
+class TallyApi {
+ public:
+  explicit TallyApi(logic::Tally* tally);
+
+
+  absl::Status Increment(const v1::TallyIncrementRequest& req, v1::TallyIncrementResponse* resp);
+  absl::Status GetCount(const v1::GetCountRequest& req, v1::GetCountResponse* resp);
+  absl::Status GetTopK(const v1::GetTopKRequest& req, v1::GetTopKResponse* resp);
+ private:
+  logic::Tally* tally_;
+};
+
+}  // namespace countd::grpc_edge
+
+#endif  // COUNTD_SERVER_GRPC_TALLY_API_H_

@@ -1,0 +1,201 @@
+#include "server/http/shim.h"
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "server/errors.h"
+#include "server/http/routes.h"
+#include "server/http/url.h"
+
+namespace countd::http {
+namespace {
+
+HttpResponse PlainJson(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+// {"code","message","details"} with grpc-gateway's HTTP status for the code.
+HttpResponse CanonicalError(const absl::Status& s) {
+  ErrorClass c = Classify(s);
+  return PlainJson(c.http, absl::StrCat("{\"code\":", static_cast<int>(c.grpc),
+                                        ",\"message\":", JsonQuote(s.message()),
+                                        ",\"details\":[]}"));
+}
+
+// The route family a raw target belongs to.
+enum class Family { kStash, kTally, kCanonical, kOther };
+
+Family FamilyOf(absl::string_view path) {
+  if (absl::StartsWith(path, "/stash/")) return Family::kStash;
+  if (absl::StartsWith(path, "/tally/")) return Family::kTally;
+  if (absl::StartsWith(path, "/v1/")) return Family::kCanonical;
+  return Family::kOther;
+}
+
+}  // namespace
+
+std::string JsonQuote(absl::string_view s) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+HttpResponse CorsJson(std::string body) {
+  HttpResponse r = PlainJson(200, std::move(body));
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return r;
+}
+
+HttpResponse CorsPreflight() {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type = "";
+  r.headers = {{"Access-Control-Allow-Origin", "*"},
+               {"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+               {"Access-Control-Allow-Headers", "Content-Type"},
+               {"Access-Control-Max-Age", "86400"}};
+  return r;
+}
+
+// POST /v1/<Service>/<Method>: the request message in proto3 JSON, answered in proto3 JSON.
+class JsonShim::Canonical {
+ public:
+  using Call = std::function<absl::Status(absl::string_view body, std::string* json)>;
+
+  explicit Canonical(const ShimServices& s) {
+    Add("Counters/RegisterCounters", s.counters, &grpc_edge::CountersApi::RegisterCounters);
+    Add("Counters/GetRegisteredCounters", s.counters,
+        &grpc_edge::CountersApi::GetRegisteredCounters);
+    Add("Counters/UnregisterCounters", s.counters, &grpc_edge::CountersApi::UnregisterCounters);
+    Add("Counters/SetCounterSettings", s.counters, &grpc_edge::CountersApi::SetCounterSettings);
+    Add("Counters/GetCounterSettings", s.counters, &grpc_edge::CountersApi::GetCounterSettings);
+    Add("Counters/IncrementCounters", s.counters, &grpc_edge::CountersApi::IncrementCounters);
+    Add("Counters/GetCounters", s.counters, &grpc_edge::CountersApi::GetCounters);
+    Add("Counters/Incr", s.counters, &grpc_edge::CountersApi::Incr);
+    Add("Counters/Decr", s.counters, &grpc_edge::CountersApi::Decr);
+    Add("Counters/Get", s.counters, &grpc_edge::CountersApi::Get);
+    Add("Counters/GetBatch", s.counters, &grpc_edge::CountersApi::GetBatch);
+    Add("Tally/Increment", s.tally, &grpc_edge::TallyApi::Increment);
+    Add("Tally/GetCount", s.tally, &grpc_edge::TallyApi::GetCount);
+    Add("Tally/GetTopK", s.tally, &grpc_edge::TallyApi::GetTopK);
+  }
+
+  HttpResponse Handle(const HttpRequest& request, absl::string_view route) {
+    auto it = calls_.find(route);
+    if (it == calls_.end()) {
+      return CanonicalError(absl::NotFoundError(absl::StrCat("no method /v1/", route)));
+    }
+    if (request.method != "POST") {
+      return CanonicalError(absl::InvalidArgumentError(
+          absl::StrCat("method ", request.method, ": /v1/ routes take POST")));
+    }
+    const std::string* type = request.Header("content-type");
+    if (type != nullptr && !absl::StartsWithIgnoreCase(*type, "application/json")) {
+      return CanonicalError(absl::InvalidArgumentError(
+          absl::StrCat("content-type \"", *type, "\": send application/json")));
+    }
+    std::string json;
+    absl::Status s = it->second(request.body, &json);
+    if (!s.ok()) return CanonicalError(s);
+    return PlainJson(200, std::move(json));
+  }
+
+ private:
+  template <typename Api, typename Req, typename Resp>
+  void Add(std::string route, Api* api, absl::Status (Api::*method)(const Req&, Resp*)) {
+    calls_.emplace(std::move(route), [api, method](absl::string_view body, std::string* json) {
+      Req req;
+      if (body.find_first_not_of(" \t\r\n") != absl::string_view::npos) {
+        google::protobuf::util::JsonParseOptions options;
+        options.ignore_unknown_fields = false;
+        auto parsed = google::protobuf::util::JsonStringToMessage(
+            google::protobuf::StringPiece(body.data(), body.size()), &req, options);
+        if (!parsed.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("body: not a valid ", Req::descriptor()->full_name(),
+                           " in proto3 JSON: ", std::string(parsed.message())));
+        }
+      }
+      Resp resp;
+      absl::Status s = (api->*method)(req, &resp);
+      if (!s.ok()) return s;
+      google::protobuf::util::JsonPrintOptions options;
+      options.always_print_primitive_fields = true;
+      auto printed = google::protobuf::util::MessageToJsonString(resp, json, options);
+      if (!printed.ok()) return absl::InternalError("response does not print as JSON");
+      return absl::OkStatus();
+    });
+  }
+
+  absl::flat_hash_map<std::string, Call> calls_;
+};
+
+JsonShim::JsonShim(ShimServices services)
+    : services_(std::move(services)), canonical_(std::make_unique<Canonical>(services_)) {}
+
+JsonShim::~JsonShim() = default;
+
+HttpResponse JsonShim::Handle(const HttpRequest& request) {
+  const std::string& path = request.path;
+  if (path == "/healthz") return PlainJson(200, "{\"status\":\"ok\"}");
+  if (path == "/readyz") {
+    absl::Status s = services_.ready ? services_.ready() : absl::UnavailableError("no check");
+    if (!s.ok()) {
+      return PlainJson(503, absl::StrCat("{\"status\":\"unavailable\",\"reason\":",
+                                         JsonQuote(s.message()), "}"));
+    }
+    return PlainJson(200, "{\"status\":\"ready\"}");
+  }
+  Family family = FamilyOf(path);
+  if (family == Family::kCanonical) {
+    return canonical_->Handle(request, absl::string_view(path).substr(4));
+  }
+  if (family == Family::kStash || family == Family::kTally) {
+    if (request.method == "OPTIONS") return CorsPreflight();
+    absl::optional<std::vector<std::string>> segments = PathSegments(path);
+    if (family == Family::kStash) {
+      if (!segments.has_value()) return StashStatus(400);
+      return HandleStash(services_.counters, request, *segments);
+    }
+    if (!segments.has_value()) return TallyFailure(request.method, 400);
+    return HandleTally(services_.tally, request, *segments);
+  }
+  return PlainJson(404, absl::StrCat("{\"error\":\"no route\",\"path\":", JsonQuote(path), "}"));
+}
+
+HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind) {
+  absl::string_view path = target.substr(0, target.find('?'));
+  int status = kind == kRejectBodyTooLarge ? 413 : kind == kRejectHeaderTooLarge ? 431 : 400;
+  HttpResponse r;
+  switch (FamilyOf(path)) {
+    case Family::kStash:
+      r = StashStatus(400);
+      break;
+    case Family::kTally:
+      // The method is unknown here; a refused request saved nothing either way.
+      r = CorsJson("{\"error\":\"not saved\"}");
+      break;
+    case Family::kCanonical:
+      r = CanonicalError(absl::InvalidArgumentError(absl::StrCat("request refused: ", kind)));
+      r.status = status;
+      break;
+    case Family::kOther:
+      r = PlainJson(status, absl::StrCat("{\"error\":", JsonQuote(kind), "}"));
+      break;
+  }
+  return r;
+}
+
+}  // namespace countd::http
