@@ -13,6 +13,7 @@ ErrorClass Classify(const absl::Status& status) {
       std::string reason = logic::ReasonOf(status);
       if (reason == "missing") return {StatusCode::INVALID_ARGUMENT, 400002, 400, 400};
       if (reason == "format") return {StatusCode::INVALID_ARGUMENT, 400004, 400, 400};
+      if (reason == "unparseable") return {StatusCode::INVALID_ARGUMENT, 400001, 400, 400};
       return {StatusCode::INVALID_ARGUMENT, 400006, 400, 400};
     }
     case absl::StatusCode::kOutOfRange:

@@ -12,8 +12,11 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "server/errors.h"
+#include "server/http/gigya.h"
+#include "server/http/gigya_methods.h"
 #include "server/http/routes.h"
 #include "server/http/url.h"
+#include "server/logic/status_util.h"
 
 namespace countd::http {
 namespace {
@@ -34,9 +37,16 @@ HttpResponse CanonicalError(const absl::Status& s) {
 }
 
 // The route family a raw target belongs to.
-enum class Family { kStash, kTally, kCanonical, kOther };
+enum class Family { kStash, kTally, kCanonical, kGigya, kOther };
+
+// "/accounts.getCounters" -> true: one segment holding a dot.
+bool IsGigyaPath(absl::string_view path) {
+  return path.size() > 1 && path[0] == '/' && path.find('/', 1) == absl::string_view::npos &&
+         path.find('.') != absl::string_view::npos;
+}
 
 Family FamilyOf(absl::string_view path) {
+  if (IsGigyaPath(path)) return Family::kGigya;
   if (absl::StartsWith(path, "/stash/")) return Family::kStash;
   if (absl::StartsWith(path, "/tally/")) return Family::kTally;
   if (absl::StartsWith(path, "/v1/")) return Family::kCanonical;
@@ -143,7 +153,11 @@ class JsonShim::Canonical {
 };
 
 JsonShim::JsonShim(ShimServices services)
-    : services_(std::move(services)), canonical_(std::make_unique<Canonical>(services_)) {}
+    : services_(std::move(services)),
+      canonical_(std::make_unique<Canonical>(services_)),
+      gigya_(std::make_unique<GigyaMethodTable>()) {
+  AddAccountsMethods(services_.counters, gigya_.get());
+}
 
 JsonShim::~JsonShim() = default;
 
@@ -161,6 +175,12 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
   Family family = FamilyOf(path);
   if (family == Family::kCanonical) {
     return canonical_->Handle(request, absl::string_view(path).substr(4));
+  }
+  if (family == Family::kGigya) {
+    if (request.method == "OPTIONS") return CorsPreflight();
+    std::string name = path.substr(1);
+    auto it = gigya_->find(name);
+    return AnswerGigya(it == gigya_->end() ? nullptr : &it->second, name, request);
   }
   if (family == Family::kStash || family == Family::kTally) {
     if (request.method == "OPTIONS") return CorsPreflight();
@@ -186,6 +206,9 @@ HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind)
     case Family::kTally:
       // The method is unknown here; a refused request saved nothing either way.
       r = CorsJson("{\"error\":\"not saved\"}");
+      break;
+    case Family::kGigya:
+      r = GigyaRefused(logic::Unparseable(absl::StrCat("request refused: ", kind)));
       break;
     case Family::kCanonical:
       r = CanonicalError(absl::InvalidArgumentError(absl::StrCat("request refused: ", kind)));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "server/grpc/counters_api.h"
 #include "server/grpc/tally_api.h"
@@ -39,6 +40,7 @@ class JsonShim {
   class Canonical;
   ShimServices services_;
   std::unique_ptr<Canonical> canonical_;
+  std::unique_ptr<absl::flat_hash_map<std::string, struct GigyaMethod>> gigya_;
 };
 
 }  // namespace countd::http

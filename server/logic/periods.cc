@@ -95,7 +95,10 @@ absl::StatusOr<absl::Time> ResolveEventTime(absl::string_view field,
                                         " is more than 5 minutes in the future (now ",
                                         absl::ToUnixMillis(now), ")"));
   }
-  if (DayOf(t) <= DayOf(now) - retention_days) {
+  // Checked on the time first: day indexes are 32-bit, so a time ~2^32 days away would alias a
+  // day inside the window.
+  if (t < now - absl::Hours(24) * (retention_days + 1) ||
+      DayOf(t) <= DayOf(now) - retention_days) {
     return BadValue(field, absl::StrCat(*event_time_ms, " is older than the retention of ",
                                         retention_days, " days"));
   }

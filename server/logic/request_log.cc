@@ -14,7 +14,10 @@ using storage::keys::PutBigEndian64;
 std::string EncodeRecord(absl::Time expiry, uint64_t fingerprint, absl::string_view answer) {
   std::string out;
   out.reserve(16 + answer.size());
-  PutBigEndian64(&out, absl::ToUnixSeconds(expiry));
+  // Rounded up: the store drops the record once its expiry second has begun, so rounding down
+  // would forget the id up to a second before kRequestIdLifetime is over.
+  PutBigEndian64(&out,
+                 absl::ToInt64Seconds(absl::Ceil(expiry - absl::UnixEpoch(), absl::Seconds(1))));
   PutBigEndian64(&out, static_cast<int64_t>(fingerprint));
   out.append(answer.data(), answer.size());
   return out;
@@ -23,7 +26,7 @@ std::string EncodeRecord(absl::Time expiry, uint64_t fingerprint, absl::string_v
 }  // namespace
 
 uint64_t Fingerprint(absl::string_view bytes) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull;  // the FNV-64 offset basis
   for (unsigned char c : bytes) {
     h ^= c;
     h *= 1099511628211ull;

@@ -17,6 +17,11 @@ absl::Status Make(absl::StatusCode code, absl::string_view field, absl::string_v
 
 }  // namespace
 
+absl::Status Unparseable(absl::string_view why) {
+  return Make(absl::StatusCode::kInvalidArgument, "request", "unparseable",
+              absl::StrCat("request: ", why));
+}
+
 absl::Status MissingField(absl::string_view field) {
   return Make(absl::StatusCode::kInvalidArgument, field, "missing",
               absl::StrCat(field, ": required"));

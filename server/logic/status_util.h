@@ -15,10 +15,13 @@ namespace countd::logic {
 
 // Payload type URL holding the offending field's name (e.g. "counters[2].path").
 inline constexpr absl::string_view kFieldPayload = "countd/field";
-// Payload type URL holding why an INVALID_ARGUMENT happened: "missing" or "format"; absent
-// for a bad value.
+// Payload type URL holding why an INVALID_ARGUMENT happened: "missing", "format" or
+// "unparseable"; absent for a bad value.
 inline constexpr absl::string_view kReasonPayload = "countd/reason";
 
+// INVALID_ARGUMENT: the request as a whole cannot be parsed (reason "unparseable", field
+// "request"); legacy protocols answer it as a malformed request rather than a bad field.
+absl::Status Unparseable(absl::string_view why);
 // INVALID_ARGUMENT: `field` is required but absent or empty.
 absl::Status MissingField(absl::string_view field);
 // INVALID_ARGUMENT: `field` is malformed (wrong syntax or type). `why` completes the message.

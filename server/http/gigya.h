@@ -1,0 +1,60 @@
+// server/http/gigya.h — Gigya-style REST calls: parameters from the query string, a form body or
+// a JSON body; the response envelope (callId, errorCode, statusCode, time, ...); JSONP.
+#ifndef COUNTD_SERVER_HTTP_GIGYA_H_
+#define COUNTD_SERVER_HTTP_GIGYA_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/http/http_server.h"
+
+namespace countd::http {
+
+// The parameters of one call, each name once.
+class GigyaParams {
+ public:
+  // Collects the query string and, for POST, a form or JSON object body (JSON members that are
+  // objects or arrays become their JSON text, as Gigya SDKs send them).
+  // Errors: INVALID_ARGUMENT (400001 "format") for an unparseable body or query, a repeated
+  // parameter, or a body of another content type.
+  static absl::StatusOr<GigyaParams> FromRequest(const HttpRequest& request);
+
+  // The value, or nullptr when absent.
+  const std::string* Find(absl::string_view name) const;
+  // The value; INVALID_ARGUMENT "missing" (400002) naming `name` when absent or empty.
+  absl::StatusOr<std::string> Required(absl::string_view name) const;
+  // Every name not in `allowed`.
+  std::vector<std::string> Unknown(const absl::flat_hash_set<std::string>& allowed) const;
+
+ private:
+  absl::flat_hash_map<std::string, std::string> values_;
+};
+
+// A method: the names it accepts beyond the common ones, how internal field names read in its
+// error details, and the call. The call returns the method's own response members as JSON
+// object members ("counters":[...]) or "" when it has none.
+struct GigyaMethod {
+  absl::flat_hash_set<std::string> params;
+  absl::flat_hash_map<std::string, std::string> field_names;  // e.g. "uid" -> "UID"
+  std::function<absl::StatusOr<std::string>(const GigyaParams&, const HttpRequest&)> call;
+};
+
+// Answers a Gigya call of `method` (nullptr = no such method) with the full envelope.
+HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
+                         const HttpRequest& request);
+
+// The envelope of a call refused before its parameters could be read (e.g. body too large).
+HttpResponse GigyaRefused(const absl::Status& status);
+
+// 32 lowercase hex characters, random.
+std::string NewCallId();
+
+}  // namespace countd::http
+
+#endif  // COUNTD_SERVER_HTTP_GIGYA_H_
