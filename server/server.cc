@@ -13,10 +13,12 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/executor.h"
 #include "server/grpc/counters_service.h"
+#include "server/grpc/gm_service.h"
 #include "server/grpc/tally_service.h"
 #include "server/http/http_server.h"
 #include "server/http/shim.h"
 #include "server/logic/counters.h"
+#include "server/logic/gm.h"
 #include "server/logic/request_log.h"
 #include "server/logic/stash.h"
 #include "server/logic/tally.h"
@@ -75,6 +77,8 @@ class CountdServerImpl : public CountdServer {
                                                   counters_options);
     stash_ = std::make_unique<logic::Stash>(store_.get(), clock,
                                             logic::StashOptions{config_.retention.stash_days});
+    gm_ = std::make_unique<logic::GameMechanics>(store_.get(), clock, requests_.get(),
+                                                 logic::GameMechanicsOptions{});
 
     logic::TallyOptions tally_options;
     tally_options.max_ranked_items = config_.tally_max_ranked_items;
@@ -86,6 +90,8 @@ class CountdServerImpl : public CountdServer {
                              : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
 
     counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
+    gm_api_ = std::make_unique<grpc_edge::GmApi>(gm_.get());
+    gm_service_ = std::make_unique<grpc_edge::GmService>(gm_api_.get(), executor_.get());
     tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
     counters_service_ =
         std::make_unique<grpc_edge::CountersService>(counters_api_.get(), executor_.get());
@@ -97,7 +103,7 @@ class CountdServerImpl : public CountdServer {
     builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(counters_service_.get());
     builder.RegisterService(tally_service_.get());
-    builder.RegisterService(&gm_service_);
+    builder.RegisterService(gm_service_.get());
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port == 0) {
       return absl::UnavailableError(
@@ -112,6 +118,7 @@ class CountdServerImpl : public CountdServer {
     http::ShimServices services;
     services.counters = counters_api_.get();
     services.tally = tally_api_.get();
+    services.gm = gm_api_.get();
     services.ready = [this] { return CheckReady(); };
     shim_ = std::make_unique<http::JsonShim>(std::move(services));
     http::HttpServerOptions options;
@@ -163,10 +170,13 @@ class CountdServerImpl : public CountdServer {
     http_server_.reset();
     shim_.reset();
     counters_service_.reset();
+    gm_service_.reset();
+    gm_api_.reset();
     tally_service_.reset();
     grpc_server_.reset();
     tally_.reset();
     stash_.reset();
+    gm_.reset();
     counters_.reset();
     requests_.reset();
     store_.reset();
@@ -184,8 +194,9 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<grpc_edge::TallyApi> tally_api_;
   std::unique_ptr<grpc_edge::CountersService> counters_service_;
   std::unique_ptr<grpc_edge::TallyService> tally_service_;
-  // Registered so reflection lists it; every method answers UNIMPLEMENTED until built.
-  v1::GameMechanics::CallbackService gm_service_;
+  std::unique_ptr<logic::GameMechanics> gm_;
+  std::unique_ptr<grpc_edge::GmApi> gm_api_;
+  std::unique_ptr<grpc_edge::GmService> gm_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<http::JsonShim> shim_;
   std::unique_ptr<http::HttpServer> http_server_;

@@ -1,5 +1,7 @@
 #include "storage/keys.h"
 
+#include <limits>
+
 #include "absl/time/civil_time.h"
 
 namespace countd::storage::keys {
@@ -126,6 +128,61 @@ std::string TallyMetadataKey(absl::string_view tenant, absl::string_view counter
 
 std::string TallySettingsKey(absl::string_view tenant, absl::string_view counter) {
   return Join({"cfg", tenant, counter});
+}
+
+std::string GmConfigPrefix(absl::string_view tenant) { return Join({"gmcfg", tenant}); }
+
+std::string GmActionKey(absl::string_view tenant, absl::string_view action_id) {
+  return Join({"gmcfg", tenant, "a", action_id});
+}
+
+std::string GmChallengeKey(absl::string_view tenant, absl::string_view challenge_id) {
+  return Join({"gmcfg", tenant, "c", challenge_id});
+}
+
+std::string GmUserStateKey(absl::string_view tenant, absl::string_view uid,
+                           absl::string_view challenge_id) {
+  return Join({"u", tenant, uid, challenge_id});
+}
+
+std::string GmTopPrefix(absl::string_view tenant, absl::string_view challenge_id) {
+  return Join({"top", tenant, challenge_id});
+}
+
+std::string GmTopKey(absl::string_view tenant, absl::string_view challenge_id, int64_t balance,
+                     absl::string_view uid) {
+  std::string out = GmTopPrefix(tenant, challenge_id);
+  PutBigEndian64(&out, std::numeric_limits<int64_t>::max() - balance);
+  out.append(uid.data(), uid.size());
+  return out;
+}
+
+int64_t GmTopBalance(absl::string_view rest) {
+  return std::numeric_limits<int64_t>::max() - GetBigEndian64(rest);
+}
+
+absl::string_view GmTopUid(absl::string_view rest) { return rest.substr(kGmTopBalanceSize); }
+
+std::string GmLogPrefix(absl::string_view tenant, absl::string_view uid) {
+  return Join({tenant, uid});
+}
+
+std::string GmLogKey(absl::string_view log_prefix, int64_t time_ms, int64_t seq) {
+  std::string out;
+  out.reserve(log_prefix.size() + kGmLogSuffixSize);
+  out.append(log_prefix.data(), log_prefix.size());
+  PutBigEndian64(&out, time_ms);
+  PutBigEndian64(&out, seq);
+  return out;
+}
+
+std::string GmDailyChallengePrefix(absl::string_view tenant, absl::string_view challenge_id) {
+  return Join({tenant, challenge_id});
+}
+
+std::string GmDailyKey(absl::string_view tenant, absl::string_view challenge_id,
+                       absl::string_view uid, int32_t day) {
+  return WithBucket(Join({tenant, challenge_id, uid}), day);
 }
 
 void PutBigEndian64(std::string* out, int64_t v) {

@@ -72,6 +72,33 @@ std::string TallyMetadataKey(absl::string_view tenant, absl::string_view counter
                              absl::string_view countable);
 std::string TallySettingsKey(absl::string_view tenant, absl::string_view counter);
 
+// --- GameMechanics (tables kMeta, kGmState, kGmLog, kGmDaily) ---
+// Configuration records (kMeta): one per action and one per challenge of a tenant.
+std::string GmConfigPrefix(absl::string_view tenant);
+std::string GmActionKey(absl::string_view tenant, absl::string_view action_id);
+std::string GmChallengeKey(absl::string_view tenant, absl::string_view challenge_id);
+// A user's standing in one challenge (kGmState): balance and is_new_level.
+std::string GmUserStateKey(absl::string_view tenant, absl::string_view uid,
+                           absl::string_view challenge_id);
+// All-time leaderboard index (kGmState): prefix + 8-byte big-endian (INT64_MAX - balance) + uid,
+// so a forward scan visits users by balance descending, then uid ascending.
+std::string GmTopPrefix(absl::string_view tenant, absl::string_view challenge_id);
+std::string GmTopKey(absl::string_view tenant, absl::string_view challenge_id, int64_t balance,
+                     absl::string_view uid);
+inline constexpr size_t kGmTopBalanceSize = 8;
+// Balance and uid of a GmTopKey whose prefix (of length prefix_size) the caller removed.
+int64_t GmTopBalance(absl::string_view rest);
+absl::string_view GmTopUid(absl::string_view rest);
+// Action log (kGmLog): user prefix + 8-byte big-endian unix ms + 8-byte big-endian sequence.
+inline constexpr size_t kGmLogSuffixSize = 16;
+std::string GmLogPrefix(absl::string_view tenant, absl::string_view uid);
+std::string GmLogKey(absl::string_view log_prefix, int64_t time_ms, int64_t seq);
+// Daily granted points (kGmDaily): tenant, challenge, uid, then the 4-byte day index; one
+// challenge's prefix holds every user's buckets (the 7-day leaderboard rebuild scans it).
+std::string GmDailyChallengePrefix(absl::string_view tenant, absl::string_view challenge_id);
+std::string GmDailyKey(absl::string_view tenant, absl::string_view challenge_id,
+                       absl::string_view uid, int32_t day);
+
 // Appends / reads an 8-byte big-endian integer.
 void PutBigEndian64(std::string* out, int64_t v);
 int64_t GetBigEndian64(absl::string_view bytes);

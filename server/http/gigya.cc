@@ -17,8 +17,6 @@
 
 namespace countd::http {
 
-const absl::flat_hash_map<std::string, std::string>& CommonFieldNames();
-
 namespace {
 
 // Accepted by every method: envelope controls, and the credentials of Gigya's SDKs (checked by
@@ -91,19 +89,80 @@ std::string EnvelopeJson(const Envelope& e) {
   return out;
 }
 
+// Gigya's spelling of one snake_case name ("badge_url" -> "badgeURL", "start_time" ->
+// "startTime").
+std::string GigyaName(absl::string_view snake) {
+  static const auto* special = new absl::flat_hash_map<std::string, std::string>{
+      {"tenant", "apiKey"},         {"uid", "UID"},
+      {"reg_token", "regToken"},    {"request_id", "requestID"},
+      {"action_id", "actionID"},    {"challenge_id", "challengeID"},
+      {"badge_url", "badgeURL"},    {"points_7days", "points7Days"}};
+  auto it = special->find(snake);
+  if (it != special->end()) return it->second;
+  std::string out;
+  bool upper = false;
+  for (char c : snake) {
+    if (c == '_') {
+      upper = true;
+    } else {
+      out.push_back(upper ? absl::ascii_toupper(static_cast<unsigned char>(c)) : c);
+      upper = false;
+    }
+  }
+  return out;
+}
+
+// The internal field name (e.g. "challenge.levels[2].points_required") as the method's callers
+// name it ("levels[2].pointsRequired"): the method's own renames first (longest matching
+// prefix), then Gigya's camelCase for every name.
+std::string GigyaField(absl::string_view field, const GigyaMethod* method) {
+  std::string rest(field);
+  std::string out;
+  if (method != nullptr) {
+    size_t best = 0;
+    const std::string* replacement = nullptr;
+    for (const auto& [from, to] : method->field_names) {
+      bool boundary = field.size() == from.size() || from.back() == '.' ||
+                      (field.size() > from.size() &&
+                       (field[from.size()] == '.' || field[from.size()] == '['));
+      if (from.size() > best && absl::StartsWith(field, from) && boundary) {
+        best = from.size();
+        replacement = &to;
+      }
+    }
+    if (replacement != nullptr) {
+      out = *replacement;
+      rest = std::string(field.substr(best));
+    }
+  }
+  std::string name;
+  auto flush = [&] {
+    if (!name.empty()) out += GigyaName(name);
+    name.clear();
+  };
+  for (char c : rest) {
+    if (c == '.' || c == '[' || c == ']' || absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      if (absl::ascii_isdigit(static_cast<unsigned char>(c)) && !name.empty()) {
+        name.push_back(c);  // a digit inside a name ("points_7days")
+        continue;
+      }
+      flush();
+      out.push_back(c);
+    } else {
+      name.push_back(c);
+    }
+  }
+  flush();
+  return out;
+}
+
 // errorDetails: the internal message with its leading field written the way the method's
 // callers name it ("uid: required" -> "UID: required").
 std::string Details(const absl::Status& s, const GigyaMethod* method) {
   std::string message(s.message());
   std::string field = logic::FieldOf(s);
-  if (method == nullptr || field.empty() || !absl::StartsWith(message, field)) return message;
-  std::string head = field.substr(0, field.find_first_of(".["));
-  auto it = method->field_names.find(head);
-  if (it == method->field_names.end()) {
-    it = CommonFieldNames().find(head);
-    if (it == CommonFieldNames().end()) return message;
-  }
-  return absl::StrCat(it->second, message.substr(head.size()));
+  if (field.empty() || !absl::StartsWith(message, field)) return message;
+  return absl::StrCat(GigyaField(field, method), message.substr(field.size()));
 }
 
 }  // namespace
@@ -173,13 +232,6 @@ std::vector<std::string> GigyaParams::Unknown(
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-const absl::flat_hash_map<std::string, std::string>& CommonFieldNames() {
-  static const auto* names = new absl::flat_hash_map<std::string, std::string>{
-      {"tenant", "apiKey"}, {"uid", "UID"}, {"reg_token", "regToken"},
-      {"request_id", "requestID"}, {"request", "request"}};
-  return *names;
 }
 
 std::string NewCallId() {

@@ -37,7 +37,8 @@ class GigyaParams {
 };
 
 // A method: the names it accepts beyond the common ones, how internal field names read in its
-// error details, and the call. The call returns the method's own response members as JSON
+// error details (prefix renames applied before the generic snake_case -> camelCase; a key
+// ending in '.' strips that prefix when mapped to ""), and the call. The call returns the method's own response members as JSON
 // object members ("counters":[...]) or "" when it has none.
 struct GigyaMethod {
   absl::flat_hash_set<std::string> params;

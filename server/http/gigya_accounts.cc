@@ -186,7 +186,7 @@ absl::StatusOr<std::string> GetCounters(CountersApi* api, const GigyaParams& p) 
 }  // namespace
 
 void AddAccountsMethods(CountersApi* api, GigyaMethodTable* table) {
-  const absl::flat_hash_map<std::string, std::string> names = {{"counters", "counters"}};
+  const absl::flat_hash_map<std::string, std::string> names;
   (*table)["accounts.registerCounters"] = GigyaMethod{
       {"counters"}, names,
       [api](const GigyaParams& p, const HttpRequest&) { return RegisterCounters(api, p); }};

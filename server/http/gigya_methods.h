@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "server/grpc/counters_api.h"
+#include "server/grpc/gm_api.h"
 #include "server/http/gigya.h"
 
 namespace countd::http {
@@ -15,6 +16,9 @@ using GigyaMethodTable = absl::flat_hash_map<std::string, GigyaMethod>;
 
 // Adds accounts.{register,unregister,getRegistered,increment,get}Counters.
 void AddAccountsMethods(grpc_edge::CountersApi* api, GigyaMethodTable* table);
+
+// Adds the gm.* Game Mechanics methods.
+void AddGmMethods(grpc_edge::GmApi* api, GigyaMethodTable* table);
 
 }  // namespace countd::http
 

@@ -100,6 +100,19 @@ class JsonShim::Canonical {
     Add("Tally/Increment", s.tally, &grpc_edge::TallyApi::Increment);
     Add("Tally/GetCount", s.tally, &grpc_edge::TallyApi::GetCount);
     Add("Tally/GetTopK", s.tally, &grpc_edge::TallyApi::GetTopK);
+    using grpc_edge::GmApi;
+    Add("GameMechanics/SetActionConfig", s.gm, &GmApi::SetActionConfig);
+    Add("GameMechanics/GetActionConfig", s.gm, &GmApi::GetActionConfig);
+    Add("GameMechanics/DeleteAction", s.gm, &GmApi::DeleteAction);
+    Add("GameMechanics/SetChallengeConfig", s.gm, &GmApi::SetChallengeConfig);
+    Add("GameMechanics/GetChallengeConfig", s.gm, &GmApi::GetChallengeConfig);
+    Add("GameMechanics/DeleteChallenge", s.gm, &GmApi::DeleteChallenge);
+    Add("GameMechanics/NotifyAction", s.gm, &GmApi::NotifyAction);
+    Add("GameMechanics/RedeemPoints", s.gm, &GmApi::RedeemPoints);
+    Add("GameMechanics/GetActionsLog", s.gm, &GmApi::GetActionsLog);
+    Add("GameMechanics/GetChallengeStatus", s.gm, &GmApi::GetChallengeStatus);
+    Add("GameMechanics/ResetLevelStatus", s.gm, &GmApi::ResetLevelStatus);
+    Add("GameMechanics/GetTopUsers", s.gm, &GmApi::GetTopUsers);
   }
 
   HttpResponse Handle(const HttpRequest& request, absl::string_view route) {
@@ -157,6 +170,7 @@ JsonShim::JsonShim(ShimServices services)
       canonical_(std::make_unique<Canonical>(services_)),
       gigya_(std::make_unique<GigyaMethodTable>()) {
   AddAccountsMethods(services_.counters, gigya_.get());
+  AddGmMethods(services_.gm, gigya_.get());
 }
 
 JsonShim::~JsonShim() = default;
@@ -196,7 +210,7 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
 }
 
 HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind) {
-  absl::string_view path = target.substr(0, target.find('?'));
+  absl::string_view path = absl::string_view(target).substr(0, target.find('?'));
   int status = kind == kRejectBodyTooLarge ? 413 : kind == kRejectHeaderTooLarge ? 431 : 400;
   HttpResponse r;
   switch (FamilyOf(path)) {

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "server/grpc/counters_api.h"
+#include "server/grpc/gm_api.h"
 #include "server/grpc/tally_api.h"
 #include "server/http/http_server.h"
 
@@ -19,6 +20,7 @@ namespace countd::http {
 struct ShimServices {
   grpc_edge::CountersApi* counters = nullptr;
   grpc_edge::TallyApi* tally = nullptr;
+  grpc_edge::GmApi* gm = nullptr;
   // OK when the database is open and accepts writes (GET /readyz).
   std::function<absl::Status()> ready;
 };

@@ -97,7 +97,7 @@ absl::StatusOr<absl::Time> ResolveEventTime(absl::string_view field,
   }
   // Checked on the time first: day indexes are 32-bit, so a time ~2^32 days away would alias a
   // day inside the window.
-  if (t < now - absl::Hours(24) * (retention_days + 1) ||
+  if (t < now - absl::Hours(24) * (int64_t{retention_days} + 1) ||
       DayOf(t) <= DayOf(now) - retention_days) {
     return BadValue(field, absl::StrCat(*event_time_ms, " is older than the retention of ",
                                         retention_days, " days"));
