@@ -24,6 +24,15 @@ ABSL_FLAG(int32_t, stash_retention_days, 90, "Days a Stash daily bucket is kept 
 ABSL_FLAG(int64_t, tally_max_ranked_items, 2'000'000,
           "Items all in-memory Tally top-K rankings may hold together (about 170 bytes each); "
           "past it the least recently used rankings are dropped and rebuilt on demand.");
+ABSL_FLAG(int64_t, http_max_body_bytes, 1 << 20,
+          "Largest HTTP request body accepted (bytes); larger ones are refused in the route "
+          "family's error form.");
+ABSL_FLAG(int64_t, http_max_header_bytes, 16 << 10,
+          "Largest HTTP request line plus headers (bytes), which also caps the URL length.");
+ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(10),
+          "Time a client has to send a whole HTTP request; slower connections are closed.");
+ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(60),
+          "How long an idle keep-alive HTTP connection is kept open.");
 ABSL_FLAG(int32_t, workers, -1,
           "Threads that run request work: 0 = gRPC's own threads, -1 = auto (0 for --sync=none, "
           "32 for --sync=always), else 1..1024.");
@@ -35,8 +44,9 @@ namespace {
 const char* const kFlagNames[] = {
     "data_dir",     "grpc_addr", "http_addr", "sync",
     "grace_period", "block_cache_mb", "memtable_mb", "daily_retention_days",
-    "monthly_retention_months", "stash_retention_days", "tally_max_ranked_items", "workers",
-    "log_level",
+    "monthly_retention_months", "stash_retention_days", "tally_max_ranked_items",
+    "http_max_body_bytes", "http_max_header_bytes", "http_read_timeout", "http_idle_timeout",
+    "workers", "log_level",
 };
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
@@ -117,6 +127,20 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   s = CheckRange<int64_t>("tally-max-ranked-items", ranked, 1000, int64_t{1} << 32);
   if (!s.ok()) return s;
   c.tally_max_ranked_items = static_cast<size_t>(ranked);
+  c.http_max_body_bytes = absl::GetFlag(FLAGS_http_max_body_bytes);
+  s = CheckRange<int64_t>("http-max-body-bytes", c.http_max_body_bytes, 1024, int64_t{64} << 20);
+  if (!s.ok()) return s;
+  c.http_max_header_bytes = absl::GetFlag(FLAGS_http_max_header_bytes);
+  s = CheckRange<int64_t>("http-max-header-bytes", c.http_max_header_bytes, 1024, 1 << 20);
+  if (!s.ok()) return s;
+  c.http_read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
+  c.http_idle_timeout = absl::GetFlag(FLAGS_http_idle_timeout);
+  if (c.http_read_timeout <= absl::ZeroDuration() || c.http_read_timeout > absl::Hours(1)) {
+    return Bad("http-read-timeout", "must be within (0s, 1h]");
+  }
+  if (c.http_idle_timeout <= absl::ZeroDuration() || c.http_idle_timeout > absl::Hours(24)) {
+    return Bad("http-idle-timeout", "must be within (0s, 24h]");
+  }
   c.workers = absl::GetFlag(FLAGS_workers);
   s = CheckRange("workers", c.workers, -1, 1024);
   if (!s.ok()) return s;

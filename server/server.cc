@@ -124,6 +124,10 @@ class CountdServerImpl : public CountdServer {
     http::HttpServerOptions options;
     // Handlers run on the io threads; with fsync per write, more threads let writes group-commit.
     options.threads = workers > 0 ? 16 : 2;
+    options.max_body_bytes = static_cast<size_t>(config_.http_max_body_bytes);
+    options.max_header_bytes = static_cast<size_t>(config_.http_max_header_bytes);
+    options.read_timeout = config_.http_read_timeout;
+    options.idle_timeout = config_.http_idle_timeout;
     absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server = http::HttpServer::Start(
         config_.http_addr, options,
         [this](const http::HttpRequest& r) { return shim_->Handle(r); },

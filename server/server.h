@@ -24,6 +24,11 @@ struct ServerConfig {
   storage::Retention retention;
   // Items all in-memory Tally rankings may hold together (see README: Tally memory).
   size_t tally_max_ranked_items = 2'000'000;
+  // HTTP limits (see HttpServerOptions).
+  int64_t http_max_body_bytes = 1 << 20;
+  int64_t http_max_header_bytes = 16 << 10;
+  absl::Duration http_read_timeout = absl::Seconds(10);
+  absl::Duration http_idle_timeout = absl::Seconds(60);
   // Worker threads for request work; 0 = run on gRPC's callback threads. -1 = automatic: 0 with
   // --sync=none, 32 with --sync=always (so concurrent fsyncs group-commit).
   int workers = -1;
