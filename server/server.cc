@@ -161,16 +161,20 @@ class CountdServerImpl : public CountdServer {
     shut_down_ = true;
     stopping_ = true;  // /readyz and the gRPC health service report NOT ready from here on
     if (grpc_server_ != nullptr) grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    absl::Time start = absl::Now();
     if (http_server_ != nullptr) http_server_->Shutdown(grace);
+    spdlog::info("shutdown: http stopped after {}", absl::FormatDuration(absl::Now() - start));
     if (grpc_server_ != nullptr) {
       grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
       grpc_server_->Wait();
     }
+    spdlog::info("shutdown: grpc drained after {}", absl::FormatDuration(absl::Now() - start));
     if (executor_ != nullptr) executor_->Drain();
     if (store_ != nullptr) {
       absl::Status s = store_->Flush();
       if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
     }
+    spdlog::info("shutdown: database flushed after {}", absl::FormatDuration(absl::Now() - start));
     http_server_.reset();
     shim_.reset();
     counters_service_.reset();
