@@ -11,21 +11,22 @@
 //
 // Exit status: 0 success; 1 the RPC failed ({"code","message"} JSON on stderr); 2 usage error.
 
-#include <cstdio>
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
-#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/struct.pb.h>  // google::protobuf::Value, for JsonQuote
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/status.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -101,7 +102,11 @@ const std::vector<Subcommand>& AllSubcommands() {
     auto* all = new std::vector<Subcommand>;
     for (const ServiceEntry& entry : kServices) {
       const auto* service = entry.anchor()->file()->FindServiceByName(entry.name);
-      if (service == nullptr) continue;  // Cannot happen unless kServices names a wrong file.
+      if (service == nullptr) {  // A wrong kServices row: a bug, not a user error.
+        std::fprintf(stderr, "countctl: no service %s in %s\n", entry.name,
+                     entry.anchor()->file()->name().c_str());
+        std::abort();
+      }
       for (int i = 0; i < service->method_count(); ++i) {
         const MethodDescriptor* method = service->method(i);
         all->push_back({absl::StrCat(entry.prefix, KebabCase(method->name())), method});
@@ -124,6 +129,7 @@ struct Invocation {
   std::string addr = "127.0.0.1:50051";
   absl::Duration timeout = absl::Seconds(5);
   bool help = false;
+  bool dry_run = false;  // Print the request instead of sending it.
   std::string subcommand;
   absl::optional<std::string> json;
   // Request field flags in command-line order: name as typed, value (absent for a bare flag).
@@ -132,17 +138,17 @@ struct Invocation {
 
 // Applies one global flag (--addr, --timeout, --json). Returns false if `name` is not global.
 absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view name,
-                                     const absl::optional<std::string>& value,
-                                     Invocation* inv) {
+                                     const absl::optional<std::string>& value, Invocation* inv) {
   if (name != "addr" && name != "timeout" && name != "json") return false;
-  if (!value.has_value()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+  if (!value.has_value())
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
   if (name == "addr") {
     inv->addr = *value;
   } else if (name == "json") {
     inv->json = *value;
   } else if (!absl::ParseDuration(*value, &inv->timeout) || inv->timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--timeout: want a positive duration such as 5s or 500ms, got '", *value, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--timeout: want a positive duration such as 5s or 500ms, got '", *value, "'"));
   }
   return true;
 }
@@ -155,6 +161,10 @@ absl::StatusOr<Invocation> ParseArgs(int argc, char** argv) {
     absl::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help" || arg == "help") {
       inv.help = true;
+      continue;
+    }
+    if (arg == "--dry-run") {
+      inv.dry_run = true;
       continue;
     }
     if (!absl::StartsWith(arg, "--")) {
@@ -202,8 +212,8 @@ absl::StatusOr<int> ParseEnum(const FieldDescriptor* field, absl::string_view te
   if (absl::SimpleAtoi(text, &number)) return number;
   std::vector<std::string> names;
   for (int i = 0; i < type->value_count(); ++i) names.push_back(type->value(i)->name());
-  return absl::InvalidArgumentError(absl::StrCat("--", field->name(), ": '", text, "' is not one of ",
-                                                 absl::StrJoin(names, ", ")));
+  return absl::InvalidArgumentError(absl::StrCat("--", field->name(), ": '", text,
+                                                 "' is not one of ", absl::StrJoin(names, ", ")));
 }
 
 // Sets (or, when `add`, appends) one scalar value of `field` parsed from `text`.
@@ -211,12 +221,13 @@ absl::Status SetScalar(const FieldDescriptor* field, absl::string_view text, boo
                        Message* msg) {
   const Reflection* r = msg->GetReflection();
   auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat("--", field->name(), ": '", text,
-                                                   "' is not a valid ", field->type_name()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", field->name(), ": '", text, "' is not a valid ", field->type_name()));
   };
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
-      add ? r->AddString(msg, field, std::string(text)) : r->SetString(msg, field, std::string(text));
+      add ? r->AddString(msg, field, std::string(text))
+          : r->SetString(msg, field, std::string(text));
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_INT32: {
       int32_t v;
@@ -327,8 +338,8 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Descriptor* type,
     google::protobuf::util::Status parsed =
         google::protobuf::util::JsonStringToMessage(*inv.json, request.get());
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--json: not a valid ", type->full_name(), ": ", parsed.message().ToString()));
+      return absl::InvalidArgumentError(absl::StrCat("--json: not a valid ", type->full_name(),
+                                                     ": ", parsed.message().ToString()));
     }
   }
   for (const auto& [name, value] : inv.fields) {
@@ -367,18 +378,20 @@ void PrintJson(const Message& msg, FILE* out) {
   std::fprintf(out, "%s\n", json.c_str());
 }
 
+// Returns `text` as a JSON string literal, escaped by protobuf's JSON printer.
+std::string JsonQuote(const std::string& text) {
+  google::protobuf::Value value;
+  value.set_string_value(text);
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(value, &json).ok()) return "\"\"";
+  return json;
+}
+
 // Prints {"code":"NOT_FOUND","message":"..."} on stderr. gRPC and absl codes share numbers.
 void PrintRpcError(const grpc::Status& status) {
-  google::protobuf::Struct error;
-  (*error.mutable_fields())["code"].set_string_value(
-      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())));
-  (*error.mutable_fields())["message"].set_string_value(status.error_message());
-  google::protobuf::util::JsonPrintOptions options;
-  std::string json;
-  google::protobuf::util::Status printed =
-      google::protobuf::util::MessageToJsonString(error, &json, options);
-  if (!printed.ok()) json = status.error_message();
-  std::fprintf(stderr, "%s\n", json.c_str());
+  std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+  std::fprintf(stderr, "{\"code\":%s,\"message\":%s}\n", JsonQuote(code).c_str(),
+               JsonQuote(status.error_message()).c_str());
 }
 
 void PrintHelp(FILE* out) {
@@ -389,14 +402,15 @@ void PrintHelp(FILE* out) {
                "  --addr     server address (default 127.0.0.1:50051)\n"
                "  --timeout  deadline of the call (default 5s)\n"
                "  --json     the whole request message in proto3 JSON; field flags override it\n"
+               "  --dry-run  print the request as proto3 JSON instead of sending it\n"
                "  --FIELD    one request field (tenant, visitor-id, ...); messages, maps and\n"
                "             repeated fields take JSON, repeated scalars also a comma list\n"
                "Exit status: 0 ok, 1 RPC error (JSON on stderr), 2 usage error.\n"
                "`countctl <subcommand> --help` lists the subcommand's fields.\n\n"
                "subcommands:\n");
   for (const Subcommand& sub : AllSubcommands()) {
-    std::fprintf(out, "  %-28s %s/%s\n", sub.name.c_str(), sub.method->service()->full_name().c_str(),
-                 sub.method->name().c_str());
+    std::fprintf(out, "  %-28s %s/%s\n", sub.name.c_str(),
+                 sub.method->service()->full_name().c_str(), sub.method->name().c_str());
   }
 }
 
@@ -407,8 +421,9 @@ std::string FieldTypeName(const FieldDescriptor* field) {
   if (field->enum_type() != nullptr) type = field->enum_type()->full_name();
   if (field->is_map()) return "map (JSON object)";
   if (field->is_repeated()) {
-    return absl::StrCat("repeated ", type,
-                        field->message_type() != nullptr ? " (JSON array)" : " (JSON array or a,b,c)");
+    return absl::StrCat(
+        "repeated ", type,
+        field->message_type() != nullptr ? " (JSON array)" : " (JSON array or a,b,c)");
   }
   return field->message_type() != nullptr ? absl::StrCat(type, " (JSON object)") : type;
 }
@@ -450,6 +465,10 @@ int Run(int argc, char** argv) {
   }
   absl::StatusOr<std::unique_ptr<Message>> request = BuildRequest(method->input_type(), *inv);
   if (!request.ok()) return UsageError(request.status().message());
+  if (inv->dry_run) {
+    PrintJson(**request, stdout);
+    return kExitOk;
+  }
   std::unique_ptr<Message> response(google::protobuf::MessageFactory::generated_factory()
                                         ->GetPrototype(method->output_type())
                                         ->New());

@@ -10,6 +10,7 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/flags.h"
 #include "server/server.h"
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(countd::LogLevelFlag()));
+  // Lock-order graphs cost ~5% of CPU on the request path; lock order is fixed by design
+  // (see the class comments) and exercised by the concurrency tests.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Signals are taken by sigtimedwait on this thread only; block them before any thread starts.
   sigset_t signals;
