@@ -313,6 +313,7 @@ HttpResponse GigyaRefused(const absl::Status& status) {
   e.error_details = std::string(status.message());
   HttpResponse r;
   r.body = EnvelopeJson(e);
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
   return r;
 }
 

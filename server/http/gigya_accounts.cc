@@ -51,11 +51,18 @@ std::string Str(const rapidjson::Value& obj, const char* name) {
 
 absl::StatusOr<std::string> Tenant(const GigyaParams& p) { return p.Required("apiKey"); }
 
-// Sets the user of a request from UID / regToken (the logic checks exactly one is given).
+// Sets the user of a request from UID / regToken. Both at once is refused here: the request's
+// oneof would silently keep only the last one set (the logic checks that one is given).
 template <typename Req>
-void SetUser(const GigyaParams& p, Req* req) {
-  if (const std::string* uid = p.Find("UID")) req->set_uid(*uid);
-  if (const std::string* token = p.Find("regToken")) req->set_reg_token(*token);
+absl::Status SetUser(const GigyaParams& p, Req* req) {
+  const std::string* uid = p.Find("UID");
+  const std::string* token = p.Find("regToken");
+  if (uid != nullptr && token != nullptr) {
+    return logic::BadValue("uid", "give either UID or regToken, not both");
+  }
+  if (uid != nullptr) req->set_uid(*uid);
+  if (token != nullptr) req->set_reg_token(*token);
+  return absl::OkStatus();
 }
 
 template <typename Req>
@@ -122,7 +129,7 @@ absl::StatusOr<std::string> IncrementCounters(CountersApi* api, const GigyaParam
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
   req.set_tenant(*tenant);
-  SetUser(p, &req);
+  if (absl::Status user = SetUser(p, &req); !user.ok()) return user;
   if (const std::string* id = p.Find("requestID")) req.set_request_id(*id);
   absl::StatusOr<std::string> counters = p.Required("counters");
   if (!counters.ok()) return counters.status();
@@ -154,7 +161,7 @@ absl::StatusOr<std::string> GetCounters(CountersApi* api, const GigyaParams& p) 
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
   req.set_tenant(*tenant);
-  SetUser(p, &req);
+  if (absl::Status user = SetUser(p, &req); !user.ok()) return user;
   if (const std::string* counters = p.Find("counters"); counters != nullptr && !counters->empty()) {
     absl::Status s = EachCounter(*counters, {"class", "path", "period"},
                                  [&req](rapidjson::SizeType, const rapidjson::Value& c) {

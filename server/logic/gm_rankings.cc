@@ -188,7 +188,11 @@ absl::StatusOr<bool> GmWeekRankings::EnsureRanking(Entry* entry, absl::Time now)
       if (entry->oversized_day == today) return false;
     }
     entry->loading = true;
-    while (entry->inflight > 0) changed_.Wait(&mu_);
+    if (entry->inflight > 0) {
+      ++builds_waiting_;
+      while (entry->inflight > 0) changed_.Wait(&mu_);
+      --builds_waiting_;
+    }
   }
   // No write of this challenge is between BeginWrite and its end, and new ones wait for
   // `loading` to clear: the scan sees each stored grant, and no Commit adds it again.

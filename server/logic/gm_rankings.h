@@ -30,7 +30,7 @@ struct GmWeekRankingsOptions {
   size_t max_rankings = 1024;
   // Users held by all in-memory rankings together; past it the least recently used rankings
   // are dropped. A single challenge with more users than this is ranked from disk per request.
-  size_t max_users = 2'000'000;
+  size_t max_users = 1'000'000;
 };
 
 // The 7-day leaderboards of every tenant's challenges. Thread-safe: writes of different users
@@ -96,6 +96,8 @@ class GmWeekRankings {
   // Users held in memory by all rankings / (tenant, challenge) entries tracked. For tests.
   size_t HeldUsersForTest() const { return held_users_.load(); }
   size_t EntriesForTest() const;
+  // Builds currently waiting for writes in flight to end. For tests.
+  size_t BuildsWaitingForTest() const { return builds_waiting_.load(); }
 
  private:
   // Finds or creates the entry of (tenant, challenge); forgets idle entries beyond the limit.
@@ -115,6 +117,7 @@ class GmWeekRankings {
   GmWeekRankingsOptions options_;
   std::atomic<size_t> held_users_{0};
   std::atomic<uint64_t> use_clock_{0};
+  std::atomic<size_t> builds_waiting_{0};
 
   // Guards the entry map and every entry's `loading` / `inflight` bookkeeping, so a writer
   // announces all its challenges at once and never waits while holding some of them.

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/temp_dir.h"
 
 namespace countd::e2e {
 namespace {
@@ -25,10 +26,10 @@ class TallyE2eTest : public ::testing::Test {
   void StartServer() {
     stub_.reset();
     server_.reset();
-    countd::testing::ServerProcessOptions options;
+    test::ServerProcessOptions options;
     options.data_dir = dir_.Sub("data");
-    absl::StatusOr<std::unique_ptr<countd::testing::ServerProcess>> server =
-        countd::testing::ServerProcess::Start(options);
+    absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
+        test::ServerProcess::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = v1::Tally::NewStub(NewChannel(server_->grpc_address()));
@@ -74,8 +75,8 @@ class TallyE2eTest : public ::testing::Test {
     return s;
   }
 
-  countd::testing::TempDir dir_;
-  std::unique_ptr<countd::testing::ServerProcess> server_;
+  test::ScopedTempDir dir_;
+  std::unique_ptr<test::ServerProcess> server_;
   std::unique_ptr<v1::Tally::Stub> stub_;
 };
 
@@ -147,7 +148,7 @@ TEST_F(TallyE2eTest, CountsAndRankingsSurviveGracefulAndHardRestarts) {
   ASSERT_EQ(before.size(), 6u);
 
   ASSERT_TRUE(server_->Signal(SIGTERM).ok());
-  std::optional<countd::testing::ExitStatus> exit = server_->WaitForExit(absl::Seconds(30));
+  std::optional<test::ExitStatus> exit = server_->WaitForExit(absl::Seconds(30));
   ASSERT_TRUE(exit.has_value());
   EXPECT_TRUE(exit->Success()) << exit->ToString();
   StartServer();

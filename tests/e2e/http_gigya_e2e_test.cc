@@ -1,0 +1,503 @@
+// End-to-end tests of the Gigya-style accounts.* routes of the JSON shim: the real countd binary,
+// libcurl over loopback; parameters by GET query, POST form and POST JSON; the full envelope,
+// JSONP, httpStatusCodes and the error codes.
+#include <regex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/shim_e2e_util.h"
+
+namespace countd::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Pointee;
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string UrlEncode(absl::string_view in) {
+  std::string out;
+  for (unsigned char c : in) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+std::string FormEncode(const Params& params) {
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : params) {
+    parts.push_back(absl::StrCat(UrlEncode(name), "=", UrlEncode(value)));
+  }
+  return absl::StrJoin(parts, "&");
+}
+
+bool IsLowerHex32(const std::string& s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+class HttpGigyaE2eTest : public ShimE2eTest {
+ protected:
+  enum class Via { kQuery, kForm, kJson };
+
+  // Calls /<method> with `params` (plus apiKey=tenant_ unless `with_key` is false). kJson sends
+  // the parameters as a JSON object of strings.
+  HttpResult Call(const std::string& method, Params params, Via via = Via::kQuery,
+                  bool with_key = true) {
+    if (with_key) params.insert(params.begin(), {"apiKey", tenant_});
+    const std::string path = absl::StrCat("/", method);
+    switch (via) {
+      case Via::kQuery:
+        return http_->Get(params.empty() ? path : absl::StrCat(path, "?", FormEncode(params)));
+      case Via::kForm:
+        return http_->Post(path, FormEncode(params),
+                           {{"Content-Type", "application/x-www-form-urlencoded"}});
+      case Via::kJson: {
+        rapidjson::Document doc(rapidjson::kObjectType);
+        for (const auto& [name, value] : params) {
+          doc.AddMember(rapidjson::Value(name.c_str(), doc.GetAllocator()),
+                        rapidjson::Value(value.c_str(), doc.GetAllocator()), doc.GetAllocator());
+        }
+        return http_->PostJson(path, ToJson(doc));
+      }
+    }
+    return {};
+  }
+
+  // Parses the body as an envelope and checks every common member: callId, errorCode,
+  // apiVersion, statusCode, statusReason, time; errorMessage and errorDetails only on errors.
+  rapidjson::Document Envelope(const HttpResult& r, int error_code) {
+    rapidjson::Document doc = ParseJson(r.body);
+    EXPECT_FALSE(doc.HasParseError()) << r;
+    if (doc.HasParseError() || !doc.IsObject()) {
+      ADD_FAILURE() << "not a JSON object: " << r;
+      doc.SetObject();
+      return doc;
+    }
+    const std::string text = ToJson(doc);
+    EXPECT_TRUE(doc.HasMember("callId") && doc["callId"].IsString() &&
+                IsLowerHex32(doc["callId"].GetString()))
+        << text;
+    EXPECT_TRUE(doc.HasMember("errorCode") && doc["errorCode"].IsInt()) << text;
+    if (doc.HasMember("errorCode") && doc["errorCode"].IsInt()) {
+      EXPECT_EQ(doc["errorCode"].GetInt(), error_code) << text;
+    }
+    EXPECT_TRUE(doc.HasMember("apiVersion") && doc["apiVersion"].IsInt() &&
+                doc["apiVersion"].GetInt() == 2)
+        << text;
+    const int status = error_code == 0 ? 200 : error_code / 1000;
+    EXPECT_TRUE(doc.HasMember("statusCode") && doc["statusCode"].IsInt() &&
+                doc["statusCode"].GetInt() == status)
+        << text;
+    const char* reason = status == 200   ? "OK"
+                         : status == 400 ? "Bad Request"
+                         : status == 404 ? "Not Found"
+                         : status == 403 ? "Forbidden"
+                                         : "Internal Server Error";
+    EXPECT_TRUE(doc.HasMember("statusReason") && doc["statusReason"].IsString() &&
+                std::string(doc["statusReason"].GetString()) == reason)
+        << text;
+    static const std::regex kTime(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$)");
+    EXPECT_TRUE(doc.HasMember("time") && doc["time"].IsString() &&
+                std::regex_match(std::string(doc["time"].GetString()), kTime))
+        << text;
+    if (error_code == 0) {
+      EXPECT_FALSE(doc.HasMember("errorMessage")) << text;
+      EXPECT_FALSE(doc.HasMember("errorDetails")) << text;
+    } else {
+      EXPECT_TRUE(doc.HasMember("errorMessage") && doc["errorMessage"].IsString()) << text;
+      EXPECT_TRUE(doc.HasMember("errorDetails") && doc["errorDetails"].IsString()) << text;
+    }
+    return doc;
+  }
+
+  // Expects an error envelope with `error_code` whose errorDetails name `param`; HTTP 200.
+  void ExpectError(const HttpResult& r, int error_code, const std::string& param) {
+    EXPECT_EQ(r.status, 200) << r;
+    rapidjson::Document doc = Envelope(r, error_code);
+    if (doc.HasMember("errorDetails") && doc["errorDetails"].IsString()) {
+      EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr(param)) << r;
+    }
+  }
+
+  void ExpectOk(const HttpResult& r) {
+    EXPECT_EQ(r.status, 200) << r;
+    Envelope(r, 0);
+  }
+
+  void Register(const std::string& counters_json) {
+    ExpectOk(Call("accounts.registerCounters", {{"counters", counters_json}}));
+  }
+
+  // The counters array of getCounters for `uid` (with an optional counters filter), as JSON text.
+  std::string GetCountersJson(const std::string& uid, const std::string& filter = "") {
+    Params p = {{"UID", uid}};
+    if (!filter.empty()) p.emplace_back("counters", filter);
+    HttpResult r = Call("accounts.getCounters", p);
+    rapidjson::Document doc = Envelope(r, 0);
+    if (!doc.HasMember("counters") || !doc["counters"].IsArray()) {
+      ADD_FAILURE() << "no counters array: " << r;
+      return "";
+    }
+    return ToJson(doc["counters"]);
+  }
+};
+
+// --- registry --------------------------------------------------------------------------------
+
+TEST_F(HttpGigyaE2eTest, RegisterCountersByQueryFormAndJson) {
+  ExpectOk(Call("accounts.registerCounters",
+                {{"counters", R"([{"class":"_buy","path":"/"},{"class":"_buy","path":"/shoes"}])"}},
+                Via::kQuery));
+  ExpectOk(Call("accounts.registerCounters",
+                {{"counters", R"([{"class":"_view","path":"/a"}])"}}, Via::kForm));
+  // JSON body: counters as a real JSON array, as SDKs that post JSON send it.
+  HttpResult r = http_->PostJson(
+      "/accounts.registerCounters",
+      absl::StrCat(R"({"apiKey":")", tenant_, R"(","counters":[{"class":"_view","path":"/a/b"}]})"));
+  ExpectOk(r);
+  // Re-registering is a no-op success.
+  ExpectOk(Call("accounts.registerCounters", {{"counters", R"([{"class":"_view","path":"/a"}])"}}));
+
+  for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
+    HttpResult list = Call("accounts.getRegisteredCounters", {}, via);
+    rapidjson::Document doc = Envelope(list, 0);
+    ASSERT_TRUE(doc.HasMember("counters")) << list;
+    EXPECT_THAT(ToJson(doc["counters"]),
+                JsonEq(R"([{"class":"_buy","path":"/"},{"class":"_buy","path":"/shoes"},)"
+                       R"({"class":"_view","path":"/a"},{"class":"_view","path":"/a/b"}])"));
+  }
+}
+
+TEST_F(HttpGigyaE2eTest, UnregisterCountersKeepsDataAndRefusesNewIncrements) {
+  Register(R"([{"class":"_c","path":"/x"},{"class":"_c","path":"/y"}])");
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "u1"}, {"counters", R"([{"class":"_c","path":"/x","count":2}])"}}));
+  ExpectOk(Call("accounts.unregisterCounters", {{"counters", R"([{"class":"_c","path":"/x"}])"}},
+                Via::kForm));
+  HttpResult list = Call("accounts.getRegisteredCounters", {});
+  rapidjson::Document doc = Envelope(list, 0);
+  ASSERT_TRUE(doc.HasMember("counters")) << list;
+  EXPECT_THAT(ToJson(doc["counters"]), JsonEq(R"([{"class":"_c","path":"/y"}])"));
+
+  ExpectError(Call("accounts.incrementCounters",
+                   {{"UID", "u1"}, {"counters", R"([{"class":"_c","path":"/x"}])"}}),
+              400006, "counters");
+  // The data is kept.
+  rapidjson::Document counters = ParseJson(GetCountersJson("u1"));
+  ASSERT_TRUE(counters.IsArray() && counters.Size() == 1) << ToJson(counters);
+  EXPECT_EQ(counters[0]["count"].GetInt64(), 2);
+}
+
+// --- increment and read ------------------------------------------------------------------------
+
+TEST_F(HttpGigyaE2eTest, IncrementThenGetCountersShowsExactCountAndValue) {
+  Register(R"([{"class":"_buy","path":"/shoes"}])");
+  const int64_t before = absl::ToUnixSeconds(absl::Now());
+  for (int i = 0; i < 10; ++i) {
+    // Alternate the three ways of sending parameters.
+    Via via = i % 3 == 0 ? Via::kQuery : i % 3 == 1 ? Via::kForm : Via::kJson;
+    ExpectOk(Call("accounts.incrementCounters",
+                  {{"UID", "buyer"},
+                   {"counters", R"([{"class":"_buy","path":"/shoes","value":0.1}])"}},
+                  via));
+  }
+  const int64_t after = absl::ToUnixSeconds(absl::Now());
+
+  HttpResult r = Call("accounts.getCounters",
+                      {{"UID", "buyer"}, {"counters", R"([{"class":"_buy","path":"/shoes"}])"}});
+  rapidjson::Document doc = Envelope(r, 0);
+  ASSERT_TRUE(doc.HasMember("counters") && doc["counters"].IsArray()) << r;
+  ASSERT_EQ(doc["counters"].Size(), 1u) << r;
+  const rapidjson::Value& c = doc["counters"][0];
+  EXPECT_EQ(std::string(c["class"].GetString()), "_buy");
+  EXPECT_EQ(std::string(c["path"].GetString()), "/shoes");
+  EXPECT_EQ(std::string(c["period"].GetString()), "total");
+  ASSERT_TRUE(c["count"].IsInt64()) << r;
+  EXPECT_EQ(c["count"].GetInt64(), 10);
+  // 0.1 added ten times is exactly 1, written as a JSON number.
+  ASSERT_TRUE(c["value"].IsNumber()) << r;
+  EXPECT_EQ(c["value"].GetDouble(), 1.0) << r;
+  EXPECT_THAT(r.body, HasSubstr(R"("value":1,)"));
+  ASSERT_TRUE(c["lastUpdatedTimestamp"].IsInt64()) << r;
+  const int64_t ts = c["lastUpdatedTimestamp"].GetInt64();
+  EXPECT_GE(ts, before);
+  EXPECT_LE(ts, after);
+  ASSERT_TRUE(c["lastUpdated"].IsString()) << r;
+  static const std::regex kLastUpdated(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$)");
+  EXPECT_TRUE(std::regex_match(std::string(c["lastUpdated"].GetString()), kLastUpdated)) << r;
+  EXPECT_EQ(std::string(c["lastUpdated"].GetString()),
+            absl::FormatTime("%Y-%m-%d %H:%M:%SZ", absl::FromUnixSeconds(ts), absl::UTCTimeZone()));
+}
+
+TEST_F(HttpGigyaE2eTest, GetCountersOfAUserWithoutDataIsEmpty) {
+  EXPECT_THAT(GetCountersJson("nobody"), JsonEq("[]"));
+}
+
+TEST_F(HttpGigyaE2eTest, CountAndValueAccumulatePerPeriod) {
+  Register(R"([{"class":"_p","path":"/a"}])");
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "u"}, {"counters", R"([{"class":"_p","path":"/a","count":3,"value":2.5}])"}},
+                Via::kJson));
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "u"}, {"counters", R"([{"class":"_p","path":"/","value":1}])"}},
+                Via::kForm));
+  rapidjson::Document all = ParseJson(
+      GetCountersJson("u", R"js([{"class":"_p","path":"/a","period":"regex('.*')"}])js"));
+  ASSERT_TRUE(all.IsArray()) << ToJson(all);
+  // total, YYMM, YYMMDD and last7Days, all with the same count and value.
+  ASSERT_EQ(all.Size(), 4u) << ToJson(all);
+  std::set<std::string> periods;
+  for (const auto& c : all.GetArray()) {
+    periods.insert(c["period"].GetString());
+    EXPECT_EQ(c["count"].GetInt64(), 3) << ToJson(c);
+    EXPECT_EQ(c["value"].GetDouble(), 2.5) << ToJson(c);
+  }
+  EXPECT_TRUE(periods.count("total") && periods.count("last7Days")) << ToJson(all);
+}
+
+// --- the envelope -------------------------------------------------------------------------------
+
+TEST_F(HttpGigyaE2eTest, SuccessEnvelopeHasEveryFieldAndEchoesContext) {
+  HttpResult r = Call("accounts.getRegisteredCounters", {{"context", R"(R"42" <&>)"}});
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.HeaderOr("content-type"), ::testing::StartsWith("application/json"));
+  rapidjson::Document doc = Envelope(r, 0);
+  ASSERT_TRUE(doc.HasMember("context") && doc["context"].IsString()) << r;
+  EXPECT_EQ(std::string(doc["context"].GetString()), R"(R"42" <&>)");
+  EXPECT_TRUE(doc.HasMember("counters")) << r;
+  // Without context there is none.
+  doc = Envelope(Call("accounts.getRegisteredCounters", {}), 0);
+  EXPECT_FALSE(doc.HasMember("context"));
+  // context is echoed on errors too.
+  doc = Envelope(Call("accounts.getCounters", {{"context", "ctx-1"}}), 400002);
+  ASSERT_TRUE(doc.HasMember("context") && doc["context"].IsString());
+  EXPECT_EQ(std::string(doc["context"].GetString()), "ctx-1");
+}
+
+TEST_F(HttpGigyaE2eTest, CallIdsAreUniqueAcrossCalls) {
+  std::set<std::string> ids;
+  constexpr int kCalls = 30;
+  for (int i = 0; i < kCalls; ++i) {
+    HttpResult r = i % 2 == 0 ? Call("accounts.getRegisteredCounters", {})
+                              : Call("accounts.getCounters", {});  // errors have ids too
+    rapidjson::Document doc = Envelope(r, i % 2 == 0 ? 0 : 400002);
+    ASSERT_TRUE(doc.HasMember("callId") && doc["callId"].IsString()) << r;
+    ids.insert(doc["callId"].GetString());
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kCalls));
+}
+
+TEST_F(HttpGigyaE2eTest, ErrorEnvelopeNamesTheParameter) {
+  HttpResult r = Call("accounts.incrementCounters",
+                      {{"counters", R"([{"class":"_x","path":"/"}])"}});
+  EXPECT_EQ(r.status, 200) << r;
+  rapidjson::Document doc = Envelope(r, 400002);
+  EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "Missing required parameter");
+  EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr("UID"));
+  EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
+}
+
+// --- error codes --------------------------------------------------------------------------------
+
+TEST_F(HttpGigyaE2eTest, MissingParametersAre400002) {
+  const std::string counters = R"([{"class":"_m","path":"/"}])";
+  ExpectError(Call("accounts.incrementCounters", {{"counters", counters}}), 400002, "UID");
+  ExpectError(Call("accounts.incrementCounters", {{"UID", ""}, {"counters", counters}}), 400002,
+              "UID");
+  ExpectError(Call("accounts.incrementCounters", {{"UID", "u"}, {"counters", counters}},
+                   Via::kForm, /*with_key=*/false),
+              400002, "apiKey");
+  ExpectError(Call("accounts.incrementCounters", {{"UID", "u"}}, Via::kJson), 400002, "counters");
+  ExpectError(Call("accounts.registerCounters", {}), 400002, "counters");
+  ExpectError(Call("accounts.getRegisteredCounters", {}, Via::kQuery, /*with_key=*/false), 400002,
+              "apiKey");
+  ExpectError(Call("accounts.getCounters", {}), 400002, "UID");
+  HttpResult r = Call("accounts.incrementCounters", {{"counters", counters}});
+  rapidjson::Document doc = Envelope(r, 400002);
+  EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "Missing required parameter");
+}
+
+TEST_F(HttpGigyaE2eTest, CountersThatAreNotAJsonArrayAre400004) {
+  for (const char* bad : {"xx", R"({"class":"_a","path":"/"})", "[1,2]", "[{\"class\":",
+                          R"([{"class":"_a","path":"/","count":"1"}])"}) {
+    HttpResult r =
+        Call("accounts.incrementCounters", {{"UID", "u"}, {"counters", bad}}, Via::kForm);
+    ExpectError(r, 400004, "counters");
+    rapidjson::Document doc = ParseJson(r.body);
+    EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "Invalid parameter format") << bad;
+  }
+  ExpectError(Call("accounts.registerCounters", {{"counters", "not json"}}), 400004, "counters");
+}
+
+TEST_F(HttpGigyaE2eTest, UnregisteredPathAndUnknownParameterAre400006) {
+  HttpResult r = Call("accounts.incrementCounters",
+                      {{"UID", "u"}, {"counters", R"([{"class":"_z","path":"/nowhere"}])"}});
+  ExpectError(r, 400006, "counters");
+  EXPECT_EQ(std::string(ParseJson(r.body)["errorMessage"].GetString()), "Invalid parameter value");
+  ExpectError(Call("accounts.getCounters", {{"UID", "u"}, {"bogusParam", "1"}}), 400006,
+              "bogusParam");
+  ExpectError(Call("accounts.getRegisteredCounters", {{"UID", "u"}}, Via::kJson), 400006, "UID");
+  // A path deeper than the tenant's max depth (2 by default) is a bad value; a malformed path
+  // (trailing slash) is a bad format.
+  ExpectError(
+      Call("accounts.registerCounters", {{"counters", R"([{"class":"_z","path":"/a/b/c"}])"}}),
+      400006, "counters[0].path");
+  ExpectError(Call("accounts.registerCounters", {{"counters", R"([{"class":"_z","path":"/a/"}])"}}),
+              400004, "counters[0].path");
+}
+
+TEST_F(HttpGigyaE2eTest, UnparseableRequestsAre400001) {
+  // Bad percent-encoding in a form body and in the query string.
+  HttpResult r = http_->Post("/accounts.getCounters", absl::StrCat("apiKey=", tenant_, "&UID=%zz"),
+                             {{"Content-Type", "application/x-www-form-urlencoded"}});
+  ExpectError(r, 400001, "");
+  EXPECT_EQ(std::string(ParseJson(r.body)["errorMessage"].GetString()), "Invalid request format");
+  ExpectError(http_->Get(absl::StrCat("/accounts.getCounters?apiKey=", tenant_, "&UID=%G1")),
+              400001, "");
+  // A parameter given twice (in the query, and across query and body).
+  ExpectError(http_->Get(absl::StrCat("/accounts.getCounters?apiKey=", tenant_, "&UID=a&UID=b")),
+              400001, "UID");
+  ExpectError(http_->Post(absl::StrCat("/accounts.getCounters?UID=a"),
+                          absl::StrCat("apiKey=", tenant_, "&UID=b"),
+                          {{"Content-Type", "application/x-www-form-urlencoded"}}),
+              400001, "UID");
+  // A JSON body that is not an object, and a body of an unknown type.
+  ExpectError(http_->PostJson("/accounts.getCounters", "[1,2"), 400001, "");
+  ExpectError(http_->Post("/accounts.getCounters", "apiKey=x", {{"Content-Type", "text/plain"}}),
+              400001, "");
+}
+
+TEST_F(HttpGigyaE2eTest, UnknownMethodIs404000WithHttp404) {
+  for (const char* method : {"accounts.noSuchMethod", "nosuch.namespace"}) {
+    HttpResult r = Call(method, {});
+    EXPECT_EQ(r.status, 404) << r;
+    rapidjson::Document doc = Envelope(r, 404000);
+    EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr(method));
+  }
+}
+
+// --- httpStatusCodes, JSONP ---------------------------------------------------------------------
+
+TEST_F(HttpGigyaE2eTest, HttpStatusCodesTrueMakesHttpStatusFollowStatusCode) {
+  HttpResult r = Call("accounts.getCounters", {{"httpStatusCodes", "true"}});
+  EXPECT_EQ(r.status, 400) << r;
+  Envelope(r, 400002);
+  r = Call("accounts.getRegisteredCounters", {{"httpStatusCodes", "true"}});
+  EXPECT_EQ(r.status, 200) << r;
+  Envelope(r, 0);
+  r = Call("accounts.getCounters", {{"UID", "u"}, {"httpStatusCodes", "true"}}, Via::kForm);
+  EXPECT_EQ(r.status, 200) << r;
+  Envelope(r, 0);
+  // false (the default) keeps HTTP 200 on errors.
+  r = Call("accounts.getCounters", {{"httpStatusCodes", "false"}});
+  EXPECT_EQ(r.status, 200) << r;
+  Envelope(r, 400002);
+}
+
+TEST_F(HttpGigyaE2eTest, JsonpWrapsTheEnvelopeInTheCallback) {
+  HttpResult r = Call("accounts.getRegisteredCounters",
+                      {{"format", "jsonp"}, {"callback", "gigya.cb_1$"}, {"context", "c7"}});
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.HeaderOr("content-type"), ::testing::StartsWith("text/javascript"));
+  const std::string prefix = "gigya.cb_1$(";
+  ASSERT_TRUE(absl::StartsWith(r.body, prefix)) << r;
+  ASSERT_TRUE(absl::EndsWith(r.body, ");")) << r;
+  HttpResult inner = r;
+  inner.body = r.body.substr(prefix.size(), r.body.size() - prefix.size() - 2);
+  rapidjson::Document doc = Envelope(inner, 0);
+  ASSERT_TRUE(doc.HasMember("context"));
+  EXPECT_EQ(std::string(doc["context"].GetString()), "c7");
+  EXPECT_TRUE(doc.HasMember("counters"));
+
+  // Errors are wrapped too.
+  r = Call("accounts.getCounters", {{"format", "jsonp"}, {"callback", "F"}}, Via::kForm);
+  ASSERT_TRUE(absl::StartsWith(r.body, "F(") && absl::EndsWith(r.body, ");")) << r;
+  inner.body = r.body.substr(2, r.body.size() - 4);
+  Envelope(inner, 400002);
+}
+
+TEST_F(HttpGigyaE2eTest, UnsafeCallbackIsRefusedAndNeverEchoed) {
+  for (const char* callback :
+       {"alert(document.cookie)//", "<script>x</script>", "1abc", "a b", "a;b", "x\"y"}) {
+    HttpResult r = Call("accounts.getRegisteredCounters",
+                        {{"format", "jsonp"}, {"callback", callback}});
+    EXPECT_EQ(r.status, 200) << r;
+    EXPECT_THAT(r.HeaderOr("content-type"), Not(HasSubstr("javascript"))) << callback;
+    ExpectError(r, 400006, "callback");
+    EXPECT_THAT(r.body, Not(HasSubstr(callback))) << r;
+  }
+  // format=jsonp without a callback.
+  ExpectError(Call("accounts.getRegisteredCounters", {{"format", "jsonp"}}), 400002, "callback");
+}
+
+// --- atomicity: a refused write writes nothing ----------------------------------------------------
+
+TEST_F(HttpGigyaE2eTest, RefusedIncrementWritesNothing) {
+  Register(R"([{"class":"_a","path":"/ok"}])");
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "u"}, {"counters", R"([{"class":"_a","path":"/ok","value":5}])"}}));
+  const std::string before = GetCountersJson("u");
+  ASSERT_THAT(before, HasSubstr("\"count\":1"));
+  // One registered and one unregistered path: all or none, so none.
+  ExpectError(Call("accounts.incrementCounters",
+                   {{"UID", "u"},
+                    {"counters",
+                     R"([{"class":"_a","path":"/ok","value":5},{"class":"_a","path":"/no"}])"}},
+                   Via::kJson),
+              400006, "counters[1]");
+  // A bad member after a good one.
+  ExpectError(Call("accounts.incrementCounters",
+                   {{"UID", "u"},
+                    {"counters", R"([{"class":"_a","path":"/ok"},{"class":"_a","path":"/ok","count":-1}])"}}),
+              400006, "counters[1]");
+  // An unknown parameter refuses the whole call before anything is applied.
+  ExpectError(Call("accounts.incrementCounters",
+                   {{"UID", "u"}, {"counters", R"([{"class":"_a","path":"/ok"}])"}, {"x", "1"}}),
+              400006, "x");
+  EXPECT_THAT(GetCountersJson("u"), JsonEq(before));
+}
+
+TEST_F(HttpGigyaE2eTest, RegTokenUsersAreSeparateFromUids) {
+  Register(R"([{"class":"_r","path":"/"}])");
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"regToken", "same"}, {"counters", R"([{"class":"_r","path":"/"}])"}}));
+  EXPECT_THAT(GetCountersJson("same"), JsonEq("[]"));
+  HttpResult r = Call("accounts.getCounters", {{"regToken", "same"}});
+  rapidjson::Document doc = Envelope(r, 0);
+  ASSERT_TRUE(doc.HasMember("counters") && doc["counters"].IsArray()) << r;
+  EXPECT_EQ(doc["counters"].Size(), 1u) << r;
+  // Both at once is refused, for reads and writes (and the write adds nothing).
+  ExpectError(Call("accounts.getCounters", {{"regToken", "same"}, {"UID", "same"}}), 400006,
+              "UID");
+  ExpectError(Call("accounts.incrementCounters", {{"regToken", "same"},
+                                                  {"UID", "same"},
+                                                  {"counters", R"([{"class":"_r","path":"/"}])"}}),
+              400006, "UID");
+  EXPECT_THAT(GetCountersJson("same"), JsonEq("[]"));
+  r = Call("accounts.getCounters", {{"regToken", "same"}});
+  doc = Envelope(r, 0);
+  ASSERT_TRUE(doc.HasMember("counters") && doc["counters"].IsArray()) << r;
+  ASSERT_EQ(doc["counters"].Size(), 1u) << r;
+  EXPECT_EQ(doc["counters"][0]["count"].GetInt64(), 1) << r;
+}
+
+}  // namespace
+}  // namespace countd::e2e

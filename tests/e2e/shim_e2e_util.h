@@ -1,0 +1,119 @@
+// tests/e2e/shim_e2e_util.h — shared pieces of the JSON shim e2e tests: a fixture that runs one
+// real countd per test binary and hands out HTTP clients, JSON parsing and matching with
+// RapidJSON, and UTC date helpers.
+#ifndef COUNTD_TESTS_E2E_SHIM_E2E_UTIL_H_
+#define COUNTD_TESTS_E2E_SHIM_E2E_UTIL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "tests/e2e/http_client.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace countd::e2e {
+
+// Parses `text` as one JSON document; on failure the document reports HasParseError().
+inline rapidjson::Document ParseJson(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  return doc;
+}
+
+inline std::string ToJson(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  v.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// The body (a string) is JSON equal to `expected` (member order ignored, numbers by value).
+MATCHER_P(JsonEq, expected, absl::StrCat("is JSON equal to ", expected)) {
+  rapidjson::Document got = ParseJson(arg);
+  if (got.HasParseError()) {
+    *result_listener << "which is not JSON: " << rapidjson::GetParseError_En(got.GetParseError());
+    return false;
+  }
+  rapidjson::Document want = ParseJson(expected);
+  if (want.HasParseError()) {
+    *result_listener << "(the expected text is not JSON)";
+    return false;
+  }
+  return got == want;
+}
+
+// "YYYY-MM-DD" of now in UTC.
+inline std::string TodayIso() {
+  return absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
+}
+
+// Runs one countd (real binary, ports 0) for all tests of a suite; each test gets a client.
+// Tests keep apart by tenant: tenant_ is unique per test.
+class ShimE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::ScopedTempDir();
+    test::ServerProcessOptions options;
+    options.data_dir = dir_->Sub("data");
+    absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
+        test::ServerProcess::Start(options);
+    if (!server.ok()) {
+      start_error_ = new std::string(server.status().ToString());
+      return;
+    }
+    server_ = server->release();
+    if (server_->http_address().empty()) {
+      start_error_ = new std::string("countd printed no \"http listening on\" line");
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;  // kills and reaps countd
+    server_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    http_ = std::make_unique<HttpClient>(address());
+    tenant_ = absl::StrCat("t-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+
+  // On failure, show what the server said and whether it still runs.
+  void TearDown() override {
+    if (!HasFailure() || server_ == nullptr) return;
+    std::optional<test::ExitStatus> exit = server_->WaitForExit(absl::ZeroDuration());
+    ADD_FAILURE() << "countd " << (exit.has_value() ? exit->ToString() : "still runs")
+                  << "\nstderr:\n" << server_->stderr_text().substr(0, 4000);
+  }
+
+  static std::string address() { return server_->http_address(); }
+
+  static test::ScopedTempDir* dir_;
+  static test::ServerProcess* server_;
+  static std::string* start_error_;
+
+  std::unique_ptr<HttpClient> http_;
+  std::string tenant_;
+};
+
+inline test::ScopedTempDir* ShimE2eTest::dir_ = nullptr;
+inline test::ServerProcess* ShimE2eTest::server_ = nullptr;
+inline std::string* ShimE2eTest::start_error_ = nullptr;
+
+}  // namespace countd::e2e
+
+#endif  // COUNTD_TESTS_E2E_SHIM_E2E_UTIL_H_

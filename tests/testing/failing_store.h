@@ -1,0 +1,131 @@
+// tests/testing/failing_store.h — a storage::Store decorator that makes chosen calls fail with
+// UNAVAILABLE on demand, to prove that storage errors reach callers and leave no partial state.
+#ifndef COUNTD_TESTS_TESTING_FAILING_STORE_H_
+#define COUNTD_TESTS_TESTING_FAILING_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/store.h"
+
+namespace countd::test {
+
+// Forwards every call to a real Store, except that the next `n` calls of a chosen kind fail with
+// UNAVAILABLE without reaching the real store (so a failed Write writes nothing). Thread-safe.
+// The wrapped store must outlive this object.
+class FailingStore : public storage::Store {
+ public:
+  enum class Op {
+    kWrite,  // Write
+    kGet,    // Get, GetCounter, MultiGet and MultiGetCounters (every key of the call fails)
+    kScan,   // Scan
+  };
+
+  explicit FailingStore(storage::Store* base) : base_(base) {}
+
+  // The next `n` calls of kind `op` fail (added to failures already pending).
+  void FailNext(Op op, int n = 1) {
+    absl::MutexLock lock(&mu_);
+    pending_[Index(op)] += n;
+  }
+  void FailNextWrite(int n = 1) { FailNext(Op::kWrite, n); }
+  void FailNextGet(int n = 1) { FailNext(Op::kGet, n); }
+  void FailNextScan(int n = 1) { FailNext(Op::kScan, n); }
+
+  // Failures requested but not yet triggered.
+  int pending(Op op) const {
+    absl::MutexLock lock(&mu_);
+    return pending_[Index(op)];
+  }
+  // Calls of kind `op` that were failed on purpose so far.
+  int injected(Op op) const {
+    absl::MutexLock lock(&mu_);
+    return injected_[Index(op)];
+  }
+  // Calls of kind `op` that reached the real store.
+  int forwarded(Op op) const {
+    absl::MutexLock lock(&mu_);
+    return forwarded_[Index(op)];
+  }
+
+  absl::StatusOr<std::string> Get(storage::Table table, absl::string_view key) override {
+    if (Take(Op::kGet)) return Injected("get");
+    return base_->Get(table, key);
+  }
+
+  absl::StatusOr<storage::CounterCell> GetCounter(storage::Table table,
+                                                  absl::string_view key) override {
+    if (Take(Op::kGet)) return Injected("get counter");
+    return base_->GetCounter(table, key);
+  }
+
+  std::vector<absl::StatusOr<std::string>> MultiGet(storage::Table table,
+                                                    const std::vector<std::string>& keys) override {
+    if (Take(Op::kGet)) {
+      return std::vector<absl::StatusOr<std::string>>(keys.size(), Injected("multiget"));
+    }
+    return base_->MultiGet(table, keys);
+  }
+
+  std::vector<absl::StatusOr<storage::CounterCell>> MultiGetCounters(
+      storage::Table table, const std::vector<std::string>& keys) override {
+    if (Take(Op::kGet)) {
+      return std::vector<absl::StatusOr<storage::CounterCell>>(keys.size(),
+                                                               Injected("multiget"));
+    }
+    return base_->MultiGetCounters(table, keys);
+  }
+
+  absl::Status Scan(storage::Table table, const storage::ScanRange& range,
+                    const storage::ScanVisitor& visit) override {
+    if (Take(Op::kScan)) return Injected("scan");
+    return base_->Scan(table, range, visit);
+  }
+
+  absl::Status Write(const storage::WriteBatch& batch) override {
+    if (Take(Op::kWrite)) return Injected("write");
+    return base_->Write(batch);
+  }
+
+  absl::Status Flush() override { return base_->Flush(); }
+  absl::Status CompactForTest(storage::Table table) override {
+    return base_->CompactForTest(table);
+  }
+  absl::StatusOr<int64_t> CountRawEntriesForTest(storage::Table table) override {
+    return base_->CountRawEntriesForTest(table);
+  }
+
+ private:
+  static constexpr int kOps = 3;
+  static int Index(Op op) { return static_cast<int>(op); }
+  static absl::Status Injected(absl::string_view what) {
+    return absl::UnavailableError(std::string("injected storage failure: ") + std::string(what));
+  }
+
+  // True when this call must fail; counts the call either way.
+  bool Take(Op op) {
+    absl::MutexLock lock(&mu_);
+    int i = Index(op);
+    if (pending_[i] > 0) {
+      --pending_[i];
+      ++injected_[i];
+      return true;
+    }
+    ++forwarded_[i];
+    return false;
+  }
+
+  storage::Store* const base_;
+  mutable absl::Mutex mu_;
+  int pending_[kOps] ABSL_GUARDED_BY(mu_) = {0, 0, 0};
+  int injected_[kOps] ABSL_GUARDED_BY(mu_) = {0, 0, 0};
+  int forwarded_[kOps] ABSL_GUARDED_BY(mu_) = {0, 0, 0};
+};
+
+}  // namespace countd::test
+
+#endif  // COUNTD_TESTS_TESTING_FAILING_STORE_H_

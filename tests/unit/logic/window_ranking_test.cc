@@ -1,0 +1,165 @@
+// Tests of the exact sliding-window ranking shared by Tally and GameMechanics
+// (server/logic/window_ranking.h).
+#include "server/logic/window_ranking.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace countd::logic {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+std::vector<std::pair<std::string, int64_t>> Rows(const std::vector<WindowRanking::Entry>& top) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const WindowRanking::Entry& e : top) out.emplace_back(e.item, e.total);
+  return out;
+}
+
+TEST(WindowRankingTest, EmptyRankingHasNothing) {
+  WindowRanking r;
+  EXPECT_THAT(r.Top(10), IsEmpty());
+  EXPECT_EQ(r.Total("a"), 0);
+  EXPECT_EQ(r.RankOf("a"), 0u);
+  EXPECT_EQ(r.items(), 0u);
+  EXPECT_EQ(r.cells(), 0u);
+}
+
+TEST(WindowRankingTest, AddSumsAcrossBucketsOfAnItem) {
+  WindowRanking r;
+  EXPECT_TRUE(r.Add("a", 10, 3));
+  EXPECT_TRUE(r.Add("a", 20, 4));
+  EXPECT_TRUE(r.Add("a", 10, 1));
+  EXPECT_EQ(r.Total("a"), 8);
+  EXPECT_EQ(r.items(), 1u);
+  EXPECT_EQ(r.cells(), 2u);
+}
+
+TEST(WindowRankingTest, TopOrdersByTotalDescendingThenNameAscending) {
+  WindowRanking r;
+  r.Add("carol", 10, 5);
+  r.Add("bob", 10, 7);
+  r.Add("alice", 10, 5);
+  r.Add("dave", 10, 7);
+  r.Add("eve", 10, 1);
+  EXPECT_THAT(Rows(r.Top(10)), ElementsAre(Pair("bob", 7), Pair("dave", 7), Pair("alice", 5),
+                                           Pair("carol", 5), Pair("eve", 1)));
+  EXPECT_THAT(Rows(r.Top(3)), ElementsAre(Pair("bob", 7), Pair("dave", 7), Pair("alice", 5)));
+  EXPECT_THAT(r.Top(0), IsEmpty());
+}
+
+TEST(WindowRankingTest, RankOfIsOneBasedAndFollowsTies) {
+  WindowRanking r;
+  r.Add("b", 10, 5);
+  r.Add("a", 10, 5);
+  r.Add("c", 10, 9);
+  EXPECT_EQ(r.RankOf("c"), 1u);
+  EXPECT_EQ(r.RankOf("a"), 2u);
+  EXPECT_EQ(r.RankOf("b"), 3u);
+  EXPECT_EQ(r.RankOf("unknown"), 0u);
+}
+
+TEST(WindowRankingTest, ExpireBeforeDropsBucketsAtOrBeforeTheHorizon) {
+  WindowRanking r;
+  r.Add("a", 10, 1);
+  r.Add("a", 20, 2);
+  r.Add("b", 20, 5);
+  r.Add("a", 30, 4);
+  r.ExpireBefore(19);
+  EXPECT_EQ(r.Total("a"), 6);
+  r.ExpireBefore(20);  // the bucket ending exactly at the horizon goes too
+  EXPECT_EQ(r.Total("a"), 4);
+  EXPECT_EQ(r.Total("b"), 0);
+  EXPECT_THAT(Rows(r.Top(10)), ElementsAre(Pair("a", 4)));
+}
+
+TEST(WindowRankingTest, ItemsAreForgottenWhenTheirLastBucketExpires) {
+  WindowRanking r;
+  r.Add("a", 10, 1);
+  r.Add("b", 10, 1);
+  r.Add("b", 20, 1);
+  EXPECT_EQ(r.items(), 2u);
+  EXPECT_EQ(r.cells(), 3u);
+  r.ExpireBefore(10);
+  EXPECT_EQ(r.items(), 1u);
+  EXPECT_EQ(r.cells(), 1u);
+  EXPECT_EQ(r.RankOf("a"), 0u);
+  r.ExpireBefore(20);
+  EXPECT_EQ(r.items(), 0u);
+  EXPECT_EQ(r.cells(), 0u);
+  // A forgotten item starts again from zero.
+  r.Add("a", 30, 2);
+  EXPECT_EQ(r.Total("a"), 2);
+  EXPECT_EQ(r.RankOf("a"), 1u);
+}
+
+TEST(WindowRankingTest, AddAtOrBeforeTheHorizonIsIgnored) {
+  WindowRanking r;
+  r.ExpireBefore(100);
+  EXPECT_FALSE(r.Add("a", 100, 5));
+  EXPECT_FALSE(r.Add("a", 50, 5));
+  EXPECT_TRUE(r.Add("a", 101, 5));
+  EXPECT_EQ(r.Total("a"), 5);
+  EXPECT_FALSE(r.Add("a", 200, 0));  // a zero delta changes nothing
+  EXPECT_EQ(r.cells(), 1u);
+}
+
+TEST(WindowRankingTest, HorizonNeverMovesBack) {
+  WindowRanking r;
+  r.ExpireBefore(100);
+  r.ExpireBefore(50);
+  EXPECT_FALSE(r.Add("a", 80, 1));
+}
+
+TEST(WindowRankingTest, NegativeDeltasLowerTheTotalAndNonPositiveTotalsAreUnranked) {
+  WindowRanking r;
+  r.Add("a", 10, 5);
+  r.Add("b", 10, 3);
+  r.Add("a", 20, -4);  // a: 1
+  EXPECT_EQ(r.Total("a"), 1);
+  EXPECT_THAT(Rows(r.Top(10)), ElementsAre(Pair("b", 3), Pair("a", 1)));
+  r.Add("a", 20, -3);  // a: -2, still tracked but not ranked
+  EXPECT_EQ(r.Total("a"), -2);
+  EXPECT_EQ(r.RankOf("a"), 0u);
+  EXPECT_THAT(Rows(r.Top(10)), ElementsAre(Pair("b", 3)));
+  // Expiring the negative bucket brings the positive one back.
+  r.ExpireBefore(20);
+  EXPECT_EQ(r.Total("a"), 0);
+  r.Add("a", 30, 1);
+  EXPECT_THAT(Rows(r.Top(10)), ElementsAre(Pair("a", 1)));
+}
+
+TEST(WindowRankingTest, CellsThatCancelOutAreRemoved) {
+  WindowRanking r;
+  r.Add("a", 10, 5);
+  r.Add("a", 10, -5);
+  EXPECT_EQ(r.cells(), 0u);
+  EXPECT_EQ(r.items(), 0u);
+  EXPECT_EQ(r.Total("a"), 0);
+}
+
+TEST(WindowRankingTest, ExpiryKeepsTheOrderOfTheRemainingItems) {
+  WindowRanking r;
+  for (int i = 0; i < 100; ++i) {
+    std::string item = absl::StrCat("u", i);
+    r.Add(item, 10, 1000);     // old bucket: everybody equal
+    r.Add(item, 20, 100 - i);  // new bucket: u0 best
+  }
+  EXPECT_EQ(r.RankOf("u99"), 100u);
+  r.ExpireBefore(10);
+  std::vector<WindowRanking::Entry> top = r.Top(3);
+  EXPECT_THAT(Rows(top), ElementsAre(Pair("u0", 100), Pair("u1", 99), Pair("u2", 98)));
+  EXPECT_EQ(r.RankOf("u50"), 51u);
+  EXPECT_EQ(r.items(), 100u);
+  EXPECT_EQ(r.cells(), 100u);
+}
+
+}  // namespace
+}  // namespace countd::logic

@@ -1,0 +1,144 @@
+// Tests of storage/keys.h: the key layout every table relies on.
+#include "storage/keys.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace countd::storage::keys {
+namespace {
+
+using ::testing::ElementsAre;
+
+absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
+  return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
+}
+
+std::string Bytes(const char* data, size_t n) { return std::string(data, n); }
+
+TEST(KeyCodecTest, JoinTerminatesEveryPart) {
+  EXPECT_EQ(Join({"a", "bc"}), Bytes("a\0bc\0", 5));
+  EXPECT_EQ(Join({}), "");
+  EXPECT_EQ(Join({"", "x"}), Bytes("\0x\0", 3));
+}
+
+TEST(KeyCodecTest, RoundTripsNames) {
+  std::string key = Join({"tenant", "uAlice", "class with spaces", "/a/b"});
+  EXPECT_THAT(Split(key), ElementsAre("tenant", "uAlice", "class with spaces", "/a/b"));
+}
+
+TEST(KeyCodecTest, SplitKeepsEmptyPartsAndDropsUnterminatedTail) {
+  EXPECT_THAT(Split(Join({"", "x", ""})), ElementsAre("", "x", ""));
+  EXPECT_THAT(Split(Bytes("a\0tail", 6)), ElementsAre("a"));
+  EXPECT_TRUE(Split("").empty());
+}
+
+TEST(KeyCodecTest, BucketSuffixRoundTrips) {
+  std::string base = Join({"t", "c"});
+  for (int32_t bucket : {0, 1, 255, 256, 19723, 0x01020304, 0x7fffffff}) {
+    std::string key = WithBucket(base, bucket);
+    ASSERT_EQ(key.size(), base.size() + kBucketSuffixSize);
+    EXPECT_EQ(BucketOf(key), bucket);
+    EXPECT_EQ(WithoutBucket(key), base);
+  }
+}
+
+TEST(KeyCodecTest, BucketSuffixIsBigEndian) {
+  std::string key = WithBucket("k", 0x01020304);
+  EXPECT_EQ(key, std::string("k\x01\x02\x03\x04"));
+  // Big-endian: a later bucket of the same base sorts after an earlier one.
+  EXPECT_LT(WithBucket("k", 255), WithBucket("k", 256));
+  EXPECT_LT(WithBucket("k", 19999), WithBucket("k", 20000));
+}
+
+TEST(KeyCodecTest, BucketOfShortKeyIsMinusOne) {
+  EXPECT_EQ(BucketOf(""), -1);
+  EXPECT_EQ(BucketOf("abc"), -1);
+  EXPECT_EQ(WithoutBucket("abc"), "abc");
+}
+
+TEST(KeyCodecTest, DayIndexCountsUtcDaysSinceEpoch) {
+  EXPECT_EQ(DayIndex(absl::UnixEpoch()), 0);
+  EXPECT_EQ(DayIndex(Utc(1970, 1, 2)), 1);
+  EXPECT_EQ(DayIndex(Utc(2024, 1, 1)), 19723);
+  EXPECT_EQ(DayIndex(absl::UnixEpoch() - absl::Milliseconds(1)), -1);
+}
+
+TEST(KeyCodecTest, DayIndexChangesExactlyAtUtcMidnight) {
+  absl::Time midnight = Utc(2024, 3, 1);
+  EXPECT_EQ(DayIndex(midnight - absl::Milliseconds(1)), DayIndex(midnight) - 1);
+  EXPECT_EQ(DayIndex(midnight), DayIndex(midnight + absl::Hours(24) - absl::Nanoseconds(1)));
+  // 2024 is a leap year: Feb 29 exists between Feb 28 and Mar 1.
+  EXPECT_EQ(DayIndex(Utc(2024, 3, 1)) - DayIndex(Utc(2024, 2, 28)), 2);
+  EXPECT_EQ(DayIndex(Utc(2023, 3, 1)) - DayIndex(Utc(2023, 2, 28)), 1);
+}
+
+TEST(KeyCodecTest, MonthIndexChangesAtMonthBoundaries) {
+  EXPECT_EQ(MonthIndex(absl::UnixEpoch()), 0);
+  EXPECT_EQ(MonthIndex(Utc(2024, 1, 1)), 54 * 12);
+  EXPECT_EQ(MonthIndex(Utc(2024, 1, 31, 23, 59, 59)), 54 * 12);
+  EXPECT_EQ(MonthIndex(Utc(2024, 2, 1)), 54 * 12 + 1);
+  EXPECT_EQ(MonthIndex(Utc(2024, 12, 31, 23, 59, 59)), 54 * 12 + 11);
+  EXPECT_EQ(MonthIndex(Utc(2025, 1, 1)), 55 * 12);
+  EXPECT_EQ(MonthIndex(Utc(2024, 2, 1) - absl::Milliseconds(1)), 54 * 12);
+}
+
+TEST(KeyCodecTest, UserPrefixDoesNotMatchLongerUserId) {
+  std::string ab = SignalsUserPrefix("t", 'u', "ab");
+  std::string abc = SignalsUserPrefix("t", 'u', "abc");
+  EXPECT_FALSE(absl::StartsWith(abc, ab));
+  EXPECT_FALSE(absl::StartsWith(SignalsCounterKey(abc, "c", "/"), ab));
+  EXPECT_TRUE(absl::StartsWith(SignalsCounterKey(ab, "c", "/"), ab));
+  EXPECT_FALSE(absl::StartsWith(WithBucket(SignalsCounterKey(abc, "c", "/"), 7), ab));
+}
+
+TEST(KeyCodecTest, TenantPrefixDoesNotMatchLongerTenant) {
+  EXPECT_FALSE(absl::StartsWith(SignalsUserPrefix("abc", 'u', "x"), Join({"ab"})));
+  EXPECT_FALSE(absl::StartsWith(RegistryKey("abc", "c", "/"), RegistryPrefix("ab")));
+  EXPECT_TRUE(absl::StartsWith(RegistryKey("ab", "c", "/"), RegistryPrefix("ab")));
+  EXPECT_FALSE(absl::StartsWith(StashKey("abc", "v", "n", 1), Join({"ab"})));
+}
+
+TEST(KeyCodecTest, UidAndRegTokenAreSeparateNamespaces) {
+  EXPECT_NE(SignalsUserPrefix("t", 'u', "x"), SignalsUserPrefix("t", 'r', "x"));
+  EXPECT_FALSE(absl::StartsWith(SignalsUserPrefix("t", 'r', "x"), SignalsUserPrefix("t", 'u', "")));
+}
+
+TEST(KeyCodecTest, CounterKeySplitsIntoClassAndPath) {
+  std::string prefix = SignalsUserPrefix("tenant", 'u', "alice");
+  std::string key = SignalsCounterKey(prefix, "views", "/a/b");
+  ASSERT_TRUE(absl::StartsWith(key, prefix));
+  EXPECT_THAT(Split(absl::string_view(key).substr(prefix.size())), ElementsAre("views", "/a/b"));
+  EXPECT_THAT(Split(key), ElementsAre("tenant", "ualice", "views", "/a/b"));
+}
+
+TEST(KeyCodecTest, ClassPrefixDoesNotMatchLongerClass) {
+  std::string prefix = SignalsUserPrefix("t", 'u', "x");
+  EXPECT_FALSE(absl::StartsWith(SignalsCounterKey(prefix, "abc", "/"), prefix + Join({"ab"})));
+}
+
+TEST(KeyCodecTest, StashKeyEndsWithDayBucket) {
+  std::string key = StashKey("t", "visitor", "name", 19723);
+  EXPECT_EQ(BucketOf(key), 19723);
+  EXPECT_THAT(Split(WithoutBucket(key)), ElementsAre("t", "visitor", "name"));
+}
+
+TEST(KeyCodecTest, RegistryAndSettingsKeysAreDistinct) {
+  EXPECT_THAT(Split(RegistryKey("t", "c", "/p")), ElementsAre("reg", "t", "c", "/p"));
+  EXPECT_THAT(Split(CounterSettingsKey("t")), ElementsAre("csettings", "t"));
+  EXPECT_FALSE(absl::StartsWith(CounterSettingsKey("t"), RegistryPrefix("t")));
+}
+
+TEST(KeyCodecTest, RequestKeySeparatesScopesAndTenants) {
+  EXPECT_THAT(Split(RequestKey("Inc", "t", "r1")), ElementsAre("Inc", "t", "r1"));
+  EXPECT_NE(RequestKey("A", "t", "r"), RequestKey("B", "t", "r"));
+  EXPECT_NE(RequestKey("A", "t1", "r"), RequestKey("A", "t", "1r"));
+}
+
+}  // namespace
+}  // namespace countd::storage::keys

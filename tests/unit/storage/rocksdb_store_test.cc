@@ -1,0 +1,582 @@
+// Tests of the RocksDB Store (storage/store.h) on a real database in a fresh temporary directory.
+// Only the Store interface is used; no rocksdb/ header is included here.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/clock.h"
+#include "storage/counter_cell.h"
+#include "storage/keys.h"
+#include "storage/rocksdb_store.h"
+#include "storage/store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace countd::storage {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+
+absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
+  return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
+}
+
+CounterCell Cell(int64_t count, absl::int128 value_micros = 0, int64_t updated_ms = 0) {
+  CounterCell c;
+  c.count = count;
+  c.value_micros = value_micros;
+  c.updated_ms = updated_ms;
+  return c;
+}
+
+// A kRequests record: 8-byte big-endian expiry (unix seconds), then the payload.
+std::string RequestRecord(absl::Time expiry, absl::string_view payload) {
+  uint64_t v = static_cast<uint64_t>(absl::ToUnixSeconds(expiry));
+  std::string out;
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  out.append(payload.data(), payload.size());
+  return out;
+}
+
+class RocksDbStoreTest : public ::testing::Test {
+ protected:
+  RocksDbStoreTest() : clock_(Utc(2024, 6, 15, 12, 0, 0)) {}
+
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    options_.clock = &clock_;
+    options_.block_cache_bytes = size_t{8} << 20;
+    options_.memtable_bytes = size_t{8} << 20;
+    Reopen();
+  }
+
+  void Reopen() {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<Store>> opened = OpenRocksDbStore(dir_.path(), options_);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    store_ = *std::move(opened);
+  }
+
+  absl::Status Put(Table table, absl::string_view key, absl::string_view value) {
+    WriteBatch batch;
+    batch.Put(table, key, value);
+    return store_->Write(batch);
+  }
+
+  absl::Status Add(Table table, absl::string_view key, const CounterCell& delta) {
+    WriteBatch batch;
+    batch.AddCounter(table, key, delta);
+    return store_->Write(batch);
+  }
+
+  std::vector<std::pair<std::string, std::string>> ScanAll(Table table, const ScanRange& range) {
+    std::vector<std::pair<std::string, std::string>> out;
+    absl::Status s = store_->Scan(table, range, [&](absl::string_view k, absl::string_view v) {
+      out.emplace_back(std::string(k), std::string(v));
+      return true;
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+
+  std::vector<std::string> ScanKeys(Table table, const ScanRange& range) {
+    std::vector<std::string> out;
+    for (auto& [k, v] : ScanAll(table, range)) out.push_back(k);
+    return out;
+  }
+
+  int64_t RawEntries(Table table) {
+    absl::StatusOr<int64_t> n = store_->CountRawEntriesForTest(table);
+    EXPECT_TRUE(n.ok()) << n.status();
+    return n.ok() ? *n : -1;
+  }
+
+  int64_t CountOf(Table table, absl::string_view key) {
+    absl::StatusOr<CounterCell> c = store_->GetCounter(table, key);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->count : -1;
+  }
+
+  test::ScopedTempDir dir_;
+  FakeClock clock_;
+  StoreOptions options_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(RocksDbStoreTest, GetMissingKeyIsNotFound) {
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "nope").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(Table::kTotals, "nope").status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->GetCounter(Table::kDaily, keys::WithBucket("nope", keys::DayIndex(clock_.Now())))
+          .status()));
+}
+
+TEST_F(RocksDbStoreTest, PutThenGetReturnsValue) {
+  const std::string key("k\0with\0nul", 10);
+  const std::string value("v\0\xff", 3);
+  ASSERT_TRUE(Put(Table::kMeta, key, value).ok());
+  absl::StatusOr<std::string> got = store_->Get(Table::kMeta, key);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, value);
+  ASSERT_TRUE(Put(Table::kMeta, key, "second").ok());
+  EXPECT_EQ(store_->Get(Table::kMeta, key).value_or(""), "second");
+}
+
+TEST_F(RocksDbStoreTest, DeleteRemovesKey) {
+  ASSERT_TRUE(Put(Table::kMeta, "k", "v").ok());
+  WriteBatch batch;
+  batch.Delete(Table::kMeta, "k");
+  ASSERT_TRUE(store_->Write(batch).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "k").status()));
+}
+
+TEST_F(RocksDbStoreTest, TablesAreSeparateKeySpaces) {
+  ASSERT_TRUE(Put(Table::kMeta, "k", "meta").ok());
+  ASSERT_TRUE(Add(Table::kTotals, "k", Cell(1)).ok());
+  EXPECT_EQ(store_->Get(Table::kMeta, "k").value_or(""), "meta");
+  EXPECT_EQ(CountOf(Table::kTotals, "k"), 1);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kRequests, "k").status()));
+  EXPECT_EQ(RawEntries(Table::kMonthly), 0);
+}
+
+TEST_F(RocksDbStoreTest, TableNamesAreDistinct) {
+  std::vector<std::string> names;
+  for (int i = 0; i < kNumTables; ++i) names.push_back(TableName(static_cast<Table>(i)));
+  ASSERT_GE(names.size(), 6u);
+  EXPECT_THAT(std::vector<std::string>(names.begin(), names.begin() + 6),
+              ElementsAre("meta", "totals", "monthly", "daily", "stash", "requests"));
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  EXPECT_EQ(std::count(names.begin(), names.end(), "unknown"), 0);
+}
+
+TEST_F(RocksDbStoreTest, AddCounterOnAbsentKeyStartsFromZero) {
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(-3, -1500000, 77)).ok());
+  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, Cell(-3, -1500000, 77));
+}
+
+TEST_F(RocksDbStoreTest, AddCounterMergesManyDeltasIntoTheSum) {
+  constexpr int kAdds = 1000;
+  for (int i = 1; i <= kAdds; ++i) {
+    ASSERT_TRUE(Add(Table::kTotals, "c", Cell(i, 100000, i % 7 == 0 ? 5000 + i : i)).ok());
+    if (i == kAdds / 2) {
+      ASSERT_TRUE(store_->Flush().ok());  // a flushed base plus operands
+    }
+  }
+  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->count, int64_t{kAdds} * (kAdds + 1) / 2);
+  EXPECT_EQ(c->value_micros, absl::int128(100000) * kAdds);
+  EXPECT_EQ(c->updated_ms, 5000 + 994);  // the largest multiple of 7 up to 1000
+  ASSERT_TRUE(store_->CompactForTest(Table::kTotals).ok());
+  absl::StatusOr<CounterCell> after = store_->GetCounter(Table::kTotals, "c");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *c);
+  EXPECT_EQ(RawEntries(Table::kTotals), 1);
+}
+
+TEST_F(RocksDbStoreTest, AddCounterOverPutValueAddsToIt) {
+  ASSERT_TRUE(Put(Table::kTotals, "c", EncodeCounterCell(Cell(10, 5, 1))).ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(2, 1, 3)).ok());
+  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, Cell(12, 6, 3));
+}
+
+TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
+  constexpr int kThreads = 4;
+  constexpr int kAddsPerThread = 250;
+  const std::string key = keys::WithBucket("v", keys::DayIndex(clock_.Now()));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kAddsPerThread; ++i) {
+        if (!Add(Table::kStash, key, Cell(1, 2)).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kStash, key);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->count, kThreads * kAddsPerThread);
+  EXPECT_EQ(c->value_micros, absl::int128(2) * kThreads * kAddsPerThread);
+}
+
+TEST_F(RocksDbStoreTest, GetCounterOfNonCounterBytesIsDataLoss) {
+  ASSERT_TRUE(Put(Table::kTotals, "bad", "not a cell").ok());
+  EXPECT_EQ(store_->GetCounter(Table::kTotals, "bad").status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
+  ASSERT_TRUE(Add(Table::kTotals, "a", Cell(1)).ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(3)).ok());
+  ASSERT_TRUE(Put(Table::kTotals, "d", "garbage").ok());
+  std::vector<absl::StatusOr<CounterCell>> got =
+      store_->MultiGetCounters(Table::kTotals, {"a", "b", "c", "a", "d"});
+  ASSERT_EQ(got.size(), 5u);
+  ASSERT_TRUE(got[0].ok()) << got[0].status();
+  EXPECT_EQ(got[0]->count, 1);
+  EXPECT_TRUE(absl::IsNotFound(got[1].status()));
+  ASSERT_TRUE(got[2].ok()) << got[2].status();
+  EXPECT_EQ(got[2]->count, 3);
+  ASSERT_TRUE(got[3].ok()) << got[3].status();
+  EXPECT_EQ(got[3]->count, 1);
+  EXPECT_EQ(got[4].status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(store_->MultiGetCounters(Table::kTotals, {}).empty());
+}
+
+TEST_F(RocksDbStoreTest, MultiGetReturnsRawValuesInOrder) {
+  ASSERT_TRUE(Put(Table::kMeta, "a", std::string("1\0", 2)).ok());
+  ASSERT_TRUE(Put(Table::kMeta, "c", "3").ok());
+  std::vector<absl::StatusOr<std::string>> got = store_->MultiGet(Table::kMeta, {"c", "b", "a"});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].value_or("?"), "3");
+  EXPECT_TRUE(absl::IsNotFound(got[1].status()));
+  EXPECT_EQ(got[2].value_or("?"), std::string("1\0", 2));
+}
+
+TEST_F(RocksDbStoreTest, PrefixRangeEndsAfterEveryKeyWithThePrefix) {
+  ScanRange r = PrefixRange("ab");
+  EXPECT_EQ(r.begin, "ab");
+  EXPECT_EQ(r.end, "ac");
+  EXPECT_FALSE(r.reverse);
+  EXPECT_EQ(PrefixRange(std::string("a\xff", 2)).end, "b");
+  EXPECT_EQ(PrefixRange(std::string("\xff\xff", 2)).end, "");
+  EXPECT_EQ(PrefixRange(std::string("a\0", 2)).end, std::string("a\x01", 2));
+  EXPECT_EQ(PrefixRange("").end, "");
+}
+
+class RocksDbStoreScanTest : public RocksDbStoreTest {
+ protected:
+  void SetUp() override {
+    RocksDbStoreTest::SetUp();
+    for (const std::string& k : {keys::Join({"o"}), keys::Join({"p", "a"}), keys::Join({"p", "b"}),
+                                 keys::Join({"p", "c"}), keys::Join({"pp", "x"}),
+                                 keys::Join({"q"})}) {
+      ASSERT_TRUE(Put(Table::kMeta, k, "v:" + k).ok());
+    }
+  }
+};
+
+TEST_F(RocksDbStoreScanTest, ScansPrefixForward) {
+  EXPECT_THAT(ScanKeys(Table::kMeta, PrefixRange(keys::Join({"p"}))),
+              ElementsAre(keys::Join({"p", "a"}), keys::Join({"p", "b"}), keys::Join({"p", "c"})));
+}
+
+TEST_F(RocksDbStoreScanTest, ScansPrefixInReverse) {
+  ScanRange range = PrefixRange(keys::Join({"p"}));
+  range.reverse = true;
+  EXPECT_THAT(ScanKeys(Table::kMeta, range),
+              ElementsAre(keys::Join({"p", "c"}), keys::Join({"p", "b"}), keys::Join({"p", "a"})));
+}
+
+TEST_F(RocksDbStoreScanTest, ScanHandsOverValues) {
+  std::vector<std::pair<std::string, std::string>> all =
+      ScanAll(Table::kMeta, PrefixRange(keys::Join({"pp"})));
+  EXPECT_THAT(all, ElementsAre(Pair(keys::Join({"pp", "x"}), "v:" + keys::Join({"pp", "x"}))));
+}
+
+TEST_F(RocksDbStoreScanTest, ScanStopsWhenVisitorReturnsFalse) {
+  std::vector<std::string> seen;
+  absl::Status s = store_->Scan(Table::kMeta, PrefixRange(keys::Join({"p"})),
+                                [&](absl::string_view k, absl::string_view) {
+                                  seen.emplace_back(k);
+                                  return seen.size() < 2;
+                                });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(seen, ElementsAre(keys::Join({"p", "a"}), keys::Join({"p", "b"})));
+
+  ScanRange reverse = PrefixRange(keys::Join({"p"}));
+  reverse.reverse = true;
+  seen.clear();
+  s = store_->Scan(Table::kMeta, reverse, [&](absl::string_view k, absl::string_view) {
+    seen.emplace_back(k);
+    return false;
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(seen, ElementsAre(keys::Join({"p", "c"})));
+}
+
+TEST_F(RocksDbStoreScanTest, ScanWithoutUpperBoundRunsToTheEnd) {
+  ScanRange range;
+  range.begin = keys::Join({"pp"});
+  EXPECT_THAT(ScanKeys(Table::kMeta, range), ElementsAre(keys::Join({"pp", "x"}), keys::Join({"q"})));
+  range.reverse = true;
+  EXPECT_THAT(ScanKeys(Table::kMeta, range), ElementsAre(keys::Join({"q"}), keys::Join({"pp", "x"})));
+  EXPECT_EQ(ScanKeys(Table::kMeta, ScanRange{}).size(), 6u);
+}
+
+TEST_F(RocksDbStoreScanTest, EmptyRangeVisitsNothing) {
+  EXPECT_TRUE(ScanKeys(Table::kMeta, PrefixRange("zzz")).empty());
+  ScanRange reverse = PrefixRange("zzz");
+  reverse.reverse = true;
+  EXPECT_TRUE(ScanKeys(Table::kMeta, reverse).empty());
+  EXPECT_TRUE(ScanKeys(Table::kTotals, PrefixRange("p")).empty());
+}
+
+TEST_F(RocksDbStoreTest, WriteBatchAppliesAllTablesAtomically) {
+  ASSERT_TRUE(Put(Table::kMeta, "old", "x").ok());
+  const int32_t day = keys::DayIndex(clock_.Now());
+  const int32_t month = keys::MonthIndex(clock_.Now());
+  WriteBatch batch;
+  batch.Put(Table::kMeta, "reg", "1");
+  batch.Delete(Table::kMeta, "old");
+  batch.AddCounter(Table::kTotals, "c", Cell(2, 5, 9));
+  batch.AddCounter(Table::kMonthly, keys::WithBucket("c", month), Cell(2, 5, 9));
+  batch.AddCounter(Table::kDaily, keys::WithBucket("c", day), Cell(2, 5, 9));
+  batch.AddCounter(Table::kDaily, keys::WithBucket("c", day), Cell(1, 1, 10));
+  batch.AddCounter(Table::kStash, keys::WithBucket("s", day), Cell(-1));
+  batch.Put(Table::kRequests, "r", RequestRecord(clock_.Now() + absl::Hours(1), "answer"));
+  EXPECT_EQ(batch.ops().size(), 8u);
+  ASSERT_TRUE(store_->Write(batch).ok());
+
+  EXPECT_EQ(store_->Get(Table::kMeta, "reg").value_or(""), "1");
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "old").status()));
+  EXPECT_EQ(CountOf(Table::kTotals, "c"), 2);
+  EXPECT_EQ(CountOf(Table::kMonthly, keys::WithBucket("c", month)), 2);
+  absl::StatusOr<CounterCell> daily = store_->GetCounter(Table::kDaily, keys::WithBucket("c", day));
+  ASSERT_TRUE(daily.ok()) << daily.status();
+  EXPECT_EQ(*daily, Cell(3, 6, 10));
+  EXPECT_EQ(CountOf(Table::kStash, keys::WithBucket("s", day)), -1);
+  EXPECT_EQ(store_->Get(Table::kRequests, "r").value_or("").substr(8), "answer");
+}
+
+TEST_F(RocksDbStoreTest, EmptyBatchIsANoOp) {
+  WriteBatch batch;
+  EXPECT_TRUE(batch.empty());
+  EXPECT_TRUE(store_->Write(batch).ok());
+  EXPECT_EQ(RawEntries(Table::kMeta), 0);
+}
+
+TEST_F(RocksDbStoreTest, AddCounterOnNonCounterTableFailsAndWritesNothing) {
+  for (Table bad : {Table::kMeta, Table::kRequests}) {
+    SCOPED_TRACE(TableName(bad));
+    WriteBatch batch;
+    batch.Put(Table::kMeta, "before", "x");
+    batch.AddCounter(Table::kTotals, "ok", Cell(1));
+    batch.AddCounter(bad, "bad", Cell(1));
+    batch.Put(Table::kMeta, "after", "y");
+    absl::Status s = store_->Write(batch);
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find(TableName(bad)), absl::string_view::npos) << s;
+  }
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "before").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "after").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(Table::kTotals, "ok").status()));
+  EXPECT_EQ(RawEntries(Table::kMeta), 0);
+  EXPECT_EQ(RawEntries(Table::kTotals), 0);
+  EXPECT_EQ(RawEntries(Table::kRequests), 0);
+}
+
+TEST_F(RocksDbStoreTest, ReopeningTheDirectoryKeepsData) {
+  const int32_t day = keys::DayIndex(clock_.Now());
+  ASSERT_TRUE(Put(Table::kMeta, "k", "v").ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(4, 40, 400)).ok());
+  ASSERT_TRUE(Add(Table::kDaily, keys::WithBucket("c", day), Cell(1)).ok());
+  // No Flush: the write-ahead log alone must bring the data back.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->Get(Table::kMeta, "k").value_or(""), "v");
+  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, Cell(4, 40, 400));
+  // Adding after the reopen continues from the stored value.
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(1, 1, 1)).ok());
+  ASSERT_TRUE(store_->Flush().ok());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(CountOf(Table::kTotals, "c"), 5);
+  EXPECT_EQ(CountOf(Table::kDaily, keys::WithBucket("c", day)), 1);
+}
+
+TEST_F(RocksDbStoreTest, OpeningARegularFileIsUnavailable) {
+  const std::string file = dir_.Sub("plain-file");
+  { std::ofstream(file) << "not a database"; }
+  absl::StatusOr<std::unique_ptr<Store>> opened = OpenRocksDbStore(file, options_);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kUnavailable) << opened.status();
+}
+
+TEST_F(RocksDbStoreTest, OpeningALockedDirectoryIsUnavailable) {
+  ASSERT_TRUE(Put(Table::kMeta, "k", "v").ok());
+  absl::StatusOr<std::unique_ptr<Store>> second = OpenRocksDbStore(dir_.path(), options_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+  // The first store still works, and after it closes the directory opens again.
+  EXPECT_EQ(store_->Get(Table::kMeta, "k").value_or(""), "v");
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<Store>> third = OpenRocksDbStore(dir_.path(), options_);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ((*third)->Get(Table::kMeta, "k").value_or(""), "v");
+}
+
+// --- Expiry -------------------------------------------------------------------------------------
+
+class RocksDbStoreExpiryTest : public RocksDbStoreTest {
+ protected:
+  RocksDbStoreExpiryTest() {
+    options_.retention.daily_days = 90;
+    options_.retention.monthly_months = 25;
+    options_.retention.stash_days = 30;
+  }
+
+  // Checks that `key` of `table` is visible (or not) through every read path.
+  void ExpectVisible(Table table, const std::string& key, bool visible) {
+    SCOPED_TRACE(absl::StrCat(TableName(table), " bucket ", keys::BucketOf(key),
+                              visible ? " visible" : " hidden"));
+    absl::StatusOr<CounterCell> cell = store_->GetCounter(table, key);
+    EXPECT_EQ(cell.ok(), visible) << cell.status();
+    if (!visible) {
+      EXPECT_TRUE(absl::IsNotFound(cell.status())) << cell.status();
+    }
+    EXPECT_EQ(store_->Get(table, key).ok(), visible);
+    std::vector<absl::StatusOr<std::string>> raw = store_->MultiGet(table, {key});
+    ASSERT_EQ(raw.size(), 1u);
+    EXPECT_EQ(raw[0].ok(), visible);
+    std::vector<absl::StatusOr<CounterCell>> multi = store_->MultiGetCounters(table, {key});
+    ASSERT_EQ(multi.size(), 1u);
+    EXPECT_EQ(multi[0].ok(), visible);
+    if (!visible) {
+      EXPECT_TRUE(absl::IsNotFound(multi[0].status()));
+    }
+    std::vector<std::string> scanned = ScanKeys(table, PrefixRange(keys::WithoutBucket(key)));
+    EXPECT_EQ(std::count(scanned.begin(), scanned.end(), key), visible ? 1 : 0);
+  }
+
+  // Writes buckets `old_bucket` and `live_bucket` of one counter, moves the clock by `step`
+  // (past the old bucket's retention), and checks hiding and then physical removal.
+  void CheckBucketExpiry(Table table, int32_t old_bucket, int32_t live_bucket,
+                         absl::Duration step) {
+    const std::string old_key = keys::WithBucket(keys::Join({"t", "x"}), old_bucket);
+    const std::string live_key = keys::WithBucket(keys::Join({"t", "x"}), live_bucket);
+    ASSERT_TRUE(Add(table, old_key, Cell(1)).ok());
+    ASSERT_TRUE(store_->Flush().ok());  // a flushed value plus a later operand for the old bucket
+    ASSERT_TRUE(Add(table, old_key, Cell(1)).ok());
+    ASSERT_TRUE(Add(table, live_key, Cell(5)).ok());
+    ExpectVisible(table, old_key, true);
+    ExpectVisible(table, live_key, true);
+    EXPECT_EQ(CountOf(table, old_key), 2);
+
+    clock_.Advance(step);
+    ExpectVisible(table, old_key, false);  // hidden at once, before any compaction
+    ExpectVisible(table, live_key, true);
+    EXPECT_EQ(RawEntries(table), 2);       // still stored
+
+    ASSERT_TRUE(store_->CompactForTest(table).ok());
+    EXPECT_EQ(RawEntries(table), 1);  // the expired bucket is gone for good
+    ExpectVisible(table, live_key, true);
+    EXPECT_EQ(CountOf(table, live_key), 5);
+  }
+};
+
+TEST_F(RocksDbStoreExpiryTest, DailyBucketOfTheRetentionEdgeIsLiveAndOneOlderIsHidden) {
+  const int32_t today = keys::DayIndex(clock_.Now());
+  const std::string edge = keys::WithBucket("c", today - 89);
+  const std::string beyond = keys::WithBucket("c", today - 90);
+  ASSERT_TRUE(Add(Table::kDaily, edge, Cell(1)).ok());
+  ASSERT_TRUE(Add(Table::kDaily, beyond, Cell(1)).ok());
+  ExpectVisible(Table::kDaily, edge, true);
+  ExpectVisible(Table::kDaily, beyond, false);
+}
+
+TEST_F(RocksDbStoreExpiryTest, DailyBucketExpiresAfterRetention) {
+  const int32_t today = keys::DayIndex(clock_.Now());
+  // Bucket today-89 is the oldest of the newest 90; one day later it is out.
+  CheckBucketExpiry(Table::kDaily, today - 89, today, absl::Hours(24));
+}
+
+TEST_F(RocksDbStoreExpiryTest, DailyBucketExpiresExactlyAtUtcMidnight) {
+  clock_.Set(Utc(2024, 6, 15, 23, 59, 59) + absl::Milliseconds(999));
+  const int32_t today = keys::DayIndex(clock_.Now());
+  CheckBucketExpiry(Table::kDaily, today - 89, today, absl::Milliseconds(1));
+}
+
+TEST_F(RocksDbStoreExpiryTest, MonthlyBucketExpiresAfterRetention) {
+  clock_.Set(Utc(2024, 6, 30, 23, 59, 59));
+  const int32_t month = keys::MonthIndex(clock_.Now());
+  CheckBucketExpiry(Table::kMonthly, month - 24, month, absl::Seconds(1));
+}
+
+TEST_F(RocksDbStoreExpiryTest, StashBucketExpiresAfterRetention) {
+  const int32_t today = keys::DayIndex(clock_.Now());
+  CheckBucketExpiry(Table::kStash, today - 29, today - 1, absl::Hours(24));
+}
+
+TEST_F(RocksDbStoreExpiryTest, ExpiredBucketInTheMiddleOfAScanIsSkipped) {
+  const int32_t today = keys::DayIndex(clock_.Now());
+  const std::string base = keys::Join({"t", "x"});
+  for (int32_t day : {today - 200, today - 89, today - 90, today}) {
+    ASSERT_TRUE(Add(Table::kDaily, keys::WithBucket(base, day), Cell(1)).ok());
+  }
+  EXPECT_THAT(ScanKeys(Table::kDaily, PrefixRange(base)),
+              ElementsAre(keys::WithBucket(base, today - 89), keys::WithBucket(base, today)));
+  ScanRange reverse = PrefixRange(base);
+  reverse.reverse = true;
+  EXPECT_THAT(ScanKeys(Table::kDaily, reverse),
+              ElementsAre(keys::WithBucket(base, today), keys::WithBucket(base, today - 89)));
+}
+
+TEST_F(RocksDbStoreExpiryTest, RequestRecordExpiresAtItsDeadline) {
+  const absl::Time deadline = clock_.Now() + absl::Seconds(10);
+  const std::string record = RequestRecord(deadline, std::string("ans\0wer", 7));
+  ASSERT_TRUE(Put(Table::kRequests, "short", record).ok());
+  ASSERT_TRUE(Put(Table::kRequests, "long", RequestRecord(deadline + absl::Hours(24), "x")).ok());
+  EXPECT_EQ(store_->Get(Table::kRequests, "short").value_or(""), record);
+  EXPECT_EQ(ScanKeys(Table::kRequests, ScanRange{}).size(), 2u);
+
+  clock_.Set(deadline - absl::Milliseconds(1));
+  EXPECT_TRUE(store_->Get(Table::kRequests, "short").ok());
+
+  clock_.Set(deadline);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kRequests, "short").status()));
+  EXPECT_THAT(ScanKeys(Table::kRequests, ScanRange{}), ElementsAre("long"));
+  EXPECT_EQ(RawEntries(Table::kRequests), 2);
+
+  ASSERT_TRUE(store_->CompactForTest(Table::kRequests).ok());
+  EXPECT_EQ(RawEntries(Table::kRequests), 1);
+  EXPECT_EQ(store_->Get(Table::kRequests, "long").value_or("").substr(8), "x");
+}
+
+TEST_F(RocksDbStoreExpiryTest, RequestRecordShorterThanItsExpiryIsTreatedAsExpired) {
+  ASSERT_TRUE(Put(Table::kRequests, "r", "1234567").ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kRequests, "r").status()));
+}
+
+TEST_F(RocksDbStoreExpiryTest, TotalsAndMetaNeverExpire) {
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(1)).ok());
+  ASSERT_TRUE(Put(Table::kMeta, "m", "v").ok());
+  clock_.Advance(absl::Hours(24 * 365 * 50));
+  ASSERT_TRUE(store_->CompactForTest(Table::kTotals).ok());
+  ASSERT_TRUE(store_->CompactForTest(Table::kMeta).ok());
+  EXPECT_EQ(CountOf(Table::kTotals, "c"), 1);
+  EXPECT_EQ(store_->Get(Table::kMeta, "m").value_or(""), "v");
+}
+
+TEST_F(RocksDbStoreExpiryTest, ExpiryFollowsTheConfiguredRetention) {
+  options_.retention.daily_days = 2;
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const int32_t today = keys::DayIndex(clock_.Now());
+  const std::string yesterday = keys::WithBucket("c", today - 1);
+  const std::string two_days_ago = keys::WithBucket("c", today - 2);
+  ASSERT_TRUE(Add(Table::kDaily, yesterday, Cell(1)).ok());
+  ASSERT_TRUE(Add(Table::kDaily, two_days_ago, Cell(1)).ok());
+  ExpectVisible(Table::kDaily, yesterday, true);
+  ExpectVisible(Table::kDaily, two_days_ago, false);
+}
+
+}  // namespace
+}  // namespace countd::storage
