@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/logic/window_ranking.h"
 #include "storage/clock.h"
 #include "storage/store.h"
@@ -84,8 +85,8 @@ class GmWeekRankings {
   GmWeekRankings& operator=(const GmWeekRankings&) = delete;
 
   // Announces a write that changes 7-day totals of `challenge_ids` of `tenant`. May wait while
-  // one of those rankings is being built. Call it before taking locks the builder could need
-  // (it needs none of the caller's).
+  // one of those rankings is being built, so call it before taking any lock: a build waits for
+  // announced writes, and those may need the caller's locks to finish.
   Writer BeginWrite(absl::string_view tenant, const std::vector<std::string>& challenge_ids);
 
   // Up to `k` users with a positive 7-day total in the challenge, and the rank and total of
