@@ -68,7 +68,9 @@ ABSL_FLAG(int, c, 0, "short for --concurrency");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time after the warmup");
 ABSL_FLAG(int64_t, requests, 0, "measured request count; replaces --duration when > 0");
 ABSL_FLAG(int64_t, keys, 100000, "distinct keys (visitors, uids or countables)");
-ABSL_FLAG(std::string, dist, "uniform", "key distribution: uniform | zipf (s = 1.0)");
+ABSL_FLAG(std::string, dist, "uniform",
+          "key distribution: uniform | zipf (s = 1.0) | sequential (0, 1, 2, ... wrapping at "
+          "--keys: --requests=N --keys=N touches every key once, e.g. to prefill)");
 ABSL_FLAG(int, batch, 0, "counters per IncrementCounters call (default 100; other ops: 1)");
 ABSL_FLAG(
     int, classes, 1,
@@ -109,11 +111,16 @@ struct Config {
   uint64_t seed;
 };
 
-// Draws key numbers in [0, n): uniform, or Zipf(s) with key 0 the most frequent. The Zipf CDF is
-// tabulated once (8 bytes per key) and sampled by binary search. Immutable, so thread-safe.
+// Draws key numbers in [0, n): uniform, Zipf(s) with key 0 the most frequent, or sequential.
+// The Zipf CDF is tabulated once (8 bytes per key) and sampled by binary search. Thread-safe.
 class KeySampler {
  public:
   static KeySampler Uniform(int64_t n) { return KeySampler(n, {}); }
+  static KeySampler Sequential(int64_t n) {
+    KeySampler s(n, {});
+    s.sequential_ = true;
+    return s;
+  }
   static KeySampler Zipf(int64_t n, double s) {
     std::vector<double> cdf(n);
     double sum = 0;
@@ -126,6 +133,7 @@ class KeySampler {
   }
 
   int64_t Next(absl::InsecureBitGen& gen) const {
+    if (sequential_) return static_cast<int64_t>(next_->fetch_add(1) % static_cast<uint64_t>(n_));
     if (cdf_.empty()) return absl::Uniform<int64_t>(gen, 0, n_);
     double u = absl::Uniform<double>(gen, 0.0, 1.0);
     auto it = std::lower_bound(cdf_.begin(), cdf_.end(), u);
@@ -133,9 +141,12 @@ class KeySampler {
   }
 
  private:
-  KeySampler(int64_t n, std::vector<double> cdf) : n_(n), cdf_(std::move(cdf)) {}
+  KeySampler(int64_t n, std::vector<double> cdf)
+      : n_(n), cdf_(std::move(cdf)), next_(std::make_shared<std::atomic<uint64_t>>(0)) {}
   int64_t n_;
   std::vector<double> cdf_;
+  bool sequential_ = false;
+  std::shared_ptr<std::atomic<uint64_t>> next_;  // sequential: the next key
 };
 
 using DoneCallback = std::function<void(grpc::Status)>;
@@ -671,8 +682,8 @@ absl::StatusOr<Config> ReadConfig() {
   if (cfg.concurrency < 1) return absl::InvalidArgumentError("--concurrency must be >= 1");
   if (cfg.channels < 1) return absl::InvalidArgumentError("--channels must be >= 1");
   if (cfg.keys < 1) return absl::InvalidArgumentError("--keys must be >= 1");
-  if (cfg.dist != "uniform" && cfg.dist != "zipf") {
-    return absl::InvalidArgumentError("--dist must be uniform or zipf");
+  if (cfg.dist != "uniform" && cfg.dist != "zipf" && cfg.dist != "sequential") {
+    return absl::InvalidArgumentError("--dist must be uniform, zipf or sequential");
   }
   if (cfg.batch < 1 || (!batched_op && cfg.batch != 1)) {
     return absl::InvalidArgumentError("--batch must be >= 1, and 1 unless --op=increment-counters");
@@ -722,7 +733,9 @@ int Main(int argc, char** argv) {
     return 2;
   }
   KeySampler sampler =
-      cfg->dist == "zipf" ? KeySampler::Zipf(cfg->keys, 1.0) : KeySampler::Uniform(cfg->keys);
+      cfg->dist == "zipf"         ? KeySampler::Zipf(cfg->keys, 1.0)
+      : cfg->dist == "sequential" ? KeySampler::Sequential(cfg->keys)
+                                  : KeySampler::Uniform(cfg->keys);
   Runner runner(*cfg, *std::move(kinds), std::move(sampler));
   if (absl::Status s = runner.Connect(); !s.ok()) {
     std::fprintf(stderr, "countd-bench: %s\n", std::string(s.message()).c_str());
