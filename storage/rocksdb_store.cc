@@ -373,7 +373,12 @@ class RocksDbStore : public Store {
     cf.write_buffer_size = options_.memtable_bytes / (small ? 8 : 4);
     cf.max_write_buffer_number = 3;
     cf.level_compaction_dynamic_level_bytes = true;
-    if (IsCounterTable(table)) cf.merge_operator = std::make_shared<CounterMergeOperator>();
+    if (IsCounterTable(table)) {
+      cf.merge_operator = std::make_shared<CounterMergeOperator>();
+      // A hot counter's deltas pile up in the memtable and every read folds them all; past this
+      // many, RocksDB folds them into one value as it inserts the next, so reads stay cheap.
+      cf.max_successive_merges = kMaxSuccessiveMerges;
+    }
     if (expiry_.Expires(table)) {
       filters_.push_back(std::make_unique<ExpiryCompactionFilter>(&expiry_, table));
       cf.compaction_filter = filters_.back().get();

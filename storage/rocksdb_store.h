@@ -16,6 +16,9 @@ inline constexpr absl::Duration kPeriodicCompaction = absl::Hours(24);
 // time.
 inline constexpr uint64_t kMaxTotalWalBytes = uint64_t{256} << 20;
 
+// Merge operands of one key allowed in a memtable before RocksDB folds them into a value.
+inline constexpr size_t kMaxSuccessiveMerges = 64;
+
 }  // namespace countd::storage
 
 #endif  // COUNTD_STORAGE_ROCKSDB_STORE_H_
