@@ -247,8 +247,9 @@ absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::GetRegistry(
   return RegistryForWrite(tenant);
 }
 
-absl::Status Counters::RegisterCounters(const std::string& tenant,
-                                        const std::vector<CounterPath>& paths) {
+absl::Status Counters::ChangeRegistry(const std::string& tenant,
+                                      const std::vector<CounterPath>& paths,
+                                      const RegistryChange& change) {
   absl::Status s = CheckIdentifier("tenant", tenant);
   if (!s.ok()) return s;
   s = CheckPairList("counters", paths);
@@ -259,29 +260,37 @@ absl::Status Counters::RegisterCounters(const std::string& tenant,
   if (!current.ok()) return current.status();
   auto next = std::make_shared<Registry>(**current);
   storage::WriteBatch batch;
-  for (size_t i = 0; i < paths.size(); ++i) {
-    const CounterPath& p = paths[i];
-    int depth = *PathDepth("path", p.path);  // checked above
-    if (depth > next->settings.max_path_depth) {
-      return BadValue(Indexed("counters", i, "path"),
-                      absl::StrCat(Quote(p.path), " is ", depth,
-                                   " levels deep; the tenant's max_path_depth is ",
-                                   next->settings.max_path_depth));
-    }
-    if (next->pairs.insert(PairKey(p.cls, p.path)).second) {
-      batch.Put(Table::kMeta, keys::RegistryKey(tenant, p.cls, p.path), "");
-    }
-  }
-  if (next->pairs.size() > kMaxRegisteredPerTenant) {
-    return Refused("counters", absl::StrCat("the tenant would have ", next->pairs.size(),
-                                            " registered counters; the limit is ",
-                                            kMaxRegisteredPerTenant));
-  }
-  if (batch.empty()) return absl::OkStatus();
+  s = change(next.get(), &batch);
+  if (!s.ok() || batch.empty()) return s;
   s = store_->Write(batch);
   if (!s.ok()) return s;
   CacheRegistry(tenant, std::move(next));
   return absl::OkStatus();
+}
+
+absl::Status Counters::RegisterCounters(const std::string& tenant,
+                                        const std::vector<CounterPath>& paths) {
+  return ChangeRegistry(tenant, paths, [&](Registry* next, storage::WriteBatch* batch) {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      const CounterPath& p = paths[i];
+      int depth = *PathDepth("path", p.path);  // checked by ChangeRegistry
+      if (depth > next->settings.max_path_depth) {
+        return BadValue(Indexed("counters", i, "path"),
+                        absl::StrCat(Quote(p.path), " is ", depth,
+                                     " levels deep; the tenant's max_path_depth is ",
+                                     next->settings.max_path_depth));
+      }
+      if (next->pairs.insert(PairKey(p.cls, p.path)).second) {
+        batch->Put(Table::kMeta, keys::RegistryKey(tenant, p.cls, p.path), "");
+      }
+    }
+    if (next->pairs.size() > kMaxRegisteredPerTenant) {
+      return Refused("counters", absl::StrCat("the tenant would have ", next->pairs.size(),
+                                              " registered counters; the limit is ",
+                                              kMaxRegisteredPerTenant));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<CounterPath>> Counters::GetRegisteredCounters(
@@ -304,26 +313,14 @@ absl::StatusOr<std::vector<CounterPath>> Counters::GetRegisteredCounters(
 
 absl::Status Counters::UnregisterCounters(const std::string& tenant,
                                           const std::vector<CounterPath>& paths) {
-  absl::Status s = CheckIdentifier("tenant", tenant);
-  if (!s.ok()) return s;
-  s = CheckPairList("counters", paths);
-  if (!s.ok()) return s;
-
-  absl::MutexLock write_lock(&write_mu_);
-  absl::StatusOr<std::shared_ptr<const Registry>> current = RegistryForWrite(tenant);
-  if (!current.ok()) return current.status();
-  auto next = std::make_shared<Registry>(**current);
-  storage::WriteBatch batch;
-  for (const CounterPath& p : paths) {
-    if (next->pairs.erase(PairKey(p.cls, p.path)) > 0) {
-      batch.Delete(Table::kMeta, keys::RegistryKey(tenant, p.cls, p.path));
+  return ChangeRegistry(tenant, paths, [&](Registry* next, storage::WriteBatch* batch) {
+    for (const CounterPath& p : paths) {
+      if (next->pairs.erase(PairKey(p.cls, p.path)) > 0) {
+        batch->Delete(Table::kMeta, keys::RegistryKey(tenant, p.cls, p.path));
+      }
     }
-  }
-  if (batch.empty()) return absl::OkStatus();
-  s = store_->Write(batch);
-  if (!s.ok()) return s;
-  CacheRegistry(tenant, std::move(next));
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<CounterSettings> Counters::SetCounterSettings(const std::string& tenant,

@@ -4,6 +4,7 @@
 #define COUNTD_SERVER_LOGIC_COUNTERS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -131,6 +132,12 @@ class Counters {
     absl::flat_hash_set<std::string> pairs;  // class + '\0' + path
     CounterSettings settings;
   };
+
+  // Validates tenant and pairs, then under write_mu_ lets `change` edit a copy of the tenant's
+  // registry and fill a batch; writes the batch and publishes the copy when it is not empty.
+  using RegistryChange = std::function<absl::Status(Registry* next, storage::WriteBatch* batch)>;
+  absl::Status ChangeRegistry(const std::string& tenant, const std::vector<CounterPath>& paths,
+                              const RegistryChange& change);
 
   absl::StatusOr<std::shared_ptr<const Registry>> GetRegistry(const std::string& tenant);
   absl::StatusOr<std::shared_ptr<const Registry>> LoadRegistry(const std::string& tenant)

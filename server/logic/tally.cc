@@ -212,6 +212,23 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   return absl::OkStatus();
 }
 
+absl::Status Tally::ScanBuckets(const CounterState& st, const BucketVisitor& visit) {
+  absl::Status corrupt;
+  absl::Status s = store_->Scan(
+      Table::kTally, storage::PrefixRange(keys::TallyCounterPrefix(st.tenant, st.counter)),
+      [&](absl::string_view key, absl::string_view raw) {
+        std::vector<absl::string_view> parts =
+            keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
+        storage::CounterCell cell;
+        if (parts.size() != 4 || !storage::DecodeCounterCell(raw, &cell)) {
+          corrupt = absl::DataLossError("storage: unreadable tally bucket");
+          return false;
+        }
+        return visit(parts[3], keys::TallyBucketEnd(key), cell.count);
+      });
+  return s.ok() ? corrupt : s;
+}
+
 absl::StatusOr<bool> Tally::EnsureRanking(CounterState* st, absl::Time now) {
   int32_t window_minutes;
   {
@@ -229,25 +246,11 @@ absl::StatusOr<bool> Tally::EnsureRanking(CounterState* st, absl::Time now) {
   auto ranking = std::make_unique<WindowRanking>();
   ranking->ExpireBefore(horizon);
   bool oversized = false;
-  absl::Status corrupt;
-  absl::Status s = store_->Scan(
-      Table::kTally, storage::PrefixRange(keys::TallyCounterPrefix(st->tenant, st->counter)),
-      [&](absl::string_view key, absl::string_view raw) {
-        std::vector<absl::string_view> parts =
-            keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
-        storage::CounterCell cell;
-        if (parts.size() != 4 || !storage::DecodeCounterCell(raw, &cell)) {
-          corrupt = absl::DataLossError("storage: unreadable tally bucket");
-          return false;
-        }
-        ranking->Add(parts[3], keys::TallyBucketEnd(key), cell.count);
-        if (ranking->items() > options_.max_ranked_items) {
-          oversized = true;
-          return false;
-        }
-        return true;
-      });
-  if (s.ok()) s = corrupt;
+  absl::Status s = ScanBuckets(*st, [&](absl::string_view countable, int64_t end, int64_t count) {
+    ranking->Add(countable, end, count);
+    oversized = ranking->items() > options_.max_ranked_items;
+    return !oversized;
+  });
 
   bool held = false;
   {
@@ -345,25 +348,14 @@ absl::StatusOr<std::vector<TallyItem>> Tally::TopFromDisk(CounterState* st, size
     best.push(std::move(current));
     if (best.size() > k) best.pop();
   };
-  absl::Status corrupt;
-  absl::Status s = store_->Scan(
-      Table::kTally, storage::PrefixRange(keys::TallyCounterPrefix(st->tenant, st->counter)),
-      [&](absl::string_view key, absl::string_view raw) {
-        std::vector<absl::string_view> parts =
-            keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
-        storage::CounterCell cell;
-        if (parts.size() != 4 || !storage::DecodeCounterCell(raw, &cell)) {
-          corrupt = absl::DataLossError("storage: unreadable tally bucket");
-          return false;
-        }
-        if (parts[3] != current.countable) {
-          flush();
-          current = TallyItem{std::string(parts[3]), 0, absl::nullopt};
-        }
-        if (keys::TallyBucketEnd(key) > horizon) current.count += cell.count;
-        return true;
-      });
-  if (s.ok()) s = corrupt;
+  absl::Status s = ScanBuckets(*st, [&](absl::string_view countable, int64_t end, int64_t count) {
+    if (countable != current.countable) {
+      flush();
+      current = TallyItem{std::string(countable), 0, absl::nullopt};
+    }
+    if (end > horizon) current.count += count;
+    return true;
+  });
   if (!s.ok()) return s;
   flush();
   std::vector<TallyItem> out;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,12 @@ class Tally {
   // Makes `state` hold a current ranking (building it from disk when absent) unless the counter
   // is too large for memory. Returns whether a ranking is held.
   absl::StatusOr<bool> EnsureRanking(CounterState* state, absl::Time now);
+  // Visits every stored sub-bucket of a counter in key order (grouped by countable) with its
+  // countable, bucket end (unix s) and count; the visitor returns false to stop.
+  // Errors: UNAVAILABLE; DATA_LOSS for an unreadable entry.
+  using BucketVisitor =
+      std::function<bool(absl::string_view countable, int64_t bucket_end, int64_t count)>;
+  absl::Status ScanBuckets(const CounterState& state, const BucketVisitor& visit);
   absl::StatusOr<std::vector<TallyItem>> TopFromDisk(CounterState* state, size_t k,
                                                      absl::Time now);
   // Requires state->mu held.
