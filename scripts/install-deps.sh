@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package countd needs to build, test and benchmark.
 # Run as root or with sudo. Skips apt entirely when everything is already installed.
+# Then installs the node modules of the manifest tests (tests/deploy) unless they are current.
+# COUNTD_SKIP_NODE=1 leaves node, npm and the node modules out (the container build sets it).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   # toolchain
@@ -15,6 +18,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev curl
   redis-server redis-tools wrk nghttp2-client
 )
+# Manifest tests (tests/deploy) run on node. A node and npm already on the PATH (Debian's or,
+# e.g., NodeSource's, whose nodejs package bundles npm and conflicts with Debian's npm) are used
+# as they are; otherwise Debian's nodejs and npm are installed.
+if [ "${COUNTD_SKIP_NODE:-0}" != 1 ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,11 +33,22 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Node modules of tests/deploy, pinned by its package-lock.json. npm ci records the installed
+# tree in node_modules/.package-lock.json: skip when that is newer than the lockfile.
+if [ "${COUNTD_SKIP_NODE:-0}" != 1 ]; then
+  if [ -f tests/deploy/node_modules/.package-lock.json ] &&
+     [ tests/deploy/node_modules/.package-lock.json -nt tests/deploy/package-lock.json ]; then
+    echo "install-deps: tests/deploy node modules up to date"
+  else
+    echo "install-deps: npm ci --prefix tests/deploy"
+    npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error
+  fi
+fi

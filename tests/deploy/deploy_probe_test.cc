@@ -1,0 +1,267 @@
+// tests/deploy/deploy_probe_test.cc — runs countd exactly as the Kubernetes manifests do and
+// probes it as the kubelet would (CTest deploy.probes.<dir>).
+//
+// pod_spec.js renders the kustomization directory named by COUNTD_DEPLOY_K8S_DIR and prints the
+// container's args, its environment (from the ConfigMap) and its probes. The test starts the
+// real binary (COUNTD_BINARY) with those args and that environment, changing only the data
+// directory (a temporary one) and the listen addresses (127.0.0.1:0, i.e. free loopback ports),
+// then: startup and liveness probes = HTTP GET answering 200 within the probe's timeoutSeconds;
+// readiness = grpc.health.v1.Health/Check(service "") answering SERVING within timeoutSeconds;
+// SIGTERM = exit status 0 within terminationGracePeriodSeconds.
+#include <curl/curl.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace countd::deploy {
+namespace {
+
+struct Probe {
+  std::string kind;  // startup, liveness, readiness
+  std::string type;  // http, grpc
+  int port = 0;      // the container port it targets
+  std::string path;  // http only
+  int timeout_s = 1, period_s = 10, failures = 3;
+};
+
+struct PodSpec {
+  int grace_s = 30;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<Probe> probes;
+  const Probe* Find(const std::string& kind) const {
+    for (const Probe& p : probes) {
+      if (p.kind == kind) return &p;
+    }
+    return nullptr;
+  }
+};
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+// Runs pod_spec.js and parses its lines.
+absl::StatusOr<PodSpec> LoadPodSpec() {
+  const std::string cmd = absl::StrCat("'", Env("COUNTD_DEPLOY_NODE"), "' '",
+                                       Env("COUNTD_DEPLOY_POD_SPEC"), "' '",
+                                       Env("COUNTD_DEPLOY_K8S_DIR"), "'");
+  FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot run ", cmd));
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  if (int rc = pclose(f); rc != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        cmd, " failed (status ", rc, "); is tests/deploy/node_modules installed "
+        "(scripts/install-deps.sh)?\n", out));
+  }
+  PodSpec spec;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    if (kv.first == "grace") {
+      if (!absl::SimpleAtoi(kv.second, &spec.grace_s)) return absl::InternalError(std::string(line));
+    } else if (kv.first == "arg") {
+      spec.args.push_back(kv.second);
+    } else if (kv.first == "env") {
+      std::pair<std::string, std::string> e = absl::StrSplit(kv.second, absl::MaxSplits('=', 1));
+      spec.env.push_back(e);
+    } else if (kv.first == "probe") {
+      std::vector<std::string> w = absl::StrSplit(kv.second, ' ');
+      Probe p;
+      if (w.size() != 7 || !absl::SimpleAtoi(w[2], &p.port) ||
+          !absl::SimpleAtoi(w[4], &p.timeout_s) || !absl::SimpleAtoi(w[5], &p.period_s) ||
+          !absl::SimpleAtoi(w[6], &p.failures)) {
+        return absl::InternalError(absl::StrCat("bad line: ", line));
+      }
+      p.kind = w[0];
+      p.type = w[1];
+      p.path = w[3];
+      spec.probes.push_back(p);
+    } else {
+      return absl::InternalError(absl::StrCat("unknown line: ", line));
+    }
+  }
+  return spec;
+}
+
+// "--grpc-addr" / "--grpc_addr" -> "grpc_addr"; "" for a non-flag.
+std::string FlagName(const std::string& arg) {
+  if (!absl::StartsWith(arg, "--")) return "";
+  std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos
+                                                                       : arg.find('=') - 2);
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+int PortOf(const std::string& host_port) {
+  int port = 0;
+  (void)absl::SimpleAtoi(host_port.substr(host_port.rfind(':') + 1), &port);
+  return port;
+}
+
+size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+// GET http://<host_port><path> as the kubelet does; the status, or 0 on a transport error or
+// when no answer came within `timeout_s`.
+long KubeletHttpGet(const std::string& host_port, const std::string& path, int timeout_s) {
+  CURL* curl = curl_easy_init();
+  const std::string url = absl::StrCat("http://", host_port, path);
+  curl_slist* headers = curl_slist_append(nullptr, "User-Agent: kube-probe/1.30");
+  headers = curl_slist_append(headers, "Accept: */*");
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s) * 1000);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Discard);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return status;
+}
+
+// grpc.health.v1.Health/Check with service "" (what the kubelet's grpc probe sends), with a
+// deadline of `timeout_s`. Returns the status enum of the answer (1 = SERVING) or the error.
+// The Debian packages ship no generated health stubs: HealthCheckRequest{} encodes to no
+// bytes, and the answer is field 1 (status) as a varint.
+absl::StatusOr<int> KubeletGrpcCheck(const std::string& host_port, int timeout_s) {
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(host_port, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  grpc::ByteBuffer req;  // empty message
+  grpc::Slice empty("");
+  req = grpc::ByteBuffer(&empty, 1);
+  grpc::ByteBuffer resp;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();  // the deadline ends the call
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  std::vector<grpc::Slice> slices;
+  if (!resp.Dump(&slices).ok()) return absl::InternalError("cannot read the answer");
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  if (bytes.empty()) return 0;  // status UNKNOWN (0) is the default and encodes to nothing
+  if (bytes.size() != 2 || bytes[0] != '\x08') return absl::InternalError("unexpected answer");
+  return static_cast<int>(bytes[1]);
+}
+
+TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
+  absl::StatusOr<PodSpec> spec = LoadPodSpec();
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const Probe* startup = spec->Find("startup");
+  const Probe* liveness = spec->Find("liveness");
+  const Probe* readiness = spec->Find("readiness");
+  ASSERT_NE(startup, nullptr);
+  ASSERT_NE(liveness, nullptr);
+  ASSERT_NE(readiness, nullptr);
+
+  // The container's args with the data directory and addresses swapped for test ones; the ports
+  // they named tell which listener each probe targets.
+  test::ScopedTempDir dir;
+  std::map<int, std::string> listener_of_port;  // container port -> "grpc" / "http"
+  test::ServerProcessOptions options;
+  options.data_dir = dir.path();
+  for (const std::string& arg : spec->args) {
+    const std::string name = FlagName(arg);
+    const std::string value = arg.find('=') == std::string::npos ? "" : arg.substr(arg.find('=') + 1);
+    if (name == "data_dir") {
+      options.extra_args.push_back(absl::StrCat("--data-dir=", dir.path()));
+    } else if (name == "grpc_addr" || name == "http_addr") {
+      listener_of_port[PortOf(value)] = name.substr(0, 4);
+      options.extra_args.push_back(absl::StrCat("--", name, "=127.0.0.1:0"));
+    } else {
+      options.extra_args.push_back(arg);
+    }
+  }
+  options.env = spec->env;
+  // The kubelet waits up to period x failureThreshold for the startup probe.
+  options.startup_timeout = absl::Seconds(startup->period_s * startup->failures);
+  absl::StatusOr<std::unique_ptr<test::ServerProcess>> server = test::ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  test::ServerProcess& s = **server;
+
+  auto address_for = [&](const Probe& p) -> std::string {
+    auto it = listener_of_port.find(p.port);
+    if (it == listener_of_port.end()) return "";
+    return it->second == "grpc" ? s.grpc_address() : s.http_address();
+  };
+  ASSERT_EQ(startup->type, "http");
+  ASSERT_EQ(liveness->type, "http");
+  ASSERT_EQ(readiness->type, "grpc");
+  const std::string startup_addr = address_for(*startup);
+  const std::string liveness_addr = address_for(*liveness);
+  const std::string readiness_addr = address_for(*readiness);
+  ASSERT_EQ(listener_of_port[startup->port], "http") << "startup probe port " << startup->port;
+  ASSERT_EQ(listener_of_port[liveness->port], "http") << "liveness probe port " << liveness->port;
+  ASSERT_EQ(listener_of_port[readiness->port], "grpc") << "readiness probe port " << readiness->port;
+
+  // Startup: probed every period until it passes; must pass within period x failureThreshold.
+  const absl::Time startup_deadline =
+      absl::Now() + absl::Seconds(startup->period_s * startup->failures);
+  long status = 0;
+  while ((status = KubeletHttpGet(startup_addr, startup->path, startup->timeout_s)) != 200 &&
+         absl::Now() < startup_deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(status, 200) << "startup probe GET " << startup->path << "\nstderr:\n" << s.stderr_text();
+
+  EXPECT_EQ(KubeletHttpGet(liveness_addr, liveness->path, liveness->timeout_s), 200)
+      << "liveness probe GET " << liveness->path;
+
+  absl::StatusOr<int> ready = KubeletGrpcCheck(readiness_addr, readiness->timeout_s);
+  ASSERT_TRUE(ready.ok()) << "readiness probe: " << ready.status();
+  EXPECT_EQ(*ready, 1) << "readiness probe: want SERVING (1)";
+
+  // SIGTERM as the kubelet sends it on pod deletion: readiness fails while draining (or the
+  // port closes), and countd exits 0 before the kubelet's SIGKILL.
+  const absl::Time term = absl::Now();
+  ASSERT_TRUE(s.Signal(SIGTERM).ok());
+  std::optional<test::ExitStatus> exit = s.WaitForExit(absl::Seconds(spec->grace_s));
+  ASSERT_TRUE(exit.has_value()) << "countd still runs " << spec->grace_s
+                                << " s (terminationGracePeriodSeconds) after SIGTERM";
+  EXPECT_TRUE(exit->Success()) << exit->ToString() << "\nstderr:\n" << s.stderr_text();
+  absl::StatusOr<int> after = KubeletGrpcCheck(readiness_addr, 1);
+  EXPECT_FALSE(after.ok() && *after == 1) << "still SERVING after exit";
+  std::printf("countd exited %s %.2f s after SIGTERM (grace %d s)\n", exit->ToString().c_str(),
+              absl::ToDoubleSeconds(absl::Now() - term), spec->grace_s);
+}
+
+}  // namespace
+}  // namespace countd::deploy

@@ -1,0 +1,383 @@
+// Unit tests of countd::http::JsonShim, built in-process over the real service logic and a real
+// RocksDB store wrapped in FailingStore: every route family maps a storage failure to its own
+// server-fault answer, and a few pure routing cases. No sockets: requests go to Handle().
+#include "server/http/shim.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "server/grpc/counters_api.h"
+#include "server/grpc/gm_api.h"
+#include "server/grpc/tally_api.h"
+#include "server/logic/counters.h"
+#include "server/logic/gm.h"
+#include "server/logic/request_log.h"
+#include "server/logic/stash.h"
+#include "server/logic/tally.h"
+#include "storage/clock.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+#include "tests/testing/failing_store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace countd::http {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using test::FailingStore;
+
+rapidjson::Document Parse(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  return doc;
+}
+
+// The body is JSON equal to `expected` (member order ignored).
+MATCHER_P(JsonEq, expected, absl::StrCat("is JSON equal to ", expected)) {
+  rapidjson::Document got = Parse(arg);
+  if (got.HasParseError()) {
+    *result_listener << "which is not JSON";
+    return false;
+  }
+  rapidjson::Document want = Parse(expected);
+  return !want.HasParseError() && got == want;
+}
+
+const std::string* FindHeader(const HttpResponse& r, const std::string& name) {
+  for (const auto& [n, v] : r.headers) {
+    if (absl::EqualsIgnoreCase(n, name)) return &v;
+  }
+  return nullptr;
+}
+
+std::string Describe(const HttpResponse& r) {
+  return absl::StrCat("HTTP ", r.status, " ", r.body);
+}
+
+class ShimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    storage::StoreOptions options;
+    absl::StatusOr<std::unique_ptr<storage::Store>> store =
+        storage::OpenRocksDbStore(dir_.Sub("db"), options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    base_ = *std::move(store);
+    store_ = std::make_unique<FailingStore>(base_.get());
+    const storage::Clock* clock = storage::RealClock();
+    requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
+    counters_ = std::make_unique<logic::Counters>(store_.get(), clock, requests_.get(),
+                                                  logic::CountersOptions{});
+    stash_ = std::make_unique<logic::Stash>(store_.get(), clock, logic::StashOptions{});
+    tally_ = std::make_unique<logic::Tally>(store_.get(), clock, logic::TallyOptions{});
+    gm_ = std::make_unique<logic::GameMechanics>(store_.get(), clock, requests_.get(),
+                                                 logic::GameMechanicsOptions{});
+    counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
+    tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
+    gm_api_ = std::make_unique<grpc_edge::GmApi>(gm_.get());
+    ShimServices services;
+    services.counters = counters_api_.get();
+    services.tally = tally_api_.get();
+    services.gm = gm_api_.get();
+    // As the server does: ready = the store takes a write.
+    services.ready = [this] {
+      storage::WriteBatch probe;
+      probe.Put(storage::Table::kMeta, storage::keys::Join({"readyz"}),
+                absl::StrCat(absl::ToUnixMillis(absl::Now())));
+      return store_->Write(probe);
+    };
+    shim_ = std::make_unique<JsonShim>(std::move(services));
+  }
+
+  static HttpRequest Request(std::string method, std::string target, std::string body = "",
+                             std::string content_type = "") {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.target = target;
+    size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    r.query = q == std::string::npos ? "" : target.substr(q + 1);
+    r.body = std::move(body);
+    if (!content_type.empty()) r.headers.emplace_back("content-type", std::move(content_type));
+    r.remote_ip = "127.0.0.1";
+    return r;
+  }
+
+  HttpResponse Get(const std::string& target) { return shim_->Handle(Request("GET", target)); }
+  HttpResponse PostForm(const std::string& target, const std::string& body) {
+    return shim_->Handle(
+        Request("POST", target, body, "application/x-www-form-urlencoded"));
+  }
+  HttpResponse PostJson(const std::string& target, const std::string& body) {
+    return shim_->Handle(Request("POST", target, body, "application/json"));
+  }
+
+  // Parses a Gigya envelope and returns its errorCode (-1 when unreadable).
+  static int ErrorCode(const HttpResponse& r) {
+    rapidjson::Document doc = Parse(r.body);
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("errorCode") ||
+        !doc["errorCode"].IsInt()) {
+      return -1;
+    }
+    return doc["errorCode"].GetInt();
+  }
+
+  void RegisterBuyCounter() {
+    HttpResponse r = PostForm("/accounts.registerCounters",
+                              "apiKey=site&counters=%5B%7B%22class%22%3A%22_buy%22%2C%22path%22%3A%22%2F%22%7D%5D");
+    ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
+  }
+
+  // The count of ("_buy", "/") for uid u (-1 when absent).
+  int64_t BuyCount() {
+    HttpResponse r = Get("/accounts.getCounters?apiKey=site&UID=u");
+    rapidjson::Document doc = Parse(r.body);
+    EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
+    if (!doc.IsObject() || !doc.HasMember("counters") || !doc["counters"].IsArray()) return -2;
+    for (const auto& c : doc["counters"].GetArray()) {
+      if (std::string(c["class"].GetString()) == "_buy" &&
+          std::string(c["path"].GetString()) == "/" &&
+          std::string(c["period"].GetString()) == "total") {
+        return c["count"].GetInt64();
+      }
+    }
+    return -1;
+  }
+
+  test::ScopedTempDir dir_;
+  std::unique_ptr<storage::Store> base_;
+  std::unique_ptr<FailingStore> store_;
+  std::unique_ptr<logic::RequestLog> requests_;
+  std::unique_ptr<logic::Counters> counters_;
+  std::unique_ptr<logic::Stash> stash_;
+  std::unique_ptr<logic::Tally> tally_;
+  std::unique_ptr<logic::GameMechanics> gm_;
+  std::unique_ptr<grpc_edge::CountersApi> counters_api_;
+  std::unique_ptr<grpc_edge::TallyApi> tally_api_;
+  std::unique_ptr<grpc_edge::GmApi> gm_api_;
+  std::unique_ptr<JsonShim> shim_;
+};
+
+constexpr char kIncrement[] =
+    "apiKey=site&UID=u&counters=%5B%7B%22class%22%3A%22_buy%22%2C%22path%22%3A%22%2F%22%7D%5D";
+
+// --- Gigya ---------------------------------------------------------------------------------------
+
+TEST_F(ShimTest, GigyaIncrementCountersStorageFailureIs500001) {
+  RegisterBuyCounter();
+  HttpResponse ok = PostForm("/accounts.incrementCounters", kIncrement);
+  ASSERT_EQ(ErrorCode(ok), 0) << Describe(ok);
+  ASSERT_EQ(BuyCount(), 1);
+
+  store_->FailNextWrite();
+  HttpResponse r = PostForm("/accounts.incrementCounters", kIncrement);
+  EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
+  EXPECT_EQ(r.status, 200) << Describe(r);  // Gigya answers HTTP 200 unless asked otherwise
+  rapidjson::Document doc = Parse(r.body);
+  ASSERT_TRUE(doc.IsObject()) << Describe(r);
+  EXPECT_EQ(doc["errorCode"].GetInt(), 500001) << Describe(r);
+  EXPECT_EQ(doc["statusCode"].GetInt(), 500) << Describe(r);
+  EXPECT_EQ(std::string(doc["statusReason"].GetString()), "Internal Server Error");
+  EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "General Server error");
+  ASSERT_TRUE(doc.HasMember("errorDetails") && doc["errorDetails"].IsString());
+  // The failed write left nothing behind.
+  EXPECT_EQ(BuyCount(), 1);
+
+  // With httpStatusCodes=true the HTTP status is the statusCode.
+  store_->FailNextWrite();
+  HttpResponse coded =
+      PostForm("/accounts.incrementCounters", absl::StrCat(kIncrement, "&httpStatusCodes=true"));
+  EXPECT_EQ(coded.status, 500) << Describe(coded);
+  EXPECT_EQ(ErrorCode(coded), 500001) << Describe(coded);
+  EXPECT_EQ(BuyCount(), 1);
+
+  // Once storage recovers the same call succeeds.
+  HttpResponse again = PostForm("/accounts.incrementCounters", kIncrement);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(ErrorCode(again), 0) << Describe(again);
+  EXPECT_EQ(BuyCount(), 2);
+}
+
+TEST_F(ShimTest, GigyaReadFailureIs500001) {
+  RegisterBuyCounter();
+  ASSERT_EQ(ErrorCode(PostForm("/accounts.incrementCounters", kIncrement)), 0);
+  store_->FailNext(FailingStore::Op::kGet, 10);
+  store_->FailNext(FailingStore::Op::kScan, 10);
+  HttpResponse r = Get("/accounts.getCounters?apiKey=site&UID=u&httpStatusCodes=true");
+  EXPECT_EQ(r.status, 500) << Describe(r);
+  EXPECT_EQ(ErrorCode(r), 500001) << Describe(r);
+}
+
+TEST_F(ShimTest, GmNotifyActionStorageFailureIs500001AndChangesNothing) {
+  HttpResponse set = PostForm("/gm.setActionConfig", "apiKey=site&actionID=earn&points=5");
+  ASSERT_EQ(ErrorCode(set), 0) << Describe(set);
+  store_->FailNextWrite();
+  HttpResponse r = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
+  EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
+  EXPECT_EQ(r.status, 200) << Describe(r);
+  rapidjson::Document doc = Parse(r.body);
+  ASSERT_TRUE(doc.IsObject()) << Describe(r);
+  EXPECT_EQ(doc["errorCode"].GetInt(), 500001) << Describe(r);
+  EXPECT_EQ(doc["statusCode"].GetInt(), 500);
+  EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "General Server error");
+
+  // Nothing was logged or granted.
+  EXPECT_THAT(Get("/gm.getActionsLog?apiKey=site&UID=u").body, HasSubstr("\"actions\":[]"));
+  HttpResponse status = Get("/gm.getChallengeStatus?apiKey=site&UID=u");
+  EXPECT_THAT(status.body, HasSubstr("\"pointsTotal\":0")) << Describe(status);
+
+  // A config write failing is a server fault too, and with httpStatusCodes a 500.
+  store_->FailNextWrite();
+  HttpResponse cfg =
+      PostForm("/gm.setActionConfig", "apiKey=site&actionID=other&points=1&httpStatusCodes=true");
+  EXPECT_EQ(cfg.status, 500) << Describe(cfg);
+  EXPECT_EQ(ErrorCode(cfg), 500001) << Describe(cfg);
+  EXPECT_THAT(Get("/gm.getActionConfig?apiKey=site").body, Not(HasSubstr("\"other\"")));
+
+  // After recovery the grant goes through once.
+  HttpResponse ok = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
+  EXPECT_EQ(ErrorCode(ok), 0) << Describe(ok);
+  EXPECT_THAT(Get("/gm.getChallengeStatus?apiKey=site&UID=u").body,
+              HasSubstr("\"pointsTotal\":5"));
+}
+
+// --- Stash / Tally -------------------------------------------------------------------------------
+
+TEST_F(ShimTest, StashIncrStorageFailureIsStatus500InA200) {
+  const std::string incr = "/stash/v1.1/count/incr/site/public/v:c";
+  store_->FailNextWrite();
+  HttpResponse r = PostJson(incr, "");
+  EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
+  EXPECT_EQ(r.status, 200) << Describe(r);
+  EXPECT_THAT(r.body, JsonEq(R"({"status":500})")) << Describe(r);
+  const std::string* cors = FindHeader(r, "Access-Control-Allow-Origin");
+  ASSERT_NE(cors, nullptr);
+  EXPECT_EQ(*cors, "*");
+
+  // The failed increment counted nothing: one good increment reads 1.
+  HttpResponse ok = PostJson(incr, "");
+  EXPECT_THAT(ok.body, HasSubstr("\"status\":200")) << Describe(ok);
+  const std::string today = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
+  HttpResponse got = Get(absl::StrCat("/stash/v1.1/count/get/site/public/v:c:", today));
+  if (absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()) != today) {
+    GTEST_SKIP() << "crossed UTC midnight";
+  }
+  EXPECT_THAT(got.body, JsonEq(R"({"status":200,"data":"1"})")) << Describe(got);
+}
+
+TEST_F(ShimTest, TallyPostStorageFailureIsNotSaved) {
+  const std::string add = "/tally/site/ecount/logins/alice/60";
+  store_->FailNextWrite();
+  HttpResponse r = PostJson(add, "");
+  EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
+  EXPECT_EQ(r.status, 200) << Describe(r);
+  EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved"})")) << Describe(r);
+
+  HttpResponse ok = PostJson(add, "");
+  EXPECT_THAT(ok.body, JsonEq(R"({"status":"saved"})")) << Describe(ok);
+  // The refused write was not counted.
+  EXPECT_THAT(Get("/tally/site/ecount/logins/alice").body, JsonEq(R"({"data":"1"})"));
+}
+
+TEST_F(ShimTest, TallyGetEcountStorageFailureIsStatus500) {
+  ASSERT_THAT(PostJson("/tally/site/ecount/logins/alice/60", "").body,
+              JsonEq(R"({"status":"saved"})"));
+  store_->FailNext(FailingStore::Op::kGet, 10);
+  store_->FailNext(FailingStore::Op::kScan, 10);
+  HttpResponse r = Get("/tally/site/ecount/logins/alice");
+  EXPECT_GT(store_->injected(FailingStore::Op::kGet) + store_->injected(FailingStore::Op::kScan), 0)
+      << "the count was answered without reading the store";
+  EXPECT_EQ(r.status, 200) << Describe(r);
+  EXPECT_THAT(r.body, JsonEq(R"({"status":500})")) << Describe(r);
+}
+
+// --- canonical ---------------------------------------------------------------------------------
+
+TEST_F(ShimTest, CanonicalIncrStorageFailureIs503Unavailable) {
+  store_->FailNextWrite();
+  HttpResponse r =
+      PostJson("/v1/Counters/Incr", R"({"tenant":"site","visitorId":"v","counterName":"c"})");
+  EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
+  EXPECT_EQ(r.status, 503) << Describe(r);
+  rapidjson::Document doc = Parse(r.body);
+  ASSERT_TRUE(doc.IsObject()) << Describe(r);
+  EXPECT_EQ(doc["code"].GetInt(), 14) << Describe(r);
+  ASSERT_TRUE(doc["message"].IsString());
+  EXPECT_FALSE(std::string(doc["message"].GetString()).empty());
+  ASSERT_TRUE(doc["details"].IsArray());
+
+  HttpResponse ok =
+      PostJson("/v1/Counters/Incr", R"({"tenant":"site","visitorId":"v","counterName":"c"})");
+  EXPECT_EQ(ok.status, 200) << Describe(ok);
+  EXPECT_THAT(ok.body, HasSubstr("\"key\":\"site:c:"));
+}
+
+// --- health ------------------------------------------------------------------------------------
+
+TEST_F(ShimTest, ReadyzIs503WhileWritesFailAnd200After) {
+  HttpResponse before = Get("/readyz");
+  EXPECT_EQ(before.status, 200) << Describe(before);
+  EXPECT_THAT(before.body, JsonEq(R"({"status":"ready"})"));
+
+  store_->FailNextWrite(2);
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse r = Get("/readyz");
+    EXPECT_EQ(r.status, 503) << Describe(r);
+    rapidjson::Document doc = Parse(r.body);
+    ASSERT_TRUE(doc.IsObject()) << Describe(r);
+    EXPECT_EQ(std::string(doc["status"].GetString()), "unavailable");
+    EXPECT_THAT(std::string(doc["reason"].GetString()), HasSubstr("injected"));
+  }
+  EXPECT_EQ(store_->pending(FailingStore::Op::kWrite), 0);
+  HttpResponse after = Get("/readyz");
+  EXPECT_EQ(after.status, 200) << Describe(after);
+  // Liveness does not depend on storage.
+  store_->FailNextWrite();
+  EXPECT_EQ(Get("/healthz").status, 200);
+}
+
+// --- routing -----------------------------------------------------------------------------------
+
+TEST_F(ShimTest, UnknownPathIs404) {
+  for (const char* target : {"/foo", "/", "/foo/bar", "/stashx"}) {
+    HttpResponse r = Get(target);
+    EXPECT_EQ(r.status, 404) << target << ": " << Describe(r);
+    EXPECT_THAT(r.body, HasSubstr("no route")) << target;
+  }
+  // An unknown Gigya-style method is a 404 too, in the envelope.
+  HttpResponse g = Get("/gm.noSuchMethod?apiKey=site");
+  EXPECT_EQ(g.status, 404) << Describe(g);
+  EXPECT_NE(ErrorCode(g), 0) << Describe(g);
+}
+
+TEST_F(ShimTest, OptionsPreflightOnStashAndTally) {
+  for (const char* target : {"/stash/v1.1/count/incr/site/public/v:c",
+                             "/tally/site/ecount/logins/alice/60"}) {
+    HttpResponse r = shim_->Handle(Request("OPTIONS", target));
+    EXPECT_EQ(r.status, 204) << target;
+    EXPECT_TRUE(r.body.empty()) << target;
+    const std::string* methods = FindHeader(r, "Access-Control-Allow-Methods");
+    ASSERT_NE(methods, nullptr) << target;
+    EXPECT_THAT(*methods, HasSubstr("POST"));
+    EXPECT_THAT(*methods, HasSubstr("OPTIONS"));
+    const std::string* origin = FindHeader(r, "Access-Control-Allow-Origin");
+    ASSERT_NE(origin, nullptr) << target;
+    EXPECT_EQ(*origin, "*");
+  }
+  // A preflight writes nothing.
+  EXPECT_EQ(store_->forwarded(FailingStore::Op::kWrite), 0);
+}
+
+}  // namespace
+}  // namespace countd::http
