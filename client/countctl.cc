@@ -9,6 +9,9 @@
 // per-method code. The call goes through the generic stub, and the response is printed as proto3
 // JSON on stdout.
 //
+// Admin methods get no prefix (Admin.Backup -> backup), take a longer default deadline, and a
+// few flags have a second spelling (kFlagAliases: `countctl backup --to DIR` sets `dir`).
+//
 // Exit status: 0 success; 1 the RPC failed ({"code","message"} JSON on stderr); 2 usage error.
 
 #include <google/protobuf/descriptor.h>
@@ -42,6 +45,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "countd/v1/admin.grpc.pb.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "countd/v1/gm.grpc.pb.h"
 #include "countd/v1/tally.grpc.pb.h"
@@ -74,7 +78,25 @@ constexpr ServiceEntry kServices[] = {
     {"", "Counters", &v1::IncrRequest::descriptor},
     {"tally-", "Tally", &v1::TallyIncrementRequest::descriptor},
     {"gm-", "GameMechanics", &v1::NotifyActionRequest::descriptor},
+    // Operator commands read best unprefixed (`countctl backup`); their names must not collide
+    // with a Counters method.
+    {"", "Admin", &v1::BackupRequest::descriptor},
 };
+
+// A second spelling of one subcommand's request field flag.
+struct FlagAlias {
+  const char* subcommand;
+  const char* flag;   // as typed, without "--"
+  const char* field;  // the request field it sets
+};
+
+constexpr FlagAlias kFlagAliases[] = {
+    {"backup", "to", "dir"},  // `countctl backup --to DIR`, as issue 6 spells it
+};
+
+// Default deadline of Admin calls: a backup copies the database when the target directory is on
+// another filesystem, which can take minutes. --timeout still wins.
+constexpr absl::Duration kAdminTimeout = absl::Minutes(30);
 
 // One subcommand: its name and the RPC it calls.
 struct Subcommand {
@@ -128,6 +150,7 @@ const MethodDescriptor* FindSubcommand(absl::string_view name) {
 struct Invocation {
   std::string addr = "127.0.0.1:50051";
   absl::Duration timeout = absl::Seconds(5);
+  bool timeout_given = false;  // --timeout was on the command line
   bool help = false;
   bool dry_run = false;  // Print the request instead of sending it.
   std::string subcommand;
@@ -149,6 +172,8 @@ absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view name,
   } else if (!absl::ParseDuration(*value, &inv->timeout) || inv->timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--timeout: want a positive duration such as 5s or 500ms, got '", *value, "'"));
+  } else {
+    inv->timeout_given = true;
   }
   return true;
 }
@@ -189,6 +214,15 @@ absl::StatusOr<Invocation> ParseArgs(int argc, char** argv) {
     if (!*global) inv.fields.emplace_back(std::move(name), std::move(value));
   }
   return inv;
+}
+
+// Renames the subcommand's aliased field flags (kFlagAliases) to the fields they set.
+void ApplyFlagAliases(Invocation* inv) {
+  for (auto& [name, value] : inv->fields) {
+    for (const FlagAlias& alias : kFlagAliases) {
+      if (inv->subcommand == alias.subcommand && name == alias.flag) name = alias.field;
+    }
+  }
 }
 
 // Finds the request field a flag names: `visitor-id`, `visitor_id` or `visitorId`.
@@ -436,8 +470,13 @@ void PrintSubcommandHelp(absl::string_view name, const MethodDescriptor* method,
   const Descriptor* type = method->input_type();
   for (int i = 0; i < type->field_count(); ++i) {
     const FieldDescriptor* field = type->field(i);
-    std::fprintf(out, "  --%-22s %s\n", absl::StrReplaceAll(field->name(), {{"_", "-"}}).c_str(),
-                 FieldTypeName(field).c_str());
+    std::string flag = absl::StrReplaceAll(field->name(), {{"_", "-"}});
+    for (const FlagAlias& alias : kFlagAliases) {
+      if (name == alias.subcommand && field->name() == alias.field) {
+        absl::StrAppend(&flag, ", --", alias.flag);
+      }
+    }
+    std::fprintf(out, "  --%-22s %s\n", flag.c_str(), FieldTypeName(field).c_str());
   }
 }
 
@@ -459,6 +498,8 @@ int Run(int argc, char** argv) {
   if (method == nullptr) {
     return UsageError(absl::StrCat("unknown subcommand '", inv->subcommand, "'"));
   }
+  ApplyFlagAliases(&*inv);
+  if (!inv->timeout_given && method->service()->name() == "Admin") inv->timeout = kAdminTimeout;
   if (inv->help) {
     PrintSubcommandHelp(inv->subcommand, method, stdout);
     return kExitOk;

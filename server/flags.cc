@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -152,5 +153,15 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
 }
 
 std::string LogLevelFlag() { return absl::GetFlag(FLAGS_log_level); }
+
+std::string EffectiveFlags() {
+  std::string out;
+  for (const char* name : kFlagNames) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    absl::StrAppend(&out, out.empty() ? "" : " ", name, "=", flag->CurrentValue());
+  }
+  return out;
+}
 
 }  // namespace countd

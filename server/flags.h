@@ -22,6 +22,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlags();
 // The log level flag ("debug", "info", "warn", "error").
 std::string LogLevelFlag();
 
+// Every countd flag with its effective value (after the environment and the command line),
+// "name=value" separated by spaces, in a fixed order; for the startup log. No flag holds a secret.
+std::string EffectiveFlags();
+
 }  // namespace countd
 
 #endif  // COUNTD_SERVER_FLAGS_H_

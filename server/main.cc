@@ -70,9 +70,9 @@ int main(int argc, char** argv) {
     std::printf("http listening on %s\n", (*server)->http_address().c_str());
   }
   std::fflush(stdout);
-  spdlog::info("countd started: data_dir={} sync={} grace_period={}", config->data_dir,
-               config->sync == countd::storage::SyncMode::kAlways ? "always" : "none",
-               absl::FormatDuration(config->grace_period));
+  spdlog::info("countd started: grpc={} http={}", (*server)->grpc_address(),
+               (*server)->http_address());
+  spdlog::info("configuration: {}", countd::EffectiveFlags());
 
   int sig = 0;
   while (sig == 0) sig = WaitForSignal(signals, absl::Seconds(1));

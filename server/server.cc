@@ -12,11 +12,14 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/executor.h"
+#include "server/grpc/admin_service.h"
 #include "server/grpc/counters_service.h"
 #include "server/grpc/gm_service.h"
 #include "server/grpc/tally_service.h"
 #include "server/http/http_server.h"
 #include "server/http/shim.h"
+#include "server/server_metrics.h"
+#include "server/logic/admin.h"
 #include "server/logic/counters.h"
 #include "server/logic/gm.h"
 #include "server/logic/request_log.h"
@@ -68,6 +71,7 @@ class CountdServerImpl : public CountdServer {
         storage::OpenRocksDbStore(config_.data_dir, store_options);
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
+    metrics_ = std::make_unique<ServerMetrics>(store_.get());
 
     requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
     logic::CountersOptions counters_options;
@@ -96,14 +100,24 @@ class CountdServerImpl : public CountdServer {
     counters_service_ =
         std::make_unique<grpc_edge::CountersService>(counters_api_.get(), executor_.get());
     tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_api_.get(), executor_.get());
+    // Backups block on the disk for seconds: one thread of their own, never the request path's.
+    admin_ = std::make_unique<logic::Admin>(store_.get());
+    admin_api_ = std::make_unique<grpc_edge::AdminApi>(admin_.get());
+    admin_executor_ = NewThreadPoolExecutor(/*threads=*/1, /*max_queue=*/4);
+    admin_service_ = std::make_unique<grpc_edge::AdminService>(admin_api_.get(),
+                                                               admin_executor_.get());
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+    observers.push_back(metrics_->NewGrpcInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(observers));
     int port = 0;
     builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(counters_service_.get());
     builder.RegisterService(tally_service_.get());
     builder.RegisterService(gm_service_.get());
+    builder.RegisterService(admin_service_.get());
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port == 0) {
       return absl::UnavailableError(
@@ -120,6 +134,7 @@ class CountdServerImpl : public CountdServer {
     services.tally = tally_api_.get();
     services.gm = gm_api_.get();
     services.ready = [this] { return CheckReady(); };
+    services.metrics = [this] { return metrics_->Render(); };
     shim_ = std::make_unique<http::JsonShim>(std::move(services));
     http::HttpServerOptions options;
     // Handlers run on the io threads; with fsync per write, more threads let writes group-commit.
@@ -128,12 +143,18 @@ class CountdServerImpl : public CountdServer {
     options.max_header_bytes = static_cast<size_t>(config_.http_max_header_bytes);
     options.read_timeout = config_.http_read_timeout;
     options.idle_timeout = config_.http_idle_timeout;
+    RouteLabeler route_label = [this](absl::string_view method, absl::string_view path) {
+      return shim_->RouteLabel(method, path);
+    };
     absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server = http::HttpServer::Start(
         config_.http_addr, options,
-        [this](const http::HttpRequest& r) { return shim_->Handle(r); },
-        [this](const std::string& target, absl::string_view kind) {
-          return shim_->Reject(target, kind);
-        });
+        metrics_->WrapHttp([this](const http::HttpRequest& r) { return shim_->Handle(r); },
+                           route_label),
+        metrics_->WrapHttpReject(
+            [this](const std::string& target, absl::string_view kind) {
+              return shim_->Reject(target, kind);
+            },
+            route_label));
     if (!http_server.ok()) {
       return absl::Status(http_server.status().code(),
                           absl::StrCat("--http-addr: ", http_server.status().message()));
@@ -170,6 +191,7 @@ class CountdServerImpl : public CountdServer {
     }
     spdlog::info("shutdown: grpc drained after {}", absl::FormatDuration(absl::Now() - start));
     if (executor_ != nullptr) executor_->Drain();
+    if (admin_executor_ != nullptr) admin_executor_->Drain();  // a running backup completes
     if (store_ != nullptr) {
       absl::Status s = store_->Flush();
       if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
@@ -181,6 +203,9 @@ class CountdServerImpl : public CountdServer {
     gm_service_.reset();
     gm_api_.reset();
     tally_service_.reset();
+    admin_service_.reset();
+    admin_api_.reset();
+    admin_.reset();
     grpc_server_.reset();
     tally_.reset();
     stash_.reset();
@@ -193,6 +218,8 @@ class CountdServerImpl : public CountdServer {
  private:
   ServerConfig config_;
   std::unique_ptr<storage::Store> store_;
+  // Referenced by the gRPC interceptors and HTTP handlers: outlives both servers (never reset).
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<logic::RequestLog> requests_;
   std::unique_ptr<logic::Counters> counters_;
   std::unique_ptr<logic::Stash> stash_;
@@ -202,6 +229,10 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<grpc_edge::TallyApi> tally_api_;
   std::unique_ptr<grpc_edge::CountersService> counters_service_;
   std::unique_ptr<grpc_edge::TallyService> tally_service_;
+  std::unique_ptr<logic::Admin> admin_;
+  std::unique_ptr<grpc_edge::AdminApi> admin_api_;
+  std::unique_ptr<Executor> admin_executor_;
+  std::unique_ptr<grpc_edge::AdminService> admin_service_;
   std::unique_ptr<logic::GameMechanics> gm_;
   std::unique_ptr<grpc_edge::GmApi> gm_api_;
   std::unique_ptr<grpc_edge::GmService> gm_service_;

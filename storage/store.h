@@ -99,6 +99,29 @@ ScanRange PrefixRange(absl::string_view prefix);
 // the call.
 using ScanVisitor = std::function<bool(absl::string_view key, absl::string_view value)>;
 
+// A fixed-bucket distribution of durations, as plain numbers.
+struct DurationHistogram {
+  std::vector<double> upper_bounds_seconds;  // ascending
+  // counts[i]: observations d with upper_bounds_seconds[i-1] < d <= upper_bounds_seconds[i]
+  // (not cumulative); the last entry (index upper_bounds_seconds.size()) counts those above
+  // every bound.
+  std::vector<uint64_t> counts;
+  double sum_seconds = 0;
+};
+
+// Figures about a store for monitoring, read at one moment; RocksDB's estimates where noted.
+struct StoreStats {
+  uint64_t memtable_bytes = 0;            // all memtables of all tables
+  uint64_t pending_compaction_bytes = 0;  // estimate of bytes compaction must still rewrite
+  uint64_t block_cache_usage_bytes = 0;   // bytes held by the shared block cache
+  uint64_t block_cache_capacity_bytes = 0;
+  // Estimated keys per table, indexed by static_cast<int>(Table) (counts overwritten and
+  // expired keys not yet compacted away).
+  std::vector<uint64_t> estimated_keys;
+  SyncMode sync = SyncMode::kNone;  // the sync mode `write_duration` was measured with
+  DurationHistogram write_duration;  // Store::Write durations since the store was opened
+};
+
 // A Store persists countd's tables. All methods are safe to call concurrently. Reads see every
 // write that returned before they started; expired buckets and records are never returned.
 class Store {
@@ -130,6 +153,23 @@ class Store {
 
   // Flushes memtables and the WAL; used before a clean shutdown. Errors: kUnavailable.
   virtual absl::Status Flush() = 0;
+
+  // Monitoring figures (see StoreStats); cheap enough to call on every metrics scrape.
+  // Errors: kUnavailable when the figures cannot be read.
+  virtual absl::StatusOr<StoreStats> Stats() = 0;
+
+  // Creates in `dir` a consistent copy of the whole database, openable with OpenRocksDbStore
+  // (with the same options) as a complete data directory: it holds every write that returned
+  // before the call started and no part of any write still in flight (each WriteBatch is
+  // either wholly in or wholly out). Safe to call while other threads read and write; they
+  // are not blocked beyond a memtable flush. Table files are hard-linked when `dir` is on the
+  // database's filesystem (nearly free, and they share disk blocks with the live files until
+  // compaction replaces those), copied otherwise. `dir` must not exist; its parent must. On
+  // failure no `dir` is left behind (a partial copy may remain as "<dir>.tmp" until the next
+  // checkpoint to `dir` removes it).
+  // Errors: kInvalidArgument when `dir` is empty or already exists; kUnavailable when the
+  // copy fails (missing parent, unwritable, disk full, ...).
+  virtual absl::Status Checkpoint(const std::string& dir) = 0;
 
   // Forces a full compaction of `table` (drops expired buckets now). For tests and operators.
   virtual absl::Status CompactForTest(Table table) = 0;

@@ -1,5 +1,6 @@
 #include "server/http/shim.h"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <utility>
@@ -8,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -115,6 +117,8 @@ class JsonShim::Canonical {
     Add("GameMechanics/GetTopUsers", s.gm, &GmApi::GetTopUsers);
   }
 
+  bool Has(absl::string_view route) const { return calls_.contains(route); }
+
   HttpResponse Handle(const HttpRequest& request, absl::string_view route) {
     auto it = calls_.find(route);
     if (it == calls_.end()) {
@@ -186,6 +190,17 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
     }
     return PlainJson(200, "{\"status\":\"ready\"}");
   }
+  if (path == "/metrics" && services_.metrics) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      HttpResponse r = PlainJson(405, "{\"error\":\"method not allowed\"}");
+      r.headers.emplace_back("Allow", "GET, HEAD");
+      return r;
+    }
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = services_.metrics();
+    return r;
+  }
   Family family = FamilyOf(path);
   if (family == Family::kCanonical) {
     return canonical_->Handle(request, absl::string_view(path).substr(4));
@@ -207,6 +222,50 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
     return HandleTally(services_.tally, request, *segments);
   }
   return PlainJson(404, absl::StrCat("{\"error\":\"no route\",\"path\":", JsonQuote(path), "}"));
+}
+
+std::string JsonShim::RouteLabel(absl::string_view method, absl::string_view path) const {
+  if (path == "/healthz") return "healthz";
+  if (path == "/readyz") return "readyz";
+  if (path == "/metrics" && services_.metrics) return "metrics";
+  // Only names from fixed tables reach the label, so its values stay few.
+  switch (FamilyOf(path)) {
+    case Family::kGigya: {
+      std::string name(path.substr(1));
+      if (gigya_->contains(name)) return absl::StrCat("gigya.", name);
+      break;
+    }
+    case Family::kCanonical: {
+      absl::string_view route = path.substr(4);
+      if (canonical_->Has(route)) {
+        std::string label = absl::StrCat("canonical.", route);
+        std::replace(label.begin(), label.end(), '/', '.');
+        return label;
+      }
+      break;
+    }
+    case Family::kStash: {
+      // /stash/v1.1/count/<op>/...
+      std::vector<absl::string_view> seg = absl::StrSplit(path.substr(1), '/');
+      if (seg.size() >= 4) {
+        for (const char* op : {"incr", "decr", "get", "getbatch"}) {
+          if (seg[3] == op) return absl::StrCat("stash.", op);
+        }
+      }
+      break;
+    }
+    case Family::kTally: {
+      // /tally/<tracking_id>/<ecount|topk>/...; POST is an increment.
+      std::vector<absl::string_view> seg = absl::StrSplit(path.substr(1), '/');
+      if (seg.size() >= 3 && (seg[2] == "ecount" || seg[2] == "topk")) {
+        return method == "POST" ? "tally.increment" : absl::StrCat("tally.", seg[2]);
+      }
+      break;
+    }
+    case Family::kOther:
+      break;
+  }
+  return "unknown";
 }
 
 HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind) {

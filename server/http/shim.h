@@ -23,6 +23,8 @@ struct ShimServices {
   grpc_edge::GmApi* gm = nullptr;
   // OK when the database is open and accepts writes (GET /readyz).
   std::function<absl::Status()> ready;
+  // The Prometheus text exposition (GET /metrics); empty = no /metrics route.
+  std::function<std::string()> metrics;
 };
 
 // Routes HTTP requests to the services. Thread-safe; the services must outlive it.
@@ -37,6 +39,12 @@ class JsonShim {
   // Answers a request the HTTP server refused (too large, malformed), in the route family's
   // format when the target says which family it was meant for.
   HttpResponse Reject(const std::string& target, absl::string_view kind);
+
+  // A bounded label naming the route of `path` (the raw path, before '?') for metrics and logs:
+  // "healthz", "readyz", "metrics", "stash.<op>", "tally.<op>", "gigya.<method>",
+  // "canonical.<Service>.<Method>" for known routes (with `method` telling a Tally write from a
+  // read), "unknown" for anything else. Never holds raw path text.
+  std::string RouteLabel(absl::string_view method, absl::string_view path) const;
 
  private:
   class Canonical;

@@ -92,6 +92,8 @@ class FailingStore : public storage::Store {
   }
 
   absl::Status Flush() override { return base_->Flush(); }
+  absl::StatusOr<storage::StoreStats> Stats() override { return base_->Stats(); }
+  absl::Status Checkpoint(const std::string& dir) override { return base_->Checkpoint(dir); }
   absl::Status CompactForTest(storage::Table table) override {
     return base_->CompactForTest(table);
   }

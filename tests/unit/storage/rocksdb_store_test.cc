@@ -116,6 +116,28 @@ class RocksDbStoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
+TEST_F(RocksDbStoreTest, StatsReportWritesKeysAndMemory) {
+  ASSERT_TRUE(Put(Table::kMeta, "a", "1").ok());
+  ASSERT_TRUE(Put(Table::kMeta, "b", "2").ok());
+  ASSERT_TRUE(Put(Table::kTally, "c", "3").ok());
+  absl::StatusOr<StoreStats> stats = store_->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_GT(stats->memtable_bytes, 0u);
+  EXPECT_EQ(stats->block_cache_capacity_bytes, options_.block_cache_bytes);
+  ASSERT_EQ(stats->estimated_keys.size(), static_cast<size_t>(kNumTables));
+  EXPECT_EQ(stats->estimated_keys[static_cast<int>(Table::kMeta)], 2u);
+  EXPECT_EQ(stats->estimated_keys[static_cast<int>(Table::kTally)], 1u);
+  EXPECT_EQ(stats->estimated_keys[static_cast<int>(Table::kDaily)], 0u);
+  EXPECT_EQ(stats->sync, SyncMode::kNone);
+  const DurationHistogram& h = stats->write_duration;
+  ASSERT_EQ(h.counts.size(), h.upper_bounds_seconds.size() + 1);
+  EXPECT_TRUE(std::is_sorted(h.upper_bounds_seconds.begin(), h.upper_bounds_seconds.end()));
+  uint64_t writes = 0;
+  for (uint64_t c : h.counts) writes += c;
+  EXPECT_EQ(writes, 3u);
+  EXPECT_GT(h.sum_seconds, 0);
+}
+
 TEST_F(RocksDbStoreTest, GetMissingKeyIsNotFound) {
   EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "nope").status()));
   EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(Table::kTotals, "nope").status()));

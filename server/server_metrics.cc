@@ -1,0 +1,276 @@
+#include "server/server_metrics.h"
+
+#include <chrono>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
+
+namespace countd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t Micros(double seconds) { return static_cast<int64_t>(seconds * 1e6); }
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+// Server faults: worth an operator's attention. Client errors stay at debug.
+spdlog::level::level_enum GrpcLogLevel(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DATA_LOSS:
+      return spdlog::level::err;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return spdlog::level::warn;
+    default:
+      return spdlog::level::debug;
+  }
+}
+
+// The request method as logged: standard verbs only, so a peer cannot write arbitrary text.
+absl::string_view LoggedHttpMethod(absl::string_view m) {
+  for (absl::string_view known : {"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"}) {
+    if (m == known) return known;
+  }
+  return "other";
+}
+
+}  // namespace
+
+// One per call: created when the call is matched to a method, destroyed when it is done.
+class ServerMetrics::Interceptor : public grpc::experimental::Interceptor {
+ public:
+  Interceptor(ServerMetrics* m, grpc::experimental::ServerRpcInfo* info)
+      : m_(m), info_(info), method_(m->GrpcMethodLabel(info->method())), start_(Clock::now()) {
+    m_->grpc_in_flight_->Add(1);
+  }
+
+  ~Interceptor() override {
+    // A call that ended without sending a status (the peer went away) counts as CANCELLED.
+    if (!recorded_) Record(grpc::Status(grpc::StatusCode::CANCELLED, "call ended"));
+    m_->grpc_in_flight_->Add(-1);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (!recorded_ && methods->QueryInterceptionHookPoint(
+                          grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Record(methods->GetSendStatus());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Record(const grpc::Status& status) {
+    recorded_ = true;
+    double seconds = SecondsSince(start_);
+    const char* code = CodeName(status.error_code());
+    m_->grpc_requests_->With({method_, code})->Increment();
+    m_->grpc_duration_->With({method_})->Observe(seconds);
+    spdlog::level::level_enum level = GrpcLogLevel(status.error_code());
+    if (!spdlog::should_log(level)) return;
+    std::string peer = info_->server_context() != nullptr ? info_->server_context()->peer() : "";
+    if (level == spdlog::level::debug) {
+      spdlog::debug("grpc method={} code={} duration_us={} peer={}", method_, code,
+                    Micros(seconds), peer);
+    } else {
+      // Only server faults get here; their messages come from storage and the service layer,
+      // never from request data.
+      spdlog::log(level, "grpc method={} code={} duration_us={} peer={} error=\"{}\"", method_,
+                  code, Micros(seconds), peer, status.error_message());
+    }
+  }
+
+  ServerMetrics* const m_;
+  grpc::experimental::ServerRpcInfo* const info_;
+  const std::string method_;
+  const Clock::time_point start_;
+  bool recorded_ = false;  // hooks of one call never run concurrently
+};
+
+class ServerMetrics::InterceptorFactory
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit InterceptorFactory(ServerMetrics* m) : m_(m) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new Interceptor(m_, info);
+  }
+
+ private:
+  ServerMetrics* const m_;
+};
+
+ServerMetrics::ServerMetrics(storage::Store* store) : store_(store) {
+  grpc_requests_ = registry_.AddCounter("countd_grpc_requests_total",
+                                        "gRPC calls completed, by method and status code.",
+                                        {"method", "code"});
+  grpc_duration_ = registry_.AddHistogram(
+      "countd_grpc_request_duration_seconds",
+      "Time from a gRPC call's arrival to its status being sent, by method.", {"method"},
+      metrics::LatencyBuckets());
+  grpc_in_flight_ = registry_
+                        .AddGauge("countd_grpc_in_flight_requests",
+                                  "gRPC calls received and not yet finished.", {})
+                        ->With({});
+  http_requests_ = registry_.AddCounter(
+      "countd_http_requests_total",
+      "HTTP requests answered (including refused ones), by route and HTTP status.",
+      {"route", "code"});
+  http_duration_ = registry_.AddHistogram(
+      "countd_http_request_duration_seconds",
+      "Time to handle an HTTP request once it was read, by route.", {"route"},
+      metrics::LatencyBuckets());
+  http_in_flight_ = registry_
+                        .AddGauge("countd_http_in_flight_requests",
+                                  "HTTP requests being handled.", {})
+                        ->With({});
+  registry_.AddCollector([this](metrics::ExpositionWriter& w) { WriteStoreMetrics(w); });
+  registry_.AddCollector(metrics::WriteProcessMetrics);
+}
+
+ServerMetrics::~ServerMetrics() = default;
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+ServerMetrics::NewGrpcInterceptorFactory() {
+  return std::make_unique<InterceptorFactory>(this);
+}
+
+std::string ServerMetrics::GrpcMethodLabel(const char* method) {
+  if (method == nullptr) return "unknown";
+  absl::string_view path(method);
+  {
+    absl::ReaderMutexLock lock(&methods_mu_);
+    if (known_methods_.contains(path)) return std::string(path);
+  }
+  // Unregistered methods reach the server's generic handler with the path the client sent; only
+  // paths of methods compiled into this binary become label values, so the label stays bounded.
+  bool known = path == "/grpc.health.v1.Health/Check" || path == "/grpc.health.v1.Health/Watch";
+  size_t slash = path.rfind('/');
+  if (!known && path.size() > 1 && path[0] == '/' && slash != absl::string_view::npos &&
+      slash > 1) {
+    std::string full = absl::StrCat(path.substr(1, slash - 1), ".", path.substr(slash + 1));
+    known = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr;
+  }
+  if (!known) return "unknown";
+  absl::MutexLock lock(&methods_mu_);
+  known_methods_.insert(std::string(path));
+  return std::string(path);
+}
+
+void ServerMetrics::ObserveHttp(absl::string_view method, const std::string& route, int status,
+                                double seconds, absl::string_view remote_ip) {
+  http_requests_->With({route, absl::StrCat(status)})->Increment();
+  http_duration_->With({route})->Observe(seconds);
+  spdlog::level::level_enum level = status >= 500 ? spdlog::level::warn : spdlog::level::debug;
+  if (!spdlog::should_log(level)) return;
+  // Never the query, the body or header values: they can carry keys and user data.
+  absl::string_view logged_method = LoggedHttpMethod(method);
+  spdlog::log(level, "http method={} route={} status={} duration_us={} remote={}",
+              std::string_view(logged_method.data(), logged_method.size()), route, status,
+              Micros(seconds), std::string_view(remote_ip.data(), remote_ip.size()));
+}
+
+http::HttpHandler ServerMetrics::WrapHttp(http::HttpHandler handler, RouteLabeler route_label) {
+  return [this, handler = std::move(handler),
+          route_label = std::move(route_label)](const http::HttpRequest& request) {
+    http_in_flight_->Add(1);
+    Clock::time_point start = Clock::now();
+    http::HttpResponse response = handler(request);
+    // The handler's own answer is what the client sees, except statuses outside 200..599.
+    int status = response.status >= 200 && response.status <= 599 ? response.status : 500;
+    ObserveHttp(request.method, route_label(request.method, request.path), status,
+                SecondsSince(start), request.remote_ip);
+    http_in_flight_->Add(-1);
+    return response;
+  };
+}
+
+http::HttpRejectHandler ServerMetrics::WrapHttpReject(http::HttpRejectHandler reject,
+                                                      RouteLabeler route_label) {
+  return [this, reject = std::move(reject), route_label = std::move(route_label)](
+             const std::string& target, absl::string_view kind) {
+    Clock::time_point start = Clock::now();
+    http::HttpResponse response = reject(target, kind);
+    int status = response.status >= 200 && response.status <= 599 ? response.status : 500;
+    absl::string_view path = absl::string_view(target).substr(0, target.find('?'));
+    ObserveHttp("other", route_label("", path), status, SecondsSince(start), "");
+    return response;
+  };
+}
+
+std::string ServerMetrics::Render() const { return registry_.Render(); }
+
+void ServerMetrics::WriteStoreMetrics(metrics::ExpositionWriter& w) const {
+  if (store_ == nullptr) return;
+  absl::StatusOr<storage::StoreStats> stats = store_->Stats();
+  if (!stats.ok()) {
+    spdlog::warn("metrics: storage figures unavailable: {}", stats.status().ToString());
+    return;
+  }
+  using metrics::MetricType;
+  w.Family("countd_rocksdb_memtable_bytes", "Bytes of all RocksDB memtables.", MetricType::kGauge);
+  w.Sample("countd_rocksdb_memtable_bytes", {}, static_cast<double>(stats->memtable_bytes));
+  w.Family("countd_rocksdb_pending_compaction_bytes",
+           "RocksDB's estimate of the bytes compaction must still rewrite.", MetricType::kGauge);
+  w.Sample("countd_rocksdb_pending_compaction_bytes", {},
+           static_cast<double>(stats->pending_compaction_bytes));
+  w.Family("countd_rocksdb_block_cache_usage_bytes", "Bytes held by the RocksDB block cache.",
+           MetricType::kGauge);
+  w.Sample("countd_rocksdb_block_cache_usage_bytes", {},
+           static_cast<double>(stats->block_cache_usage_bytes));
+  w.Family("countd_rocksdb_block_cache_capacity_bytes",
+           "Capacity of the RocksDB block cache (--block-cache-mb).", MetricType::kGauge);
+  w.Sample("countd_rocksdb_block_cache_capacity_bytes", {},
+           static_cast<double>(stats->block_cache_capacity_bytes));
+  w.Family("countd_rocksdb_estimated_keys",
+           "RocksDB's estimate of the keys in a table (column family).", MetricType::kGauge);
+  for (size_t i = 0; i < stats->estimated_keys.size(); ++i) {
+    w.Sample("countd_rocksdb_estimated_keys",
+             {{"table", storage::TableName(static_cast<storage::Table>(i))}},
+             static_cast<double>(stats->estimated_keys[i]));
+  }
+  w.Family("countd_rocksdb_write_duration_seconds",
+           "Duration of each atomic storage write (WAL append, plus fsync when sync=always).",
+           MetricType::kHistogram);
+  metrics::HistogramSnapshot h;
+  h.upper_bounds = stats->write_duration.upper_bounds_seconds;
+  h.counts = stats->write_duration.counts;
+  h.sum = stats->write_duration.sum_seconds;
+  w.HistogramSamples(
+      "countd_rocksdb_write_duration_seconds",
+      {{"sync", stats->sync == storage::SyncMode::kAlways ? "always" : "none"}}, h);
+}
+
+}  // namespace countd

@@ -1,0 +1,74 @@
+// server/server_metrics.h — countd's request metrics and request logs: a gRPC interceptor and an
+// HTTP handler wrapper that count, time and log every call, and the /metrics text that adds the
+// store's and the process's figures. Metric names and the log format are listed in README.md.
+#ifndef COUNTD_SERVER_SERVER_METRICS_H_
+#define COUNTD_SERVER_SERVER_METRICS_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "server/http/http_server.h"
+#include "server/metrics.h"
+#include "storage/store.h"
+
+namespace countd {
+
+// Names the route of an HTTP request with a bounded label (see JsonShim::RouteLabel).
+using RouteLabeler =
+    std::function<std::string(absl::string_view method, absl::string_view path)>;
+
+// Thread-safe. Everything it hands out (the interceptor factory, wrapped handlers) refers to it,
+// so it must outlive the gRPC and HTTP servers that use them.
+class ServerMetrics {
+ public:
+  // `store` may be null (then no countd_rocksdb_* figures); it must outlive this object.
+  explicit ServerMetrics(storage::Store* store);
+  ~ServerMetrics();
+
+  // For grpc::ServerBuilder::experimental().SetInterceptorCreators(): counts
+  // (countd_grpc_requests_total), times (countd_grpc_request_duration_seconds), tracks
+  // (countd_grpc_in_flight_requests) and logs every call. Methods not compiled into this binary
+  // are labelled "unknown".
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+  NewGrpcInterceptorFactory();
+
+  // `handler` counted, timed, tracked and logged per route label (countd_http_*).
+  http::HttpHandler WrapHttp(http::HttpHandler handler, RouteLabeler route_label);
+  // `reject` counted and logged like WrapHttp's requests (route from the target's path).
+  http::HttpRejectHandler WrapHttpReject(http::HttpRejectHandler reject,
+                                         RouteLabeler route_label);
+
+  // The Prometheus text exposition (content type metrics::kContentType).
+  std::string Render() const;
+
+ private:
+  class Interceptor;
+  class InterceptorFactory;
+  // The method label for a gRPC method path.
+  std::string GrpcMethodLabel(const char* method);
+  void ObserveHttp(absl::string_view method, const std::string& route, int status,
+                   double seconds, absl::string_view remote_ip);
+  void WriteStoreMetrics(metrics::ExpositionWriter& w) const;
+
+  storage::Store* const store_;
+  metrics::Registry registry_;
+  metrics::Family<metrics::Counter>* grpc_requests_;
+  metrics::Family<metrics::Histogram>* grpc_duration_;
+  metrics::Gauge* grpc_in_flight_;
+  metrics::Family<metrics::Counter>* http_requests_;
+  metrics::Family<metrics::Histogram>* http_duration_;
+  metrics::Gauge* http_in_flight_;
+  absl::Mutex methods_mu_;
+  // Method paths found compiled in; bounded by the binary (unknown paths are never added).
+  absl::flat_hash_set<std::string> known_methods_ ABSL_GUARDED_BY(methods_mu_);
+};
+
+}  // namespace countd
+
+#endif  // COUNTD_SERVER_SERVER_METRICS_H_
