@@ -26,8 +26,19 @@ ErrorClass Classify(const absl::Status& status) {
       return {StatusCode::ALREADY_EXISTS, 400003, 400, 409};
     case absl::StatusCode::kPermissionDenied:
       return {StatusCode::PERMISSION_DENIED, 403007, 403, 403};
-    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kUnauthenticated: {
+      namespace r = logic::auth_reason;
+      std::string reason = logic::ReasonOf(status);
+      if (reason == r::kUnknownTenant) return {StatusCode::UNAUTHENTICATED, 400093, 403, 401};
+      if (reason == r::kBadSignature) return {StatusCode::UNAUTHENTICATED, 403003, 403, 401};
+      if (reason == r::kExpired) return {StatusCode::UNAUTHENTICATED, 403002, 403, 401};
+      if (reason == r::kReplay) return {StatusCode::UNAUTHENTICATED, 403004, 403, 401};
+      if (reason == r::kInsecure) return {StatusCode::UNAUTHENTICATED, 400001, 403, 401};
+      if (reason == r::kNoCredentials || reason == r::kBadSecret) {
+        return {StatusCode::UNAUTHENTICATED, 403007, 403, 401};
+      }
       return {StatusCode::UNAUTHENTICATED, 403005, 403, 401};
+    }
     case absl::StatusCode::kResourceExhausted:
       return {StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429};
     case absl::StatusCode::kDeadlineExceeded:
@@ -58,6 +69,7 @@ const char* GigyaMessage(int error_code) {
     case 400093: return "Invalid ApiKey parameter";
     case 403002: return "Request has expired";
     case 403003: return "Invalid request signature";
+    case 403004: return "Duplicate nonce";
     case 403005: return "Unauthorized user";
     case 403007: return "Permission denied";
     case 403048: return "Api rate limit exceeded";

@@ -43,6 +43,18 @@ absl::Status NotFound(absl::string_view field, absl::string_view why) {
   return Make(absl::StatusCode::kNotFound, field, "", absl::StrCat(field, ": ", why));
 }
 
+absl::Status AuthFailure(absl::string_view reason, absl::string_view field,
+                         absl::string_view why) {
+  absl::StatusCode code = absl::StatusCode::kUnauthenticated;
+  if (reason == auth_reason::kRole || reason == auth_reason::kOtherTenant ||
+      reason == auth_reason::kOrigin) {
+    code = absl::StatusCode::kPermissionDenied;
+  } else if (reason == auth_reason::kRateLimited) {
+    code = absl::StatusCode::kResourceExhausted;
+  }
+  return Make(code, field, reason, field.empty() ? std::string(why) : absl::StrCat(field, ": ", why));
+}
+
 std::string FieldOf(const absl::Status& status) {
   absl::optional<absl::Cord> field = status.GetPayload(kFieldPayload);
   return field.has_value() ? std::string(*field) : std::string();

@@ -33,6 +33,28 @@ absl::Status Refused(absl::string_view field, absl::string_view why);
 // NOT_FOUND about `field`.
 absl::Status NotFound(absl::string_view field, absl::string_view why);
 
+// Why a request was not authenticated or not allowed: the countd/reason payload of the statuses
+// AuthFailure builds. server/errors.cc maps each to its protocol form.
+namespace auth_reason {
+inline constexpr absl::string_view kUnknownTenant = "unknown_tenant";  // UNAUTHENTICATED, 400093
+inline constexpr absl::string_view kNoCredentials = "no_credentials";  // UNAUTHENTICATED, 403007
+inline constexpr absl::string_view kBadSecret = "bad_secret";          // UNAUTHENTICATED, 403007
+inline constexpr absl::string_view kBadSignature = "bad_signature";    // UNAUTHENTICATED, 403003
+inline constexpr absl::string_view kExpired = "expired";               // UNAUTHENTICATED, 403002
+inline constexpr absl::string_view kReplay = "replay";                 // UNAUTHENTICATED, 403004
+inline constexpr absl::string_view kInsecure = "insecure";  // secret over plain HTTP: 400001
+inline constexpr absl::string_view kRole = "role";          // PERMISSION_DENIED, 403007
+inline constexpr absl::string_view kOtherTenant = "other_tenant";  // PERMISSION_DENIED, 403007
+inline constexpr absl::string_view kOrigin = "origin";      // PERMISSION_DENIED, Qubit 403
+inline constexpr absl::string_view kRateLimited = "rate_limited";  // RESOURCE_EXHAUSTED, 403048
+}  // namespace auth_reason
+
+// An authentication or authorization failure with one of the auth_reason values: the code is
+// UNAUTHENTICATED, PERMISSION_DENIED (kRole, kOtherTenant, kOrigin) or RESOURCE_EXHAUSTED
+// (kRateLimited). `field` names the parameter at fault ("sig", "timestamp", "apiKey", ...; may
+// be empty). The message never contains a secret or signature value.
+absl::Status AuthFailure(absl::string_view reason, absl::string_view field, absl::string_view why);
+
 // The field named by a status made above; empty when none.
 std::string FieldOf(const absl::Status& status);
 // The reason payload ("missing", "format") or empty.

@@ -1,0 +1,134 @@
+// server/logic/tenants.h — the tenant registry: which tenants exist, their secrets (encrypted at
+// rest, compared in constant time), their per-tenant settings (allowed browser origins, request
+// rate), and the checks every edge runs before a request touches a tenant's data.
+//
+// Protocol-free: the gRPC edge (metadata credentials), the Gigya routes (secret parameter or
+// signed request) and the Stash/Tally routes (origin, rate) all call the same methods here and
+// translate the absl::Status they get once, in server/errors.cc (auth_reason payloads).
+#ifndef COUNTD_SERVER_LOGIC_TENANTS_H_
+#define COUNTD_SERVER_LOGIC_TENANTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "storage/clock.h"
+#include "storage/store.h"
+
+namespace countd::logic {
+
+// What a secret may do.
+enum class SecretRole { kReadWrite, kReadOnly };
+
+// Whether a method changes data (needs kReadWrite) or only reads it.
+enum class Access { kRead, kWrite };
+
+// The access a method needs, by service and method name as in the .proto files ("Counters",
+// "IncrementCounters"; "Tally", "Increment"; "GameMechanics", "GetTopUsers"). Unknown names
+// are kWrite (fail closed).
+Access AccessOf(absl::string_view service, absl::string_view method);
+
+struct SecretInfo {
+  std::string id;  // "s1", "s2", ... unique within the tenant, never reused
+  absl::Time created;
+  bool revoked = false;
+  SecretRole role = SecretRole::kReadWrite;
+};
+
+struct TenantSettings {
+  // scheme://host[:port] values allowed on the Stash/Tally routes; empty = any origin.
+  std::vector<std::string> allowed_origins;
+  double rate_limit_per_second = 0;  // 0 = unlimited
+  int64_t rate_limit_burst = 0;      // 0 = max(1, rate_limit_per_second)
+};
+
+struct TenantInfo {
+  std::string tenant;
+  absl::Time created;
+  TenantSettings settings;
+  std::vector<SecretInfo> secrets;  // creation order, revoked included
+};
+
+// A secret as created: `secret` is shown to the operator once and never again.
+struct NewSecret {
+  SecretInfo info;
+  std::string secret;  // standard base64 of 32 random bytes
+};
+
+// Who sent a request, once its credentials checked out.
+struct Principal {
+  std::string tenant;
+  std::string secret_id;
+  SecretRole role = SecretRole::kReadWrite;
+};
+
+// At most this many live (unrevoked) secrets per tenant: the old and the new during rotation.
+inline constexpr int kMaxLiveSecrets = 2;
+
+// Thread-safe. Holds every tenant in memory (decrypted secrets included, never exposed); writes
+// go to storage first (table kMeta), then to memory.
+class TenantRegistry {
+ public:
+  struct Options {
+    storage::Clock* clock = nullptr;  // required
+    // AES-256-GCM key (exactly 32 raw bytes) the secrets are encrypted with at rest.
+    std::string secrets_key;
+  };
+
+  // Loads the registry. Errors: INVALID_ARGUMENT when the key is not 32 bytes; DATA_LOSS when a
+  // stored secret does not decrypt with the key (wrong --secrets-key-file); UNAVAILABLE when
+  // storage fails.
+  static absl::StatusOr<std::unique_ptr<TenantRegistry>> Open(storage::Store* store,
+                                                              const Options& options);
+  virtual ~TenantRegistry() = default;
+
+  // --- administration (countd.v1.Admin) ---
+  // Errors (all): INVALID_ARGUMENT naming the field (tenant syntax, origin syntax, negative or
+  // non-finite rate, negative burst); NOT_FOUND naming "tenant" / "secret_id"; UNAVAILABLE.
+  virtual absl::StatusOr<std::pair<TenantInfo, NewSecret>> CreateTenant(
+      absl::string_view tenant, const TenantSettings& settings, SecretRole role) = 0;  // +ALREADY_EXISTS
+  virtual absl::StatusOr<TenantInfo> GetTenant(absl::string_view tenant) = 0;
+  virtual absl::StatusOr<std::vector<TenantInfo>> ListTenants() = 0;
+  virtual absl::StatusOr<TenantInfo> UpdateTenant(absl::string_view tenant,
+                                                  const TenantSettings& settings) = 0;
+  virtual absl::Status DeleteTenant(absl::string_view tenant) = 0;
+  // FAILED_PRECONDITION naming "tenant" when kMaxLiveSecrets are live.
+  virtual absl::StatusOr<NewSecret> AddSecret(absl::string_view tenant, SecretRole role) = 0;
+  virtual absl::StatusOr<TenantInfo> RevokeSecret(absl::string_view tenant,
+                                                  absl::string_view secret_id) = 0;
+
+  // --- request path (no storage access; memory only) ---
+  // `presented` against the tenant's live secrets (only the one with id `secret_id` when that is
+  // non-empty), in constant time. Errors: AuthFailure kUnknownTenant (field "apiKey"... the
+  // caller re-labels), kBadSecret (field "secret", also for an unknown or revoked secret_id).
+  virtual absl::StatusOr<Principal> CheckSecret(absl::string_view tenant,
+                                                absl::string_view secret_id,
+                                                absl::string_view presented) = 0;
+  // `signature_b64` = Base64(HMAC-SHA1(Base64Decode(secret), base_string)) for a live secret
+  // (the one named `secret_id` when non-empty). Compared in constant time.
+  // Errors: kUnknownTenant; kBadSignature (field "sig").
+  virtual absl::StatusOr<Principal> CheckSignature(absl::string_view tenant,
+                                                   absl::string_view secret_id,
+                                                   absl::string_view base_string,
+                                                   absl::string_view signature_b64) = 0;
+  // The tenant's settings. Errors: kUnknownTenant.
+  virtual absl::StatusOr<TenantSettings> Settings(absl::string_view tenant) = 0;
+  // OK when `origin` (the request's Origin header; empty when absent) may call the browser
+  // routes of `tenant`. Errors: kUnknownTenant; kOrigin (field "Origin").
+  virtual absl::Status CheckOrigin(absl::string_view tenant, absl::string_view origin) = 0;
+  // Takes one request from the tenant's token bucket. Errors: kUnknownTenant; kRateLimited.
+  virtual absl::Status Admit(absl::string_view tenant) = 0;
+};
+
+// OK when `principal` may use `access` on `tenant`. Errors: kOtherTenant (field "tenant") when
+// the tenants differ, kRole when a read-only secret asks for kWrite.
+absl::Status Authorize(const Principal& principal, absl::string_view tenant, Access access);
+
+}  // namespace countd::logic
+
+#endif  // COUNTD_SERVER_LOGIC_TENANTS_H_
