@@ -26,6 +26,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in order
   std::string body;       // de-chunked when sent with Transfer-Encoding: chunked
   std::string remote_ip;  // peer address without port, e.g. "127.0.0.1" or "::1"
+  // True when the request arrived over TLS (--tls-cert-file); the `secret` parameter of the
+  // Gigya routes is refused on plain connections unless --allow-insecure-secret.
+  bool secure = false;
 
   // Returns the value of the first header named `lower_name` (which must be lower-case), or
   // nullptr when there is none. The pointer lives as long as this request is unchanged.
