@@ -10,6 +10,8 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/flags.h"
@@ -25,13 +27,22 @@ int WaitForSignal(const sigset_t& signals, absl::Duration timeout) {
   return sig > 0 ? sig : 0;
 }
 
+// countd's flags live in server/flags.cc, not in this file, so Abseil's default --help (flags of
+// the file holding main) would list none: --help and --helpshort list server/flags.cc's flags.
+bool IsCountdFlagFile(absl::string_view file) { return absl::EndsWith(file, "server/flags.cc"); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = IsCountdFlagFile;
+  usage_config.contains_helpshort_flags = IsCountdFlagFile;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "countd: counters, tallies and points over gRPC and a JSON shim, on RocksDB.\n"
       "Every flag can also be set by the environment variable COUNTD_<FLAG> "
-      "(e.g. COUNTD_DATA_DIR); the command line wins.\nUsage: countd [flags]");
+      "(e.g. COUNTD_DATA_DIR); the command line wins. Dashes and underscores are the same in "
+      "flag names (--data-dir = --data_dir).\nUsage: countd [flags]");
   std::vector<std::string> args = countd::ArgsWithEnvironment(argc, argv);
   std::vector<char*> arg_ptrs;
   for (std::string& a : args) arg_ptrs.push_back(a.data());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -136,6 +137,39 @@ TEST_F(RocksDbStoreTest, StatsReportWritesKeysAndMemory) {
   for (uint64_t c : h.counts) writes += c;
   EXPECT_EQ(writes, 3u);
   EXPECT_GT(h.sum_seconds, 0);
+}
+
+TEST_F(RocksDbStoreTest, CheckpointIsAnOpenableCopyOfEverythingWrittenBefore) {
+  ASSERT_TRUE(Put(Table::kMeta, "flushed", "1").ok());
+  ASSERT_TRUE(store_->Flush().ok());  // one key in a table file (hard-linked), ...
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(5)).ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(2)).ok());  // ... the rest only in memtables/WAL
+  test::ScopedTempDir backups;
+  std::string dir = backups.path() + "/b1";
+  ASSERT_TRUE(store_->Checkpoint(dir).ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(100)).ok());  // after: must not be in the copy
+  ASSERT_TRUE(Put(Table::kMeta, "later", "x").ok());
+
+  absl::StatusOr<std::unique_ptr<Store>> copy = OpenRocksDbStore(dir, options_);
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ((*copy)->Get(Table::kMeta, "flushed").value_or("missing"), "1");
+  absl::StatusOr<CounterCell> c = (*copy)->GetCounter(Table::kTotals, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->count, 7);
+  EXPECT_TRUE(absl::IsNotFound((*copy)->Get(Table::kMeta, "later").status()));
+  // The live store is untouched by the copy.
+  EXPECT_EQ(store_->GetCounter(Table::kTotals, "c")->count, 107);
+}
+
+TEST_F(RocksDbStoreTest, CheckpointRefusesAnExistingOrEmptyTarget) {
+  test::ScopedTempDir backups;
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Checkpoint(backups.path())));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Checkpoint("")));
+  // A missing parent is a failed copy, not a bad argument, and leaves nothing behind.
+  std::string orphan = backups.path() + "/no/such/parent";
+  absl::Status s = store_->Checkpoint(orphan);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_FALSE(std::filesystem::exists(orphan));
 }
 
 TEST_F(RocksDbStoreTest, GetMissingKeyIsNotFound) {
