@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   usage_config.contains_helpshort_flags = IsCountdFlagFile;
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
-      "countd: counters, tallies and points over gRPC and a JSON shim, on RocksDB.\n"
+      "counters, tallies and points over gRPC and a JSON shim, on RocksDB.\n"
       "Every flag can also be set by the environment variable COUNTD_<FLAG> "
       "(e.g. COUNTD_DATA_DIR); the command line wins. Dashes and underscores are the same in "
       "flag names (--data-dir = --data_dir).\nUsage: countd [flags]");

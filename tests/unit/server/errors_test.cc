@@ -66,6 +66,34 @@ INSTANTIATE_TEST_SUITE_P(
                      grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
         ClassifyCase{"Unauthenticated", absl::UnauthenticatedError("x"),
                      grpc::StatusCode::UNAUTHENTICATED, 403005, 403, 401},
+        // Authentication and authorization failures, by auth_reason.
+        ClassifyCase{"AuthUnknownTenant",
+                     logic::AuthFailure(logic::auth_reason::kUnknownTenant, "apiKey", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 400093, 403, 401},
+        ClassifyCase{"AuthNoCredentials",
+                     logic::AuthFailure(logic::auth_reason::kNoCredentials, "", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 403007, 403, 401},
+        ClassifyCase{"AuthBadSecret", logic::AuthFailure(logic::auth_reason::kBadSecret, "secret", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 403007, 403, 401},
+        ClassifyCase{"AuthBadSignature",
+                     logic::AuthFailure(logic::auth_reason::kBadSignature, "sig", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 403003, 403, 401},
+        ClassifyCase{"AuthExpired", logic::AuthFailure(logic::auth_reason::kExpired, "timestamp", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 403002, 403, 401},
+        ClassifyCase{"AuthReplay", logic::AuthFailure(logic::auth_reason::kReplay, "nonce", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 403004, 403, 401},
+        ClassifyCase{"AuthInsecure", logic::AuthFailure(logic::auth_reason::kInsecure, "secret", "x"),
+                     grpc::StatusCode::UNAUTHENTICATED, 400001, 403, 401},
+        ClassifyCase{"AuthRole", logic::AuthFailure(logic::auth_reason::kRole, "", "x"),
+                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+        ClassifyCase{"AuthOtherTenant",
+                     logic::AuthFailure(logic::auth_reason::kOtherTenant, "tenant", "x"),
+                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+        ClassifyCase{"AuthOrigin", logic::AuthFailure(logic::auth_reason::kOrigin, "Origin", "x"),
+                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+        ClassifyCase{"AuthRateLimited",
+                     logic::AuthFailure(logic::auth_reason::kRateLimited, "", "x"),
+                     grpc::StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429},
         ClassifyCase{"ResourceExhausted", absl::ResourceExhaustedError("x"),
                      grpc::StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429},
         ClassifyCase{"DeadlineExceeded", absl::DeadlineExceededError("x"),
@@ -123,6 +151,7 @@ TEST(ErrorsTest, GigyaMessagesMatchTheirCodes) {
   EXPECT_STREQ(GigyaMessage(400004), "Invalid parameter format");
   EXPECT_STREQ(GigyaMessage(400006), "Invalid parameter value");
   EXPECT_STREQ(GigyaMessage(404000), "Not found");
+  EXPECT_STREQ(GigyaMessage(403004), "Duplicate nonce");
   EXPECT_STREQ(GigyaMessage(500001), "General Server error");
   EXPECT_STREQ(GigyaMessage(123), "General Server error");
 }
