@@ -225,6 +225,25 @@ absl::StatusOr<TestPki> MakeTestPki() {
   return pki;
 }
 
+absl::StatusOr<std::string> EncryptTestKey(const std::string& key_pem,
+                                           const std::string& passphrase) {
+  BioPtr in(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  if (in == nullptr) return Fail("BIO_new_mem_buf");
+  PkeyPtr key(PEM_read_bio_PrivateKey(in.get(), nullptr, &NoPassphrase, nullptr));
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("key does not parse: ", OpenSslErrors()));
+  }
+  BioPtr out(BIO_new(BIO_s_mem()));
+  if (out == nullptr ||
+      PEM_write_bio_PKCS8PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), passphrase.data(),
+                                    static_cast<int>(passphrase.size()), nullptr, nullptr) != 1) {
+    return Fail("PEM_write_bio_PKCS8PrivateKey");
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
 absl::Status WriteTestFile(const std::string& path, const std::string& contents) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));

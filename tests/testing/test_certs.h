@@ -50,6 +50,12 @@ struct TestPki {
 };
 absl::StatusOr<TestPki> MakeTestPki();
 
+// `key_pem` (an unencrypted private key) encrypted with AES-256-CBC under `passphrase`, as
+// PEM: for tests that an encrypted key is refused. Errors: INVALID_ARGUMENT when `key_pem` does
+// not parse; INTERNAL when OpenSSL fails.
+absl::StatusOr<std::string> EncryptTestKey(const std::string& key_pem,
+                                           const std::string& passphrase);
+
 // Writes `contents` to `path` (mode 0600: some of it is key material). Errors: INTERNAL.
 absl::Status WriteTestFile(const std::string& path, const std::string& contents);
 
