@@ -74,7 +74,9 @@ class ReflectionOption : public grpc::ServerBuilderOption {
                                     return p->name() == name;
                                   }),
                    plugins->end());
-    if (enabled_) plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    if (enabled_) {
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
   }
 
  private:
@@ -87,7 +89,8 @@ int ClampedMillis(absl::Duration d) {
 
 // Applies the message cap, stream cap and connection policy of `config` to `builder`.
 void ApplyGrpcLimits(const ServerConfig& config, grpc::ServerBuilder& builder) {
-  const int max_message = static_cast<int>(std::min<int64_t>(config.grpc_max_message_bytes, INT32_MAX));
+  const int max_message =
+      static_cast<int>(std::min<int64_t>(config.grpc_max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.grpc_max_concurrent_streams);
@@ -103,11 +106,12 @@ void ApplyGrpcLimits(const ServerConfig& config, grpc::ServerBuilder& builder) {
   }
   // Server keepalive: ping a connection after this much silence; close it when the ping is not
   // answered within kKeepaliveTimeout (a peer that vanished without closing).
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ClampedMillis(config.grpc_keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             ClampedMillis(config.grpc_keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ClampedMillis(kKeepaliveTimeout));
   // Client keepalive: pings are accepted every kMinClientPingInterval or slower, with or without
-  // calls in flight (gRPC's default of 5 min without calls answers common client settings such
-  // as 30 s with GOAWAY "too_many_pings").
+  // calls in flight. gRPC's defaults (5 min, and 2 h without calls) would answer common client
+  // settings such as a 30 s keepalive with GOAWAY "too_many_pings".
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              ClampedMillis(kMinClientPingInterval));
@@ -142,7 +146,8 @@ class CountdServerImpl : public CountdServer {
                    absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after,
                                     absl::UTCTimeZone()));
       if (tls->leaf_not_after < absl::Now()) {
-        spdlog::warn("tls: the certificate in --tls-cert-file expired on {}; clients will refuse it",
+        spdlog::warn("tls: the certificate in --tls-cert-file expired on {}; clients will "
+                     "refuse it",
                      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after,
                                       absl::UTCTimeZone()));
       }
@@ -235,7 +240,8 @@ class CountdServerImpl : public CountdServer {
     options.max_connections = static_cast<size_t>(config_.http_max_connections);
     options.max_target_bytes = static_cast<size_t>(config_.http_max_url_bytes);
     if (!tls.cert_chain_pem.empty()) {
-      options.tls = http::HttpTlsOptions{tls.cert_chain_pem, tls.private_key_pem, tls.client_ca_pem};
+      options.tls =
+          http::HttpTlsOptions{tls.cert_chain_pem, tls.private_key_pem, tls.client_ca_pem};
       options.on_tls_handshake_error = [this](const std::string& remote_ip,
                                               const std::string& error) {
         metrics_->ObserveTlsHandshakeFailure(remote_ip, error);

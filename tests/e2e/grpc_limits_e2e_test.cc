@@ -88,7 +88,9 @@ class HealthWatch {
  private:
   static void* Tag(intptr_t i) { return reinterpret_cast<void*>(i); }
 
-  bool Await(intptr_t tag, absl::Duration timeout) { return AwaitFor(tag, timeout).value_or(false); }
+  bool Await(intptr_t tag, absl::Duration timeout) {
+    return AwaitFor(tag, timeout).value_or(false);
+  }
 
   // Waits for `tag`; other tags that complete meanwhile are dropped (only one op is pending at
   // a time here, except the read that Finish completes).

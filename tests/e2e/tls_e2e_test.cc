@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -163,6 +165,17 @@ class TlsServerFixture : public ::testing::Test {
     }
   }
 
+  // Waits (bounded polling: the log has no completion event) until countd's stdout contains
+  // `needle`. The startup log line comes right after the listening lines.
+  static bool AwaitStdout(const std::string& needle) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (!absl::StrContains(server_->stdout_text(), needle)) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return true;
+  }
+
   static HttpClientTls Trusting(const std::string& ca, const std::string& cert = "",
                                 const std::string& key = "") {
     return HttpClientTls{ca, cert, key};
@@ -188,7 +201,8 @@ class TlsE2eTest : public TlsServerFixture {
 };
 
 TEST_F(TlsE2eTest, GrpcOverTlsWithTheCaAsRootSucceeds) {
-  std::shared_ptr<grpc::Channel> channel = TlsChannel(server_->grpc_address(), files_->pki.ca.cert_pem);
+  std::shared_ptr<grpc::Channel> channel =
+      TlsChannel(server_->grpc_address(), files_->pki.ca.cert_pem);
   EXPECT_THAT(Incr(channel, tenant_), IsOk());
   absl::StatusOr<std::string> health =
       RawUnaryCall(channel, "/grpc.health.v1.Health/Check", std::string());
@@ -219,8 +233,8 @@ TEST_F(TlsE2eTest, HttpsWithTheCaSucceedsOnEveryRoute) {
                  R"({"dimension":"date"})", {{"Content-Type", "application/json"}});
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_THAT(r.body, HasSubstr(R"("status":200)"));
-  r = https.PostJson("/v1/Counters/Incr",
-                     absl::StrCat(R"({"tenant":")", tenant_, R"(","visitorId":"v2","counterName":"c"})"));
+  r = https.PostJson("/v1/Counters/Incr", absl::StrCat(R"({"tenant":")", tenant_,
+                                                       R"(","visitorId":"v2","counterName":"c"})"));
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_EQ(https.last_new_connections(), 0) << "keep-alive over TLS";
 }
@@ -249,15 +263,17 @@ TEST_F(TlsE2eTest, PlaintextHttpToTheTlsPortFailsAndTheServerKeepsServing) {
   r = after.Get("/metrics");
   ASSERT_EQ(r.status, 200) << r;
   EXPECT_GE(MetricValue(r.body, "countd_http_tls_handshake_failures_total"), before + 2) << r.body;
-  EXPECT_THAT(server_->stdout_text(), HasSubstr("http tls handshake failed: remote=127.0.0.1"));
+  EXPECT_TRUE(AwaitStdout("http tls handshake failed: remote=127.0.0.1")) << "no debug log line";
 }
 
 TEST_F(TlsE2eTest, StartupLogSaysTlsIsOnAndNamesTheCertificate) {
+  // Logged before the listening lines, which the harness still finds unchanged.
   const std::string out = server_->stdout_text();
+  EXPECT_THAT(out, HasSubstr("tls: server-authenticated on grpc and http; certificate subject="));
+  EXPECT_THAT(out, HasSubstr("CN=countd-server"));
   EXPECT_THAT(out, HasSubstr("grpc listening on 127.0.0.1:"));
   EXPECT_THAT(out, HasSubstr("http listening on 127.0.0.1:"));
-  EXPECT_THAT(out, HasSubstr("tls=on"));
-  EXPECT_THAT(out, HasSubstr("CN=countd-server"));
+  EXPECT_TRUE(AwaitStdout("tls=on")) << server_->stdout_text();
 }
 
 // --- mutual TLS ----------------------------------------------------------------------------------
@@ -290,13 +306,14 @@ TEST_F(MutualTlsE2eTest, HttpNeedsAClientCertificateFromTheClientCa) {
                   Trusting(files_->ca, files_->client_cert, files_->client_key));
   r = good.Get("/readyz");
   EXPECT_EQ(r.status, 200) << r;
-  r = good.PostJson("/v1/Counters/Incr",
-                    absl::StrCat(R"({"tenant":")", tenant_, R"(","visitorId":"v","counterName":"c"})"));
+  r = good.PostJson("/v1/Counters/Incr", absl::StrCat(R"({"tenant":")", tenant_,
+                                                      R"(","visitorId":"v","counterName":"c"})"));
   EXPECT_EQ(r.status, 200) << r;
 }
 
 TEST_F(MutualTlsE2eTest, StartupLogSaysMutual) {
-  EXPECT_THAT(server_->stdout_text(), HasSubstr("tls=mutual"));
+  EXPECT_THAT(server_->stdout_text(), HasSubstr("tls: mutual on grpc and http"));
+  EXPECT_TRUE(AwaitStdout("tls=mutual")) << server_->stdout_text();
 }
 
 // --- startup refusals ----------------------------------------------------------------------------

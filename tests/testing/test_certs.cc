@@ -147,8 +147,10 @@ absl::StatusOr<TestCert> MakeTestCa(const std::string& common_name) {
 }
 
 absl::StatusOr<TestCert> MakeTestLeaf(const TestCert& issuer, const LeafOptions& options) {
-  BioPtr cert_bio(BIO_new_mem_buf(issuer.cert_pem.data(), static_cast<int>(issuer.cert_pem.size())));
-  BioPtr key_bio(BIO_new_mem_buf(issuer.key_pem.data(), static_cast<int>(issuer.key_pem.size())));
+  BioPtr cert_bio(
+      BIO_new_mem_buf(issuer.cert_pem.data(), static_cast<int>(issuer.cert_pem.size())));
+  BioPtr key_bio(
+      BIO_new_mem_buf(issuer.key_pem.data(), static_cast<int>(issuer.key_pem.size())));
   if (cert_bio == nullptr || key_bio == nullptr) return Fail("BIO_new_mem_buf");
   X509Ptr issuer_cert(PEM_read_bio_X509(cert_bio.get(), nullptr, &NoPassphrase, nullptr));
   PkeyPtr issuer_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &NoPassphrase, nullptr));
@@ -258,7 +260,9 @@ absl::Status WriteTestFile(const std::string& path, const std::string& contents)
     }
     done += static_cast<size_t>(n);
   }
-  if (close(fd) != 0) return absl::InternalError(absl::StrCat("close ", path, ": ", strerror(errno)));
+  if (close(fd) != 0) {
+    return absl::InternalError(absl::StrCat("close ", path, ": ", strerror(errno)));
+  }
   return absl::OkStatus();
 }
 
