@@ -12,8 +12,8 @@ packages=(
   # the stack
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libre2-dev libspdlog-dev libfmt-dev
-  # JSON shim: HTTP server and JSON for legacy envelopes
-  libboost1.81-dev rapidjson-dev
+  # JSON shim: HTTP server and JSON for legacy envelopes; OpenSSL for TLS on both ports
+  libboost1.81-dev rapidjson-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev curl
   redis-server redis-tools wrk nghttp2-client

@@ -6,6 +6,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "RocksDB data directory (created when missing).");
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
@@ -39,6 +40,41 @@ ABSL_FLAG(int32_t, workers, -1,
           "32 for --sync=always), else 1..1024.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
 
+// TLS, reflection, and gRPC/HTTP connection limits.
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain, the server's certificate first. With --tls-key-file: TLS on "
+          "both the gRPC and the HTTP port. Read at start only (rotation = restart).");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "Unencrypted PEM private key of the --tls-cert-file certificate.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle. Set: mutual TLS, clients on both ports must present a certificate "
+          "signed by one of these CAs. Needs --tls-cert-file and --tls-key-file.");
+ABSL_FLAG(bool, grpc_reflection, true,
+          "Serve gRPC server reflection (grpcurl list/describe without .proto files). The gRPC "
+          "health service is served either way.");
+ABSL_FLAG(int64_t, grpc_max_message_bytes, 4 << 20,
+          "Largest gRPC message received or sent, bytes (16384..1073741824); larger ones fail "
+          "with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, grpc_max_concurrent_streams, 1000,
+          "Calls in flight per gRPC connection (HTTP/2 MAX_CONCURRENT_STREAMS, 1..1000000); "
+          "clients queue further calls.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_idle, absl::Minutes(30),
+          "A gRPC connection without calls for this long is closed with GOAWAY (clients "
+          "reconnect when needed). 0 = never.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_age, absl::ZeroDuration(),
+          "gRPC connections are closed with GOAWAY after about this long (+-10%), so that "
+          "clients reconnect and rebalance. 0 = never.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_age_grace, absl::Seconds(30),
+          "After --grpc-max-connection-age, how long calls in flight may still finish.");
+ABSL_FLAG(absl::Duration, grpc_keepalive_time, absl::Hours(2),
+          "The server pings a gRPC connection that was silent this long, and closes it when "
+          "the ping is not answered within 20s (>= 10s).");
+ABSL_FLAG(int64_t, http_max_connections, 10000,
+          "Open HTTP connections (1..1000000); further ones are accepted and closed at once.");
+ABSL_FLAG(int64_t, http_max_url_bytes, 8 << 10,
+          "Longest HTTP request target (path and query), bytes (256..--http-max-header-bytes); "
+          "longer ones are refused in the route family's error form (else 414).");
+
 namespace countd {
 namespace {
 
@@ -48,6 +84,10 @@ const char* const kFlagNames[] = {
     "monthly_retention_months", "stash_retention_days", "tally_max_ranked_items",
     "http_max_body_bytes", "http_max_header_bytes", "http_read_timeout", "http_idle_timeout",
     "workers", "log_level",
+    "tls_cert_file", "tls_key_file", "tls_client_ca_file", "grpc_reflection",
+    "grpc_max_message_bytes", "grpc_max_concurrent_streams", "grpc_max_connection_idle",
+    "grpc_max_connection_age", "grpc_max_connection_age_grace", "grpc_keepalive_time",
+    "http_max_connections", "http_max_url_bytes",
 };
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
@@ -73,6 +113,54 @@ std::string NormalizeFlagName(std::string arg) {
     if (arg[i] == '-') arg[i] = '_';
   }
   return arg;
+}
+
+// 0 (= never) or within 1s..1 year.
+absl::Status CheckOptionalDuration(absl::string_view flag, absl::Duration d) {
+  if (d == absl::ZeroDuration() || (d >= absl::Seconds(1) && d <= absl::Hours(24 * 365))) {
+    return absl::OkStatus();
+  }
+  return Bad(flag, absl::StrCat(absl::FormatDuration(d), " is neither 0 nor within 1s..8760h"));
+}
+
+// The TLS, reflection and connection-limit flags into `c` (after the HTTP header limit is set).
+absl::Status TlsAndConnectionFlags(ServerConfig& c) {
+  c.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  c.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  c.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  c.grpc_reflection = absl::GetFlag(FLAGS_grpc_reflection);
+  c.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
+  absl::Status s = CheckRange<int64_t>("grpc-max-message-bytes", c.grpc_max_message_bytes,
+                                       16 << 10, int64_t{1} << 30);
+  if (!s.ok()) return s;
+  c.grpc_max_concurrent_streams = absl::GetFlag(FLAGS_grpc_max_concurrent_streams);
+  s = CheckRange("grpc-max-concurrent-streams", c.grpc_max_concurrent_streams, 1, 1'000'000);
+  if (!s.ok()) return s;
+  c.grpc_max_connection_idle = absl::GetFlag(FLAGS_grpc_max_connection_idle);
+  s = CheckOptionalDuration("grpc-max-connection-idle", c.grpc_max_connection_idle);
+  if (!s.ok()) return s;
+  c.grpc_max_connection_age = absl::GetFlag(FLAGS_grpc_max_connection_age);
+  s = CheckOptionalDuration("grpc-max-connection-age", c.grpc_max_connection_age);
+  if (!s.ok()) return s;
+  c.grpc_max_connection_age_grace = absl::GetFlag(FLAGS_grpc_max_connection_age_grace);
+  if (c.grpc_max_connection_age_grace < absl::ZeroDuration() ||
+      c.grpc_max_connection_age_grace > absl::Hours(24)) {
+    return Bad("grpc-max-connection-age-grace", "must be within 0s..24h");
+  }
+  c.grpc_keepalive_time = absl::GetFlag(FLAGS_grpc_keepalive_time);
+  if (c.grpc_keepalive_time < absl::Seconds(10) || c.grpc_keepalive_time > absl::Hours(24 * 365)) {
+    return Bad("grpc-keepalive-time", "must be within 10s..8760h");
+  }
+  c.http_max_connections = absl::GetFlag(FLAGS_http_max_connections);
+  s = CheckRange<int64_t>("http-max-connections", c.http_max_connections, 1, 1'000'000);
+  if (!s.ok()) return s;
+  c.http_max_url_bytes = absl::GetFlag(FLAGS_http_max_url_bytes);
+  if (c.http_max_url_bytes < 256 || c.http_max_url_bytes > c.http_max_header_bytes) {
+    return Bad("http-max-url-bytes",
+               absl::StrCat(c.http_max_url_bytes, " is outside 256..", c.http_max_header_bytes,
+                            " (the request line is part of --http-max-header-bytes)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -144,6 +232,8 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   }
   c.workers = absl::GetFlag(FLAGS_workers);
   s = CheckRange("workers", c.workers, -1, 1024);
+  if (!s.ok()) return s;
+  s = TlsAndConnectionFlags(c);
   if (!s.ok()) return s;
   std::string level = LogLevelFlag();
   if (level != "debug" && level != "info" && level != "warn" && level != "error") {

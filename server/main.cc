@@ -81,8 +81,12 @@ int main(int argc, char** argv) {
     std::printf("http listening on %s\n", (*server)->http_address().c_str());
   }
   std::fflush(stdout);
-  spdlog::info("countd started: grpc={} http={}", (*server)->grpc_address(),
-               (*server)->http_address());
+  // The stdout lines above stay "grpc/http listening on" with TLS too (scripts parse them).
+  const char* tls = config->tls.cert_file.empty()        ? "off"
+                    : config->tls.client_ca_file.empty() ? "on"
+                                                         : "mutual";
+  spdlog::info("countd started: grpc={} http={} tls={}", (*server)->grpc_address(),
+               (*server)->http_address(), tls);
   spdlog::info("configuration: {}", countd::EffectiveFlags());
 
   int sig = 0;

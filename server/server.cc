@@ -1,8 +1,13 @@
 #include "server/server.h"
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -11,6 +16,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/security/server_credentials.h"
 #include "server/executor.h"
 #include "server/grpc/admin_service.h"
 #include "server/grpc/counters_service.h"
@@ -32,6 +39,9 @@ namespace countd {
 namespace {
 
 constexpr size_t kMaxQueuedRequests = 100000;
+// gRPC connection policy that is not a flag (README: Limits).
+constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(20);
+constexpr absl::Duration kMinClientPingInterval = absl::Seconds(10);
 
 // The host part of "HOST:PORT" (brackets of IPv6 kept).
 std::string HostOf(const std::string& addr) {
@@ -50,6 +60,73 @@ absl::Status CheckAddress(absl::string_view flag, const std::string& addr) {
   return absl::OkStatus();
 }
 
+// Turns server reflection on or off for one ServerBuilder. Registering the plugin globally
+// (InitProtoReflectionServerBuilderPlugin) would put it on every server of the process for good;
+// this option decides per server, which also lets tests run both kinds in one process.
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    const std::string name = grpc::reflection::ProtoServerReflectionPlugin().name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&name](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == name;
+                                  }),
+                   plugins->end());
+    if (enabled_) {
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    }
+  }
+
+ private:
+  const bool enabled_;
+};
+
+int ClampedMillis(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+// Applies the message cap, stream cap and connection policy of `config` to `builder`.
+void ApplyGrpcLimits(const ServerConfig& config, grpc::ServerBuilder& builder) {
+  const int max_message =
+      static_cast<int>(std::min<int64_t>(config.grpc_max_message_bytes, INT32_MAX));
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.grpc_max_concurrent_streams);
+  if (config.grpc_max_connection_idle > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                               ClampedMillis(config.grpc_max_connection_idle));
+  }
+  if (config.grpc_max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               ClampedMillis(config.grpc_max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               ClampedMillis(config.grpc_max_connection_age_grace));
+  }
+  // Server keepalive: ping a connection after this much silence; close it when the ping is not
+  // answered within kKeepaliveTimeout (a peer that vanished without closing).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             ClampedMillis(config.grpc_keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ClampedMillis(kKeepaliveTimeout));
+  // Client keepalive: pings are accepted every kMinClientPingInterval or slower, with or without
+  // calls in flight. gRPC's defaults (5 min, and 2 h without calls) would answer common client
+  // settings such as a 30 s keepalive with GOAWAY "too_many_pings".
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             ClampedMillis(kMinClientPingInterval));
+}
+
+std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const TlsMaterial& tls) {
+  if (tls.cert_chain_pem.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(
+      tls.client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = tls.client_ca_pem;
+  options.pem_key_cert_pairs.push_back({tls.private_key_pem, tls.cert_chain_pem});
+  return grpc::SslServerCredentials(options);
+}
+
 class CountdServerImpl : public CountdServer {
  public:
   explicit CountdServerImpl(const ServerConfig& config) : config_(config) {}
@@ -59,6 +136,22 @@ class CountdServerImpl : public CountdServer {
   absl::Status Init() {
     absl::Status s = CheckAddress("--grpc-addr", config_.grpc_addr);
     if (!s.ok()) return s;
+    // Before the database opens: a bad certificate should not cost a WAL replay to find.
+    absl::StatusOr<TlsMaterial> tls = LoadTlsMaterial(config_.tls);
+    if (!tls.ok()) return tls.status();
+    if (!tls->cert_chain_pem.empty()) {
+      spdlog::info("tls: {} on grpc and http; certificate subject=\"{}\" valid until {}",
+                   tls->client_ca_pem.empty() ? "server-authenticated" : "mutual",
+                   tls->leaf_subject,
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after,
+                                    absl::UTCTimeZone()));
+      if (tls->leaf_not_after < absl::Now()) {
+        spdlog::warn("tls: the certificate in --tls-cert-file expired on {}; clients will "
+                     "refuse it",
+                     absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after,
+                                      absl::UTCTimeZone()));
+      }
+    }
     const storage::Clock* clock = config_.clock != nullptr ? config_.clock : storage::RealClock();
 
     storage::StoreOptions store_options;
@@ -107,13 +200,14 @@ class CountdServerImpl : public CountdServer {
     admin_service_ = std::make_unique<grpc_edge::AdminService>(admin_api_.get(),
                                                                admin_executor_.get());
     grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    builder.SetOption(std::make_unique<ReflectionOption>(config_.grpc_reflection));
+    ApplyGrpcLimits(config_, builder);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
     observers.push_back(metrics_->NewGrpcInterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(observers));
     int port = 0;
-    builder.AddListeningPort(config_.grpc_addr, grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(config_.grpc_addr, GrpcCredentials(*tls), &port);
     builder.RegisterService(counters_service_.get());
     builder.RegisterService(tally_service_.get());
     builder.RegisterService(gm_service_.get());
@@ -125,10 +219,10 @@ class CountdServerImpl : public CountdServer {
     }
     grpc_address_ = absl::StrCat(HostOf(config_.grpc_addr), ":", port);
     grpc_server_->GetHealthCheckService()->SetServingStatus(true);
-    return StartHttp(workers);
+    return StartHttp(workers, *tls);
   }
 
-  absl::Status StartHttp(int workers) {
+  absl::Status StartHttp(int workers, const TlsMaterial& tls) {
     http::ShimServices services;
     services.counters = counters_api_.get();
     services.tally = tally_api_.get();
@@ -143,6 +237,16 @@ class CountdServerImpl : public CountdServer {
     options.max_header_bytes = static_cast<size_t>(config_.http_max_header_bytes);
     options.read_timeout = config_.http_read_timeout;
     options.idle_timeout = config_.http_idle_timeout;
+    options.max_connections = static_cast<size_t>(config_.http_max_connections);
+    options.max_target_bytes = static_cast<size_t>(config_.http_max_url_bytes);
+    if (!tls.cert_chain_pem.empty()) {
+      options.tls =
+          http::HttpTlsOptions{tls.cert_chain_pem, tls.private_key_pem, tls.client_ca_pem};
+      options.on_tls_handshake_error = [this](const std::string& remote_ip,
+                                              const std::string& error) {
+        metrics_->ObserveTlsHandshakeFailure(remote_ip, error);
+      };
+    }
     RouteLabeler route_label = [this](absl::string_view method, absl::string_view path) {
       return shim_->RouteLabel(method, path);
     };
@@ -155,9 +259,16 @@ class CountdServerImpl : public CountdServer {
               return shim_->Reject(target, kind);
             },
             route_label));
+    if (options.tls.has_value()) {
+      OPENSSL_cleanse(options.tls->private_key_pem.data(), options.tls->private_key_pem.size());
+    }
     if (!http_server.ok()) {
+      // TLS material was checked up front; a "tls: " error here is about the same files.
+      const absl::string_view flag = absl::StartsWith(http_server.status().message(), "tls: ")
+                                         ? "--tls-cert-file/--tls-key-file/--tls-client-ca-file"
+                                         : "--http-addr";
       return absl::Status(http_server.status().code(),
-                          absl::StrCat("--http-addr: ", http_server.status().message()));
+                          absl::StrCat(flag, ": ", http_server.status().message()));
     }
     http_server_ = *std::move(http_server);
     http_address_ = http_server_->address();

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/tls.h"
 #include "storage/clock.h"
 #include "storage/store.h"
 
@@ -34,13 +35,29 @@ struct ServerConfig {
   int workers = -1;
   // Time source; nullptr = the real clock. Must outlive the server.
   const storage::Clock* clock = nullptr;
+
+  // TLS on both ports (see server/tls.h): certificate + key = TLS; + client CA = mutual TLS.
+  TlsFiles tls;
+  // gRPC: server reflection; message cap in both directions; HTTP/2 streams per connection;
+  // connection policy (zero durations = never).
+  bool grpc_reflection = true;
+  int64_t grpc_max_message_bytes = 4 << 20;
+  int grpc_max_concurrent_streams = 1000;
+  absl::Duration grpc_max_connection_idle = absl::Minutes(30);
+  absl::Duration grpc_max_connection_age = absl::ZeroDuration();
+  absl::Duration grpc_max_connection_age_grace = absl::Seconds(30);
+  absl::Duration grpc_keepalive_time = absl::Hours(2);
+  // HTTP: open connections (more are closed at once) and request-target length (414 beyond).
+  int64_t http_max_connections = 10000;
+  int64_t http_max_url_bytes = 8 << 10;
 };
 
 // A running countd. Thread-safe: Shutdown may be called from any thread.
 class CountdServer {
  public:
   // Opens the database and starts listening. Errors: UNAVAILABLE when the database cannot be
-  // opened or a port cannot be bound; INVALID_ARGUMENT for a bad address.
+  // opened or a port cannot be bound; INVALID_ARGUMENT for a bad address or bad TLS files (the
+  // message names the flag; checked before the database is opened).
   static absl::StatusOr<std::unique_ptr<CountdServer>> Start(const ServerConfig& config);
 
   virtual ~CountdServer() = default;

@@ -156,6 +156,13 @@ ServerMetrics::ServerMetrics(storage::Store* store) : store_(store) {
                         .AddGauge("countd_http_in_flight_requests",
                                   "HTTP requests being handled.", {})
                         ->With({});
+  tls_handshake_failures_ =
+      registry_
+          .AddCounter("countd_http_tls_handshake_failures_total",
+                      "TLS handshakes on the HTTP port that failed or timed out (plaintext "
+                      "clients, missing or untrusted client certificates, scanners).",
+                      {})
+          ->With({});
   registry_.AddCollector([this](metrics::ExpositionWriter& w) { WriteStoreMetrics(w); });
   registry_.AddCollector(metrics::WriteProcessMetrics);
 }
@@ -228,6 +235,12 @@ http::HttpRejectHandler ServerMetrics::WrapHttpReject(http::HttpRejectHandler re
     ObserveHttp("other", route_label("", path), status, SecondsSince(start), "");
     return response;
   };
+}
+
+void ServerMetrics::ObserveTlsHandshakeFailure(const std::string& remote_ip,
+                                               const std::string& error) {
+  tls_handshake_failures_->Increment();
+  spdlog::debug("http tls handshake failed: remote={} error=\"{}\"", remote_ip, error);
 }
 
 std::string ServerMetrics::Render() const { return registry_.Render(); }

@@ -44,6 +44,10 @@ class ServerMetrics {
   http::HttpRejectHandler WrapHttpReject(http::HttpRejectHandler reject,
                                          RouteLabeler route_label);
 
+  // For HttpServerOptions::on_tls_handshake_error: counts the failure
+  // (countd_http_tls_handshake_failures_total) and logs it at debug with the peer's address.
+  void ObserveTlsHandshakeFailure(const std::string& remote_ip, const std::string& error);
+
   // The Prometheus text exposition (content type metrics::kContentType).
   std::string Render() const;
 
@@ -64,6 +68,7 @@ class ServerMetrics {
   metrics::Family<metrics::Counter>* http_requests_;
   metrics::Family<metrics::Histogram>* http_duration_;
   metrics::Gauge* http_in_flight_;
+  metrics::Counter* tls_handshake_failures_;
   absl::Mutex methods_mu_;
   // Method paths found compiled in; bounded by the binary (unknown paths are never added).
   absl::flat_hash_set<std::string> known_methods_ ABSL_GUARDED_BY(methods_mu_);

@@ -8,6 +8,10 @@
 // session's buffer. Every read and write carries a deadline (beast::tcp_stream expiry), so a slow
 // peer costs a socket, never a thread.
 //
+// TLS: Session is a template over its stream (beast::tcp_stream or beast::ssl_stream over one), so
+// the parser, limits and keep-alive logic exist once. A TLS session first runs the handshake
+// under the first request's deadline; the orderly close sends close_notify.
+//
 // Nothing here throws across the API: Asio calls use the error_code overloads, handler calls are
 // wrapped, and the io threads survive a throwing completion handler.
 
@@ -23,6 +27,7 @@
 #include <exception>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
@@ -30,11 +35,17 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -65,8 +76,7 @@ constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // Read size while waiting for the first bytes of a request.
 constexpr size_t kFirstReadBytes = 4096;
 // After the last response of a connection we half-close and drain what the peer still sends for
-// a while before closing: closing with unread input makes the kernel send RST, which can destroy
-// the response (e.g. the 413 for a body the peer is still uploading) before the peer reads it.
+// a while before closing (see Session::LingerClose).
 constexpr std::chrono::seconds kLingerTimeout(1);
 constexpr size_t kLingerMaxBytes = size_t{1} << 20;
 // Upper bound on one extra response header value.
@@ -117,6 +127,9 @@ HttpResponse DefaultRejection(absl::string_view kind) {
   } else if (kind == kRejectHeaderTooLarge) {
     response.status = 431;
     response.body = "request header too large\n";
+  } else if (kind == kRejectUriTooLong) {
+    response.status = 414;
+    response.body = "request target too long\n";
   } else {
     response.status = 400;
     response.body = "bad request\n";
@@ -172,7 +185,100 @@ absl::StatusOr<tcp::endpoint> ParseAddress(const std::string& addr) {
   return tcp::endpoint(ip, static_cast<uint16_t>(port));
 }
 
-class Session;
+// The ALPN protocol countd speaks over TLS. A client that offers only others (h2) gets no ALPN
+// answer and may go on with HTTP/1.1 or give up; it never gets h2 frames parsed as HTTP/1.1.
+int SelectHttp11(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+                 unsigned int in_len, void*) {
+  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof(kHttp11), in, in_len) ==
+      OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+absl::Status TlsError(absl::string_view what, const error_code& ec) {
+  return absl::InvalidArgumentError(absl::StrCat("tls: ", what, ": ", ec.message()));
+}
+
+// The server-side TLS context for `tls`: TLS 1.2+, no compression or renegotiation, the server's
+// cipher order, and with a client CA bundle mandatory client certificates.
+absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const HttpTlsOptions& tls) {
+  std::unique_ptr<asio::ssl::context> ctx;
+  try {
+    ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  } catch (const std::exception& e) {  // Asio reports SSL_CTX_new failing only by throwing
+    return absl::InvalidArgumentError(absl::StrCat("tls: cannot create a context: ", e.what()));
+  }
+  SSL_CTX* native = ctx->native_handle();
+  error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use |
+                       asio::ssl::context::no_compression,
+                   ec);
+  if (ec) return TlsError("options", ec);
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+    return absl::InvalidArgumentError("tls: cannot require TLS 1.2");
+  }
+  SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  // An encrypted key fails to load instead of OpenSSL prompting on the terminal.
+  ctx->set_password_callback(
+      [](std::size_t, asio::ssl::context::password_purpose) { return std::string(); }, ec);
+  if (ec) return TlsError("password callback", ec);
+  ctx->use_certificate_chain(asio::buffer(tls.cert_chain_pem), ec);
+  if (ec) return TlsError("the certificate chain does not load", ec);
+  ctx->use_private_key(asio::buffer(tls.private_key_pem), asio::ssl::context::pem, ec);
+  if (ec) return TlsError("the private key does not load", ec);
+  if (SSL_CTX_check_private_key(native) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        "tls: the private key does not belong to the first certificate of the chain");
+  }
+  if (!tls.client_ca_pem.empty()) {
+    ctx->add_certificate_authority(asio::buffer(tls.client_ca_pem), ec);
+    if (ec) return TlsError("the client CA bundle does not load", ec);
+    // The CertificateRequest lists the acceptable CAs, so clients with several certificates
+    // pick the right one.
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(tls.client_ca_pem.data(), static_cast<int>(tls.client_ca_pem.size())),
+        &BIO_free);
+    if (bio == nullptr) return absl::InvalidArgumentError("tls: out of memory");
+    for (;;) {
+      std::unique_ptr<X509, decltype(&X509_free)> cert(
+          PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+      if (cert == nullptr) break;
+      if (SSL_CTX_add_client_CA(native, cert.get()) != 1) {
+        ERR_clear_error();
+        return absl::InvalidArgumentError("tls: cannot list a client CA");
+      }
+    }
+    ERR_clear_error();  // the loop ends on "no start line"
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return TlsError("verify mode", ec);
+    // Required for session resumption when client certificates are verified.
+    static constexpr unsigned char kSessionContext[] = "countd-http";
+    SSL_CTX_set_session_id_context(native, kSessionContext, sizeof(kSessionContext) - 1);
+  }
+  SSL_CTX_set_alpn_select_cb(native, &SelectHttp11, nullptr);
+  return ctx;
+}
+
+// What the server needs of a connection, whatever its transport.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual asio::any_io_executor executor() = 0;
+  // Starts serving; call once, after the session is registered.
+  virtual void Start() = 0;
+  // Graceful stop: closes the connection now if it is between requests (or still in its TLS
+  // handshake), else after the response to the request in progress.
+  virtual void BeginStop() = 0;
+  // Closes the connection whatever it is doing; pending operations complete with errors.
+  virtual void ForceClose() = 0;
+};
 
 // State shared by the server and all its sessions. Sessions hold it by shared_ptr, so it outlives
 // any session that the io_context destroys late.
@@ -180,23 +286,43 @@ struct ServerState {
   HttpServerOptions options;
   HttpHandler handler;
   HttpRejectHandler reject;
+  // Set when options.tls is: every session is a TLS session. Read-only once serving.
+  std::unique_ptr<asio::ssl::context> tls;
 
   // Set once by Shutdown; read by sessions when deciding on keep-alive.
   std::atomic<bool> stopping_hint{false};
 
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;  // no new sessions once set
-  absl::flat_hash_map<const Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<const SessionBase*, std::weak_ptr<SessionBase>> sessions
+      ABSL_GUARDED_BY(mu);
 };
 
-// One connection. All member functions except the constructor, the destructor and executor()
-// run on the session's strand.
-class Session : public std::enable_shared_from_this<Session> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+Stream MakeStream(tcp::socket socket, ServerState& state) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    return Stream(std::move(socket), *state.tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+// One connection over `Stream` (PlainStream or TlsStream): the request loop is the same for
+// both; only the start (TLS handshake) and the orderly close (TLS close_notify) differ. All
+// member functions except the constructor, the destructor and executor() run on the session's
+// strand.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerState> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {
+      : stream_(MakeStream<Stream>(std::move(socket), *state)), state_(std::move(state)) {
     error_code ec;
-    tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    tcp::endpoint peer = Tcp().socket().remote_endpoint(ec);
     if (!ec) {
       asio::ip::address ip = peer.address();
       if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
@@ -205,55 +331,87 @@ class Session : public std::enable_shared_from_this<Session> {
       remote_ip_ = ip.to_string(ec);
     }
     // Responses are written in one go; don't let Nagle hold back the last segment.
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    Tcp().socket().set_option(tcp::no_delay(true), ec);
   }
 
-  ~Session() {
+  ~Session() override {
     absl::MutexLock lock(&state_->mu);
     state_->sessions.erase(this);
   }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() override { return Tcp().get_executor(); }
 
-  // Starts serving; call once, after the session is registered.
-  void Start() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::WaitForRequest, shared_from_this()));
+  void Start() override {
+    asio::dispatch(Tcp().get_executor(),
+                   beast::bind_front_handler(&Session::Begin, this->shared_from_this()));
   }
 
-  // Graceful stop: closes the connection now if it is between requests, else after the response
-  // to the request in progress.
-  void BeginStop() {
+  void BeginStop() override {
     stopping_ = true;
-    if (phase_ == Phase::kWaiting) CloseNow();
+    if (phase_ == Phase::kWaiting || phase_ == Phase::kHandshake) CloseNow();
   }
 
-  // Closes the connection whatever it is doing; pending operations complete with errors.
-  void ForceClose() {
+  void ForceClose() override {
     stopping_ = true;
     CloseNow();
   }
 
  private:
   enum class Phase {
-    kWaiting,   // no byte of the next request yet: may be closed at once on shutdown
-    kReading,   // part of a request has arrived
-    kHandling,  // the handler runs
-    kWriting,   // a response (or 100 Continue) is being written
+    kHandshake,  // TLS handshake in progress: may be closed at once on shutdown
+    kWaiting,    // no byte of the next request yet: may be closed at once on shutdown
+    kReading,    // part of a request has arrived
+    kHandling,   // the handler runs
+    kWriting,    // a response (or 100 Continue) is being written
     kClosing,
   };
 
-  // Waits for the first bytes of a request: within read_timeout on a new connection, within
-  // idle_timeout between requests of a kept-alive connection.
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  // The first request's deadline counts from accept and covers the TLS handshake: a client that
+  // never finishes its handshake is closed after read_timeout like one that never sends a byte.
+  void Begin() {
+    if (stopping_) return CloseNow();
+    Tcp().expires_after(ToSteady(state_->options.read_timeout));
+    if constexpr (kTls) {
+      phase_ = Phase::kHandshake;
+      stream_.async_handshake(
+          asio::ssl::stream_base::server,
+          beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+    } else {
+      WaitForRequest();
+    }
+  }
+
+  void OnHandshake(error_code ec) {
+    if (ec) {
+      // A shutdown closing the socket is not the client's failure.
+      if (!stopping_ && ec != asio::error::operation_aborted &&
+          state_->options.on_tls_handshake_error) {
+        std::string why = ec == beast::error::timeout
+                              ? std::string("handshake not completed within the read timeout")
+                              : absl::StrCat(ec.category().name(), ": ", ec.message());
+        try {
+          state_->options.on_tls_handshake_error(remote_ip_, why);
+        } catch (...) {
+        }
+      }
+      return CloseNow();
+    }
+    WaitForRequest();
+  }
+
+  // Waits for the first bytes of a request: the first request of a connection within the
+  // read_timeout set in Begin(), later ones of a kept-alive connection within idle_timeout.
   void WaitForRequest() {
     if (stopping_) return CloseNow();
     phase_ = Phase::kWaiting;
     parser_.reset();
-    const HttpServerOptions& o = state_->options;
-    stream_.expires_after(ToSteady(first_request_ ? o.read_timeout : o.idle_timeout));
+    if (!first_request_) Tcp().expires_after(ToSteady(state_->options.idle_timeout));
     if (buffer_.size() > 0) return OnFirstBytes(error_code(), 0);  // pipelined
-    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                            beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+    stream_.async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        beast::bind_front_handler(&Session::OnFirstBytes, this->shared_from_this()));
   }
 
   void OnFirstBytes(error_code ec, size_t n) {
@@ -261,18 +419,22 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.commit(n);
     phase_ = Phase::kReading;
     // The first request's deadline counts from accept; later ones from their first byte.
-    if (!first_request_) stream_.expires_after(ToSteady(state_->options.read_timeout));
+    if (!first_request_) Tcp().expires_after(ToSteady(state_->options.read_timeout));
     parser_.emplace();
     const uint64_t header_limit = std::min<uint64_t>(state_->options.max_header_bytes, UINT32_MAX);
     parser_->header_limit(static_cast<uint32_t>(header_limit));
     parser_->body_limit(static_cast<uint64_t>(state_->options.max_body_bytes));
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
   }
 
   void OnHeader(error_code ec, size_t) {
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
+    if (req.target().size() > state_->options.max_target_bytes) {
+      return Reject(kRejectUriTooLong);
+    }
     // RFC 9112 6.1/6.3: a request whose Transfer-Encoding does not end in chunked has no
     // reliable length, and one with both Transfer-Encoding and Content-Length is a request
     // smuggling attempt. Beast 1.81 accepts both (as a bodyless request), so refuse them here.
@@ -286,8 +448,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (req.version() == 11 && buffer_.size() == 0 &&
         beast::iequals(req[bhttp::field::expect], "100-continue")) {
       phase_ = Phase::kWriting;
-      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
-                        beast::bind_front_handler(&Session::OnContinueWritten, shared_from_this()));
+      asio::async_write(
+          stream_, asio::buffer(kContinue.data(), kContinue.size()),
+          beast::bind_front_handler(&Session::OnContinueWritten, this->shared_from_this()));
       return;
     }
     ReadBody();
@@ -301,7 +464,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+                      beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
   }
 
   void OnBody(error_code ec, size_t) {
@@ -312,6 +475,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadError(error_code ec) {
     if (ec == bhttp::error::body_limit) return Reject(kRejectBodyTooLarge);
     if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+      if (std::optional<std::string> target = OverlongTarget()) {
+        return Reject(kRejectUriTooLong, std::move(target));
+      }
       return Reject(kRejectHeaderTooLarge);
     }
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
@@ -336,19 +502,41 @@ class Session : public std::enable_shared_from_this<Session> {
     CloseNow();  // timeout, reset, shutdown: no answer
   }
 
-  // Answers a request the parser refused, then closes the connection.
-  void Reject(absl::string_view kind) {
+  // After the header limit was hit: the request target (or, when its request line did not even
+  // end within the limit, its beginning) if the target alone is longer than max_target_bytes;
+  // nullopt when the fields made the header too large.
+  std::optional<std::string> OverlongTarget() {
+    const size_t limit = state_->options.max_target_bytes;
+    if (parser_.has_value() && !parser_->get().target().empty()) {
+      beast::string_view target = parser_->get().target();
+      if (target.size() <= limit) return std::nullopt;
+      return std::string(target);
+    }
+    // The request line is still unparsed: "METHOD SP target..." without its end.
+    const auto data = buffer_.data();
+    absl::string_view raw(static_cast<const char*>(data.data()), data.size());
+    raw = raw.substr(0, raw.find("\r\n"));
+    const size_t space = raw.find(' ');
+    if (space == absl::string_view::npos) return std::nullopt;
+    absl::string_view target = raw.substr(space + 1);
+    target = target.substr(0, target.find(' '));
+    if (target.size() <= limit) return std::nullopt;
+    return std::string(target.substr(0, limit));
+  }
+
+  // Answers a request the parser refused, then closes the connection. `target` overrides the
+  // parsed target (for a request line that was never completely read).
+  void Reject(absl::string_view kind, std::optional<std::string> target = std::nullopt) {
     phase_ = Phase::kHandling;
-    std::string target;
     unsigned version = 11;
     if (parser_.has_value()) {
-      target = std::string(parser_->get().target());
+      if (!target.has_value()) target = std::string(parser_->get().target());
       if (parser_->is_header_done()) version = parser_->get().version();
     }
     HttpResponse response;
     if (state_->reject) {
       try {
-        response = state_->reject(target, kind);
+        response = state_->reject(target.value_or(""), kind);
       } catch (...) {
         response = InternalError();
       }
@@ -378,6 +566,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(msg.body());
     request.remote_ip = remote_ip_;
+    request.secure = kTls;
 
     HttpResponse response;
     try {
@@ -418,9 +607,9 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.keep_alive(keep_alive);
 
     phase_ = Phase::kWriting;
-    stream_.expires_after(ToSteady(state_->options.write_timeout));
+    Tcp().expires_after(ToSteady(state_->options.write_timeout));
     bhttp::async_write(stream_, response_,
-                       beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
+                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(),
                                                  !keep_alive));
   }
 
@@ -431,33 +620,58 @@ class Session : public std::enable_shared_from_this<Session> {
     WaitForRequest();
   }
 
-  // Half-closes, then discards input until EOF, kLingerMaxBytes or kLingerTimeout (see above).
+  // Ends the connection without destroying the last response: closing a socket with unread
+  // input makes the kernel send RST, which can discard the response (e.g. the 413 for a body the
+  // peer is still uploading) before the peer reads it. Plaintext: half-closes, then discards
+  // input until EOF, kLingerMaxBytes or kLingerTimeout. TLS: first sends close_notify and waits
+  // for the peer's; if application data arrives instead (a client still uploading), goes on as
+  // plaintext does, discarding the rest undecrypted. One kLingerTimeout bounds it all.
   void LingerClose() {
     phase_ = Phase::kClosing;
+    Tcp().expires_after(kLingerTimeout);
+    if constexpr (kTls) {
+      stream_.async_shutdown(
+          beast::bind_front_handler(&Session::OnTlsShutdown, this->shared_from_this()));
+    } else {
+      DrainAndClose();
+    }
+  }
+
+  void OnTlsShutdown(error_code ec) {
+    // Done when the peer answered with close_notify, closed, or the linger time ran out.
+    if (!ec || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+        ec == beast::error::timeout || ec == asio::error::operation_aborted) {
+      return CloseNow();
+    }
+    DrainAndClose();
+  }
+
+  void DrainAndClose() {
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return CloseNow();
     linger_bytes_ = 0;
-    stream_.expires_after(kLingerTimeout);
-    stream_.async_read_some(asio::buffer(scratch_),
-                            beast::bind_front_handler(&Session::OnLingerRead, shared_from_this()));
+    Tcp().async_read_some(
+        asio::buffer(scratch_),
+        beast::bind_front_handler(&Session::OnLingerRead, this->shared_from_this()));
   }
 
   void OnLingerRead(error_code ec, size_t n) {
     linger_bytes_ += n;
     if (ec || linger_bytes_ > kLingerMaxBytes) return CloseNow();
-    stream_.async_read_some(asio::buffer(scratch_),
-                            beast::bind_front_handler(&Session::OnLingerRead, shared_from_this()));
+    Tcp().async_read_some(
+        asio::buffer(scratch_),
+        beast::bind_front_handler(&Session::OnLingerRead, this->shared_from_this()));
   }
 
   void CloseNow() {
     phase_ = Phase::kClosing;
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();  // noexcept; cancels pending operations and timers
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Tcp().close();  // noexcept; cancels pending operations and timers
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   const std::shared_ptr<ServerState> state_;
   std::string remote_ip_;
   beast::flat_buffer buffer_;
@@ -568,13 +782,13 @@ class HttpServer::Impl {
   }
 
  private:
-  std::vector<std::shared_ptr<Session>> Snapshot(bool set_stopping) {
-    std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> Snapshot(bool set_stopping) {
+    std::vector<std::shared_ptr<SessionBase>> live;
     absl::MutexLock lock(&state_->mu);
     if (set_stopping) state_->stopping = true;
     live.reserve(state_->sessions.size());
     for (auto& [ptr, weak] : state_->sessions) {
-      if (std::shared_ptr<Session> s = weak.lock()) live.push_back(std::move(s));
+      if (std::shared_ptr<SessionBase> s = weak.lock()) live.push_back(std::move(s));
     }
     return live;
   }
@@ -603,7 +817,7 @@ class HttpServer::Impl {
       });
       return;
     }
-    std::shared_ptr<Session> session;
+    std::shared_ptr<SessionBase> session;
     {
       absl::MutexLock lock(&state_->mu);
       if (state_->stopping) {
@@ -612,7 +826,11 @@ class HttpServer::Impl {
         return;
       }
       if (state_->sessions.size() < state_->options.max_connections) {
-        session = std::make_shared<Session>(std::move(socket), state_);
+        if (state_->tls != nullptr) {
+          session = std::make_shared<Session<TlsStream>>(std::move(socket), state_);
+        } else {
+          session = std::make_shared<Session<PlainStream>>(std::move(socket), state_);
+        }
         state_->sessions.emplace(session.get(), session);
       }
     }
@@ -651,6 +869,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   if (options.max_header_bytes == 0) {
     return absl::InvalidArgumentError("http: max_header_bytes must be > 0");
   }
+  if (options.max_target_bytes == 0) {
+    return absl::InvalidArgumentError("http: max_target_bytes must be > 0");
+  }
   if (options.read_timeout <= absl::ZeroDuration() ||
       options.idle_timeout <= absl::ZeroDuration() ||
       options.write_timeout <= absl::ZeroDuration()) {
@@ -663,6 +884,15 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   state->options = options;
   state->handler = std::move(handler);
   state->reject = std::move(reject);
+  if (options.tls.has_value()) {
+    absl::StatusOr<std::unique_ptr<asio::ssl::context>> tls = MakeTlsContext(*options.tls);
+    if (!tls.ok()) return tls.status();
+    state->tls = *std::move(tls);
+    // The context holds its own copy of the key: this one is wiped.
+    OPENSSL_cleanse(state->options.tls->private_key_pem.data(),
+                    state->options.tls->private_key_pem.size());
+    state->options.tls->private_key_pem.clear();
+  }
   auto impl = std::make_unique<Impl>(std::move(state));
   if (absl::Status s = impl->Listen(*endpoint); !s.ok()) return s;
   impl->Run();

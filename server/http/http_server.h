@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,17 +57,32 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest& request)>;
 inline constexpr absl::string_view kRejectBodyTooLarge = "body_too_large";      // default 413
 inline constexpr absl::string_view kRejectHeaderTooLarge = "header_too_large";  // default 431
 inline constexpr absl::string_view kRejectBadRequest = "bad_request";           // default 400
+inline constexpr absl::string_view kRejectUriTooLong = "uri_too_long";          // default 414
 
 // Answers a rejected request, so that each route family can answer in its own format (decide by
-// `target`). `target` is the raw request target when the request line was parsed, else "".
+// `target`). `target` is the raw request target when the request line was parsed, else "";
+// for kRejectUriTooLong it may be only the beginning of the target (as much as was read).
 // `kind` is one of the kReject* values above. The connection is closed after the answer.
 // Same threading rules as HttpHandler. Timeouts and peers that disconnect get no answer.
 using HttpRejectHandler =
     std::function<HttpResponse(const std::string& target, absl::string_view kind)>;
 
+// TLS for a listener: every connection starts with a TLS handshake (TLS 1.2 or later, the
+// server's cipher preference, ALPN "http/1.1"); plaintext requests fail that handshake.
+struct HttpTlsOptions {
+  std::string cert_chain_pem;   // PEM certificates, the server's own first
+  std::string private_key_pem;  // unencrypted PEM private key of the first certificate
+  // PEM CA certificates. Non-empty: mutual TLS, clients must present a certificate that chains
+  // to one of them, else the handshake fails. Empty: clients are not asked for one.
+  std::string client_ca_pem;
+};
+
 struct HttpServerOptions {
   size_t max_body_bytes = size_t{1} << 20;     // larger bodies: kRejectBodyTooLarge
   size_t max_header_bytes = size_t{16} << 10;  // request line + all fields; else kRejectHeaderTooLarge
+  // Longest request target (path and query, raw); longer: kRejectUriTooLong. Checked before
+  // max_header_bytes, so a target longer than both is kRejectUriTooLong too.
+  size_t max_target_bytes = size_t{8} << 10;
   // A request (request line, headers and body) must arrive within this. On a new connection it
   // counts from accept; on a kept-alive connection from the first byte of the request. Expiry
   // closes the connection without an answer.
@@ -78,11 +94,20 @@ struct HttpServerOptions {
   int threads = 2;  // io threads; >= 1. Handlers run on these.
   // Connections beyond this many open ones are accepted and closed at once.
   size_t max_connections = 10000;
+  // Set: serve HTTPS only (HttpRequest::secure is true on every request). Absent: plaintext.
+  std::optional<HttpTlsOptions> tls;
+  // Called (on an io thread, so it must be quick and must not throw) for every TLS connection
+  // whose handshake failed or did not finish within read_timeout: a plaintext client, an
+  // untrusted or missing client certificate, a port scanner. `error` is OpenSSL's or Asio's
+  // reason and holds no request data. Empty = not reported.
+  std::function<void(const std::string& remote_ip, const std::string& error)>
+      on_tls_handshake_error;
 };
 
-// An HTTP/1.1 (and 1.0) server: keep-alive, pipelining (answered in order, one at a time per
-// connection), chunked request bodies, "Expect: 100-continue". All I/O is asynchronous and
-// bounded by timeouts, so slow or stalled peers hold a socket, never a thread.
+// An HTTP/1.1 (and 1.0) server, plaintext or over TLS: keep-alive, pipelining (answered in order,
+// one at a time per connection), chunked request bodies, "Expect: 100-continue". All I/O, the
+// TLS handshake included, is asynchronous and bounded by timeouts, so slow or stalled peers hold
+// a socket, never a thread.
 //
 // Thread-safety: address() and port() may be called from any thread. Shutdown() may be called
 // from any thread except an io thread (that is: not from inside a handler), and concurrently.
@@ -93,8 +118,10 @@ class HttpServer {
   // "localhost" (= 127.0.0.1); PORT 0 picks a free port. No other names are resolved.
   // `handler` must be non-empty; an empty `reject` answers with the default statuses above and
   // an empty text/plain body.
-  // Errors: kInvalidArgument for a malformed address, an empty handler or bad options;
-  // kUnavailable when the socket cannot be opened, bound or listened on (e.g. port in use).
+  // Errors: kInvalidArgument for a malformed address, an empty handler or bad options (with
+  // options.tls: a certificate, key or CA that does not load, or a key that does not match the
+  // certificate; those messages start with "tls: "); kUnavailable when the socket cannot be
+  // opened, bound or listened on (e.g. port in use).
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& addr,
                                                            const HttpServerOptions& options,
                                                            HttpHandler handler,

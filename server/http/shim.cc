@@ -270,7 +270,10 @@ std::string JsonShim::RouteLabel(absl::string_view method, absl::string_view pat
 
 HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind) {
   absl::string_view path = absl::string_view(target).substr(0, target.find('?'));
-  int status = kind == kRejectBodyTooLarge ? 413 : kind == kRejectHeaderTooLarge ? 431 : 400;
+  int status = kind == kRejectBodyTooLarge     ? 413
+               : kind == kRejectHeaderTooLarge ? 431
+               : kind == kRejectUriTooLong     ? 414
+                                               : 400;
   HttpResponse r;
   switch (FamilyOf(path)) {
     case Family::kStash:

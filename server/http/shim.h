@@ -36,8 +36,8 @@ class JsonShim {
   // Answers one request in the format of its route family.
   HttpResponse Handle(const HttpRequest& request);
 
-  // Answers a request the HTTP server refused (too large, malformed), in the route family's
-  // format when the target says which family it was meant for.
+  // Answers a request the HTTP server refused (too large, URL too long, malformed), in the route
+  // family's format when the target says which family it was meant for.
   HttpResponse Reject(const std::string& target, absl::string_view kind);
 
   // A bounded label naming the route of `path` (the raw path, before '?') for metrics and logs:

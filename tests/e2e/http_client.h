@@ -1,6 +1,7 @@
 // tests/e2e/http_client.h — HTTP clients for the e2e tests of the JSON shim: a libcurl client
-// that reuses one connection (keep-alive) across requests, and a raw TCP connection for what curl
-// cannot express (half-sent requests, pipelining, hand-made framing). Loopback only.
+// (HTTP or HTTPS) that reuses one connection (keep-alive) across requests, and a raw TCP
+// connection for what curl cannot express (half-sent requests, pipelining, hand-made framing).
+// Loopback only.
 #ifndef COUNTD_TESTS_E2E_HTTP_CLIENT_H_
 #define COUNTD_TESTS_E2E_HTTP_CLIENT_H_
 
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,12 +65,22 @@ inline std::ostream& operator<<(std::ostream& os, const HttpResult& r) {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// HTTPS settings of an HttpClient: PEM files.
+struct HttpClientTls {
+  std::string ca_file;    // trusted for the server's certificate (CURLOPT_CAINFO)
+  std::string cert_file;  // client certificate for mutual TLS; "" = none
+  std::string key_file;   // its private key
+};
+
 // An HTTP/1.1 client over libcurl for one server. One easy handle: consecutive requests reuse its
 // connection when the server keeps it alive. Not thread-safe (one client per thread).
 class HttpClient {
  public:
-  // `host_port` is "127.0.0.1:PORT".
-  explicit HttpClient(std::string host_port) : base_(absl::StrCat("http://", host_port)) {
+  // `host_port` is "127.0.0.1:PORT". With `tls`, requests go to https:// and verify the server
+  // against tls->ca_file.
+  explicit HttpClient(std::string host_port, std::optional<HttpClientTls> tls = std::nullopt)
+      : base_(absl::StrCat(tls.has_value() ? "https://" : "http://", host_port)),
+        tls_(std::move(tls)) {
     static const bool initialized = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     (void)initialized;
     curl_ = curl_easy_init();
@@ -113,6 +125,14 @@ class HttpClient {
     curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &result);
     curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &HttpClient::OnHeader);
     curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &result);
+    if (tls_.has_value()) {
+      curl_easy_setopt(curl_, CURLOPT_CAINFO, tls_->ca_file.c_str());
+      curl_easy_setopt(curl_, CURLOPT_CAPATH, nullptr);  // only the given CA, not the system's
+      if (!tls_->cert_file.empty()) {
+        curl_easy_setopt(curl_, CURLOPT_SSLCERT, tls_->cert_file.c_str());
+        curl_easy_setopt(curl_, CURLOPT_SSLKEY, tls_->key_file.c_str());
+      }
+    }
     if (body != nullptr) {
       curl_easy_setopt(curl_, CURLOPT_POST, 1L);
       curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
@@ -168,6 +188,7 @@ class HttpClient {
   }
 
   const std::string base_;
+  const std::optional<HttpClientTls> tls_;
   CURL* curl_ = nullptr;
   long last_new_connections_ = -1;
 };

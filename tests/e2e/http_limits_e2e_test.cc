@@ -1,6 +1,8 @@
-// End-to-end tests of the JSON shim's transport: request size limits answered in each route
-// family's form (and writing nothing), oversized headers, keep-alive, and a stalled client that
-// must not hold up others. The real countd binary, libcurl and raw sockets over loopback.
+// End-to-end tests of the JSON shim's transport: request size and URL limits answered in each
+// route family's form (and writing nothing), oversized headers, keep-alive, a stalled client that
+// must not hold up others, and the open-connection limit. The real countd binary, libcurl and raw
+// sockets over loopback.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -156,6 +158,47 @@ TEST_F(HttpLimitsE2eTest, HeaderOverLimitIsRejectedInTheFamilysForm) {
   EXPECT_THAT(http_->Get(StashGet("v:hdr")).body, JsonEq(R"({"status":404})"));
 }
 
+// --- URL limit -----------------------------------------------------------------------------------
+
+TEST_F(HttpLimitsE2eTest, UrlOverLimitIsRefusedInTheFamilysFormAndWritesNothing) {
+  constexpr size_t kMaxUrl = 8 << 10;  // --http-max-url-bytes default
+  // A target of exactly the limit is served.
+  const std::string fits = "/healthz?pad=" + std::string(kMaxUrl - 13, 'p');
+  ASSERT_EQ(fits.size(), kMaxUrl);
+  HttpResult r = http_->Get(fits);
+  EXPECT_EQ(r.status, 200) << r;
+  const std::string pad = "&pad=" + std::string(kMaxUrl, 'p');
+  // Stash: {"status":400} with HTTP 200, CORS, and the connection closed.
+  r = http_->Post(StashIncr("v:url") + "?x=1" + pad, "");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, JsonEq(R"({"status":400})"));
+  EXPECT_NE(r.Header("access-control-allow-origin"), nullptr) << r;
+  EXPECT_EQ(r.HeaderOr("connection"), "close") << r;
+  // Tally: not saved.
+  r = http_->Post(absl::StrCat("/tally/", tenant_, "/ecount/c/url/60?x=1", pad), "");
+  EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved"})"));
+  // Gigya: the envelope with 400001.
+  r = http_->Get(absl::StrCat("/accounts.incrementCounters?apiKey=", tenant_, pad));
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, HasSubstr(R"("errorCode":400001)"));
+  EXPECT_THAT(r.body, HasSubstr("uri_too_long"));
+  // Canonical: 414 with {"code":3,...}.
+  r = http_->PostJson("/v1/Counters/Incr?x=1" + pad, "{}");
+  EXPECT_EQ(r.status, 414) << r;
+  EXPECT_THAT(r.body, HasSubstr(R"("code":3)"));
+  // Elsewhere: a plain 414.
+  r = http_->Get("/healthz?x=1" + pad);
+  EXPECT_EQ(r.status, 414) << r;
+  EXPECT_THAT(r.body, JsonEq(R"({"error":"uri_too_long"})"));
+  // Longer than the whole header limit (16 KiB) too: still the URL answer, not 431.
+  r = http_->Post(StashIncr("v:url") + "?x=1" + pad + pad, "");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, JsonEq(R"({"status":400})"));
+  EXPECT_THAT(http_->Get(StashGet("v:url")).body, JsonEq(R"({"status":404})"));
+  EXPECT_THAT(http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/c/url")).body,
+              JsonEq(R"({"status":404})"));
+}
+
 // --- malformed requests --------------------------------------------------------------------------
 
 TEST_F(HttpLimitsE2eTest, MalformedRequestsAreAnsweredInTheFamilysFormAndWriteNothing) {
@@ -271,6 +314,65 @@ TEST_F(HttpLimitsE2eTest, StalledClientsDoNotBlockOthers) {
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->body, HasSubstr(R"("status":200)"));
   EXPECT_THAT(http_->Get(StashGet("v:stall")).body, JsonEq(R"({"status":200,"data":"1"})"));
+}
+
+// --- connection limit ------------------------------------------------------------------------
+
+// A server of its own with --http-max-connections=2.
+class HttpConnectionLimitE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::ServerProcessOptions options;
+    options.data_dir = dir_.Sub("data");
+    options.extra_args = {"--http-max-connections=2"};
+    absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
+        test::ServerProcess::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  // A connection that has been served one request and is kept alive.
+  absl::StatusOr<RawConnection> Served() {
+    absl::StatusOr<RawConnection> c = RawConnection::Connect(server_->http_address());
+    if (!c.ok()) return c.status();
+    absl::Status s = c->Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    if (!s.ok()) return s;
+    absl::StatusOr<HttpResult> r = c->ReadResponse();
+    if (!r.ok()) return r.status();
+    if (r->status != 200) return absl::InternalError(absl::StrCat("HTTP ", r->status));
+    return c;
+  }
+
+  test::ScopedTempDir dir_;
+  std::unique_ptr<test::ServerProcess> server_;
+};
+
+TEST_F(HttpConnectionLimitE2eTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
+  absl::StatusOr<RawConnection> first = Served();
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<RawConnection> second = Served();
+  ASSERT_TRUE(second.ok()) << second.status();
+  // The third is accepted and closed without an answer, well before any timeout.
+  absl::StatusOr<RawConnection> third = RawConnection::Connect(server_->http_address());
+  ASSERT_TRUE(third.ok()) << third.status();
+  (void)third->Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(third->WaitForClose(kHttpTimeout));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // The open ones are still served.
+  ASSERT_TRUE(second->Send("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").ok());
+  absl::StatusOr<HttpResult> r = second->ReadResponse();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  // Once one closes, a new connection gets its place (the server frees it asynchronously).
+  first->Close();
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    HttpClient next(server_->http_address());
+    served = next.Get("/healthz").status == 200;
+    if (!served) absl::SleepFor(absl::Milliseconds(20));  // bounded polling
+  }
+  EXPECT_TRUE(served);
 }
 
 }  // namespace

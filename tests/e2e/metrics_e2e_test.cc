@@ -218,6 +218,7 @@ TEST_F(MetricsE2eTest, FamiliesHaveTheirTypesAndHistogramLines) {
       {"countd_http_requests_total", "counter"},
       {"countd_http_request_duration_seconds", "histogram"},
       {"countd_http_in_flight_requests", "gauge"},
+      {"countd_http_tls_handshake_failures_total", "counter"},
       {"countd_rocksdb_memtable_bytes", "gauge"},
       {"countd_rocksdb_pending_compaction_bytes", "gauge"},
       {"countd_rocksdb_block_cache_usage_bytes", "gauge"},
@@ -242,6 +243,7 @@ TEST_F(MetricsE2eTest, FamiliesHaveTheirTypesAndHistogramLines) {
   // Both increments and the stash write went through Store::Write (the WAL, not fsynced).
   EXPECT_GE(CheckHistogram(s, "countd_rocksdb_write_duration_seconds", "sync=\"none\""), 2);
 
+  EXPECT_EQ(s.Value("countd_http_tls_handshake_failures_total"), 0);  // plaintext server
   EXPECT_GT(s.Value("countd_rocksdb_memtable_bytes"), 0);
   EXPECT_GE(s.Value("countd_rocksdb_pending_compaction_bytes"), 0);
   EXPECT_GE(s.Value("countd_rocksdb_block_cache_usage_bytes"), 0);

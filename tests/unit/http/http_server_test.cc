@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/test_certs.h"
 
 namespace countd::http {
 namespace {
@@ -83,6 +84,23 @@ class Curl {
     curl_easy_cleanup(handle_);
   }
   CURL* get() { return handle_; }
+
+  // Trust `ca_pem` for the server and, when `cert_pem` is set, present that client certificate.
+  // Kept for every later Perform on this handle.
+  void UseTls(const std::string& ca_pem, const std::string& cert_pem = "",
+              const std::string& key_pem = "") {
+    // CURL_BLOB_COPY: curl keeps its own copies.
+    curl_blob ca{const_cast<char*>(ca_pem.data()), ca_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(handle_, CURLOPT_CAINFO_BLOB, &ca);
+    if (!cert_pem.empty()) {
+      curl_blob cert{const_cast<char*>(cert_pem.data()), cert_pem.size(), CURL_BLOB_COPY};
+      curl_blob key{const_cast<char*>(key_pem.data()), key_pem.size(), CURL_BLOB_COPY};
+      curl_easy_setopt(handle_, CURLOPT_SSLCERT_BLOB, &cert);
+      curl_easy_setopt(handle_, CURLOPT_SSLCERTTYPE, "PEM");
+      curl_easy_setopt(handle_, CURLOPT_SSLKEY_BLOB, &key);
+      curl_easy_setopt(handle_, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+  }
 
   // Performs `method` on url; `body` is sent for POST. `extra_headers` are "Name: value" lines.
   CurlResult Perform(const std::string& method, const std::string& url,
@@ -221,7 +239,8 @@ class HttpServerTest : public ::testing::Test {
         [this](const std::string& target, absl::string_view kind) { return Reject(target, kind); });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    base_ = absl::StrCat("http://127.0.0.1:", server_->port());
+    base_ = absl::StrCat(options.tls.has_value() ? "https" : "http", "://127.0.0.1:",
+                         server_->port());
   }
 
   // Echoes the request: body as sent, the rest in X- headers.
@@ -258,7 +277,10 @@ class HttpServerTest : public ::testing::Test {
       rejections_.emplace_back(kind);
     }
     HttpResponse response;
-    response.status = kind == kRejectBodyTooLarge ? 413 : kind == kRejectHeaderTooLarge ? 431 : 400;
+    response.status = kind == kRejectBodyTooLarge     ? 413
+                      : kind == kRejectHeaderTooLarge ? 431
+                      : kind == kRejectUriTooLong     ? 414
+                                                      : 400;
     response.headers.emplace_back("X-Reject-Kind", std::string(kind));
     response.body = absl::StrCat("{\"rejected\":\"", kind, "\",\"target\":\"", target, "\"}");
     return response;
@@ -356,6 +378,7 @@ TEST_F(HttpServerTest, GetRoundTripCarriesPathQueryAndHeaders) {
   EXPECT_EQ(*seen[0].Header("x-other"), "two");
   EXPECT_EQ(seen[0].Header("X-Other"), nullptr);  // lookups take lower-case names
   for (const auto& [name, value] : seen[0].headers) EXPECT_EQ(name, absl::AsciiStrToLower(name));
+  EXPECT_FALSE(seen[0].secure);  // plaintext listener
 }
 
 TEST_F(HttpServerTest, PostRoundTripEchoesBody) {
@@ -738,6 +761,282 @@ TEST_F(HttpServerTest, DefaultRejectionsWithoutRejectHandler) {
   ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890"));
   std::string got = c.ReadUntilEof();
   EXPECT_THAT(got, HasSubstr("HTTP/1.1 413"));
+}
+
+// ---- request target limit ---------------------------------------------------------------------
+
+TEST_F(HttpServerTest, TargetOverLimitIsUriTooLongWithTheTarget) {
+  HttpServerOptions options = TestOptions();
+  options.max_target_bytes = 100;
+  StartServer(options);
+  const std::string fits = "/f?" + std::string(97, 'q');  // exactly 100 bytes
+  const std::string over = "/o?" + std::string(98, 'q');  // 101 bytes
+  Curl curl;
+  CurlResult r = curl.Perform("GET", base_ + fits);
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  r = curl.Perform("GET", base_ + over);
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 414);
+  EXPECT_EQ(r.Header("x-reject-kind"), "uri_too_long");
+  EXPECT_EQ(r.Header("connection"), "close");
+  EXPECT_EQ(r.body, absl::StrCat(R"({"rejected":"uri_too_long","target":")", over, R"("})"));
+  EXPECT_EQ(Requests().size(), 1u);  // only the one that fit
+}
+
+TEST_F(HttpServerTest, TargetLongerThanTheHeaderLimitIsUriTooLongToo) {
+  // The request line does not even end within max_header_bytes: still 414 (not 431), and the
+  // reject handler gets the target's beginning, enough to tell the route family.
+  HttpServerOptions options = TestOptions();
+  options.max_target_bytes = 1024;
+  options.max_header_bytes = 2048;
+  StartServer(options);
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send(absl::StrCat("GET /family/", std::string(5000, 'x'), " HTTP/1.1\r\n\r\n")));
+  std::string got = c.ReadUntilEof();
+  EXPECT_TRUE(c.eof());
+  EXPECT_THAT(got, HasSubstr("HTTP/1.1 414"));
+  EXPECT_THAT(got, HasSubstr(absl::StrCat(R"({"rejected":"uri_too_long","target":"/family/)",
+                                          std::string(1024 - 8, 'x'), R"("})")));
+  // A short target with oversized fields is still a header problem.
+  Curl curl;
+  CurlResult r = curl.Perform("GET", base_ + "/short", nullptr,
+                              {absl::StrCat("X-Big: ", std::string(3000, 'a'))});
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(HttpServerTest, DefaultRejectionForALongTargetIs414) {
+  HttpServerOptions options = TestOptions();
+  options.max_target_bytes = 16;
+  auto server = HttpServer::Start("127.0.0.1:0", options,
+                                  [](const HttpRequest&) { return HttpResponse(); }, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  RawClient c((*server)->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("GET /0123456789abcdef HTTP/1.1\r\n\r\n"));
+  EXPECT_THAT(c.ReadUntilEof(), HasSubstr("HTTP/1.1 414"));
+  options.max_target_bytes = 0;
+  EXPECT_EQ(HttpServer::Start("127.0.0.1:0", options,
+                              [](const HttpRequest&) { return HttpResponse(); }, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- TLS --------------------------------------------------------------------------------------
+
+const test::TestPki& Pki() {
+  static const absl::StatusOr<test::TestPki>* pki =
+      new absl::StatusOr<test::TestPki>(test::MakeTestPki());
+  EXPECT_TRUE(pki->ok()) << pki->status();
+  static const test::TestPki empty;
+  return pki->ok() ? **pki : empty;
+}
+
+class HttpServerTlsTest : public HttpServerTest {
+ protected:
+  // TLS options with the test server certificate; `mutual` adds the test CA for client certs.
+  HttpServerOptions TlsOptions(bool mutual = false) {
+    HttpServerOptions options = TestOptions();
+    HttpTlsOptions tls;
+    tls.cert_chain_pem = Pki().server.cert_pem;
+    tls.private_key_pem = Pki().server.key_pem;
+    if (mutual) tls.client_ca_pem = Pki().ca.cert_pem;
+    options.tls = tls;
+    options.on_tls_handshake_error = [this](const std::string& remote_ip,
+                                            const std::string& error) {
+      absl::MutexLock lock(&mu_);
+      handshake_errors_.push_back(absl::StrCat(remote_ip, " ", error));
+    };
+    return options;
+  }
+
+  std::vector<std::string> HandshakeErrors() {
+    absl::MutexLock lock(&mu_);
+    return handshake_errors_;
+  }
+
+  // Waits (bounded) until at least `n` handshake errors were reported.
+  bool AwaitHandshakeErrors(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return handshake_errors_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kCap);
+  }
+
+  CurlResult TlsGet(const std::string& path, const test::TestCert* client = nullptr) {
+    Curl curl;
+    if (client != nullptr) {
+      curl.UseTls(Pki().ca.cert_pem, client->cert_pem, client->key_pem);
+    } else {
+      curl.UseTls(Pki().ca.cert_pem);
+    }
+    return curl.Perform("GET", base_ + path);
+  }
+
+  std::vector<std::string> handshake_errors_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(HttpServerTlsTest, ServesHttpsAndMarksRequestsSecure) {
+  StartServer(TlsOptions());
+  Curl curl;
+  curl.UseTls(Pki().ca.cert_pem);
+  CurlResult r = curl.Perform("GET", base_ + "/hello?x=1", nullptr, {"X-Test: tls"});
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "path=/hello");
+  EXPECT_EQ(r.Header("x-echo"), "tls");
+  EXPECT_EQ(r.Header("x-remote-ip"), "127.0.0.1");
+  // Keep-alive works over TLS: the second request reuses the connection.
+  const std::string body(3000, 'p');
+  r = curl.Perform("POST", base_ + "/again", &body);
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.body, body);
+  EXPECT_EQ(r.num_connects, 0);
+  std::vector<HttpRequest> seen = Requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[0].secure);
+  EXPECT_TRUE(seen[1].secure);
+  long version = 0;
+  curl_easy_getinfo(curl.get(), CURLINFO_HTTP_VERSION, &version);
+  EXPECT_EQ(version, CURL_HTTP_VERSION_1_1);
+  EXPECT_TRUE(HandshakeErrors().empty());
+}
+
+TEST_F(HttpServerTlsTest, UntrustedServerCertificateFailsTheClient) {
+  StartServer(TlsOptions());
+  Curl curl;
+  curl.UseTls(Pki().other_ca.cert_pem);  // the client trusts another CA
+  CurlResult r = curl.Perform("GET", base_ + "/x");
+  EXPECT_NE(r.code, CURLE_OK);
+  EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(HttpServerTlsTest, PlaintextRequestIsClosedReportedAndServerKeepsServing) {
+  StartServer(TlsOptions());
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.Send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got = c.ReadUntilEof();
+  EXPECT_TRUE(c.eof());
+  EXPECT_THAT(got, Not(HasSubstr("HTTP/1.1")));  // at most a TLS alert, never an HTTP answer
+  ASSERT_TRUE(AwaitHandshakeErrors(1));
+  EXPECT_THAT(HandshakeErrors()[0], ::testing::StartsWith("127.0.0.1 "));
+  // A plaintext curl fails the same way.
+  Curl plain;
+  CurlResult r = plain.Perform("GET", absl::StrCat("http://127.0.0.1:", server_->port(), "/p"));
+  EXPECT_NE(r.status, 200);
+  EXPECT_TRUE(Requests().empty());
+  CurlResult ok = TlsGet("/after");
+  ASSERT_EQ(ok.code, CURLE_OK) << curl_easy_strerror(ok.code);
+  EXPECT_EQ(ok.status, 200);
+}
+
+TEST_F(HttpServerTlsTest, UnfinishedHandshakeIsClosedAfterReadTimeoutWithoutHoldingAThread) {
+  HttpServerOptions options = TlsOptions();
+  options.read_timeout = absl::Milliseconds(300);
+  options.threads = 1;
+  StartServer(options);
+  RawClient silent(server_->port());  // connects, never starts the handshake
+  ASSERT_TRUE(silent.connected());
+  RawClient partial(server_->port());  // half a ClientHello
+  ASSERT_TRUE(partial.connected());
+  ASSERT_TRUE(partial.Send("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"));
+  const absl::Time start = absl::Now();
+  CurlResult r = TlsGet("/meanwhile");  // served by the only io thread meanwhile
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  silent.ReadUntilEof();
+  partial.ReadUntilEof();
+  EXPECT_TRUE(silent.eof());
+  EXPECT_TRUE(partial.eof());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  ASSERT_TRUE(AwaitHandshakeErrors(2));
+  EXPECT_THAT(HandshakeErrors(), ::testing::Contains(HasSubstr("read timeout")));
+}
+
+TEST_F(HttpServerTlsTest, BodyOverLimitIsRejectedOverTlsToo) {
+  HttpServerOptions options = TlsOptions();
+  options.max_body_bytes = 1024;
+  StartServer(options);
+  Curl curl;
+  curl.UseTls(Pki().ca.cert_pem);
+  const std::string body(256 << 10, 'b');  // still uploading when the 413 is sent
+  CurlResult r = curl.Perform("POST", base_ + "/upload", &body);
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.Header("x-reject-kind"), "body_too_large");
+  EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(HttpServerTlsTest, MutualTlsRequiresAClientCertificateFromTheCa) {
+  StartServer(TlsOptions(/*mutual=*/true));
+  CurlResult none = TlsGet("/none");
+  EXPECT_NE(none.code, CURLE_OK);
+  CurlResult other = TlsGet("/other", &Pki().other_client);
+  EXPECT_NE(other.code, CURLE_OK);
+  EXPECT_TRUE(Requests().empty());
+  ASSERT_TRUE(AwaitHandshakeErrors(2));
+
+  CurlResult good = TlsGet("/good", &Pki().client);
+  ASSERT_EQ(good.code, CURLE_OK) << curl_easy_strerror(good.code);
+  EXPECT_EQ(good.status, 200);
+  EXPECT_EQ(good.body, "path=/good");
+  ASSERT_EQ(Requests().size(), 1u);
+  EXPECT_TRUE(Requests()[0].secure);
+}
+
+TEST_F(HttpServerTlsTest, BadTlsMaterialIsInvalidArgument) {
+  auto start = [](const HttpTlsOptions& tls) {
+    HttpServerOptions options = TestOptions();
+    options.tls = tls;
+    return HttpServer::Start("127.0.0.1:0", options,
+                             [](const HttpRequest&) { return HttpResponse(); }, nullptr)
+        .status();
+  };
+  HttpTlsOptions good{Pki().server.cert_pem, Pki().server.key_pem, ""};
+  ASSERT_TRUE(start(good).ok()) << start(good);
+
+  HttpTlsOptions mismatched = good;
+  mismatched.private_key_pem = Pki().client.key_pem;
+  absl::Status s = start(mismatched);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), ::testing::StartsWith("tls: "));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("private key"));
+
+  HttpTlsOptions no_cert = good;
+  no_cert.cert_chain_pem = "not a certificate";
+  s = start(no_cert);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("certificate chain"));
+
+  HttpTlsOptions no_key = good;
+  no_key.private_key_pem = "";
+  EXPECT_EQ(start(no_key).code(), absl::StatusCode::kInvalidArgument);
+
+  HttpTlsOptions bad_ca = good;
+  bad_ca.client_ca_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+  s = start(bad_ca);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("client CA"));
+}
+
+TEST_F(HttpServerTlsTest, ShutdownClosesConnectionsStillInTheirHandshake) {
+  StartServer(TlsOptions());
+  RawClient silent(server_->port());
+  ASSERT_TRUE(silent.connected());
+  CurlResult r = TlsGet("/sync");  // by now `silent` has been accepted
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::Seconds(30));
+  EXPECT_LT(absl::Now() - start, kCap);
+  silent.ReadUntilEof();
+  EXPECT_TRUE(silent.eof());
+  EXPECT_TRUE(HandshakeErrors().empty());  // a shutdown is not the client's failure
 }
 
 }  // namespace

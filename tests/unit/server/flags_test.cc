@@ -1,0 +1,135 @@
+// tests/unit/server/flags_test.cc — ConfigFromFlags for the TLS, reflection and connection-limit
+// flags: defaults, accepted ranges, and refusals that name the flag.
+#include "server/flags.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace countd {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class FlagsTest : public ::testing::Test {
+ protected:
+  // ConfigFromFlags with `values` ("name" as in absl, value as on the command line) set.
+  absl::StatusOr<ServerConfig> ConfigWith(
+      const std::vector<std::pair<std::string, std::string>>& values) {
+    for (const auto& [name, value] : values) {
+      absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+      if (flag == nullptr) {
+        ADD_FAILURE() << "no flag " << name;
+        continue;
+      }
+      std::string error;
+      if (!flag->ParseFrom(value, &error)) {
+        return absl::InvalidArgumentError(absl::StrCat("parse --", name, ": ", error));
+      }
+    }
+    return ConfigFromFlags();
+  }
+
+  // The flag `name`=`value` is refused with a message starting "--<dashed name>: ".
+  void ExpectRefused(const std::string& name, const std::string& value,
+                     std::vector<std::pair<std::string, std::string>> others = {}) {
+    absl::FlagSaver restore;  // each refusal on its own
+    others.emplace_back(name, value);
+    absl::StatusOr<ServerConfig> c = ConfigWith(others);
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << name << "=" << value;
+    std::string dashed = name;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    EXPECT_THAT(std::string(c.status().message()), StartsWith("--" + dashed + ": "))
+        << name << "=" << value;
+  }
+
+  absl::FlagSaver saver_;  // every test starts from the defaults
+};
+
+TEST_F(FlagsTest, DefaultsOfTheConnectionFlags) {
+  absl::StatusOr<ServerConfig> c = ConfigFromFlags();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->tls.any());
+  EXPECT_TRUE(c->grpc_reflection);
+  EXPECT_EQ(c->grpc_max_message_bytes, 4 << 20);
+  EXPECT_EQ(c->grpc_max_concurrent_streams, 1000);
+  EXPECT_EQ(c->grpc_max_connection_idle, absl::Minutes(30));
+  EXPECT_EQ(c->grpc_max_connection_age, absl::ZeroDuration());
+  EXPECT_EQ(c->grpc_max_connection_age_grace, absl::Seconds(30));
+  EXPECT_EQ(c->grpc_keepalive_time, absl::Hours(2));
+  EXPECT_EQ(c->http_max_connections, 10000);
+  EXPECT_EQ(c->http_max_url_bytes, 8192);
+}
+
+TEST_F(FlagsTest, TlsFilesAndSwitchesPassThrough) {
+  absl::StatusOr<ServerConfig> c = ConfigWith({{"tls_cert_file", "/c.pem"},
+                                               {"tls_key_file", "/k.pem"},
+                                               {"tls_client_ca_file", "/ca.pem"},
+                                               {"grpc_reflection", "false"},
+                                               {"grpc_max_connection_age", "1h"},
+                                               {"grpc_max_connection_idle", "0"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls.cert_file, "/c.pem");
+  EXPECT_EQ(c->tls.key_file, "/k.pem");
+  EXPECT_EQ(c->tls.client_ca_file, "/ca.pem");
+  EXPECT_FALSE(c->grpc_reflection);
+  EXPECT_EQ(c->grpc_max_connection_age, absl::Hours(1));
+  EXPECT_EQ(c->grpc_max_connection_idle, absl::ZeroDuration());
+}
+
+TEST_F(FlagsTest, RangesAreInclusive) {
+  absl::StatusOr<ServerConfig> c = ConfigWith({{"grpc_max_message_bytes", "16384"},
+                                               {"grpc_max_concurrent_streams", "1"},
+                                               {"grpc_keepalive_time", "10s"},
+                                               {"grpc_max_connection_idle", "1s"},
+                                               {"http_max_connections", "1"},
+                                               {"http_max_url_bytes", "256"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  c = ConfigWith({{"grpc_max_message_bytes", "1073741824"},
+                  {"grpc_max_concurrent_streams", "1000000"},
+                  {"http_max_connections", "1000000"},
+                  {"http_max_header_bytes", "32768"},
+                  {"http_max_url_bytes", "32768"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http_max_url_bytes, 32768);
+}
+
+TEST_F(FlagsTest, OutOfRangeValuesAreRefusedNamingTheFlag) {
+  ExpectRefused("grpc_max_message_bytes", "16383");
+  ExpectRefused("grpc_max_message_bytes", "1073741825");
+  ExpectRefused("grpc_max_concurrent_streams", "0");
+  ExpectRefused("grpc_max_concurrent_streams", "1000001");
+  ExpectRefused("grpc_max_connection_idle", "-1s");
+  ExpectRefused("grpc_max_connection_idle", "500ms");
+  ExpectRefused("grpc_max_connection_age", "9000h");
+  ExpectRefused("grpc_max_connection_age_grace", "-1s");
+  ExpectRefused("grpc_max_connection_age_grace", "25h");
+  ExpectRefused("grpc_keepalive_time", "9s");
+  ExpectRefused("http_max_connections", "0");
+  ExpectRefused("http_max_url_bytes", "255");
+  // The request line is part of the header: the URL cap cannot exceed the header cap.
+  ExpectRefused("http_max_url_bytes", "16385");
+  ExpectRefused("http_max_url_bytes", "4096", {{"http_max_header_bytes", "2048"}});
+}
+
+TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
+  const std::string flags = EffectiveFlags();
+  for (const char* name :
+       {"tls_cert_file=", "tls_key_file=", "tls_client_ca_file=", "grpc_reflection=true",
+        "grpc_max_message_bytes=4194304", "grpc_max_concurrent_streams=1000",
+        "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
+        "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h",
+        "http_max_connections=10000", "http_max_url_bytes=8192"}) {
+    EXPECT_THAT(flags, HasSubstr(name));
+  }
+}
+
+}  // namespace
+}  // namespace countd
