@@ -19,10 +19,19 @@ constexpr size_t kMaxNonceBytes = 256;
 
 bool HasReason(const absl::Status& s, absl::string_view r) { return logic::ReasonOf(s) == r; }
 
-absl::optional<absl::string_view> HeaderValue(const HttpRequest& request, absl::string_view name) {
-  const std::string* v = request.Header(name);
-  if (v == nullptr) return absl::nullopt;
-  return absl::string_view(*v);
+// The value of header `name` (lower-case), nullopt when absent. A credential header sent twice is
+// refused rather than picking one of the values.
+absl::StatusOr<absl::optional<absl::string_view>> SingleHeader(const HttpRequest& request,
+                                                               absl::string_view name) {
+  absl::optional<absl::string_view> found;
+  for (const auto& [n, v] : request.headers) {
+    if (n != name) continue;
+    if (found.has_value()) {
+      return logic::AuthFailure(reason::kNoCredentials, name, "is sent more than once");
+    }
+    found = absl::string_view(v);
+  }
+  return found;
 }
 
 // The registry's failures in the words of the edge, naming the edge's own field. The registry's
@@ -170,9 +179,16 @@ absl::StatusOr<std::string> ShimAuth::CheckBrowser(absl::string_view tenant,
 }
 
 absl::StatusOr<logic::Principal> ShimAuth::AuthenticateHeaders(const HttpRequest& request) {
-  absl::StatusOr<logic::TenantCredentials> credentials = logic::ParseTenantCredentials(
-      HeaderValue(request, "authorization"), HeaderValue(request, "x-countd-tenant"),
-      HeaderValue(request, "x-countd-secret"), HeaderValue(request, "x-countd-secret-id"));
+  absl::optional<absl::string_view> values[4];
+  const absl::string_view names[4] = {"authorization", "x-countd-tenant", "x-countd-secret",
+                                      "x-countd-secret-id"};
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<absl::optional<absl::string_view>> v = SingleHeader(request, names[i]);
+    if (!v.ok()) return v.status();
+    values[i] = *v;
+  }
+  absl::StatusOr<logic::TenantCredentials> credentials =
+      logic::ParseTenantCredentials(values[0], values[1], values[2], values[3]);
   if (!credentials.ok()) return credentials.status();
   absl::StatusOr<logic::Principal> principal = options_.tenants->CheckSecret(
       credentials->tenant, credentials->secret_id, credentials->secret);

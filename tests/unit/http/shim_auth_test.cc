@@ -753,6 +753,11 @@ TEST_F(ShimAuthTest, CanonicalRefusals) {
                               {{"authorization", absl::StrCat("Bearer acme:", kSecretRo)}}));
   EXPECT_NE(r.status, 403) << Describe(r);  // reading is allowed (404: nothing counted)
 
+  r = shim_->Handle(Canonical("Counters/Incr", body,
+                              {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)},
+                               {"authorization", absl::StrCat("Bearer other:", kSecretRo)}}));
+  EXPECT_EQ(r.status, 401) << Describe(r);  // a repeated credential header
+
   r = shim_->Handle(Canonical("Counters/Incr", R"({"visitorId":"v","counterName":"c"})",
                               {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
   EXPECT_EQ(r.status, 400) << Describe(r);  // no tenant in the request
