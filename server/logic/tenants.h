@@ -108,8 +108,9 @@ class TenantRegistry {
 
   // --- request path (no storage access; memory only) ---
   // `presented` against the tenant's live secrets (only the one with id `secret_id` when that is
-  // non-empty), in constant time. Errors: AuthFailure kUnknownTenant (field "apiKey"... the
-  // caller re-labels), kBadSecret (field "secret", also for an unknown or revoked secret_id).
+  // non-empty), in constant time. Errors: AuthFailure kUnknownTenant (field "tenant" here,
+  // as in every method below; edges re-label it as their parameter, e.g. "apiKey"), kBadSecret
+  // (field "secret", also for an unknown or revoked secret_id).
   virtual absl::StatusOr<Principal> CheckSecret(absl::string_view tenant,
                                                 absl::string_view secret_id,
                                                 absl::string_view presented) = 0;
