@@ -1,6 +1,7 @@
 // countctl: a command-line client for every countd.v1 RPC.
 //
-//   countctl [--addr=HOST:PORT] [--timeout=5s] <subcommand> [--FIELD=VALUE ...] [--json=REQUEST]
+//   countctl [--addr=HOST:PORT] [--timeout=5s] [--bearer=TOKEN | --bearer-file=PATH]
+//            <subcommand> [--FIELD=VALUE ...] [--json=REQUEST]
 //
 // Subcommands are derived from the service descriptors in the generated code: each method of a
 // service in kServices becomes `<prefix><method in kebab-case>` (Counters.GetBatch -> get-batch,
@@ -9,8 +10,13 @@
 // per-method code. The call goes through the generic stub, and the response is printed as proto3
 // JSON on stdout.
 //
-// Admin methods get no prefix (Admin.Backup -> backup), take a longer default deadline, and a
-// few flags have a second spelling (kFlagAliases: `countctl backup --to DIR` sets `dir`).
+// Admin methods get no prefix (Admin.Backup -> backup, Admin.CreateTenant -> create-tenant), take
+// a longer default deadline, and a few flags have a second spelling (kFlagAliases: `countctl
+// backup --to DIR` sets `dir`). Two methods mapping to one subcommand name abort at start.
+//
+// Credentials: --bearer=VALUE, --bearer-file=PATH (the file's contents, trimmed) or the
+// environment variable COUNTD_BEARER are sent as `authorization: Bearer VALUE`: the operator
+// token for Admin subcommands, `<tenant>:<secret>` for the others. The value is never printed.
 //
 // Exit status: 0 success; 1 the RPC failed ({"code","message"} JSON on stderr); 2 usage error.
 
@@ -131,7 +137,15 @@ const std::vector<Subcommand>& AllSubcommands() {
       }
       for (int i = 0; i < service->method_count(); ++i) {
         const MethodDescriptor* method = service->method(i);
-        all->push_back({absl::StrCat(entry.prefix, KebabCase(method->name())), method});
+        std::string name = absl::StrCat(entry.prefix, KebabCase(method->name()));
+        for (const Subcommand& other : *all) {
+          if (other.name == name) {  // two RPCs under one name: a kServices bug
+            std::fprintf(stderr, "countctl: subcommand %s names both %s and %s\n", name.c_str(),
+                         other.method->full_name().c_str(), method->full_name().c_str());
+            std::abort();
+          }
+        }
+        all->push_back({std::move(name), method});
       }
     }
     return all;
@@ -153,19 +167,30 @@ struct Invocation {
   bool timeout_given = false;  // --timeout was on the command line
   bool help = false;
   bool dry_run = false;  // Print the request instead of sending it.
+  // --bearer / --bearer-file as given; at most one of them.
+  absl::optional<std::string> bearer;
+  absl::optional<std::string> bearer_file;
   std::string subcommand;
   absl::optional<std::string> json;
   // Request field flags in command-line order: name as typed, value (absent for a bare flag).
   std::vector<std::pair<std::string, absl::optional<std::string>>> fields;
 };
 
-// Applies one global flag (--addr, --timeout, --json). Returns false if `name` is not global.
+// Applies one global flag (--addr, --timeout, --json, --bearer, --bearer-file). Returns false
+// if `name` is not global.
 absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view name,
                                      const absl::optional<std::string>& value, Invocation* inv) {
-  if (name != "addr" && name != "timeout" && name != "json") return false;
+  if (name != "addr" && name != "timeout" && name != "json" && name != "bearer" &&
+      name != "bearer-file" && name != "bearer_file") {
+    return false;
+  }
   if (!value.has_value())
     return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
-  if (name == "addr") {
+  if (name == "bearer") {
+    inv->bearer = *value;
+  } else if (name == "bearer-file" || name == "bearer_file") {
+    inv->bearer_file = *value;
+  } else if (name == "addr") {
     inv->addr = *value;
   } else if (name == "json") {
     inv->json = *value;
@@ -382,13 +407,55 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Descriptor* type,
   return request;
 }
 
+// The credential to send: --bearer, the trimmed contents of --bearer-file, or COUNTD_BEARER;
+// empty for none. Errors (usage): both flags given, an unreadable or empty file. Messages never
+// hold the credential.
+absl::StatusOr<std::string> ResolveBearer(const Invocation& inv) {
+  if (inv.bearer.has_value() && inv.bearer_file.has_value()) {
+    return absl::InvalidArgumentError("give --bearer or --bearer-file, not both");
+  }
+  std::string value;
+  if (inv.bearer_file.has_value()) {
+    std::FILE* f = std::fopen(inv.bearer_file->c_str(), "rb");
+    if (f == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--bearer-file: cannot read '",
+                                                     *inv.bearer_file, "'"));
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && value.size() < (64 << 10)) {
+      value.append(buf, n);
+    }
+    std::fclose(f);
+    value = std::string(absl::StripAsciiWhitespace(value));
+    if (value.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--bearer-file: '", *inv.bearer_file, "' is empty"));
+    }
+  } else if (inv.bearer.has_value()) {
+    value = std::string(absl::StripAsciiWhitespace(*inv.bearer));
+    if (value.empty()) return absl::InvalidArgumentError("--bearer: is empty");
+  } else if (const char* env = std::getenv("COUNTD_BEARER"); env != nullptr) {
+    value = std::string(absl::StripAsciiWhitespace(env));
+  }
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "the bearer credential holds a line break or a non-ASCII byte (it is sent in a "
+          "header)");
+    }
+  }
+  return value;
+}
+
 // Calls `method` once over a fresh channel and waits for the answer or the deadline.
-grpc::Status Call(const Invocation& inv, const MethodDescriptor* method, const Message& request,
-                  Message* response) {
+grpc::Status Call(const Invocation& inv, const std::string& bearer,
+                  const MethodDescriptor* method, const Message& request, Message* response) {
   grpc::TemplatedGenericStub<Message, Message> stub(
       grpc::CreateChannel(inv.addr, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+  if (!bearer.empty()) context.AddMetadata("authorization", absl::StrCat("Bearer ", bearer));
   absl::Notification done;
   grpc::Status status;
   stub.UnaryCall(&context, absl::StrCat("/", method->service()->full_name(), "/", method->name()),
@@ -430,11 +497,17 @@ void PrintRpcError(const grpc::Status& status) {
 
 void PrintHelp(FILE* out) {
   std::fprintf(out,
-               "usage: countctl [--addr=HOST:PORT] [--timeout=DURATION] <subcommand> "
+               "usage: countctl [--addr=HOST:PORT] [--timeout=DURATION] "
+               "[--bearer=VALUE | --bearer-file=PATH] <subcommand> "
                "[--FIELD=VALUE ...] [--json=REQUEST]\n\n"
                "Calls one countd.v1 RPC and prints the response as proto3 JSON.\n"
                "  --addr     server address (default 127.0.0.1:50051)\n"
                "  --timeout  deadline of the call (default 5s)\n"
+               "  --bearer   credential sent as 'authorization: Bearer VALUE': the operator\n"
+               "             token for Admin subcommands, TENANT:SECRET for the others\n"
+               "             (default: the environment variable COUNTD_BEARER)\n"
+               "  --bearer-file  read that credential from a file (trimmed); keeps it out of\n"
+               "             the process list and shell history\n"
                "  --json     the whole request message in proto3 JSON; field flags override it\n"
                "  --dry-run  print the request as proto3 JSON instead of sending it\n"
                "  --FIELD    one request field (tenant, visitor-id, ...); messages, maps and\n"
@@ -510,10 +583,12 @@ int Run(int argc, char** argv) {
     PrintJson(**request, stdout);
     return kExitOk;
   }
+  absl::StatusOr<std::string> bearer = ResolveBearer(*inv);
+  if (!bearer.ok()) return UsageError(bearer.status().message());
   std::unique_ptr<Message> response(google::protobuf::MessageFactory::generated_factory()
                                         ->GetPrototype(method->output_type())
                                         ->New());
-  grpc::Status status = Call(*inv, method, **request, response.get());
+  grpc::Status status = Call(*inv, *bearer, method, **request, response.get());
   if (!status.ok()) {
     PrintRpcError(status);
     return kExitRpcError;

@@ -1,12 +1,17 @@
 #include "server/flags.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "absl/strings/strip.h"
+#include "server/logic/secret_box.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "RocksDB data directory (created when missing).");
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
@@ -39,6 +44,25 @@ ABSL_FLAG(int32_t, workers, -1,
           "Threads that run request work: 0 = gRPC's own threads, -1 = auto (0 for --sync=none, "
           "32 for --sync=always), else 1..1024.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
+ABSL_FLAG(std::string, auth, "required",
+          "required: every Counters/Tally/GameMechanics call and HTTP route needs a tenant's "
+          "credentials and Admin needs the operator token (--operator-token-file and "
+          "--secrets-key-file are then required); off: no tenant checks (development only), "
+          "Admin open unless --operator-token-file is given.");
+ABSL_FLAG(std::string, operator_token_file, "",
+          "File holding the operator token Admin calls must send as 'authorization: Bearer "
+          "<token>' (surrounding whitespace trimmed; at least 32 characters). Required with "
+          "--auth=required.");
+ABSL_FLAG(std::string, secrets_key_file, "",
+          "File holding the 32-byte AES-256 key that encrypts tenant secrets at rest, as 64 hex "
+          "digits or 44 characters of base64 (head -c32 /dev/urandom | base64). Required with "
+          "--auth=required; with --auth=off it opens the tenant registry for Admin.");
+ABSL_FLAG(bool, allow_insecure_secret, false,
+          "Accept the Gigya 'secret' parameter on plain-HTTP connections (signed requests are "
+          "always accepted).");
+ABSL_FLAG(absl::Duration, signature_window, absl::Seconds(120),
+          "How far a signed Gigya request's timestamp may be from the server's clock, either way; "
+          "its nonce is remembered that long.");
 
 // TLS, reflection, and gRPC/HTTP connection limits.
 ABSL_FLAG(std::string, tls_cert_file, "",
@@ -87,7 +111,8 @@ const char* const kFlagNames[] = {
     "tls_cert_file", "tls_key_file", "tls_client_ca_file", "grpc_reflection",
     "grpc_max_message_bytes", "grpc_max_concurrent_streams", "grpc_max_connection_idle",
     "grpc_max_connection_age", "grpc_max_connection_age_grace", "grpc_keepalive_time",
-    "http_max_connections", "http_max_url_bytes",
+    "http_max_connections", "http_max_url_bytes", "auth", "operator_token_file",
+    "secrets_key_file", "allow_insecure_secret", "signature_window",
 };
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
@@ -100,6 +125,58 @@ absl::Status CheckRange(absl::string_view flag, T value, T lo, T hi) {
     return Bad(flag, absl::StrCat(value, " is outside ", lo, "..", hi));
   }
   return absl::OkStatus();
+}
+
+// Flags naming files with credentials: the startup log says only whether they are set.
+const char* const kCredentialFileFlags[] = {"operator_token_file", "secrets_key_file"};
+
+// Credential files are small; a bigger one is the wrong file.
+constexpr std::streamsize kMaxCredentialFileBytes = 4096;
+
+// The contents of a credential file named by `flag`. Errors: INVALID_ARGUMENT naming the flag
+// and the path (never the contents).
+absl::StatusOr<std::string> ReadCredentialFile(absl::string_view flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Bad(flag, absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  std::string text(kMaxCredentialFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    return Bad(flag, absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > static_cast<size_t>(kMaxCredentialFileBytes)) {
+    return Bad(flag, absl::StrCat("\"", path, "\" is larger than ", kMaxCredentialFileBytes,
+                                  " bytes: not a credential file"));
+  }
+  return text;
+}
+
+// The operator token of --operator-token-file: trimmed, at least 32 printable characters
+// without spaces (it travels in a header).
+absl::StatusOr<std::string> ReadOperatorToken(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadCredentialFile("operator-token-file", path);
+  if (!text.ok()) return text.status();
+  std::string token(absl::StripAsciiWhitespace(*text));
+  logic::Cleanse(&*text);
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      logic::Cleanse(&token);
+      return Bad("operator-token-file",
+                 absl::StrCat("\"", path, "\" must hold one token of printable ASCII without "
+                              "spaces or line breaks (it is sent in a header)"));
+    }
+  }
+  if (token.size() < 32) {
+    const size_t n = token.size();
+    logic::Cleanse(&token);
+    return Bad("operator-token-file",
+               absl::StrCat("\"", path, "\" holds a token of ", n,
+                            " characters; at least 32 are required (e.g. head -c32 "
+                            "/dev/urandom | base64)"));
+  }
+  return token;
 }
 
 // "--data-dir=x" -> "--data_dir=x": the documented spelling uses dashes, Abseil flag names
@@ -239,6 +316,46 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   if (level != "debug" && level != "info" && level != "warn" && level != "error") {
     return Bad("log-level", absl::StrCat("\"", level, "\" is not debug, info, warn or error"));
   }
+  std::string auth = absl::GetFlag(FLAGS_auth);
+  if (auth == "required") {
+    c.auth_required = true;
+  } else if (auth == "off") {
+    c.auth_required = false;
+  } else {
+    return Bad("auth", absl::StrCat("\"", auth, "\" is not required or off"));
+  }
+  const std::string token_file = absl::GetFlag(FLAGS_operator_token_file);
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadOperatorToken(token_file);
+    if (!token.ok()) return token.status();
+    c.operator_token = *std::move(token);
+  } else if (c.auth_required) {
+    return Bad("operator-token-file",
+               "is required with --auth=required: a file holding the operator token (at least 32 "
+               "characters, e.g. head -c32 /dev/urandom | base64 > FILE); for development, "
+               "--auth=off runs without authentication");
+  }
+  const std::string key_file = absl::GetFlag(FLAGS_secrets_key_file);
+  if (!key_file.empty()) {
+    absl::StatusOr<std::string> text = ReadCredentialFile("secrets-key-file", key_file);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<std::string> key = logic::ParseSecretsKey(*text);
+    logic::Cleanse(&*text);
+    if (!key.ok()) {
+      return Bad("secrets-key-file", absl::StrCat("\"", key_file, "\" ", key.status().message()));
+    }
+    c.secrets_key = *std::move(key);
+  } else if (c.auth_required) {
+    return Bad("secrets-key-file",
+               "is required with --auth=required: a file holding the 32-byte key that encrypts "
+               "tenant secrets (head -c32 /dev/urandom | base64 > FILE); for development, "
+               "--auth=off runs without authentication");
+  }
+  c.allow_insecure_secret = absl::GetFlag(FLAGS_allow_insecure_secret);
+  c.signature_window = absl::GetFlag(FLAGS_signature_window);
+  if (c.signature_window <= absl::ZeroDuration() || c.signature_window > absl::Hours(24)) {
+    return Bad("signature-window", "must be within (0s, 24h]");
+  }
   return c;
 }
 
@@ -249,7 +366,11 @@ std::string EffectiveFlags() {
   for (const char* name : kFlagNames) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr) continue;
-    absl::StrAppend(&out, out.empty() ? "" : " ", name, "=", flag->CurrentValue());
+    std::string value = flag->CurrentValue();
+    for (const char* credential : kCredentialFileFlags) {
+      if (absl::string_view(name) == credential) value = value.empty() ? "<unset>" : "<set>";
+    }
+    absl::StrAppend(&out, out.empty() ? "" : " ", name, "=", value);
   }
   return out;
 }

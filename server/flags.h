@@ -16,14 +16,18 @@ namespace countd {
 // come later and so win. Flag names are accepted with dashes (--data-dir) or underscores.
 std::vector<std::string> ArgsWithEnvironment(int argc, char** argv);
 
-// Reads the parsed flags. Errors: INVALID_ARGUMENT naming the flag and the bad value.
+// Reads the parsed flags, and the credential files they name (--operator-token-file,
+// --secrets-key-file). Errors: INVALID_ARGUMENT naming the flag and the bad value (for a
+// credential file: its path and what is wrong, never its contents).
 absl::StatusOr<ServerConfig> ConfigFromFlags();
 
 // The log level flag ("debug", "info", "warn", "error").
 std::string LogLevelFlag();
 
 // Every countd flag with its effective value (after the environment and the command line),
-// "name=value" separated by spaces, in a fixed order; for the startup log. No flag holds a secret.
+// "name=value" separated by spaces, in a fixed order; for the startup log. No flag holds a
+// secret; the credential file flags (--operator-token-file, --secrets-key-file) show only
+// "<set>" or "<unset>".
 std::string EffectiveFlags();
 
 }  // namespace countd

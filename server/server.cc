@@ -22,6 +22,7 @@
 #include "server/grpc/admin_service.h"
 #include "server/grpc/counters_service.h"
 #include "server/grpc/gm_service.h"
+#include "server/grpc/grpc_auth.h"
 #include "server/grpc/tally_service.h"
 #include "server/http/http_server.h"
 #include "server/http/shim.h"
@@ -32,6 +33,7 @@
 #include "server/logic/request_log.h"
 #include "server/logic/stash.h"
 #include "server/logic/tally.h"
+#include "server/logic/tenants.h"
 #include "spdlog/spdlog.h"
 #include "storage/keys.h"
 
@@ -165,6 +167,8 @@ class CountdServerImpl : public CountdServer {
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
     metrics_ = std::make_unique<ServerMetrics>(store_.get());
+    s = OpenTenants(clock);
+    if (!s.ok()) return s;
 
     requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
     logic::CountersOptions counters_options;
@@ -186,19 +190,27 @@ class CountdServerImpl : public CountdServer {
     executor_ = workers == 0 ? NewInlineExecutor()
                              : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
 
+    grpc_edge::GrpcAuthOptions auth_options;
+    auth_options.tenants = tenants_.get();
+    auth_options.require_tenant_credentials = config_.auth_required;
+    auth_options.operator_token = config_.operator_token;
+    grpc_auth_ = std::make_unique<grpc_edge::GrpcAuth>(std::move(auth_options));
+
     counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
     gm_api_ = std::make_unique<grpc_edge::GmApi>(gm_.get());
-    gm_service_ = std::make_unique<grpc_edge::GmService>(gm_api_.get(), executor_.get());
+    gm_service_ =
+        std::make_unique<grpc_edge::GmService>(gm_api_.get(), executor_.get(), grpc_auth_.get());
     tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
-    counters_service_ =
-        std::make_unique<grpc_edge::CountersService>(counters_api_.get(), executor_.get());
-    tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_api_.get(), executor_.get());
+    counters_service_ = std::make_unique<grpc_edge::CountersService>(
+        counters_api_.get(), executor_.get(), grpc_auth_.get());
+    tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_api_.get(), executor_.get(),
+                                                               grpc_auth_.get());
     // Backups block on the disk for seconds: one thread of their own, never the request path's.
     admin_ = std::make_unique<logic::Admin>(store_.get());
-    admin_api_ = std::make_unique<grpc_edge::AdminApi>(admin_.get());
+    admin_api_ = std::make_unique<grpc_edge::AdminApi>(admin_.get(), tenants_.get());
     admin_executor_ = NewThreadPoolExecutor(/*threads=*/1, /*max_queue=*/4);
-    admin_service_ = std::make_unique<grpc_edge::AdminService>(admin_api_.get(),
-                                                               admin_executor_.get());
+    admin_service_ = std::make_unique<grpc_edge::AdminService>(
+        admin_api_.get(), admin_executor_.get(), grpc_auth_.get());
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.SetOption(std::make_unique<ReflectionOption>(config_.grpc_reflection));
@@ -229,6 +241,12 @@ class CountdServerImpl : public CountdServer {
     services.gm = gm_api_.get();
     services.ready = [this] { return CheckReady(); };
     services.metrics = [this] { return metrics_->Render(); };
+    // nullptr = --auth=off: the shim answers without credentials (the registry, when open, is
+    // then only for Admin).
+    services.tenants = config_.auth_required ? tenants_.get() : nullptr;
+    services.allow_insecure_secret = config_.allow_insecure_secret;
+    services.signature_window = config_.signature_window;
+    services.clock = config_.clock;
     shim_ = std::make_unique<http::JsonShim>(std::move(services));
     http::HttpServerOptions options;
     // Handlers run on the io threads; with fsync per write, more threads let writes group-commit.
@@ -275,6 +293,42 @@ class CountdServerImpl : public CountdServer {
     return absl::OkStatus();
   }
 
+  // Opens the tenant registry when there is a secrets key (always with --auth=required), and
+  // says in the log how requests are authenticated. Never logs a secret or the token.
+  absl::Status OpenTenants(const storage::Clock* clock) {
+    if (config_.auth_required && config_.operator_token.empty()) {
+      return absl::InvalidArgumentError(
+          "--operator-token-file: is required with --auth=required");
+    }
+    if (config_.auth_required && config_.secrets_key.empty()) {
+      return absl::InvalidArgumentError("--secrets-key-file: is required with --auth=required");
+    }
+    if (!config_.secrets_key.empty()) {
+      logic::TenantRegistry::Options options;
+      options.clock = clock;
+      options.secrets_key = config_.secrets_key;
+      absl::StatusOr<std::unique_ptr<logic::TenantRegistry>> tenants =
+          logic::TenantRegistry::Open(store_.get(), options);
+      if (!tenants.ok()) {
+        return absl::Status(tenants.status().code(),
+                            absl::StrCat("--secrets-key-file: ", tenants.status().message()));
+      }
+      tenants_ = *std::move(tenants);
+    }
+    if (config_.auth_required) {
+      absl::StatusOr<std::vector<logic::TenantInfo>> list = tenants_->ListTenants();
+      spdlog::info("authentication: required ({} tenants registered; Admin needs the operator "
+                   "token)",
+                   list.ok() ? list->size() : 0);
+    } else {
+      spdlog::warn("authentication is OFF (--auth=off): every gRPC and HTTP caller may read and "
+                   "write every tenant; Admin is {}. For development only.",
+                   config_.operator_token.empty() ? "open to anyone"
+                                                  : "limited to the operator token");
+    }
+    return absl::OkStatus();
+  }
+
   // Ready = the database is open and takes a write (the probe writes one tiny record).
   absl::Status CheckReady() {
     if (stopping_.load()) return absl::UnavailableError("shutting down");
@@ -318,6 +372,8 @@ class CountdServerImpl : public CountdServer {
     admin_api_.reset();
     admin_.reset();
     grpc_server_.reset();
+    grpc_auth_.reset();
+    tenants_.reset();
     tally_.reset();
     stash_.reset();
     gm_.reset();
@@ -331,6 +387,9 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<storage::Store> store_;
   // Referenced by the gRPC interceptors and HTTP handlers: outlives both servers (never reset).
   std::unique_ptr<ServerMetrics> metrics_;
+  // nullptr when there is no secrets key (--auth=off without --secrets-key-file).
+  std::unique_ptr<logic::TenantRegistry> tenants_;
+  std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
   std::unique_ptr<logic::RequestLog> requests_;
   std::unique_ptr<logic::Counters> counters_;
   std::unique_ptr<logic::Stash> stash_;

@@ -50,14 +50,30 @@ struct ServerConfig {
   // HTTP: open connections (more are closed at once) and request-target length (414 beyond).
   int64_t http_max_connections = 10000;
   int64_t http_max_url_bytes = 8 << 10;
+  // Authentication (README: Authentication and tenants). true (--auth=required): Counters, Tally
+  // and GameMechanics calls and the HTTP routes need a tenant's credentials, and Admin calls the
+  // operator token; `operator_token` and `secrets_key` are then required. false (--auth=off):
+  // no tenant checks; Admin is open unless `operator_token` is set.
+  bool auth_required = true;
+  // The operator token (--operator-token-file); empty = none. Never logged.
+  std::string operator_token;
+  // The 32-byte AES-256 key of the tenant secrets (--secrets-key-file); empty = none. With
+  // --auth=off a key still opens the tenant registry, for Admin.
+  std::string secrets_key;
+  // Accept the Gigya `secret` parameter over plain HTTP (--allow-insecure-secret).
+  bool allow_insecure_secret = false;
+  // Clock skew allowed for signed Gigya requests, and how long their nonces are kept.
+  absl::Duration signature_window = absl::Seconds(120);
 };
 
 // A running countd. Thread-safe: Shutdown may be called from any thread.
 class CountdServer {
  public:
-  // Opens the database and starts listening. Errors: UNAVAILABLE when the database cannot be
-  // opened or a port cannot be bound; INVALID_ARGUMENT for a bad address or bad TLS files (the
-  // message names the flag; checked before the database is opened).
+  // Opens the database (and the tenant registry when there is a secrets key) and starts
+  // listening. Errors: UNAVAILABLE when the database cannot be opened or a port cannot be bound;
+  // INVALID_ARGUMENT for a bad address or bad TLS files (the message names the flag; checked
+  // before the database is opened), or for auth_required without operator_token or
+  // secrets_key; DATA_LOSS when the stored tenant secrets do not decrypt with secrets_key.
   static absl::StatusOr<std::unique_ptr<CountdServer>> Start(const ServerConfig& config);
 
   virtual ~CountdServer() = default;

@@ -88,6 +88,10 @@ std::string RegistryKey(absl::string_view tenant, absl::string_view cls, absl::s
 
 std::string CounterSettingsKey(absl::string_view tenant) { return Join({"csettings", tenant}); }
 
+std::string TenantRegistryPrefix() { return Join({"tenant"}); }
+
+std::string TenantRecordKey(absl::string_view tenant) { return Join({"tenant", tenant}); }
+
 std::string StashKey(absl::string_view tenant, absl::string_view visitor,
                      absl::string_view counter_name, int32_t day) {
   return WithBucket(Join({tenant, visitor, counter_name}), day);

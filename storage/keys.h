@@ -48,6 +48,11 @@ std::string RegistryPrefix(absl::string_view tenant);
 std::string RegistryKey(absl::string_view tenant, absl::string_view cls, absl::string_view path);
 std::string CounterSettingsKey(absl::string_view tenant);
 
+// --- Tenant registry (table kMeta): one record per tenant (server/logic/tenants.cc) ---
+// The prefix of every tenant record, and one tenant's record.
+std::string TenantRegistryPrefix();
+std::string TenantRecordKey(absl::string_view tenant);
+
 // --- Stash daily counters (table kStash) ---
 std::string StashKey(absl::string_view tenant, absl::string_view visitor,
                      absl::string_view counter_name, int32_t day);

@@ -6,19 +6,36 @@
 #include "absl/status/status.h"
 #include "countd/v1/admin.pb.h"
 #include "server/logic/admin.h"
+#include "server/logic/tenants.h"
 
 namespace countd::grpc_edge {
 
-// Stateless apart from the logic object, which must outlive it. Thread-safe.
-// Each method fills `resp` and returns the call's status (errors as the logic method says).
+// Stateless apart from the logic objects, which must outlive it. Thread-safe.
+// Each method fills `resp` and returns the call's status (errors as the logic method says, plus
+// INVALID_ARGUMENT naming "role" for a SecretRole value the proto does not define).
 class AdminApi {
  public:
-  explicit AdminApi(logic::Admin* admin) : admin_(admin) {}
+  // `tenants` may be nullptr when no tenant registry is open (--auth=off without
+  // --secrets-key-file): the tenant methods then fail FAILED_PRECONDITION saying so.
+  AdminApi(logic::Admin* admin, logic::TenantRegistry* tenants)
+      : admin_(admin), tenants_(tenants) {}
 
   absl::Status Backup(const v1::BackupRequest& req, v1::BackupResponse* resp);
 
+  absl::Status CreateTenant(const v1::CreateTenantRequest& req, v1::CreateTenantResponse* resp);
+  absl::Status GetTenant(const v1::GetTenantRequest& req, v1::GetTenantResponse* resp);
+  absl::Status ListTenants(const v1::ListTenantsRequest& req, v1::ListTenantsResponse* resp);
+  absl::Status UpdateTenant(const v1::UpdateTenantRequest& req, v1::UpdateTenantResponse* resp);
+  absl::Status DeleteTenant(const v1::DeleteTenantRequest& req, v1::DeleteTenantResponse* resp);
+  absl::Status AddSecret(const v1::AddSecretRequest& req, v1::AddSecretResponse* resp);
+  absl::Status RevokeSecret(const v1::RevokeSecretRequest& req, v1::RevokeSecretResponse* resp);
+
  private:
+  // The registry, or FAILED_PRECONDITION when none is open.
+  absl::StatusOr<logic::TenantRegistry*> Registry() const;
+
   logic::Admin* admin_;
+  logic::TenantRegistry* tenants_;
 };
 
 }  // namespace countd::grpc_edge

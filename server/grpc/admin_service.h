@@ -6,22 +6,47 @@
 #include "countd/v1/admin.grpc.pb.h"
 #include "server/executor.h"
 #include "server/grpc/admin_api.h"
+#include "server/grpc/grpc_auth.h"
 
 namespace countd::grpc_edge {
 
-// Thread-safe; `api` and `executor` must outlive it. Admin calls block on the disk for as long as
-// a backup takes, so `executor` should be a worker pool of their own (the server gives them one
-// thread), never the inline executor of the request path.
+// Thread-safe; `api`, `executor` and `auth` must outlive it. Every call must pass
+// GrpcAuth::CheckOperatorCall before its work is queued. Admin calls block on the disk for as
+// long as a backup takes, so `executor` should be a worker pool of their own (the server gives
+// them one thread), never the inline executor of the request path.
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(AdminApi* api, Executor* executor) : api_(api), executor_(executor) {}
+  AdminService(AdminApi* api, Executor* executor, const GrpcAuth* auth)
+      : api_(api), executor_(executor), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* ctx, const v1::BackupRequest* req,
                                    v1::BackupResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
+                                         const v1::CreateTenantRequest* req,
+                                         v1::CreateTenantResponse* resp) override;
+  grpc::ServerUnaryReactor* GetTenant(grpc::CallbackServerContext* ctx,
+                                      const v1::GetTenantRequest* req,
+                                      v1::GetTenantResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTenants(grpc::CallbackServerContext* ctx,
+                                        const v1::ListTenantsRequest* req,
+                                        v1::ListTenantsResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateTenant(grpc::CallbackServerContext* ctx,
+                                         const v1::UpdateTenantRequest* req,
+                                         v1::UpdateTenantResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteTenant(grpc::CallbackServerContext* ctx,
+                                         const v1::DeleteTenantRequest* req,
+                                         v1::DeleteTenantResponse* resp) override;
+  grpc::ServerUnaryReactor* AddSecret(grpc::CallbackServerContext* ctx,
+                                      const v1::AddSecretRequest* req,
+                                      v1::AddSecretResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeSecret(grpc::CallbackServerContext* ctx,
+                                         const v1::RevokeSecretRequest* req,
+                                         v1::RevokeSecretResponse* resp) override;
 
  private:
   AdminApi* api_;
   Executor* executor_;
+  const GrpcAuth* auth_;
 };
 
 }  // namespace countd::grpc_edge

@@ -5,14 +5,17 @@
 
 #include "countd/v1/counters.grpc.pb.h"
 #include "server/executor.h"
+#include "server/grpc/grpc_auth.h"
 #include "server/grpc/counters_api.h"
 
 namespace countd::grpc_edge {
 
-// Thread-safe; `api` and `executor` must outlive it.
+// Thread-safe; `api`, `executor` and `auth` must outlive it. Every call is checked by
+// `auth` (GrpcAuth::CheckTenantCall) before its work is queued.
 class CountersService final : public v1::Counters::CallbackService {
  public:
-  CountersService(CountersApi* api, Executor* executor) : api_(api), executor_(executor) {}
+  CountersService(CountersApi* api, Executor* executor, const GrpcAuth* auth)
+      : api_(api), executor_(executor), auth_(auth) {}
 
   grpc::ServerUnaryReactor* RegisterCounters(grpc::CallbackServerContext* ctx,
                                              const v1::RegisterCountersRequest* req,
@@ -48,6 +51,7 @@ class CountersService final : public v1::Counters::CallbackService {
  private:
   CountersApi* api_;
   Executor* executor_;
+  const GrpcAuth* auth_;
 };
 
 }  // namespace countd::grpc_edge

@@ -5,14 +5,17 @@
 
 #include "countd/v1/gm.grpc.pb.h"
 #include "server/executor.h"
+#include "server/grpc/grpc_auth.h"
 #include "server/grpc/gm_api.h"
 
 namespace countd::grpc_edge {
 
-// Thread-safe; `api` and `executor` must outlive it.
+// Thread-safe; `api`, `executor` and `auth` must outlive it. Every call is checked by
+// `auth` (GrpcAuth::CheckTenantCall) before its work is queued.
 class GmService final : public v1::GameMechanics::CallbackService {
  public:
-  GmService(GmApi* api, Executor* executor) : api_(api), executor_(executor) {}
+  GmService(GmApi* api, Executor* executor, const GrpcAuth* auth)
+      : api_(api), executor_(executor), auth_(auth) {}
 
   grpc::ServerUnaryReactor* SetActionConfig(grpc::CallbackServerContext* ctx, const v1::SetActionConfigRequest* req,
       v1::SetActionConfigResponse* resp) override;
@@ -42,6 +45,7 @@ class GmService final : public v1::GameMechanics::CallbackService {
  private:
   GmApi* api_;
   Executor* executor_;
+  const GrpcAuth* auth_;
 };
 
 }  // namespace countd::grpc_edge

@@ -12,12 +12,19 @@
 
 namespace countd::grpc_edge {
 
-// `work` fills the response and returns the call's status; it runs on `executor` (inline or a
-// worker). A saturated executor answers RESOURCE_EXHAUSTED without running it.
+// `admitted` is the call's authentication and authorization (GrpcAuth::CheckTenantCall or
+// CheckOperatorCall, evaluated by the caller before the work is queued): when it is not OK the
+// call finishes with it at once and `work` never runs. Otherwise `work` fills the response and
+// returns the call's status; it runs on `executor` (inline or a worker). A saturated executor
+// answers RESOURCE_EXHAUSTED without running it.
 template <typename Work>
 grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, Executor* executor,
-                                   Work work) {
+                                   const absl::Status& admitted, Work work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!admitted.ok()) {
+    reactor->Finish(ToGrpcStatus(admitted));
+    return reactor;
+  }
   bool scheduled = executor->Schedule([reactor, ctx, work = std::move(work)]() mutable {
     if (ctx->IsCancelled()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before it ran"));

@@ -4,14 +4,17 @@
 
 #include "countd/v1/tally.grpc.pb.h"
 #include "server/executor.h"
+#include "server/grpc/grpc_auth.h"
 #include "server/grpc/tally_api.h"
 
 namespace countd::grpc_edge {
 
-// Thread-safe; `api` and `executor` must outlive it.
+// Thread-safe; `api`, `executor` and `auth` must outlive it. Every call is checked by
+// `auth` (GrpcAuth::CheckTenantCall) before its work is queued.
 class TallyService final : public v1::Tally::CallbackService {
  public:
-  TallyService(TallyApi* api, Executor* executor) : api_(api), executor_(executor) {}
+  TallyService(TallyApi* api, Executor* executor, const GrpcAuth* auth)
+      : api_(api), executor_(executor), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Increment(grpc::CallbackServerContext* ctx,
                                       const v1::TallyIncrementRequest* req,
@@ -26,6 +29,7 @@ class TallyService final : public v1::Tally::CallbackService {
  private:
   TallyApi* api_;
   Executor* executor_;
+  const GrpcAuth* auth_;
 };
 
 }  // namespace countd::grpc_edge

@@ -12,6 +12,7 @@
 #include "rapidjson/writer.h"
 #include "server/errors.h"
 #include "server/http/routes.h"
+#include "server/http/shim_auth.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
 
@@ -23,8 +24,8 @@ namespace {
 // the authentication layer when configured; never echoed).
 const absl::flat_hash_set<std::string>& CommonParams() {
   static const auto* params = new absl::flat_hash_set<std::string>{
-      "apiKey", "format", "callback", "context", "httpStatusCodes", "dontHandleScreenSet",
-      "secret", "userKey", "timestamp", "nonce", "sig"};
+      "apiKey", "APIKey", "format", "callback", "context", "httpStatusCodes",
+      "dontHandleScreenSet", "secret", "userKey", "timestamp", "nonce", "sig"};
   return *params;
 }
 
@@ -168,6 +169,14 @@ std::string Details(const absl::Status& s, const GigyaMethod* method) {
 }  // namespace
 
 absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request) {
+  absl::StatusOr<GigyaParams> p = Collect(request);
+  if (p.ok() && p->values_.contains("apiKey") && p->values_.contains("APIKey")) {
+    return logic::BadValue("apiKey", "sent as both apiKey and APIKey: send one");
+  }
+  return p;
+}
+
+absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
   GigyaParams p;
   auto add = [&p](std::string name, std::string value) -> absl::Status {
     if (!p.values_.emplace(name, std::move(value)).second) {
@@ -215,7 +224,12 @@ absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request)
 
 const std::string* GigyaParams::Find(absl::string_view name) const {
   auto it = values_.find(name);
+  if (it == values_.end() && name == "apiKey") it = values_.find("APIKey");
   return it == values_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> GigyaParams::All() const {
+  return {values_.begin(), values_.end()};
 }
 
 absl::StatusOr<std::string> GigyaParams::Required(absl::string_view name) const {
@@ -240,7 +254,7 @@ std::string NewCallId() {
 }
 
 HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
-                         const HttpRequest& request) {
+                         const HttpRequest& request, ShimAuth* auth) {
   Envelope e;
   HttpResponse r;
   absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(request);
@@ -272,6 +286,11 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
     }
     if (s.ok() && method == nullptr) {
       s = absl::NotFoundError(absl::StrCat("no method ", method_name));
+    }
+    // Credentials before anything about the method's own parameters: an unauthenticated
+    // caller learns nothing more than that it must authenticate.
+    if (s.ok() && auth != nullptr) {
+      s = auth->CheckGigya(*params, request, method->service, method->rpc);
     }
     if (s.ok()) {
       std::vector<std::string> unknown = params->Unknown(method->params);

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -25,14 +26,21 @@ class GigyaParams {
   // parameter, or a body of another content type.
   static absl::StatusOr<GigyaParams> FromRequest(const HttpRequest& request);
 
-  // The value, or nullptr when absent.
+  // The value, or nullptr when absent. "apiKey" also finds a parameter sent as "APIKey" (the
+  // spelling of some Gigya clients; FromRequest refuses both at once).
   const std::string* Find(absl::string_view name) const;
   // The value; INVALID_ARGUMENT "missing" (400002) naming `name` when absent or empty.
   absl::StatusOr<std::string> Required(absl::string_view name) const;
   // Every name not in `allowed`.
   std::vector<std::string> Unknown(const absl::flat_hash_set<std::string>& allowed) const;
+  // Every parameter as sent (names unchanged), in no particular order: what a request
+  // signature covers.
+  std::vector<std::pair<std::string, std::string>> All() const;
 
  private:
+  // FromRequest without the apiKey/APIKey rule.
+  static absl::StatusOr<GigyaParams> Collect(const HttpRequest& request);
+
   absl::flat_hash_map<std::string, std::string> values_;
 };
 
@@ -44,11 +52,18 @@ struct GigyaMethod {
   absl::flat_hash_set<std::string> params;
   absl::flat_hash_map<std::string, std::string> field_names;  // e.g. "uid" -> "UID"
   std::function<absl::StatusOr<std::string>(const GigyaParams&, const HttpRequest&)> call;
+  // The gRPC method the call maps to ("Counters", "IncrementCounters"): the access a
+  // credential needs for it is logic::AccessOf(service, rpc).
+  std::string service;
+  std::string rpc;
 };
 
-// Answers a Gigya call of `method` (nullptr = no such method) with the full envelope.
+class ShimAuth;
+
+// Answers a Gigya call of `method` (nullptr = no such method) with the full envelope. With
+// `auth` (nullptr = authentication off) the call's credentials are checked before it runs.
 HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
-                         const HttpRequest& request);
+                         const HttpRequest& request, ShimAuth* auth);
 
 // The envelope of a call refused before its parameters could be read (e.g. body too large).
 HttpResponse GigyaRefused(const absl::Status& status);

@@ -193,22 +193,28 @@ absl::StatusOr<std::string> GetCounters(CountersApi* api, const GigyaParams& p) 
 }  // namespace
 
 void AddAccountsMethods(CountersApi* api, GigyaMethodTable* table) {
+  // Each maps to the Counters RPC of the same name: what a credential must be allowed to do.
   const absl::flat_hash_map<std::string, std::string> names;
   (*table)["accounts.registerCounters"] = GigyaMethod{
       {"counters"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return RegisterCounters(api, p); }};
+      [api](const GigyaParams& p, const HttpRequest&) { return RegisterCounters(api, p); },
+      "Counters", "RegisterCounters"};
   (*table)["accounts.unregisterCounters"] = GigyaMethod{
       {"counters"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return UnregisterCounters(api, p); }};
+      [api](const GigyaParams& p, const HttpRequest&) { return UnregisterCounters(api, p); },
+      "Counters", "UnregisterCounters"};
   (*table)["accounts.getRegisteredCounters"] = GigyaMethod{
       {}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return GetRegisteredCounters(api, p); }};
+      [api](const GigyaParams& p, const HttpRequest&) { return GetRegisteredCounters(api, p); },
+      "Counters", "GetRegisteredCounters"};
   (*table)["accounts.incrementCounters"] = GigyaMethod{
       {"UID", "regToken", "counters", "requestID"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return IncrementCounters(api, p); }};
+      [api](const GigyaParams& p, const HttpRequest&) { return IncrementCounters(api, p); },
+      "Counters", "IncrementCounters"};
   (*table)["accounts.getCounters"] = GigyaMethod{
       {"UID", "regToken", "counters"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return GetCounters(api, p); }};
+      [api](const GigyaParams& p, const HttpRequest&) { return GetCounters(api, p); },
+      "Counters", "GetCounters"};
 }
 
 }  // namespace countd::http

@@ -360,10 +360,13 @@ using Handler = Fields (*)(GmApi*, const GigyaParams&, const HttpRequest&);
 void Add(GigyaMethodTable* table, GmApi* api, const char* name,
          absl::flat_hash_set<std::string> params,
          absl::flat_hash_map<std::string, std::string> names, Handler handler) {
-  (*table)[name] = GigyaMethod{std::move(params), std::move(names),
-                               [api, handler](const GigyaParams& p, const HttpRequest& r) {
-                                 return handler(api, p, r);
-                               }};
+  // The GameMechanics RPC it maps to: "gm.notifyAction" -> "NotifyAction".
+  absl::string_view short_name = absl::string_view(name).substr(sizeof("gm.") - 1);
+  (*table)[name] = GigyaMethod{
+      std::move(params), std::move(names),
+      [api, handler](const GigyaParams& p, const HttpRequest& r) { return handler(api, p, r); },
+      "GameMechanics",
+      absl::StrCat(absl::AsciiStrToUpper(short_name.substr(0, 1)), short_name.substr(1))};
 }
 
 }  // namespace

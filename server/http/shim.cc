@@ -17,6 +17,7 @@
 #include "server/http/gigya.h"
 #include "server/http/gigya_methods.h"
 #include "server/http/routes.h"
+#include "server/http/shim_auth.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
 
@@ -36,6 +37,36 @@ HttpResponse CanonicalError(const absl::Status& s) {
   return PlainJson(c.http, absl::StrCat("{\"code\":", static_cast<int>(c.grpc),
                                         ",\"message\":", JsonQuote(s.message()),
                                         ",\"details\":[]}"));
+}
+
+// A canonical error; a 401 also says how to authenticate.
+HttpResponse CanonicalAuthError(const absl::Status& s) {
+  HttpResponse r = CanonicalError(s);
+  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"countd\"");
+  return r;
+}
+
+// Sets Access-Control-Allow-Origin to `allow` ("" = none) and says the answer depends on the
+// request's Origin.
+HttpResponse WithAllowOrigin(HttpResponse r, const std::string& allow) {
+  auto& h = r.headers;
+  h.erase(std::remove_if(h.begin(), h.end(),
+                         [](const auto& kv) { return kv.first == "Access-Control-Allow-Origin"; }),
+          h.end());
+  if (!allow.empty()) h.emplace_back("Access-Control-Allow-Origin", allow);
+  h.emplace_back("Vary", "Origin");
+  return r;
+}
+
+// The answer to a Stash / Tally request refused before it reached the service (Qubit `status`
+// of `s`); a Tally write also says "not saved".
+HttpResponse BrowserRefused(bool stash, absl::string_view method, const absl::Status& s) {
+  int status = Classify(s).qubit;
+  if (stash) return StashStatus(status);
+  if (method == "POST") {
+    return CorsJson(absl::StrCat("{\"error\":\"not saved\",\"status\":", status, "}"));
+  }
+  return TallyFailure(method, status);
 }
 
 // The route family a raw target belongs to.
@@ -84,9 +115,13 @@ HttpResponse CorsPreflight() {
 // POST /v1/<Service>/<Method>: the request message in proto3 JSON, answered in proto3 JSON.
 class JsonShim::Canonical {
  public:
-  using Call = std::function<absl::Status(absl::string_view body, std::string* json)>;
+  // Called with the parsed request's tenant before the service runs; an error stops the call.
+  using Admit = std::function<absl::Status(absl::string_view tenant)>;
+  using Call =
+      std::function<absl::Status(absl::string_view body, const Admit& admit, std::string* json)>;
 
-  explicit Canonical(const ShimServices& s) {
+  // `auth` nullptr = no credentials needed.
+  Canonical(const ShimServices& s, ShimAuth* auth) : auth_(auth) {
     Add("Counters/RegisterCounters", s.counters, &grpc_edge::CountersApi::RegisterCounters);
     Add("Counters/GetRegisteredCounters", s.counters,
         &grpc_edge::CountersApi::GetRegisteredCounters);
@@ -124,6 +159,13 @@ class JsonShim::Canonical {
     if (it == calls_.end()) {
       return CanonicalError(absl::NotFoundError(absl::StrCat("no method /v1/", route)));
     }
+    // Who calls, before anything about the request is looked at.
+    absl::optional<logic::Principal> principal;
+    if (auth_ != nullptr) {
+      absl::StatusOr<logic::Principal> p = auth_->AuthenticateHeaders(request);
+      if (!p.ok()) return CanonicalAuthError(p.status());
+      principal = *std::move(p);
+    }
     if (request.method != "POST") {
       return CanonicalError(absl::InvalidArgumentError(
           absl::StrCat("method ", request.method, ": /v1/ routes take POST")));
@@ -133,16 +175,26 @@ class JsonShim::Canonical {
       return CanonicalError(absl::InvalidArgumentError(
           absl::StrCat("content-type \"", *type, "\": send application/json")));
     }
+    // The request names its tenant: the credential must be allowed to call this method on it.
+    size_t slash = route.find('/');
+    absl::string_view service = route.substr(0, slash);
+    absl::string_view rpc = route.substr(slash + 1);
+    Admit admit = [this, &principal, service, rpc](absl::string_view tenant) -> absl::Status {
+      if (!principal.has_value()) return absl::OkStatus();
+      if (tenant.empty()) return logic::MissingField("tenant");
+      return auth_->Authorize(*principal, tenant, service, rpc);
+    };
     std::string json;
-    absl::Status s = it->second(request.body, &json);
-    if (!s.ok()) return CanonicalError(s);
+    absl::Status s = it->second(request.body, admit, &json);
+    if (!s.ok()) return CanonicalAuthError(s);
     return PlainJson(200, std::move(json));
   }
 
  private:
   template <typename Api, typename Req, typename Resp>
   void Add(std::string route, Api* api, absl::Status (Api::*method)(const Req&, Resp*)) {
-    calls_.emplace(std::move(route), [api, method](absl::string_view body, std::string* json) {
+    calls_.emplace(std::move(route), [api, method](absl::string_view body, const Admit& admit,
+                                                   std::string* json) {
       Req req;
       if (body.find_first_not_of(" \t\r\n") != absl::string_view::npos) {
         google::protobuf::util::JsonParseOptions options;
@@ -155,6 +207,7 @@ class JsonShim::Canonical {
                            " in proto3 JSON: ", std::string(parsed.message())));
         }
       }
+      if (absl::Status s = admit(req.tenant()); !s.ok()) return s;
       Resp resp;
       absl::Status s = (api->*method)(req, &resp);
       if (!s.ok()) return s;
@@ -166,12 +219,28 @@ class JsonShim::Canonical {
     });
   }
 
+  ShimAuth* const auth_;
   absl::flat_hash_map<std::string, Call> calls_;
 };
 
+namespace {
+
+std::unique_ptr<ShimAuth> NewAuth(const ShimServices& s) {
+  if (s.tenants == nullptr) return nullptr;
+  ShimAuthOptions options;
+  options.tenants = s.tenants;
+  options.clock = s.clock != nullptr ? s.clock : storage::RealClock();
+  options.allow_insecure_secret = s.allow_insecure_secret;
+  options.signature_window = s.signature_window;
+  return std::make_unique<ShimAuth>(options);
+}
+
+}  // namespace
+
 JsonShim::JsonShim(ShimServices services)
     : services_(std::move(services)),
-      canonical_(std::make_unique<Canonical>(services_)),
+      auth_(NewAuth(services_)),
+      canonical_(std::make_unique<Canonical>(services_, auth_.get())),
       gigya_(std::make_unique<GigyaMethodTable>()) {
   AddAccountsMethods(services_.counters, gigya_.get());
   AddGmMethods(services_.gm, gigya_.get());
@@ -209,19 +278,53 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
     if (request.method == "OPTIONS") return CorsPreflight();
     std::string name = path.substr(1);
     auto it = gigya_->find(name);
-    return AnswerGigya(it == gigya_->end() ? nullptr : &it->second, name, request);
+    return AnswerGigya(it == gigya_->end() ? nullptr : &it->second, name, request, auth_.get());
   }
   if (family == Family::kStash || family == Family::kTally) {
-    if (request.method == "OPTIONS") return CorsPreflight();
+    const bool stash = family == Family::kStash;
     absl::optional<std::vector<std::string>> segments = PathSegments(path);
-    if (family == Family::kStash) {
-      if (!segments.has_value()) return StashStatus(400);
-      return HandleStash(services_.counters, request, *segments);
+    if (!segments.has_value()) {
+      if (request.method == "OPTIONS") return CorsPreflight();
+      return stash ? StashStatus(400) : TallyFailure(request.method, 400);
     }
-    if (!segments.has_value()) return TallyFailure(request.method, 400);
+    if (auth_ != nullptr) return HandleBrowser(request, stash, *segments);
+    if (request.method == "OPTIONS") return CorsPreflight();
+    if (stash) return HandleStash(services_.counters, request, *segments);
     return HandleTally(services_.tally, request, *segments);
   }
   return PlainJson(404, absl::StrCat("{\"error\":\"no route\",\"path\":", JsonQuote(path), "}"));
+}
+
+HttpResponse JsonShim::HandleBrowser(const HttpRequest& request, bool stash,
+                                     const std::vector<std::string>& segments) {
+  // The tracking id: /stash/v1.1/count/<op>/<tracking_id>/... or /tally/<tracking_id>/...
+  const size_t at = stash ? 4 : 1;
+  if (segments.size() <= at) {
+    // No tenant named: the route answers 404 without touching any data.
+    if (request.method == "OPTIONS") return CorsPreflight();
+    return stash ? HandleStash(services_.counters, request, segments)
+                 : HandleTally(services_.tally, request, segments);
+  }
+  const bool preflight = request.method == "OPTIONS";
+  absl::StatusOr<std::string> allow = auth_->CheckBrowser(segments[at], request, !preflight);
+  if (preflight) {
+    // A refused origin gets no Access-Control-Allow-* headers: the browser does not send the
+    // request.
+    if (!allow.ok()) {
+      HttpResponse r;
+      r.status = 204;
+      r.content_type = "";
+      r.headers.emplace_back("Vary", "Origin");
+      return r;
+    }
+    return WithAllowOrigin(CorsPreflight(), *allow);
+  }
+  if (!allow.ok()) {
+    return WithAllowOrigin(BrowserRefused(stash, request.method, allow.status()), "*");
+  }
+  HttpResponse r = stash ? HandleStash(services_.counters, request, segments)
+                         : HandleTally(services_.tally, request, segments);
+  return WithAllowOrigin(std::move(r), *allow);
 }
 
 std::string JsonShim::RouteLabel(absl::string_view method, absl::string_view path) const {

@@ -7,15 +7,21 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "server/grpc/counters_api.h"
 #include "server/grpc/gm_api.h"
 #include "server/grpc/tally_api.h"
 #include "server/http/http_server.h"
+#include "server/logic/tenants.h"
+#include "storage/clock.h"
 
 namespace countd::http {
+
+class ShimAuth;
 
 struct ShimServices {
   grpc_edge::CountersApi* counters = nullptr;
@@ -25,6 +31,17 @@ struct ShimServices {
   std::function<absl::Status()> ready;
   // The Prometheus text exposition (GET /metrics); empty = no /metrics route.
   std::function<std::string()> metrics;
+
+  // Authentication (README: Gigya request signing). nullptr = --auth=off: every route answers
+  // without credentials, as before tenants existed. Must outlive the shim.
+  logic::TenantRegistry* tenants = nullptr;
+  // Accept the Gigya `secret` parameter over plain HTTP (--allow-insecure-secret).
+  bool allow_insecure_secret = false;
+  // How far a signed request's timestamp may be from the server's clock (--signature-window);
+  // its nonce is remembered that long.
+  absl::Duration signature_window = absl::Seconds(120);
+  // Time source for signature windows and nonce expiry; nullptr = the real clock.
+  const storage::Clock* clock = nullptr;
 };
 
 // Routes HTTP requests to the services. Thread-safe; the services must outlive it.
@@ -48,7 +65,12 @@ class JsonShim {
 
  private:
   class Canonical;
+  // The Stash / Tally routes with the tenant's origin and rate rules applied (auth on).
+  HttpResponse HandleBrowser(const HttpRequest& request, bool stash,
+                             const std::vector<std::string>& segments);
+
   ShimServices services_;
+  std::unique_ptr<ShimAuth> auth_;  // nullptr = authentication off
   std::unique_ptr<Canonical> canonical_;
   std::unique_ptr<absl::flat_hash_map<std::string, struct GigyaMethod>> gigya_;
 };

@@ -9,6 +9,7 @@
 #define COUNTD_SERVER_LOGIC_TENANTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,9 +76,12 @@ inline constexpr int kMaxLiveSecrets = 2;
 class TenantRegistry {
  public:
   struct Options {
-    storage::Clock* clock = nullptr;  // required
+    const storage::Clock* clock = nullptr;  // required; must outlive the registry
     // AES-256-GCM key (exactly 32 raw bytes) the secrets are encrypted with at rest.
     std::string secrets_key;
+    // Tests only: returns the raw bytes of each new secret (asked for 32) instead of the CSPRNG,
+    // so a test can check signatures against vectors computed elsewhere. Empty = RAND_bytes.
+    std::function<std::string(size_t)> secret_bytes_for_test;
   };
 
   // Loads the registry. Errors: INVALID_ARGUMENT when the key is not 32 bytes; DATA_LOSS when a
@@ -104,8 +108,9 @@ class TenantRegistry {
 
   // --- request path (no storage access; memory only) ---
   // `presented` against the tenant's live secrets (only the one with id `secret_id` when that is
-  // non-empty), in constant time. Errors: AuthFailure kUnknownTenant (field "apiKey"... the
-  // caller re-labels), kBadSecret (field "secret", also for an unknown or revoked secret_id).
+  // non-empty), in constant time. Errors: AuthFailure kUnknownTenant (field "tenant" here,
+  // as in every method below; edges re-label it as their parameter, e.g. "apiKey"), kBadSecret
+  // (field "secret", also for an unknown or revoked secret_id).
   virtual absl::StatusOr<Principal> CheckSecret(absl::string_view tenant,
                                                 absl::string_view secret_id,
                                                 absl::string_view presented) = 0;

@@ -4,8 +4,11 @@
 // pod_spec.js renders the kustomization directory named by COUNTD_DEPLOY_K8S_DIR and prints the
 // container's args, its environment (from the ConfigMap) and its probes. The test starts the
 // real binary (COUNTD_BINARY) with those args and that environment, changing only the data
-// directory (a temporary one) and the listen addresses (127.0.0.1:0, i.e. free loopback ports),
-// then: startup and liveness probes = HTTP GET answering 200 within the probe's timeoutSeconds;
+// directory (a temporary one), the listen addresses (127.0.0.1:0, i.e. free loopback ports) and
+// the mount point of the Secret countd-credentials: arg values under /etc/countd/credentials/
+// point into a temporary directory instead, where the test writes what the Secret would hold
+// (operator-token: a random 48-character token; secrets-key: base64 of 32 random bytes, both
+// made at run time), then: startup and liveness probes = HTTP GET answering 200 within the probe's timeoutSeconds;
 // readiness = grpc.health.v1.Health/Check(service "") answering SERVING within timeoutSeconds;
 // SIGTERM = exit status 0 within terminationGracePeriodSeconds.
 #include <curl/curl.h>
@@ -16,6 +19,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -25,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -127,6 +132,33 @@ int PortOf(const std::string& host_port) {
   return port;
 }
 
+// Where the manifests mount the Secret countd-credentials.
+constexpr absl::string_view kCredentialsMount = "/etc/countd/credentials/";
+
+std::string Urandom(size_t n) {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  std::string out(n, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(n));
+  return out;
+}
+
+// Writes into `dir` the file of the Secret countd-credentials named `name`, as an operator would
+// create it (README: Authentication and tenants). Errors: an item the test does not know.
+absl::Status WriteCredential(const std::string& dir, absl::string_view name) {
+  std::string text;
+  if (name == "operator-token") {
+    text = absl::Base64Escape(Urandom(36));
+  } else if (name == "secrets-key") {
+    text = absl::Base64Escape(Urandom(32));
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the manifests name a credential file \"", name, "\" this test cannot make"));
+  }
+  std::ofstream out(absl::StrCat(dir, "/", name), std::ios::binary | std::ios::trunc);
+  out << text << "\n";
+  return out.good() ? absl::OkStatus() : absl::InternalError("cannot write a credential file");
+}
+
 size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 
 // GET http://<host_port><path> as the kubelet does; the status, or 0 on a transport error or
@@ -195,6 +227,7 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
   // The container's args with the data directory and addresses swapped for test ones; the ports
   // they named tell which listener each probe targets.
   test::ScopedTempDir dir;
+  test::ScopedTempDir credentials;  // stands in for the mounted Secret
   std::map<int, std::string> listener_of_port;  // container port -> "grpc" / "http"
   test::ServerProcessOptions options;
   options.data_dir = dir.path();
@@ -206,6 +239,12 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
     } else if (name == "grpc_addr" || name == "http_addr") {
       listener_of_port[PortOf(value)] = name.substr(0, 4);
       options.extra_args.push_back(absl::StrCat("--", name, "=127.0.0.1:0"));
+    } else if (absl::StartsWith(value, kCredentialsMount)) {
+      const std::string file = value.substr(kCredentialsMount.size());
+      absl::Status written = WriteCredential(credentials.path(), file);
+      ASSERT_TRUE(written.ok()) << written;
+      options.extra_args.push_back(
+          absl::StrCat(arg.substr(0, arg.find('=') + 1), credentials.path(), "/", file));
     } else {
       options.extra_args.push_back(arg);
     }
@@ -244,6 +283,14 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
 
   EXPECT_EQ(KubeletHttpGet(liveness_addr, liveness->path, liveness->timeout_s), 200)
       << "liveness probe GET " << liveness->path;
+
+  // The manifests ask for authentication; the probes must pass without credentials anyway.
+  for (const std::string& arg : spec->args) {
+    if (arg == "--auth=required") {
+      EXPECT_TRUE(absl::StrContains(s.stdout_text(), "authentication: required"))
+          << "countd did not run with --auth=required:\n" << s.stdout_text();
+    }
+  }
 
   absl::StatusOr<int> ready = KubeletGrpcCheck(readiness_addr, readiness->timeout_s);
   ASSERT_TRUE(ready.ok()) << "readiness probe: " << ready.status();

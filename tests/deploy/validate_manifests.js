@@ -54,6 +54,32 @@ function sortKeys(v) {
   return v;
 }
 
+// Authentication in the container's args: --auth=required with both credential files, each in a
+// read-only mount of a Secret volume whose items provide that file. The Secret itself must not
+// be among the rendered objects (it is created by the operator, never committed).
+function checkCredentials(cid, c, volumes, objects, fail) {
+  const args = new Map((c.args || []).map((a) => {
+    const [name, ...value] = a.replace(/^--/, '').split('=');
+    return [name.replace(/_/g, '-'), value.join('=')];
+  }));
+  if (args.get('auth') !== 'required') { fail(`${cid}: args must set --auth=required`); return; }
+  for (const flag of ['operator-token-file', 'secrets-key-file']) {
+    const file = args.get(flag);
+    if (!file) { fail(`${cid}: --auth=required needs --${flag}`); continue; }
+    const mount = (c.volumeMounts || []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+    if (!mount) { fail(`${cid}: --${flag}=${file} is in no volumeMount`); continue; }
+    if (mount.readOnly !== true) fail(`${cid}: the mount of --${flag} (${mount.mountPath}) must be readOnly`);
+    const volume = volumes.get(mount.name);
+    if (!volume || !volume.secret) { fail(`${cid}: --${flag} must come from a Secret volume, not ${JSON.stringify(volume)}`); continue; }
+    const rel = file.slice(mount.mountPath.replace(/\/$/, '').length + 1);
+    const items = volume.secret.items;
+    if (items && !items.some((i) => i.path === rel)) fail(`${cid}: Secret volume ${mount.name} has no item for ${rel}`);
+    if (objects.some((o) => o.kind === 'Secret' && o.metadata.name === volume.secret.secretName)) {
+      fail(`Secret/${volume.secret.secretName} must not be in the manifests (credentials are never committed)`);
+    }
+  }
+}
+
 function checkDir(dir, flags, errors) {
   const fail = (msg) => errors.push(`${dir}: ${msg}`);
   const objects = render(dir);
@@ -121,6 +147,7 @@ function checkDir(dir, flags, errors) {
           if (!a.startsWith('--') || !flags.has(name)) fail(`${cid}: arg ${a} is not a countd flag`);
         }
       }
+      checkCredentials(cid, c, volumes, objects, fail);
     }
     for (const k of cm.keys()) {
       if (!k.startsWith('COUNTD_')) fail(`${id}: ConfigMap key ${k} is not a COUNTD_ variable`);

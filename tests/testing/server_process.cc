@@ -39,6 +39,21 @@ ExitStatus Decode(int status) {
   return e;
 }
 
+// Whether the test chose the authentication mode itself: an --auth flag among the extra
+// arguments (either spelling), or COUNTD_AUTH in the child's environment.
+bool ChoosesAuth(const ServerProcessOptions& options) {
+  for (const std::string& arg : options.extra_args) {
+    if (absl::StartsWith(arg, "--auth=") || absl::StartsWith(arg, "-auth=") || arg == "--auth" ||
+        arg == "-auth") {
+      return true;
+    }
+  }
+  for (const auto& [name, value] : options.env) {
+    if (name == "COUNTD_AUTH") return true;
+  }
+  return false;
+}
+
 std::string TempBase() {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
@@ -85,6 +100,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
   // async-signal-safe calls are allowed (the test process has gRPC threads).
   std::vector<std::string> args = {binary, "--data-dir=" + options.data_dir,
                                    "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"};
+  if (!ChoosesAuth(options)) args.push_back("--auth=off");
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -33,8 +33,11 @@ struct ExitStatus {
 struct ServerProcessOptions {
   // Passed as --data-dir. Required.
   std::string data_dir;
-  // Appended after the defaults (--data-dir, --grpc-addr=127.0.0.1:0, --http-addr=127.0.0.1:0);
-  // a later flag wins, so these may override the defaults.
+  // Appended after the defaults (--data-dir, --grpc-addr=127.0.0.1:0, --http-addr=127.0.0.1:0,
+  // and --auth=off); a later flag wins, so these may override the defaults.
+  // Authentication: unless these hold an --auth=... flag (or `env` sets COUNTD_AUTH), the child
+  // runs with --auth=off, so tests that are not about authentication need no credentials. Tests
+  // of authentication pass --auth=required with --operator-token-file and --secrets-key-file.
   std::vector<std::string> extra_args;
   // Environment of the child: the test's environment without any COUNTD_* variable (so a
   // developer's settings cannot leak into a test), plus these NAME=value pairs.

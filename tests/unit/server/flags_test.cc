@@ -20,6 +20,15 @@ using ::testing::StartsWith;
 
 class FlagsTest : public ::testing::Test {
  protected:
+  // These flags are checked without credentials: --auth=off (its own tests are in
+  // auth_flags_test.cc).
+  void SetUp() override {
+    std::string error;
+    absl::CommandLineFlag* auth = absl::FindCommandLineFlag("auth");
+    ASSERT_NE(auth, nullptr);
+    ASSERT_TRUE(auth->ParseFrom("off", &error)) << error;
+  }
+
   // ConfigFromFlags with `values` ("name" as in absl, value as on the command line) set.
   absl::StatusOr<ServerConfig> ConfigWith(
       const std::vector<std::pair<std::string, std::string>>& values) {

@@ -140,5 +140,15 @@ TEST(KeyCodecTest, RequestKeySeparatesScopesAndTenants) {
   EXPECT_NE(RequestKey("A", "t1", "r"), RequestKey("A", "t", "1r"));
 }
 
+TEST(KeyCodecTest, TenantRecordsShareOnePrefixAndNoOtherKindOfMetaKey) {
+  EXPECT_TRUE(absl::StartsWith(TenantRecordKey("site1"), TenantRegistryPrefix()));
+  EXPECT_FALSE(absl::StartsWith(TenantRecordKey("site10"), TenantRecordKey("site1")));
+  EXPECT_EQ(Split(TenantRecordKey("site1")), (std::vector<absl::string_view>{"tenant", "site1"}));
+  // Other kMeta records of a tenant named like the prefix stay outside the registry's scan.
+  EXPECT_FALSE(absl::StartsWith(RegistryPrefix("tenant"), TenantRegistryPrefix()));
+  EXPECT_FALSE(absl::StartsWith(CounterSettingsKey("tenant"), TenantRegistryPrefix()));
+  EXPECT_FALSE(absl::StartsWith(GmConfigPrefix("tenant"), TenantRegistryPrefix()));
+}
+
 }  // namespace
 }  // namespace countd::storage::keys

@@ -1,0 +1,62 @@
+// server/grpc/grpc_auth.h — who may make a gRPC call: the credentials in a call's metadata,
+// checked against the tenant registry (Counters, Tally, GameMechanics) or the operator token
+// (Admin). The decisions are logic's (TenantRegistry, Authorize); this reads them out of gRPC
+// metadata. grpc.health.v1 and reflection are not countd's services and are never checked.
+//
+// Metadata (keys are lower case in gRPC):
+//   tenant calls:  authorization: Bearer <tenant>:<secret>   (split at the last ':')
+//             or   x-countd-tenant: <tenant> + x-countd-secret: <secret>
+//                  [+ x-countd-secret-id: s2 to name the secret]
+//   Admin calls:   authorization: Bearer <operator token>
+#ifndef COUNTD_SERVER_GRPC_GRPC_AUTH_H_
+#define COUNTD_SERVER_GRPC_GRPC_AUTH_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/grpcpp.h"
+#include "server/logic/tenants.h"
+
+namespace countd::grpc_edge {
+
+struct GrpcAuthOptions {
+  // The tenant registry; nullptr when none is open. Must outlive the GrpcAuth.
+  logic::TenantRegistry* tenants = nullptr;
+  // Tenant calls must carry credentials of their tenant (--auth=required; needs `tenants`).
+  // false (--auth=off): tenant calls are not checked at all.
+  bool require_tenant_credentials = false;
+  // The token every Admin call must present; empty = Admin is open (--auth=off without
+  // --operator-token-file). Never logged, never put in a message.
+  std::string operator_token;
+};
+
+// Immutable after construction: thread-safe. Every error is an absl::Status for
+// server/errors.cc (logic::AuthFailure reasons); no message holds a secret or token.
+class GrpcAuth {
+ public:
+  explicit GrpcAuth(GrpcAuthOptions options);
+  ~GrpcAuth();
+
+  // A call of `service`/`method` (names as in the .proto: "Counters", "IncrementCounters") on
+  // `tenant` (the request's tenant field). OK at once when tenant checks are off. Else, in order:
+  // the credential is present and well-formed (UNAUTHENTICATED kNoCredentials naming the
+  // metadata key), the tenant is registered (kUnknownTenant) and the secret is live (kBadSecret);
+  // the credential's tenant is `tenant` (PERMISSION_DENIED kOtherTenant) and its role allows
+  // the method (PERMISSION_DENIED kRole); the tenant's rate admits the call
+  // (RESOURCE_EXHAUSTED kRateLimited).
+  absl::Status CheckTenantCall(const grpc::CallbackServerContext& ctx, absl::string_view service,
+                               absl::string_view method, absl::string_view tenant) const;
+
+  // An Admin call: OK when Admin is open or the call carries the operator token (compared in
+  // constant time). UNAUTHENTICATED without a credential or with a wrong token;
+  // PERMISSION_DENIED (kRole) with a valid tenant credential.
+  absl::Status CheckOperatorCall(const grpc::CallbackServerContext& ctx) const;
+
+ private:
+  GrpcAuthOptions options_;  // not changed after construction (the destructor wipes the token)
+};
+
+}  // namespace countd::grpc_edge
+
+#endif  // COUNTD_SERVER_GRPC_GRPC_AUTH_H_

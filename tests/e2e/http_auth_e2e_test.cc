@@ -1,0 +1,589 @@
+// End-to-end tests of authentication on the JSON shim: the real countd binary with
+// --auth=required, tenants created through the Admin gRPC service, and libcurl over loopback.
+// Gigya requests are signed here by an implementation of the SDK algorithm that shares no code
+// with the server (libcurl's RFC 3986 escaping, std::map ordering, OpenSSL HMAC and base64).
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "countd/v1/admin.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/shim_e2e_util.h"
+
+namespace countd::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Params = std::map<std::string, std::string>;  // sorted by name, bytewise: what is signed
+
+// --- an independent Gigya signer ----------------------------------------------------------------
+
+// RFC 3986: libcurl keeps A-Z a-z 0-9 - . _ ~ and escapes every other byte as %XX.
+std::string Escape(const std::string& s) {
+  char* e = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
+  std::string out = e != nullptr ? e : "";
+  curl_free(e);
+  return out;
+}
+
+std::string Base64(const unsigned char* data, size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<size_t>(len));
+  return out;
+}
+
+std::string Unbase64(const std::string& b64) {
+  std::string out(b64.size(), '\0');
+  int len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(b64.data()),
+                            static_cast<int>(b64.size()));
+  if (len < 0) return "";
+  // EVP_DecodeBlock counts the '=' padding as zero bytes.
+  size_t pad = 0;
+  for (size_t i = b64.size(); i > 0 && b64[i - 1] == '='; --i) ++pad;
+  out.resize(static_cast<size_t>(len) - pad);
+  return out;
+}
+
+// sig = Base64(HMAC-SHA1(Base64Decode(secret), METHOD&esc(url)&esc(k=esc(v)&...))).
+std::string GigyaSig(const std::string& method, const std::string& url, const Params& params,
+                     const std::string& secret) {
+  std::vector<std::string> pairs;
+  for (const auto& [k, v] : params) {
+    if (k != "sig") pairs.push_back(k + "=" + Escape(v));
+  }
+  std::string base = method + "&" + Escape(url) + "&" + Escape(absl::StrJoin(pairs, "&"));
+  std::string key = Unbase64(secret);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(base.data()), base.size(), mac, &len);
+  return Base64(mac, len);
+}
+
+std::string Encode(const Params& params) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : params) parts.push_back(Escape(k) + "=" + Escape(v));
+  return absl::StrJoin(parts, "&");
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  RAND_bytes(b.data(), static_cast<int>(b.size()));
+  std::string out;
+  for (unsigned char c : b) absl::StrAppend(&out, absl::Hex(c, absl::kZeroPad2));
+  return out;
+}
+
+int ErrorCode(const HttpResult& r) {
+  rapidjson::Document doc = ParseJson(r.body);
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("errorCode")) return -1;
+  return doc["errorCode"].GetInt();
+}
+
+// --- one countd with tenants ----------------------------------------------------------------------
+
+struct Tenant {
+  std::string name;
+  std::string secret;  // the first (read-write) secret
+};
+
+// A countd with --auth=required, its operator token and secrets key in temp files.
+class AuthServer {
+ public:
+  static std::unique_ptr<AuthServer> Start(test::ScopedTempDir* dir, const std::string& name,
+                                           std::vector<std::string> extra, std::string* error) {
+    auto s = std::unique_ptr<AuthServer>(new AuthServer());
+    s->token_ = RandomHex(32);
+    const std::string token_file = dir->Sub(name + "-operator-token");
+    const std::string key_file = dir->Sub(name + "-secrets-key");
+    std::ofstream(token_file) << s->token_ << "\n";
+    std::ofstream(key_file) << RandomHex(32) << "\n";  // the AES-256 key as 64 hex digits
+    test::ServerProcessOptions options;
+    options.data_dir = dir->Sub(name + "-data");
+    options.extra_args = {"--auth=required", "--operator-token-file=" + token_file,
+                          "--secrets-key-file=" + key_file};
+    for (std::string& e : extra) options.extra_args.push_back(std::move(e));
+    absl::StatusOr<std::unique_ptr<test::ServerProcess>> process =
+        test::ServerProcess::Start(options);
+    if (!process.ok()) {
+      *error = process.status().ToString();
+      return nullptr;
+    }
+    s->process_ = *std::move(process);
+    s->admin_ = v1::Admin::NewStub(grpc::CreateChannel(s->process_->grpc_address(),
+                                                       grpc::InsecureChannelCredentials()));
+    return s;
+  }
+
+  std::string http_address() const { return process_->http_address(); }
+  test::ServerProcess* process() { return process_.get(); }
+
+  // Creates `tenant` with a read-write secret.
+  absl::StatusOr<Tenant> Create(const std::string& tenant, const v1::TenantSettings& settings) {
+    v1::CreateTenantRequest req;
+    req.set_tenant(tenant);
+    *req.mutable_settings() = settings;
+    req.set_role(v1::SECRET_ROLE_READ_WRITE);
+    v1::CreateTenantResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    grpc::Status s = admin_->CreateTenant(&ctx, req, &resp);
+    if (!s.ok()) return absl::InternalError("CreateTenant: " + s.error_message());
+    return Tenant{tenant, resp.secret().secret()};
+  }
+
+  absl::StatusOr<v1::NewSecret> AddSecret(const std::string& tenant, v1::SecretRole role) {
+    v1::AddSecretRequest req;
+    req.set_tenant(tenant);
+    req.set_role(role);
+    v1::AddSecretResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    grpc::Status s = admin_->AddSecret(&ctx, req, &resp);
+    if (!s.ok()) return absl::InternalError("AddSecret: " + s.error_message());
+    return resp.secret();
+  }
+
+  absl::Status Revoke(const std::string& tenant, const std::string& id) {
+    v1::RevokeSecretRequest req;
+    req.set_tenant(tenant);
+    req.set_secret_id(id);
+    v1::RevokeSecretResponse resp;
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    grpc::Status s = admin_->RevokeSecret(&ctx, req, &resp);
+    if (!s.ok()) return absl::InternalError("RevokeSecret: " + s.error_message());
+    return absl::OkStatus();
+  }
+
+ private:
+  AuthServer() = default;
+  void Prepare(grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx->AddMetadata("authorization", "Bearer " + token_);
+  }
+
+  std::string token_;
+  std::unique_ptr<test::ServerProcess> process_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
+
+v1::TenantSettings Open() { return v1::TenantSettings(); }
+
+v1::TenantSettings Rate(double per_second, int64_t burst) {
+  v1::TenantSettings s;
+  s.set_rate_limit_per_second(per_second);
+  s.set_rate_limit_burst(burst);
+  return s;
+}
+
+class HttpAuthE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::ScopedTempDir();
+    std::string error;
+    server_ = AuthServer::Start(dir_, "main", {}, &error).release();
+    if (server_ == nullptr) {
+      start_error_ = new std::string(error);
+      return;
+    }
+    auto fail = [](const absl::Status& s) { start_error_ = new std::string(s.ToString()); };
+    absl::StatusOr<Tenant> t = server_->Create("acme", Open());
+    if (!t.ok()) return fail(t.status());
+    acme_ = new Tenant(*t);
+    // s2: read-write, then revoked; s3: read-only.
+    absl::StatusOr<v1::NewSecret> s2 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_WRITE);
+    if (!s2.ok()) return fail(s2.status());
+    revoked_secret_ = new v1::NewSecret(*s2);
+    if (absl::Status s = server_->Revoke("acme", s2->info().id()); !s.ok()) return fail(s);
+    absl::StatusOr<v1::NewSecret> s3 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_ONLY);
+    if (!s3.ok()) return fail(s3.status());
+    read_only_ = new v1::NewSecret(*s3);
+    t = server_->Create("beta", Open());
+    if (!t.ok()) return fail(t.status());
+    beta_ = new Tenant(*t);
+    v1::TenantSettings web;
+    web.add_allowed_origins("https://shop.example");
+    if (absl::Status s = server_->Create("web", web).status(); !s.ok()) return fail(s);
+    for (const char* slow : {"slow-gigya", "slow-browser", "slow-canonical"}) {
+      absl::StatusOr<Tenant> created = server_->Create(slow, Rate(0.001, 2));
+      if (!created.ok()) return fail(created.status());
+      (*slow_)[slow] = *created;
+    }
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    http_ = std::make_unique<HttpClient>(server_->http_address());
+    uid_ = absl::StrCat("u-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && server_ != nullptr) {
+      ADD_FAILURE() << "countd stderr:\n" << server_->process()->stderr_text().substr(0, 4000);
+    }
+  }
+
+  // The URL the client signs: how it reaches the server.
+  static std::string Url(const std::string& method) {
+    return absl::StrCat("http://", server_->http_address(), "/", method);
+  }
+
+  // `params` with apiKey (when absent), timestamp, nonce and sig added.
+  static Params Sign(Params params, const std::string& http_method, const std::string& method,
+                     const std::string& secret, absl::Time at = absl::Now()) {
+    params.emplace("apiKey", "acme");
+    params["timestamp"] = absl::StrCat(absl::ToUnixSeconds(at));
+    params["nonce"] = RandomHex(12);
+    params["sig"] = GigyaSig(http_method, Url(method), params, secret);
+    return params;
+  }
+
+  HttpResult Get(const std::string& method, const Params& params) {
+    return http_->Get(absl::StrCat("/", method, "?", Encode(params)));
+  }
+  HttpResult Post(const std::string& method, const Params& params) {
+    return http_->Post(absl::StrCat("/", method), Encode(params));
+  }
+  HttpResult SignedGet(const std::string& method, Params params,
+                       const std::string& secret = acme_->secret) {
+    return Get(method, Sign(std::move(params), "GET", method, secret));
+  }
+  HttpResult SignedPost(const std::string& method, Params params,
+                        const std::string& secret = acme_->secret) {
+    return Post(method, Sign(std::move(params), "POST", method, secret));
+  }
+
+  // The total count of acme's ("_buy", "/") for uid_ (-1 when absent).
+  int64_t BuyCount() {
+    HttpResult r = SignedGet("accounts.getCounters", {{"UID", uid_}});
+    EXPECT_EQ(ErrorCode(r), 0) << r;
+    rapidjson::Document doc = ParseJson(r.body);
+    if (!doc.IsObject() || !doc.HasMember("counters")) return -2;
+    for (const auto& c : doc["counters"].GetArray()) {
+      if (std::string(c["class"].GetString()) == "_buy" &&
+          std::string(c["period"].GetString()) == "total") {
+        return c["count"].GetInt64();
+      }
+    }
+    return -1;
+  }
+
+  static Params Increment(const std::string& uid) {
+    return {{"UID", uid}, {"counters", R"([{"class":"_buy","path":"/"}])"}};
+  }
+
+  void RegisterBuy() {
+    HttpResult r = SignedPost("accounts.registerCounters",
+                              {{"counters", R"([{"class":"_buy","path":"/"}])"}});
+    ASSERT_EQ(ErrorCode(r), 0) << r;
+  }
+
+  static test::ScopedTempDir* dir_;
+  static AuthServer* server_;
+  static std::string* start_error_;
+  static Tenant* acme_;
+  static Tenant* beta_;
+  static v1::NewSecret* revoked_secret_;
+  static v1::NewSecret* read_only_;
+  static std::map<std::string, Tenant>* slow_;
+
+  std::unique_ptr<HttpClient> http_;
+  std::string uid_;
+};
+
+test::ScopedTempDir* HttpAuthE2eTest::dir_ = nullptr;
+AuthServer* HttpAuthE2eTest::server_ = nullptr;
+std::string* HttpAuthE2eTest::start_error_ = nullptr;
+Tenant* HttpAuthE2eTest::acme_ = nullptr;
+Tenant* HttpAuthE2eTest::beta_ = nullptr;
+v1::NewSecret* HttpAuthE2eTest::revoked_secret_ = nullptr;
+v1::NewSecret* HttpAuthE2eTest::read_only_ = nullptr;
+std::map<std::string, Tenant>* HttpAuthE2eTest::slow_ = new std::map<std::string, Tenant>();
+
+// --- Gigya -----------------------------------------------------------------------------------------
+
+TEST_F(HttpAuthE2eTest, SignedAccountsRequestsSucceed) {
+  RegisterBuy();
+  HttpResult r = SignedPost("accounts.incrementCounters", Increment(uid_));
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  EXPECT_EQ(BuyCount(), 1);
+  // The same call as a GET with the parameters in the query string.
+  r = SignedGet("accounts.incrementCounters", Increment(uid_));
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  EXPECT_EQ(BuyCount(), 2);
+}
+
+TEST_F(HttpAuthE2eTest, SignedGmRequestsSucceed) {
+  HttpResult r = SignedPost("gm.setChallengeConfig",
+                            {{"challengeID", "c-auth"},
+                             {"levels", R"([{"level":1,"title":"One","pointsRequired":5}])"}});
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  r = SignedPost("gm.setActionConfig",
+                 {{"actionID", "a-auth"}, {"points", "5"}, {"challenges", "c-auth"}});
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  r = SignedPost("gm.notifyAction", {{"UID", uid_}, {"action", "a-auth"}});
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  r = SignedGet("gm.getChallengeStatus", {{"UID", uid_}, {"includeChallenges", "c-auth"}});
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  EXPECT_THAT(r.body, HasSubstr("\"pointsTotal\":5"));
+}
+
+TEST_F(HttpAuthE2eTest, WrongSecretIs403003) {
+  RegisterBuy();
+  HttpResult r = SignedPost("accounts.incrementCounters", Increment(uid_), beta_->secret);
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(BuyCount(), -1);
+}
+
+TEST_F(HttpAuthE2eTest, ExpiredTimestampIs403002) {
+  Params p = Sign({{"UID", uid_}}, "GET", "accounts.getCounters", acme_->secret,
+                  absl::Now() - absl::Seconds(300));
+  HttpResult r = Get("accounts.getCounters", p);
+  EXPECT_EQ(ErrorCode(r), 403002) << r;
+  EXPECT_THAT(r.body, Not(HasSubstr(p["sig"])));
+  EXPECT_THAT(r.body, Not(HasSubstr(p["nonce"])));
+}
+
+TEST_F(HttpAuthE2eTest, ReplayedNonceIs403004) {
+  RegisterBuy();
+  Params p = Sign(Increment(uid_), "POST", "accounts.incrementCounters", acme_->secret);
+  ASSERT_EQ(ErrorCode(Post("accounts.incrementCounters", p)), 0);
+  HttpResult r = Post("accounts.incrementCounters", p);
+  EXPECT_EQ(ErrorCode(r), 403004) << r;
+  EXPECT_EQ(BuyCount(), 1);
+}
+
+TEST_F(HttpAuthE2eTest, UnknownApiKeyIs400093) {
+  HttpResult r = SignedGet("accounts.getCounters", {{"apiKey", "no-such-tenant"}, {"UID", uid_}});
+  EXPECT_EQ(ErrorCode(r), 400093) << r;
+}
+
+TEST_F(HttpAuthE2eTest, NoCredentialsIs403007) {
+  HttpResult r = Get("accounts.getCounters", {{"apiKey", "acme"}, {"UID", uid_}});
+  EXPECT_EQ(ErrorCode(r), 403007) << r;
+  rapidjson::Document doc = ParseJson(r.body);
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("errorDetails")) << r;
+  EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr("sig"));
+}
+
+TEST_F(HttpAuthE2eTest, SecretOverPlainHttpIs400001) {
+  Params p = {{"apiKey", "acme"}, {"UID", uid_}, {"secret", acme_->secret}};
+  HttpResult r = Get("accounts.getCounters", p);
+  EXPECT_EQ(ErrorCode(r), 400001) << r;
+  EXPECT_THAT(r.body, Not(HasSubstr(acme_->secret)));
+  EXPECT_THAT(r.body, HasSubstr("HTTPS"));
+}
+
+TEST_F(HttpAuthE2eTest, AnotherTenantsSignatureWritesNothing) {
+  RegisterBuy();
+  // beta signs a request naming acme: not acme's secret.
+  HttpResult r = SignedPost("accounts.incrementCounters", Increment(uid_), beta_->secret);
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  // acme's signature presented with an unknown apiKey.
+  Params p = Increment(uid_);
+  p["apiKey"] = "not-registered";
+  r = SignedPost("accounts.incrementCounters", p);
+  EXPECT_EQ(ErrorCode(r), 400093) << r;
+  // acme's signature over apiKey=acme, then the apiKey swapped to beta.
+  p = Sign(Increment(uid_), "POST", "accounts.incrementCounters", acme_->secret);
+  p["apiKey"] = "beta";
+  r = Post("accounts.incrementCounters", p);
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_EQ(BuyCount(), -1);
+}
+
+TEST_F(HttpAuthE2eTest, ReadOnlySecretCannotNotifyAction) {
+  HttpResult r = SignedPost("gm.notifyAction", {{"UID", uid_}, {"action", "a-any"}},
+                            read_only_->secret());
+  EXPECT_EQ(ErrorCode(r), 403007) << r;
+  r = SignedGet("gm.getActionsLog", {{"UID", uid_}}, read_only_->secret());
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+}
+
+TEST_F(HttpAuthE2eTest, SignedWithARevokedSecretIs403003) {
+  HttpResult r = SignedGet("accounts.getCounters",
+                           {{"UID", uid_}, {"userKey", revoked_secret_->info().id()}},
+                           revoked_secret_->secret());
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+}
+
+TEST_F(HttpAuthE2eTest, RateLimitIs403048) {
+  const Tenant& slow = slow_->at("slow-gigya");
+  int ok = 0;
+  int limited = 0;
+  for (int i = 0; i < 4; ++i) {
+    HttpResult r = SignedGet("gm.getActionConfig", {{"apiKey", slow.name}}, slow.secret);
+    if (ErrorCode(r) == 0) ++ok;
+    if (ErrorCode(r) == 403048) ++limited;
+  }
+  EXPECT_EQ(ok, 2);  // the burst
+  EXPECT_EQ(limited, 2);
+}
+
+TEST_F(HttpAuthE2eTest, HttpStatusCodesTrueGivesHttp403) {
+  HttpResult r = SignedGet("accounts.getCounters", {{"UID", uid_}, {"httpStatusCodes", "true"}},
+                           beta_->secret);
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_EQ(r.status, 403);
+  r = SignedGet("accounts.getCounters", {{"UID", uid_}, {"httpStatusCodes", "true"}});
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  EXPECT_EQ(r.status, 200);
+}
+
+// --- Stash and Tally ---------------------------------------------------------------------------------
+
+TEST_F(HttpAuthE2eTest, BrowserRoutesRefuseUnknownTrackingIds) {
+  HttpResult r = http_->Post("/stash/v1.1/count/incr/no-such-tenant/public/v:c", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, JsonEq(R"({"status":403})"));
+  r = http_->Post("/tally/no-such-tenant/ecount/c/x/60", "");
+  EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved","status":403})"));
+}
+
+TEST_F(HttpAuthE2eTest, DisallowedOriginIs403AndWritesNothing) {
+  const std::string key = absl::StrCat(uid_, ":c:", TodayIso());
+  HttpResult r = http_->Post(absl::StrCat("/stash/v1.1/count/incr/web/public/", uid_, ":c"), "",
+                             {{"Origin", "https://evil.example"}});
+  EXPECT_THAT(r.body, JsonEq(R"({"status":403})")) << r;
+  r = http_->Post(absl::StrCat("/tally/web/ecount/c/", uid_, "/60"), "",
+                  {{"Origin", "https://evil.example"}});
+  EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved","status":403})")) << r;
+  // Read back from the allowed origin: nothing was counted.
+  r = http_->Get(absl::StrCat("/stash/v1.1/count/get/web/public/", key),
+                 {{"Origin", "https://shop.example"}});
+  EXPECT_THAT(r.body, JsonEq(R"({"status":404})")) << r;
+  r = http_->Get(absl::StrCat("/tally/web/ecount/c/", uid_), {{"Origin", "https://shop.example"}});
+  EXPECT_THAT(r.body, JsonEq(R"({"status":404})")) << r;
+}
+
+TEST_F(HttpAuthE2eTest, AllowedOriginIsEchoed) {
+  HttpResult r = http_->Post(absl::StrCat("/stash/v1.1/count/incr/web/public/", uid_, ":c"), "",
+                             {{"Origin", "https://shop.example"}});
+  EXPECT_THAT(r.body, HasSubstr("\"status\":200")) << r;
+  EXPECT_EQ(r.HeaderOr("access-control-allow-origin"), "https://shop.example");
+  EXPECT_EQ(r.HeaderOr("vary"), "Origin");
+  r = http_->Get(absl::StrCat("/stash/v1.1/count/get/web/public/", uid_, ":c:", TodayIso()),
+                 {{"Origin", "https://shop.example"}});
+  EXPECT_THAT(r.body, JsonEq(R"({"status":200,"data":"1"})")) << r;
+  // A tenant without an origin list: any origin, answered with "*".
+  r = http_->Post(absl::StrCat("/tally/acme/ecount/c/", uid_, "/60"), "",
+                  {{"Origin", "https://anywhere.example"}});
+  EXPECT_THAT(r.body, JsonEq(R"({"status":"saved"})")) << r;
+  EXPECT_EQ(r.HeaderOr("access-control-allow-origin"), "*");
+}
+
+TEST_F(HttpAuthE2eTest, BrowserRateLimitIs429) {
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 3; ++i) {
+    bodies.push_back(http_->Post("/stash/v1.1/count/incr/slow-browser/public/v:c", "").body);
+  }
+  EXPECT_THAT(bodies[0], HasSubstr("\"status\":200"));
+  EXPECT_THAT(bodies[1], HasSubstr("\"status\":200"));
+  EXPECT_THAT(bodies[2], JsonEq(R"({"status":429})"));
+  HttpResult r = http_->Post("/tally/slow-browser/ecount/c/x/60", "");
+  EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved","status":429})")) << r;
+}
+
+// --- canonical /v1/ ----------------------------------------------------------------------------------
+
+TEST_F(HttpAuthE2eTest, CanonicalBearer) {
+  const std::string body =
+      absl::StrCat(R"({"tenant":"acme","visitorId":")", uid_, R"(","counterName":"c"})");
+  HeaderList json = {{"Content-Type", "application/json"}};
+  auto with = [&](std::string name, std::string value) {
+    HeaderList h = json;
+    h.emplace_back(std::move(name), std::move(value));
+    return h;
+  };
+  HttpResult r = http_->Post("/v1/Counters/Incr", body,
+                             with("Authorization", "Bearer acme:" + acme_->secret));
+  EXPECT_EQ(r.status, 200) << r;
+  r = http_->Post("/v1/Counters/Incr", body, json);
+  EXPECT_EQ(r.status, 401) << r;
+  r = http_->Post("/v1/Counters/Incr", body, with("Authorization", "Bearer acme:" + beta_->secret));
+  EXPECT_EQ(r.status, 401) << r;
+  EXPECT_THAT(r.body, Not(HasSubstr(beta_->secret)));
+  r = http_->Post("/v1/Counters/Incr", body, with("Authorization", "Bearer beta:" + beta_->secret));
+  EXPECT_EQ(r.status, 403) << r;  // beta's credential on acme's data
+  r = http_->Post("/v1/Counters/Incr", body,
+                  with("Authorization", "Bearer acme:" + read_only_->secret()));
+  EXPECT_EQ(r.status, 403) << r;  // read-only
+  HeaderList pair = json;
+  pair.emplace_back("X-Countd-Tenant", "acme");
+  pair.emplace_back("X-Countd-Secret", acme_->secret);
+  r = http_->Post("/v1/Counters/Incr", body, pair);
+  EXPECT_EQ(r.status, 200) << r;
+  // Exactly the two accepted calls counted.
+  r = http_->Get(absl::StrCat("/stash/v1.1/count/get/acme/public/", uid_, ":c:", TodayIso()));
+  EXPECT_THAT(r.body, JsonEq(R"({"status":200,"data":"2"})")) << r;
+
+  const Tenant& slow = slow_->at("slow-canonical");
+  const std::string slow_body = R"({"tenant":"slow-canonical","visitorId":"v","counterName":"c"})";
+  std::vector<long> statuses;
+  for (int i = 0; i < 3; ++i) {
+    statuses.push_back(http_->Post("/v1/Counters/Incr", slow_body,
+                                   with("Authorization", "Bearer " + slow.name + ":" + slow.secret))
+                           .status);
+  }
+  EXPECT_THAT(statuses, ::testing::ElementsAre(200, 200, 429));
+}
+
+// --- a countd that accepts the secret over plain HTTP ---------------------------------------------------
+
+TEST(HttpAuthInsecureSecretE2eTest, SecretParameterWorksWithAllowInsecureSecret) {
+  test::ScopedTempDir dir;
+  std::string error;
+  std::unique_ptr<AuthServer> server =
+      AuthServer::Start(&dir, "insecure", {"--allow-insecure-secret"}, &error);
+  ASSERT_NE(server, nullptr) << error;
+  absl::StatusOr<Tenant> t = server->Create("acme", Open());
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<v1::NewSecret> s2 = server->AddSecret("acme", v1::SECRET_ROLE_READ_WRITE);
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  ASSERT_TRUE(server->Revoke("acme", s2->info().id()).ok());
+  HttpClient http(server->http_address());
+  auto get = [&](Params p) {
+    return http.Get(absl::StrCat("/accounts.getCounters?", Encode(p)));
+  };
+  HttpResult r = get({{"apiKey", "acme"}, {"UID", "u"}, {"secret", t->secret}});
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  r = get({{"apiKey", "acme"}, {"UID", "u"}, {"secret", s2->secret()}});
+  EXPECT_EQ(ErrorCode(r), 403007) << r;  // revoked
+  r = get({{"apiKey", "acme"}, {"UID", "u"}, {"userKey", s2->info().id()},
+           {"secret", s2->secret()}});
+  EXPECT_EQ(ErrorCode(r), 403007) << r;  // userKey selecting the revoked secret
+  r = get({{"apiKey", "acme"}, {"UID", "u"}, {"userKey", s2->info().id()}, {"secret", t->secret}});
+  EXPECT_EQ(ErrorCode(r), 403007) << r;  // the live secret, but under the revoked one's name
+  EXPECT_THAT(r.body, Not(HasSubstr(t->secret)));
+}
+
+}  // namespace
+}  // namespace countd::e2e

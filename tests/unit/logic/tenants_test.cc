@@ -1,0 +1,779 @@
+// Tests of the tenant registry (server/logic/tenants.h) over a real RocksDB store in a temporary
+// directory, with a fake clock: administration, secrets encrypted at rest and their rotation,
+// request checks (secret, signature, origin, rate), Authorize and the access table of every RPC.
+// Keys and secrets are generated at run time, except the published-style vector of
+// CheckSignature, whose secret bytes are 0..31.
+#include "server/logic/tenants.h"
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "countd/v1/admin.pb.h"
+#include "countd/v1/counters.pb.h"
+#include "countd/v1/gm.pb.h"
+#include "countd/v1/tally.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/logic/secret_box.h"
+#include "server/logic/status_util.h"
+#include "storage/clock.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+#include "tests/testing/failing_store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace countd::logic {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+namespace reason = auth_reason;
+
+void ExpectAuthFailure(const absl::Status& s, absl::StatusCode code, absl::string_view why,
+                       absl::string_view field) {
+  EXPECT_EQ(s.code(), code) << s;
+  EXPECT_EQ(ReasonOf(s), why) << s;
+  EXPECT_EQ(FieldOf(s), field) << s;
+}
+
+void ExpectError(const absl::Status& s, absl::StatusCode code, absl::string_view field) {
+  EXPECT_EQ(s.code(), code) << s;
+  EXPECT_EQ(FieldOf(s), field) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(std::string(field))) << s;
+}
+
+TenantSettings Origins(std::vector<std::string> origins) {
+  TenantSettings s;
+  s.allowed_origins = std::move(origins);
+  return s;
+}
+
+TenantSettings Rate(double per_second, int64_t burst) {
+  TenantSettings s;
+  s.rate_limit_per_second = per_second;
+  s.rate_limit_burst = burst;
+  return s;
+}
+
+class TenantRegistryTest : public ::testing::Test {
+ protected:
+  TenantRegistryTest() : clock_(absl::FromUnixSeconds(1'700'000'000)) {}
+
+  void SetUp() override {
+    storage::StoreOptions options;
+    options.clock = &clock_;
+    options.block_cache_bytes = size_t{8} << 20;
+    options.memtable_bytes = size_t{8} << 20;
+    absl::StatusOr<std::unique_ptr<storage::Store>> store =
+        storage::OpenRocksDbStore(dir_.Sub("db"), options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    failing_ = std::make_unique<test::FailingStore>(store_.get());
+    absl::StatusOr<std::string> key = RandomBytes(kSecretsKeyBytes);
+    ASSERT_TRUE(key.ok()) << key.status();
+    key_ = *key;
+    absl::StatusOr<std::unique_ptr<TenantRegistry>> registry = Open(key_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = *std::move(registry);
+  }
+
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> Open(
+      const std::string& key, std::function<std::string(size_t)> secret_bytes = nullptr) {
+    TenantRegistry::Options options;
+    options.clock = &clock_;
+    options.secrets_key = key;
+    options.secret_bytes_for_test = std::move(secret_bytes);
+    return TenantRegistry::Open(failing_.get(), options);
+  }
+
+  // Creates `tenant` and returns its first secret.
+  NewSecret Create(const std::string& tenant, const TenantSettings& settings = {},
+                   SecretRole role = SecretRole::kReadWrite) {
+    absl::StatusOr<std::pair<TenantInfo, NewSecret>> created =
+        registry_->CreateTenant(tenant, settings, role);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? created->second : NewSecret{};
+  }
+
+  // Every raw value of table kMeta, concatenated.
+  std::string RawMeta() {
+    std::string all;
+    absl::Status s = store_->Scan(storage::Table::kMeta, storage::ScanRange{},
+                                  [&](absl::string_view key, absl::string_view value) {
+                                    absl::StrAppend(&all, key, value);
+                                    return true;
+                                  });
+    EXPECT_TRUE(s.ok()) << s;
+    return all;
+  }
+
+  storage::FakeClock clock_;
+  test::ScopedTempDir dir_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<test::FailingStore> failing_;
+  std::string key_;
+  std::unique_ptr<TenantRegistry> registry_;
+};
+
+// --- administration ------------------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, CreateGetListUpdateDelete) {
+  TenantSettings settings = Origins({"https://www.example.com"});
+  settings.rate_limit_per_second = 50;
+  settings.rate_limit_burst = 100;
+  absl::StatusOr<std::pair<TenantInfo, NewSecret>> created =
+      registry_->CreateTenant("site1", settings, SecretRole::kReadWrite);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const TenantInfo& info = created->first;
+  EXPECT_EQ(info.tenant, "site1");
+  EXPECT_EQ(info.created, clock_.Now());
+  EXPECT_THAT(info.settings.allowed_origins, ElementsAre("https://www.example.com"));
+  EXPECT_EQ(info.settings.rate_limit_per_second, 50);
+  EXPECT_EQ(info.settings.rate_limit_burst, 100);
+  ASSERT_EQ(info.secrets.size(), 1u);
+  EXPECT_EQ(info.secrets[0].id, "s1");
+  EXPECT_FALSE(info.secrets[0].revoked);
+  EXPECT_EQ(info.secrets[0].role, SecretRole::kReadWrite);
+  EXPECT_EQ(created->second.info.id, "s1");
+
+  clock_.Advance(absl::Seconds(5));
+  Create("a-site");
+  absl::StatusOr<std::vector<TenantInfo>> list = registry_->ListTenants();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].tenant, "a-site");  // tenant order, not creation order
+  EXPECT_EQ((*list)[1].tenant, "site1");
+
+  absl::StatusOr<TenantInfo> got = registry_->GetTenant("site1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->created, info.created);
+  EXPECT_THAT(got->settings.allowed_origins, ElementsAre("https://www.example.com"));
+
+  absl::StatusOr<TenantInfo> updated = registry_->UpdateTenant("site1", Rate(5, 0));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_THAT(updated->settings.allowed_origins, IsEmpty());  // replaced as a whole
+  EXPECT_EQ(updated->settings.rate_limit_per_second, 5);
+  EXPECT_EQ(updated->secrets.size(), 1u);
+  absl::StatusOr<TenantSettings> now = registry_->Settings("site1");
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->rate_limit_per_second, 5);
+
+  ASSERT_TRUE(registry_->DeleteTenant("site1").ok());
+  ExpectError(registry_->GetTenant("site1").status(), absl::StatusCode::kNotFound, "tenant");
+  ExpectError(registry_->DeleteTenant("site1"), absl::StatusCode::kNotFound, "tenant");
+  ExpectAuthFailure(registry_->CheckSecret("site1", "", created->second.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kUnknownTenant, "tenant");
+  list = registry_->ListTenants();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+
+  // Registering it again gives a new first secret; the old one stays dead.
+  NewSecret again = Create("site1");
+  EXPECT_EQ(again.info.id, "s1");
+  EXPECT_NE(again.secret, created->second.secret);
+  EXPECT_FALSE(registry_->CheckSecret("site1", "", created->second.secret).ok());
+  EXPECT_TRUE(registry_->CheckSecret("site1", "", again.secret).ok());
+}
+
+TEST_F(TenantRegistryTest, CreateTwiceIsAlreadyExists) {
+  NewSecret first = Create("site1");
+  absl::StatusOr<std::pair<TenantInfo, NewSecret>> again =
+      registry_->CreateTenant("site1", {}, SecretRole::kReadWrite);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+  EXPECT_TRUE(registry_->CheckSecret("site1", "", first.secret).ok());
+}
+
+TEST_F(TenantRegistryTest, BadInputNamesTheFieldAndChangesNothing) {
+  ExpectError(registry_->CreateTenant("", {}, SecretRole::kReadWrite).status(),
+              absl::StatusCode::kInvalidArgument, "tenant");
+  ExpectError(registry_->CreateTenant("a:b", {}, SecretRole::kReadWrite).status(),
+              absl::StatusCode::kInvalidArgument, "tenant");
+  ExpectError(registry_->CreateTenant(std::string(257, 'a'), {}, SecretRole::kReadWrite).status(),
+              absl::StatusCode::kInvalidArgument, "tenant");
+  ExpectError(registry_->CreateTenant("site1", Origins({"https://ok.example", "ftp://x"}),
+                                      SecretRole::kReadWrite)
+                  .status(),
+              absl::StatusCode::kInvalidArgument, "settings.allowed_origins[1]");
+  for (double rate : {-1.0, std::nan(""), std::numeric_limits<double>::infinity(), 2e9}) {
+    ExpectError(registry_->CreateTenant("site1", Rate(rate, 0), SecretRole::kReadWrite).status(),
+                absl::StatusCode::kInvalidArgument, "settings.rate_limit_per_second");
+  }
+  ExpectError(registry_->CreateTenant("site1", Rate(1, -1), SecretRole::kReadWrite).status(),
+              absl::StatusCode::kInvalidArgument, "settings.rate_limit_burst");
+  std::vector<std::string> many(101, "https://a.example");
+  ExpectError(registry_->CreateTenant("site1", Origins(many), SecretRole::kReadWrite).status(),
+              absl::StatusCode::kInvalidArgument, "settings.allowed_origins");
+  ExpectError(registry_->CreateTenant("site1", Origins({"https://a.example", "HTTPS://A.example:443"}),
+                                      SecretRole::kReadWrite)
+                  .status(),
+              absl::StatusCode::kInvalidArgument, "settings.allowed_origins[1]");
+  absl::StatusOr<std::vector<TenantInfo>> list = registry_->ListTenants();
+  ASSERT_TRUE(list.ok());
+  EXPECT_THAT(*list, IsEmpty());
+  EXPECT_FALSE(absl::StrContains(RawMeta(), "site1"));
+
+  Create("site1", Rate(3, 0));
+  ExpectError(registry_->UpdateTenant("site1", Rate(-3, 0)).status(),
+              absl::StatusCode::kInvalidArgument, "settings.rate_limit_per_second");
+  ExpectError(registry_->UpdateTenant("site1", Origins({"https://x.example/path"})).status(),
+              absl::StatusCode::kInvalidArgument, "settings.allowed_origins[0]");
+  ExpectError(registry_->UpdateTenant("nobody", {}).status(), absl::StatusCode::kNotFound,
+              "tenant");
+  ExpectError(registry_->UpdateTenant("bad name", {}).status(),
+              absl::StatusCode::kInvalidArgument, "tenant");
+  absl::StatusOr<TenantSettings> settings = registry_->Settings("site1");
+  ASSERT_TRUE(settings.ok());
+  EXPECT_EQ(settings->rate_limit_per_second, 3);
+
+  ExpectError(registry_->AddSecret("nobody", SecretRole::kReadWrite).status(),
+              absl::StatusCode::kNotFound, "tenant");
+  ExpectError(registry_->RevokeSecret("site1", "s9").status(), absl::StatusCode::kNotFound,
+              "secret_id");
+  ExpectError(registry_->RevokeSecret("site1", "").status(), absl::StatusCode::kInvalidArgument,
+              "secret_id");
+  ExpectError(registry_->RevokeSecret("nobody", "s1").status(), absl::StatusCode::kNotFound,
+              "tenant");
+  ExpectError(registry_->GetTenant("").status(), absl::StatusCode::kInvalidArgument, "tenant");
+}
+
+TEST_F(TenantRegistryTest, StorageFailuresChangeNothing) {
+  failing_->FailNextWrite();
+  EXPECT_EQ(registry_->CreateTenant("site1", {}, SecretRole::kReadWrite).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_->GetTenant("site1").status().code(), absl::StatusCode::kNotFound);
+
+  NewSecret s1 = Create("site1", Rate(10, 0));
+  failing_->FailNextWrite();
+  EXPECT_EQ(registry_->AddSecret("site1", SecretRole::kReadWrite).status().code(),
+            absl::StatusCode::kUnavailable);
+  failing_->FailNextWrite();
+  EXPECT_EQ(registry_->RevokeSecret("site1", "s1").status().code(),
+            absl::StatusCode::kUnavailable);
+  failing_->FailNextWrite();
+  EXPECT_EQ(registry_->UpdateTenant("site1", {}).status().code(), absl::StatusCode::kUnavailable);
+  failing_->FailNextWrite();
+  EXPECT_EQ(registry_->DeleteTenant("site1").code(), absl::StatusCode::kUnavailable);
+
+  absl::StatusOr<TenantInfo> info = registry_->GetTenant("site1");
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_EQ(info->secrets.size(), 1u);
+  EXPECT_FALSE(info->secrets[0].revoked);
+  EXPECT_EQ(info->settings.rate_limit_per_second, 10);
+  EXPECT_TRUE(registry_->CheckSecret("site1", "", s1.secret).ok());
+  // The failed AddSecret used no id.
+  absl::StatusOr<NewSecret> s2 = registry_->AddSecret("site1", SecretRole::kReadWrite);
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_EQ(s2->info.id, "s2");
+}
+
+// --- secrets at rest ---------------------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, SecretIsShownOnceAsBase64Of32Bytes) {
+  NewSecret a = Create("site1");
+  NewSecret b = Create("site2");
+  EXPECT_EQ(a.secret.size(), 44u);
+  std::string raw;
+  ASSERT_TRUE(absl::Base64Unescape(a.secret, &raw));
+  EXPECT_EQ(raw.size(), 32u);
+  EXPECT_EQ(absl::Base64Escape(raw), a.secret);  // standard alphabet, padded
+  EXPECT_NE(a.secret, b.secret);
+  // The only way back to a secret is the NewSecret above: records carry metadata only.
+  absl::StatusOr<TenantInfo> info = registry_->GetTenant("site1");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->secrets[0].id, a.info.id);
+  EXPECT_EQ(info->secrets[0].created, a.info.created);
+}
+
+TEST_F(TenantRegistryTest, SecretsAreEncryptedAtRest) {
+  std::vector<NewSecret> secrets = {Create("site1"), Create("site2")};
+  absl::StatusOr<NewSecret> more = registry_->AddSecret("site1", SecretRole::kReadOnly);
+  ASSERT_TRUE(more.ok()) << more.status();
+  secrets.push_back(*more);
+  const std::string meta = RawMeta();
+  EXPECT_TRUE(absl::StrContains(meta, "site1"));  // the scan did see the records
+  for (const NewSecret& s : secrets) {
+    std::string raw;
+    ASSERT_TRUE(absl::Base64Unescape(s.secret, &raw));
+    EXPECT_FALSE(absl::StrContains(meta, raw)) << s.info.id;
+    EXPECT_FALSE(absl::StrContains(meta, s.secret)) << s.info.id;
+    EXPECT_FALSE(absl::StrContains(meta, absl::BytesToHexString(raw))) << s.info.id;
+    EXPECT_FALSE(absl::StrContains(meta, raw.substr(0, 8))) << s.info.id;
+  }
+  EXPECT_FALSE(absl::StrContains(meta, key_));
+}
+
+TEST_F(TenantRegistryTest, ReopenWithTheSameKeyKeepsEverything) {
+  NewSecret s1 = Create("site1", Origins({"https://www.example.com"}));
+  absl::StatusOr<NewSecret> s2 = registry_->AddSecret("site1", SecretRole::kReadOnly);
+  ASSERT_TRUE(s2.ok());
+  ASSERT_TRUE(registry_->RevokeSecret("site1", "s1").ok());
+  absl::StatusOr<TenantInfo> before = registry_->GetTenant("site1");
+  ASSERT_TRUE(before.ok());
+
+  registry_.reset();
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  registry_ = *std::move(reopened);
+  absl::StatusOr<TenantInfo> after = registry_->GetTenant("site1");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->created, before->created);
+  EXPECT_EQ(after->settings.allowed_origins, before->settings.allowed_origins);
+  ASSERT_EQ(after->secrets.size(), 2u);
+  EXPECT_TRUE(after->secrets[0].revoked);
+  EXPECT_EQ(after->secrets[1].role, SecretRole::kReadOnly);
+  EXPECT_EQ(after->secrets[1].created, before->secrets[1].created);
+
+  EXPECT_FALSE(registry_->CheckSecret("site1", "", s1.secret).ok());
+  absl::StatusOr<Principal> p = registry_->CheckSecret("site1", "", s2->secret);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->secret_id, "s2");
+  EXPECT_EQ(p->role, SecretRole::kReadOnly);
+  // Ids continue after a restart.
+  absl::StatusOr<NewSecret> s3 = registry_->AddSecret("site1", SecretRole::kReadWrite);
+  ASSERT_TRUE(s3.ok()) << s3.status();
+  EXPECT_EQ(s3->info.id, "s3");
+}
+
+TEST_F(TenantRegistryTest, ReopenWithAnotherKeyIsDataLoss) {
+  NewSecret s1 = Create("site1");
+  registry_.reset();
+  absl::StatusOr<std::string> other = RandomBytes(kSecretsKeyBytes);
+  ASSERT_TRUE(other.ok());
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(*other);
+  ASSERT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+  EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("site1"));
+  EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("secrets key"));
+  EXPECT_THAT(std::string(reopened.status().message()), Not(HasSubstr(s1.secret)));
+  // The right key still works: nothing was changed by the failed open.
+  EXPECT_TRUE(Open(key_).ok());
+}
+
+TEST_F(TenantRegistryTest, ReopenWithARevokedOnlySecretStillChecksTheKey) {
+  Create("site1");
+  ASSERT_TRUE(registry_->RevokeSecret("site1", "s1").ok());
+  registry_.reset();
+  absl::StatusOr<std::string> other = RandomBytes(kSecretsKeyBytes);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(Open(*other).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(TenantRegistryTest, ACiphertextMovedToAnotherRecordDoesNotOpen) {
+  Create("site1");
+  registry_.reset();
+  absl::StatusOr<std::string> value =
+      store_->Get(storage::Table::kMeta, storage::keys::TenantRecordKey("site1"));
+  ASSERT_TRUE(value.ok()) << value.status();
+  storage::WriteBatch copy;
+  copy.Put(storage::Table::kMeta, storage::keys::TenantRecordKey("site2"), *value);
+  ASSERT_TRUE(store_->Write(copy).ok());
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+  EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("site2"));
+}
+
+TEST_F(TenantRegistryTest, CorruptRecordIsDataLoss) {
+  for (const std::string& bytes :
+       {std::string(), std::string("\x02", 1), std::string("\x01\x00\x00", 3)}) {
+    storage::WriteBatch batch;
+    batch.Put(storage::Table::kMeta, storage::keys::TenantRecordKey("broken"), bytes);
+    ASSERT_TRUE(store_->Write(batch).ok());
+    absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
+    EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+    EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("broken"));
+  }
+  // A valid record with a byte appended.
+  storage::WriteBatch cleanup;
+  cleanup.Delete(storage::Table::kMeta, storage::keys::TenantRecordKey("broken"));
+  ASSERT_TRUE(store_->Write(cleanup).ok());
+  Create("site1");
+  absl::StatusOr<std::string> value =
+      store_->Get(storage::Table::kMeta, storage::keys::TenantRecordKey("site1"));
+  ASSERT_TRUE(value.ok());
+  storage::WriteBatch longer;
+  longer.Put(storage::Table::kMeta, storage::keys::TenantRecordKey("site1"), *value + "x");
+  ASSERT_TRUE(store_->Write(longer).ok());
+  EXPECT_EQ(Open(key_).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(TenantRegistryTest, OpenErrors) {
+  EXPECT_EQ(Open(std::string(31, 'k')).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Open("").status().code(), absl::StatusCode::kInvalidArgument);
+  failing_->FailNextScan();
+  EXPECT_EQ(Open(key_).status().code(), absl::StatusCode::kUnavailable);
+  TenantRegistry::Options no_clock;
+  no_clock.secrets_key = key_;
+  EXPECT_EQ(TenantRegistry::Open(store_.get(), no_clock).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// --- rotation ----------------------------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, RotationKeepsAtMostTwoLiveSecrets) {
+  NewSecret s1 = Create("site1");
+  absl::StatusOr<NewSecret> s2 = registry_->AddSecret("site1", SecretRole::kReadWrite);
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_EQ(s2->info.id, "s2");
+  EXPECT_NE(s2->secret, s1.secret);
+  // Both work during the rotation.
+  absl::StatusOr<Principal> p1 = registry_->CheckSecret("site1", "", s1.secret);
+  absl::StatusOr<Principal> p2 = registry_->CheckSecret("site1", "", s2->secret);
+  ASSERT_TRUE(p1.ok() && p2.ok());
+  EXPECT_EQ(p1->secret_id, "s1");
+  EXPECT_EQ(p2->secret_id, "s2");
+  EXPECT_EQ(p2->tenant, "site1");
+
+  absl::StatusOr<NewSecret> third = registry_->AddSecret("site1", SecretRole::kReadWrite);
+  ExpectError(third.status(), absl::StatusCode::kFailedPrecondition, "tenant");
+  EXPECT_THAT(std::string(third.status().message()), HasSubstr("s1, s2"));
+
+  absl::StatusOr<TenantInfo> revoked = registry_->RevokeSecret("site1", "s1");
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_TRUE(revoked->secrets[0].revoked);
+  EXPECT_FALSE(revoked->secrets[1].revoked);
+  ExpectAuthFailure(registry_->CheckSecret("site1", "", s1.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kBadSecret, "secret");
+  ExpectAuthFailure(registry_->CheckSecret("site1", "s1", s1.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kBadSecret, "secret");
+  EXPECT_TRUE(registry_->CheckSecret("site1", "", s2->secret).ok());
+  // Idempotent.
+  absl::StatusOr<TenantInfo> again = registry_->RevokeSecret("site1", "s1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->secrets[0].revoked);
+
+  absl::StatusOr<NewSecret> s3 = registry_->AddSecret("site1", SecretRole::kReadOnly);
+  ASSERT_TRUE(s3.ok()) << s3.status();
+  EXPECT_EQ(s3->info.id, "s3");  // s1 is never reused
+  EXPECT_EQ(s3->info.role, SecretRole::kReadOnly);
+  absl::StatusOr<TenantInfo> info = registry_->GetTenant("site1");
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(info->secrets.size(), 3u);
+  EXPECT_EQ(info->secrets[2].id, "s3");
+
+  // Revoking every secret is allowed; the tenant then has no working credential until AddSecret.
+  ASSERT_TRUE(registry_->RevokeSecret("site1", "s2").ok());
+  ASSERT_TRUE(registry_->RevokeSecret("site1", "s3").ok());
+  EXPECT_FALSE(registry_->CheckSecret("site1", "", s2->secret).ok());
+  EXPECT_FALSE(registry_->CheckSecret("site1", "", s3->secret).ok());
+  absl::StatusOr<NewSecret> s4 = registry_->AddSecret("site1", SecretRole::kReadWrite);
+  ASSERT_TRUE(s4.ok());
+  EXPECT_EQ(s4->info.id, "s4");
+}
+
+// --- request checks ----------------------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, CheckSecretComparesExactlyAndLeaksNothing) {
+  NewSecret s1 = Create("site1");
+  NewSecret other = Create("site2");
+  absl::StatusOr<Principal> p = registry_->CheckSecret("site1", "", s1.secret);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->tenant, "site1");
+  EXPECT_EQ(p->role, SecretRole::kReadWrite);
+
+  std::string flipped = s1.secret;
+  flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
+  for (const std::string& wrong : {flipped, s1.secret.substr(0, 43), s1.secret + "=",
+                                   other.secret, std::string(), std::string("x")}) {
+    absl::Status s = registry_->CheckSecret("site1", "", wrong).status();
+    ExpectAuthFailure(s, absl::StatusCode::kUnauthenticated, reason::kBadSecret, "secret");
+    if (wrong.size() > 1) {
+      EXPECT_THAT(std::string(s.message()), Not(HasSubstr(wrong)));
+    }
+    EXPECT_THAT(std::string(s.message()), Not(HasSubstr(s1.secret)));
+  }
+  ExpectAuthFailure(registry_->CheckSecret("nobody", "", s1.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kUnknownTenant, "tenant");
+}
+
+TEST_F(TenantRegistryTest, SecretIdSelectsOneSecret) {
+  NewSecret s1 = Create("site1");
+  absl::StatusOr<NewSecret> s2 = registry_->AddSecret("site1", SecretRole::kReadOnly);
+  ASSERT_TRUE(s2.ok());
+  absl::StatusOr<Principal> p = registry_->CheckSecret("site1", "s2", s2->secret);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->role, SecretRole::kReadOnly);
+  ExpectAuthFailure(registry_->CheckSecret("site1", "s2", s1.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kBadSecret, "secret");
+  ExpectAuthFailure(registry_->CheckSecret("site1", "s7", s1.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kBadSecret, "secret");
+  EXPECT_TRUE(registry_->CheckSecret("site1", "s1", s1.secret).ok());
+}
+
+TEST_F(TenantRegistryTest, CheckSignatureMatchesAnIndependentlyComputedVector) {
+  // Secret bytes 0..31, so the secret is "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".
+  // The expected signature was computed with:
+  //   python3 -c 'import hmac,hashlib,base64;
+  //     secret="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+  //     base="POST&https%3A%2F%2Faccounts.example.com%2Faccounts.getCounters&apiKey%3Dsite1%26nonce%3Dn1%26timestamp%3D1700000000";
+  //     print(base64.b64encode(hmac.new(base64.b64decode(secret), base.encode(),
+  //                                     hashlib.sha1).digest()).decode())'
+  //   -> gwJN+l5kIaZvvUaQsbYwxgGPybg=
+  registry_.reset();
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> registry = Open(key_, [](size_t n) {
+    std::string bytes;
+    for (size_t i = 0; i < n; ++i) bytes.push_back(static_cast<char>(i));
+    return bytes;
+  });
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  registry_ = *std::move(registry);
+  NewSecret s1 = Create("site1");
+  ASSERT_EQ(s1.secret, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+  const std::string base =
+      "POST&https%3A%2F%2Faccounts.example.com%2Faccounts.getCounters&apiKey%3Dsite1%26nonce%"
+      "3Dn1%26timestamp%3D1700000000";
+  absl::StatusOr<Principal> p =
+      registry_->CheckSignature("site1", "", base, "gwJN+l5kIaZvvUaQsbYwxgGPybg=");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->secret_id, "s1");
+  EXPECT_TRUE(registry_->CheckSignature("site1", "s1", base, "gwJN+l5kIaZvvUaQsbYwxgGPybg=").ok());
+
+  // Another base string, a changed signature, a truncated one, the key used as text, bad base64.
+  ExpectAuthFailure(
+      registry_->CheckSignature("site1", "", base + "x", "gwJN+l5kIaZvvUaQsbYwxgGPybg=").status(),
+      absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+  ExpectAuthFailure(
+      registry_->CheckSignature("site1", "", base, "hwJN+l5kIaZvvUaQsbYwxgGPybg=").status(),
+      absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+  ExpectAuthFailure(registry_->CheckSignature("site1", "", base, "gwJN+l5kIaZvvUaQ").status(),
+                    absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+  const std::string as_text = absl::Base64Escape(HmacSha1(s1.secret, base));
+  ExpectAuthFailure(registry_->CheckSignature("site1", "", base, as_text).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+  for (const std::string& malformed : {std::string("not base64!"), std::string("%%%%"),
+                                       std::string()}) {
+    ExpectAuthFailure(registry_->CheckSignature("site1", "", base, malformed).status(),
+                      absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+  }
+  ExpectAuthFailure(
+      registry_->CheckSignature("nobody", "", base, "gwJN+l5kIaZvvUaQsbYwxgGPybg=").status(),
+      absl::StatusCode::kUnauthenticated, reason::kUnknownTenant, "tenant");
+  // A secret id naming another (or no) secret, then the secret revoked.
+  ExpectAuthFailure(
+      registry_->CheckSignature("site1", "s2", base, "gwJN+l5kIaZvvUaQsbYwxgGPybg=").status(),
+      absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+  ASSERT_TRUE(registry_->RevokeSecret("site1", "s1").ok());
+  ExpectAuthFailure(
+      registry_->CheckSignature("site1", "", base, "gwJN+l5kIaZvvUaQsbYwxgGPybg=").status(),
+      absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
+}
+
+TEST_F(TenantRegistryTest, CheckSignatureAcceptsEveryLiveSecret) {
+  NewSecret s1 = Create("site1");
+  absl::StatusOr<NewSecret> s2 = registry_->AddSecret("site1", SecretRole::kReadOnly);
+  ASSERT_TRUE(s2.ok());
+  auto sign = [](const std::string& secret, const std::string& base) {
+    std::string key;
+    EXPECT_TRUE(absl::Base64Unescape(secret, &key));
+    return absl::Base64Escape(HmacSha1(key, base));
+  };
+  absl::StatusOr<Principal> p = registry_->CheckSignature("site1", "", "b", sign(s2->secret, "b"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->secret_id, "s2");
+  EXPECT_EQ(p->role, SecretRole::kReadOnly);
+  p = registry_->CheckSignature("site1", "", "b", sign(s1.secret, "b"));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->secret_id, "s1");
+  EXPECT_FALSE(registry_->CheckSignature("site1", "s2", "b", sign(s1.secret, "b")).ok());
+}
+
+TEST_F(TenantRegistryTest, TokenBucketFollowsTheClock) {
+  Create("site1", Rate(2, 3));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(registry_->Admit("site1").ok()) << i;
+  absl::Status over = registry_->Admit("site1");
+  ExpectAuthFailure(over, absl::StatusCode::kResourceExhausted, reason::kRateLimited, "");
+  clock_.Advance(absl::Milliseconds(499));
+  EXPECT_FALSE(registry_->Admit("site1").ok());
+  clock_.Advance(absl::Milliseconds(1));  // 0.5 s at 2/s: one token
+  EXPECT_TRUE(registry_->Admit("site1").ok());
+  EXPECT_FALSE(registry_->Admit("site1").ok());
+  clock_.Advance(absl::Seconds(60));  // refills up to the burst only
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(registry_->Admit("site1").ok()) << i;
+  EXPECT_FALSE(registry_->Admit("site1").ok());
+  // A clock stepping back refills nothing.
+  clock_.Advance(absl::Seconds(-10));
+  EXPECT_FALSE(registry_->Admit("site1").ok());
+
+  // Settings changes apply to the running bucket.
+  ASSERT_TRUE(registry_->UpdateTenant("site1", Rate(0, 0)).ok());
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(registry_->Admit("site1").ok()) << i;
+
+  ExpectAuthFailure(registry_->Admit("nobody"), absl::StatusCode::kUnauthenticated,
+                    reason::kUnknownTenant, "tenant");
+}
+
+TEST_F(TenantRegistryTest, BurstDefaultsToTheRateAndAtLeastOne) {
+  Create("slow", Rate(0.5, 0));  // burst max(1, 0.5) = 1
+  EXPECT_TRUE(registry_->Admit("slow").ok());
+  EXPECT_FALSE(registry_->Admit("slow").ok());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_FALSE(registry_->Admit("slow").ok());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(registry_->Admit("slow").ok());
+
+  Create("fast", Rate(10, 0));  // burst 10
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(registry_->Admit("fast").ok()) << i;
+  EXPECT_FALSE(registry_->Admit("fast").ok());
+  // Buckets are per tenant.
+  Create("other", Rate(1, 1));
+  EXPECT_TRUE(registry_->Admit("other").ok());
+}
+
+TEST_F(TenantRegistryTest, OriginsAreNormalizedAndMatchedExactly) {
+  absl::StatusOr<std::pair<TenantInfo, NewSecret>> created = registry_->CreateTenant(
+      "site1",
+      Origins({"HTTPS://WWW.Example.com:443", "http://localhost:8080", "http://shop.example:80",
+               "https://[::1]:8443"}),
+      SecretRole::kReadWrite);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_THAT(created->first.settings.allowed_origins,
+              ElementsAre("https://www.example.com", "http://localhost:8080",
+                          "http://shop.example", "https://[::1]:8443"));
+  for (const char* ok : {"https://www.example.com", "http://localhost:8080",
+                         "http://shop.example", "https://[::1]:8443"}) {
+    EXPECT_TRUE(registry_->CheckOrigin("site1", ok).ok()) << ok;
+  }
+  for (const char* refused :
+       {"http://www.example.com", "https://example.com", "https://www.example.com:8443",
+        "http://localhost", "https://www.example.com.evil.test", "null", "HTTPS://WWW.EXAMPLE.COM"}) {
+    ExpectAuthFailure(registry_->CheckOrigin("site1", refused), absl::StatusCode::kPermissionDenied,
+                      reason::kOrigin, "Origin");
+  }
+  ExpectAuthFailure(registry_->CheckOrigin("site1", ""), absl::StatusCode::kPermissionDenied,
+                    reason::kOrigin, "Origin");
+
+  Create("open");  // no list: any origin, and requests without one
+  EXPECT_TRUE(registry_->CheckOrigin("open", "https://anything.example").ok());
+  EXPECT_TRUE(registry_->CheckOrigin("open", "").ok());
+  ExpectAuthFailure(registry_->CheckOrigin("nobody", ""), absl::StatusCode::kUnauthenticated,
+                    reason::kUnknownTenant, "tenant");
+}
+
+TEST_F(TenantRegistryTest, MalformedOriginsAreRefused) {
+  for (const char* bad :
+       {"", "www.example.com", "ftp://example.com", "https://", "https://example.com/",
+        "https://example.com/path", "https://example.com?q=1", "https://example.com#f",
+        "https://user@example.com", "https://example.com:0", "https://example.com:65536",
+        "https://example.com:", "https://example.com:8o", "https://exa mple.com", "*", "null",
+        "https://*.example.com", "https://.example.com", "https://a..b", "https://[::1",
+        "https://[zz]", "https://[]"}) {
+    absl::Status s = registry_->CreateTenant("site1", Origins({bad}), SecretRole::kReadWrite)
+                         .status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "': " << s;
+    EXPECT_EQ(FieldOf(s), "settings.allowed_origins[0]") << bad;
+  }
+}
+
+// --- Authorize and the access table ----------------------------------------------------------
+
+TEST(AuthorizeTest, Matrix) {
+  const Principal rw{"site1", "s1", SecretRole::kReadWrite};
+  const Principal ro{"site1", "s2", SecretRole::kReadOnly};
+  EXPECT_TRUE(Authorize(rw, "site1", Access::kRead).ok());
+  EXPECT_TRUE(Authorize(rw, "site1", Access::kWrite).ok());
+  EXPECT_TRUE(Authorize(ro, "site1", Access::kRead).ok());
+  ExpectAuthFailure(Authorize(ro, "site1", Access::kWrite), absl::StatusCode::kPermissionDenied,
+                    reason::kRole, "");
+  for (const Principal& p : {rw, ro}) {
+    for (Access a : {Access::kRead, Access::kWrite}) {
+      ExpectAuthFailure(Authorize(p, "site2", a), absl::StatusCode::kPermissionDenied,
+                        reason::kOtherTenant, "tenant");
+      ExpectAuthFailure(Authorize(p, "", a), absl::StatusCode::kPermissionDenied,
+                        reason::kOtherTenant, "tenant");
+      ExpectAuthFailure(Authorize(p, "SITE1", a), absl::StatusCode::kPermissionDenied,
+                        reason::kOtherTenant, "tenant");
+    }
+  }
+}
+
+// Walks the services of the generated descriptors: every RPC a tenant can call must be in the
+// table, reads (Get*, List*) as kRead and everything else as kWrite.
+TEST(AccessOfTest, EveryRpcOfEveryTenantService) {
+  struct Service {
+    const google::protobuf::FileDescriptor* file;
+    const char* name;
+  };
+  const Service services[] = {
+      {v1::IncrRequest::descriptor()->file(), "Counters"},
+      {v1::TallyIncrementRequest::descriptor()->file(), "Tally"},
+      {v1::NotifyActionRequest::descriptor()->file(), "GameMechanics"},
+  };
+  int methods = 0;
+  int reads = 0;
+  for (const Service& s : services) {
+    const google::protobuf::ServiceDescriptor* service = s.file->FindServiceByName(s.name);
+    ASSERT_NE(service, nullptr) << s.name;
+    for (int i = 0; i < service->method_count(); ++i) {
+      const std::string& method = service->method(i)->name();
+      const bool read = absl::StartsWith(method, "Get") || absl::StartsWith(method, "List");
+      EXPECT_EQ(AccessOf(s.name, method), read ? Access::kRead : Access::kWrite)
+          << s.name << "." << method;
+      // Every request names its tenant in field 1, which Authorize compares.
+      const google::protobuf::FieldDescriptor* tenant = service->method(i)->input_type()->field(0);
+      EXPECT_EQ(tenant->name(), "tenant") << s.name << "." << method;
+      EXPECT_EQ(tenant->number(), 1) << s.name << "." << method;
+      ++methods;
+      reads += read;
+    }
+  }
+  EXPECT_EQ(methods, 26);
+  EXPECT_EQ(reads, 12);
+  // The table knows the reads by name, not by prefix: a made-up Get* is still a write.
+  EXPECT_EQ(AccessOf("Counters", "GetEverything"), Access::kWrite);
+  EXPECT_EQ(AccessOf("Counters", "NoSuchMethod"), Access::kWrite);
+  EXPECT_EQ(AccessOf("Nope", "Get"), Access::kWrite);
+  EXPECT_EQ(AccessOf("Tally", "GetCounters"), Access::kWrite);  // a Counters name under Tally
+  EXPECT_EQ(AccessOf("countd.v1.Counters", "Get"), Access::kWrite);
+  const google::protobuf::ServiceDescriptor* admin =
+      v1::BackupRequest::descriptor()->file()->FindServiceByName("Admin");
+  ASSERT_NE(admin, nullptr);
+  for (int i = 0; i < admin->method_count(); ++i) {
+    EXPECT_EQ(AccessOf("Admin", admin->method(i)->name()), Access::kWrite)
+        << admin->method(i)->name();
+  }
+}
+
+// --- concurrency -------------------------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, RequestChecksRunWhileSecretsRotate) {
+  NewSecret s1 = Create("site1", Rate(1e9, 1'000'000'000));
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        // s1 stays live throughout; only s2.. come and go.
+        if (!registry_->CheckSecret("site1", "", s1.secret).ok()) ++failures;
+        if (!registry_->Admit("site1").ok()) ++failures;
+        (void)registry_->ListTenants();
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<NewSecret> s = registry_->AddSecret("site1", SecretRole::kReadWrite);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_TRUE(registry_->CheckSecret("site1", "", s->secret).ok());
+    ASSERT_TRUE(registry_->RevokeSecret("site1", s->info.id).ok());
+    EXPECT_FALSE(registry_->CheckSecret("site1", "", s->secret).ok());
+  }
+  stop = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+}  // namespace
+}  // namespace countd::logic
