@@ -1,7 +1,8 @@
 // countctl: a command-line client for every countd.v1 RPC.
 //
 //   countctl [--addr=HOST:PORT] [--timeout=5s] [--bearer=TOKEN | --bearer-file=PATH]
-//            <subcommand> [--FIELD=VALUE ...] [--json=REQUEST]
+//            [--tls] [--tls-ca-file=PATH] [--tls-cert-file=PATH --tls-key-file=PATH]
+//            [--tls-server-name=NAME] <subcommand> [--FIELD=VALUE ...] [--json=REQUEST]
 //
 // Subcommands are derived from the service descriptors in the generated code: each method of a
 // service in kServices becomes `<prefix><method in kebab-case>` (Counters.GetBatch -> get-batch,
@@ -18,6 +19,13 @@
 // environment variable COUNTD_BEARER are sent as `authorization: Bearer VALUE`: the operator
 // token for Admin subcommands, `<tenant>:<secret>` for the others. The value is never printed.
 //
+// Transport: plaintext gRPC unless --tls or any other --tls-* flag is given (a countd started
+// with --tls-cert-file speaks TLS only). --tls-ca-file replaces the default roots (gRPC's, i.e.
+// the system's) with a PEM bundle; --tls-cert-file with --tls-key-file presents a client
+// certificate (mutual TLS); --tls-server-name overrides the name the server's certificate must
+// carry (default: the host of --addr). The files are read before dialing; a missing, unreadable
+// or wrong-kind file is a usage error naming the flag and the path, never showing the contents.
+//
 // Exit status: 0 success; 1 the RPC failed ({"code","message"} JSON on stderr); 2 usage error.
 
 #include <google/protobuf/descriptor.h>
@@ -28,6 +36,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <grpcpp/support/status.h>
 
 #include <cstdio>
@@ -170,30 +179,52 @@ struct Invocation {
   // --bearer / --bearer-file as given; at most one of them.
   absl::optional<std::string> bearer;
   absl::optional<std::string> bearer_file;
+  // --tls as given (absent: implied by any other --tls-* flag); the --tls-* files and name.
+  absl::optional<bool> tls;
+  absl::optional<std::string> tls_ca_file;
+  absl::optional<std::string> tls_cert_file;
+  absl::optional<std::string> tls_key_file;
+  absl::optional<std::string> tls_server_name;
   std::string subcommand;
   absl::optional<std::string> json;
   // Request field flags in command-line order: name as typed, value (absent for a bare flag).
   std::vector<std::pair<std::string, absl::optional<std::string>>> fields;
 };
 
-// Applies one global flag (--addr, --timeout, --json, --bearer, --bearer-file). Returns false
-// if `name` is not global.
-absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view name,
+// Global flags that take a value (spelled with dashes), and where each is stored.
+absl::optional<std::string>* StringGlobal(absl::string_view name, Invocation* inv) {
+  if (name == "bearer") return &inv->bearer;
+  if (name == "bearer-file") return &inv->bearer_file;
+  if (name == "json") return &inv->json;
+  if (name == "tls-ca-file") return &inv->tls_ca_file;
+  if (name == "tls-cert-file") return &inv->tls_cert_file;
+  if (name == "tls-key-file") return &inv->tls_key_file;
+  if (name == "tls-server-name") return &inv->tls_server_name;
+  return nullptr;
+}
+
+// Applies one global flag (--addr, --timeout, --json, --bearer, --bearer-file, --tls,
+// --tls-*). `name` is as typed (dashes or underscores). Returns false if `name` is not global.
+absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view typed,
                                      const absl::optional<std::string>& value, Invocation* inv) {
-  if (name != "addr" && name != "timeout" && name != "json" && name != "bearer" &&
-      name != "bearer-file" && name != "bearer_file") {
-    return false;
+  const std::string name = absl::StrReplaceAll(typed, {{"_", "-"}});
+  absl::optional<std::string>* str = StringGlobal(name, inv);
+  if (str == nullptr && name != "addr" && name != "timeout" && name != "tls") return false;
+  if (name == "tls") {  // a bare --tls is handled by ParseArgs; this is --tls=VALUE
+    bool on = false;
+    if (!value.has_value() || !absl::SimpleAtob(*value, &on)) {
+      return absl::InvalidArgumentError(absl::StrCat("--tls: want true or false, got '",
+                                                     value.value_or(""), "'"));
+    }
+    inv->tls = on;
+    return true;
   }
   if (!value.has_value())
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
-  if (name == "bearer") {
-    inv->bearer = *value;
-  } else if (name == "bearer-file" || name == "bearer_file") {
-    inv->bearer_file = *value;
+    return absl::InvalidArgumentError(absl::StrCat("--", typed, " needs a value"));
+  if (str != nullptr) {
+    *str = *value;
   } else if (name == "addr") {
     inv->addr = *value;
-  } else if (name == "json") {
-    inv->json = *value;
   } else if (!absl::ParseDuration(*value, &inv->timeout) || inv->timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--timeout: want a positive duration such as 5s or 500ms, got '", *value, "'"));
@@ -215,6 +246,10 @@ absl::StatusOr<Invocation> ParseArgs(int argc, char** argv) {
     }
     if (arg == "--dry-run") {
       inv.dry_run = true;
+      continue;
+    }
+    if (arg == "--tls") {  // a bare bool: the next argument is not its value
+      inv.tls = true;
       continue;
     }
     if (!absl::StartsWith(arg, "--")) {
@@ -407,6 +442,35 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Descriptor* type,
   return request;
 }
 
+// Files named by flags are credentials or certificates: far smaller than this.
+constexpr size_t kMaxFlagFileBytes = 1 << 20;
+
+// The contents of `path`, named by the flag `--flag`. Errors (usage): the file cannot be opened
+// or read, or is larger than kMaxFlagFileBytes. Messages name the flag and the path, never the
+// contents.
+absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read '", path, "'"));
+  }
+  std::string contents;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && contents.size() <= kMaxFlagFileBytes) {
+    contents.append(buf, n);
+  }
+  const bool failed = std::ferror(f) != 0;  // e.g. a directory
+  std::fclose(f);
+  if (failed) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read '", path, "'"));
+  }
+  if (contents.size() > kMaxFlagFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": '", path, "' is larger than ", kMaxFlagFileBytes, " bytes"));
+  }
+  return contents;
+}
+
 // The credential to send: --bearer, the trimmed contents of --bearer-file, or COUNTD_BEARER;
 // empty for none. Errors (usage): both flags given, an unreadable or empty file. Messages never
 // hold the credential.
@@ -416,18 +480,9 @@ absl::StatusOr<std::string> ResolveBearer(const Invocation& inv) {
   }
   std::string value;
   if (inv.bearer_file.has_value()) {
-    std::FILE* f = std::fopen(inv.bearer_file->c_str(), "rb");
-    if (f == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--bearer-file: cannot read '",
-                                                     *inv.bearer_file, "'"));
-    }
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && value.size() < (64 << 10)) {
-      value.append(buf, n);
-    }
-    std::fclose(f);
-    value = std::string(absl::StripAsciiWhitespace(value));
+    absl::StatusOr<std::string> contents = ReadFlagFile("bearer-file", *inv.bearer_file);
+    if (!contents.ok()) return contents.status();
+    value = std::string(absl::StripAsciiWhitespace(*contents));
     if (value.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--bearer-file: '", *inv.bearer_file, "' is empty"));
@@ -448,11 +503,92 @@ absl::StatusOr<std::string> ResolveBearer(const Invocation& inv) {
   return value;
 }
 
+// How the channel reaches the server: plaintext, or TLS with the settings of the --tls-* flags.
+struct Transport {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  grpc::ChannelArguments args;
+};
+
+// Reads a PEM file named by `--flag` and checks that it holds a block whose BEGIN line contains
+// `label` ("CERTIFICATE", "PRIVATE KEY"); `what` names it in the error. A cheap check of the kind
+// of file, so that swapped flags are a usage error naming the flag rather than a failed handshake.
+absl::StatusOr<std::string> ReadPemFlagFile(absl::string_view flag, const std::string& path,
+                                            absl::string_view label, absl::string_view what) {
+  absl::StatusOr<std::string> pem = ReadFlagFile(flag, path);
+  if (!pem.ok()) return pem.status();
+  if (!absl::StrContains(*pem, absl::StrCat(label, "-----"))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": '", path, "' holds no PEM ", what));
+  }
+  return pem;
+}
+
+// The transport the flags ask for. TLS is on with --tls, or when any other --tls-* flag is given
+// (they mean nothing without it). Errors (usage, each naming the flag): --tls=false with another
+// --tls-* flag; --tls-cert-file without --tls-key-file or the reverse; an empty
+// --tls-server-name; a file that cannot be read or holds no PEM of its kind (certificates in
+// --tls-ca-file and --tls-cert-file, an unencrypted private key in --tls-key-file).
+absl::StatusOr<Transport> ResolveTransport(const Invocation& inv) {
+  Transport t;
+  const std::pair<const char*, const absl::optional<std::string>*> tls_flags[] = {
+      {"tls-ca-file", &inv.tls_ca_file},
+      {"tls-cert-file", &inv.tls_cert_file},
+      {"tls-key-file", &inv.tls_key_file},
+      {"tls-server-name", &inv.tls_server_name},
+  };
+  const char* implied_by = nullptr;
+  for (const auto& [flag, value] : tls_flags) {
+    if (value->has_value() && implied_by == nullptr) implied_by = flag;
+  }
+  if (implied_by != nullptr && inv.tls.has_value() && !*inv.tls) {
+    return absl::InvalidArgumentError(absl::StrCat("--", implied_by, " needs TLS, but --tls=false"));
+  }
+  if (!inv.tls.value_or(implied_by != nullptr)) {
+    t.credentials = grpc::InsecureChannelCredentials();
+    return t;
+  }
+  if (inv.tls_cert_file.has_value() != inv.tls_key_file.has_value()) {
+    return absl::InvalidArgumentError(inv.tls_cert_file.has_value()
+                                          ? "--tls-cert-file needs --tls-key-file"
+                                          : "--tls-key-file needs --tls-cert-file");
+  }
+  grpc::SslCredentialsOptions options;  // empty roots: gRPC's default (the system's) roots
+  if (inv.tls_ca_file.has_value()) {
+    absl::StatusOr<std::string> ca =
+        ReadPemFlagFile("tls-ca-file", *inv.tls_ca_file, "CERTIFICATE", "certificate");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *std::move(ca);
+  }
+  if (inv.tls_cert_file.has_value()) {
+    absl::StatusOr<std::string> chain =
+        ReadPemFlagFile("tls-cert-file", *inv.tls_cert_file, "CERTIFICATE", "certificate");
+    if (!chain.ok()) return chain.status();
+    absl::StatusOr<std::string> key = ReadPemFlagFile("tls-key-file", *inv.tls_key_file,
+                                                      "PRIVATE KEY", "private key");
+    if (!key.ok()) return key.status();
+    // gRPC takes no passphrase: an encrypted key (PKCS#8 or traditional) cannot be used.
+    if (absl::StrContains(*key, "ENCRYPTED")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls-key-file: '", *inv.tls_key_file, "' is encrypted; give an unencrypted key"));
+    }
+    options.pem_cert_chain = *std::move(chain);
+    options.pem_private_key = *std::move(key);
+  }
+  if (inv.tls_server_name.has_value()) {
+    if (inv.tls_server_name->empty()) {
+      return absl::InvalidArgumentError("--tls-server-name: is empty");
+    }
+    t.args.SetSslTargetNameOverride(*inv.tls_server_name);
+  }
+  t.credentials = grpc::SslCredentials(options);
+  return t;
+}
+
 // Calls `method` once over a fresh channel and waits for the answer or the deadline.
-grpc::Status Call(const Invocation& inv, const std::string& bearer,
+grpc::Status Call(const Invocation& inv, const Transport& transport, const std::string& bearer,
                   const MethodDescriptor* method, const Message& request, Message* response) {
   grpc::TemplatedGenericStub<Message, Message> stub(
-      grpc::CreateChannel(inv.addr, grpc::InsecureChannelCredentials()));
+      grpc::CreateCustomChannel(inv.addr, transport.credentials, transport.args));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
   if (!bearer.empty()) context.AddMetadata("authorization", absl::StrCat("Bearer ", bearer));
@@ -498,8 +634,11 @@ void PrintRpcError(const grpc::Status& status) {
 void PrintHelp(FILE* out) {
   std::fprintf(out,
                "usage: countctl [--addr=HOST:PORT] [--timeout=DURATION] "
-               "[--bearer=VALUE | --bearer-file=PATH] <subcommand> "
-               "[--FIELD=VALUE ...] [--json=REQUEST]\n\n"
+               "[--bearer=VALUE | --bearer-file=PATH]\n"
+               "                [--tls] [--tls-ca-file=PATH] "
+               "[--tls-cert-file=PATH --tls-key-file=PATH]\n"
+               "                [--tls-server-name=NAME] <subcommand> [--FIELD=VALUE ...] "
+               "[--json=REQUEST]\n\n"
                "Calls one countd.v1 RPC and prints the response as proto3 JSON.\n"
                "  --addr     server address (default 127.0.0.1:50051)\n"
                "  --timeout  deadline of the call (default 5s)\n"
@@ -508,6 +647,13 @@ void PrintHelp(FILE* out) {
                "             (default: the environment variable COUNTD_BEARER)\n"
                "  --bearer-file  read that credential from a file (trimmed); keeps it out of\n"
                "             the process list and shell history\n"
+               "  --tls      connect with TLS, trusting the system's roots (gRPC's default\n"
+               "             roots); any --tls-* flag below implies it. Default: plaintext\n"
+               "  --tls-ca-file  PEM CA bundle to trust instead (for a private CA)\n"
+               "  --tls-cert-file, --tls-key-file  client certificate chain and its\n"
+               "             unencrypted key, both PEM, for mutual TLS (give both)\n"
+               "  --tls-server-name  name the server certificate must carry (default: the\n"
+               "             host of --addr)\n"
                "  --json     the whole request message in proto3 JSON; field flags override it\n"
                "  --dry-run  print the request as proto3 JSON instead of sending it\n"
                "  --FIELD    one request field (tenant, visitor-id, ...); messages, maps and\n"
@@ -585,10 +731,12 @@ int Run(int argc, char** argv) {
   }
   absl::StatusOr<std::string> bearer = ResolveBearer(*inv);
   if (!bearer.ok()) return UsageError(bearer.status().message());
+  absl::StatusOr<Transport> transport = ResolveTransport(*inv);
+  if (!transport.ok()) return UsageError(transport.status().message());
   std::unique_ptr<Message> response(google::protobuf::MessageFactory::generated_factory()
                                         ->GetPrototype(method->output_type())
                                         ->New());
-  grpc::Status status = Call(*inv, *bearer, method, **request, response.get());
+  grpc::Status status = Call(*inv, *transport, *bearer, method, **request, response.get());
   if (!status.ok()) {
     PrintRpcError(status);
     return kExitRpcError;

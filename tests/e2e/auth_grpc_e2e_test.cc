@@ -3,9 +3,6 @@
 // the operator manages tenants through countd.v1.Admin (and countctl), tenants call with their
 // secrets. Every test also checks, when the server stops, that none of the credentials it saw
 // (secrets, the token, the key) appears in the server's stdout or stderr, with --log-level=debug.
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
 #include <fstream>
 #include <memory>
@@ -29,6 +26,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/countctl_runner.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
@@ -667,40 +665,6 @@ TEST_F(AuthGrpcE2eTest, StartupLogShowsOnlyWhetherCredentialFilesAreSet) {
 }
 
 // --- countctl: the operator's workflow --------------------------------------------------------
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs countctl with `args` (shell-quoted here) and, when not empty, COUNTD_BEARER=`bearer_env`
-// in its environment (never the test's own COUNTD_BEARER).
-CommandResult Countctl(const std::vector<std::string>& args, const std::string& bearer_env = "") {
-  const char* bin = std::getenv("COUNTCTL_BINARY");
-  CommandResult r;
-  if (bin == nullptr) {
-    ADD_FAILURE() << "COUNTCTL_BINARY is not set (run through ctest)";
-    return r;
-  }
-  // The environment variable is set on the shell command line (base64 secrets hold no quote),
-  // not with setenv(): this process has gRPC threads.
-  std::string cmd = absl::StrCat("env -u COUNTD_BEARER ",
-                                 bearer_env.empty() ? "" : absl::StrCat("COUNTD_BEARER='", bearer_env, "' "),
-                                 "'", bin, "'");
-  for (const std::string& a : args) absl::StrAppend(&cmd, " '", a, "'");
-  absl::StrAppend(&cmd, " 2>&1");
-  FILE* f = popen(cmd.c_str(), "r");
-  if (f == nullptr) {
-    ADD_FAILURE() << "cannot run " << cmd;
-    return r;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int status = pclose(f);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 TEST_F(AuthGrpcE2eTest, CountctlManagesTenantsWithTheOperatorToken) {
   const std::string addr = "--addr=" + server_->grpc_address();

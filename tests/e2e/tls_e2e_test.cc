@@ -1,7 +1,8 @@
 // End-to-end tests of TLS and mutual TLS on both ports of the real countd binary: certificates
 // are made at test time (tests/testing/test_certs.h) and passed by the --tls-* flags; gRPC goes
-// through grpc::SslCredentials, HTTP through libcurl. Also the startup refusals for TLS files that
-// do not fit together, and that no key material reaches the logs.
+// through grpc::SslCredentials, HTTP through libcurl, and countctl's --tls-* flags are checked
+// against the same servers. Also the startup refusals for TLS files that do not fit together, and
+// that no key material reaches the logs.
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,14 +10,18 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/countctl_runner.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/e2e/http_client.h"
+#include "tests/e2e/tls_util.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_certs.h"
@@ -31,51 +36,6 @@ using Code = grpc::StatusCode;
 // Failed handshakes end a call quickly; this only bounds a hang.
 constexpr std::chrono::seconds kFailingRpcDeadline(5);
 constexpr absl::Duration kExitTimeout = absl::Seconds(30);
-
-// The test PKI written as PEM files in a temporary directory (mode 0600).
-struct PkiFiles {
-  test::TestPki pki;
-  std::string ca, server_cert, server_key, client_cert, client_key, other_ca, other_client_cert,
-      other_client_key;
-};
-
-absl::StatusOr<PkiFiles> WritePki(const test::ScopedTempDir& dir) {
-  absl::StatusOr<test::TestPki> pki = test::MakeTestPki();
-  if (!pki.ok()) return pki.status();
-  PkiFiles f;
-  f.pki = *std::move(pki);
-  const std::vector<std::pair<std::string*, std::pair<std::string, const std::string*>>> files = {
-      {&f.ca, {"ca.pem", &f.pki.ca.cert_pem}},
-      {&f.server_cert, {"server.pem", &f.pki.server.cert_pem}},
-      {&f.server_key, {"server.key", &f.pki.server.key_pem}},
-      {&f.client_cert, {"client.pem", &f.pki.client.cert_pem}},
-      {&f.client_key, {"client.key", &f.pki.client.key_pem}},
-      {&f.other_ca, {"other_ca.pem", &f.pki.other_ca.cert_pem}},
-      {&f.other_client_cert, {"other_client.pem", &f.pki.other_client.cert_pem}},
-      {&f.other_client_key, {"other_client.key", &f.pki.other_client.key_pem}},
-  };
-  for (const auto& [path, what] : files) {
-    *path = dir.Sub(what.first);
-    absl::Status s = test::WriteTestFile(*path, *what.second);
-    if (!s.ok()) return s;
-  }
-  return f;
-}
-
-// A channel over TLS that trusts `root_pem`, presenting `client` when given. Its own subchannel
-// pool, so that no connection is shared with a channel of other credentials.
-std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const std::string& root_pem,
-                                          const test::TestCert* client = nullptr) {
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = root_pem;
-  if (client != nullptr) {
-    options.pem_private_key = client->key_pem;
-    options.pem_cert_chain = client->cert_pem;
-  }
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
-}
 
 std::shared_ptr<grpc::Channel> PlainChannel(const std::string& address) {
   grpc::ChannelArguments args;
@@ -120,8 +80,8 @@ class TlsServerFixture : public ::testing::Test {
     files_ = new PkiFiles(*std::move(files));
     test::ServerProcessOptions options;
     options.data_dir = dir_->Sub("data");
-    options.extra_args = {"--tls-cert-file=" + files_->server_cert,
-                          "--tls-key-file=" + files_->server_key, "--log-level=debug"};
+    options.extra_args = ServerTlsArgs(*files_);
+    options.extra_args.push_back("--log-level=debug");
     if (mutual) options.extra_args.push_back("--tls-client-ca-file=" + files_->ca);
     absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
         test::ServerProcess::Start(options);
@@ -276,6 +236,54 @@ TEST_F(TlsE2eTest, StartupLogSaysTlsIsOnAndNamesTheCertificate) {
   EXPECT_TRUE(AwaitStdout("tls=on")) << server_->stdout_text();
 }
 
+// --- countctl over TLS ----------------------------------------------------------------------------
+
+// countctl's arguments: --addr, then `flags`, then `command`.
+std::vector<std::string> CountctlArgs(const std::string& address, std::vector<std::string> flags,
+                                      const std::vector<std::string>& command) {
+  flags.insert(flags.begin(), "--addr=" + address);
+  flags.insert(flags.end(), command.begin(), command.end());
+  return flags;
+}
+
+TEST_F(TlsE2eTest, CountctlReachesTheTlsServerOnlyWithTheCa) {
+  const std::string addr = server_->grpc_address();
+  const std::vector<std::string> incr = {"incr", "--tenant=" + tenant_, "--visitor-id=v1",
+                                         "--counter-name=views"};
+  CommandResult ok = Countctl(CountctlArgs(addr, {"--tls-ca-file=" + files_->ca}, incr));
+  ASSERT_EQ(ok.exit_code, 0) << ok.out;
+  v1::IncrResponse incr_resp;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ok.out, &incr_resp).ok()) << ok.out;
+  ASSERT_THAT(incr_resp.key(), ::testing::StartsWith(tenant_ + ":views:"));
+
+  // Plaintext (the default), the system roots (a bare --tls, followed by the subcommand), and a
+  // CA that did not sign the server's certificate: the handshake fails, exit status 1.
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {}, {"--tls"}, {"--tls-ca-file=" + files_->other_ca}}) {
+    CommandResult refused = Countctl(CountctlArgs(addr, flags, incr));
+    EXPECT_EQ(refused.exit_code, 1) << absl::StrJoin(flags, " ") << "\n" << refused.out;
+    EXPECT_THAT(refused.out, HasSubstr("\"code\":\"UNAVAILABLE\"")) << absl::StrJoin(flags, " ");
+  }
+
+  // --tls-server-name: the certificate names localhost (dialled as 127.0.0.1 here), not another.
+  CommandResult named = Countctl(CountctlArgs(
+      addr, {"--tls-ca-file=" + files_->ca, "--tls-server-name=localhost"}, incr));
+  EXPECT_EQ(named.exit_code, 0) << named.out;
+  CommandResult misnamed = Countctl(CountctlArgs(
+      addr, {"--tls-ca-file=" + files_->ca, "--tls-server-name=not-in-the-cert.example"}, incr));
+  EXPECT_EQ(misnamed.exit_code, 1) << misnamed.out;
+
+  // Exactly the two accepted calls counted (read back through countctl over TLS too).
+  const std::string date = incr_resp.key().substr(incr_resp.key().rfind(':') + 1);
+  CommandResult get = Countctl(CountctlArgs(
+      addr, {"--tls-ca-file=" + files_->ca},
+      {"get", "--tenant=" + tenant_, "--visitor-id=v1", "--counter-name=views", "--date=" + date}));
+  ASSERT_EQ(get.exit_code, 0) << get.out;
+  v1::GetResponse get_resp;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(get.out, &get_resp).ok()) << get.out;
+  EXPECT_EQ(get_resp.count(), 2);
+}
+
 // --- mutual TLS ----------------------------------------------------------------------------------
 
 class MutualTlsE2eTest : public TlsServerFixture {
@@ -314,6 +322,62 @@ TEST_F(MutualTlsE2eTest, HttpNeedsAClientCertificateFromTheClientCa) {
 TEST_F(MutualTlsE2eTest, StartupLogSaysMutual) {
   EXPECT_THAT(server_->stdout_text(), HasSubstr("tls: mutual on grpc and http"));
   EXPECT_TRUE(AwaitStdout("tls=mutual")) << server_->stdout_text();
+}
+
+TEST_F(MutualTlsE2eTest, CountctlNeedsAClientCertificateFromTheClientCa) {
+  const std::string addr = server_->grpc_address();
+  const std::vector<std::string> incr = {"incr", "--tenant=" + tenant_, "--visitor-id=v1",
+                                         "--counter-name=views"};
+  const std::string ca = "--tls-ca-file=" + files_->ca;
+  CommandResult none = Countctl(CountctlArgs(addr, {ca}, incr));
+  EXPECT_EQ(none.exit_code, 1) << none.out;
+  EXPECT_THAT(none.out, HasSubstr("UNAVAILABLE"));
+  CommandResult other = Countctl(CountctlArgs(
+      addr,
+      {ca, "--tls-cert-file=" + files_->other_client_cert,
+       "--tls-key-file=" + files_->other_client_key},
+      incr));
+  EXPECT_EQ(other.exit_code, 1) << other.out;
+  CommandResult good = Countctl(CountctlArgs(
+      addr, {ca, "--tls-cert-file=" + files_->client_cert, "--tls-key-file=" + files_->client_key},
+      incr));
+  EXPECT_EQ(good.exit_code, 0) << good.out;
+  EXPECT_THAT(good.out, HasSubstr(tenant_ + ":views:"));
+}
+
+TEST_F(MutualTlsE2eTest, CountctlTlsFlagMistakesAreUsageErrorsNamingTheFlag) {
+  const std::string addr = server_->grpc_address();
+  const std::vector<std::string> incr = {"incr", "--tenant=" + tenant_, "--visitor-id=v1",
+                                         "--counter-name=views"};
+  const std::string ca = "--tls-ca-file=" + files_->ca;
+  std::vector<std::string> key_lines = absl::StrSplit(files_->pki.client.key_pem, '\n');
+  ASSERT_GE(key_lines.size(), 2u);
+  struct Case {
+    std::vector<std::string> flags;
+    std::vector<std::string> says;  // substrings of the message
+  };
+  const Case cases[] = {
+      {{ca, "--tls-cert-file=" + files_->client_cert}, {"--tls-cert-file needs --tls-key-file"}},
+      {{ca, "--tls-key-file=" + files_->client_key}, {"--tls-key-file needs --tls-cert-file"}},
+      {{ca, "--tls-cert-file=" + files_->client_cert, "--tls-key-file=" + dir_->Sub("no.key")},
+       {"--tls-key-file", "no.key"}},
+      {{"--tls-ca-file=" + dir_->Sub("no-ca.pem")}, {"--tls-ca-file", "no-ca.pem"}},
+      // Swapped files: a key where certificates belong, a certificate where the key belongs.
+      {{"--tls-ca-file=" + files_->client_key}, {"--tls-ca-file", "no PEM certificate"}},
+      {{ca, "--tls-cert-file=" + files_->client_key, "--tls-key-file=" + files_->client_key},
+       {"--tls-cert-file", "no PEM certificate"}},
+      {{ca, "--tls-cert-file=" + files_->client_cert, "--tls-key-file=" + files_->client_cert},
+       {"--tls-key-file", "no PEM private key"}},
+      {{"--tls=false", ca}, {"--tls-ca-file needs TLS"}},
+  };
+  for (const Case& c : cases) {
+    const std::string what = absl::StrJoin(c.flags, " ");
+    CommandResult r = Countctl(CountctlArgs(addr, c.flags, incr));
+    EXPECT_EQ(r.exit_code, 2) << what << "\n" << r.out;
+    for (const std::string& s : c.says) EXPECT_THAT(r.out, HasSubstr(s)) << what;
+    EXPECT_THAT(r.out, Not(HasSubstr("PRIVATE KEY"))) << what;
+    EXPECT_THAT(r.out, Not(HasSubstr(key_lines[1]))) << what << ": key material printed";
+  }
 }
 
 // --- startup refusals ----------------------------------------------------------------------------
