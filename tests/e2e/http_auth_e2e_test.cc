@@ -1,5 +1,7 @@
 // End-to-end tests of authentication on the JSON shim: the real countd binary with
-// --auth=required, tenants created through the Admin gRPC service, and libcurl over loopback.
+// --auth=required, tenants created through the Admin gRPC service, and libcurl over loopback
+// (plain HTTP, and HTTPS with a countd that terminates TLS itself: certificates from
+// tests/testing/test_certs.h, made at run time).
 // Gigya requests are signed here by an implementation of the SDK algorithm that shares no code
 // with the server (libcurl's RFC 3986 escaping, std::map ordering, OpenSSL HMAC and base64).
 #include <curl/curl.h>
@@ -23,6 +25,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/shim_e2e_util.h"
+#include "tests/e2e/tls_util.h"
 
 namespace countd::e2e {
 namespace {
@@ -91,6 +94,17 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
+// `params` with apiKey=acme (when absent), timestamp, nonce and sig added: signed with `secret`
+// for `http_method` on `url` (the normalized URL: scheme://host:port/method).
+Params SignParams(Params params, const std::string& http_method, const std::string& url,
+                  const std::string& secret, absl::Time at = absl::Now()) {
+  params.emplace("apiKey", "acme");
+  params["timestamp"] = absl::StrCat(absl::ToUnixSeconds(at));
+  params["nonce"] = RandomHex(12);
+  params["sig"] = GigyaSig(http_method, url, params, secret);
+  return params;
+}
+
 int ErrorCode(const HttpResult& r) {
   rapidjson::Document doc = ParseJson(r.body);
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("errorCode")) return -1;
@@ -107,8 +121,11 @@ struct Tenant {
 // A countd with --auth=required, its operator token and secrets key in temp files.
 class AuthServer {
  public:
-  static std::unique_ptr<AuthServer> Start(test::ScopedTempDir* dir, const std::string& name,
-                                           std::vector<std::string> extra, std::string* error) {
+  // `extra` flags are appended; the Admin calls go over `admin_credentials` (nullptr: plaintext;
+  // TLS credentials when `extra` turns TLS on).
+  static std::unique_ptr<AuthServer> Start(
+      test::ScopedTempDir* dir, const std::string& name, std::vector<std::string> extra,
+      std::string* error, std::shared_ptr<grpc::ChannelCredentials> admin_credentials = nullptr) {
     auto s = std::unique_ptr<AuthServer>(new AuthServer());
     s->token_ = RandomHex(32);
     const std::string token_file = dir->Sub(name + "-operator-token");
@@ -127,8 +144,9 @@ class AuthServer {
       return nullptr;
     }
     s->process_ = *std::move(process);
-    s->admin_ = v1::Admin::NewStub(grpc::CreateChannel(s->process_->grpc_address(),
-                                                       grpc::InsecureChannelCredentials()));
+    if (admin_credentials == nullptr) admin_credentials = grpc::InsecureChannelCredentials();
+    s->admin_ =
+        v1::Admin::NewStub(grpc::CreateChannel(s->process_->grpc_address(), admin_credentials));
     return s;
   }
 
@@ -186,6 +204,26 @@ class AuthServer {
 };
 
 v1::TenantSettings Open() { return v1::TenantSettings(); }
+
+// The parameters of accounts.incrementCounters adding 1 to ("_buy", "/") for `uid`.
+Params Increment(const std::string& uid) {
+  return {{"UID", uid}, {"counters", R"([{"class":"_buy","path":"/"}])"}};
+}
+
+// The total count of ("_buy", "/") in an accounts.getCounters answer (-1 when absent, -2 when
+// the answer has no counters).
+int64_t TotalBuyCount(const HttpResult& r) {
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  rapidjson::Document doc = ParseJson(r.body);
+  if (!doc.IsObject() || !doc.HasMember("counters")) return -2;
+  for (const auto& c : doc["counters"].GetArray()) {
+    if (std::string(c["class"].GetString()) == "_buy" &&
+        std::string(c["period"].GetString()) == "total") {
+      return c["count"].GetInt64();
+    }
+  }
+  return -1;
+}
 
 v1::TenantSettings Rate(double per_second, int64_t burst) {
   v1::TenantSettings s;
@@ -258,11 +296,7 @@ class HttpAuthE2eTest : public ::testing::Test {
   // `params` with apiKey (when absent), timestamp, nonce and sig added.
   static Params Sign(Params params, const std::string& http_method, const std::string& method,
                      const std::string& secret, absl::Time at = absl::Now()) {
-    params.emplace("apiKey", "acme");
-    params["timestamp"] = absl::StrCat(absl::ToUnixSeconds(at));
-    params["nonce"] = RandomHex(12);
-    params["sig"] = GigyaSig(http_method, Url(method), params, secret);
-    return params;
+    return SignParams(std::move(params), http_method, Url(method), secret, at);
   }
 
   HttpResult Get(const std::string& method, const Params& params) {
@@ -281,23 +315,7 @@ class HttpAuthE2eTest : public ::testing::Test {
   }
 
   // The total count of acme's ("_buy", "/") for uid_ (-1 when absent).
-  int64_t BuyCount() {
-    HttpResult r = SignedGet("accounts.getCounters", {{"UID", uid_}});
-    EXPECT_EQ(ErrorCode(r), 0) << r;
-    rapidjson::Document doc = ParseJson(r.body);
-    if (!doc.IsObject() || !doc.HasMember("counters")) return -2;
-    for (const auto& c : doc["counters"].GetArray()) {
-      if (std::string(c["class"].GetString()) == "_buy" &&
-          std::string(c["period"].GetString()) == "total") {
-        return c["count"].GetInt64();
-      }
-    }
-    return -1;
-  }
-
-  static Params Increment(const std::string& uid) {
-    return {{"UID", uid}, {"counters", R"([{"class":"_buy","path":"/"}])"}};
-  }
+  int64_t BuyCount() { return TotalBuyCount(SignedGet("accounts.getCounters", {{"UID", uid_}})); }
 
   void RegisterBuy() {
     HttpResult r = SignedPost("accounts.registerCounters",
@@ -583,6 +601,142 @@ TEST(HttpAuthInsecureSecretE2eTest, SecretParameterWorksWithAllowInsecureSecret)
   r = get({{"apiKey", "acme"}, {"UID", "u"}, {"userKey", s2->info().id()}, {"secret", t->secret}});
   EXPECT_EQ(ErrorCode(r), 403007) << r;  // the live secret, but under the revoked one's name
   EXPECT_THAT(r.body, Not(HasSubstr(t->secret)));
+}
+
+// --- a countd that terminates TLS: the secret is accepted over HTTPS --------------------------------
+
+// One countd with --auth=required and TLS on both ports for the suite; the tenant acme has two
+// live read-write secrets (s1, s2). Clients trust the test CA.
+class HttpsAuthE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::ScopedTempDir();
+    auto fail = [](const absl::Status& s) { start_error_ = new std::string(s.ToString()); };
+    absl::StatusOr<PkiFiles> files = WritePki(*dir_);
+    if (!files.ok()) return fail(files.status());
+    files_ = new PkiFiles(*std::move(files));
+    grpc::SslCredentialsOptions roots;
+    roots.pem_root_certs = files_->pki.ca.cert_pem;
+    std::string error;
+    server_ = AuthServer::Start(dir_, "tls", ServerTlsArgs(*files_), &error,
+                                grpc::SslCredentials(roots))
+                  .release();
+    if (server_ == nullptr) return fail(absl::InternalError(error));
+    absl::StatusOr<Tenant> t = server_->Create("acme", Open());
+    if (!t.ok()) return fail(t.status());
+    acme_ = new Tenant(*t);
+    absl::StatusOr<v1::NewSecret> s2 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_WRITE);
+    if (!s2.ok()) return fail(s2.status());
+    second_ = new v1::NewSecret(*s2);
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete files_;
+    files_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+    delete acme_;
+    acme_ = nullptr;
+    delete second_;
+    second_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    https_ = std::make_unique<HttpClient>(server_->http_address(), HttpClientTls{files_->ca, "", ""});
+    uid_ = absl::StrCat("u-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && server_ != nullptr) {
+      ADD_FAILURE() << "countd stderr:\n" << server_->process()->stderr_text().substr(0, 4000);
+    }
+  }
+
+  // The normalized URL of `method` with `scheme` ("https" is how the client reaches countd).
+  static std::string Url(const std::string& scheme, const std::string& method) {
+    return absl::StrCat(scheme, "://", server_->http_address(), "/", method);
+  }
+
+  HttpResult Get(const std::string& method, const Params& params) {
+    return https_->Get(absl::StrCat("/", method, "?", Encode(params)));
+  }
+  HttpResult Post(const std::string& method, const Params& params) {
+    return https_->Post(absl::StrCat("/", method), Encode(params));
+  }
+
+  static test::ScopedTempDir* dir_;
+  static PkiFiles* files_;
+  static AuthServer* server_;
+  static std::string* start_error_;
+  static Tenant* acme_;
+  static v1::NewSecret* second_;
+
+  std::unique_ptr<HttpClient> https_;
+  std::string uid_;
+};
+
+test::ScopedTempDir* HttpsAuthE2eTest::dir_ = nullptr;
+PkiFiles* HttpsAuthE2eTest::files_ = nullptr;
+AuthServer* HttpsAuthE2eTest::server_ = nullptr;
+std::string* HttpsAuthE2eTest::start_error_ = nullptr;
+Tenant* HttpsAuthE2eTest::acme_ = nullptr;
+v1::NewSecret* HttpsAuthE2eTest::second_ = nullptr;
+
+TEST_F(HttpsAuthE2eTest, SecretParameterOverHttpsSucceeds) {
+  const std::string& s1 = acme_->secret;
+  const std::string& s2 = second_->secret();
+  ASSERT_EQ(second_->info().id(), "s2");
+  const Params base = {{"apiKey", "acme"}, {"UID", uid_}};
+  auto with = [](Params p, std::vector<std::pair<std::string, std::string>> more) {
+    for (auto& [k, v] : more) p[k] = v;
+    return p;
+  };
+  // The secret alone, and with userKey naming it; either live secret.
+  HttpResult r = Get("accounts.getCounters", with(base, {{"secret", s1}}));
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  r = Get("accounts.getCounters", with(base, {{"userKey", "s1"}, {"secret", s1}}));
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  r = Get("accounts.getCounters", with(base, {{"userKey", "s2"}, {"secret", s2}}));
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  // Still checked over HTTPS: a live secret under the other one's name, or a wrong one.
+  r = Get("accounts.getCounters", with(base, {{"userKey", "s1"}, {"secret", s2}}));
+  EXPECT_EQ(ErrorCode(r), 403007) << r;
+  EXPECT_THAT(r.body, Not(HasSubstr(s2)));
+  r = Get("accounts.getCounters", with(base, {{"secret", RandomHex(32)}}));
+  EXPECT_EQ(ErrorCode(r), 403007) << r;
+
+  // Writes with the secret (POST form body), read back with userKey + secret.
+  r = Post("accounts.registerCounters",
+           {{"apiKey", "acme"}, {"secret", s1}, {"counters", R"([{"class":"_buy","path":"/"}])"}});
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  r = Post("accounts.incrementCounters",
+           with(Increment(uid_), {{"apiKey", "acme"}, {"userKey", "s2"}, {"secret", s2}}));
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  EXPECT_EQ(TotalBuyCount(
+                Get("accounts.getCounters", with(base, {{"userKey", "s1"}, {"secret", s1}}))),
+            1);
+  EXPECT_EQ(https_->last_new_connections(), 0) << "keep-alive over TLS";
+}
+
+TEST_F(HttpsAuthE2eTest, SignedRequestOverHttpsSignsTheHttpsUrl) {
+  const std::string method = "accounts.getCounters";
+  HttpResult r =
+      Get(method, SignParams({{"UID", uid_}}, "GET", Url("https", method), acme_->secret));
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  r = Post(method, SignParams({{"UID", uid_}, {"userKey", "s2"}}, "POST", Url("https", method),
+                              second_->secret()));
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  // Signed for http:// but sent over HTTPS: countd signs the scheme it serves, and says so.
+  r = Get(method, SignParams({{"UID", uid_}}, "GET", Url("http", method), acme_->secret));
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_THAT(r.body, HasSubstr(Url("https", method)));
+  r = Post(method, SignParams({{"UID", uid_}}, "POST", Url("http", method), acme_->secret));
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
 }
 
 }  // namespace
