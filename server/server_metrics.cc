@@ -80,7 +80,6 @@ class ServerMetrics::Interceptor : public grpc::experimental::Interceptor {
   ~Interceptor() override {
     // A call that ended without sending a status (the peer went away) counts as CANCELLED.
     if (!recorded_) Record(grpc::Status(grpc::StatusCode::CANCELLED, "call ended"));
-    m_->grpc_in_flight_->Add(-1);
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -92,8 +91,11 @@ class ServerMetrics::Interceptor : public grpc::experimental::Interceptor {
   }
 
  private:
+  // Runs once per call, before its status is sent (or when it ended without one): a client that
+  // has its answer never sees its call still counted in flight.
   void Record(const grpc::Status& status) {
     recorded_ = true;
+    m_->grpc_in_flight_->Add(-1);
     double seconds = SecondsSince(start_);
     const char* code = CodeName(status.error_code());
     m_->grpc_requests_->With({method_, code})->Increment();
