@@ -45,16 +45,6 @@ const char* ReasonPhrase(int status) {
   }
 }
 
-bool ValidCallback(absl::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  auto head = [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
-  if (!head(name[0])) return false;
-  for (char c : name.substr(1)) {
-    if (!head(c) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '.') return false;
-  }
-  return true;
-}
-
 std::string JsonText(const rapidjson::Value& v) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
@@ -234,6 +224,16 @@ std::vector<std::string> GigyaParams::Unknown(
   return out;
 }
 
+bool IsValidJsonpCallback(absl::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  auto head = [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  if (!head(name[0])) return false;
+  for (char c : name.substr(1)) {
+    if (!head(c) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '.') return false;
+  }
+  return true;
+}
+
 std::string NewCallId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return absl::StrFormat("%016x%016x", rng(), rng());
@@ -265,7 +265,7 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
       callback = params->Find("callback");
       if (callback == nullptr || callback->empty()) {
         s = logic::MissingField("callback");
-      } else if (!ValidCallback(*callback)) {
+      } else if (!IsValidJsonpCallback(*callback)) {
         s = logic::BadValue("callback", "must match [A-Za-z_$][A-Za-z0-9_$.]*");
         callback = nullptr;  // never echo an unsafe name into script
       }
@@ -280,7 +280,9 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
       }
     }
     if (s.ok()) {
-      absl::StatusOr<std::string> fields = method->call(*params, request);
+      absl::StatusOr<GigyaMethod::Request> parsed = method->parse(*params, request);
+      absl::StatusOr<std::string> fields =
+          parsed.ok() ? method->call(**parsed) : absl::StatusOr<std::string>(parsed.status());
       if (fields.ok()) {
         e.fields = *std::move(fields);
       } else {

@@ -4,14 +4,18 @@
 #define COUNTD_SERVER_HTTP_GIGYA_H_
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
 #include "server/http/http_server.h"
 
 namespace countd::http {
@@ -38,13 +42,46 @@ class GigyaParams {
 
 // A method: the names it accepts beyond the common ones, how internal field names read in its
 // error details (prefix renames applied before the generic snake_case -> camelCase; a key
-// ending in '.' strips that prefix when mapped to ""), and the call. The call returns the method's own response members as JSON
-// object members ("counters":[...]) or "" when it has none.
+// ending in '.' strips that prefix when mapped to ""), and its two steps. `parse` translates the
+// parameters into the service request and is pure (no service call, no state), so it can be
+// tested and fuzzed alone; `call` sends a request that `parse` returned to the service and
+// returns the method's own response members as JSON object members ("counters":[...]), or ""
+// when it has none.
 struct GigyaMethod {
+  using Request = std::unique_ptr<google::protobuf::Message>;
   absl::flat_hash_set<std::string> params;
   absl::flat_hash_map<std::string, std::string> field_names;  // e.g. "uid" -> "UID"
-  std::function<absl::StatusOr<std::string>(const GigyaParams&, const HttpRequest&)> call;
+  std::function<absl::StatusOr<Request>(const GigyaParams&, const HttpRequest&)> parse;
+  std::function<absl::StatusOr<std::string>(const google::protobuf::Message&)> call;
 };
+
+// A GigyaMethod from typed steps: `parse` makes a `Req`, `call` takes it.
+template <typename Req>
+GigyaMethod MakeGigyaMethod(
+    absl::flat_hash_set<std::string> params,
+    absl::flat_hash_map<std::string, std::string> field_names,
+    std::function<absl::StatusOr<Req>(const GigyaParams&, const HttpRequest&)> parse,
+    std::function<absl::StatusOr<std::string>(const Req&)> call) {
+  GigyaMethod m;
+  m.params = std::move(params);
+  m.field_names = std::move(field_names);
+  m.parse = [parse = std::move(parse)](const GigyaParams& p, const HttpRequest& r)
+      -> absl::StatusOr<GigyaMethod::Request> {
+    absl::StatusOr<Req> req = parse(p, r);
+    if (!req.ok()) return req.status();
+    return std::make_unique<Req>(*std::move(req));
+  };
+  m.call = [call = std::move(call)](
+               const google::protobuf::Message& req) -> absl::StatusOr<std::string> {
+    const Req* typed = google::protobuf::DynamicCastToGenerated<Req>(&req);
+    if (typed == nullptr) {
+      return absl::InternalError(absl::StrCat("gigya: a ", req.GetTypeName(), " is not a ",
+                                              Req::descriptor()->full_name()));
+    }
+    return call(*typed);
+  };
+  return m;
+}
 
 // Answers a Gigya call of `method` (nullptr = no such method) with the full envelope.
 HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
@@ -52,6 +89,9 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
 
 // The envelope of a call refused before its parameters could be read (e.g. body too large).
 HttpResponse GigyaRefused(const absl::Status& status);
+
+// True when `name` may be echoed as a JSONP callback: [A-Za-z_$][A-Za-z0-9_$.]*, 1-128 bytes.
+bool IsValidJsonpCallback(absl::string_view name);
 
 // 32 lowercase hex characters, random.
 std::string NewCallId();

@@ -17,7 +17,6 @@
 #include "server/http/gigya.h"
 #include "server/http/gigya_methods.h"
 #include "server/http/routes.h"
-#include "server/http/url.h"
 #include "server/logic/status_util.h"
 
 namespace countd::http {
@@ -81,10 +80,34 @@ HttpResponse CorsPreflight() {
   return r;
 }
 
+absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf::Message* message) {
+  if (request.method != "POST") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method ", request.method, ": /v1/ routes take POST"));
+  }
+  const std::string* type = request.Header("content-type");
+  if (type != nullptr && !absl::StartsWithIgnoreCase(*type, "application/json")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("content-type \"", *type, "\": send application/json"));
+  }
+  const std::string& body = request.body;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return absl::OkStatus();
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto parsed = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(body.data(), body.size()), message, options);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("body: not a valid ", message->GetDescriptor()->full_name(),
+                     " in proto3 JSON: ", std::string(parsed.message())));
+  }
+  return absl::OkStatus();
+}
+
 // POST /v1/<Service>/<Method>: the request message in proto3 JSON, answered in proto3 JSON.
 class JsonShim::Canonical {
  public:
-  using Call = std::function<absl::Status(absl::string_view body, std::string* json)>;
+  using Call = std::function<absl::Status(const HttpRequest& request, std::string* json)>;
 
   explicit Canonical(const ShimServices& s) {
     Add("Counters/RegisterCounters", s.counters, &grpc_edge::CountersApi::RegisterCounters);
@@ -124,17 +147,8 @@ class JsonShim::Canonical {
     if (it == calls_.end()) {
       return CanonicalError(absl::NotFoundError(absl::StrCat("no method /v1/", route)));
     }
-    if (request.method != "POST") {
-      return CanonicalError(absl::InvalidArgumentError(
-          absl::StrCat("method ", request.method, ": /v1/ routes take POST")));
-    }
-    const std::string* type = request.Header("content-type");
-    if (type != nullptr && !absl::StartsWithIgnoreCase(*type, "application/json")) {
-      return CanonicalError(absl::InvalidArgumentError(
-          absl::StrCat("content-type \"", *type, "\": send application/json")));
-    }
     std::string json;
-    absl::Status s = it->second(request.body, &json);
+    absl::Status s = it->second(request, &json);
     if (!s.ok()) return CanonicalError(s);
     return PlainJson(200, std::move(json));
   }
@@ -142,21 +156,12 @@ class JsonShim::Canonical {
  private:
   template <typename Api, typename Req, typename Resp>
   void Add(std::string route, Api* api, absl::Status (Api::*method)(const Req&, Resp*)) {
-    calls_.emplace(std::move(route), [api, method](absl::string_view body, std::string* json) {
+    calls_.emplace(std::move(route), [api, method](const HttpRequest& request, std::string* json) {
       Req req;
-      if (body.find_first_not_of(" \t\r\n") != absl::string_view::npos) {
-        google::protobuf::util::JsonParseOptions options;
-        options.ignore_unknown_fields = false;
-        auto parsed = google::protobuf::util::JsonStringToMessage(
-            google::protobuf::StringPiece(body.data(), body.size()), &req, options);
-        if (!parsed.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("body: not a valid ", Req::descriptor()->full_name(),
-                           " in proto3 JSON: ", std::string(parsed.message())));
-        }
-      }
+      absl::Status s = ParseCanonicalRequest(request, &req);
+      if (!s.ok()) return s;
       Resp resp;
-      absl::Status s = (api->*method)(req, &resp);
+      s = (api->*method)(req, &resp);
       if (!s.ok()) return s;
       google::protobuf::util::JsonPrintOptions options;
       options.always_print_primitive_fields = true;
@@ -213,13 +218,8 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
   }
   if (family == Family::kStash || family == Family::kTally) {
     if (request.method == "OPTIONS") return CorsPreflight();
-    absl::optional<std::vector<std::string>> segments = PathSegments(path);
-    if (family == Family::kStash) {
-      if (!segments.has_value()) return StashStatus(400);
-      return HandleStash(services_.counters, request, *segments);
-    }
-    if (!segments.has_value()) return TallyFailure(request.method, 400);
-    return HandleTally(services_.tally, request, *segments);
+    if (family == Family::kStash) return HandleStash(services_.counters, request);
+    return HandleTally(services_.tally, request);
   }
   return PlainJson(404, absl::StrCat("{\"error\":\"no route\",\"path\":", JsonQuote(path), "}"));
 }
