@@ -11,6 +11,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "server/errors.h"
+#include "server/http/json.h"
 #include "server/http/routes.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
@@ -187,8 +188,9 @@ absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request)
   }
   if (absl::StartsWithIgnoreCase(content_type, "application/json")) {
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseStopWhenDoneFlag>(request.body.data(), request.body.size());
-    if (doc.HasParseError() || !doc.IsObject()) return FormatError("body is not a JSON object");
+    if (!ParseJson(request.body, &doc, JsonTrailing::kIgnored).ok() || !doc.IsObject()) {
+      return FormatError("body is not a JSON object");
+    }
     for (const auto& m : doc.GetObject()) {
       std::string name(m.name.GetString(), m.name.GetStringLength());
       std::string value = m.value.IsString()

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/http/gigya_methods.h"
+#include "server/http/json.h"
 #include "server/http/routes.h"
 #include "server/logic/status_util.h"
 
@@ -27,8 +28,7 @@ std::string Str(const rapidjson::Value& obj, const char* name) {
 absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
     absl::string_view text, std::initializer_list<absl::string_view> allowed) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsArray()) {
+  if (!ParseJson(text, &doc).ok() || !doc.IsArray()) {
     return logic::BadFormat("counters", "must be a JSON array of counter objects");
   }
   std::vector<GigyaCounter> out;
@@ -37,6 +37,9 @@ absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
   for (const rapidjson::Value& item : doc.GetArray()) {
     std::string at = absl::StrCat("counters[", i++, "]");
     if (!item.IsObject()) return logic::BadFormat(at, "must be an object");
+    if (absl::optional<std::string> twice = RepeatedMember(item)) {
+      return logic::BadFormat(absl::StrCat(at, ".", *twice), "given more than once");
+    }
     for (const auto& m : item.GetObject()) {
       absl::string_view name(m.name.GetString(), m.name.GetStringLength());
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {

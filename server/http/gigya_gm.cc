@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "rapidjson/document.h"
 #include "server/http/gigya_methods.h"
+#include "server/http/json.h"
 #include "server/http/routes.h"
 #include "server/logic/status_util.h"
 
@@ -106,14 +107,16 @@ std::string ChallengeJson(const v1::Challenge& c) {
 // `levels`: a JSON array of {level, title, description, badgeURL, pointsRequired}.
 absl::Status ParseLevels(absl::string_view text, v1::Challenge* out) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsArray()) {
+  if (!ParseJson(text, &doc).ok() || !doc.IsArray()) {
     return logic::BadFormat("levels", "must be a JSON array of level objects");
   }
   rapidjson::SizeType i = 0;
   for (const rapidjson::Value& item : doc.GetArray()) {
     std::string at = absl::StrCat("levels[", i++, "]");
     if (!item.IsObject()) return logic::BadFormat(at, "must be an object");
+    if (absl::optional<std::string> twice = RepeatedMember(item)) {
+      return logic::BadFormat(absl::StrCat(at, ".", *twice), "given more than once");
+    }
     v1::Level* level = out->add_levels();
     for (const auto& m : item.GetObject()) {
       absl::string_view name(m.name.GetString(), m.name.GetStringLength());

@@ -14,6 +14,7 @@
 #include "server/grpc/counters_api.h"
 #include "server/grpc/tally_api.h"
 #include "server/http/http_server.h"
+#include "server/http/json.h"  // JsonQuote, for every route family
 
 namespace countd::http {
 
@@ -64,9 +65,6 @@ HttpResponse TallyFailure(absl::string_view method, int status);
 // default message; unknown fields are refused). Pure and thread-safe. Errors: INVALID_ARGUMENT
 // saying which of these failed.
 absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf::Message* message);
-
-// Serializes a JSON string literal (with quotes), escaping as JSON requires.
-std::string JsonQuote(absl::string_view s);
 
 }  // namespace countd::http
 

@@ -11,8 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "server/errors.h"
 #include "server/http/gigya.h"
 #include "server/http/gigya_methods.h"
@@ -55,13 +53,6 @@ Family FamilyOf(absl::string_view path) {
 }
 
 }  // namespace
-
-std::string JsonQuote(absl::string_view s) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
 
 HttpResponse CorsJson(std::string body) {
   HttpResponse r = PlainJson(200, std::move(body));

@@ -26,8 +26,9 @@ absl::Status WrongMethod(const HttpRequest& request, absl::string_view want) {
 bool ValidIncrBody(const std::string& body) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return true;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return false;
+  if (!ParseJson(body, &doc).ok() || !doc.IsObject() || RepeatedMember(doc).has_value()) {
+    return false;
+  }
   for (const auto& member : doc.GetObject()) {
     absl::string_view name(member.name.GetString(), member.name.GetStringLength());
     if (name != "dimension" || !member.value.IsString() ||
@@ -77,8 +78,7 @@ absl::StatusOr<StashRequest> ParseGet(const HttpRequest& request, const std::str
 absl::StatusOr<StashRequest> ParseGetBatch(const HttpRequest& request, const std::string& tenant) {
   if (request.method != "POST") return WrongMethod(request, "POST");
   rapidjson::Document doc;
-  doc.Parse(request.body.data(), request.body.size());
-  if (doc.HasParseError() || !doc.IsObject() || doc.MemberCount() != 1 ||
+  if (!ParseJson(request.body, &doc).ok() || !doc.IsObject() || doc.MemberCount() != 1 ||
       !doc.HasMember("keys") || !doc["keys"].IsArray()) {
     return logic::BadFormat("body", "must be {\"keys\":[...]}");
   }

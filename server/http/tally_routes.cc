@@ -46,8 +46,8 @@ absl::StatusOr<TallyRequest> ParseIncrement(const HttpRequest& request,
   req.set_window_minutes(static_cast<int32_t>(window));
   if (request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
     rapidjson::Document doc;
-    doc.Parse(request.body.data(), request.body.size());
-    if (doc.HasParseError() || !doc.IsObject()) {
+    if (!ParseJson(request.body, &doc).ok() || !doc.IsObject() ||
+        RepeatedMember(doc).has_value()) {
       return logic::BadFormat("body", "must be {\"metadata\":\"<string>\"}");
     }
     for (const auto& member : doc.GetObject()) {
