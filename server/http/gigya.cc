@@ -159,6 +159,11 @@ std::string Details(const absl::Status& s, const GigyaMethod* method) {
 }  // namespace
 
 absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request) {
+  // Gigya's REST endpoints take GET and POST. Any other method (PUT, DELETE, a lower-case "get":
+  // tokens are case-sensitive) is refused before it can call a method, so it never writes.
+  if (request.method != "GET" && request.method != "POST" && request.method != "HEAD") {
+    return FormatError(absl::StrCat("method ", logic::Quote(request.method), ": send GET or POST"));
+  }
   GigyaParams p;
   auto add = [&p](std::string name, std::string value) -> absl::Status {
     if (!p.values_.emplace(name, std::move(value)).second) {

@@ -25,8 +25,8 @@ class GigyaParams {
  public:
   // Collects the query string and, for POST, a form or JSON object body (JSON members that are
   // objects or arrays become their JSON text, as Gigya SDKs send them).
-  // Errors: INVALID_ARGUMENT (400001 "format") for an unparseable body or query, a repeated
-  // parameter, or a body of another content type.
+  // Errors: INVALID_ARGUMENT (400001 "unparseable") for an HTTP method other than GET, POST or
+  // HEAD, an unparseable body or query, a repeated parameter, or a body of another content type.
   static absl::StatusOr<GigyaParams> FromRequest(const HttpRequest& request);
 
   // The value, or nullptr when absent.

@@ -69,6 +69,21 @@ absl::optional<std::string> RepeatedMember(const rapidjson::Value& object) {
   return absl::nullopt;
 }
 
+absl::optional<std::string> RepeatedMemberAnywhere(const rapidjson::Value& value) {
+  // Recursion is bounded: documents from ParseJson nest at most kMaxJsonDepth deep.
+  if (value.IsObject()) {
+    if (absl::optional<std::string> twice = RepeatedMember(value)) return twice;
+    for (const auto& m : value.GetObject()) {
+      if (absl::optional<std::string> twice = RepeatedMemberAnywhere(m.value)) return twice;
+    }
+  } else if (value.IsArray()) {
+    for (const auto& v : value.GetArray()) {
+      if (absl::optional<std::string> twice = RepeatedMemberAnywhere(v)) return twice;
+    }
+  }
+  return absl::nullopt;
+}
+
 std::string JsonQuote(absl::string_view s) {
   // Replace what is not UTF-8 first: RapidJSON's writer copies bytes as they are.
   std::string text;

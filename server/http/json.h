@@ -34,6 +34,9 @@ absl::Status ParseJson(absl::string_view text, rapidjson::Document* doc,
 // again, in document order), or nullopt when every name is unique.
 absl::optional<std::string> RepeatedMember(const rapidjson::Value& object);
 
+// RepeatedMember for `value` and every object nested in it (depth-first, document order).
+absl::optional<std::string> RepeatedMemberAnywhere(const rapidjson::Value& value);
+
 // `s` as a JSON string literal (with the quotes). Any bytes are accepted: a byte that is not part
 // of valid UTF-8 becomes U+FFFD, and U+2028 / U+2029 are escaped so that the literal is also valid
 // JavaScript (JSONP). The result is always valid JSON.

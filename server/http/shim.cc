@@ -83,6 +83,16 @@ absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf:
   }
   const std::string& body = request.body;
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return absl::OkStatus();
+  // protobuf's parser keeps the last of repeated members and takes text that is not UTF-8 into
+  // string fields; refuse both (and depth bombs) with the legacy routes' bounded parser first.
+  rapidjson::Document doc;
+  if (absl::Status s = ParseJson(body, &doc); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("body: ", s.message()));
+  }
+  if (absl::optional<std::string> twice = RepeatedMemberAnywhere(doc)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("body: member \"", *twice, "\" given more than once"));
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto parsed = google::protobuf::util::JsonStringToMessage(

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -78,7 +79,9 @@ absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
   absl::optional<std::vector<std::pair<std::string, std::string>>> params =
       ParseForm(request.query);
   if (!params.has_value()) return logic::BadFormat("query", "is malformed");
+  absl::flat_hash_set<std::string> seen;
   for (const auto& [name, value] : *params) {
+    if (!seen.insert(name).second) return logic::BadFormat(name, "given more than once");
     if (name == "k") {
       int64_t k = 0;
       if (!ParseBounded(value, 1, 1000, &k)) {

@@ -246,10 +246,11 @@ void CheckAcceptedRequest(const Message& request, absl::string_view context) {
   CheckMessage(request, context);
 }
 
-int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse& response) {
+int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse& response,
+                     bool from_shim) {
   const std::string context = Exchange(request, response);
   CheckCommon(response, context);
-  if (IsCorsPreflight(request, response, context)) return -1;
+  if (from_shim && IsCorsPreflight(request, response, context)) return -1;
   Check(HasCors(response), "a Gigya answer without Access-Control-Allow-Origin", context);
   absl::string_view json = response.body;
   if (response.content_type == "text/javascript") {
@@ -321,9 +322,10 @@ int CheckStashAnswer(const http::HttpRequest& request, const http::HttpResponse&
   const rapidjson::Value& data = b["data"];
   if (data.IsString()) {
     absl::string_view d(data.GetString(), data.GetStringLength());
-    // incr/decr: "<tracking_id>:<counter_name>:2024-03-01"; get: a count.
+    // incr/decr: "<tracking_id>:<counter_name>:2024-03-01" (a tracking_id may hold ':'; the
+    // counter name may not); get: a count.
     std::vector<absl::string_view> parts = absl::StrSplit(d, ':');
-    Check(IsDecimal(d) || (parts.size() == 3 && parts[2] == "2024-03-01"),
+    Check(IsDecimal(d) || (parts.size() >= 3 && parts.back() == "2024-03-01"),
           "Stash data is neither a count nor a key of today", context);
   } else {
     Check(data.IsObject(), "Stash data is neither a string nor an object", context);

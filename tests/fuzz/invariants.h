@@ -40,8 +40,10 @@ void CheckAcceptedRequest(const google::protobuf::Message& request, absl::string
 
 // The answer of a Gigya-style route: the envelope (or JSONP around it) with consistent
 // callId / errorCode / statusCode / statusReason / errorMessage / errorDetails and HTTP status.
-// Returns the errorCode (-1 for a CORS preflight).
-int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse& response);
+// Returns the errorCode (-1 for a CORS preflight). `from_shim`: the answer came from
+// JsonShim::Handle, which answers OPTIONS with the CORS preflight (AnswerGigya alone does not).
+int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse& response,
+                     bool from_shim = true);
 
 // A Stash answer: HTTP 200 and {"status":200,"data":...} or {"status":400|404}. Returns the body
 // status (-1 for a CORS preflight).

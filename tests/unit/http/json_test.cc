@@ -103,6 +103,15 @@ TEST(RepeatedMemberTest, FindsTheRepeatedName) {
   EXPECT_FALSE(RepeatedMember(doc).has_value());
 }
 
+TEST(RepeatedMemberTest, AnywhereFindsNestedRepeats) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson(R"({"a":[{"b":1},{"c":{"d":1,"d":2}}],"e":1})", &doc).ok());
+  EXPECT_FALSE(RepeatedMember(doc).has_value());
+  EXPECT_EQ(RepeatedMemberAnywhere(doc), "d");
+  ASSERT_TRUE(ParseJson(R"([{"a":1},{"a":1}])", &doc).ok());
+  EXPECT_FALSE(RepeatedMemberAnywhere(doc).has_value());
+}
+
 TEST(JsonQuoteTest, EscapesWhatJsonRequires) {
   EXPECT_EQ(JsonQuote("a\"b\\c"), R"("a\"b\\c")");
   EXPECT_EQ(JsonQuote(std::string("\x01\n\0", 3)), R"("\u0001\n\u0000")");
