@@ -272,6 +272,7 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
       callback = params->Find("callback");
       if (callback == nullptr || callback->empty()) {
         s = logic::MissingField("callback");
+        callback = nullptr;  // answer plain JSON: there is no name to call
       } else if (!IsValidJsonpCallback(*callback)) {
         s = logic::BadValue("callback", "must match [A-Za-z_$][A-Za-z0-9_$.]*");
         callback = nullptr;  // never echo an unsafe name into script

@@ -539,6 +539,8 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       G("callback with CRLF", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}, {"callback", "a\r\nX-Injected: 1"}},
         GErr(400006, "callback")),
+      G("callback empty", "accounts.getRegisteredCounters",
+        {{"apiKey", t}, {"format", "jsonp"}, {"callback", ""}}, GErr(400002, "callback")),
       G("callback 129 bytes", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}, {"callback", std::string(129, 'c')}},
         GErr(400006, "callback")),

@@ -396,6 +396,18 @@ TEST_F(ShimTest, GigyaRefusesMethodsOtherThanGetAndPostAndWritesNothing) {
   EXPECT_EQ(ErrorCode(Get(target)), 0);
 }
 
+// Found by the gigya_params fuzzer: format=jsonp with an empty callback was refused (400002) but
+// answered as JSONP with an empty name: "({...});" as text/javascript.
+TEST_F(ShimTest, JsonpWithAnEmptyCallbackIsAPlainJsonRefusal) {
+  for (const char* target : {"/accounts.getRegisteredCounters?apiKey=site&format=jsonp&callback=",
+                             "/accounts.getRegisteredCounters?apiKey=site&format=jsonp&callback"}) {
+    HttpResponse r = Get(target);
+    EXPECT_EQ(r.content_type, "application/json") << target;
+    EXPECT_EQ(ErrorCode(r), 400002) << Describe(r);
+    EXPECT_EQ(r.body.front(), '{') << Describe(r);
+  }
+}
+
 // Found by the hostile-input e2e corpus: ?k=1&k=1000 silently used the last k.
 TEST_F(ShimTest, TallyTopKRefusesARepeatedParameter) {
   EXPECT_THAT(Get("/tally/site/topk/c?k=1&k=1000").body, JsonEq(R"({"status":400})"));
