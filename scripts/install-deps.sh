@@ -2,7 +2,8 @@
 # Installs every Debian 12 package countd needs to build, test and benchmark.
 # Run as root or with sudo. Skips apt entirely when everything is already installed.
 # Then installs the node modules of the manifest tests (tests/deploy) unless they are current.
-# COUNTD_SKIP_NODE=1 leaves node, npm and the node modules out (the container build sets it).
+# COUNTD_SKIP_NODE=1 leaves node, npm and the node modules out, COUNTD_SKIP_FUZZ=1 the fuzzing
+# toolchain (the container build sets both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev curl
   redis-server redis-tools wrk nghttp2-client
 )
+# Fuzzing (scripts/fuzz.sh, run by scripts/test.sh): clang with libFuzzer and the sanitizer
+# runtimes, lld for fast links of the instrumented binaries, llvm-14 for llvm-symbolizer (readable
+# crash stacks). COUNTD_SKIP_FUZZ=1 leaves them out (the container build sets it).
+if [ "${COUNTD_SKIP_FUZZ:-0}" != 1 ]; then
+  packages+=(clang-14 libclang-rt-14-dev lld-14 llvm-14)
+fi
 # Manifest tests (tests/deploy) run on node. A node and npm already on the PATH (Debian's or,
 # e.g., NodeSource's, whose nodejs package bundles npm and conflicts with Debian's npm) are used
 # as they are; otherwise Debian's nodejs and npm are installed.

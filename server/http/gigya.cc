@@ -11,6 +11,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "server/errors.h"
+#include "server/http/json.h"
 #include "server/http/routes.h"
 #include "server/http/shim_auth.h"
 #include "server/http/url.h"
@@ -44,16 +45,6 @@ const char* ReasonPhrase(int status) {
     case 504: return "Gateway Timeout";
     default: return "Error";
   }
-}
-
-bool ValidCallback(absl::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  auto head = [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
-  if (!head(name[0])) return false;
-  for (char c : name.substr(1)) {
-    if (!head(c) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '.') return false;
-  }
-  return true;
 }
 
 std::string JsonText(const rapidjson::Value& v) {
@@ -177,6 +168,11 @@ absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request)
 }
 
 absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
+  // Gigya's REST endpoints take GET and POST. Any other method (PUT, DELETE, a lower-case "get":
+  // tokens are case-sensitive) is refused before it can call a method, so it never writes.
+  if (request.method != "GET" && request.method != "POST" && request.method != "HEAD") {
+    return FormatError(absl::StrCat("method ", logic::Quote(request.method), ": send GET or POST"));
+  }
   GigyaParams p;
   auto add = [&p](std::string name, std::string value) -> absl::Status {
     if (!p.values_.emplace(name, std::move(value)).second) {
@@ -206,8 +202,9 @@ absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
   }
   if (absl::StartsWithIgnoreCase(content_type, "application/json")) {
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseStopWhenDoneFlag>(request.body.data(), request.body.size());
-    if (doc.HasParseError() || !doc.IsObject()) return FormatError("body is not a JSON object");
+    if (!ParseJson(request.body, &doc, JsonTrailing::kIgnored).ok() || !doc.IsObject()) {
+      return FormatError("body is not a JSON object");
+    }
     for (const auto& m : doc.GetObject()) {
       std::string name(m.name.GetString(), m.name.GetStringLength());
       std::string value = m.value.IsString()
@@ -248,6 +245,16 @@ std::vector<std::string> GigyaParams::Unknown(
   return out;
 }
 
+bool IsValidJsonpCallback(absl::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  auto head = [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  if (!head(name[0])) return false;
+  for (char c : name.substr(1)) {
+    if (!head(c) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '.') return false;
+  }
+  return true;
+}
+
 std::string NewCallId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return absl::StrFormat("%016x%016x", rng(), rng());
@@ -279,7 +286,8 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
       callback = params->Find("callback");
       if (callback == nullptr || callback->empty()) {
         s = logic::MissingField("callback");
-      } else if (!ValidCallback(*callback)) {
+        callback = nullptr;  // answer plain JSON: there is no name to call
+      } else if (!IsValidJsonpCallback(*callback)) {
         s = logic::BadValue("callback", "must match [A-Za-z_$][A-Za-z0-9_$.]*");
         callback = nullptr;  // never echo an unsafe name into script
       }
@@ -299,7 +307,9 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
       }
     }
     if (s.ok()) {
-      absl::StatusOr<std::string> fields = method->call(*params, request);
+      absl::StatusOr<GigyaMethod::Request> parsed = method->parse(*params, request);
+      absl::StatusOr<std::string> fields =
+          parsed.ok() ? method->call(**parsed) : absl::StatusOr<std::string>(parsed.status());
       if (fields.ok()) {
         e.fields = *std::move(fields);
       } else {

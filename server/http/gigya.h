@@ -4,6 +4,7 @@
 #define COUNTD_SERVER_HTTP_GIGYA_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,7 +13,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "server/http/http_server.h"
 
 namespace countd::http {
@@ -22,8 +26,8 @@ class GigyaParams {
  public:
   // Collects the query string and, for POST, a form or JSON object body (JSON members that are
   // objects or arrays become their JSON text, as Gigya SDKs send them).
-  // Errors: INVALID_ARGUMENT (400001 "format") for an unparseable body or query, a repeated
-  // parameter, or a body of another content type.
+  // Errors: INVALID_ARGUMENT (400001 "unparseable") for an HTTP method other than GET, POST or
+  // HEAD, an unparseable body or query, a repeated parameter, or a body of another content type.
   static absl::StatusOr<GigyaParams> FromRequest(const HttpRequest& request);
 
   // The value, or nullptr when absent. "apiKey" also finds a parameter sent as "APIKey" (the
@@ -46,19 +50,62 @@ class GigyaParams {
 
 // A method: the names it accepts beyond the common ones, how internal field names read in its
 // error details (prefix renames applied before the generic snake_case -> camelCase; a key
-// ending in '.' strips that prefix when mapped to ""), and the call. The call returns the method's own response members as JSON
-// object members ("counters":[...]) or "" when it has none.
+// ending in '.' strips that prefix when mapped to ""), and its two steps. `parse` translates the
+// parameters into the service request and is pure (no service call, no state), so it can be
+// tested and fuzzed alone; `call` sends a request that `parse` returned to the service and
+// returns the method's own response members as JSON object members ("counters":[...]), or ""
+// when it has none.
 struct GigyaMethod {
+  using Request = std::unique_ptr<google::protobuf::Message>;
   absl::flat_hash_set<std::string> params;
   absl::flat_hash_map<std::string, std::string> field_names;  // e.g. "uid" -> "UID"
-  std::function<absl::StatusOr<std::string>(const GigyaParams&, const HttpRequest&)> call;
+  std::function<absl::StatusOr<Request>(const GigyaParams&, const HttpRequest&)> parse;
+  std::function<absl::StatusOr<std::string>(const google::protobuf::Message&)> call;
   // The gRPC method the call maps to ("Counters", "IncrementCounters"): the access a
-  // credential needs for it is logic::AccessOf(service, rpc).
+  // credential needs for it is logic::AccessOf(service, rpc). MakeGigyaMethod finds it from the
+  // request type; empty when no RPC takes that type (AccessOf then fails closed: kWrite).
   std::string service;
   std::string rpc;
 };
 
 class ShimAuth;
+
+// A GigyaMethod from typed steps: `parse` makes a `Req`, `call` takes it.
+template <typename Req>
+GigyaMethod MakeGigyaMethod(
+    absl::flat_hash_set<std::string> params,
+    absl::flat_hash_map<std::string, std::string> field_names,
+    std::function<absl::StatusOr<Req>(const GigyaParams&, const HttpRequest&)> parse,
+    std::function<absl::StatusOr<std::string>(const Req&)> call) {
+  GigyaMethod m;
+  m.params = std::move(params);
+  m.field_names = std::move(field_names);
+  const google::protobuf::Descriptor* type = Req::descriptor();
+  for (int i = 0; i < type->file()->service_count(); ++i) {
+    const google::protobuf::ServiceDescriptor* service = type->file()->service(i);
+    for (int j = 0; j < service->method_count(); ++j) {
+      if (service->method(j)->input_type() != type) continue;
+      m.service = service->name();
+      m.rpc = service->method(j)->name();
+    }
+  }
+  m.parse = [parse = std::move(parse)](const GigyaParams& p, const HttpRequest& r)
+      -> absl::StatusOr<GigyaMethod::Request> {
+    absl::StatusOr<Req> req = parse(p, r);
+    if (!req.ok()) return req.status();
+    return std::make_unique<Req>(*std::move(req));
+  };
+  m.call = [call = std::move(call)](
+               const google::protobuf::Message& req) -> absl::StatusOr<std::string> {
+    const Req* typed = google::protobuf::DynamicCastToGenerated<Req>(&req);
+    if (typed == nullptr) {
+      return absl::InternalError(absl::StrCat("gigya: a ", req.GetTypeName(), " is not a ",
+                                              Req::descriptor()->full_name()));
+    }
+    return call(*typed);
+  };
+  return m;
+}
 
 // Answers a Gigya call of `method` (nullptr = no such method) with the full envelope. With
 // `auth` (nullptr = authentication off) the call's credentials are checked before it runs.
@@ -67,6 +114,9 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
 
 // The envelope of a call refused before its parameters could be read (e.g. body too large).
 HttpResponse GigyaRefused(const absl::Status& status);
+
+// True when `name` may be echoed as a JSONP callback: [A-Za-z_$][A-Za-z0-9_$.]*, 1-128 bytes.
+bool IsValidJsonpCallback(absl::string_view name);
 
 // 32 lowercase hex characters, random.
 std::string NewCallId();

@@ -1,9 +1,14 @@
-// Gigya accounts.* counter methods over the Counters API.
+// Gigya accounts.* counter methods over the Counters API: each method parses its parameters into
+// a Counters request (pure), then calls the service and writes Gigya's response members.
+#include <algorithm>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/http/gigya_methods.h"
+#include "server/http/json.h"
 #include "server/http/routes.h"
 #include "server/logic/status_util.h"
 
@@ -12,20 +17,29 @@ namespace {
 
 using grpc_edge::CountersApi;
 
-// The `counters` parameter: a JSON array of objects with only the `allowed` members, each a
-// string, or a number for "value"/"count". Calls `fn(index, object)` for each element.
-template <typename Fn>
-absl::Status EachCounter(absl::string_view text, std::initializer_list<absl::string_view> allowed,
-                         Fn fn) {
+std::string Str(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  return it == obj.MemberEnd() ? std::string()
+                               : std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
+    absl::string_view text, std::initializer_list<absl::string_view> allowed) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsArray()) {
+  if (!ParseJson(text, &doc).ok() || !doc.IsArray()) {
     return logic::BadFormat("counters", "must be a JSON array of counter objects");
   }
+  std::vector<GigyaCounter> out;
+  out.reserve(doc.GetArray().Size());
   rapidjson::SizeType i = 0;
   for (const rapidjson::Value& item : doc.GetArray()) {
-    std::string at = absl::StrCat("counters[", i, "]");
+    std::string at = absl::StrCat("counters[", i++, "]");
     if (!item.IsObject()) return logic::BadFormat(at, "must be an object");
+    if (absl::optional<std::string> twice = RepeatedMember(item)) {
+      return logic::BadFormat(absl::StrCat(at, ".", *twice), "given more than once");
+    }
     for (const auto& m : item.GetObject()) {
       absl::string_view name(m.name.GetString(), m.name.GetStringLength());
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
@@ -37,17 +51,22 @@ absl::Status EachCounter(absl::string_view text, std::initializer_list<absl::str
                                 numeric ? "must be a number" : "must be a string");
       }
     }
-    absl::Status s = fn(i++, item);
-    if (!s.ok()) return s;
+    GigyaCounter& c = out.emplace_back();
+    c.class_name = Str(item, "class");
+    c.path = Str(item, "path");
+    c.period = Str(item, "period");
+    if (item.HasMember("value")) c.value = item["value"].GetDouble();
+    if (item.HasMember("count")) {
+      if (!item["count"].IsInt64()) {
+        return logic::BadFormat(absl::StrCat(at, ".count"), "must be a whole number");
+      }
+      c.count = item["count"].GetInt64();
+    }
   }
-  return absl::OkStatus();
+  return out;
 }
 
-std::string Str(const rapidjson::Value& obj, const char* name) {
-  auto it = obj.FindMember(name);
-  return it == obj.MemberEnd() ? std::string()
-                               : std::string(it->value.GetString(), it->value.GetStringLength());
-}
+namespace {
 
 absl::StatusOr<std::string> Tenant(const GigyaParams& p) { return p.Required("apiKey"); }
 
@@ -69,13 +88,14 @@ template <typename Req>
 absl::Status PathList(const GigyaParams& p, Req* req) {
   absl::StatusOr<std::string> counters = p.Required("counters");
   if (!counters.ok()) return counters.status();
-  return EachCounter(*counters, {"class", "path"},
-                     [req](rapidjson::SizeType, const rapidjson::Value& c) {
-                       v1::CounterPath* out = req->add_counters();
-                       out->set_class_(Str(c, "class"));
-                       out->set_path(Str(c, "path"));
-                       return absl::OkStatus();
-                     });
+  absl::StatusOr<std::vector<GigyaCounter>> list = ParseGigyaCounters(*counters, {"class", "path"});
+  if (!list.ok()) return list.status();
+  for (const GigyaCounter& c : *list) {
+    v1::CounterPath* out = req->add_counters();
+    out->set_class_(c.class_name);
+    out->set_path(c.path);
+  }
+  return absl::OkStatus();
 }
 
 std::string PathsJson(const v1::GetRegisteredCountersResponse& resp) {
@@ -87,44 +107,40 @@ std::string PathsJson(const v1::GetRegisteredCountersResponse& resp) {
   return out + "]";
 }
 
-absl::StatusOr<std::string> RegisterCounters(CountersApi* api, const GigyaParams& p) {
+// --- parse: parameters -> request (pure) -------------------------------------------------------
+
+absl::StatusOr<v1::RegisterCountersRequest> ParseRegister(const GigyaParams& p, const HttpRequest&) {
   v1::RegisterCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
   req.set_tenant(*tenant);
   absl::Status s = PathList(p, &req);
   if (!s.ok()) return s;
-  v1::RegisterCountersResponse resp;
-  s = api->RegisterCounters(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-absl::StatusOr<std::string> UnregisterCounters(CountersApi* api, const GigyaParams& p) {
+absl::StatusOr<v1::UnregisterCountersRequest> ParseUnregister(const GigyaParams& p,
+                                                              const HttpRequest&) {
   v1::UnregisterCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
   req.set_tenant(*tenant);
   absl::Status s = PathList(p, &req);
   if (!s.ok()) return s;
-  v1::UnregisterCountersResponse resp;
-  s = api->UnregisterCounters(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-absl::StatusOr<std::string> GetRegisteredCounters(CountersApi* api, const GigyaParams& p) {
+absl::StatusOr<v1::GetRegisteredCountersRequest> ParseGetRegistered(const GigyaParams& p,
+                                                                    const HttpRequest&) {
   v1::GetRegisteredCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
   req.set_tenant(*tenant);
-  v1::GetRegisteredCountersResponse resp;
-  absl::Status s = api->GetRegisteredCounters(req, &resp);
-  if (!s.ok()) return s;
-  return PathsJson(resp);
+  return req;
 }
 
-absl::StatusOr<std::string> IncrementCounters(CountersApi* api, const GigyaParams& p) {
+absl::StatusOr<v1::IncrementCountersRequest> ParseIncrement(const GigyaParams& p,
+                                                            const HttpRequest&) {
   v1::IncrementCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
@@ -133,46 +149,74 @@ absl::StatusOr<std::string> IncrementCounters(CountersApi* api, const GigyaParam
   if (const std::string* id = p.Find("requestID")) req.set_request_id(*id);
   absl::StatusOr<std::string> counters = p.Required("counters");
   if (!counters.ok()) return counters.status();
-  absl::Status s = EachCounter(
-      *counters, {"class", "path", "value", "count"},
-      [&req](rapidjson::SizeType i, const rapidjson::Value& c) -> absl::Status {
-        v1::CounterIncrement* out = req.add_counters();
-        out->set_class_(Str(c, "class"));
-        out->set_path(Str(c, "path"));
-        if (c.HasMember("value")) out->set_value(c["value"].GetDouble());
-        if (c.HasMember("count")) {
-          if (!c["count"].IsInt64()) {
-            return logic::BadFormat(absl::StrCat("counters[", i, "].count"),
-                                    "must be a whole number");
-          }
-          out->set_count(c["count"].GetInt64());
-        }
-        return absl::OkStatus();
-      });
-  if (!s.ok()) return s;
-  v1::IncrementCountersResponse resp;
-  s = api->IncrementCounters(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  absl::StatusOr<std::vector<GigyaCounter>> list =
+      ParseGigyaCounters(*counters, {"class", "path", "value", "count"});
+  if (!list.ok()) return list.status();
+  for (const GigyaCounter& c : *list) {
+    v1::CounterIncrement* out = req.add_counters();
+    out->set_class_(c.class_name);
+    out->set_path(c.path);
+    if (c.value.has_value()) out->set_value(*c.value);
+    if (c.count.has_value()) out->set_count(*c.count);
+  }
+  return req;
 }
 
-absl::StatusOr<std::string> GetCounters(CountersApi* api, const GigyaParams& p) {
+absl::StatusOr<v1::GetCountersRequest> ParseGet(const GigyaParams& p, const HttpRequest&) {
   v1::GetCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
   req.set_tenant(*tenant);
   if (absl::Status user = SetUser(p, &req); !user.ok()) return user;
   if (const std::string* counters = p.Find("counters"); counters != nullptr && !counters->empty()) {
-    absl::Status s = EachCounter(*counters, {"class", "path", "period"},
-                                 [&req](rapidjson::SizeType, const rapidjson::Value& c) {
-                                   v1::CounterQuery* q = req.add_counters();
-                                   q->set_class_(Str(c, "class"));
-                                   q->set_path(Str(c, "path"));
-                                   q->set_period(Str(c, "period"));
-                                   return absl::OkStatus();
-                                 });
-    if (!s.ok()) return s;
+    absl::StatusOr<std::vector<GigyaCounter>> list =
+        ParseGigyaCounters(*counters, {"class", "path", "period"});
+    if (!list.ok()) return list.status();
+    for (const GigyaCounter& c : *list) {
+      v1::CounterQuery* q = req.add_counters();
+      q->set_class_(c.class_name);
+      q->set_path(c.path);
+      q->set_period(c.period);
+    }
   }
+  return req;
+}
+
+// --- call: request -> service -> response members ---------------------------------------------
+
+absl::StatusOr<std::string> RegisterCounters(CountersApi* api,
+                                             const v1::RegisterCountersRequest& req) {
+  v1::RegisterCountersResponse resp;
+  absl::Status s = api->RegisterCounters(req, &resp);
+  if (!s.ok()) return s;
+  return std::string();
+}
+
+absl::StatusOr<std::string> UnregisterCounters(CountersApi* api,
+                                               const v1::UnregisterCountersRequest& req) {
+  v1::UnregisterCountersResponse resp;
+  absl::Status s = api->UnregisterCounters(req, &resp);
+  if (!s.ok()) return s;
+  return std::string();
+}
+
+absl::StatusOr<std::string> GetRegisteredCounters(CountersApi* api,
+                                                  const v1::GetRegisteredCountersRequest& req) {
+  v1::GetRegisteredCountersResponse resp;
+  absl::Status s = api->GetRegisteredCounters(req, &resp);
+  if (!s.ok()) return s;
+  return PathsJson(resp);
+}
+
+absl::StatusOr<std::string> IncrementCounters(CountersApi* api,
+                                              const v1::IncrementCountersRequest& req) {
+  v1::IncrementCountersResponse resp;
+  absl::Status s = api->IncrementCounters(req, &resp);
+  if (!s.ok()) return s;
+  return std::string();
+}
+
+absl::StatusOr<std::string> GetCounters(CountersApi* api, const v1::GetCountersRequest& req) {
   v1::GetCountersResponse resp;
   absl::Status s = api->GetCounters(req, &resp);
   if (!s.ok()) return s;
@@ -190,31 +234,28 @@ absl::StatusOr<std::string> GetCounters(CountersApi* api, const GigyaParams& p) 
   return out + "]";
 }
 
+// Binds a typed call to `api`.
+template <typename Req>
+std::function<absl::StatusOr<std::string>(const Req&)> Bind(
+    CountersApi* api, absl::StatusOr<std::string> (*call)(CountersApi*, const Req&)) {
+  return [api, call](const Req& req) { return call(api, req); };
+}
+
 }  // namespace
 
 void AddAccountsMethods(CountersApi* api, GigyaMethodTable* table) {
-  // Each maps to the Counters RPC of the same name: what a credential must be allowed to do.
-  const absl::flat_hash_map<std::string, std::string> names;
-  (*table)["accounts.registerCounters"] = GigyaMethod{
-      {"counters"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return RegisterCounters(api, p); },
-      "Counters", "RegisterCounters"};
-  (*table)["accounts.unregisterCounters"] = GigyaMethod{
-      {"counters"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return UnregisterCounters(api, p); },
-      "Counters", "UnregisterCounters"};
-  (*table)["accounts.getRegisteredCounters"] = GigyaMethod{
-      {}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return GetRegisteredCounters(api, p); },
-      "Counters", "GetRegisteredCounters"};
-  (*table)["accounts.incrementCounters"] = GigyaMethod{
-      {"UID", "regToken", "counters", "requestID"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return IncrementCounters(api, p); },
-      "Counters", "IncrementCounters"};
-  (*table)["accounts.getCounters"] = GigyaMethod{
-      {"UID", "regToken", "counters"}, names,
-      [api](const GigyaParams& p, const HttpRequest&) { return GetCounters(api, p); },
-      "Counters", "GetCounters"};
+  using Names = absl::flat_hash_map<std::string, std::string>;
+  (*table)["accounts.registerCounters"] = MakeGigyaMethod<v1::RegisterCountersRequest>(
+      {"counters"}, Names(), ParseRegister, Bind(api, RegisterCounters));
+  (*table)["accounts.unregisterCounters"] = MakeGigyaMethod<v1::UnregisterCountersRequest>(
+      {"counters"}, Names(), ParseUnregister, Bind(api, UnregisterCounters));
+  (*table)["accounts.getRegisteredCounters"] = MakeGigyaMethod<v1::GetRegisteredCountersRequest>(
+      {}, Names(), ParseGetRegistered, Bind(api, GetRegisteredCounters));
+  (*table)["accounts.incrementCounters"] = MakeGigyaMethod<v1::IncrementCountersRequest>(
+      {"UID", "regToken", "counters", "requestID"}, Names(), ParseIncrement,
+      Bind(api, IncrementCounters));
+  (*table)["accounts.getCounters"] = MakeGigyaMethod<v1::GetCountersRequest>(
+      {"UID", "regToken", "counters"}, Names(), ParseGet, Bind(api, GetCounters));
 }
 
 }  // namespace countd::http

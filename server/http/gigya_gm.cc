@@ -1,5 +1,8 @@
-// Gigya gm.* Game Mechanics methods over the GameMechanics API.
+// Gigya gm.* Game Mechanics methods over the GameMechanics API: each method parses its parameters
+// into a GameMechanics request (pure), then calls the service and writes Gigya's members.
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -9,6 +12,7 @@
 #include "absl/time/time.h"
 #include "rapidjson/document.h"
 #include "server/http/gigya_methods.h"
+#include "server/http/json.h"
 #include "server/http/routes.h"
 #include "server/logic/status_util.h"
 
@@ -103,14 +107,16 @@ std::string ChallengeJson(const v1::Challenge& c) {
 // `levels`: a JSON array of {level, title, description, badgeURL, pointsRequired}.
 absl::Status ParseLevels(absl::string_view text, v1::Challenge* out) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsArray()) {
+  if (!ParseJson(text, &doc).ok() || !doc.IsArray()) {
     return logic::BadFormat("levels", "must be a JSON array of level objects");
   }
   rapidjson::SizeType i = 0;
   for (const rapidjson::Value& item : doc.GetArray()) {
     std::string at = absl::StrCat("levels[", i++, "]");
     if (!item.IsObject()) return logic::BadFormat(at, "must be an object");
+    if (absl::optional<std::string> twice = RepeatedMember(item)) {
+      return logic::BadFormat(absl::StrCat(at, ".", *twice), "given more than once");
+    }
     v1::Level* level = out->add_levels();
     for (const auto& m : item.GetObject()) {
       absl::string_view name(m.name.GetString(), m.name.GetStringLength());
@@ -137,7 +143,10 @@ absl::Status ParseLevels(absl::string_view text, v1::Challenge* out) {
   return absl::OkStatus();
 }
 
-Fields NotifyAction(GmApi* api, const GigyaParams& p, const HttpRequest& request) {
+// --- parse: parameters -> request (pure) -------------------------------------------------------
+
+absl::StatusOr<v1::NotifyActionRequest> ParseNotifyAction(const GigyaParams& p,
+                                                          const HttpRequest& request) {
   v1::NotifyActionRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -145,13 +154,11 @@ Fields NotifyAction(GmApi* api, const GigyaParams& p, const HttpRequest& request
   const std::string* ip = p.Find("ip");
   req.set_ip(ip != nullptr && !ip->empty() ? *ip : request.remote_ip);
   req.set_request_id(Opt(p, "requestID"));
-  v1::NotifyActionResponse resp;
-  absl::Status s = api->NotifyAction(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-Fields RedeemPoints(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::RedeemPointsRequest> ParseRedeemPoints(const GigyaParams& p,
+                                                          const HttpRequest&) {
   v1::RedeemPointsRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -162,13 +169,11 @@ Fields RedeemPoints(GmApi* api, const GigyaParams& p, const HttpRequest&) {
   absl::StatusOr<int64_t> n = ParseInt("points", *points);
   if (!n.ok()) return n.status();
   req.set_points(*n);
-  v1::RedeemPointsResponse resp;
-  absl::Status s = api->RedeemPoints(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-Fields GetActionsLog(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetActionsLogRequest> ParseGetActionsLog(const GigyaParams& p,
+                                                            const HttpRequest&) {
   v1::GetActionsLogRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -182,51 +187,29 @@ Fields GetActionsLog(GmApi* api, const GigyaParams& p, const HttpRequest&) {
   }
   if (!s.ok()) return s;
   if (req.page_size() == 0) req.set_page_size(1000);  // legacy callers expect the whole range
-  v1::GetActionsLogResponse resp;
-  s = api->GetActionsLog(req, &resp);
-  if (!s.ok()) return s;
-  std::string out = "\"actions\":[";
-  for (int i = 0; i < resp.actions_size(); ++i) {
-    const v1::ActionLogEntry& a = resp.actions(i);
-    absl::Time t = absl::FromUnixSeconds(a.time().seconds());
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"time\":\"",
-                    absl::FormatTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone()),
-                    "\",\"actionID\":", JsonQuote(a.action_id()), ",\"points\":", a.points());
-    if (!a.ip().empty()) absl::StrAppend(&out, ",\"ip\":", JsonQuote(a.ip()));
-    absl::StrAppend(&out, ",\"challengeID\":", JsonQuote(a.challenge_id()), ",\"operation\":\"",
-                    a.operation() == v1::OPERATION_REDEEM ? "redeem" : "grant", "\"}");
-  }
-  out += "]";
-  if (!resp.next_page_token().empty()) {
-    absl::StrAppend(&out, ",\"nextPageToken\":", JsonQuote(resp.next_page_token()));
-  }
-  return out;
+  return req;
 }
 
-Fields GetChallengeStatus(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetChallengeStatusRequest> ParseGetChallengeStatus(const GigyaParams& p,
+                                                                      const HttpRequest&) {
   v1::GetChallengeStatusRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
   req.set_include(Opt(p, "includeChallenges"));
   req.set_exclude(Opt(p, "excludeChallenges"));
-  v1::GetChallengeStatusResponse resp;
-  absl::Status s = api->GetChallengeStatus(req, &resp);
-  if (!s.ok()) return s;
-  return absl::StrCat("\"achievements\":", AchievementsJson(resp.achievements()));
+  return req;
 }
 
-Fields ResetLevelStatus(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::ResetLevelStatusRequest> ParseResetLevelStatus(const GigyaParams& p,
+                                                                  const HttpRequest&) {
   v1::ResetLevelStatusRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
   req.set_challenge_id(Opt(p, "challenge"));
-  v1::ResetLevelStatusResponse resp;
-  absl::Status s = api->ResetLevelStatus(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-Fields GetTopUsers(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetTopUsersRequest> ParseGetTopUsers(const GigyaParams& p, const HttpRequest&) {
   v1::GetTopUsersRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -248,19 +231,11 @@ Fields GetTopUsers(GmApi* api, const GigyaParams& p, const HttpRequest&) {
     if (!b.ok()) return b.status();
     req.set_include_self(*b);
   }
-  v1::GetTopUsersResponse resp;
-  s = api->GetTopUsers(req, &resp);
-  if (!s.ok()) return s;
-  std::string out = "\"users\":[";
-  for (int i = 0; i < resp.users_size(); ++i) {
-    const v1::TopUser& u = resp.users(i);
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"UID\":", JsonQuote(u.uid()), ",\"rank\":",
-                    u.rank(), ",\"achievements\":", AchievementsJson(u.achievements()), "}");
-  }
-  return out + "]";
+  return req;
 }
 
-Fields SetActionConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::SetActionConfigRequest> ParseSetActionConfig(const GigyaParams& p,
+                                                                const HttpRequest&) {
   v1::SetActionConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   v1::Action* a = req.mutable_action();
@@ -272,38 +247,28 @@ Fields SetActionConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) {
   for (absl::string_view c : absl::StrSplit(Opt(p, "challenges"), ',', absl::SkipWhitespace())) {
     a->add_challenges(std::string(absl::StripAsciiWhitespace(c)));
   }
-  v1::SetActionConfigResponse resp;
-  s = api->SetActionConfig(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-Fields GetActionConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetActionConfigRequest> ParseGetActionConfig(const GigyaParams& p,
+                                                                const HttpRequest&) {
   v1::GetActionConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_include(Opt(p, "includeActions"));
   req.set_exclude(Opt(p, "excludeActions"));
-  v1::GetActionConfigResponse resp;
-  absl::Status s = api->GetActionConfig(req, &resp);
-  if (!s.ok()) return s;
-  std::string out = "\"actions\":[";
-  for (int i = 0; i < resp.actions_size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ",", ActionJson(resp.actions(i)));
-  }
-  return out + "]";
+  return req;
 }
 
-Fields DeleteAction(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::DeleteActionRequest> ParseDeleteAction(const GigyaParams& p,
+                                                          const HttpRequest&) {
   v1::DeleteActionRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_action_id(Opt(p, "actionID"));
-  v1::DeleteActionResponse resp;
-  absl::Status s = api->DeleteAction(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-Fields SetChallengeConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::SetChallengeConfigRequest> ParseSetChallengeConfig(const GigyaParams& p,
+                                                                      const HttpRequest&) {
   v1::SetChallengeConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   v1::Challenge* c = req.mutable_challenge();
@@ -319,13 +284,11 @@ Fields SetChallengeConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) 
     absl::Status s = ParseLevels(*levels, c);
     if (!s.ok()) return s;
   }
-  v1::SetChallengeConfigResponse resp;
-  absl::Status s = api->SetChallengeConfig(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+  return req;
 }
 
-Fields GetChallengeConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetChallengeConfigRequest> ParseGetChallengeConfig(const GigyaParams& p,
+                                                                      const HttpRequest&) {
   v1::GetChallengeConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_include(Opt(p, "includeChallenges"));
@@ -335,6 +298,82 @@ Fields GetChallengeConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) 
     if (!b.ok()) return b.status();
     req.set_include_disabled(*b);
   }
+  return req;
+}
+
+absl::StatusOr<v1::DeleteChallengeRequest> ParseDeleteChallenge(const GigyaParams& p,
+                                                                const HttpRequest&) {
+  v1::DeleteChallengeRequest req;
+  req.set_tenant(Opt(p, "apiKey"));
+  req.set_challenge_id(Opt(p, "challengeID"));
+  return req;
+}
+
+// --- call: request -> service -> response members ---------------------------------------------
+
+// A method without response members of its own: the envelope alone says it worked.
+template <typename Req, typename Resp>
+Fields CallOnly(GmApi* api, absl::Status (GmApi::*method)(const Req&, Resp*), const Req& req) {
+  Resp resp;
+  absl::Status s = (api->*method)(req, &resp);
+  if (!s.ok()) return s;
+  return std::string();
+}
+
+Fields GetActionsLog(GmApi* api, const v1::GetActionsLogRequest& req) {
+  v1::GetActionsLogResponse resp;
+  absl::Status s = api->GetActionsLog(req, &resp);
+  if (!s.ok()) return s;
+  std::string out = "\"actions\":[";
+  for (int i = 0; i < resp.actions_size(); ++i) {
+    const v1::ActionLogEntry& a = resp.actions(i);
+    absl::Time t = absl::FromUnixSeconds(a.time().seconds());
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"time\":\"",
+                    absl::FormatTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone()),
+                    "\",\"actionID\":", JsonQuote(a.action_id()), ",\"points\":", a.points());
+    if (!a.ip().empty()) absl::StrAppend(&out, ",\"ip\":", JsonQuote(a.ip()));
+    absl::StrAppend(&out, ",\"challengeID\":", JsonQuote(a.challenge_id()), ",\"operation\":\"",
+                    a.operation() == v1::OPERATION_REDEEM ? "redeem" : "grant", "\"}");
+  }
+  out += "]";
+  if (!resp.next_page_token().empty()) {
+    absl::StrAppend(&out, ",\"nextPageToken\":", JsonQuote(resp.next_page_token()));
+  }
+  return out;
+}
+
+Fields GetChallengeStatus(GmApi* api, const v1::GetChallengeStatusRequest& req) {
+  v1::GetChallengeStatusResponse resp;
+  absl::Status s = api->GetChallengeStatus(req, &resp);
+  if (!s.ok()) return s;
+  return absl::StrCat("\"achievements\":", AchievementsJson(resp.achievements()));
+}
+
+Fields GetTopUsers(GmApi* api, const v1::GetTopUsersRequest& req) {
+  v1::GetTopUsersResponse resp;
+  absl::Status s = api->GetTopUsers(req, &resp);
+  if (!s.ok()) return s;
+  std::string out = "\"users\":[";
+  for (int i = 0; i < resp.users_size(); ++i) {
+    const v1::TopUser& u = resp.users(i);
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"UID\":", JsonQuote(u.uid()), ",\"rank\":",
+                    u.rank(), ",\"achievements\":", AchievementsJson(u.achievements()), "}");
+  }
+  return out + "]";
+}
+
+Fields GetActionConfig(GmApi* api, const v1::GetActionConfigRequest& req) {
+  v1::GetActionConfigResponse resp;
+  absl::Status s = api->GetActionConfig(req, &resp);
+  if (!s.ok()) return s;
+  std::string out = "\"actions\":[";
+  for (int i = 0; i < resp.actions_size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", ActionJson(resp.actions(i)));
+  }
+  return out + "]";
+}
+
+Fields GetChallengeConfig(GmApi* api, const v1::GetChallengeConfigRequest& req) {
   v1::GetChallengeConfigResponse resp;
   absl::Status s = api->GetChallengeConfig(req, &resp);
   if (!s.ok()) return s;
@@ -345,60 +384,63 @@ Fields GetChallengeConfig(GmApi* api, const GigyaParams& p, const HttpRequest&) 
   return out + "]";
 }
 
-Fields DeleteChallenge(GmApi* api, const GigyaParams& p, const HttpRequest&) {
-  v1::DeleteChallengeRequest req;
-  req.set_tenant(Opt(p, "apiKey"));
-  req.set_challenge_id(Opt(p, "challengeID"));
-  v1::DeleteChallengeResponse resp;
-  absl::Status s = api->DeleteChallenge(req, &resp);
-  if (!s.ok()) return s;
-  return std::string();
+using Names = absl::flat_hash_map<std::string, std::string>;
+
+// Adds a method whose call formats the response (`format` reads the service's response itself).
+template <typename Req>
+void Add(GigyaMethodTable* table, GmApi* api, const char* name,
+         absl::flat_hash_set<std::string> params, Names names,
+         absl::StatusOr<Req> (*parse)(const GigyaParams&, const HttpRequest&),
+         Fields (*call)(GmApi*, const Req&)) {
+  (*table)[name] = MakeGigyaMethod<Req>(std::move(params), std::move(names), parse,
+                                        [api, call](const Req& req) { return call(api, req); });
 }
 
-using Handler = Fields (*)(GmApi*, const GigyaParams&, const HttpRequest&);
-
-void Add(GigyaMethodTable* table, GmApi* api, const char* name,
-         absl::flat_hash_set<std::string> params,
-         absl::flat_hash_map<std::string, std::string> names, Handler handler) {
-  // The GameMechanics RPC it maps to: "gm.notifyAction" -> "NotifyAction".
-  absl::string_view short_name = absl::string_view(name).substr(sizeof("gm.") - 1);
-  (*table)[name] = GigyaMethod{
-      std::move(params), std::move(names),
-      [api, handler](const GigyaParams& p, const HttpRequest& r) { return handler(api, p, r); },
-      "GameMechanics",
-      absl::StrCat(absl::AsciiStrToUpper(short_name.substr(0, 1)), short_name.substr(1))};
+// Adds a method that answers with the envelope alone.
+template <typename Req, typename Resp>
+void AddPlain(GigyaMethodTable* table, GmApi* api, const char* name,
+              absl::flat_hash_set<std::string> params, Names names,
+              absl::StatusOr<Req> (*parse)(const GigyaParams&, const HttpRequest&),
+              absl::Status (GmApi::*method)(const Req&, Resp*)) {
+  (*table)[name] = MakeGigyaMethod<Req>(
+      std::move(params), std::move(names), parse,
+      [api, method](const Req& req) { return CallOnly(api, method, req); });
 }
 
 }  // namespace
 
 void AddGmMethods(GmApi* api, GigyaMethodTable* table) {
-  Add(table, api, "gm.notifyAction", {"UID", "action", "ip", "requestID", "actionAttributes"},
-      {{"action_id", "action"}}, NotifyAction);
-  Add(table, api, "gm.redeemPoints", {"UID", "challenge", "points", "requestID"},
-      {{"challenge_id", "challenge"}}, RedeemPoints);
+  AddPlain(table, api, "gm.notifyAction", {"UID", "action", "ip", "requestID", "actionAttributes"},
+           {{"action_id", "action"}}, ParseNotifyAction, &GmApi::NotifyAction);
+  AddPlain(table, api, "gm.redeemPoints", {"UID", "challenge", "points", "requestID"},
+           {{"challenge_id", "challenge"}}, ParseRedeemPoints, &GmApi::RedeemPoints);
   Add(table, api, "gm.getActionsLog", {"UID", "startTime", "endTime", "pageSize", "pageToken"},
-      {}, GetActionsLog);
+      {}, ParseGetActionsLog, GetActionsLog);
   Add(table, api, "gm.getChallengeStatus", {"UID", "includeChallenges", "excludeChallenges"},
-      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}}, GetChallengeStatus);
-  Add(table, api, "gm.resetLevelStatus", {"UID", "challenge"}, {{"challenge_id", "challenge"}},
-      ResetLevelStatus);
+      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}},
+      ParseGetChallengeStatus, GetChallengeStatus);
+  AddPlain(table, api, "gm.resetLevelStatus", {"UID", "challenge"},
+           {{"challenge_id", "challenge"}}, ParseResetLevelStatus, &GmApi::ResetLevelStatus);
   Add(table, api, "gm.getTopUsers",
       {"UID", "challenge", "totalCount", "period", "includeSelf", "friendsCount"},
-      {{"challenge_id", "challenge"}},
-      GetTopUsers);
-  Add(table, api, "gm.setActionConfig", {"actionID", "title", "description", "points", "challenges"},
-      {{"action.", ""}}, SetActionConfig);
+      {{"challenge_id", "challenge"}}, ParseGetTopUsers, GetTopUsers);
+  AddPlain(table, api, "gm.setActionConfig",
+           {"actionID", "title", "description", "points", "challenges"}, {{"action.", ""}},
+           ParseSetActionConfig, &GmApi::SetActionConfig);
   Add(table, api, "gm.getActionConfig", {"includeActions", "excludeActions", "lang"},
-      {{"include", "includeActions"}, {"exclude", "excludeActions"}}, GetActionConfig);
-  Add(table, api, "gm.deleteAction", {"actionID"}, {{"action_id", "actionID"}}, DeleteAction);
-  Add(table, api, "gm.setChallengeConfig",
-      {"challengeID", "title", "description", "enabled", "levels"}, {{"challenge.", ""}},
-      SetChallengeConfig);
+      {{"include", "includeActions"}, {"exclude", "excludeActions"}}, ParseGetActionConfig,
+      GetActionConfig);
+  AddPlain(table, api, "gm.deleteAction", {"actionID"}, {{"action_id", "actionID"}},
+           ParseDeleteAction, &GmApi::DeleteAction);
+  AddPlain(table, api, "gm.setChallengeConfig",
+           {"challengeID", "title", "description", "enabled", "levels"}, {{"challenge.", ""}},
+           ParseSetChallengeConfig, &GmApi::SetChallengeConfig);
   Add(table, api, "gm.getChallengeConfig",
       {"includeChallenges", "excludeChallenges", "includeDisabledChallenges", "lang"},
-      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}}, GetChallengeConfig);
-  Add(table, api, "gm.deleteChallenge", {"challengeID"}, {{"challenge_id", "challengeID"}},
-      DeleteChallenge);
+      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}},
+      ParseGetChallengeConfig, GetChallengeConfig);
+  AddPlain(table, api, "gm.deleteChallenge", {"challengeID"}, {{"challenge_id", "challengeID"}},
+           ParseDeleteChallenge, &GmApi::DeleteChallenge);
 }
 
 }  // namespace countd::http

@@ -2,17 +2,40 @@
 #ifndef COUNTD_SERVER_HTTP_GIGYA_METHODS_H_
 #define COUNTD_SERVER_HTTP_GIGYA_METHODS_H_
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "server/grpc/counters_api.h"
 #include "server/grpc/gm_api.h"
 #include "server/http/gigya.h"
 
 namespace countd::http {
 
-// "accounts.getCounters" -> method.
+// "accounts.getCounters" -> method. The methods' `parse` steps never touch the API, so a table
+// built with null APIs can still parse (for tests and fuzzing).
 using GigyaMethodTable = absl::flat_hash_map<std::string, GigyaMethod>;
+
+// One element of the `counters` parameter of the accounts.* methods.
+struct GigyaCounter {
+  std::string class_name;  // "" when absent
+  std::string path;
+  std::string period;
+  absl::optional<double> value;
+  absl::optional<int64_t> count;
+};
+
+// Parses a `counters` parameter: a JSON array of objects whose members are among `allowed`, each
+// a string, or a number for "value" and a whole number for "count". Pure and thread-safe.
+// Errors: INVALID_ARGUMENT "format" (400004) naming "counters" or "counters[i].<member>" for bad
+// syntax or types; a bad value (400006) naming "counters[i].<member>" for a member not allowed.
+absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
+    absl::string_view text, std::initializer_list<absl::string_view> allowed);
 
 // Adds accounts.{register,unregister,getRegistered,increment,get}Counters.
 void AddAccountsMethods(grpc_edge::CountersApi* api, GigyaMethodTable* table);

@@ -3,12 +3,18 @@
 #define COUNTD_SERVER_HTTP_ROUTES_H_
 
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "countd/v1/counters.pb.h"
+#include "countd/v1/tally.pb.h"
+#include "google/protobuf/message.h"
 #include "server/grpc/counters_api.h"
 #include "server/grpc/tally_api.h"
 #include "server/http/http_server.h"
+#include "server/http/json.h"  // JsonQuote, for every route family
 
 namespace countd::http {
 
@@ -17,22 +23,48 @@ HttpResponse CorsJson(std::string body);
 // The answer to a CORS preflight (OPTIONS) for the legacy browser routes.
 HttpResponse CorsPreflight();
 
-// Stash routes; `segments` are the decoded path segments ("stash", "v1.1", "count", ...).
-// Body form: {"status":N[,"data":...]}, HTTP 200 always.
-HttpResponse HandleStash(grpc_edge::CountersApi* api, const HttpRequest& request,
-                         const std::vector<std::string>& segments);
+// --- Stash: /stash/v1.1/count/{incr,decr,get,getbatch}/<tracking_id>/public[/<key>] -----------
+
+// One Stash call: the Counters request its route, method and body ask for.
+using StashRequest =
+    std::variant<v1::IncrRequest, v1::DecrRequest, v1::GetRequest, v1::GetBatchRequest>;
+
+// Translates a Stash request into its Counters request. Pure and thread-safe; checks the form of
+// the request only (the service checks the values). Errors: NOT_FOUND when the path names no
+// Stash route; INVALID_ARGUMENT for a malformed path segment, the wrong HTTP method, a bad body or
+// a key without the right number of ':'-separated parts.
+absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request);
+
+// Answers a Stash request (its path starts with "/stash/"): {"status":N[,"data":...]}, HTTP 200
+// always.
+HttpResponse HandleStash(grpc_edge::CountersApi* api, const HttpRequest& request);
 // {"status":N} for a Stash request that failed before reaching the service.
 HttpResponse StashStatus(int status);
 
-// Tally routes; segments start with "tally". HTTP 200 always.
-HttpResponse HandleTally(grpc_edge::TallyApi* api, const HttpRequest& request,
-                         const std::vector<std::string>& segments);
+// --- Tally: /tally/<tracking_id>/<ecount|topk>/<counter>/... -----------------------------------
+
+// One Tally call: the Tally request its route, method, query and body ask for.
+using TallyRequest =
+    std::variant<v1::TallyIncrementRequest, v1::GetCountRequest, v1::GetTopKRequest>;
+
+// Translates a Tally request into its Tally request. Pure and thread-safe. Errors: NOT_FOUND when
+// the path names no Tally route; INVALID_ARGUMENT for a malformed path segment, window, query or
+// body, or an HTTP method the route does not take.
+absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request);
+
+// Answers a Tally request (its path starts with "/tally/"). HTTP 200 always.
+HttpResponse HandleTally(grpc_edge::TallyApi* api, const HttpRequest& request);
 // The Tally failure body for a request refused before reaching the service: a write (POST)
 // answers {"error":"not saved"}, a read {"status":N}.
 HttpResponse TallyFailure(absl::string_view method, int status);
 
-// Serializes a JSON string literal (with quotes), escaping as JSON requires.
-std::string JsonQuote(absl::string_view s);
+// --- Canonical: POST /v1/<Service>/<Method> ----------------------------------------------------
+
+// Reads a canonical request into `message` (the method's request type): the HTTP method must be
+// POST, the content type (when sent) JSON, and the body the message in proto3 JSON (blank = the
+// default message; unknown fields are refused). Pure and thread-safe. Errors: INVALID_ARGUMENT
+// saying which of these failed.
+absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf::Message* message);
 
 }  // namespace countd::http
 

@@ -11,8 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "server/errors.h"
 #include "server/http/gigya.h"
 #include "server/http/gigya_methods.h"
@@ -88,13 +86,6 @@ Family FamilyOf(absl::string_view path) {
 
 }  // namespace
 
-std::string JsonQuote(absl::string_view s) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
 HttpResponse CorsJson(std::string body) {
   HttpResponse r = PlainJson(200, std::move(body));
   r.headers.emplace_back("Access-Control-Allow-Origin", "*");
@@ -112,13 +103,47 @@ HttpResponse CorsPreflight() {
   return r;
 }
 
+absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf::Message* message) {
+  if (request.method != "POST") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method ", request.method, ": /v1/ routes take POST"));
+  }
+  const std::string* type = request.Header("content-type");
+  if (type != nullptr && !absl::StartsWithIgnoreCase(*type, "application/json")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("content-type \"", *type, "\": send application/json"));
+  }
+  const std::string& body = request.body;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return absl::OkStatus();
+  // protobuf's parser keeps the last of repeated members and takes text that is not UTF-8 into
+  // string fields; refuse both (and depth bombs) with the legacy routes' bounded parser first.
+  rapidjson::Document doc;
+  if (absl::Status s = ParseJson(body, &doc); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("body: ", s.message()));
+  }
+  if (absl::optional<std::string> twice = RepeatedMemberAnywhere(doc)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("body: member \"", *twice, "\" given more than once"));
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto parsed = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(body.data(), body.size()), message, options);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("body: not a valid ", message->GetDescriptor()->full_name(),
+                     " in proto3 JSON: ", std::string(parsed.message())));
+  }
+  return absl::OkStatus();
+}
+
 // POST /v1/<Service>/<Method>: the request message in proto3 JSON, answered in proto3 JSON.
 class JsonShim::Canonical {
  public:
   // Called with the parsed request's tenant before the service runs; an error stops the call.
   using Admit = std::function<absl::Status(absl::string_view tenant)>;
-  using Call =
-      std::function<absl::Status(absl::string_view body, const Admit& admit, std::string* json)>;
+  using Call = std::function<absl::Status(const HttpRequest& request, const Admit& admit,
+                                          std::string* json)>;
 
   // `auth` nullptr = no credentials needed.
   Canonical(const ShimServices& s, ShimAuth* auth) : auth_(auth) {
@@ -166,15 +191,6 @@ class JsonShim::Canonical {
       if (!p.ok()) return CanonicalAuthError(p.status());
       principal = *std::move(p);
     }
-    if (request.method != "POST") {
-      return CanonicalError(absl::InvalidArgumentError(
-          absl::StrCat("method ", request.method, ": /v1/ routes take POST")));
-    }
-    const std::string* type = request.Header("content-type");
-    if (type != nullptr && !absl::StartsWithIgnoreCase(*type, "application/json")) {
-      return CanonicalError(absl::InvalidArgumentError(
-          absl::StrCat("content-type \"", *type, "\": send application/json")));
-    }
     // The request names its tenant: the credential must be allowed to call this method on it.
     size_t slash = route.find('/');
     absl::string_view service = route.substr(0, slash);
@@ -185,7 +201,7 @@ class JsonShim::Canonical {
       return auth_->Authorize(*principal, tenant, service, rpc);
     };
     std::string json;
-    absl::Status s = it->second(request.body, admit, &json);
+    absl::Status s = it->second(request, admit, &json);
     if (!s.ok()) return CanonicalAuthError(s);
     return PlainJson(200, std::move(json));
   }
@@ -193,23 +209,15 @@ class JsonShim::Canonical {
  private:
   template <typename Api, typename Req, typename Resp>
   void Add(std::string route, Api* api, absl::Status (Api::*method)(const Req&, Resp*)) {
-    calls_.emplace(std::move(route), [api, method](absl::string_view body, const Admit& admit,
-                                                   std::string* json) {
+    calls_.emplace(std::move(route), [api, method](const HttpRequest& request,
+                                                   const Admit& admit, std::string* json) {
       Req req;
-      if (body.find_first_not_of(" \t\r\n") != absl::string_view::npos) {
-        google::protobuf::util::JsonParseOptions options;
-        options.ignore_unknown_fields = false;
-        auto parsed = google::protobuf::util::JsonStringToMessage(
-            google::protobuf::StringPiece(body.data(), body.size()), &req, options);
-        if (!parsed.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("body: not a valid ", Req::descriptor()->full_name(),
-                           " in proto3 JSON: ", std::string(parsed.message())));
-        }
-      }
-      if (absl::Status s = admit(req.tenant()); !s.ok()) return s;
+      absl::Status s = ParseCanonicalRequest(request, &req);
+      if (!s.ok()) return s;
+      s = admit(req.tenant());
+      if (!s.ok()) return s;
       Resp resp;
-      absl::Status s = (api->*method)(req, &resp);
+      s = (api->*method)(req, &resp);
       if (!s.ok()) return s;
       google::protobuf::util::JsonPrintOptions options;
       options.always_print_primitive_fields = true;
@@ -282,15 +290,18 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
   }
   if (family == Family::kStash || family == Family::kTally) {
     const bool stash = family == Family::kStash;
-    absl::optional<std::vector<std::string>> segments = PathSegments(path);
-    if (!segments.has_value()) {
-      if (request.method == "OPTIONS") return CorsPreflight();
-      return stash ? StashStatus(400) : TallyFailure(request.method, 400);
+    if (auth_ != nullptr) {
+      // The tracking id decides the origin and rate rules: read it before the route runs.
+      absl::optional<std::vector<std::string>> segments = PathSegments(path);
+      if (!segments.has_value()) {
+        if (request.method == "OPTIONS") return CorsPreflight();
+        return stash ? StashStatus(400) : TallyFailure(request.method, 400);
+      }
+      return HandleBrowser(request, stash, *segments);
     }
-    if (auth_ != nullptr) return HandleBrowser(request, stash, *segments);
     if (request.method == "OPTIONS") return CorsPreflight();
-    if (stash) return HandleStash(services_.counters, request, *segments);
-    return HandleTally(services_.tally, request, *segments);
+    if (stash) return HandleStash(services_.counters, request);
+    return HandleTally(services_.tally, request);
   }
   return PlainJson(404, absl::StrCat("{\"error\":\"no route\",\"path\":", JsonQuote(path), "}"));
 }
@@ -302,8 +313,8 @@ HttpResponse JsonShim::HandleBrowser(const HttpRequest& request, bool stash,
   if (segments.size() <= at) {
     // No tenant named: the route answers 404 without touching any data.
     if (request.method == "OPTIONS") return CorsPreflight();
-    return stash ? HandleStash(services_.counters, request, segments)
-                 : HandleTally(services_.tally, request, segments);
+    return stash ? HandleStash(services_.counters, request)
+                 : HandleTally(services_.tally, request);
   }
   const bool preflight = request.method == "OPTIONS";
   absl::StatusOr<std::string> allow = auth_->CheckBrowser(segments[at], request, !preflight);
@@ -322,8 +333,8 @@ HttpResponse JsonShim::HandleBrowser(const HttpRequest& request, bool stash,
   if (!allow.ok()) {
     return WithAllowOrigin(BrowserRefused(stash, request.method, allow.status()), "*");
   }
-  HttpResponse r = stash ? HandleStash(services_.counters, request, segments)
-                         : HandleTally(services_.tally, request, segments);
+  HttpResponse r = stash ? HandleStash(services_.counters, request)
+                         : HandleTally(services_.tally, request);
   return WithAllowOrigin(std::move(r), *allow);
 }
 

@@ -1,4 +1,6 @@
 // Stash routes: /stash/v1.1/count/{incr,decr,get,getbatch}/<tracking_id>/public[/<key>].
+// ParseStashRequest turns the request into its Counters request (pure); HandleStash sends it to
+// the service and writes the Stash answer.
 #include <string>
 #include <vector>
 
@@ -8,21 +10,25 @@
 #include "rapidjson/document.h"
 #include "server/errors.h"
 #include "server/http/routes.h"
+#include "server/http/url.h"
+#include "server/logic/status_util.h"
 
 namespace countd::http {
 namespace {
 
-constexpr int kBadRequest = 400;
-constexpr int kNotFound = 404;
+absl::Status NoRoute() { return logic::NotFound("path", "no Stash route"); }
 
-HttpResponse Fail(const absl::Status& s) { return StashStatus(Classify(s).qubit); }
+absl::Status WrongMethod(const HttpRequest& request, absl::string_view want) {
+  return logic::BadValue("method", absl::StrCat(logic::Quote(request.method), ": send ", want));
+}
 
 // The body of incr/decr: empty, or a JSON object whose only known member is "dimension":"date".
 bool ValidIncrBody(const std::string& body) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return true;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return false;
+  if (!ParseJson(body, &doc).ok() || !doc.IsObject() || RepeatedMember(doc).has_value()) {
+    return false;
+  }
   for (const auto& member : doc.GetObject()) {
     absl::string_view name(member.name.GetString(), member.name.GetStringLength());
     if (name != "dimension" || !member.value.IsString() ||
@@ -33,104 +39,139 @@ bool ValidIncrBody(const std::string& body) {
   return true;
 }
 
-HttpResponse IncrOrDecr(grpc_edge::CountersApi* api, const HttpRequest& request,
-                        const std::string& tenant, const std::string& key, bool decr) {
-  if (request.method != "POST") return StashStatus(kBadRequest);
-  if (!ValidIncrBody(request.body)) return StashStatus(kBadRequest);
-  std::vector<std::string> parts = absl::StrSplit(key, ':');
-  if (parts.size() != 2) return StashStatus(kBadRequest);
-  std::string answer;
-  absl::Status s;
-  if (decr) {
-    v1::DecrRequest req;
-    req.set_tenant(tenant);
-    req.set_visitor_id(parts[0]);
-    req.set_counter_name(parts[1]);
-    v1::DecrResponse resp;
-    s = api->Decr(req, &resp);
-    answer = resp.key();
-  } else {
-    v1::IncrRequest req;
-    req.set_tenant(tenant);
-    req.set_visitor_id(parts[0]);
-    req.set_counter_name(parts[1]);
-    v1::IncrResponse resp;
-    s = api->Incr(req, &resp);
-    answer = resp.key();
+// incr / decr: the key is "<visitor_id>:<counter_name>".
+template <typename Req>
+absl::StatusOr<StashRequest> ParseIncrOrDecr(const HttpRequest& request,
+                                             const std::string& tenant, const std::string& key) {
+  if (request.method != "POST") return WrongMethod(request, "POST");
+  if (!ValidIncrBody(request.body)) {
+    return logic::BadFormat("body", "must be empty or {\"dimension\":\"date\"}");
   }
-  if (!s.ok()) return Fail(s);
-  return CorsJson(absl::StrCat("{\"status\":200,\"data\":", JsonQuote(answer), "}"));
+  std::vector<std::string> parts = absl::StrSplit(key, ':');
+  if (parts.size() != 2) {
+    return logic::BadFormat("key", "must be <visitor_id>:<counter_name>");
+  }
+  Req req;
+  req.set_tenant(tenant);
+  req.set_visitor_id(parts[0]);
+  req.set_counter_name(parts[1]);
+  return StashRequest(std::move(req));
 }
 
-HttpResponse GetOne(grpc_edge::CountersApi* api, const HttpRequest& request,
-                    const std::string& tenant, const std::string& key) {
-  if (request.method != "GET" && request.method != "HEAD") return StashStatus(kBadRequest);
+// get: the key is "<visitor_id>:<counter_name>:<YYYY-MM-DD>".
+absl::StatusOr<StashRequest> ParseGet(const HttpRequest& request, const std::string& tenant,
+                                      const std::string& key) {
+  if (request.method != "GET" && request.method != "HEAD") return WrongMethod(request, "GET");
   std::vector<std::string> parts = absl::StrSplit(key, ':');
-  if (parts.size() != 3) return StashStatus(kBadRequest);
+  if (parts.size() != 3) {
+    return logic::BadFormat("key", "must be <visitor_id>:<counter_name>:<YYYY-MM-DD>");
+  }
   v1::GetRequest req;
   req.set_tenant(tenant);
   req.set_visitor_id(parts[0]);
   req.set_counter_name(parts[1]);
   req.set_date(parts[2]);
-  v1::GetResponse resp;
-  absl::Status s = api->Get(req, &resp);
-  if (!s.ok()) return Fail(s);
-  return CorsJson(absl::StrCat("{\"status\":200,\"data\":\"", resp.count(), "\"}"));
+  return StashRequest(std::move(req));
 }
 
-HttpResponse GetBatch(grpc_edge::CountersApi* api, const HttpRequest& request,
-                      const std::string& tenant) {
-  if (request.method != "POST") return StashStatus(kBadRequest);
+// getbatch: the body is {"keys":[...]} with string keys.
+absl::StatusOr<StashRequest> ParseGetBatch(const HttpRequest& request, const std::string& tenant) {
+  if (request.method != "POST") return WrongMethod(request, "POST");
   rapidjson::Document doc;
-  doc.Parse(request.body.data(), request.body.size());
-  if (doc.HasParseError() || !doc.IsObject() || doc.MemberCount() != 1 ||
+  if (!ParseJson(request.body, &doc).ok() || !doc.IsObject() || doc.MemberCount() != 1 ||
       !doc.HasMember("keys") || !doc["keys"].IsArray()) {
-    return StashStatus(kBadRequest);
+    return logic::BadFormat("body", "must be {\"keys\":[...]}");
   }
   v1::GetBatchRequest req;
   req.set_tenant(tenant);
+  rapidjson::SizeType i = 0;
   for (const auto& key : doc["keys"].GetArray()) {
-    if (!key.IsString()) return StashStatus(kBadRequest);
+    if (!key.IsString()) return logic::BadFormat(absl::StrCat("keys[", i, "]"), "must be a string");
     req.add_keys(std::string(key.GetString(), key.GetStringLength()));
+    ++i;
   }
-  v1::GetBatchResponse resp;
-  absl::Status s = api->GetBatch(req, &resp);
-  if (!s.ok()) return Fail(s);
-  // Answer in request order (the map has none), each key once.
-  std::string body = "{\"status\":200,\"data\":{";
-  bool first = true;
-  absl::flat_hash_set<std::string> written;
-  for (const std::string& key : req.keys()) {
-    auto it = resp.counts().find(key);
-    if (it == resp.counts().end() || !written.insert(key).second) continue;
-    absl::StrAppend(&body, first ? "" : ",", JsonQuote(key), ":\"", it->second, "\"");
-    first = false;
-  }
-  body += "}}";
-  return CorsJson(std::move(body));
+  return StashRequest(std::move(req));
 }
 
+HttpResponse Fail(const absl::Status& s) { return StashStatus(Classify(s).qubit); }
+
+HttpResponse KeyAnswer(const std::string& key) {
+  return CorsJson(absl::StrCat("{\"status\":200,\"data\":", JsonQuote(key), "}"));
+}
+
+// The service call for each kind of request, and its answer.
+struct Call {
+  grpc_edge::CountersApi* api;
+
+  HttpResponse operator()(const v1::IncrRequest& req) const {
+    v1::IncrResponse resp;
+    absl::Status s = api->Incr(req, &resp);
+    return s.ok() ? KeyAnswer(resp.key()) : Fail(s);
+  }
+
+  HttpResponse operator()(const v1::DecrRequest& req) const {
+    v1::DecrResponse resp;
+    absl::Status s = api->Decr(req, &resp);
+    return s.ok() ? KeyAnswer(resp.key()) : Fail(s);
+  }
+
+  HttpResponse operator()(const v1::GetRequest& req) const {
+    v1::GetResponse resp;
+    absl::Status s = api->Get(req, &resp);
+    if (!s.ok()) return Fail(s);
+    return CorsJson(absl::StrCat("{\"status\":200,\"data\":\"", resp.count(), "\"}"));
+  }
+
+  HttpResponse operator()(const v1::GetBatchRequest& req) const {
+    v1::GetBatchResponse resp;
+    absl::Status s = api->GetBatch(req, &resp);
+    if (!s.ok()) return Fail(s);
+    // Answer in request order (the map has none), each key once.
+    std::string body = "{\"status\":200,\"data\":{";
+    bool first = true;
+    absl::flat_hash_set<std::string> written;
+    for (const std::string& key : req.keys()) {
+      auto it = resp.counts().find(key);
+      if (it == resp.counts().end() || !written.insert(key).second) continue;
+      absl::StrAppend(&body, first ? "" : ",", JsonQuote(key), ":\"", it->second, "\"");
+      first = false;
+    }
+    body += "}}";
+    return CorsJson(std::move(body));
+  }
+};
+
 }  // namespace
+
+absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request) {
+  absl::optional<std::vector<std::string>> decoded = PathSegments(request.path);
+  if (!decoded.has_value()) {
+    return logic::BadFormat("path", "has a malformed percent-escape, %00 or an encoded '/'");
+  }
+  // stash v1.1 count <op> <tracking_id> public [<key>]
+  const std::vector<std::string>& seg = *decoded;
+  if (seg.size() < 6 || seg[0] != "stash" || seg[1] != "v1.1" || seg[2] != "count" ||
+      seg[5] != "public") {
+    return NoRoute();
+  }
+  const std::string& op = seg[3];
+  const std::string& tenant = seg[4];
+  if (op == "getbatch" && seg.size() == 6) return ParseGetBatch(request, tenant);
+  if (seg.size() != 7) return NoRoute();
+  if (op == "incr") return ParseIncrOrDecr<v1::IncrRequest>(request, tenant, seg[6]);
+  if (op == "decr") return ParseIncrOrDecr<v1::DecrRequest>(request, tenant, seg[6]);
+  if (op == "get") return ParseGet(request, tenant, seg[6]);
+  return NoRoute();
+}
 
 HttpResponse StashStatus(int status) {
   return CorsJson(absl::StrCat("{\"status\":", status, "}"));
 }
 
-HttpResponse HandleStash(grpc_edge::CountersApi* api, const HttpRequest& request,
-                         const std::vector<std::string>& segments) {
-  // stash v1.1 count <op> <tracking_id> public [<key>]
-  if (segments.size() < 6 || segments[1] != "v1.1" || segments[2] != "count" ||
-      segments[5] != "public") {
-    return StashStatus(kNotFound);
-  }
-  const std::string& op = segments[3];
-  const std::string& tenant = segments[4];
-  if (op == "getbatch" && segments.size() == 6) return GetBatch(api, request, tenant);
-  if (segments.size() != 7) return StashStatus(kNotFound);
-  if (op == "incr") return IncrOrDecr(api, request, tenant, segments[6], /*decr=*/false);
-  if (op == "decr") return IncrOrDecr(api, request, tenant, segments[6], /*decr=*/true);
-  if (op == "get") return GetOne(api, request, tenant, segments[6]);
-  return StashStatus(kNotFound);
+HttpResponse HandleStash(grpc_edge::CountersApi* api, const HttpRequest& request) {
+  absl::StatusOr<StashRequest> req = ParseStashRequest(request);
+  if (!req.ok()) return Fail(req.status());
+  return std::visit(Call{api}, *req);
 }
 
 }  // namespace countd::http

@@ -2,9 +2,12 @@
 //   POST /tally/<tracking_id>/<ecount|topk>/<counter>/<countable>/<window_minutes>
 //   GET  /tally/<tracking_id>/ecount/<counter>/<countable>
 //   GET  /tally/<tracking_id>/topk/<counter>[/]?k=N&metadata=true
+// ParseTallyRequest turns the request into its Tally request (pure); HandleTally sends it to the
+// service and writes the Tally answer.
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,12 +15,12 @@
 #include "server/errors.h"
 #include "server/http/routes.h"
 #include "server/http/url.h"
+#include "server/logic/status_util.h"
 
 namespace countd::http {
 namespace {
 
-constexpr int kBadRequest = 400;
-constexpr int kNotFound = 404;
+absl::Status NoRoute() { return logic::NotFound("path", "no Tally route"); }
 
 HttpResponse Saved() { return CorsJson("{\"status\":\"saved\"}"); }
 
@@ -30,107 +33,144 @@ bool ParseBounded(absl::string_view text, int64_t lo, int64_t hi, int64_t* out) 
   return absl::SimpleAtoi(text, out) && *out >= lo && *out <= hi;
 }
 
-HttpResponse Increment(grpc_edge::TallyApi* api, const HttpRequest& request,
-                       const std::vector<std::string>& seg) {
+absl::StatusOr<TallyRequest> ParseIncrement(const HttpRequest& request,
+                                            const std::vector<std::string>& seg) {
   v1::TallyIncrementRequest req;
   req.set_tenant(seg[1]);
   req.set_op(seg[2] == "topk" ? v1::OP_TOPK : v1::OP_ECOUNT);
   req.set_counter(seg[3]);
   req.set_countable(seg[4]);
   int64_t window = 0;
-  if (!ParseBounded(seg[5], 1, 43200, &window)) return TallyFailure("POST", kBadRequest);
+  if (!ParseBounded(seg[5], 1, 43200, &window)) {
+    return logic::BadFormat("window_size", "must be a whole number of minutes in 1..43200");
+  }
   req.set_window_minutes(static_cast<int32_t>(window));
   if (request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
     rapidjson::Document doc;
-    doc.Parse(request.body.data(), request.body.size());
-    if (doc.HasParseError() || !doc.IsObject()) return TallyFailure("POST", kBadRequest);
+    if (!ParseJson(request.body, &doc).ok() || !doc.IsObject() ||
+        RepeatedMember(doc).has_value()) {
+      return logic::BadFormat("body", "must be {\"metadata\":\"<string>\"}");
+    }
     for (const auto& member : doc.GetObject()) {
       if (absl::string_view(member.name.GetString()) != "metadata" || !member.value.IsString()) {
-        return TallyFailure("POST", kBadRequest);
+        return logic::BadFormat("body", "must be {\"metadata\":\"<string>\"}");
       }
       req.set_metadata(std::string(member.value.GetString(), member.value.GetStringLength()));
     }
   }
-  v1::TallyIncrementResponse resp;
-  if (!api->Increment(req, &resp).ok()) return TallyFailure("POST", kBadRequest);
-  return Saved();
+  return TallyRequest(std::move(req));
 }
 
-HttpResponse Count(grpc_edge::TallyApi* api, const HttpRequest& request,
-                   const std::vector<std::string>& seg) {
-  if (!request.query.empty()) return TallyFailure("GET", kBadRequest);
+absl::StatusOr<TallyRequest> ParseCount(const HttpRequest& request,
+                                        const std::vector<std::string>& seg) {
+  if (!request.query.empty()) return logic::BadValue("query", "ecount takes no parameters");
   v1::GetCountRequest req;
   req.set_tenant(seg[1]);
   req.set_counter(seg[3]);
   req.set_countable(seg[4]);
-  v1::GetCountResponse resp;
-  absl::Status s = api->GetCount(req, &resp);
-  if (!s.ok()) return TallyFailure("GET", Classify(s).qubit);
-  return CorsJson(absl::StrCat("{\"data\":\"", resp.count(), "\"}"));
+  return TallyRequest(std::move(req));
 }
 
-HttpResponse TopK(grpc_edge::TallyApi* api, const HttpRequest& request,
-                  const std::vector<std::string>& seg) {
+absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
+                                       const std::vector<std::string>& seg) {
   v1::GetTopKRequest req;
   req.set_tenant(seg[1]);
   req.set_counter(seg[3]);
   absl::optional<std::vector<std::pair<std::string, std::string>>> params =
       ParseForm(request.query);
-  if (!params.has_value()) return TallyFailure("GET", kBadRequest);
+  if (!params.has_value()) return logic::BadFormat("query", "is malformed");
+  absl::flat_hash_set<std::string> seen;
   for (const auto& [name, value] : *params) {
+    if (!seen.insert(name).second) return logic::BadFormat(name, "given more than once");
     if (name == "k") {
       int64_t k = 0;
-      if (!ParseBounded(value, 1, 1000, &k)) return TallyFailure("GET", kBadRequest);
+      if (!ParseBounded(value, 1, 1000, &k)) {
+        return logic::BadFormat("k", "must be a whole number in 1..1000");
+      }
       req.set_k(static_cast<int32_t>(k));
     } else if (name == "metadata" && (value == "true" || value == "false")) {
       req.set_with_metadata(value == "true");
     } else {
-      return TallyFailure("GET", kBadRequest);
+      return logic::BadValue(name, "is not a parameter of topk (k, metadata=true|false)");
     }
   }
-  v1::GetTopKResponse resp;
-  absl::Status s = api->GetTopK(req, &resp);
-  if (!s.ok()) return TallyFailure("GET", Classify(s).qubit);
-  std::string body = "{\"data\":[";
-  for (int i = 0; i < resp.items_size(); ++i) {
-    const v1::TopKItem& item = resp.items(i);
-    absl::StrAppend(&body, i == 0 ? "[" : ",[",
-                    JsonQuote(absl::StrCat(seg[1], "::", seg[3], "::topk::", item.countable())),
-                    ",\"", item.count(), ".0\"");
-    if (req.with_metadata()) {
-      absl::StrAppend(&body, ",", item.has_metadata() ? JsonQuote(item.metadata()) : "null");
-    }
-    body += "]";
-  }
-  body += "]}";
-  return CorsJson(std::move(body));
+  return TallyRequest(std::move(req));
 }
 
+// The service call for each kind of request, and its answer.
+struct Call {
+  grpc_edge::TallyApi* api;
+
+  HttpResponse operator()(const v1::TallyIncrementRequest& req) const {
+    v1::TallyIncrementResponse resp;
+    if (!api->Increment(req, &resp).ok()) return TallyFailure("POST", 400);
+    return Saved();
+  }
+
+  HttpResponse operator()(const v1::GetCountRequest& req) const {
+    v1::GetCountResponse resp;
+    absl::Status s = api->GetCount(req, &resp);
+    if (!s.ok()) return TallyFailure("GET", Classify(s).qubit);
+    return CorsJson(absl::StrCat("{\"data\":\"", resp.count(), "\"}"));
+  }
+
+  HttpResponse operator()(const v1::GetTopKRequest& req) const {
+    v1::GetTopKResponse resp;
+    absl::Status s = api->GetTopK(req, &resp);
+    if (!s.ok()) return TallyFailure("GET", Classify(s).qubit);
+    std::string body = "{\"data\":[";
+    for (int i = 0; i < resp.items_size(); ++i) {
+      const v1::TopKItem& item = resp.items(i);
+      absl::StrAppend(
+          &body, i == 0 ? "[" : ",[",
+          JsonQuote(absl::StrCat(req.tenant(), "::", req.counter(), "::topk::", item.countable())),
+          ",\"", item.count(), ".0\"");
+      if (req.with_metadata()) {
+        absl::StrAppend(&body, ",", item.has_metadata() ? JsonQuote(item.metadata()) : "null");
+      }
+      body += "]";
+    }
+    body += "]}";
+    return CorsJson(std::move(body));
+  }
+};
+
 }  // namespace
+
+absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request) {
+  absl::optional<std::vector<std::string>> decoded = PathSegments(request.path);
+  if (!decoded.has_value()) {
+    return logic::BadFormat("path", "has a malformed percent-escape, %00 or an encoded '/'");
+  }
+  // tally <tracking_id> <op> <counter> ...
+  const std::vector<std::string>& seg = *decoded;
+  if (seg.size() < 4 || seg[0] != "tally" || (seg[2] != "ecount" && seg[2] != "topk")) {
+    return NoRoute();
+  }
+  if (request.method == "POST") {
+    if (seg.size() != 6) return NoRoute();
+    return ParseIncrement(request, seg);
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    return logic::BadValue("method", absl::StrCat(logic::Quote(request.method),
+                                                  ": send POST to count, GET to read"));
+  }
+  if (seg[2] == "ecount" && seg.size() == 5) return ParseCount(request, seg);
+  if (seg[2] == "topk" && (seg.size() == 4 || (seg.size() == 5 && seg[4].empty()))) {
+    return ParseTopK(request, seg);
+  }
+  return NoRoute();
+}
 
 HttpResponse TallyFailure(absl::string_view method, int status) {
   if (method == "POST") return CorsJson("{\"error\":\"not saved\"}");
   return CorsJson(absl::StrCat("{\"status\":", status, "}"));
 }
 
-HttpResponse HandleTally(grpc_edge::TallyApi* api, const HttpRequest& request,
-                         const std::vector<std::string>& seg) {
-  // tally <tracking_id> <op> <counter> ...
-  if (seg.size() < 4 || (seg[2] != "ecount" && seg[2] != "topk")) {
-    return TallyFailure(request.method, kNotFound);
-  }
-  if (request.method == "POST") {
-    if (seg.size() != 6) return TallyFailure("POST", kNotFound);
-    return Increment(api, request, seg);
-  }
-  if (request.method != "GET" && request.method != "HEAD") {
-    return TallyFailure(request.method, kBadRequest);
-  }
-  if (seg[2] == "ecount" && seg.size() == 5) return Count(api, request, seg);
-  if (seg[2] == "topk" && (seg.size() == 4 || (seg.size() == 5 && seg[4].empty()))) {
-    return TopK(api, request, seg);
-  }
-  return TallyFailure("GET", kNotFound);
+HttpResponse HandleTally(grpc_edge::TallyApi* api, const HttpRequest& request) {
+  absl::StatusOr<TallyRequest> req = ParseTallyRequest(request);
+  if (!req.ok()) return TallyFailure(request.method, Classify(req.status()).qubit);
+  return std::visit(Call{api}, *req);
 }
 
 }  // namespace countd::http

@@ -19,6 +19,7 @@ absl::optional<std::string> PercentDecode(absl::string_view in, bool plus_is_spa
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     char c = in[i];
+    if (c == '\0') return absl::nullopt;
     if (c == '%') {
       if (i + 2 >= in.size()) return absl::nullopt;
       int hi = HexValue(in[i + 1]);

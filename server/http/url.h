@@ -12,7 +12,8 @@
 namespace countd::http {
 
 // Decodes %XX escapes (and '+' as space when `plus_is_space`, as in forms and query strings).
-// Returns nullopt for a malformed escape or a decoded NUL byte.
+// Returns nullopt for a malformed escape or a NUL byte, raw or decoded (no parameter or path
+// segment may hold one).
 absl::optional<std::string> PercentDecode(absl::string_view in, bool plus_is_space);
 
 // Parses "a=1&b=2" (application/x-www-form-urlencoded). Empty pairs are skipped; a name without

@@ -23,7 +23,8 @@ absl::Status CheckText(absl::string_view field, absl::string_view value) {
   if (value.size() > kMaxGmTextBytes) {
     return BadValue(field, absl::StrCat("is ", value.size(), " bytes; at most ", kMaxGmTextBytes));
   }
-  return absl::OkStatus();
+  // Every string of a countd.v1 message must be UTF-8: stored text is answered in them.
+  return CheckUtf8(field, value);
 }
 
 absl::Status CheckLevel(size_t i, const GmLevel& level) {

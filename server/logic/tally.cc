@@ -137,6 +137,11 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
     return BadValue("window_minutes",
                     absl::StrCat(args.window_minutes, " is outside 1..", kMaxWindowMinutes));
   }
+  if (args.metadata.has_value()) {
+    // Answered in countd.v1 strings, which must be UTF-8 (a gRPC client refuses anything else).
+    s = CheckUtf8("metadata", *args.metadata);
+    if (!s.ok()) return s;
+  }
   if (args.metadata.has_value() && Utf8Chars(*args.metadata) > kMaxMetadataChars) {
     return BadValue("metadata", absl::StrCat("has ", Utf8Chars(*args.metadata),
                                              " characters; at most ", kMaxMetadataChars));

@@ -22,6 +22,17 @@ absl::Status CheckNoSlash(absl::string_view field, absl::string_view value);
 // OK for an empty value (the field is optional), else CheckIdentifier.
 absl::Status CheckOptionalIdentifier(absl::string_view field, absl::string_view value);
 
+// The length (1-4) of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates,
+// nothing above U+10FFFF) that `s` starts with; 0 when `s` is empty or starts with anything else.
+size_t Utf8SequenceLength(absl::string_view s);
+
+// True when all of `s` is well-formed UTF-8.
+bool IsValidUtf8(absl::string_view s);
+
+// OK when `value` (free text: titles, descriptions, metadata) is well-formed UTF-8, as every
+// string of a countd.v1 message must be. Else INVALID_ARGUMENT "format" naming `field`.
+absl::Status CheckUtf8(absl::string_view field, absl::string_view value);
+
 }  // namespace countd::logic
 
 #endif  // COUNTD_SERVER_LOGIC_VALIDATE_H_

@@ -379,5 +379,60 @@ TEST_F(ShimTest, OptionsPreflightOnStashAndTally) {
   EXPECT_EQ(store_->forwarded(FailingStore::Op::kWrite), 0);
 }
 
+// Found by the hostile-input e2e corpus: a PUT, DELETE or lower-case "get" on a Gigya route was
+// treated as a GET and called the method, writing.
+TEST_F(ShimTest, GigyaRefusesMethodsOtherThanGetAndPostAndWritesNothing) {
+  RegisterBuyCounter();
+  const int64_t writes = store_->forwarded(FailingStore::Op::kWrite);
+  const std::string target =
+      "/accounts.incrementCounters?apiKey=site&UID=u&counters=%5B%7B%22class%22%3A%22_buy%22%2C"
+      "%22path%22%3A%22%2F%22%7D%5D";
+  for (const char* method : {"PUT", "DELETE", "PATCH", "get", "post"}) {
+    HttpResponse r = shim_->Handle(Request(method, target));
+    EXPECT_EQ(ErrorCode(r), 400001) << method << ": " << Describe(r);
+    EXPECT_THAT(r.body, HasSubstr("method")) << method;
+  }
+  EXPECT_EQ(store_->forwarded(FailingStore::Op::kWrite), writes);
+  EXPECT_EQ(ErrorCode(Get(target)), 0);
+}
+
+// Found by the gigya_params fuzzer: format=jsonp with an empty callback was refused (400002) but
+// answered as JSONP with an empty name: "({...});" as text/javascript.
+TEST_F(ShimTest, JsonpWithAnEmptyCallbackIsAPlainJsonRefusal) {
+  for (const char* target : {"/accounts.getRegisteredCounters?apiKey=site&format=jsonp&callback=",
+                             "/accounts.getRegisteredCounters?apiKey=site&format=jsonp&callback"}) {
+    HttpResponse r = Get(target);
+    EXPECT_EQ(r.content_type, "application/json") << target;
+    EXPECT_EQ(ErrorCode(r), 400002) << Describe(r);
+    EXPECT_EQ(r.body.front(), '{') << Describe(r);
+  }
+}
+
+// Found by the hostile-input e2e corpus: ?k=1&k=1000 silently used the last k.
+TEST_F(ShimTest, TallyTopKRefusesARepeatedParameter) {
+  EXPECT_THAT(Get("/tally/site/topk/c?k=1&k=1000").body, JsonEq(R"({"status":400})"));
+  EXPECT_THAT(Get("/tally/site/topk/c?metadata=true&metadata=false").body,
+              JsonEq(R"({"status":400})"));
+}
+
+// Found by the hostile-input e2e corpus: protobuf's JSON parser kept the last of two "tenant"
+// members, so {"tenant":"a","tenant":"b"} acted on tenant b; and it took bytes that are not UTF-8.
+TEST_F(ShimTest, CanonicalRefusesRepeatedMembersAndInvalidUtf8AndWritesNothing) {
+  for (const std::string& body :
+       {std::string(R"({"tenant":"a","tenant":"b","visitorId":"v","counterName":"c"})"),
+        std::string(R"({"tenant":"a","visitorId":"v","counterName":"c","delta":"1","delta":"2"})"),
+        std::string("{\"tenant\":\"a\xff\",\"visitorId\":\"v\",\"counterName\":\"c\"}"),
+        std::string(100000, '[') + std::string(100000, ']')}) {
+    HttpResponse r = PostJson("/v1/Counters/Incr", body);
+    EXPECT_EQ(r.status, 400) << Describe(r);
+    EXPECT_THAT(r.body, HasSubstr(R"("code":3)"));
+  }
+  EXPECT_EQ(PostJson("/v1/Counters/SetCounterSettings",
+                     R"({"tenant":"a","settings":{"maxPathDepth":3,"maxPathDepth":4}})")
+                .status,
+            400);
+  EXPECT_EQ(store_->forwarded(FailingStore::Op::kWrite), 0);
+}
+
 }  // namespace
 }  // namespace countd::http

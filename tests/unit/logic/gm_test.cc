@@ -396,6 +396,29 @@ TEST_F(GmTest, BadIdentifiersInConfigNameTheirField) {
   EXPECT_EQ(RawEntries(Table::kMeta), 0);
 }
 
+// Found by the gigya_gm fuzzer: stored titles and descriptions are answered in countd.v1 strings,
+// which must be UTF-8 (a gRPC client cannot parse anything else).
+TEST_F(GmTest, TextThatIsNotUtf8IsRefusedAndNothingIsStored) {
+  GmAction a;
+  a.action_id = "comment";
+  a.description = "Wrote a comment\xa6";
+  ExpectError(gm_->SetActionConfig("site", a), absl::StatusCode::kInvalidArgument,
+              "action.description");
+  a.description = "caf\xc3\xa9";
+  a.title = "\xc0\xaf";  // overlong '/'
+  ExpectError(gm_->SetActionConfig("site", a), absl::StatusCode::kInvalidArgument, "action.title");
+  GmChallenge c;
+  c.challenge_id = "quiz";
+  GmLevel level = Level(1, 10);
+  level.badge_url = "http://x/\xff.png";
+  c.levels = {level};
+  ExpectError(gm_->SetChallengeConfig("site", c), absl::StatusCode::kInvalidArgument,
+              "challenge.levels[0].badge_url");
+  EXPECT_EQ(RawEntries(Table::kMeta), 0);
+  a.title = "T\xe2\x82\xac";  // valid UTF-8 is fine
+  EXPECT_TRUE(gm_->SetActionConfig("site", a).ok());
+}
+
 TEST_F(GmTest, ConfigurationSurvivesANewInstanceAndIsPerTenant) {
   SetChallenge("quiz", {Level(1, 10)});
   SetAction("share", 5, {"quiz"});

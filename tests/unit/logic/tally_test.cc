@@ -190,6 +190,18 @@ TEST_F(TallyTest, MetadataLimitCountsCharactersNotBytes) {
   EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
 }
 
+// Found by the fuzzers: metadata is answered in countd.v1 strings, which must be UTF-8.
+TEST_F(TallyTest, MetadataThatIsNotUtf8IsRefusedAndWritesNothing) {
+  for (const std::string& bad : {std::string("\xff"), std::string("ok\xc3"),
+                                 std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+    absl::Status s = Incr("c", "x", 5, TallyOp::kTopK, 1, bad);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+    EXPECT_EQ(FieldOf(s), "metadata");
+  }
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
+  EXPECT_TRUE(Incr("c", "x", 5, TallyOp::kTopK, 1, "caf\xc3\xa9 \xf0\x9f\x98\x80").ok());
+}
+
 TEST_F(TallyTest, BadInputNamesTheFieldAndWritesNothing) {
   struct Case {
     std::string field;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
 
@@ -68,6 +69,32 @@ TEST(ValidateTest, OptionalIdentifierMayBeEmpty) {
   EXPECT_TRUE(CheckOptionalIdentifier("request_id", "r-1").ok());
   ExpectFormatError(CheckOptionalIdentifier("request_id", "r\x01"), "request_id");
   ExpectFormatError(CheckOptionalIdentifier("request_id", std::string(257, 'r')), "request_id");
+}
+
+TEST(ValidateTest, Utf8SequenceLengthFollowsRfc3629) {
+  EXPECT_EQ(Utf8SequenceLength(""), 0u);
+  EXPECT_EQ(Utf8SequenceLength("a"), 1u);
+  EXPECT_EQ(Utf8SequenceLength("\xc3\xa9"), 2u);          // U+00E9
+  EXPECT_EQ(Utf8SequenceLength("\xe2\x82\xac"), 3u);      // U+20AC
+  EXPECT_EQ(Utf8SequenceLength("\xf0\x9f\x98\x80"), 4u);  // U+1F600
+  EXPECT_EQ(Utf8SequenceLength("\xf4\x8f\xbf\xbf"), 4u);  // U+10FFFF
+  for (const std::string& bad :
+       {std::string("\x80"), std::string("\xbf"), std::string("\xc0\xaf"),  // continuation, overlong
+        std::string("\xc1\xbf"), std::string("\xe0\x80\xaf"),               // overlong
+        std::string("\xf0\x80\x80\xaf"), std::string("\xed\xa0\x80"),      // overlong, surrogate
+        std::string("\xf4\x90\x80\x80"), std::string("\xf5\x80\x80\x80"),  // above U+10FFFF
+        std::string("\xff"), std::string("\xc3"), std::string("\xe2\x82"),    // truncated
+        std::string("\xc3\x41")}) {
+    EXPECT_EQ(Utf8SequenceLength(bad), 0u) << absl::CHexEscape(bad);
+  }
+}
+
+TEST(ValidateTest, CheckUtf8NamesTheField) {
+  EXPECT_TRUE(CheckUtf8("metadata", "").ok());
+  EXPECT_TRUE(CheckUtf8("metadata", "caf\xc3\xa9 \xe2\x82\xac").ok());
+  EXPECT_TRUE(IsValidUtf8(std::string("a\0b", 3)));
+  EXPECT_FALSE(IsValidUtf8("ok\xc0\xaf"));
+  ExpectFormatError(CheckUtf8("metadata", "ok\xff"), "metadata");
 }
 
 }  // namespace
