@@ -141,10 +141,10 @@ void CheckOne(const HttpRequest& request) {
   // The whole envelope, with the parse-only method and with no method at all.
   countd::fuzz::CheckGigyaAnswer(
       request, countd::http::AnswerGigya(method, "x.parse", request, /*auth=*/nullptr),
-                                 /*from_shim=*/false);
+      /*from_shim=*/false);
   countd::fuzz::CheckGigyaAnswer(
       request, countd::http::AnswerGigya(nullptr, "x.none", request, /*auth=*/nullptr),
-                                 /*from_shim=*/false);
+      /*from_shim=*/false);
 }
 
 }  // namespace
