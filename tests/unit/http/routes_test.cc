@@ -1,0 +1,151 @@
+// Tests of the pure parse steps of the JSON shim's route families (server/http/routes.h,
+// gigya_methods.h): HTTP request in, countd.v1 request or error out, with no service behind them.
+#include <string>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/http/gigya_methods.h"
+#include "server/http/routes.h"
+#include "server/logic/status_util.h"
+
+namespace countd::http {
+namespace {
+
+HttpRequest Request(std::string method, const std::string& target, std::string body = "",
+                    std::string content_type = "") {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.target = target;
+  size_t q = target.find('?');
+  r.path = target.substr(0, q);
+  r.query = q == std::string::npos ? "" : target.substr(q + 1);
+  r.body = std::move(body);
+  if (!content_type.empty()) r.headers.emplace_back("content-type", std::move(content_type));
+  r.remote_ip = "192.0.2.1";
+  return r;
+}
+
+TEST(ParseStashRequestTest, IncrBecomesAnIncrRequest) {
+  absl::StatusOr<StashRequest> r = ParseStashRequest(
+      Request("POST", "/stash/v1.1/count/incr/site/public/v%2Ex:c1", R"({"dimension":"date"})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto* incr = std::get_if<v1::IncrRequest>(&*r);
+  ASSERT_NE(incr, nullptr);
+  EXPECT_EQ(incr->tenant(), "site");
+  EXPECT_EQ(incr->visitor_id(), "v.x");
+  EXPECT_EQ(incr->counter_name(), "c1");
+}
+
+TEST(ParseStashRequestTest, GetAndGetBatch) {
+  absl::StatusOr<StashRequest> get =
+      ParseStashRequest(Request("GET", "/stash/v1.1/count/get/site/public/v:c:2024-03-01"));
+  ASSERT_TRUE(get.ok()) << get.status();
+  EXPECT_EQ(std::get<v1::GetRequest>(*get).date(), "2024-03-01");
+  absl::StatusOr<StashRequest> batch = ParseStashRequest(
+      Request("POST", "/stash/v1.1/count/getbatch/site/public", R"({"keys":["a:b:c","d"]})"));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_THAT(std::get<v1::GetBatchRequest>(*batch).keys(), ::testing::ElementsAre("a:b:c", "d"));
+}
+
+TEST(ParseStashRequestTest, NoRouteIsNotFoundAndABadRequestIsInvalid) {
+  EXPECT_TRUE(absl::IsNotFound(
+      ParseStashRequest(Request("POST", "/stash/v1.1/count/incr/site/private/v:c")).status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      ParseStashRequest(Request("POST", "/stash/v1.1/count/nope/site/public/v:c")).status()));
+  for (const HttpRequest& bad :
+       {Request("GET", "/stash/v1.1/count/incr/site/public/v:c"),
+        Request("POST", "/stash/v1.1/count/incr/site/public/v"),
+        Request("POST", "/stash/v1.1/count/incr/site/public/v%2Fx:c"),
+        Request("POST", "/stash/v1.1/count/incr/site/public/v:c", R"({"dimension":"week"})"),
+        Request("POST", "/stash/v1.1/count/getbatch/site/public", R"({"keys":[1]})")}) {
+    absl::Status s = ParseStashRequest(bad).status();
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << bad.method << " " << bad.target << ": " << s;
+  }
+}
+
+TEST(ParseTallyRequestTest, PostBecomesAnIncrementWithMetadata) {
+  absl::StatusOr<TallyRequest> r = ParseTallyRequest(
+      Request("POST", "/tally/site/topk/articles/a%201/60", R"({"metadata":"m"})"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto& inc = std::get<v1::TallyIncrementRequest>(*r);
+  EXPECT_EQ(inc.op(), v1::OP_TOPK);
+  EXPECT_EQ(inc.counter(), "articles");
+  EXPECT_EQ(inc.countable(), "a 1");
+  EXPECT_EQ(inc.window_minutes(), 60);
+  EXPECT_EQ(inc.metadata(), "m");
+}
+
+TEST(ParseTallyRequestTest, ReadsAndTheirErrors) {
+  absl::StatusOr<TallyRequest> topk =
+      ParseTallyRequest(Request("GET", "/tally/site/topk/articles/?k=10&metadata=true"));
+  ASSERT_TRUE(topk.ok()) << topk.status();
+  EXPECT_EQ(std::get<v1::GetTopKRequest>(*topk).k(), 10);
+  EXPECT_TRUE(std::get<v1::GetTopKRequest>(*topk).with_metadata());
+  EXPECT_TRUE(std::holds_alternative<v1::GetCountRequest>(
+      *ParseTallyRequest(Request("GET", "/tally/site/ecount/articles/a1"))));
+  EXPECT_TRUE(absl::IsNotFound(ParseTallyRequest(Request("GET", "/tally/site/count/c/x")).status()));
+  for (const char* bad : {"/tally/site/topk/c?k=0", "/tally/site/topk/c?k=1&k=2",
+                          "/tally/site/ecount/c/x?y=1"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(ParseTallyRequest(Request("GET", bad)).status())) << bad;
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      ParseTallyRequest(Request("POST", "/tally/site/ecount/c/x/43201")).status()));
+}
+
+TEST(ParseCanonicalRequestTest, ReadsProto3JsonAndRefusesTheRest) {
+  v1::IncrRequest req;
+  ASSERT_TRUE(ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr",
+                                            R"({"tenant":"t","visitorId":"v","delta":"3"})",
+                                            "application/json"),
+                                    &req)
+                  .ok());
+  EXPECT_EQ(req.visitor_id(), "v");
+  EXPECT_EQ(req.delta(), 3);
+  v1::IncrRequest other;
+  EXPECT_FALSE(ParseCanonicalRequest(Request("GET", "/v1/Counters/Incr"), &other).ok());
+  EXPECT_FALSE(
+      ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr", "{}", "text/plain"), &other).ok());
+  EXPECT_FALSE(ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr", R"({"evil":1})"), &other)
+                   .ok());
+}
+
+// The Gigya parse steps need no service: a table built over null APIs parses.
+TEST(GigyaMethodParseTest, IncrementCountersParsesWithoutAService) {
+  GigyaMethodTable table;
+  AddAccountsMethods(nullptr, &table);
+  AddGmMethods(nullptr, &table);
+  HttpRequest http = Request(
+      "GET",
+      "/accounts.incrementCounters?apiKey=site&UID=u1&requestID=r&counters=%5B%7B%22class%22%3A"
+      "%22_buy%22%2C%22path%22%3A%22%2F%22%2C%22count%22%3A2%7D%5D");
+  absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(http);
+  ASSERT_TRUE(params.ok()) << params.status();
+  absl::StatusOr<GigyaMethod::Request> parsed =
+      table.at("accounts.incrementCounters").parse(*params, http);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const auto& req = static_cast<const v1::IncrementCountersRequest&>(**parsed);
+  EXPECT_EQ(req.tenant(), "site");
+  EXPECT_EQ(req.uid(), "u1");
+  EXPECT_EQ(req.request_id(), "r");
+  ASSERT_EQ(req.counters_size(), 1);
+  EXPECT_EQ(req.counters(0).count(), 2);
+  // notifyAction logs the caller's address when no ip is sent.
+  HttpRequest notify = Request("GET", "/gm.notifyAction?apiKey=site&UID=u1&action=a");
+  absl::StatusOr<GigyaParams> np = GigyaParams::FromRequest(notify);
+  ASSERT_TRUE(np.ok());
+  absl::StatusOr<GigyaMethod::Request> n = table.at("gm.notifyAction").parse(*np, notify);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(static_cast<const v1::NotifyActionRequest&>(**n).ip(), "192.0.2.1");
+  // A parse error names the parameter.
+  HttpRequest bad = Request("GET", "/gm.redeemPoints?apiKey=site&UID=u1&points=1e3");
+  absl::StatusOr<GigyaParams> bp = GigyaParams::FromRequest(bad);
+  ASSERT_TRUE(bp.ok());
+  absl::Status s = table.at("gm.redeemPoints").parse(*bp, bad).status();
+  EXPECT_EQ(logic::FieldOf(s), "points");
+  EXPECT_EQ(logic::ReasonOf(s), "format");
+}
+
+}  // namespace
+}  // namespace countd::http
