@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/openssl_util.h"
 
 namespace countd {
 namespace {
@@ -26,33 +27,12 @@ constexpr absl::string_view kClientCaFlag = "--tls-client-ca-file";
 // Larger files are certainly not a certificate bundle (and are not read whole into memory).
 constexpr std::streamoff kMaxFileBytes = 1 << 20;
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using openssl::BioPtr;
+using openssl::PkeyPtr;
+using openssl::X509Ptr;
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(flag, ": ", why));
-}
-
-// The queued OpenSSL errors as one line, then clears the queue. OpenSSL's messages name the
-// failing step and reason ("PEM routines::no start line"), never the bytes being parsed.
-std::string OpenSslErrors() {
-  std::string out;
-  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", buf);
-  }
-  return out;
 }
 
 // Never prompts on the terminal for a passphrase (OpenSSL's default callback would): an
@@ -95,7 +75,7 @@ absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(absl::string_view flag,
   if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
     ERR_clear_error();
   }
-  std::string errors = OpenSslErrors();
+  std::string errors = openssl::Errors();
   if (!errors.empty()) {
     return Bad(flag, absl::StrCat("\"", path, "\" holds a damaged certificate (", errors, ")"));
   }
@@ -160,7 +140,7 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
   PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &NoPassphrase, nullptr));
   if (key == nullptr) {
     return Bad(kKeyFlag, absl::StrCat("\"", files.key_file,
-                                      "\" holds no unencrypted PEM private key (", OpenSslErrors(),
+                                      "\" holds no unencrypted PEM private key (", openssl::Errors(),
                                       ")"));
   }
   ERR_clear_error();

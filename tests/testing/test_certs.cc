@@ -18,35 +18,23 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/openssl_util.h"
 
 namespace countd::test {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
+using openssl::BioPtr;
+using openssl::PkeyPtr;
+using openssl::X509Ptr;
+
 struct ExtFree {
   void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); }
 };
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, ExtFree>;
 
-// The queued OpenSSL errors as one line (and clears the queue).
+// The queued OpenSSL errors as one line (and clears the queue); never empty.
 std::string OpenSslErrors() {
-  std::string out;
-  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", buf);
-  }
+  std::string out = openssl::Errors();
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
