@@ -24,34 +24,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using Params = std::vector<std::pair<std::string, std::string>>;
-
-// Percent-encodes everything but RFC 3986 unreserved characters.
-std::string UrlEncode(absl::string_view in) {
-  std::string out;
-  for (unsigned char c : in) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppendFormat(&out, "%%%02X", c);
-    }
-  }
-  return out;
-}
-
-std::string FormEncode(const Params& params) {
-  std::vector<std::string> parts;
-  for (const auto& [name, value] : params) {
-    parts.push_back(absl::StrCat(UrlEncode(name), "=", UrlEncode(value)));
-  }
-  return absl::StrJoin(parts, "&");
-}
-
-bool IsLowerHex32(const std::string& s) {
-  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 std::string Str(const rapidjson::Value& v, const char* name) {
   if (!v.IsObject() || !v.HasMember(name) || !v[name].IsString()) return "<absent>";

@@ -28,7 +28,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-using Params = std::vector<std::pair<std::string, std::string>>;
 
 constexpr absl::Duration kRowLimit = absl::Seconds(5);    // any row: no hang
 constexpr absl::Duration kRegexLimit = absl::Seconds(2);  // a regex bomb row

@@ -1,14 +1,21 @@
 // tests/e2e/shim_e2e_util.h — shared pieces of the JSON shim e2e tests: a fixture that runs one
 // real countd per test binary and hands out HTTP clients, JSON parsing and matching with
-// RapidJSON, and UTC date helpers.
+// RapidJSON, URL/form encoding, and UTC date helpers.
 #ifndef COUNTD_TESTS_E2E_SHIM_E2E_UTIL_H_
 #define COUNTD_TESTS_E2E_SHIM_E2E_UTIL_H_
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -50,6 +57,37 @@ MATCHER_P(JsonEq, expected, absl::StrCat("is JSON equal to ", expected)) {
     return false;
   }
   return got == want;
+}
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Percent-encodes everything but RFC 3986 unreserved characters.
+inline std::string UrlEncode(absl::string_view in) {
+  std::string out;
+  for (unsigned char c : in) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+// name=value pairs joined by "&", each side percent-encoded (a form body or query string).
+inline std::string FormEncode(const Params& params) {
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : params) {
+    parts.push_back(absl::StrCat(UrlEncode(name), "=", UrlEncode(value)));
+  }
+  return absl::StrJoin(parts, "&");
+}
+
+// 32 lowercase hex characters (a Gigya callId).
+inline bool IsLowerHex32(const std::string& s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 // "YYYY-MM-DD" of now in UTC.
