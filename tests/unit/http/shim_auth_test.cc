@@ -23,21 +23,14 @@
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
-#include "server/grpc/counters_api.h"
-#include "server/grpc/gm_api.h"
-#include "server/grpc/tally_api.h"
 #include "server/http/gigya_methods.h"
 #include "server/http/gigya_signature.h"
 #include "server/http/shim.h"
-#include "server/logic/counters.h"
-#include "server/logic/gm.h"
-#include "server/logic/request_log.h"
-#include "server/logic/stash.h"
 #include "server/logic/status_util.h"
-#include "server/logic/tally.h"
 #include "server/logic/tenants.h"
 #include "storage/clock.h"
 #include "storage/store.h"
+#include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::http {
@@ -218,17 +211,7 @@ class ShimAuthTest : public ::testing::Test {
         storage::OpenRocksDbStore(dir_.Sub("db"), options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    const storage::Clock* clock = storage::RealClock();
-    requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
-    counters_ = std::make_unique<logic::Counters>(store_.get(), clock, requests_.get(),
-                                                  logic::CountersOptions{});
-    stash_ = std::make_unique<logic::Stash>(store_.get(), clock, logic::StashOptions{});
-    tally_ = std::make_unique<logic::Tally>(store_.get(), clock, logic::TallyOptions{});
-    gm_ = std::make_unique<logic::GameMechanics>(store_.get(), clock, requests_.get(),
-                                                 logic::GameMechanicsOptions{});
-    counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
-    tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
-    gm_api_ = std::make_unique<grpc_edge::GmApi>(gm_.get());
+    stack_ = std::make_unique<test::ServiceStack>(store_.get());
 
     FakeRegistry::Tenant acme;
     acme.secrets = {{"s1", kSecretRw, logic::SecretRole::kReadWrite, false},
@@ -256,9 +239,9 @@ class ShimAuthTest : public ::testing::Test {
 
   ShimServices Services() {
     ShimServices s;
-    s.counters = counters_api_.get();
-    s.tally = tally_api_.get();
-    s.gm = gm_api_.get();
+    s.counters = &stack_->counters_api;
+    s.tally = &stack_->tally_api;
+    s.gm = &stack_->gm_api;
     return s;
   }
 
@@ -336,14 +319,7 @@ class ShimAuthTest : public ::testing::Test {
 
   test::ScopedTempDir dir_;
   std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<logic::RequestLog> requests_;
-  std::unique_ptr<logic::Counters> counters_;
-  std::unique_ptr<logic::Stash> stash_;
-  std::unique_ptr<logic::Tally> tally_;
-  std::unique_ptr<logic::GameMechanics> gm_;
-  std::unique_ptr<grpc_edge::CountersApi> counters_api_;
-  std::unique_ptr<grpc_edge::TallyApi> tally_api_;
-  std::unique_ptr<grpc_edge::GmApi> gm_api_;
+  std::unique_ptr<test::ServiceStack> stack_;
   FakeRegistry registry_;
   storage::FakeClock clock_{absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()))};
   std::unique_ptr<JsonShim> open_;  // authentication off

@@ -16,18 +16,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
-#include "server/grpc/counters_api.h"
-#include "server/grpc/gm_api.h"
-#include "server/grpc/tally_api.h"
-#include "server/logic/counters.h"
-#include "server/logic/gm.h"
-#include "server/logic/request_log.h"
-#include "server/logic/stash.h"
-#include "server/logic/tally.h"
 #include "storage/clock.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::http {
@@ -75,21 +68,11 @@ class ShimTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     base_ = *std::move(store);
     store_ = std::make_unique<FailingStore>(base_.get());
-    const storage::Clock* clock = storage::RealClock();
-    requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
-    counters_ = std::make_unique<logic::Counters>(store_.get(), clock, requests_.get(),
-                                                  logic::CountersOptions{});
-    stash_ = std::make_unique<logic::Stash>(store_.get(), clock, logic::StashOptions{});
-    tally_ = std::make_unique<logic::Tally>(store_.get(), clock, logic::TallyOptions{});
-    gm_ = std::make_unique<logic::GameMechanics>(store_.get(), clock, requests_.get(),
-                                                 logic::GameMechanicsOptions{});
-    counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
-    tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
-    gm_api_ = std::make_unique<grpc_edge::GmApi>(gm_.get());
+    stack_ = std::make_unique<test::ServiceStack>(store_.get());
     ShimServices services;
-    services.counters = counters_api_.get();
-    services.tally = tally_api_.get();
-    services.gm = gm_api_.get();
+    services.counters = &stack_->counters_api;
+    services.tally = &stack_->tally_api;
+    services.gm = &stack_->gm_api;
     // As the server does: ready = the store takes a write.
     services.ready = [this] {
       storage::WriteBatch probe;
@@ -158,14 +141,7 @@ class ShimTest : public ::testing::Test {
   test::ScopedTempDir dir_;
   std::unique_ptr<storage::Store> base_;
   std::unique_ptr<FailingStore> store_;
-  std::unique_ptr<logic::RequestLog> requests_;
-  std::unique_ptr<logic::Counters> counters_;
-  std::unique_ptr<logic::Stash> stash_;
-  std::unique_ptr<logic::Tally> tally_;
-  std::unique_ptr<logic::GameMechanics> gm_;
-  std::unique_ptr<grpc_edge::CountersApi> counters_api_;
-  std::unique_ptr<grpc_edge::TallyApi> tally_api_;
-  std::unique_ptr<grpc_edge::GmApi> gm_api_;
+  std::unique_ptr<test::ServiceStack> stack_;
   std::unique_ptr<JsonShim> shim_;
 };
 
