@@ -70,24 +70,26 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Logged before Start so a refused start still shows what it was given.
+  spdlog::info("configuration: {}", countd::EffectiveFlags());
   absl::StatusOr<std::unique_ptr<countd::CountdServer>> server =
       countd::CountdServer::Start(*config);
   if (!server.ok()) {
     std::fprintf(stderr, "countd: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  std::printf("grpc listening on %s\n", (*server)->grpc_address().c_str());
-  if (!(*server)->http_address().empty()) {
-    std::printf("http listening on %s\n", (*server)->http_address().c_str());
-  }
-  std::fflush(stdout);
-  // The stdout lines above stay "grpc/http listening on" with TLS too (scripts parse them).
   const char* tls = config->tls.cert_file.empty()        ? "off"
                     : config->tls.client_ca_file.empty() ? "on"
                                                          : "mutual";
   spdlog::info("countd started: grpc={} http={} tls={}", (*server)->grpc_address(),
                (*server)->http_address(), tls);
-  spdlog::info("configuration: {}", countd::EffectiveFlags());
+  // The listening lines come last: scripts and tests take them to mean startup is over, so every
+  // startup log line is already out. They stay "grpc/http listening on" with TLS too.
+  std::printf("grpc listening on %s\n", (*server)->grpc_address().c_str());
+  if (!(*server)->http_address().empty()) {
+    std::printf("http listening on %s\n", (*server)->http_address().c_str());
+  }
+  std::fflush(stdout);
 
   int sig = 0;
   while (sig == 0) sig = WaitForSignal(signals, absl::Seconds(1));
