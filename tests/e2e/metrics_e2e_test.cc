@@ -139,7 +139,9 @@ class MetricsE2eTest : public ::testing::Test {
       if (!absl::StartsWith(series, head)) continue;
       std::string le = series.substr(head.size(), series.size() - head.size() - 2);
       double bound = HUGE_VAL;
-      if (le != "+Inf") EXPECT_TRUE(absl::SimpleAtod(le, &bound)) << series;
+      if (le != "+Inf") {
+        EXPECT_TRUE(absl::SimpleAtod(le, &bound)) << series;
+      }
       by_bound.emplace_back(bound, v);
     }
     std::sort(by_bound.begin(), by_bound.end());

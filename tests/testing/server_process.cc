@@ -291,6 +291,7 @@ std::optional<ExitStatus> ServerProcess::WaitForExit(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   for (;;) {
     std::optional<ExitStatus> e = Reap(/*block=*/false);
+    if (e.has_value()) AwaitStdoutEnd();
     if (e.has_value() || absl::Now() >= deadline) return e;
     absl::SleepFor(kPollInterval);  // bounded polling; waitpid has no timeout
   }
@@ -301,7 +302,14 @@ ExitStatus ServerProcess::Kill() {
     absl::MutexLock lock(&wait_mu_);
     if (!exit_.has_value()) kill(pid_, SIGKILL);
   }
-  return *Reap(/*block=*/true);
+  ExitStatus exit = *Reap(/*block=*/true);
+  AwaitStdoutEnd();
+  return exit;
+}
+
+void ServerProcess::AwaitStdoutEnd() {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stdout_closed_), absl::Seconds(5));
 }
 
 std::string ServerProcess::stdout_text() const {

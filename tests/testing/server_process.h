@@ -65,8 +65,8 @@ class ServerProcess {
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const ServerProcessOptions& options);
 
   // Launches the binary without waiting for it: for tests of startup failures. Pair with
-  // WaitUntilListening() or WaitForExit(). Same thread rule as Start(). Errors: FAILED_PRECONDITION when the binary cannot be
-  // found or the process cannot be created.
+  // WaitUntilListening() or WaitForExit(). Same thread rule as Start(). Errors:
+  // FAILED_PRECONDITION when the binary cannot be found or the process cannot be created.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(
       const ServerProcessOptions& options);
 
@@ -89,10 +89,12 @@ class ServerProcess {
   absl::Status Signal(int sig);
 
   // Waits up to `timeout` for the child to exit and reaps it; nullopt if it still runs. Once
-  // reaped, every later call returns the same status at once.
+  // reaped, every later call returns the same status at once. After an exit, stdout_text()
+  // holds everything the child wrote (the pipe is read to its end first, for up to 5 s).
   std::optional<ExitStatus> WaitForExit(absl::Duration timeout);
 
   // SIGKILLs the child and reaps it; returns how it ended (it may have exited on its own first).
+  // Like WaitForExit, stdout is read to its end before this returns.
   ExitStatus Kill();
 
   // Everything the child wrote to stdout so far / to stderr so far.
@@ -106,6 +108,9 @@ class ServerProcess {
   void ParseLines() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reaps the child if it has exited (or, with `block`, once it exits).
   std::optional<ExitStatus> Reap(bool block);
+  // After the child ended: waits (bounded) until the reader thread has seen end-of-file, so the
+  // output checks that follow an exit see all of it.
+  void AwaitStdoutEnd();
 
   const pid_t pid_;
   const int stdout_fd_;
