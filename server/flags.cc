@@ -95,6 +95,11 @@ ABSL_FLAG(absl::Duration, grpc_keepalive_time, absl::Hours(2),
           "the ping is not answered within 20s (>= 10s).");
 ABSL_FLAG(int64_t, http_max_connections, 10000,
           "Open HTTP connections (1..1000000); further ones are accepted and closed at once.");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "Comma-separated CIDR ranges or addresses of reverse proxies (ingress, load balancer) "
+          "whose X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host headers countd believes: "
+          "the client address, https for the Gigya secret check, and the URL Gigya signatures "
+          "are verified against. Empty: those headers are ignored.");
 ABSL_FLAG(int64_t, http_max_url_bytes, 8 << 10,
           "Longest HTTP request target (path and query), bytes (256..--http-max-header-bytes); "
           "longer ones are refused in the route family's error form (else 414).");
@@ -111,7 +116,7 @@ const char* const kFlagNames[] = {
     "tls_cert_file", "tls_key_file", "tls_client_ca_file", "grpc_reflection",
     "grpc_max_message_bytes", "grpc_max_concurrent_streams", "grpc_max_connection_idle",
     "grpc_max_connection_age", "grpc_max_connection_age_grace", "grpc_keepalive_time",
-    "http_max_connections", "http_max_url_bytes", "auth", "operator_token_file",
+    "http_max_connections", "http_max_url_bytes", "trusted_proxies", "auth", "operator_token_file",
     "secrets_key_file", "allow_insecure_secret", "signature_window",
 };
 
@@ -237,6 +242,10 @@ absl::Status TlsAndConnectionFlags(ServerConfig& c) {
                absl::StrCat(c.http_max_url_bytes, " is outside 256..", c.http_max_header_bytes,
                             " (the request line is part of --http-max-header-bytes)"));
   }
+  absl::StatusOr<http::ProxyList> proxies =
+      http::ProxyList::Parse(absl::GetFlag(FLAGS_trusted_proxies));
+  if (!proxies.ok()) return Bad("trusted-proxies", proxies.status().message());
+  c.trusted_proxies = *std::move(proxies);
   return absl::OkStatus();
 }
 

@@ -257,6 +257,11 @@ class CountdServerImpl : public CountdServer {
     options.idle_timeout = config_.http_idle_timeout;
     options.max_connections = static_cast<size_t>(config_.http_max_connections);
     options.max_target_bytes = static_cast<size_t>(config_.http_max_url_bytes);
+    options.trusted_proxies = config_.trusted_proxies;
+    if (!config_.trusted_proxies.empty()) {
+      spdlog::info("http: X-Forwarded-For/-Proto/-Host believed from {}",
+                   config_.trusted_proxies.ToString());
+    }
     if (!tls.cert_chain_pem.empty()) {
       options.tls =
           http::HttpTlsOptions{tls.cert_chain_pem, tls.private_key_pem, tls.client_ca_pem};

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/http/forwarded.h"
 #include "server/tls.h"
 #include "storage/clock.h"
 #include "storage/store.h"
@@ -50,6 +51,10 @@ struct ServerConfig {
   // HTTP: open connections (more are closed at once) and request-target length (414 beyond).
   int64_t http_max_connections = 10000;
   int64_t http_max_url_bytes = 8 << 10;
+  // Reverse proxies whose X-Forwarded-For/-Proto/-Host headers are believed (--trusted-proxies):
+  // the client address, whether the client used TLS, and the host it addressed (for Gigya
+  // signatures). Empty: those headers are ignored.
+  http::ProxyList trusted_proxies;
   // Authentication (README: Authentication and tenants). true (--auth=required): Counters, Tally
   // and GameMechanics calls and the HTTP routes need a tenant's credentials, and Admin calls the
   // operator token; `operator_token` and `secrets_key` are then required. false (--auth=off):

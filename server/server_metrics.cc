@@ -199,16 +199,21 @@ std::string ServerMetrics::GrpcMethodLabel(const char* method) {
 }
 
 void ServerMetrics::ObserveHttp(absl::string_view method, const std::string& route, int status,
-                                double seconds, absl::string_view remote_ip) {
+                                double seconds, absl::string_view remote_ip,
+                                absl::string_view peer_ip) {
   http_requests_->With({route, absl::StrCat(status)})->Increment();
   http_duration_->With({route})->Observe(seconds);
   spdlog::level::level_enum level = status >= 500 ? spdlog::level::warn : spdlog::level::debug;
   if (!spdlog::should_log(level)) return;
   // Never the query, the body or header values: they can carry keys and user data.
   absl::string_view logged_method = LoggedHttpMethod(method);
-  spdlog::log(level, "http method={} route={} status={} duration_us={} remote={}",
+  // via= names the proxy when a trusted one forwarded the request (--trusted-proxies).
+  const bool forwarded = !peer_ip.empty() && peer_ip != remote_ip;
+  spdlog::log(level, "http method={} route={} status={} duration_us={} remote={}{}{}",
               std::string_view(logged_method.data(), logged_method.size()), route, status,
-              Micros(seconds), std::string_view(remote_ip.data(), remote_ip.size()));
+              Micros(seconds), std::string_view(remote_ip.data(), remote_ip.size()),
+              forwarded ? " via=" : "",
+              forwarded ? std::string_view(peer_ip.data(), peer_ip.size()) : std::string_view());
 }
 
 http::HttpHandler ServerMetrics::WrapHttp(http::HttpHandler handler, RouteLabeler route_label) {
@@ -220,7 +225,7 @@ http::HttpHandler ServerMetrics::WrapHttp(http::HttpHandler handler, RouteLabele
     // The handler's own answer is what the client sees, except statuses outside 200..599.
     int status = response.status >= 200 && response.status <= 599 ? response.status : 500;
     ObserveHttp(request.method, route_label(request.method, request.path), status,
-                SecondsSince(start), request.remote_ip);
+                SecondsSince(start), request.remote_ip, request.peer_ip);
     http_in_flight_->Add(-1);
     return response;
   };
@@ -234,7 +239,7 @@ http::HttpRejectHandler ServerMetrics::WrapHttpReject(http::HttpRejectHandler re
     http::HttpResponse response = reject(target, kind);
     int status = response.status >= 200 && response.status <= 599 ? response.status : 500;
     absl::string_view path = absl::string_view(target).substr(0, target.find('?'));
-    ObserveHttp("other", route_label("", path), status, SecondsSince(start), "");
+    ObserveHttp("other", route_label("", path), status, SecondsSince(start), "", "");
     return response;
   };
 }

@@ -56,8 +56,9 @@ class ServerMetrics {
   class InterceptorFactory;
   // The method label for a gRPC method path.
   std::string GrpcMethodLabel(const char* method);
+  // `remote_ip`: the client; `peer_ip`: the TCP peer (a trusted proxy when they differ).
   void ObserveHttp(absl::string_view method, const std::string& route, int status,
-                   double seconds, absl::string_view remote_ip);
+                   double seconds, absl::string_view remote_ip, absl::string_view peer_ip);
   void WriteStoreMetrics(metrics::ExpositionWriter& w) const;
 
   storage::Store* const store_;

@@ -566,7 +566,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     request.body = std::move(msg.body());
     request.remote_ip = remote_ip_;
+    request.peer_ip = remote_ip_;
     request.secure = kTls;
+    if (!ApplyForwardedHeaders(state_->options.trusted_proxies, &request).ok()) {
+      // The reason names only the header, never its value; the route family answers 400.
+      return Reject(kRejectBadForwarded, request.target);
+    }
 
     HttpResponse response;
     try {

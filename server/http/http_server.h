@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/http/forwarded.h"
 
 namespace countd::http {
 
@@ -26,9 +27,14 @@ struct HttpRequest {
   std::string query;   // after the first '?', raw ("" when none)
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in order
   std::string body;       // de-chunked when sent with Transfer-Encoding: chunked
-  std::string remote_ip;  // peer address without port, e.g. "127.0.0.1" or "::1"
-  // True when the request arrived over TLS (--tls-cert-file); the `secret` parameter of the
-  // Gigya routes is refused on plain connections unless --allow-insecure-secret.
+  // The client's address without port, e.g. "127.0.0.1" or "::1": the TCP peer, or for a peer
+  // in HttpServerOptions::trusted_proxies the client named by X-Forwarded-For.
+  std::string remote_ip;
+  // The TCP peer's address, whoever it is (a proxy or the client itself).
+  std::string peer_ip;
+  // True when the client's request arrived over TLS: this connection is TLS (--tls-cert-file),
+  // or a trusted proxy says X-Forwarded-Proto: https. The `secret` parameter of the Gigya routes
+  // is refused when false unless --allow-insecure-secret.
   bool secure = false;
 
   // Returns the value of the first header named `lower_name` (which must be lower-case), or
@@ -58,6 +64,8 @@ inline constexpr absl::string_view kRejectBodyTooLarge = "body_too_large";      
 inline constexpr absl::string_view kRejectHeaderTooLarge = "header_too_large";  // default 431
 inline constexpr absl::string_view kRejectBadRequest = "bad_request";           // default 400
 inline constexpr absl::string_view kRejectUriTooLong = "uri_too_long";          // default 414
+// A trusted proxy's X-Forwarded-For/-Proto/-Host header is malformed (forwarded.h).
+inline constexpr absl::string_view kRejectBadForwarded = "bad_forwarded_header";  // default 400
 
 // Answers a rejected request, so that each route family can answer in its own format (decide by
 // `target`). `target` is the raw request target when the request line was parsed, else "";
@@ -96,6 +104,10 @@ struct HttpServerOptions {
   size_t max_connections = 10000;
   // Set: serve HTTPS only (HttpRequest::secure is true on every request). Absent: plaintext.
   std::optional<HttpTlsOptions> tls;
+  // Peers whose X-Forwarded-For/-Proto/-Host headers are believed (ApplyForwardedHeaders in
+  // forwarded.h) before the handler sees the request; a malformed one is kRejectBadForwarded.
+  // Empty: every such header is ignored.
+  ProxyList trusted_proxies;
   // Called (on an io thread, so it must be quick and must not throw) for every TLS connection
   // whose handshake failed or did not finish within read_timeout: a plaintext client, an
   // untrusted or missing client certificate, a port scanner. `error` is OpenSSL's or Asio's

@@ -574,6 +574,31 @@ TEST_F(HttpAuthE2eTest, CanonicalBearer) {
   EXPECT_THAT(statuses, ::testing::ElementsAre(200, 200, 429));
 }
 
+TEST_F(HttpAuthE2eTest, ForwardedHeadersAreIgnoredWithoutTrustedProxies) {
+  // This countd has no --trusted-proxies: a client cannot talk its way into "https".
+  const HeaderList forwarded = {{"X-Forwarded-Proto", "https"},
+                                {"X-Forwarded-Host", "accounts.example.com"},
+                                {"X-Forwarded-For", "198.51.100.7"}};
+  HttpResult r = http_->Get(
+      absl::StrCat("/accounts.getCounters?",
+                   Encode({{"apiKey", "acme"}, {"UID", uid_}, {"secret", acme_->secret}})),
+      forwarded);
+  EXPECT_EQ(ErrorCode(r), 400001) << r;
+  // Signed for the URL the headers claim: refused; countd names the URL it checked.
+  const std::string claimed = "https://accounts.example.com/accounts.getCounters";
+  r = http_->Get(absl::StrCat("/accounts.getCounters?",
+                              Encode(SignParams({{"UID", uid_}}, "GET", claimed, acme_->secret))),
+                 forwarded);
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_THAT(r.body, HasSubstr(Url("accounts.getCounters")));
+  // Even a malformed one is just ignored.
+  r = http_->Get(absl::StrCat("/accounts.getCounters?",
+                              Encode(Sign({{"UID", uid_}}, "GET", "accounts.getCounters",
+                                          acme_->secret))),
+                 {{"X-Forwarded-Proto", "gopher"}});
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+}
+
 // --- a countd that accepts the secret over plain HTTP ---------------------------------------------------
 
 TEST(HttpAuthInsecureSecretE2eTest, SecretParameterWorksWithAllowInsecureSecret) {
@@ -737,6 +762,198 @@ TEST_F(HttpsAuthE2eTest, SignedRequestOverHttpsSignsTheHttpsUrl) {
   EXPECT_THAT(r.body, HasSubstr(Url("https", method)));
   r = Post(method, SignParams({{"UID", uid_}}, "POST", Url("http", method), acme_->secret));
   EXPECT_EQ(ErrorCode(r), 403003) << r;
+}
+
+// --- a countd behind a trusted reverse proxy (--trusted-proxies) ---------------------------------
+
+// One countd with --trusted-proxies naming loopback, so this test client plays the ingress that
+// terminates TLS for the real client and forwards over plain HTTP. Tenant acme is open.
+class HttpTrustedProxyE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::ScopedTempDir();
+    auto fail = [](const absl::Status& s) { start_error_ = new std::string(s.ToString()); };
+    std::string error;
+    server_ = AuthServer::Start(dir_, "proxy", {"--trusted-proxies=127.0.0.0/8,::1",
+                                                "--log-level=debug"},
+                                &error)
+                  .release();
+    if (server_ == nullptr) return fail(absl::InternalError(error));
+    absl::StatusOr<Tenant> t = server_->Create("acme", Open());
+    if (!t.ok()) return fail(t.status());
+    acme_ = new Tenant(*t);
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+    delete acme_;
+    acme_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    http_ = std::make_unique<HttpClient>(server_->http_address());
+    uid_ = absl::StrCat("u-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+
+  void TearDown() override {
+    if (HasFailure() && server_ != nullptr) {
+      ADD_FAILURE() << "countd stdout:\n" << server_->process()->stdout_text().substr(0, 4000);
+    }
+  }
+
+  HttpResult Get(const std::string& method, const Params& params, const HeaderList& headers) {
+    return http_->Get(absl::StrCat("/", method, "?", Encode(params)), headers);
+  }
+  HttpResult Post(const std::string& method, const Params& params, const HeaderList& headers) {
+    return http_->Post(absl::StrCat("/", method), Encode(params), headers);
+  }
+
+  static test::ScopedTempDir* dir_;
+  static AuthServer* server_;
+  static std::string* start_error_;
+  static Tenant* acme_;
+
+  std::unique_ptr<HttpClient> http_;
+  std::string uid_;
+};
+
+test::ScopedTempDir* HttpTrustedProxyE2eTest::dir_ = nullptr;
+AuthServer* HttpTrustedProxyE2eTest::server_ = nullptr;
+std::string* HttpTrustedProxyE2eTest::start_error_ = nullptr;
+Tenant* HttpTrustedProxyE2eTest::acme_ = nullptr;
+
+TEST_F(HttpTrustedProxyE2eTest, SecretIsAcceptedWhenTheProxySaysTheClientUsedHttps) {
+  const Params p = {{"apiKey", "acme"}, {"UID", uid_}, {"secret", acme_->secret}};
+  EXPECT_EQ(ErrorCode(Get("accounts.getCounters", p, {{"X-Forwarded-Proto", "https"}})), 0);
+  // The proxy saw plain HTTP, or says nothing: the connection itself is plain.
+  HttpResult r = Get("accounts.getCounters", p, {{"X-Forwarded-Proto", "http"}});
+  EXPECT_EQ(ErrorCode(r), 400001) << r;
+  EXPECT_EQ(ErrorCode(Get("accounts.getCounters", p, {})), 400001);
+  // A client's own "https" in front of a proxy that appends what it saw: the proxy's wins.
+  EXPECT_EQ(ErrorCode(Get("accounts.getCounters", p, {{"X-Forwarded-Proto", "https, http"}})),
+            400001);
+  // Writes too, with the secret in a form body.
+  r = Post("accounts.registerCounters",
+           {{"apiKey", "acme"}, {"secret", acme_->secret},
+            {"counters", R"([{"class":"_buy","path":"/"}])"}},
+           {{"X-Forwarded-Proto", "https"}});
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+}
+
+TEST_F(HttpTrustedProxyE2eTest, SignaturesAreCheckedAgainstTheUrlTheClientUsed) {
+  const std::string method = "accounts.getCounters";
+  // The client called https://accounts.example.com/...; the ingress forwards over plain HTTP.
+  const HeaderList ingress = {{"X-Forwarded-Proto", "https"},
+                              {"X-Forwarded-Host", "Accounts.Example.com"},
+                              {"X-Forwarded-For", "198.51.100.7"}};
+  const std::string public_url = "https://accounts.example.com/" + method;
+  Params signed_params = SignParams({{"UID", uid_}}, "GET", public_url, acme_->secret);
+  HttpResult r = Get(method, signed_params, ingress);
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  // The same signature without the proxy's headers is for another URL: 403003 naming the URL.
+  signed_params = SignParams({{"UID", uid_}}, "GET", public_url, acme_->secret);
+  r = Get(method, signed_params, {});
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_THAT(r.body, HasSubstr("http://" + server_->http_address() + "/" + method));
+  // A non-default port stays in the URL; POST signs the same way.
+  const std::string port_url = "https://accounts.example.com:8443/" + method;
+  r = Post(method, SignParams({{"UID", uid_}}, "POST", port_url, acme_->secret),
+           {{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "accounts.example.com:8443"}});
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  r = Post(method, SignParams({{"UID", uid_}}, "POST", port_url, acme_->secret), ingress);
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_THAT(r.body, HasSubstr(public_url));
+}
+
+TEST_F(HttpTrustedProxyE2eTest, GmRecordsTheForwardedClientAddress) {
+  const HeaderList tls = {{"X-Forwarded-Proto", "https"}};
+  auto with_secret = [&](Params p) {
+    p.emplace("apiKey", "acme");
+    p.emplace("secret", acme_->secret);
+    return p;
+  };
+  ASSERT_EQ(ErrorCode(Post("gm.setActionConfig",
+                           with_secret({{"actionID", "visit"}, {"points", "1"}}), tls)),
+            0);
+  // Hops: a forged entry the client sent, the client as the ingress saw it, the ingress's own
+  // pod address (trusted): the client is the first untrusted hop from the right.
+  HeaderList forwarded = tls;
+  forwarded.emplace_back("X-Forwarded-For", "203.0.113.1, 198.51.100.7, 127.0.0.9");
+  ASSERT_EQ(ErrorCode(Post("gm.notifyAction",
+                           with_secret({{"UID", uid_}, {"action", "visit"}}), forwarded)),
+            0);
+  // No X-Forwarded-For: the proxy's own address.
+  ASSERT_EQ(ErrorCode(Post("gm.notifyAction",
+                           with_secret({{"UID", uid_}, {"action", "visit"}}), tls)),
+            0);
+  HttpResult r = Get("gm.getActionsLog", with_secret({{"UID", uid_}}), tls);
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  rapidjson::Document doc = ParseJson(r.body);
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("actions")) << r;
+  std::vector<std::string> ips;
+  for (const auto& a : doc["actions"].GetArray()) {
+    ips.push_back(a.HasMember("ip") ? a["ip"].GetString() : "");
+  }
+  EXPECT_THAT(ips, ::testing::UnorderedElementsAre("198.51.100.7", "127.0.0.1")) << r;
+  // The debug request line names both the client and the proxy.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!absl::StrContains(server_->process()->stdout_text(),
+                            "remote=198.51.100.7 via=127.0.0.1") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_THAT(server_->process()->stdout_text(), HasSubstr("remote=198.51.100.7 via=127.0.0.1"));
+}
+
+TEST_F(HttpTrustedProxyE2eTest, MalformedForwardedHeadersAreRefusedInEachFamilysForm) {
+  const Params p = {{"apiKey", "acme"}, {"UID", uid_}, {"secret", acme_->secret}};
+  const HeaderList bad_proto = {{"X-Forwarded-Proto", "gopher"}};
+  HttpResult r = Get("accounts.getCounters", p, bad_proto);
+  EXPECT_EQ(r.status, 200) << r;  // Gigya answers in the body
+  EXPECT_EQ(ErrorCode(r), 400001) << r;
+  EXPECT_THAT(r.body, HasSubstr("bad_forwarded_header"));
+  const std::string incr = absl::StrCat("/stash/v1.1/count/incr/acme/public/", uid_, ":c");
+  r = http_->Post(incr, "", {{"X-Forwarded-For", "nope"}});
+  EXPECT_EQ(r.status, 200) << r;  // Stash answers in the body
+  EXPECT_EQ(r.body, R"({"status":400})");
+  r = http_->Get("/tally/acme/views?count=10", {{"X-Forwarded-Host", "a/b"}});
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, HasSubstr("\"error\""));
+  r = http_->Get("/healthz", {{"X-Forwarded-Proto", "gopher"}});
+  EXPECT_EQ(r.status, 400) << r;
+  EXPECT_EQ(r.body, R"({"error":"bad_forwarded_header"})");
+  // The refused Stash increment wrote nothing: the next one counts 1.
+  r = http_->Post(incr, "", {{"X-Forwarded-For", "198.51.100.7"}});
+  ASSERT_EQ(r.status, 200) << r;
+  rapidjson::Document doc = ParseJson(r.body);
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("data") && doc["data"].IsString()) << r;
+  const std::string key = doc["data"].GetString();  // acme:c:<day>
+  r = http_->Get(absl::StrCat("/stash/v1.1/count/get/acme/public/", uid_,
+                              key.substr(key.find(':'))));
+  EXPECT_THAT(r.body, JsonEq(R"({"status":200,"data":"1"})")) << r;
+}
+
+TEST(HttpTrustedProxyStartupE2eTest, MalformedRangesRefuseToStart) {
+  for (const char* bad : {"10.1.2.3/8", "ingress", "10.0.0.0/33"}) {
+    test::ScopedTempDir dir;
+    test::ServerProcessOptions options;
+    options.data_dir = dir.Sub("data");
+    options.extra_args = {absl::StrCat("--trusted-proxies=", bad)};
+    absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
+        test::ServerProcess::Launch(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    std::optional<test::ExitStatus> exit = (*server)->WaitForExit(absl::Seconds(30));
+    ASSERT_TRUE(exit.has_value()) << bad;
+    EXPECT_FALSE(exit->Success()) << bad;
+    EXPECT_THAT((*server)->stderr_text(), HasSubstr("--trusted-proxies")) << bad;
+    EXPECT_THAT((*server)->stdout_text(), Not(HasSubstr("listening on"))) << bad;
+  }
 }
 
 }  // namespace
