@@ -102,6 +102,8 @@ std::string RequestKey(absl::string_view scope, absl::string_view tenant,
   return Join({scope, tenant, request_id});
 }
 
+std::string RequestScopePrefix(absl::string_view scope) { return Join({scope}); }
+
 std::string TallyCounterPrefix(absl::string_view tenant, absl::string_view counter) {
   return Join({"b", tenant, counter});
 }

@@ -60,6 +60,8 @@ std::string StashKey(absl::string_view tenant, absl::string_view visitor,
 // --- Idempotency records (table kRequests); value = 8-byte big-endian expiry + payload ---
 std::string RequestKey(absl::string_view scope, absl::string_view tenant,
                        absl::string_view request_id);
+// The prefix of every RequestKey of `scope`.
+std::string RequestScopePrefix(absl::string_view scope);
 
 // --- Tally (tables kTally, kTallyMeta) ---
 // Sub-bucket keys: tenant, counter, countable, then the bucket's end and expiry (8-byte

@@ -27,6 +27,12 @@ struct Address {
 
 absl::optional<Address> ParseAddress(absl::string_view text) {
   if (text.empty() || text.size() > 45) return absl::nullopt;  // INET6_ADDRSTRLEN - 1
+  // inet_pton reads a C string: a NUL would end the text early ("::\0junk" parses as "::").
+  for (char c : text) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') {
+      return absl::nullopt;
+    }
+  }
   const std::string s(text);
   Address a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {

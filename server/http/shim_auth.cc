@@ -64,9 +64,7 @@ absl::optional<int64_t> ParseUnixSeconds(absl::string_view text) {
 
 }  // namespace
 
-ShimAuth::ShimAuth(const ShimAuthOptions& options)
-    : options_(options),
-      nonces_(logic::NonceCache::Options{options.clock, options.max_nonces_per_tenant}) {}
+ShimAuth::ShimAuth(const ShimAuthOptions& options) : options_(options) {}
 
 absl::Status ShimAuth::CheckGigya(const GigyaParams& params, const HttpRequest& request,
                                   absl::string_view service, absl::string_view rpc) {
@@ -157,7 +155,8 @@ absl::StatusOr<logic::Principal> ShimAuth::CheckSigned(const GigyaParams& params
     return Relabel(principal.status(), "apiKey", "sig");
   }
   // Only now: a request that does not verify must not be able to fill the cache.
-  absl::Status fresh = nonces_.Use(tenant, *nonce, signed_at + options_.signature_window);
+  absl::Status fresh =
+      options_.tenants->UseNonce(tenant, *nonce, signed_at + options_.signature_window);
   if (!fresh.ok()) return fresh;
   return principal;
 }

@@ -13,7 +13,6 @@
 #include "absl/time/time.h"
 #include "server/http/gigya.h"
 #include "server/http/http_server.h"
-#include "server/logic/nonce_cache.h"
 #include "server/logic/tenants.h"
 #include "storage/clock.h"
 
@@ -25,9 +24,8 @@ struct ShimAuthOptions {
   // Accept the Gigya `secret` parameter on plain-HTTP connections (--allow-insecure-secret).
   bool allow_insecure_secret = false;
   // A signed request's timestamp may be this far from the server's clock, either way; its
-  // nonce is remembered for that long after the timestamp.
+  // nonce is remembered (TenantRegistry::UseNonce) for that long after the timestamp.
   absl::Duration signature_window = absl::Seconds(120);
-  size_t max_nonces_per_tenant = 100'000;
 };
 
 // Thread-safe. Every error is an absl::Status for server/errors.cc (AuthFailure reasons,
@@ -72,7 +70,6 @@ class ShimAuth {
                                                absl::string_view secret_id);
 
   const ShimAuthOptions options_;
-  logic::NonceCache nonces_;
 };
 
 }  // namespace countd::http

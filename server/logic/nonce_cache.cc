@@ -5,8 +5,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/logic/status_util.h"
+#include "storage/keys.h"
 
 namespace countd::logic {
+namespace {
+
+// The kRequests scope of nonce records (request_id records use the service names).
+constexpr absl::string_view kScope = "nonce";
+
+}  // namespace
 
 NonceCache::NonceCache(const Options& options) : options_(options) {}
 
@@ -35,11 +42,8 @@ void NonceCache::SweepLocked(absl::Time now) {
   }
 }
 
-absl::Status NonceCache::Use(absl::string_view tenant, absl::string_view nonce,
-                             absl::Time expires) {
-  const absl::Time now = options_.clock->Now();
-  absl::MutexLock lock(&mu_);
-  SweepLocked(now);
+absl::Status NonceCache::RecordLocked(absl::string_view tenant, absl::string_view nonce,
+                                      absl::Time expires, absl::Time now) {
   TenantNonces& t = tenants_[tenant];
   Expire(&t, now);
   if (t.seen.contains(nonce)) {
@@ -47,7 +51,7 @@ absl::Status NonceCache::Use(absl::string_view tenant, absl::string_view nonce,
                        "was already used in a request signed within the signature window; "
                        "send a new nonce with every request");
   }
-  if (expires < now) return absl::OkStatus();
+  if (expires < now) return absl::OkStatus();  // nothing left to remember
   if (t.by_expiry.size() >= std::max<size_t>(options_.max_per_tenant, 1)) {
     return AuthFailure(
         auth_reason::kRateLimited, "nonce",
@@ -57,6 +61,68 @@ absl::Status NonceCache::Use(absl::string_view tenant, absl::string_view nonce,
   auto node = t.by_expiry.emplace(expires, std::string(nonce));
   t.seen.insert(absl::string_view(node->second));
   return absl::OkStatus();
+}
+
+void NonceCache::Forget(absl::string_view tenant, absl::string_view nonce, absl::Time expires) {
+  absl::MutexLock lock(&mu_);
+  auto t = tenants_.find(tenant);
+  if (t == tenants_.end()) return;
+  auto [first, last] = t->second.by_expiry.equal_range(expires);
+  for (auto it = first; it != last; ++it) {
+    if (it->second != nonce) continue;
+    t->second.seen.erase(absl::string_view(it->second));
+    t->second.by_expiry.erase(it);
+    return;
+  }
+}
+
+absl::Status NonceCache::Load() {
+  if (options_.store == nullptr) return absl::OkStatus();
+  const absl::Time now = options_.clock->Now();
+  absl::Status malformed;
+  absl::MutexLock lock(&mu_);
+  absl::Status scanned = options_.store->Scan(
+      storage::Table::kRequests, storage::PrefixRange(storage::keys::RequestScopePrefix(kScope)),
+      [&](absl::string_view key, absl::string_view value) {
+        std::vector<absl::string_view> parts = storage::keys::Split(key);
+        if (parts.size() != 3 || value.size() != 8) {
+          malformed = absl::DataLossError("nonce record: malformed key or value in table requests");
+          return false;
+        }
+        // The store never returns expired records; the in-memory expiry is the signature's.
+        const absl::Time expires =
+            absl::FromUnixSeconds(storage::keys::GetBigEndian64(value)) - absl::Seconds(1);
+        if (expires >= now) {
+          TenantNonces& t = tenants_[parts[1]];
+          auto node = t.by_expiry.emplace(expires, std::string(parts[2]));
+          t.seen.insert(absl::string_view(node->second));
+        }
+        return true;
+      });
+  if (!scanned.ok()) return scanned;
+  return malformed;
+}
+
+absl::Status NonceCache::Use(absl::string_view tenant, absl::string_view nonce,
+                             absl::Time expires) {
+  const absl::Time now = options_.clock->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    SweepLocked(now);
+    absl::Status recorded = RecordLocked(tenant, nonce, expires, now);
+    if (!recorded.ok()) return recorded;
+  }
+  if (options_.store == nullptr || expires < now) return absl::OkStatus();
+  // Written outside the lock, so concurrent signed requests share WAL writes (and fsyncs). The
+  // record is in memory already: a concurrent replay is refused meanwhile. Kept until the whole
+  // second after `expires` (the store drops a record once its expiry second has begun).
+  std::string value;
+  storage::keys::PutBigEndian64(&value, absl::ToUnixSeconds(expires) + 1);
+  storage::WriteBatch batch;
+  batch.Put(storage::Table::kRequests, storage::keys::RequestKey(kScope, tenant, nonce), value);
+  absl::Status written = options_.store->Write(batch);
+  if (!written.ok()) Forget(tenant, nonce, expires);
+  return written;
 }
 
 size_t NonceCache::SizeForTest() const {

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/clock.h"
+#include "storage/store.h"
 
 namespace countd::logic {
 
@@ -24,23 +25,32 @@ namespace countd::logic {
 // tenant gets its new signed requests refused (rate limited) until records expire, instead of
 // silently forgetting nonces that could then be replayed.
 //
-// In memory, per process: replicas do not share it and a restart empties it, so a request
-// captured before a restart can be replayed once within its window. Thread-safe.
+// Checked in memory. With a store, every record is also written there (table kRequests, scope
+// "nonce", expiring with the record) before Use() says OK, and Load() reads the unexpired ones
+// back at start: a restart forgets nothing. Replicas do not share it (countd runs one writer per
+// database). Thread-safe.
 class NonceCache {
  public:
   struct Options {
     const storage::Clock* clock = nullptr;  // required; must outlive the cache
     size_t max_per_tenant = 100'000;        // unexpired records per tenant; >= 1
+    // Where records survive restarts; nullptr = memory only. Must outlive the cache.
+    storage::Store* store = nullptr;
   };
 
   explicit NonceCache(const Options& options);
   NonceCache(const NonceCache&) = delete;
   NonceCache& operator=(const NonceCache&) = delete;
 
+  // Reads the unexpired records of the store into memory (call once, before Use). OK without a
+  // store. Errors: UNAVAILABLE when storage fails; DATA_LOSS for a malformed record.
+  absl::Status Load();
+
   // Records that `tenant` used `nonce` in a request whose signature stays valid until
   // `expires` (inclusive). OK the first time. Errors: AuthFailure kReplay (field "nonce") when
   // the pair was recorded and has not expired; AuthFailure kRateLimited (field "nonce") when
-  // the tenant already holds max_per_tenant unexpired records (nothing is recorded then).
+  // the tenant already holds max_per_tenant unexpired records (nothing is recorded then);
+  // UNAVAILABLE when the store fails (the record is dropped again, so a retry may use it).
   // An `expires` already past is accepted and forgotten at once: callers refuse stale
   // timestamps before they get here.
   absl::Status Use(absl::string_view tenant, absl::string_view nonce, absl::Time expires);
@@ -60,6 +70,11 @@ class NonceCache {
   static void Expire(TenantNonces* t, absl::Time now);
   // Drops the expired records of every tenant, at most once a second; empty tenants go.
   void SweepLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records (tenant, nonce) until `expires` in memory. kReplay / kRateLimited as Use.
+  absl::Status RecordLocked(absl::string_view tenant, absl::string_view nonce, absl::Time expires,
+                            absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the record RecordLocked made (after a failed store write).
+  void Forget(absl::string_view tenant, absl::string_view nonce, absl::Time expires);
 
   const Options options_;
   mutable absl::Mutex mu_;

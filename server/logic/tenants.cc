@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "server/logic/nonce_cache.h"
 #include "server/logic/secret_box.h"
 #include "server/logic/status_util.h"
 #include "server/logic/validate.h"
@@ -378,10 +379,19 @@ class TenantRegistryImpl final : public TenantRegistry {
       : store_(store),
         clock_(options.clock),
         secret_bytes_for_test_(options.secret_bytes_for_test),
-        box_(std::move(box)) {}
+        box_(std::move(box)),
+        nonces_(NonceCache::Options{options.clock, options.max_nonces_per_tenant, store}) {}
 
-  // Reads every record. Errors as TenantRegistry::Open.
+  absl::Status UseNonce(absl::string_view tenant, absl::string_view nonce,
+                        absl::Time expires) override {
+    return nonces_.Use(tenant, nonce, expires);
+  }
+
+  // Reads every record, and the nonces of signed requests still within their window. Errors as
+  // TenantRegistry::Open.
   absl::Status Load() {
+    absl::Status nonces = nonces_.Load();
+    if (!nonces.ok()) return nonces;
     absl::Status failure;
     std::map<std::string, Entry, std::less<>> loaded;
     const std::string prefix = storage::keys::TenantRegistryPrefix();
@@ -746,6 +756,7 @@ class TenantRegistryImpl final : public TenantRegistry {
   const storage::Clock* const clock_;
   const std::function<std::string(size_t)> secret_bytes_for_test_;
   const std::unique_ptr<SecretBox> box_;
+  NonceCache nonces_;  // signed requests' nonces, durable in the store
   // Serializes the administrative changes (read, store, publish). Taken before mu_.
   absl::Mutex admin_mu_;
   mutable absl::Mutex mu_;

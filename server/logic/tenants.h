@@ -79,6 +79,8 @@ class TenantRegistry {
     const storage::Clock* clock = nullptr;  // required; must outlive the registry
     // AES-256-GCM key (exactly 32 raw bytes) the secrets are encrypted with at rest.
     std::string secrets_key;
+    // Unexpired nonces of signed requests held per tenant (UseNonce); >= 1.
+    size_t max_nonces_per_tenant = 100'000;
     // Tests only: returns the raw bytes of each new secret (asked for 32) instead of the CSPRNG,
     // so a test can check signatures against vectors computed elsewhere. Empty = RAND_bytes.
     std::function<std::string(size_t)> secret_bytes_for_test;
@@ -128,6 +130,12 @@ class TenantRegistry {
   virtual absl::Status CheckOrigin(absl::string_view tenant, absl::string_view origin) = 0;
   // Takes one request from the tenant's token bucket. Errors: kUnknownTenant; kRateLimited.
   virtual absl::Status Admit(absl::string_view tenant) = 0;
+  // Records the nonce of a verified signed request of `tenant` whose signature stays valid until
+  // `expires`; durable, so a restart still refuses its replay (NonceCache with the store).
+  // Errors: AuthFailure kReplay (field "nonce") for a nonce already used; kRateLimited when the
+  // tenant holds max_nonces_per_tenant unexpired nonces; UNAVAILABLE when storage fails.
+  virtual absl::Status UseNonce(absl::string_view tenant, absl::string_view nonce,
+                                absl::Time expires) = 0;
 };
 
 // OK when `principal` may use `access` on `tenant`. Errors: kOtherTenant (field "tenant") when

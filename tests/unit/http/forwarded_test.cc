@@ -49,6 +49,7 @@ TEST(ProxyListTest, ParsesRangesAndSingleAddresses) {
   EXPECT_TRUE(p.Contains("::1"));
   EXPECT_FALSE(p.Contains("not-an-ip"));
   EXPECT_FALSE(p.Contains(""));
+  EXPECT_FALSE(p.Contains("::1" + std::string(1, '\0')));
 }
 
 TEST(ProxyListTest, OddPrefixLengthsAndIpv4MappedAddresses) {
@@ -186,6 +187,9 @@ TEST(ApplyForwardedHeadersTest, MalformedHeadersFromATrustedPeerAreRefused) {
       {"x-forwarded-host", "[::1"},
       {"x-forwarded-host", "a b"},
       {"x-forwarded-host", ""},
+      // Found by forwarded_fuzz: inet_pton stopped at the NUL and saw "::".
+      {"x-forwarded-host", "[::" + std::string(2, '\0') + "1]:8443"},
+      {"x-forwarded-for", "::" + std::string(1, '\0') + "1"},
   };
   const std::vector<std::string> names = {"X-Forwarded-For", "X-Forwarded-Proto",
                                           "X-Forwarded-Host"};

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -139,8 +140,17 @@ class FakeRegistry : public logic::TenantRegistry {
     return absl::OkStatus();
   }
 
+  // Expiry is NonceCache's business (nonce_cache_test); the fake only remembers.
+  absl::Status UseNonce(absl::string_view tenant, absl::string_view nonce, absl::Time) override {
+    if (!used_nonces.insert(absl::StrCat(tenant, "/", nonce)).second) {
+      return logic::AuthFailure(reason::kReplay, "nonce", "already used");
+    }
+    return absl::OkStatus();
+  }
+
   std::string last_base_string;
   int admitted = 0;
+  absl::flat_hash_set<std::string> used_nonces;
 
  private:
   static absl::Status Unknown(absl::string_view tenant) {

@@ -775,5 +775,54 @@ TEST_F(TenantRegistryTest, RequestChecksRunWhileSecretsRotate) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// --- nonces of signed requests ----------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, NoncesAreRefusedTwiceEvenAfterARestart) {
+  Create("site1");
+  const absl::Time expires = clock_.Now() + absl::Seconds(120);
+  ASSERT_TRUE(registry_->UseNonce("site1", "n1", expires).ok());
+  absl::Status again = registry_->UseNonce("site1", "n1", expires);
+  EXPECT_EQ(ReasonOf(again), auth_reason::kReplay) << again;
+  EXPECT_TRUE(registry_->UseNonce("site2", "n1", expires).ok()) << "tenants are separate";
+
+  // A restart (a new registry over the same store) still knows them.
+  registry_.reset();
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  registry_ = *std::move(reopened);
+  again = registry_->UseNonce("site1", "n1", expires);
+  EXPECT_EQ(ReasonOf(again), auth_reason::kReplay) << again;
+  EXPECT_EQ(ReasonOf(registry_->UseNonce("site2", "n1", expires)), auth_reason::kReplay);
+  EXPECT_TRUE(registry_->UseNonce("site1", "n2", expires).ok());
+
+  // Until the signature's window is over, inclusive; then they are gone, in memory and on disk.
+  clock_.Advance(absl::Seconds(120));
+  EXPECT_EQ(ReasonOf(registry_->UseNonce("site1", "n1", expires)), auth_reason::kReplay);
+  clock_.Advance(absl::Seconds(1));
+  registry_.reset();
+  reopened = Open(key_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  registry_ = *std::move(reopened);
+  EXPECT_TRUE(registry_->UseNonce("site1", "n1", clock_.Now() + absl::Seconds(120)).ok());
+}
+
+TEST_F(TenantRegistryTest, ANonceWhoseWriteFailedIsNotUsed) {
+  Create("site1");
+  const absl::Time expires = clock_.Now() + absl::Seconds(120);
+  failing_->FailNextWrite();
+  absl::Status failed = registry_->UseNonce("site1", "n1", expires);
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+  // Nothing was recorded: the same nonce goes through once storage works again.
+  EXPECT_TRUE(registry_->UseNonce("site1", "n1", expires).ok());
+  EXPECT_EQ(ReasonOf(registry_->UseNonce("site1", "n1", expires)), auth_reason::kReplay);
+}
+
+TEST_F(TenantRegistryTest, AFailingNonceScanRefusesToOpen) {
+  registry_.reset();
+  failing_->FailNextScan();
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kUnavailable) << reopened.status();
+}
+
 }  // namespace
 }  // namespace countd::logic
