@@ -57,6 +57,10 @@ ABSL_FLAG(std::string, secrets_key_file, "",
           "File holding the 32-byte AES-256 key that encrypts tenant secrets at rest, as 64 hex "
           "digits or 44 characters of base64 (head -c32 /dev/urandom | base64). Required with "
           "--auth=required; with --auth=off it opens the tenant registry for Admin.");
+ABSL_FLAG(std::string, previous_secrets_key_file, "",
+          "Key rotation: the file of the secrets key used so far. At start, tenant secrets "
+          "sealed with it are re-encrypted with --secrets-key-file (logged with their count); "
+          "remove this flag once countd has started with both.");
 ABSL_FLAG(bool, allow_insecure_secret, false,
           "Accept the Gigya 'secret' parameter on plain-HTTP connections (signed requests are "
           "always accepted).");
@@ -117,7 +121,7 @@ const char* const kFlagNames[] = {
     "grpc_max_message_bytes", "grpc_max_concurrent_streams", "grpc_max_connection_idle",
     "grpc_max_connection_age", "grpc_max_connection_age_grace", "grpc_keepalive_time",
     "http_max_connections", "http_max_url_bytes", "trusted_proxies", "auth", "operator_token_file",
-    "secrets_key_file", "allow_insecure_secret", "signature_window",
+    "secrets_key_file", "previous_secrets_key_file", "allow_insecure_secret", "signature_window",
 };
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
@@ -133,7 +137,8 @@ absl::Status CheckRange(absl::string_view flag, T value, T lo, T hi) {
 }
 
 // Flags naming files with credentials: the startup log says only whether they are set.
-const char* const kCredentialFileFlags[] = {"operator_token_file", "secrets_key_file"};
+const char* const kCredentialFileFlags[] = {"operator_token_file", "secrets_key_file",
+                                            "previous_secrets_key_file"};
 
 // Credential files are small; a bigger one is the wrong file.
 constexpr std::streamsize kMaxCredentialFileBytes = 4096;
@@ -156,6 +161,17 @@ absl::StatusOr<std::string> ReadCredentialFile(absl::string_view flag, const std
                                   " bytes: not a credential file"));
   }
   return text;
+}
+
+// The 32-byte key in the secrets key file `path` of flag `flag`. Errors: INVALID_ARGUMENT naming
+// the flag and the path (never the contents).
+absl::StatusOr<std::string> ReadSecretsKey(absl::string_view flag, const std::string& path) {
+  absl::StatusOr<std::string> text = ReadCredentialFile(flag, path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::string> key = logic::ParseSecretsKey(*text);
+  logic::Cleanse(&*text);
+  if (!key.ok()) return Bad(flag, absl::StrCat("\"", path, "\" ", key.status().message()));
+  return key;
 }
 
 // The operator token of --operator-token-file: trimmed, at least 32 printable characters
@@ -345,15 +361,23 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
                "--auth=off runs without authentication");
   }
   const std::string key_file = absl::GetFlag(FLAGS_secrets_key_file);
+  const std::string previous_file = absl::GetFlag(FLAGS_previous_secrets_key_file);
   if (!key_file.empty()) {
-    absl::StatusOr<std::string> text = ReadCredentialFile("secrets-key-file", key_file);
-    if (!text.ok()) return text.status();
-    absl::StatusOr<std::string> key = logic::ParseSecretsKey(*text);
-    logic::Cleanse(&*text);
-    if (!key.ok()) {
-      return Bad("secrets-key-file", absl::StrCat("\"", key_file, "\" ", key.status().message()));
-    }
+    absl::StatusOr<std::string> key = ReadSecretsKey("secrets-key-file", key_file);
+    if (!key.ok()) return key.status();
     c.secrets_key = *std::move(key);
+    if (!previous_file.empty()) {
+      absl::StatusOr<std::string> previous =
+          ReadSecretsKey("previous-secrets-key-file", previous_file);
+      if (!previous.ok()) return previous.status();
+      c.previous_secrets_key = *std::move(previous);
+      if (c.previous_secrets_key == c.secrets_key) {
+        return Bad("previous-secrets-key-file",
+                   "holds the same key as --secrets-key-file: rotation needs a new key there");
+      }
+    }
+  } else if (!previous_file.empty()) {
+    return Bad("previous-secrets-key-file", "needs --secrets-key-file (the new key)");
   } else if (c.auth_required) {
     return Bad("secrets-key-file",
                "is required with --auth=required: a file holding the 32-byte key that encrypts "

@@ -312,6 +312,9 @@ class CountdServerImpl : public CountdServer {
       logic::TenantRegistry::Options options;
       options.clock = clock;
       options.secrets_key = config_.secrets_key;
+      options.previous_secrets_key = config_.previous_secrets_key;
+      int rekeyed = 0;
+      options.rekeyed = &rekeyed;
       absl::StatusOr<std::unique_ptr<logic::TenantRegistry>> tenants =
           logic::TenantRegistry::Open(store_.get(), options);
       if (!tenants.ok()) {
@@ -319,6 +322,12 @@ class CountdServerImpl : public CountdServer {
                             absl::StrCat("--secrets-key-file: ", tenants.status().message()));
       }
       tenants_ = *std::move(tenants);
+      if (!config_.previous_secrets_key.empty()) {
+        spdlog::info("secrets key rotation: {} tenant records re-encrypted with the new "
+                     "--secrets-key-file; every secret now opens with it, so "
+                     "--previous-secrets-key-file can be removed",
+                     rekeyed);
+      }
     }
     if (config_.auth_required) {
       absl::StatusOr<std::vector<logic::TenantInfo>> list = tenants_->ListTenants();

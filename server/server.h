@@ -65,6 +65,9 @@ struct ServerConfig {
   // The 32-byte AES-256 key of the tenant secrets (--secrets-key-file); empty = none. With
   // --auth=off a key still opens the tenant registry, for Admin.
   std::string secrets_key;
+  // Key rotation (--previous-secrets-key-file): the key the secrets were sealed with so far;
+  // empty = none. At open, secrets sealed with it are re-sealed with `secrets_key`. Never logged.
+  std::string previous_secrets_key;
   // Accept the Gigya `secret` parameter over plain HTTP (--allow-insecure-secret).
   bool allow_insecure_secret = false;
   // Clock skew allowed for signed Gigya requests, and how long their nonces are kept.

@@ -375,11 +375,12 @@ std::string EncodeRecord(const TenantRecord& r) {
 class TenantRegistryImpl final : public TenantRegistry {
  public:
   TenantRegistryImpl(storage::Store* store, const Options& options,
-                     std::unique_ptr<SecretBox> box)
+                     std::unique_ptr<SecretBox> box, std::unique_ptr<SecretBox> previous_box)
       : store_(store),
         clock_(options.clock),
         secret_bytes_for_test_(options.secret_bytes_for_test),
         box_(std::move(box)),
+        previous_box_(std::move(previous_box)),
         nonces_(NonceCache::Options{options.clock, options.max_nonces_per_tenant, store}) {}
 
   absl::Status UseNonce(absl::string_view tenant, absl::string_view nonce,
@@ -387,12 +388,16 @@ class TenantRegistryImpl final : public TenantRegistry {
     return nonces_.Use(tenant, nonce, expires);
   }
 
-  // Reads every record, and the nonces of signed requests still within their window. Errors as
+  // Reads every record, and the nonces of signed requests still within their window; records
+  // sealed with the previous key are re-sealed with the current one and stored (all in one
+  // write) before anything is published. Sets *rekeyed to their number. Errors as
   // TenantRegistry::Open.
-  absl::Status Load() {
+  absl::Status Load(int* rekeyed) {
     absl::Status nonces = nonces_.Load();
     if (!nonces.ok()) return nonces;
     absl::Status failure;
+    *rekeyed = 0;
+    storage::WriteBatch rekey;
     std::map<std::string, Entry, std::less<>> loaded;
     const std::string prefix = storage::keys::TenantRegistryPrefix();
     absl::Status scanned = store_->Scan(
@@ -404,10 +409,15 @@ class TenantRegistryImpl final : public TenantRegistry {
                 "tenant registry: malformed record key ", Quote(key), " in table meta"));
             return false;
           }
-          absl::StatusOr<TenantRecord> record = DecodeRecord(parts[1], value);
+          bool resealed = false;
+          absl::StatusOr<TenantRecord> record = DecodeRecord(parts[1], value, &resealed);
           if (!record.ok()) {
             failure = record.status();
             return false;
+          }
+          if (resealed) {
+            rekey.Put(storage::Table::kMeta, key, EncodeRecord(*record));
+            ++*rekeyed;
           }
           std::string tenant(parts[1]);
           loaded[tenant] = Entry{std::make_shared<const TenantRecord>(*std::move(record)),
@@ -416,6 +426,10 @@ class TenantRegistryImpl final : public TenantRegistry {
         });
     if (!scanned.ok()) return scanned;
     if (!failure.ok()) return failure;
+    if (!rekey.empty()) {
+      absl::Status s = store_->Write(rekey);
+      if (!s.ok()) return s;
+    }
     absl::MutexLock lock(&mu_);
     tenants_ = std::move(loaded);
     return absl::OkStatus();
@@ -698,7 +712,11 @@ class TenantRegistryImpl final : public TenantRegistry {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<TenantRecord> DecodeRecord(absl::string_view tenant, absl::string_view value) {
+  // The record of `tenant` from its stored bytes, secrets decrypted. A secret that opens only
+  // with the previous key is re-sealed with the current one in the returned record, and
+  // *resealed set.
+  absl::StatusOr<TenantRecord> DecodeRecord(absl::string_view tenant, absl::string_view value,
+                                            bool* resealed) {
     auto corrupt = [&](absl::string_view why) {
       return absl::DataLossError(absl::StrCat("tenant registry: the record of tenant ",
                                               Quote(tenant), " is corrupt: ", why));
@@ -731,12 +749,24 @@ class TenantRegistryImpl final : public TenantRegistry {
       s.info.revoked = revoked == 1;
       s.info.role = role == 1 ? SecretRole::kReadOnly : SecretRole::kReadWrite;
       // Revoked secrets are decrypted too: a wrong key shows at once, whatever the state.
-      absl::StatusOr<std::string> raw = box_->Open(s.sealed, SecretAad(tenant, s.info.id));
+      const std::string aad = SecretAad(tenant, s.info.id);
+      absl::StatusOr<std::string> raw = box_->Open(s.sealed, aad);
+      if (!raw.ok() && previous_box_ != nullptr) {
+        raw = previous_box_->Open(s.sealed, aad);
+        if (raw.ok() && raw->size() == kSecretBytes) {
+          absl::StatusOr<std::string> sealed = box_->Seal(*raw, aad);
+          if (!sealed.ok()) return sealed.status();
+          s.sealed = *std::move(sealed);
+          *resealed = true;
+        }
+      }
       if (!raw.ok() || raw->size() != kSecretBytes) {
         return absl::DataLossError(absl::StrCat(
             "tenant registry: secret ", Quote(s.info.id), " of tenant ", Quote(tenant),
-            " does not decrypt with the secrets key: the key is not the one the secrets were "
-            "stored with (wrong --secrets-key-file?), or the record was altered"));
+            " does not decrypt with the secrets key",
+            previous_box_ != nullptr ? " nor with the previous one" : "",
+            ": the key is not the one the secrets were stored with (wrong "
+            "--secrets-key-file?), or the record was altered"));
       }
       if (!s.info.revoked) {
         s.b64_digest = Sha256(absl::Base64Escape(*raw));
@@ -756,6 +786,7 @@ class TenantRegistryImpl final : public TenantRegistry {
   const storage::Clock* const clock_;
   const std::function<std::string(size_t)> secret_bytes_for_test_;
   const std::unique_ptr<SecretBox> box_;
+  const std::unique_ptr<SecretBox> previous_box_;  // nullptr: no key rotation under way
   NonceCache nonces_;  // signed requests' nonces, durable in the store
   // Serializes the administrative changes (read, store, publish). Taken before mu_.
   absl::Mutex admin_mu_;
@@ -793,9 +824,18 @@ absl::StatusOr<std::unique_ptr<TenantRegistry>> TenantRegistry::Open(storage::St
   if (options.clock == nullptr) return absl::InvalidArgumentError("tenant registry: no clock");
   absl::StatusOr<std::unique_ptr<SecretBox>> box = SecretBox::Create(options.secrets_key);
   if (!box.ok()) return box.status();
-  auto registry = std::make_unique<TenantRegistryImpl>(store, options, *std::move(box));
-  absl::Status s = registry->Load();
+  std::unique_ptr<SecretBox> previous;
+  if (!options.previous_secrets_key.empty()) {
+    absl::StatusOr<std::unique_ptr<SecretBox>> p = SecretBox::Create(options.previous_secrets_key);
+    if (!p.ok()) return p.status();
+    previous = *std::move(p);
+  }
+  auto registry = std::make_unique<TenantRegistryImpl>(store, options, *std::move(box),
+                                                       std::move(previous));
+  int rekeyed = 0;
+  absl::Status s = registry->Load(&rekeyed);
   if (!s.ok()) return s;
+  if (options.rekeyed != nullptr) *options.rekeyed = rekeyed;
   return std::unique_ptr<TenantRegistry>(std::move(registry));
 }
 

@@ -79,6 +79,12 @@ class TenantRegistry {
     const storage::Clock* clock = nullptr;  // required; must outlive the registry
     // AES-256-GCM key (exactly 32 raw bytes) the secrets are encrypted with at rest.
     std::string secrets_key;
+    // Key rotation: the key the secrets were sealed with so far (32 raw bytes; empty = none).
+    // Open re-seals every record that opens only with it under `secrets_key`, in one atomic
+    // write, before serving.
+    std::string previous_secrets_key;
+    // When set, Open stores here how many tenant records it re-sealed.
+    int* rekeyed = nullptr;
     // Unexpired nonces of signed requests held per tenant (UseNonce); >= 1.
     size_t max_nonces_per_tenant = 100'000;
     // Tests only: returns the raw bytes of each new secret (asked for 32) instead of the CSPRNG,
@@ -86,9 +92,10 @@ class TenantRegistry {
     std::function<std::string(size_t)> secret_bytes_for_test;
   };
 
-  // Loads the registry. Errors: INVALID_ARGUMENT when the key is not 32 bytes; DATA_LOSS when a
-  // stored secret does not decrypt with the key (wrong --secrets-key-file); UNAVAILABLE when
-  // storage fails.
+  // Loads the registry (and re-seals under secrets_key what opens only with
+  // previous_secrets_key). Errors: INVALID_ARGUMENT when a key is not 32 bytes; DATA_LOSS when a
+  // stored secret decrypts with neither key (wrong --secrets-key-file); UNAVAILABLE when storage
+  // fails (nothing is re-sealed then).
   static absl::StatusOr<std::unique_ptr<TenantRegistry>> Open(storage::Store* store,
                                                               const Options& options);
   virtual ~TenantRegistry() = default;

@@ -170,10 +170,11 @@ class AuthGrpcE2eTest : public ::testing::Test {
             "--secrets-key-file=" + key_file_, "--log-level=debug"};
   }
 
-  void StartServer() {
+  void StartServer(const std::vector<std::string>& extra = {}) {
     ServerProcessOptions options;
     options.data_dir = dir_.Sub("data");
     options.extra_args = AuthArgs();
+    options.extra_args.insert(options.extra_args.end(), extra.begin(), extra.end());
     absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -585,6 +586,66 @@ TEST_F(AuthGrpcE2eTest, ARestartWithAnotherKeyRefusesToStart) {
   for (const std::string& secret : remembered_) EXPECT_THAT(err, Not(HasSubstr(secret)));
   // The data is untouched: the right key still opens it.
   StartServer();
+}
+
+TEST_F(AuthGrpcE2eTest, KeyRotationReencryptsTheSecretsAtStart) {
+  const std::string a = CreateTenant("site-a");
+  const std::string b = CreateTenant("site-b");
+  absl::StatusOr<v1::NewSecret> b2 = AddSecret("site-b", v1::SECRET_ROLE_READ_ONLY);
+  ASSERT_TRUE(b2.ok()) << b2.status();
+  Remember(b2->secret());
+  ASSERT_THAT(Incr(Credential::Tenant("site-b", b), "site-b"), IsOk());
+  StopAndCheckOutput();
+  // The operator's rotation: the old key file becomes --previous-secrets-key-file, a new key
+  // goes in --secrets-key-file.
+  const std::string old_file = key_file_;
+  key_file_ = dir_.Sub("new-secrets-key");
+  const std::string new_key = absl::Base64Escape(Urandom(32));
+  Remember(new_key);
+  WriteFile(key_file_, new_key + "\n");
+  StartServer({"--previous-secrets-key-file=" + old_file});
+  // Logged before the listening lines.
+  EXPECT_THAT(server_->stdout_text(), HasSubstr("secrets key rotation: 2 tenant records"));
+  EXPECT_THAT(Incr(Credential::Tenant("site-a", a), "site-a"), IsOk());
+  int64_t count = 0;
+  EXPECT_THAT(Get(Credential::Headers("site-b", b2->secret(), "s2"), "site-b", &count), IsOk());
+  EXPECT_EQ(count, 1);
+  // From now on the new key alone opens everything, revoked secrets included...
+  ASSERT_THAT(Revoke("site-b", "s1"), IsOk());
+  StopAndCheckOutput();
+  StartServer();
+  EXPECT_THAT(Get(Credential::Tenant("site-a", a), "site-a", &count), IsOk());
+  EXPECT_EQ(count, 1);
+  EXPECT_EQ(Incr(Credential::Tenant("site-b", b), "site-b").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  StopAndCheckOutput();
+  // ...and the old key alone no longer does.
+  ServerProcessOptions options;
+  options.data_dir = dir_.Sub("data");
+  options.extra_args = {"--auth=required", "--operator-token-file=" + token_file_,
+                        "--secrets-key-file=" + old_file};
+  absl::StatusOr<std::unique_ptr<ServerProcess>> old = ServerProcess::Launch(options);
+  ASSERT_TRUE(old.ok()) << old.status();
+  std::optional<ExitStatus> exit = (*old)->WaitForExit(kExitTimeout);
+  ASSERT_TRUE(exit.has_value()) << "countd started with the retired key";
+  EXPECT_THAT((*old)->stderr_text(), HasSubstr("does not decrypt with the secrets key"));
+  // Refused rotations: the same key twice, or a previous key without a new one.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--auth=required", "--operator-token-file=" + token_file_,
+                                 "--secrets-key-file=" + key_file_,
+                                 "--previous-secrets-key-file=" + key_file_},
+        std::vector<std::string>{"--auth=off", "--previous-secrets-key-file=" + old_file}}) {
+    options.extra_args = args;
+    absl::StatusOr<std::unique_ptr<ServerProcess>> refused = ServerProcess::Launch(options);
+    ASSERT_TRUE(refused.ok()) << refused.status();
+    exit = (*refused)->WaitForExit(kExitTimeout);
+    ASSERT_TRUE(exit.has_value()) << absl::StrJoin(args, " ");
+    EXPECT_FALSE(exit->Success());
+    const std::string err = (*refused)->stderr_text();
+    EXPECT_THAT(err, HasSubstr("--previous-secrets-key-file")) << absl::StrJoin(args, " ");
+    for (const std::string& secret : remembered_) EXPECT_THAT(err, Not(HasSubstr(secret)));
+  }
+  StartServer();  // for TearDown
 }
 
 TEST_F(AuthGrpcE2eTest, HealthAndReflectionNeedNoCredentials) {

@@ -824,5 +824,64 @@ TEST_F(TenantRegistryTest, AFailingNonceScanRefusesToOpen) {
   EXPECT_EQ(reopened.status().code(), absl::StatusCode::kUnavailable) << reopened.status();
 }
 
+// --- secrets key rotation ---------------------------------------------------------------------
+
+TEST_F(TenantRegistryTest, RotationReSealsEverySecretWithTheNewKey) {
+  const NewSecret a = Create("site-a");
+  const NewSecret b = Create("site-b");
+  absl::StatusOr<NewSecret> b2 = registry_->AddSecret("site-b", SecretRole::kReadOnly);
+  ASSERT_TRUE(b2.ok()) << b2.status();
+  ASSERT_TRUE(registry_->RevokeSecret("site-b", "s1").ok());
+  const std::string before = RawMeta();
+  registry_.reset();
+
+  absl::StatusOr<std::string> new_key = RandomBytes(kSecretsKeyBytes);
+  ASSERT_TRUE(new_key.ok());
+  auto open = [&](const std::string& key, const std::string& previous, int* rekeyed) {
+    TenantRegistry::Options options;
+    options.clock = &clock_;
+    options.secrets_key = key;
+    options.previous_secrets_key = previous;
+    options.rekeyed = rekeyed;
+    return TenantRegistry::Open(failing_.get(), options);
+  };
+  // A failed write of the re-sealed records changes nothing, and the registry does not open.
+  int rekeyed = -1;
+  failing_->FailNextWrite();
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> r = open(*new_key, key_, &rekeyed);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(RawMeta(), before);
+
+  r = open(*new_key, key_, &rekeyed);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(rekeyed, 2);
+  EXPECT_NE(RawMeta(), before);
+  EXPECT_TRUE((*r)->CheckSecret("site-a", "", a.secret).ok());
+  EXPECT_TRUE((*r)->CheckSecret("site-b", "s2", b2->secret).ok());
+  EXPECT_EQ(ReasonOf((*r)->CheckSecret("site-b", "s1", b.secret).status()),
+            auth_reason::kBadSecret) << "revoked stays revoked";
+  r->reset();
+
+  // Done: the new key alone opens it (nothing left to re-seal, even with the old key named)...
+  r = open(*new_key, "", &rekeyed);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(rekeyed, 0);
+  r->reset();
+  r = open(*new_key, key_, &rekeyed);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(rekeyed, 0);
+  r->reset();
+  // ...and the old one alone, or two unrelated keys, do not.
+  r = open(key_, "", &rekeyed);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  absl::StatusOr<std::string> other = RandomBytes(kSecretsKeyBytes);
+  ASSERT_TRUE(other.ok());
+  r = open(*other, key_, &rekeyed);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("nor with the previous one"));
+  r = open(*new_key, "short", &rekeyed);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace countd::logic
