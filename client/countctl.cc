@@ -58,6 +58,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "client/connection.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "countd/v1/admin.grpc.pb.h"
@@ -176,15 +177,8 @@ struct Invocation {
   bool timeout_given = false;  // --timeout was on the command line
   bool help = false;
   bool dry_run = false;  // Print the request instead of sending it.
-  // --bearer / --bearer-file as given; at most one of them.
-  absl::optional<std::string> bearer;
-  absl::optional<std::string> bearer_file;
-  // --tls as given (absent: implied by any other --tls-* flag); the --tls-* files and name.
-  absl::optional<bool> tls;
-  absl::optional<std::string> tls_ca_file;
-  absl::optional<std::string> tls_cert_file;
-  absl::optional<std::string> tls_key_file;
-  absl::optional<std::string> tls_server_name;
+  // --bearer, --bearer-file, --tls and --tls-* as given.
+  client::ConnectionFlags connection;
   std::string subcommand;
   absl::optional<std::string> json;
   // Request field flags in command-line order: name as typed, value (absent for a bare flag).
@@ -193,13 +187,13 @@ struct Invocation {
 
 // Global flags that take a value (spelled with dashes), and where each is stored.
 absl::optional<std::string>* StringGlobal(absl::string_view name, Invocation* inv) {
-  if (name == "bearer") return &inv->bearer;
-  if (name == "bearer-file") return &inv->bearer_file;
+  if (name == "bearer") return &inv->connection.bearer;
+  if (name == "bearer-file") return &inv->connection.bearer_file;
   if (name == "json") return &inv->json;
-  if (name == "tls-ca-file") return &inv->tls_ca_file;
-  if (name == "tls-cert-file") return &inv->tls_cert_file;
-  if (name == "tls-key-file") return &inv->tls_key_file;
-  if (name == "tls-server-name") return &inv->tls_server_name;
+  if (name == "tls-ca-file") return &inv->connection.tls_ca_file;
+  if (name == "tls-cert-file") return &inv->connection.tls_cert_file;
+  if (name == "tls-key-file") return &inv->connection.tls_key_file;
+  if (name == "tls-server-name") return &inv->connection.tls_server_name;
   return nullptr;
 }
 
@@ -216,7 +210,7 @@ absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view typed,
       return absl::InvalidArgumentError(absl::StrCat("--tls: want true or false, got '",
                                                      value.value_or(""), "'"));
     }
-    inv->tls = on;
+    inv->connection.tls = on;
     return true;
   }
   if (!value.has_value())
@@ -249,7 +243,7 @@ absl::StatusOr<Invocation> ParseArgs(int argc, char** argv) {
       continue;
     }
     if (arg == "--tls") {  // a bare bool: the next argument is not its value
-      inv.tls = true;
+      inv.connection.tls = true;
       continue;
     }
     if (!absl::StartsWith(arg, "--")) {
@@ -442,150 +436,8 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Descriptor* type,
   return request;
 }
 
-// Files named by flags are credentials or certificates: far smaller than this.
-constexpr size_t kMaxFlagFileBytes = 1 << 20;
-
-// The contents of `path`, named by the flag `--flag`. Errors (usage): the file cannot be opened
-// or read, or is larger than kMaxFlagFileBytes. Messages name the flag and the path, never the
-// contents.
-absl::StatusOr<std::string> ReadFlagFile(absl::string_view flag, const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read '", path, "'"));
-  }
-  std::string contents;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && contents.size() <= kMaxFlagFileBytes) {
-    contents.append(buf, n);
-  }
-  const bool failed = std::ferror(f) != 0;  // e.g. a directory
-  std::fclose(f);
-  if (failed) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read '", path, "'"));
-  }
-  if (contents.size() > kMaxFlagFileBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, ": '", path, "' is larger than ", kMaxFlagFileBytes, " bytes"));
-  }
-  return contents;
-}
-
-// The credential to send: --bearer, the trimmed contents of --bearer-file, or COUNTD_BEARER;
-// empty for none. Errors (usage): both flags given, an unreadable or empty file. Messages never
-// hold the credential.
-absl::StatusOr<std::string> ResolveBearer(const Invocation& inv) {
-  if (inv.bearer.has_value() && inv.bearer_file.has_value()) {
-    return absl::InvalidArgumentError("give --bearer or --bearer-file, not both");
-  }
-  std::string value;
-  if (inv.bearer_file.has_value()) {
-    absl::StatusOr<std::string> contents = ReadFlagFile("bearer-file", *inv.bearer_file);
-    if (!contents.ok()) return contents.status();
-    value = std::string(absl::StripAsciiWhitespace(*contents));
-    if (value.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--bearer-file: '", *inv.bearer_file, "' is empty"));
-    }
-  } else if (inv.bearer.has_value()) {
-    value = std::string(absl::StripAsciiWhitespace(*inv.bearer));
-    if (value.empty()) return absl::InvalidArgumentError("--bearer: is empty");
-  } else if (const char* env = std::getenv("COUNTD_BEARER"); env != nullptr) {
-    value = std::string(absl::StripAsciiWhitespace(env));
-  }
-  for (char c : value) {
-    if (c < 0x20 || c > 0x7e) {
-      return absl::InvalidArgumentError(
-          "the bearer credential holds a line break or a non-ASCII byte (it is sent in a "
-          "header)");
-    }
-  }
-  return value;
-}
-
-// How the channel reaches the server: plaintext, or TLS with the settings of the --tls-* flags.
-struct Transport {
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  grpc::ChannelArguments args;
-};
-
-// Reads a PEM file named by `--flag` and checks that it holds a block whose BEGIN line contains
-// `label` ("CERTIFICATE", "PRIVATE KEY"); `what` names it in the error. A cheap check of the kind
-// of file, so that swapped flags are a usage error naming the flag rather than a failed handshake.
-absl::StatusOr<std::string> ReadPemFlagFile(absl::string_view flag, const std::string& path,
-                                            absl::string_view label, absl::string_view what) {
-  absl::StatusOr<std::string> pem = ReadFlagFile(flag, path);
-  if (!pem.ok()) return pem.status();
-  if (!absl::StrContains(*pem, absl::StrCat(label, "-----"))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, ": '", path, "' holds no PEM ", what));
-  }
-  return pem;
-}
-
-// The transport the flags ask for. TLS is on with --tls, or when any other --tls-* flag is given
-// (they mean nothing without it). Errors (usage, each naming the flag): --tls=false with another
-// --tls-* flag; --tls-cert-file without --tls-key-file or the reverse; an empty
-// --tls-server-name; a file that cannot be read or holds no PEM of its kind (certificates in
-// --tls-ca-file and --tls-cert-file, an unencrypted private key in --tls-key-file).
-absl::StatusOr<Transport> ResolveTransport(const Invocation& inv) {
-  Transport t;
-  const std::pair<const char*, const absl::optional<std::string>*> tls_flags[] = {
-      {"tls-ca-file", &inv.tls_ca_file},
-      {"tls-cert-file", &inv.tls_cert_file},
-      {"tls-key-file", &inv.tls_key_file},
-      {"tls-server-name", &inv.tls_server_name},
-  };
-  const char* implied_by = nullptr;
-  for (const auto& [flag, value] : tls_flags) {
-    if (value->has_value() && implied_by == nullptr) implied_by = flag;
-  }
-  if (implied_by != nullptr && inv.tls.has_value() && !*inv.tls) {
-    return absl::InvalidArgumentError(absl::StrCat("--", implied_by, " needs TLS, but --tls=false"));
-  }
-  if (!inv.tls.value_or(implied_by != nullptr)) {
-    t.credentials = grpc::InsecureChannelCredentials();
-    return t;
-  }
-  if (inv.tls_cert_file.has_value() != inv.tls_key_file.has_value()) {
-    return absl::InvalidArgumentError(inv.tls_cert_file.has_value()
-                                          ? "--tls-cert-file needs --tls-key-file"
-                                          : "--tls-key-file needs --tls-cert-file");
-  }
-  grpc::SslCredentialsOptions options;  // empty roots: gRPC's default (the system's) roots
-  if (inv.tls_ca_file.has_value()) {
-    absl::StatusOr<std::string> ca =
-        ReadPemFlagFile("tls-ca-file", *inv.tls_ca_file, "CERTIFICATE", "certificate");
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *std::move(ca);
-  }
-  if (inv.tls_cert_file.has_value()) {
-    absl::StatusOr<std::string> chain =
-        ReadPemFlagFile("tls-cert-file", *inv.tls_cert_file, "CERTIFICATE", "certificate");
-    if (!chain.ok()) return chain.status();
-    absl::StatusOr<std::string> key = ReadPemFlagFile("tls-key-file", *inv.tls_key_file,
-                                                      "PRIVATE KEY", "private key");
-    if (!key.ok()) return key.status();
-    // gRPC takes no passphrase: an encrypted key (PKCS#8 or traditional) cannot be used.
-    if (absl::StrContains(*key, "ENCRYPTED")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--tls-key-file: '", *inv.tls_key_file, "' is encrypted; give an unencrypted key"));
-    }
-    options.pem_cert_chain = *std::move(chain);
-    options.pem_private_key = *std::move(key);
-  }
-  if (inv.tls_server_name.has_value()) {
-    if (inv.tls_server_name->empty()) {
-      return absl::InvalidArgumentError("--tls-server-name: is empty");
-    }
-    t.args.SetSslTargetNameOverride(*inv.tls_server_name);
-  }
-  t.credentials = grpc::SslCredentials(options);
-  return t;
-}
-
 // Calls `method` once over a fresh channel and waits for the answer or the deadline.
-grpc::Status Call(const Invocation& inv, const Transport& transport, const std::string& bearer,
+grpc::Status Call(const Invocation& inv, const client::Transport& transport, const std::string& bearer,
                   const MethodDescriptor* method, const Message& request, Message* response) {
   grpc::TemplatedGenericStub<Message, Message> stub(
       grpc::CreateCustomChannel(inv.addr, transport.credentials, transport.args));
@@ -729,9 +581,9 @@ int Run(int argc, char** argv) {
     PrintJson(**request, stdout);
     return kExitOk;
   }
-  absl::StatusOr<std::string> bearer = ResolveBearer(*inv);
+  absl::StatusOr<std::string> bearer = client::ResolveBearer(inv->connection);
   if (!bearer.ok()) return UsageError(bearer.status().message());
-  absl::StatusOr<Transport> transport = ResolveTransport(*inv);
+  absl::StatusOr<client::Transport> transport = client::ResolveTransport(inv->connection);
   if (!transport.ok()) return UsageError(transport.status().message());
   std::unique_ptr<Message> response(google::protobuf::MessageFactory::generated_factory()
                                         ->GetPrototype(method->output_type())

@@ -55,6 +55,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/connection.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "countd/v1/gm.grpc.pb.h"
 #include "countd/v1/tally.grpc.pb.h"
@@ -85,6 +86,16 @@ ABSL_FLAG(absl::Duration, deadline, absl::Seconds(10), "deadline of each call");
 ABSL_FLAG(uint64_t, seed, 1, "random seed");
 ABSL_FLAG(bool, json, false, "print one JSON object instead of text");
 ABSL_FLAG(bool, allow_errors, false, "exit 0 even when calls failed");
+// Connection, as countctl's: countd runs --auth=required by default.
+ABSL_FLAG(std::string, bearer, "",
+          "credential sent as 'authorization: Bearer VALUE' on every call: <tenant>:<secret> of "
+          "--tenant (also read from COUNTD_BEARER)");
+ABSL_FLAG(std::string, bearer_file, "", "read --bearer from this file (trimmed)");
+ABSL_FLAG(bool, tls, false, "speak TLS (implied by any other --tls-* flag)");
+ABSL_FLAG(std::string, tls_ca_file, "", "PEM roots to verify the server with (default: system)");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM client certificate for mutual TLS");
+ABSL_FLAG(std::string, tls_key_file, "", "unencrypted PEM private key of --tls-cert-file");
+ABSL_FLAG(std::string, tls_server_name, "", "name the server certificate must carry");
 
 namespace countd::bench {
 namespace {
@@ -109,6 +120,9 @@ struct Config {
   double rate;
   absl::Duration deadline;
   uint64_t seed;
+  std::string bearer;  // empty: no authorization header
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  grpc::ChannelArguments channel_args;  // TLS name override, when given
 };
 
 // Draws key numbers in [0, n): uniform, Zipf(s) with key 0 the most frequent, or sequential.
@@ -372,10 +386,10 @@ class Runner {
   // Errors: kUnavailable when a channel does not connect within 5 s.
   absl::Status Connect() {
     for (int i = 0; i < cfg_.channels; ++i) {
-      grpc::ChannelArguments args;
+      grpc::ChannelArguments args = cfg_.channel_args;
       // A distinct argument gives each channel its own subchannel, hence its own connection.
       args.SetInt("countd.bench.channel", i);
-      auto channel = grpc::CreateCustomChannel(cfg_.addr, grpc::InsecureChannelCredentials(), args);
+      auto channel = grpc::CreateCustomChannel(cfg_.addr, cfg_.credentials, args);
       if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(5)))) {
         return absl::UnavailableError(absl::StrCat("cannot connect to ", cfg_.addr));
       }
@@ -468,6 +482,7 @@ class Runner {
     slot->sent = now;
     slot->ctx = std::make_unique<grpc::ClientContext>();
     slot->ctx->set_deadline(absl::ToChronoTime(absl::Now() + cfg_.deadline));
+    if (!authorization_.empty()) slot->ctx->AddMetadata("authorization", authorization_);
     int64_t key = sampler_.Next(slot->rng);
     slot->callers[slot->kind]->Start(slot->ctx.get(), key,
                                      [this, slot](grpc::Status status) { OnDone(slot, status); });
@@ -510,6 +525,7 @@ class Runner {
   }
 
   const Config cfg_;
+  const std::string authorization_ = cfg_.bearer.empty() ? "" : "Bearer " + cfg_.bearer;
   const std::vector<Kind> kinds_;
   const KeySampler sampler_;
   std::vector<int> pattern_;  // Kind of the n-th call of a slot, by n % size.
@@ -677,6 +693,24 @@ absl::StatusOr<Config> ReadConfig() {
   cfg.rate = absl::GetFlag(FLAGS_rate);
   cfg.deadline = absl::GetFlag(FLAGS_deadline);
   cfg.seed = absl::GetFlag(FLAGS_seed);
+  client::ConnectionFlags connection;
+  auto given = [](const std::string& v) {
+    return v.empty() ? absl::optional<std::string>() : absl::optional<std::string>(v);
+  };
+  connection.bearer = given(absl::GetFlag(FLAGS_bearer));
+  connection.bearer_file = given(absl::GetFlag(FLAGS_bearer_file));
+  if (absl::GetFlag(FLAGS_tls)) connection.tls = true;
+  connection.tls_ca_file = given(absl::GetFlag(FLAGS_tls_ca_file));
+  connection.tls_cert_file = given(absl::GetFlag(FLAGS_tls_cert_file));
+  connection.tls_key_file = given(absl::GetFlag(FLAGS_tls_key_file));
+  connection.tls_server_name = given(absl::GetFlag(FLAGS_tls_server_name));
+  absl::StatusOr<std::string> bearer = client::ResolveBearer(connection);
+  if (!bearer.ok()) return bearer.status();
+  cfg.bearer = *std::move(bearer);
+  absl::StatusOr<client::Transport> transport = client::ResolveTransport(connection);
+  if (!transport.ok()) return transport.status();
+  cfg.credentials = transport->credentials;
+  cfg.channel_args = transport->args;
   bool batched_op = cfg.op == "increment-counters";
   if (cfg.batch == 0) cfg.batch = batched_op ? 100 : 1;
   if (cfg.concurrency < 1) return absl::InvalidArgumentError("--concurrency must be >= 1");

@@ -1,8 +1,6 @@
 // End-to-end test of online backups: Admin.Backup (and `countctl backup --to DIR`) while
 // writers keep the server busy, then the backup restored into a new data directory and served by
 // a second countd, whose answers are compared with what the first one acknowledged.
-#include <stdio.h>
-#include <sys/wait.h>
 
 #include <atomic>
 #include <filesystem>
@@ -18,6 +16,7 @@
 #include "countd/v1/tally.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/countctl_runner.h"
 #include "tests/e2e/e2e_util.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/temp_dir.h"
@@ -71,17 +70,6 @@ grpc::Status Backup(AdminStub* stub, const std::string& dir, v1::BackupResponse*
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   return stub->Backup(&ctx, req, resp);
-}
-
-// Runs `command` through the shell; returns its exit status and combined output.
-int RunCommand(const std::string& command, std::string* output) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output->append(buf, n);
-  int status = pclose(pipe);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 class BackupE2eTest : public ::testing::Test {
@@ -146,10 +134,8 @@ TEST_F(BackupE2eTest, BackupUnderLoadRestoresIntoANewDataDir) {
 
   // The command-line path, also under load.
   std::string cli_dir = dir_.Sub("b2");
-  std::string cli_output;
-  int cli_exit = RunCommand(absl::StrCat(countctl, " --addr=", live->grpc_address(),
-                                         " backup --to ", cli_dir),
-                            &cli_output);
+  CommandResult cli =
+      RunClient(countctl, {"--addr=" + live->grpc_address(), "backup", "--to", cli_dir});
   stop.store(true);
   for (std::thread& w : writers) w.join();
 
@@ -158,8 +144,8 @@ TEST_F(BackupE2eTest, BackupUnderLoadRestoresIntoANewDataDir) {
   EXPECT_GT(resp.size_bytes(), 0);
   EXPECT_EQ(failures.load(), 0) << "writes failed while the backup ran";
   EXPECT_GT(acked[0].load() + acked[1].load(), 0);
-  EXPECT_EQ(cli_exit, 0) << cli_output;
-  EXPECT_THAT(cli_output, HasSubstr(cli_dir));
+  EXPECT_EQ(cli.exit_code, 0) << cli.out;
+  EXPECT_THAT(cli.out, HasSubstr(cli_dir));
   EXPECT_TRUE(std::filesystem::is_directory(cli_dir));
 
   // The live server still serves the full data.
@@ -223,14 +209,10 @@ TEST_F(BackupE2eTest, BadTargetsAreInvalidArgumentNamingDir) {
   EXPECT_THAT(Backup(admin.get(), "", &resp), IsError(grpc::StatusCode::INVALID_ARGUMENT, "dir"));
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("missing")));
 
-  std::string output;
-  const std::string countctl = COUNTCTL_BINARY;
-  EXPECT_EQ(RunCommand(absl::StrCat(countctl, " --addr=", live->grpc_address(),
-                                    " backup --to relative"),
-                       &output),
-            1)
-      << output;
-  EXPECT_THAT(output, HasSubstr("INVALID_ARGUMENT"));
+  CommandResult cli = RunClient(COUNTCTL_BINARY,
+                                {"--addr=" + live->grpc_address(), "backup", "--to", "relative"});
+  EXPECT_EQ(cli.exit_code, 1) << cli.out;
+  EXPECT_THAT(cli.out, HasSubstr("INVALID_ARGUMENT"));
 }
 
 }  // namespace

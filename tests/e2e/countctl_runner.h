@@ -1,5 +1,6 @@
-// tests/e2e/countctl_runner.h — runs the countctl binary (found through COUNTCTL_BINARY, which
-// countd_test() sets) for e2e tests and captures its exit status and output.
+// tests/e2e/countctl_runner.h — runs the client binaries (countctl, found through
+// COUNTCTL_BINARY, which countd_test() sets; countd-bench) for e2e tests and captures their exit
+// status and output.
 #ifndef COUNTD_TESTS_E2E_COUNTCTL_RUNNER_H_
 #define COUNTD_TESTS_E2E_COUNTCTL_RUNNER_H_
 
@@ -20,17 +21,12 @@ struct CommandResult {
   std::string out;  // stdout and stderr together
 };
 
-// Runs countctl with `args` (each single-quoted for the shell: they must hold no quote) and,
-// when not empty, COUNTD_BEARER=`bearer_env` in its environment (never the test's own
-// COUNTD_BEARER). Records a test failure and returns exit_code -1 when countctl cannot be run.
-inline CommandResult Countctl(const std::vector<std::string>& args,
-                              const std::string& bearer_env = "") {
-  const char* bin = std::getenv("COUNTCTL_BINARY");
+// Runs the client binary `bin` with `args` (each single-quoted for the shell: they must hold no
+// quote) and, when not empty, COUNTD_BEARER=`bearer_env` in its environment (never the test's
+// own COUNTD_BEARER). Records a test failure and returns exit_code -1 when it cannot be run.
+inline CommandResult RunClient(const std::string& bin, const std::vector<std::string>& args,
+                               const std::string& bearer_env = "") {
   CommandResult r;
-  if (bin == nullptr) {
-    ADD_FAILURE() << "COUNTCTL_BINARY is not set (run through ctest)";
-    return r;
-  }
   // The environment variable is set on the shell command line (base64 secrets hold no quote),
   // not with setenv(): this process has gRPC threads.
   std::string cmd =
@@ -50,6 +46,17 @@ inline CommandResult Countctl(const std::vector<std::string>& args,
   int status = pclose(f);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// RunClient on countctl (found through COUNTCTL_BINARY).
+inline CommandResult Countctl(const std::vector<std::string>& args,
+                              const std::string& bearer_env = "") {
+  const char* bin = std::getenv("COUNTCTL_BINARY");
+  if (bin == nullptr) {
+    ADD_FAILURE() << "COUNTCTL_BINARY is not set (run through ctest)";
+    return CommandResult{};
+  }
+  return RunClient(bin, args, bearer_env);
 }
 
 }  // namespace countd::e2e
