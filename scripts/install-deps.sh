@@ -18,6 +18,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev curl
   redis-server redis-tools wrk nghttp2-client
+  # bench/auth_overhead makes a throw-away TLS certificate with the openssl command
+  openssl
 )
 # Fuzzing (scripts/fuzz.sh, run by scripts/test.sh): clang with libFuzzer and the sanitizer
 # runtimes, lld for fast links of the instrumented binaries, llvm-14 for llvm-symbolizer (readable
