@@ -248,60 +248,93 @@ v1::TenantSettings Rate(double per_second, int64_t burst) {
   return s;
 }
 
-class HttpAuthE2eTest : public ::testing::Test {
+// A countd with --auth=required shared by the tests of one suite, with the open tenant acme.
+// `Suite` only tags the instantiation, so that each suite has its own server. A failed start is
+// reported by every test of the suite (SetUp), not by a crash.
+template <typename Suite>
+class AuthServerSuite : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::ScopedTempDir();
+  // Starts the server (named `name` in dir_, made here unless the suite made it already for its
+  // own files) with `flags`; Admin goes over `admin_credentials` (see AuthServer::Start). Call
+  // from SetUpTestSuite.
+  static void StartSuite(const std::string& name, std::vector<std::string> flags,
+                         std::shared_ptr<grpc::ChannelCredentials> admin_credentials = nullptr) {
+    if (dir_ == nullptr) dir_ = new test::ScopedTempDir();
     std::string error;
-    server_ = AuthServer::Start(dir_, "main", {}, &error).release();
-    if (server_ == nullptr) {
-      start_error_ = new std::string(error);
-      return;
-    }
-    auto fail = [](const absl::Status& s) { start_error_ = new std::string(s.ToString()); };
-    absl::StatusOr<Tenant> t = server_->Create("acme", Open());
-    if (!t.ok()) return fail(t.status());
+    server_ = AuthServer::Start(dir_, name, std::move(flags), &error, std::move(admin_credentials))
+                  .release();
+    if (server_ == nullptr) return Fail(absl::InternalError(error));
+    absl::StatusOr<Tenant> t = server_->Create("acme", v1::TenantSettings());
+    if (!t.ok()) return Fail(t.status());
     acme_ = new Tenant(*t);
-    // s2: read-write, then revoked; s3: read-only.
-    absl::StatusOr<v1::NewSecret> s2 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_WRITE);
-    if (!s2.ok()) return fail(s2.status());
-    revoked_secret_ = new v1::NewSecret(*s2);
-    if (absl::Status s = server_->Revoke("acme", s2->info().id()); !s.ok()) return fail(s);
-    absl::StatusOr<v1::NewSecret> s3 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_ONLY);
-    if (!s3.ok()) return fail(s3.status());
-    read_only_ = new v1::NewSecret(*s3);
-    t = server_->Create("beta", Open());
-    if (!t.ok()) return fail(t.status());
-    beta_ = new Tenant(*t);
-    v1::TenantSettings web;
-    web.add_allowed_origins("https://shop.example");
-    if (absl::Status s = server_->Create("web", web).status(); !s.ok()) return fail(s);
-    for (const char* slow : {"slow-gigya", "slow-browser", "slow-canonical"}) {
-      absl::StatusOr<Tenant> created = server_->Create(slow, Rate(0.001, 2));
-      if (!created.ok()) return fail(created.status());
-      (*slow_)[slow] = *created;
-    }
   }
+  // Records why the suite cannot run (kept for SetUp to report).
+  static void Fail(const absl::Status& s) {
+    if (start_error_ == nullptr) start_error_ = new std::string(s.ToString());
+  }
+  static bool Started() { return start_error_ == nullptr; }
 
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
     delete dir_;
     dir_ = nullptr;
+    delete acme_;
+    acme_ = nullptr;
     delete start_error_;
     start_error_ = nullptr;
   }
 
   void SetUp() override {
     ASSERT_EQ(start_error_, nullptr) << *start_error_;
-    http_ = std::make_unique<HttpClient>(server_->http_address());
     uid_ = absl::StrCat("u-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
   void TearDown() override {
     if (HasFailure() && server_ != nullptr) {
-      ADD_FAILURE() << "countd stderr:\n" << server_->process()->stderr_text().substr(0, 4000);
+      ADD_FAILURE() << "countd stdout:\n" << server_->process()->stdout_text().substr(0, 4000)
+                    << "\ncountd stderr:\n" << server_->process()->stderr_text().substr(0, 4000);
     }
+  }
+
+  static inline test::ScopedTempDir* dir_ = nullptr;
+  static inline AuthServer* server_ = nullptr;
+  static inline std::string* start_error_ = nullptr;
+  static inline Tenant* acme_ = nullptr;
+
+  std::string uid_;  // "u-<test name>": a user id no other test of the suite uses
+};
+
+class HttpAuthE2eTest : public AuthServerSuite<class HttpAuthTag> {
+ protected:
+  static void SetUpTestSuite() {
+    StartSuite("main", {});
+    if (!Started()) return;
+    // s2: read-write, then revoked; s3: read-only.
+    absl::StatusOr<v1::NewSecret> s2 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_WRITE);
+    if (!s2.ok()) return Fail(s2.status());
+    revoked_secret_ = new v1::NewSecret(*s2);
+    if (absl::Status s = server_->Revoke("acme", s2->info().id()); !s.ok()) return Fail(s);
+    absl::StatusOr<v1::NewSecret> s3 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_ONLY);
+    if (!s3.ok()) return Fail(s3.status());
+    read_only_ = new v1::NewSecret(*s3);
+    absl::StatusOr<Tenant> t = server_->Create("beta", Open());
+    if (!t.ok()) return Fail(t.status());
+    beta_ = new Tenant(*t);
+    v1::TenantSettings web;
+    web.add_allowed_origins("https://shop.example");
+    if (absl::Status s = server_->Create("web", web).status(); !s.ok()) return Fail(s);
+    for (const char* slow : {"slow-gigya", "slow-browser", "slow-canonical"}) {
+      absl::StatusOr<Tenant> created = server_->Create(slow, Rate(0.001, 2));
+      if (!created.ok()) return Fail(created.status());
+      (*slow_)[slow] = *created;
+    }
+  }
+
+  void SetUp() override {
+    AuthServerSuite::SetUp();
+    if (HasFatalFailure()) return;
+    http_ = std::make_unique<HttpClient>(server_->http_address());
   }
 
   // The URL the client signs: how it reaches the server.
@@ -339,23 +372,14 @@ class HttpAuthE2eTest : public ::testing::Test {
     ASSERT_EQ(ErrorCode(r), 0) << r;
   }
 
-  static test::ScopedTempDir* dir_;
-  static AuthServer* server_;
-  static std::string* start_error_;
-  static Tenant* acme_;
   static Tenant* beta_;
   static v1::NewSecret* revoked_secret_;
   static v1::NewSecret* read_only_;
   static std::map<std::string, Tenant>* slow_;
 
   std::unique_ptr<HttpClient> http_;
-  std::string uid_;
 };
 
-test::ScopedTempDir* HttpAuthE2eTest::dir_ = nullptr;
-AuthServer* HttpAuthE2eTest::server_ = nullptr;
-std::string* HttpAuthE2eTest::start_error_ = nullptr;
-Tenant* HttpAuthE2eTest::acme_ = nullptr;
 Tenant* HttpAuthE2eTest::beta_ = nullptr;
 v1::NewSecret* HttpAuthE2eTest::revoked_secret_ = nullptr;
 v1::NewSecret* HttpAuthE2eTest::read_only_ = nullptr;
@@ -678,54 +702,34 @@ TEST(HttpAuthInsecureSecretE2eTest, SecretParameterWorksWithAllowInsecureSecret)
 
 // One countd with --auth=required and TLS on both ports for the suite; the tenant acme has two
 // live read-write secrets (s1, s2). Clients trust the test CA.
-class HttpsAuthE2eTest : public ::testing::Test {
+class HttpsAuthE2eTest : public AuthServerSuite<class HttpsAuthTag> {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::ScopedTempDir();
-    auto fail = [](const absl::Status& s) { start_error_ = new std::string(s.ToString()); };
     absl::StatusOr<PkiFiles> files = WritePki(*dir_);
-    if (!files.ok()) return fail(files.status());
+    if (!files.ok()) return Fail(files.status());
     files_ = new PkiFiles(*std::move(files));
     grpc::SslCredentialsOptions roots;
     roots.pem_root_certs = files_->pki.ca.cert_pem;
-    std::string error;
-    server_ = AuthServer::Start(dir_, "tls", ServerTlsArgs(*files_), &error,
-                                grpc::SslCredentials(roots))
-                  .release();
-    if (server_ == nullptr) return fail(absl::InternalError(error));
-    absl::StatusOr<Tenant> t = server_->Create("acme", Open());
-    if (!t.ok()) return fail(t.status());
-    acme_ = new Tenant(*t);
+    StartSuite("tls", ServerTlsArgs(*files_), grpc::SslCredentials(roots));
+    if (!Started()) return;
     absl::StatusOr<v1::NewSecret> s2 = server_->AddSecret("acme", v1::SECRET_ROLE_READ_WRITE);
-    if (!s2.ok()) return fail(s2.status());
+    if (!s2.ok()) return Fail(s2.status());
     second_ = new v1::NewSecret(*s2);
   }
 
   static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
+    AuthServerSuite::TearDownTestSuite();
     delete files_;
     files_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-    delete acme_;
-    acme_ = nullptr;
     delete second_;
     second_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
   }
 
   void SetUp() override {
-    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    AuthServerSuite::SetUp();
+    if (HasFatalFailure()) return;
     https_ = std::make_unique<HttpClient>(server_->http_address(), HttpClientTls{files_->ca, "", ""});
-    uid_ = absl::StrCat("u-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-
-  void TearDown() override {
-    if (HasFailure() && server_ != nullptr) {
-      ADD_FAILURE() << "countd stderr:\n" << server_->process()->stderr_text().substr(0, 4000);
-    }
   }
 
   // The normalized URL of `method` with `scheme` ("https" is how the client reaches countd).
@@ -740,23 +744,11 @@ class HttpsAuthE2eTest : public ::testing::Test {
     return https_->Post(absl::StrCat("/", method), Encode(params));
   }
 
-  static test::ScopedTempDir* dir_;
-  static PkiFiles* files_;
-  static AuthServer* server_;
-  static std::string* start_error_;
-  static Tenant* acme_;
-  static v1::NewSecret* second_;
+  static inline PkiFiles* files_ = nullptr;
+  static inline v1::NewSecret* second_ = nullptr;
 
   std::unique_ptr<HttpClient> https_;
-  std::string uid_;
 };
-
-test::ScopedTempDir* HttpsAuthE2eTest::dir_ = nullptr;
-PkiFiles* HttpsAuthE2eTest::files_ = nullptr;
-AuthServer* HttpsAuthE2eTest::server_ = nullptr;
-std::string* HttpsAuthE2eTest::start_error_ = nullptr;
-Tenant* HttpsAuthE2eTest::acme_ = nullptr;
-v1::NewSecret* HttpsAuthE2eTest::second_ = nullptr;
 
 TEST_F(HttpsAuthE2eTest, SecretParameterOverHttpsSucceeds) {
   const std::string& s1 = acme_->secret;
@@ -814,43 +806,16 @@ TEST_F(HttpsAuthE2eTest, SignedRequestOverHttpsSignsTheHttpsUrl) {
 
 // One countd with --trusted-proxies naming loopback, so this test client plays the ingress that
 // terminates TLS for the real client and forwards over plain HTTP. Tenant acme is open.
-class HttpTrustedProxyE2eTest : public ::testing::Test {
+class HttpTrustedProxyE2eTest : public AuthServerSuite<class HttpTrustedProxyTag> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new test::ScopedTempDir();
-    auto fail = [](const absl::Status& s) { start_error_ = new std::string(s.ToString()); };
-    std::string error;
-    server_ = AuthServer::Start(dir_, "proxy", {"--trusted-proxies=127.0.0.0/8,::1",
-                                                "--log-level=debug"},
-                                &error)
-                  .release();
-    if (server_ == nullptr) return fail(absl::InternalError(error));
-    absl::StatusOr<Tenant> t = server_->Create("acme", Open());
-    if (!t.ok()) return fail(t.status());
-    acme_ = new Tenant(*t);
-  }
-
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
-    delete acme_;
-    acme_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
+    StartSuite("proxy", {"--trusted-proxies=127.0.0.0/8,::1", "--log-level=debug"});
   }
 
   void SetUp() override {
-    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    AuthServerSuite::SetUp();
+    if (HasFatalFailure()) return;
     http_ = std::make_unique<HttpClient>(server_->http_address());
-    uid_ = absl::StrCat("u-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-
-  void TearDown() override {
-    if (HasFailure() && server_ != nullptr) {
-      ADD_FAILURE() << "countd stdout:\n" << server_->process()->stdout_text().substr(0, 4000);
-    }
   }
 
   HttpResult Get(const std::string& method, const Params& params, const HeaderList& headers) {
@@ -860,19 +825,8 @@ class HttpTrustedProxyE2eTest : public ::testing::Test {
     return http_->Post(absl::StrCat("/", method), Encode(params), headers);
   }
 
-  static test::ScopedTempDir* dir_;
-  static AuthServer* server_;
-  static std::string* start_error_;
-  static Tenant* acme_;
-
   std::unique_ptr<HttpClient> http_;
-  std::string uid_;
 };
-
-test::ScopedTempDir* HttpTrustedProxyE2eTest::dir_ = nullptr;
-AuthServer* HttpTrustedProxyE2eTest::server_ = nullptr;
-std::string* HttpTrustedProxyE2eTest::start_error_ = nullptr;
-Tenant* HttpTrustedProxyE2eTest::acme_ = nullptr;
 
 TEST_F(HttpTrustedProxyE2eTest, SecretIsAcceptedWhenTheProxySaysTheClientUsedHttps) {
   const Params p = {{"apiKey", "acme"}, {"UID", uid_}, {"secret", acme_->secret}};
