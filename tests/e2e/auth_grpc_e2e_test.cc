@@ -170,6 +170,26 @@ class AuthGrpcE2eTest : public ::testing::Test {
             "--secrets-key-file=" + key_file_, "--log-level=debug"};
   }
 
+  // Launches countd on the suite's data directory with exactly `args` and expects it to refuse
+  // to start: it exits non-zero without listening. Returns its stderr, after checking that it
+  // holds no credential of this test.
+  std::string RefusedStart(const std::vector<std::string>& args) {
+    ServerProcessOptions options;
+    options.data_dir = dir_.Sub("data");
+    options.extra_args = args;
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(options);
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return "";
+    std::optional<ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
+    EXPECT_TRUE(exit.has_value()) << "countd started with " << absl::StrJoin(args, " ");
+    if (!exit.has_value()) return "";
+    EXPECT_FALSE(exit->Success()) << absl::StrJoin(args, " ");
+    EXPECT_THAT((*server)->stdout_text(), Not(HasSubstr("listening on")));
+    const std::string err = (*server)->stderr_text();
+    for (const std::string& secret : remembered_) EXPECT_THAT(err, Not(HasSubstr(secret)));
+    return err;
+  }
+
   void StartServer(const std::vector<std::string>& extra = {}) {
     ServerProcessOptions options;
     options.data_dir = dir_.Sub("data");
@@ -570,20 +590,11 @@ TEST_F(AuthGrpcE2eTest, ARestartWithAnotherKeyRefusesToStart) {
   const std::string other_key = absl::BytesToHexString(Urandom(32));  // the hex form this time
   Remember(other_key);
   WriteFile(other, other_key);
-  ServerProcessOptions options;
-  options.data_dir = dir_.Sub("data");
-  options.extra_args = {"--auth=required", "--operator-token-file=" + token_file_,
-                        "--secrets-key-file=" + other};
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  std::optional<ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
-  ASSERT_TRUE(exit.has_value()) << "countd started with the wrong key";
-  EXPECT_FALSE(exit->Success());
-  const std::string err = (*server)->stderr_text();
+  const std::string err = RefusedStart({"--auth=required", "--operator-token-file=" + token_file_,
+                                        "--secrets-key-file=" + other});
   EXPECT_THAT(err, HasSubstr("--secrets-key-file"));
   EXPECT_THAT(err, HasSubstr("does not decrypt"));
   EXPECT_THAT(err, HasSubstr("site-a"));
-  for (const std::string& secret : remembered_) EXPECT_THAT(err, Not(HasSubstr(secret)));
   // The data is untouched: the right key still opens it.
   StartServer();
 }
@@ -620,31 +631,16 @@ TEST_F(AuthGrpcE2eTest, KeyRotationReencryptsTheSecretsAtStart) {
             grpc::StatusCode::UNAUTHENTICATED);
   StopAndCheckOutput();
   // ...and the old key alone no longer does.
-  ServerProcessOptions options;
-  options.data_dir = dir_.Sub("data");
-  options.extra_args = {"--auth=required", "--operator-token-file=" + token_file_,
-                        "--secrets-key-file=" + old_file};
-  absl::StatusOr<std::unique_ptr<ServerProcess>> old = ServerProcess::Launch(options);
-  ASSERT_TRUE(old.ok()) << old.status();
-  std::optional<ExitStatus> exit = (*old)->WaitForExit(kExitTimeout);
-  ASSERT_TRUE(exit.has_value()) << "countd started with the retired key";
-  EXPECT_THAT((*old)->stderr_text(), HasSubstr("does not decrypt with the secrets key"));
+  EXPECT_THAT(RefusedStart({"--auth=required", "--operator-token-file=" + token_file_,
+                            "--secrets-key-file=" + old_file}),
+              HasSubstr("does not decrypt with the secrets key"));
   // Refused rotations: the same key twice, or a previous key without a new one.
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--auth=required", "--operator-token-file=" + token_file_,
-                                 "--secrets-key-file=" + key_file_,
-                                 "--previous-secrets-key-file=" + key_file_},
-        std::vector<std::string>{"--auth=off", "--previous-secrets-key-file=" + old_file}}) {
-    options.extra_args = args;
-    absl::StatusOr<std::unique_ptr<ServerProcess>> refused = ServerProcess::Launch(options);
-    ASSERT_TRUE(refused.ok()) << refused.status();
-    exit = (*refused)->WaitForExit(kExitTimeout);
-    ASSERT_TRUE(exit.has_value()) << absl::StrJoin(args, " ");
-    EXPECT_FALSE(exit->Success());
-    const std::string err = (*refused)->stderr_text();
-    EXPECT_THAT(err, HasSubstr("--previous-secrets-key-file")) << absl::StrJoin(args, " ");
-    for (const std::string& secret : remembered_) EXPECT_THAT(err, Not(HasSubstr(secret)));
-  }
+  EXPECT_THAT(RefusedStart({"--auth=required", "--operator-token-file=" + token_file_,
+                            "--secrets-key-file=" + key_file_,
+                            "--previous-secrets-key-file=" + key_file_}),
+              HasSubstr("--previous-secrets-key-file: holds the same key"));
+  EXPECT_THAT(RefusedStart({"--auth=off", "--previous-secrets-key-file=" + old_file}),
+              HasSubstr("--previous-secrets-key-file: needs --secrets-key-file"));
   StartServer();  // for TearDown
 }
 
