@@ -34,6 +34,9 @@ if [ "${COUNTD_SKIP_NODE:-0}" != 1 ] && ! { command -v node && command -v npm; }
   packages+=(nodejs npm)
 fi
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -43,8 +46,6 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
 else
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "install-deps: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -59,5 +60,24 @@ if [ "${COUNTD_SKIP_NODE:-0}" != 1 ]; then
   else
     echo "install-deps: npm ci --prefix tests/deploy"
     npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error
+  fi
+  # promtool checks and unit-tests the alerts of deploy/k8s/monitoring (deploy.monitoring). It is
+  # taken out of Debian's prometheus package into tests/deploy/.tools (git-ignored) rather than
+  # installing the package, whose scripts would start a Prometheus server on this machine.
+  promtool=tests/deploy/.tools/promtool
+  if [ -x "$promtool" ]; then
+    echo "install-deps: promtool present"
+  else
+    echo "install-deps: promtool from Debian's prometheus package"
+    debdir="$(mktemp -d)"
+    chmod 0777 "$debdir"  # apt's download sandbox user must be able to write there
+    if ! (cd "$debdir" && apt-get download -qq prometheus); then
+      $SUDO apt-get update -qq
+      (cd "$debdir" && apt-get download -qq prometheus)
+    fi
+    dpkg-deb --fsys-tarfile "$debdir"/prometheus_*.deb | tar -x -C "$debdir" ./usr/bin/promtool
+    mkdir -p tests/deploy/.tools
+    mv "$debdir/usr/bin/promtool" "$promtool"
+    rm -rf "$debdir"
   fi
 fi
