@@ -8,6 +8,10 @@
 // percentiles, as text or (--json) one JSON object. Exit status 1 when any call failed unless
 // --allow-errors; 2 for usage errors.
 //
+// Connection: plaintext unless --tls or another --tls-* flag is given; --bearer, --bearer-file or
+// COUNTD_BEARER (`<tenant>:<secret>`) is sent on every call. Same flags and rules as countctl
+// (client/connection.h).
+//
 // What each --op sends (key = a number drawn from --keys by --dist):
 //   incr                Counters.Incr{tenant, visitor_id "v<key>", counter_name "c"}
 //   increment-counters  Counters.IncrementCounters{uid "u<key>", --batch x {class "_bench",
