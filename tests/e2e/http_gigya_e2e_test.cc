@@ -27,30 +27,12 @@ using ::testing::Pointee;
 
 class HttpGigyaE2eTest : public ShimE2eTest {
  protected:
-  enum class Via { kQuery, kForm, kJson };
-
   // Calls /<method> with `params` (plus apiKey=tenant_ unless `with_key` is false). kJson sends
   // the parameters as a JSON object of strings.
   HttpResult Call(const std::string& method, Params params, Via via = Via::kQuery,
                   bool with_key = true) {
     if (with_key) params.insert(params.begin(), {"apiKey", tenant_});
-    const std::string path = absl::StrCat("/", method);
-    switch (via) {
-      case Via::kQuery:
-        return http_->Get(params.empty() ? path : absl::StrCat(path, "?", FormEncode(params)));
-      case Via::kForm:
-        return http_->Post(path, FormEncode(params),
-                           {{"Content-Type", "application/x-www-form-urlencoded"}});
-      case Via::kJson: {
-        rapidjson::Document doc(rapidjson::kObjectType);
-        for (const auto& [name, value] : params) {
-          doc.AddMember(rapidjson::Value(name.c_str(), doc.GetAllocator()),
-                        rapidjson::Value(value.c_str(), doc.GetAllocator()), doc.GetAllocator());
-        }
-        return http_->PostJson(path, ToJson(doc));
-      }
-    }
-    return {};
+    return CallGigya(method, params, via);
   }
 
   // Parses the body as an envelope and checks every common member: callId, errorCode,

@@ -35,25 +35,6 @@ constexpr absl::Duration kTestLimit = absl::Seconds(60);  // a whole table
 
 // --- request building ------------------------------------------------------------------------
 
-// Percent-encodes every byte but RFC 3986 unreserved characters.
-std::string Enc(absl::string_view in) {
-  std::string out;
-  for (unsigned char c : in) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppendFormat(&out, "%%%02X", c);
-    }
-  }
-  return out;
-}
-
-std::string Form(const Params& params) {
-  std::vector<std::string> parts;
-  for (const auto& [name, value] : params) parts.push_back(absl::StrCat(Enc(name), "=", Enc(value)));
-  return absl::StrJoin(parts, "&");
-}
-
 // A complete HTTP/1.1 request. A body (even empty) gets a Content-Length for POST/PUT.
 std::string Http(absl::string_view method, absl::string_view target,
                  const std::vector<std::string>& headers = {}, absl::string_view body = "") {
@@ -254,7 +235,7 @@ class HttpHostileE2eTest : public ShimE2eTest {
 
   // Gigya-style requests.
   static Row G(std::string name, const std::string& method, const Params& params, Expect e) {
-    return {std::move(name), Http("GET", absl::StrCat("/", method, "?", Form(params))), e};
+    return {std::move(name), Http("GET", absl::StrCat("/", method, "?", FormEncode(params))), e};
   }
   static Row GQuery(std::string name, const std::string& method, const std::string& raw_query,
                     Expect e) {
@@ -271,7 +252,7 @@ class HttpHostileE2eTest : public ShimE2eTest {
 
   // A Gigya read, parsed; fails the test unless errorCode is 0.
   rapidjson::Document GigyaRead(const std::string& method, const Params& params) {
-    HttpResult r = http_->Get(absl::StrCat("/", method, "?", Form(params)));
+    HttpResult r = http_->Get(absl::StrCat("/", method, "?", FormEncode(params)));
     rapidjson::Document doc = ParseJson(r.body);
     EXPECT_TRUE(doc.IsObject() && doc.HasMember("errorCode") && doc["errorCode"].GetInt() == 0)
         << method << ": " << r;
@@ -340,9 +321,9 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       GQuery("%00 in the query", "accounts.getCounters", absl::StrCat("apiKey=", t, "&UID=u%001"),
              GErr(400001, "query")),
       GForm("%00 in a form body", "accounts.incrementCounters",
-            absl::StrCat(Form(inc(one)), "&requestID=r%00"), GErr(400001, "form")),
+            absl::StrCat(FormEncode(inc(one)), "&requestID=r%00"), GErr(400001, "form")),
       GForm("raw NUL in a form body", "accounts.incrementCounters",
-            absl::StrCat(Form(inc(one)), std::string("&requestID=r\0", 13)), GErr(400001, "form")),
+            absl::StrCat(FormEncode(inc(one)), std::string("&requestID=r\0", 13)), GErr(400001, "form")),
       GJson("raw NUL in a JSON body", "accounts.incrementCounters",
             absl::StrCat(R"({"apiKey":")", t, R"(","UID":"u1","counters":)", J(one), "}",
                          std::string("\0", 1)),
@@ -472,22 +453,22 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       G("jsonp without a callback", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}}, GErr(400002, "callback")),
       // HTTP method oddities: only GET and POST call a method.
-      {"PUT does not write", Http("PUT", absl::StrCat("/accounts.incrementCounters?", Form(inc(one)))),
+      {"PUT does not write", Http("PUT", absl::StrCat("/accounts.incrementCounters?", FormEncode(inc(one)))),
        GErr(400001, "method")},
       {"DELETE does not write",
        Http("DELETE", absl::StrCat("/accounts.registerCounters?apiKey=", t,
-                                   "&counters=", Enc(R"([{"class":"_del","path":"/"}])"))),
+                                   "&counters=", UrlEncode(R"([{"class":"_del","path":"/"}])"))),
        GErr(400001, "method")},
       {"lower-case get is another method",
-       Http("get", absl::StrCat("/accounts.incrementCounters?", Form(inc(one)))),
+       Http("get", absl::StrCat("/accounts.incrementCounters?", FormEncode(inc(one)))),
        GErr(400001, "method")},
       {"OPTIONS is the CORS preflight",
-       Http("OPTIONS", absl::StrCat("/accounts.incrementCounters?", Form(inc(one)))),
+       Http("OPTIONS", absl::StrCat("/accounts.incrementCounters?", FormEncode(inc(one)))),
        Plain(204, "")},
       G("unknown method", "accounts.dropEverything", {{"apiKey", t}}, GErr(404000, "", 404)),
       {"a second path segment is no Gigya route",
        Http("GET", absl::StrCat("/accounts.getCounters/../accounts.incrementCounters?",
-                                Form(inc(one)))),
+                                FormEncode(inc(one)))),
        Plain(404, "no route")},
       G("valid: increment by regToken", "accounts.incrementCounters",
         {{"apiKey", t}, {"regToken", "tok"}, {"counters", R"([{"class":"_buy","path":"/shoes"}])"}},
@@ -742,7 +723,7 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
       G("disabling _default", "gm.setChallengeConfig",
         p({{"challengeID", "_default"}, {"enabled", "false"}}), GErr(400006, "enabled")),
       {"PUT does not notify",
-       Http("PUT", absl::StrCat("/gm.notifyAction?", Form(p({{"UID", "u1"}, {"action", "a1"}})))),
+       Http("PUT", absl::StrCat("/gm.notifyAction?", FormEncode(p({{"UID", "u1"}, {"action", "a1"}})))),
        GErr(400001, "method")},
   };
   for (Row& r : more) rows.push_back(std::move(r));

@@ -140,6 +140,31 @@ class ShimE2eTest : public ::testing::Test {
 
   static std::string address() { return server_->http_address(); }
 
+  // How a Gigya-style call sends its parameters.
+  enum class Via { kQuery, kForm, kJson };
+
+  // Sends `params` to /<method>: as the query string of a GET, as a form POST, or (kJson) as a
+  // POST of a JSON object of strings.
+  HttpResult CallGigya(const std::string& method, const Params& params, Via via) {
+    const std::string path = absl::StrCat("/", method);
+    switch (via) {
+      case Via::kQuery:
+        return http_->Get(params.empty() ? path : absl::StrCat(path, "?", FormEncode(params)));
+      case Via::kForm:
+        return http_->Post(path, FormEncode(params),
+                           {{"Content-Type", "application/x-www-form-urlencoded"}});
+      case Via::kJson: {
+        rapidjson::Document doc(rapidjson::kObjectType);
+        for (const auto& [name, value] : params) {
+          doc.AddMember(rapidjson::Value(name.c_str(), doc.GetAllocator()),
+                        rapidjson::Value(value.c_str(), doc.GetAllocator()), doc.GetAllocator());
+        }
+        return http_->PostJson(path, ToJson(doc));
+      }
+    }
+    return {};
+  }
+
   static test::ScopedTempDir* dir_;
   static test::ServerProcess* server_;
   static std::string* start_error_;
