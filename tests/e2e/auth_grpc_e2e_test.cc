@@ -177,15 +177,7 @@ class AuthGrpcE2eTest : public ::testing::Test {
     ServerProcessOptions options;
     options.data_dir = dir_.Sub("data");
     options.extra_args = args;
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(options);
-    EXPECT_TRUE(server.ok()) << server.status();
-    if (!server.ok()) return "";
-    std::optional<ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
-    EXPECT_TRUE(exit.has_value()) << "countd started with " << absl::StrJoin(args, " ");
-    if (!exit.has_value()) return "";
-    EXPECT_FALSE(exit->Success()) << absl::StrJoin(args, " ");
-    EXPECT_THAT((*server)->stdout_text(), Not(HasSubstr("listening on")));
-    const std::string err = (*server)->stderr_text();
+    const std::string err = ExpectRefusedStart(options);
     for (const std::string& secret : remembered_) EXPECT_THAT(err, Not(HasSubstr(secret)));
     return err;
   }
@@ -690,26 +682,15 @@ TEST_F(AuthGrpcE2eTest, StartupRefusesMissingOrMalformedCredentialFiles) {
     ServerProcessOptions options;
     options.data_dir = dir_.Sub("refused");
     options.extra_args = c.args;
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    std::optional<ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
-    ASSERT_TRUE(exit.has_value()) << absl::StrJoin(c.args, " ");
-    EXPECT_TRUE(exit->exited && exit->code != 0) << exit->ToString();
-    const std::string err = (*server)->stderr_text();
+    const std::string err = ExpectRefusedStart(options);
     EXPECT_THAT(err, HasSubstr(c.flag)) << absl::StrJoin(c.args, " ");
-    EXPECT_THAT((*server)->stdout_text(), Not(HasSubstr("grpc listening on")));
     EXPECT_THAT(err, Not(HasSubstr(token_)));
   }
   // The defaults are --auth=required: without any credential flag countd does not start.
   ServerProcessOptions defaults;
   defaults.data_dir = dir_.Sub("refused");
   defaults.env = {{"COUNTD_AUTH", "required"}};  // keeps ServerProcess from adding --auth=off
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(defaults);
-  ASSERT_TRUE(server.ok());
-  std::optional<ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
-  ASSERT_TRUE(exit.has_value());
-  EXPECT_FALSE(exit->Success());
-  EXPECT_THAT((*server)->stderr_text(), HasSubstr("--operator-token-file"));
+  EXPECT_THAT(ExpectRefusedStart(defaults), HasSubstr("--operator-token-file"));
 }
 
 TEST_F(AuthGrpcE2eTest, StartupLogShowsOnlyWhetherCredentialFilesAreSet) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/testing/server_process.h"
 
 namespace countd::e2e {
 
@@ -31,6 +33,35 @@ inline void SetDeadline(grpc::ClientContext* ctx) {
 
 inline std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
   return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+}
+
+// How long a countd that must refuse to start may take to exit.
+inline constexpr absl::Duration kRefusedStartTimeout = absl::Seconds(30);
+
+// Launches countd with `options` and expects it to refuse to start: it exits with a non-zero
+// status without printing a listening line. Records a test failure otherwise. Returns its
+// stderr ("" when it could not be launched); `stdout_text`, when given, receives its stdout.
+inline std::string ExpectRefusedStart(const test::ServerProcessOptions& options,
+                                      std::string* stdout_text = nullptr) {
+  absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
+      test::ServerProcess::Launch(options);
+  if (!server.ok()) {
+    ADD_FAILURE() << server.status();
+    return "";
+  }
+  absl::Status listening = (*server)->WaitUntilListening(kRefusedStartTimeout);
+  EXPECT_FALSE(listening.ok()) << "the server started: " << (*server)->grpc_address();
+  std::optional<test::ExitStatus> exit = (*server)->WaitForExit(kRefusedStartTimeout);
+  EXPECT_TRUE(exit.has_value()) << "still running after " << kRefusedStartTimeout;
+  if (exit.has_value()) {
+    EXPECT_TRUE(exit->exited) << exit->ToString();
+    EXPECT_NE(exit->code, 0) << exit->ToString();
+  }
+  EXPECT_THAT((*server)->stdout_text(), ::testing::Not(::testing::HasSubstr("listening on")));
+  if (stdout_text != nullptr) *stdout_text = (*server)->stdout_text();
+  std::string err = (*server)->stderr_text();
+  EXPECT_THAT(err, ::testing::Not(::testing::HasSubstr("listening on")));
+  return err;
 }
 
 // Calls one unary method of a generated stub with a fresh context and the standard deadline.

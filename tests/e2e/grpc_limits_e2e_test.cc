@@ -31,7 +31,6 @@ constexpr char kHealthCheck[] = "/grpc.health.v1.Health/Check";
 constexpr char kHealthWatch[] = "/grpc.health.v1.Health/Watch";
 // ServerReflectionRequest{list_services: "*"}.
 const std::string kListServices("\x3a\x01*", 3);
-constexpr absl::Duration kExitTimeout = absl::Seconds(30);
 
 // A channel with its own subchannel pool: its connection is not shared with other channels of
 // this process, so connection-level behaviour is the channel's own.
@@ -151,16 +150,7 @@ class GrpcLimitsE2eTest : public ::testing::Test {
     test::ServerProcessOptions options;
     options.data_dir = dir_.Sub("refused");
     options.extra_args = std::move(args);
-    absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
-        test::ServerProcess::Launch(options);
-    if (!server.ok()) {
-      ADD_FAILURE() << server.status();
-      return "";
-    }
-    std::optional<test::ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
-    EXPECT_TRUE(exit.has_value() && exit->exited && exit->code != 0)
-        << (exit.has_value() ? exit->ToString() : "still running");
-    return (*server)->stderr_text();
+    return ExpectRefusedStart(options);
   }
 
   test::ScopedTempDir dir_;

@@ -47,27 +47,6 @@ class LifecycleE2eTest : public ::testing::Test {
     return server.ok() ? *std::move(server) : nullptr;
   }
 
-  // Launches a server that must refuse to start: it exits non-zero and never prints a
-  // listening line. Returns its stderr.
-  std::string ExpectStartupFailure(const ServerProcessOptions& options) {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(options);
-    if (!server.ok()) {
-      ADD_FAILURE() << server.status();
-      return "";
-    }
-    absl::Status listening = (*server)->WaitUntilListening(kExitTimeout);
-    EXPECT_FALSE(listening.ok()) << "the server started: " << (*server)->grpc_address();
-    std::optional<ExitStatus> exit = (*server)->WaitForExit(kExitTimeout);
-    EXPECT_TRUE(exit.has_value()) << "still running after " << kExitTimeout;
-    if (exit.has_value()) {
-      EXPECT_TRUE(exit->exited) << exit->ToString();
-      EXPECT_NE(exit->code, 0) << exit->ToString();
-    }
-    EXPECT_THAT((*server)->stdout_text(), Not(HasSubstr("listening on")));
-    std::string err = (*server)->stderr_text();
-    EXPECT_THAT(err, Not(HasSubstr("listening on")));
-    return err;
-  }
 
   test::ScopedTempDir dir_;
 };
@@ -191,18 +170,18 @@ TEST_F(LifecycleE2eTest, DataWrittenBeforeSigtermIsThereAfterRestart) {
 }
 
 TEST_F(LifecycleE2eTest, BadSyncFlagIsRefusedNamingTheFlag) {
-  std::string err = ExpectStartupFailure(Options({"--sync=bogus"}));
+  std::string err = ExpectRefusedStart(Options({"--sync=bogus"}));
   EXPECT_THAT(err, HasSubstr("--sync"));
   EXPECT_THAT(err, HasSubstr("bogus"));
 }
 
 TEST_F(LifecycleE2eTest, BadGrpcAddressIsRefusedNamingTheFlag) {
-  std::string err = ExpectStartupFailure(Options({"--grpc-addr=no-port-here"}));
+  std::string err = ExpectRefusedStart(Options({"--grpc-addr=no-port-here"}));
   EXPECT_THAT(err, HasSubstr("--grpc-addr"));
 }
 
 TEST_F(LifecycleE2eTest, UnknownFlagIsRefused) {
-  std::string err = ExpectStartupFailure(Options({"--no-such-flag=1"}));
+  std::string err = ExpectRefusedStart(Options({"--no-such-flag=1"}));
   EXPECT_THAT(err, AnyOf(HasSubstr("no-such-flag"), HasSubstr("no_such_flag")));
 }
 
@@ -227,7 +206,7 @@ TEST_F(LifecycleE2eTest, HelpListsTheServerFlags) {
 TEST_F(LifecycleE2eTest, SyncIsReadFromTheEnvironment) {
   ServerProcessOptions options = Options();
   options.env = {{"COUNTD_SYNC", "bogus"}};
-  std::string err = ExpectStartupFailure(options);
+  std::string err = ExpectRefusedStart(options);
   EXPECT_THAT(err, HasSubstr("--sync"));
   EXPECT_THAT(err, HasSubstr("bogus"));
 }
@@ -246,7 +225,7 @@ TEST_F(LifecycleE2eTest, SecondServerOnTheSameDataDirIsRefused) {
   std::unique_ptr<ServerProcess> first = StartOrFail(Options());
   ASSERT_NE(first, nullptr);
 
-  std::string err = ExpectStartupFailure(Options());
+  std::string err = ExpectRefusedStart(Options());
   EXPECT_THAT(err, AnyOf(HasSubstr("lock"), HasSubstr("LOCK")));
   EXPECT_THAT(err, HasSubstr(dir_.Sub("data")));
 
