@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/http/http_server.h"
+#include "tests/testing/http_request.h"
 
 namespace countd::http {
 namespace {
@@ -25,12 +26,7 @@ ProxyList Proxies(absl::string_view list) {
 // A request from `peer` over a plain connection with Host countd.internal:8080.
 HttpRequest From(const std::string& peer,
                  std::vector<std::pair<std::string, std::string>> headers = {}) {
-  HttpRequest r;
-  r.method = "GET";
-  r.path = "/accounts.getCounters";
-  r.target = r.path;
-  r.remote_ip = peer;
-  r.peer_ip = peer;
+  HttpRequest r = test::MakeHttpRequest("GET", "/accounts.getCounters", "", "", peer);
   r.headers = {{"host", "countd.internal:8080"}};
   for (auto& h : headers) r.headers.push_back(std::move(h));
   return r;

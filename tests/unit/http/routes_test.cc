@@ -9,22 +9,16 @@
 #include "server/http/gigya_methods.h"
 #include "server/http/routes.h"
 #include "server/logic/status_util.h"
+#include "tests/testing/http_request.h"
 
 namespace countd::http {
 namespace {
 
+// From 192.0.2.1, the address gm.notifyAction records when no `ip` is sent.
 HttpRequest Request(std::string method, const std::string& target, std::string body = "",
                     std::string content_type = "") {
-  HttpRequest r;
-  r.method = std::move(method);
-  r.target = target;
-  size_t q = target.find('?');
-  r.path = target.substr(0, q);
-  r.query = q == std::string::npos ? "" : target.substr(q + 1);
-  r.body = std::move(body);
-  if (!content_type.empty()) r.headers.emplace_back("content-type", std::move(content_type));
-  r.remote_ip = "192.0.2.1";
-  return r;
+  return test::MakeHttpRequest(std::move(method), target, std::move(body),
+                               std::move(content_type), "192.0.2.1");
 }
 
 TEST(ParseStashRequestTest, IncrBecomesAnIncrRequest) {

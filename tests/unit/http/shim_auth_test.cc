@@ -31,6 +31,7 @@
 #include "server/logic/tenants.h"
 #include "storage/clock.h"
 #include "storage/store.h"
+#include "tests/testing/http_request.h"
 #include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
@@ -257,15 +258,10 @@ class ShimAuthTest : public ::testing::Test {
 
   static HttpRequest Request(std::string method, std::string path, std::string query,
                              std::string body = "", std::string content_type = "") {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.path = std::move(path);
-    r.query = std::move(query);
-    r.target = r.query.empty() ? r.path : absl::StrCat(r.path, "?", r.query);
-    r.body = std::move(body);
-    r.headers.emplace_back("host", kHost);
-    if (!content_type.empty()) r.headers.emplace_back("content-type", std::move(content_type));
-    r.remote_ip = "127.0.0.1";
+    HttpRequest r = test::MakeHttpRequest(
+        std::move(method), query.empty() ? path : absl::StrCat(path, "?", query), std::move(body),
+        std::move(content_type));
+    r.headers.emplace(r.headers.begin(), "host", kHost);
     return r;
   }
 

@@ -20,6 +20,7 @@
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/http_request.h"
 #include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
@@ -85,16 +86,8 @@ class ShimTest : public ::testing::Test {
 
   static HttpRequest Request(std::string method, std::string target, std::string body = "",
                              std::string content_type = "") {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.target = target;
-    size_t q = target.find('?');
-    r.path = target.substr(0, q);
-    r.query = q == std::string::npos ? "" : target.substr(q + 1);
-    r.body = std::move(body);
-    if (!content_type.empty()) r.headers.emplace_back("content-type", std::move(content_type));
-    r.remote_ip = "127.0.0.1";
-    return r;
+    return test::MakeHttpRequest(std::move(method), target, std::move(body),
+                                 std::move(content_type));
   }
 
   HttpResponse Get(const std::string& target) { return shim_->Handle(Request("GET", target)); }
