@@ -108,6 +108,19 @@ absl::StatusOr<X509Ptr> NewCert(EVP_PKEY* key, const std::string& common_name, X
   return cert;
 }
 
+// Signs `cert` with `signer` (SHA-256) and returns it with its own private key `key`, as PEM.
+absl::StatusOr<TestCert> SignAndExport(X509* cert, EVP_PKEY* signer, EVP_PKEY* key) {
+  if (X509_sign(cert, signer, EVP_sha256()) == 0) return Fail("X509_sign");
+  TestCert out;
+  absl::StatusOr<std::string> pem = ToPem(cert);
+  if (!pem.ok()) return pem.status();
+  out.cert_pem = *std::move(pem);
+  pem = ToPem(key);
+  if (!pem.ok()) return pem.status();
+  out.key_pem = *std::move(pem);
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<TestCert> MakeTestCa(const std::string& common_name) {
@@ -123,15 +136,7 @@ absl::StatusOr<TestCert> MakeTestCa(const std::string& common_name) {
     absl::Status s = AddExtension(x, x, nid, value);
     if (!s.ok()) return s;
   }
-  if (X509_sign(x, key.get(), EVP_sha256()) == 0) return Fail("X509_sign");
-  TestCert out;
-  absl::StatusOr<std::string> pem = ToPem(x);
-  if (!pem.ok()) return pem.status();
-  out.cert_pem = *std::move(pem);
-  pem = ToPem(key.get());
-  if (!pem.ok()) return pem.status();
-  out.key_pem = *std::move(pem);
-  return out;
+  return SignAndExport(x, key.get(), key.get());
 }
 
 absl::StatusOr<TestCert> MakeTestLeaf(const TestCert& issuer, const LeafOptions& options) {
@@ -176,15 +181,7 @@ absl::StatusOr<TestCert> MakeTestLeaf(const TestCert& issuer, const LeafOptions&
     absl::Status s = AddExtension(x, issuer_cert.get(), nid, value);
     if (!s.ok()) return s;
   }
-  if (X509_sign(x, issuer_key.get(), EVP_sha256()) == 0) return Fail("X509_sign");
-  TestCert out;
-  absl::StatusOr<std::string> pem = ToPem(x);
-  if (!pem.ok()) return pem.status();
-  out.cert_pem = *std::move(pem);
-  pem = ToPem(key.get());
-  if (!pem.ok()) return pem.status();
-  out.key_pem = *std::move(pem);
-  return out;
+  return SignAndExport(x, issuer_key.get(), key.get());
 }
 
 absl::StatusOr<TestPki> MakeTestPki() {
