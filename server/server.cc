@@ -184,6 +184,13 @@ class CountdServerImpl : public CountdServer {
     logic::TallyOptions tally_options;
     tally_options.max_ranked_items = config_.tally_max_ranked_items;
     tally_ = std::make_unique<logic::Tally>(store_.get(), clock, tally_options);
+    absl::StatusOr<int64_t> split = tally_->SplitLegacyCounters();
+    if (!split.ok()) return split.status();
+    if (*split > 0) {
+      spdlog::info("tally: {} records of counters shared by ecount and topk copied into both ops "
+                   "(they are separate counters now)",
+                   *split);
+    }
 
     int workers = config_.workers;
     if (workers < 0) workers = config_.sync == storage::SyncMode::kAlways ? 32 : 0;

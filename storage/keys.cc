@@ -104,13 +104,23 @@ std::string RequestKey(absl::string_view scope, absl::string_view tenant,
 
 std::string RequestScopePrefix(absl::string_view scope) { return Join({scope}); }
 
-std::string TallyCounterPrefix(absl::string_view tenant, absl::string_view counter) {
-  return Join({"b", tenant, counter});
+namespace {
+
+std::string TallyTag(absl::string_view base, char op) {
+  std::string tag(base);
+  tag.push_back(op);
+  return tag;
 }
 
-std::string TallyCountablePrefix(absl::string_view tenant, absl::string_view counter,
+}  // namespace
+
+std::string TallyCounterPrefix(char op, absl::string_view tenant, absl::string_view counter) {
+  return Join({TallyTag("b", op), tenant, counter});
+}
+
+std::string TallyCountablePrefix(char op, absl::string_view tenant, absl::string_view counter,
                                  absl::string_view countable) {
-  return Join({"b", tenant, counter, countable});
+  return Join({TallyTag("b", op), tenant, counter, countable});
 }
 
 std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end,
@@ -127,13 +137,28 @@ int64_t TallyBucketEnd(absl::string_view key) {
   return GetBigEndian64(key.substr(key.size() - kTallySuffixSize));
 }
 
-std::string TallyMetadataKey(absl::string_view tenant, absl::string_view counter,
+std::string TallyMetadataKey(char op, absl::string_view tenant, absl::string_view counter,
                              absl::string_view countable) {
-  return Join({"md", tenant, counter, countable});
+  return Join({TallyTag("md", op), tenant, counter, countable});
 }
 
-std::string TallySettingsKey(absl::string_view tenant, absl::string_view counter) {
-  return Join({"cfg", tenant, counter});
+std::string TallySettingsKey(char op, absl::string_view tenant, absl::string_view counter) {
+  return Join({TallyTag("cfg", op), tenant, counter});
+}
+
+std::vector<std::string> TallyLegacyPrefixes(storage::Table table) {
+  if (table == storage::Table::kTally) return {Join({"b"})};
+  if (table == storage::Table::kTallyMeta) return {Join({"md"}), Join({"cfg"})};
+  return {};
+}
+
+std::string TallyLegacyKeyAs(absl::string_view legacy_key, char op) {
+  // "<tag>\0<rest>" becomes "<tag><op>\0<rest>".
+  size_t end = legacy_key.find('\0');
+  std::string out(legacy_key.substr(0, end));
+  out.push_back(op);
+  out.append(legacy_key.data() + end, legacy_key.size() - end);
+  return out;
 }
 
 std::string GmConfigPrefix(absl::string_view tenant) { return Join({"gmcfg", tenant}); }

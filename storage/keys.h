@@ -15,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "storage/store.h"
 
 namespace countd::storage::keys {
 
@@ -64,20 +65,31 @@ std::string RequestKey(absl::string_view scope, absl::string_view tenant,
 std::string RequestScopePrefix(absl::string_view scope);
 
 // --- Tally (tables kTally, kTallyMeta) ---
-// Sub-bucket keys: tenant, counter, countable, then the bucket's end and expiry (8-byte
+// Every Tally record belongs to one (tenant, op, counter): `op` is kTallyECount or kTallyTopK, and
+// the two ops of one counter name keep separate counts, windows and metadata. The op is part of
+// each record's leading tag ("b" + op for buckets, "md" + op for metadata, "cfg" + op for
+// settings).
+inline constexpr char kTallyECount = 'e';
+inline constexpr char kTallyTopK = 't';
+// Sub-bucket keys: tag, tenant, counter, countable, then the bucket's end and expiry (8-byte
 // big-endian unix seconds each). The store expires a bucket by the trailing expiry.
 inline constexpr size_t kTallySuffixSize = 16;
-std::string TallyCounterPrefix(absl::string_view tenant, absl::string_view counter);
-std::string TallyCountablePrefix(absl::string_view tenant, absl::string_view counter,
+std::string TallyCounterPrefix(char op, absl::string_view tenant, absl::string_view counter);
+std::string TallyCountablePrefix(char op, absl::string_view tenant, absl::string_view counter,
                                  absl::string_view countable);
 std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end,
                            int64_t expiry);
 // Bucket end of a kTally key (requires key.size() >= kTallySuffixSize).
 int64_t TallyBucketEnd(absl::string_view key);
 // Metadata of one countable, and the settings record of a counter (kTallyMeta).
-std::string TallyMetadataKey(absl::string_view tenant, absl::string_view counter,
+std::string TallyMetadataKey(char op, absl::string_view tenant, absl::string_view counter,
                              absl::string_view countable);
-std::string TallySettingsKey(absl::string_view tenant, absl::string_view counter);
+std::string TallySettingsKey(char op, absl::string_view tenant, absl::string_view counter);
+// Records written before the ops were separate (one set of counts per counter name) carry the
+// bare tags "b" (kTally), "md" and "cfg" (kTallyMeta). These are the prefixes of those records,
+// and the key of a legacy record as it is stored under `op`.
+std::vector<std::string> TallyLegacyPrefixes(storage::Table table);
+std::string TallyLegacyKeyAs(absl::string_view legacy_key, char op);
 
 // --- GameMechanics (tables kMeta, kGmState, kGmLog, kGmDaily) ---
 // Configuration records (kMeta): one per action and one per challenge of a tenant.

@@ -29,8 +29,8 @@ absl::Status TallyApi::Increment(const v1::TallyIncrementRequest& req, v1::Tally
 }
 
 absl::Status TallyApi::GetCount(const v1::GetCountRequest& req, v1::GetCountResponse* resp) {
-  absl::StatusOr<int64_t> count = tally_->GetCount(req.tenant(), req.counter(),
-                                                   req.countable());
+  absl::StatusOr<int64_t> count =
+      tally_->GetCount(req.tenant(), ToOp(req.op()), req.counter(), req.countable());
   if (!count.ok()) return count.status();
   resp->set_count(*count);
   return absl::OkStatus();

@@ -34,6 +34,9 @@ absl::Status CheckNames(const std::string& tenant, const std::string& counter) {
   return CheckNoSlash("counter", counter);
 }
 
+// The storage tag of an op (kUnspecified reads as kECount).
+char OpTag(TallyOp op) { return op == TallyOp::kTopK ? keys::kTallyTopK : keys::kTallyECount; }
+
 // Ranking order: count descending, then countable ascending.
 bool Before(const TallyItem& a, const TallyItem& b) {
   if (a.count != b.count) return a.count > b.count;
@@ -44,6 +47,7 @@ bool Before(const TallyItem& a, const TallyItem& b) {
 
 // One counter's window and, when warm, its in-memory ranking.
 struct Tally::CounterState {
+  char op;  // keys::kTallyECount or keys::kTallyTopK
   std::string tenant;
   std::string counter;
   std::atomic<uint64_t> last_used{0};
@@ -76,12 +80,13 @@ void Tally::NoteItems(CounterState* state) {
   state->counted_items = now_items;
 }
 
-absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(const std::string& tenant,
+absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(char op,
+                                                                  const std::string& tenant,
                                                                   const std::string& counter) {
   std::shared_ptr<CounterState> state;
   {
     absl::MutexLock lock(&states_mu_);
-    std::string key = keys::Join({tenant, counter});
+    std::string key = keys::Join({absl::string_view(&op, 1), tenant, counter});
     auto it = states_.find(key);
     if (it == states_.end()) {
       if (states_.size() >= kMaxCounterStates) {
@@ -99,6 +104,7 @@ absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(const std::str
         }
       }
       auto fresh = std::make_shared<CounterState>();
+      fresh->op = op;
       fresh->tenant = tenant;
       fresh->counter = counter;
       it = states_.emplace(std::move(key), std::move(fresh)).first;
@@ -109,7 +115,7 @@ absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(const std::str
   absl::MutexLock lock(&state->mu);
   if (!state->settings_loaded) {
     absl::StatusOr<std::string> raw =
-        store_->Get(Table::kTallyMeta, keys::TallySettingsKey(tenant, counter));
+        store_->Get(Table::kTallyMeta, keys::TallySettingsKey(op, tenant, counter));
     int32_t window = 0;
     if (raw.ok()) {
       if (!absl::SimpleAtoi(*raw, &window) || window < 1 || window > kMaxWindowMinutes) {
@@ -149,7 +155,8 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   int64_t delta = args.delta.value_or(1);
   if (delta < 1) return BadValue("delta", absl::StrCat(delta, " is not >= 1"));
 
-  absl::StatusOr<std::shared_ptr<CounterState>> state = State(args.tenant, args.counter);
+  absl::StatusOr<std::shared_ptr<CounterState>> state =
+      State(OpTag(args.op), args.tenant, args.counter);
   if (!state.ok()) return state.status();
   CounterState* st = state->get();
 
@@ -181,15 +188,17 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   cell.updated_ms = absl::ToUnixMillis(now);
   batch.AddCounter(
       Table::kTally,
-      keys::TallyBucketKey(keys::TallyCountablePrefix(args.tenant, args.counter, args.countable),
-                           bucket_end, bucket_end + kStoredWindows * window_s),
+      keys::TallyBucketKey(
+          keys::TallyCountablePrefix(st->op, args.tenant, args.counter, args.countable),
+          bucket_end, bucket_end + kStoredWindows * window_s),
       cell);
   if (args.metadata.has_value()) {
-    batch.Put(Table::kTallyMeta, keys::TallyMetadataKey(args.tenant, args.counter, args.countable),
+    batch.Put(Table::kTallyMeta,
+              keys::TallyMetadataKey(st->op, args.tenant, args.counter, args.countable),
               *args.metadata);
   }
   if (window_changed) {
-    batch.Put(Table::kTallyMeta, keys::TallySettingsKey(args.tenant, args.counter),
+    batch.Put(Table::kTallyMeta, keys::TallySettingsKey(st->op, args.tenant, args.counter),
               absl::StrCat(args.window_minutes));
   }
   s = store_->Write(batch);
@@ -204,6 +213,11 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
     } else if (st->ranking != nullptr) {
       st->ranking->ExpireBefore(now_s - int64_t{st->window_minutes} * 60);
       st->ranking->Add(args.countable, bucket_end, delta);
+      if (st->ranking->items() > options_.max_ranked_items) {
+        // This counter alone outgrew the budget: rank it from disk from now on.
+        st->ranking.reset();
+        st->oversized = true;
+      }
       NoteItems(st);
       over_budget = ranked_items_.load() > options_.max_ranked_items;
     }
@@ -220,7 +234,7 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
 absl::Status Tally::ScanBuckets(const CounterState& st, const BucketVisitor& visit) {
   absl::Status corrupt;
   absl::Status s = store_->Scan(
-      Table::kTally, storage::PrefixRange(keys::TallyCounterPrefix(st.tenant, st.counter)),
+      Table::kTally, storage::PrefixRange(keys::TallyCounterPrefix(st.op, st.tenant, st.counter)),
       [&](absl::string_view key, absl::string_view raw) {
         std::vector<absl::string_view> parts =
             keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
@@ -295,13 +309,14 @@ void Tally::EvictOverBudget(const CounterState* keep) {
   }
 }
 
-absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, const std::string& counter,
+absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, TallyOp op,
+                                        const std::string& counter,
                                         const std::string& countable) {
   absl::Status s = CheckNames(tenant, counter);
   if (!s.ok()) return s;
   s = CheckNoSlash("countable", countable);
   if (!s.ok()) return s;
-  absl::StatusOr<std::shared_ptr<CounterState>> state = State(tenant, counter);
+  absl::StatusOr<std::shared_ptr<CounterState>> state = State(OpTag(op), tenant, counter);
   if (!state.ok()) return state.status();
   int32_t window_minutes;
   {
@@ -315,7 +330,8 @@ absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, const std::st
   bool seen = false;
   absl::Status corrupt;
   s = store_->Scan(Table::kTally,
-                   storage::PrefixRange(keys::TallyCountablePrefix(tenant, counter, countable)),
+                   storage::PrefixRange(
+                       keys::TallyCountablePrefix((*state)->op, tenant, counter, countable)),
                    [&](absl::string_view key, absl::string_view raw) {
                      storage::CounterCell cell;
                      if (!storage::DecodeCounterCell(raw, &cell)) {
@@ -383,7 +399,7 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
   if (limit < 1 || limit > kMaxTopK) {
     return BadValue("k", absl::StrCat(limit, " is outside 1..", kMaxTopK));
   }
-  absl::StatusOr<std::shared_ptr<CounterState>> state = State(tenant, counter);
+  absl::StatusOr<std::shared_ptr<CounterState>> state = State(keys::kTallyTopK, tenant, counter);
   if (!state.ok()) return state.status();
   CounterState* st = state->get();
   {
@@ -419,7 +435,7 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
     std::vector<std::string> md_keys;
     md_keys.reserve(items.size());
     for (const TallyItem& item : items) {
-      md_keys.push_back(keys::TallyMetadataKey(tenant, counter, item.countable));
+      md_keys.push_back(keys::TallyMetadataKey(st->op, tenant, counter, item.countable));
     }
     std::vector<absl::StatusOr<std::string>> md = store_->MultiGet(Table::kTallyMeta, md_keys);
     for (size_t i = 0; i < items.size(); ++i) {
@@ -431,6 +447,36 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
     }
   }
   return items;
+}
+
+absl::StatusOr<int64_t> Tally::SplitLegacyCounters() {
+  constexpr size_t kRecordsPerWrite = 1000;
+  int64_t moved = 0;
+  for (Table table : {Table::kTally, Table::kTallyMeta}) {
+    for (const std::string& prefix : keys::TallyLegacyPrefixes(table)) {
+      while (true) {
+        // Each round reads the first records still under the legacy prefix: the previous
+        // round's write removed the ones it moved.
+        storage::WriteBatch batch;
+        size_t records = 0;
+        absl::Status s = store_->Scan(
+            table, storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
+              // A plain Put of the stored value: Scan returns the merged counter cell, and
+              // writing it again over a copy left by an earlier run is harmless.
+              batch.Put(table, keys::TallyLegacyKeyAs(key, keys::kTallyECount), raw);
+              batch.Put(table, keys::TallyLegacyKeyAs(key, keys::kTallyTopK), raw);
+              batch.Delete(table, key);
+              return ++records < kRecordsPerWrite;
+            });
+        if (!s.ok()) return s;
+        if (records == 0) break;
+        s = store_->Write(batch);
+        if (!s.ok()) return s;
+        moved += static_cast<int64_t>(records);
+      }
+    }
+  }
+  return moved;
 }
 
 }  // namespace countd::logic

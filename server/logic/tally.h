@@ -25,6 +25,9 @@ inline constexpr size_t kMaxMetadataChars = 16384;
 inline constexpr int kDefaultTopK = 25;
 inline constexpr int kMaxTopK = 1000;
 
+// What a Tally counter keeps. The two ops of one counter name are separate counters: their
+// counts, windows, metadata and rankings never mix (as in the original service, whose top-K keys
+// carried the op: "<tid>::<counter>::topk::<countable>").
 enum class TallyOp { kUnspecified, kECount, kTopK };
 
 struct TallyIncrementArgs {
@@ -61,21 +64,31 @@ class Tally {
   Tally(storage::Store* store, const storage::Clock* clock, TallyOptions options);
   ~Tally();
 
-  // Adds delta to countable in the counter's window; sets the counter's window; replaces the
-  // countable's metadata when given. Errors: INVALID_ARGUMENT naming the field; UNAVAILABLE.
+  // Adds delta to countable in the window of (args.op, counter); sets that counter's window;
+  // replaces the countable's metadata in that counter when given.
+  // Errors: INVALID_ARGUMENT naming the field; UNAVAILABLE.
   absl::Status Increment(const TallyIncrementArgs& args);
 
-  // Count of `countable` in the counter's current window.
-  // Errors: INVALID_ARGUMENT; NOT_FOUND when the countable has no stored count (never seen, or
-  // every bucket of it expired); UNAVAILABLE.
-  absl::StatusOr<int64_t> GetCount(const std::string& tenant, const std::string& counter,
-                                   const std::string& countable);
+  // Count of `countable` in the current window of (op, counter); kUnspecified reads kECount.
+  // Errors: INVALID_ARGUMENT; NOT_FOUND when the countable has no stored count in that counter
+  // (never seen, or every bucket of it expired); UNAVAILABLE.
+  absl::StatusOr<int64_t> GetCount(const std::string& tenant, TallyOp op,
+                                   const std::string& counter, const std::string& countable);
 
-  // Up to k (default 25, 1..1000) items by count descending, ties by countable ascending.
+  // Up to k (default 25, 1..1000) items of the TOPK counter `counter`, by count descending, ties
+  // by countable ascending.
   // Errors: INVALID_ARGUMENT; NOT_FOUND for a counter never incremented; UNAVAILABLE.
   absl::StatusOr<std::vector<TallyItem>> GetTopK(const std::string& tenant,
                                                  const std::string& counter,
                                                  absl::optional<int32_t> k, bool with_metadata);
+
+  // Moves the records written before the two ops were separate (one set of counts, window and
+  // metadata per counter name, read by both ops) into both ops, so that each op reads exactly
+  // what it read before. Call once at start, before serving. Each step moves up to 1000 records
+  // in one atomic write (copies in, originals out), so an interrupted run resumes where it
+  // stopped. Returns the number of legacy records moved (0 once done).
+  // Errors: UNAVAILABLE (records not yet moved stay in place, and are still moved by a later run).
+  absl::StatusOr<int64_t> SplitLegacyCounters();
 
   // Items held by in-memory rankings (for tests and metrics).
   size_t RankedItemsForTest() const { return ranked_items_.load(); }
@@ -83,7 +96,7 @@ class Tally {
  private:
   struct CounterState;
 
-  absl::StatusOr<std::shared_ptr<CounterState>> State(const std::string& tenant,
+  absl::StatusOr<std::shared_ptr<CounterState>> State(char op, const std::string& tenant,
                                                       const std::string& counter);
   // Makes `state` hold a current ranking (building it from disk when absent) unless the counter
   // is too large for memory. Returns whether a ranking is held.

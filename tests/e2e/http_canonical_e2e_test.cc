@@ -100,8 +100,13 @@ TEST_F(HttpCanonicalE2eTest, TallyIncrementGetCountAndGetTopK) {
                    absl::StrCat("{", T(), R"(,"op":"OP_TOPK","counter":"c","countable":"a","windowMinutes":60,"metadata":"A","delta":"5"})"))
                   .body,
               JsonEq("{}"));
-  EXPECT_THAT(Call("Tally/GetCount", absl::StrCat("{", T(), R"(,"counter":"c","countable":"a"})")).body,
+  EXPECT_THAT(Call("Tally/GetCount",
+                   absl::StrCat("{", T(), R"(,"counter":"c","countable":"a","op":"OP_TOPK"})"))
+                  .body,
               JsonEq(R"({"count":"6"})"));
+  // The ECOUNT counter of the same name (the default of GetCount) is another counter.
+  ExpectError(Call("Tally/GetCount", absl::StrCat("{", T(), R"(,"counter":"c","countable":"a"})")),
+              404, 5, "counter");
   EXPECT_THAT(Call("Tally/GetTopK", absl::StrCat("{", T(), R"(,"counter":"c","k":2,"withMetadata":true})")).body,
               JsonEq(R"({"items":[{"countable":"a","count":"6","metadata":"A"},{"countable":"b","count":"2"}]})"));
   EXPECT_THAT(Call("Tally/GetTopK", absl::StrCat("{", T(), R"(,"counter":"c","k":1})")).body,

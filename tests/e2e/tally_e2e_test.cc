@@ -63,12 +63,14 @@ class TallyE2eTest : public ::testing::Test {
     return out;
   }
 
+  // Reads the OP_TOPK counter (the op Incr writes by default) unless `op` says otherwise.
   grpc::Status Count(const std::string& counter, const std::string& countable, int64_t* count,
-                     const std::string& tenant = "site") {
+                     const std::string& tenant = "site", v1::TallyOp op = v1::OP_TOPK) {
     v1::GetCountRequest req;
     req.set_tenant(tenant);
     req.set_counter(counter);
     req.set_countable(countable);
+    req.set_op(op);
     v1::GetCountResponse resp;
     grpc::Status s = Rpc(stub_.get(), &v1::Tally::Stub::GetCount, req, &resp);
     *count = resp.count();
@@ -130,6 +132,35 @@ TEST_F(TallyE2eTest, BadInputIsInvalidArgumentNamingTheField) {
   // Nothing of the refused writes exists.
   int64_t count = 0;
   EXPECT_THAT(Count("c", "a", &count), IsError(grpc::StatusCode::NOT_FOUND, "counter"));
+}
+
+TEST_F(TallyE2eTest, EcountAndTopkCountersOfOneNameAreSeparate) {
+  ASSERT_THAT(Incr("views", "p1", 60, v1::OP_ECOUNT, 2, "ecount metadata"), IsOk());
+  ASSERT_THAT(Incr("views", "p1", 1440, v1::OP_TOPK, 7, "topk metadata"), IsOk());
+  ASSERT_THAT(Incr("views", "p2", 60, v1::OP_ECOUNT, 1), IsOk());
+  int64_t count = 0;
+  ASSERT_THAT(Count("views", "p1", &count, "site", v1::OP_ECOUNT), IsOk());
+  EXPECT_EQ(count, 2);
+  ASSERT_THAT(Count("views", "p1", &count, "site", v1::OP_UNSPECIFIED), IsOk());  // default
+  EXPECT_EQ(count, 2);
+  ASSERT_THAT(Count("views", "p1", &count, "site", v1::OP_TOPK), IsOk());
+  EXPECT_EQ(count, 7);
+  EXPECT_THAT(Count("views", "p2", &count, "site", v1::OP_TOPK),
+              IsError(grpc::StatusCode::NOT_FOUND, "countable"));
+  EXPECT_THAT(Top("views"), ElementsAre(Pair("p1", 7)));
+  v1::GetTopKRequest req;
+  req.set_tenant("site");
+  req.set_counter("views");
+  req.set_with_metadata(true);
+  v1::GetTopKResponse resp;
+  ASSERT_THAT(Rpc(stub_.get(), &v1::Tally::Stub::GetTopK, req, &resp), IsOk());
+  ASSERT_EQ(resp.items_size(), 1);
+  EXPECT_EQ(resp.items(0).metadata(), "topk metadata");
+  // An ECOUNT counter alone has no ranking.
+  ASSERT_THAT(Incr("logins", "u1", 60, v1::OP_ECOUNT), IsOk());
+  req.set_counter("logins");
+  EXPECT_THAT(Rpc(stub_.get(), &v1::Tally::Stub::GetTopK, req, &resp),
+              IsError(grpc::StatusCode::NOT_FOUND, "counter"));
 }
 
 TEST_F(TallyE2eTest, TenantsAreIsolated) {

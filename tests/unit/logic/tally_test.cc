@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
 #include "storage/clock.h"
+#include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/testing/temp_dir.h"
 
@@ -53,8 +54,10 @@ class TallyTest : public ::testing::Test {
     return tally_->Increment(args);
   }
 
-  int64_t Count(const std::string& counter, const std::string& countable) {
-    absl::StatusOr<int64_t> c = tally_->GetCount("site", counter, countable);
+  // Count in the TOPK counter (the op Incr writes by default) unless `op` says otherwise.
+  int64_t Count(const std::string& counter, const std::string& countable,
+                TallyOp op = TallyOp::kTopK) {
+    absl::StatusOr<int64_t> c = tally_->GetCount("site", op, counter, countable);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : -1;
   }
@@ -88,7 +91,7 @@ TEST_F(TallyTest, CountIsVisibleAtOnceAndLeavesWithTheWindow) {
   Advance(1);
   EXPECT_EQ(Count("views", "a"), 0);
   Advance(120);  // two windows after the bucket's end: dropped from storage too
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "views", "a").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "views", "a").status()));
 }
 
 TEST_F(TallyTest, IncrementAtSubBucketBoundaryStartsTheNewBucket) {
@@ -151,13 +154,108 @@ TEST_F(TallyTest, ItemsWhoseWindowCountIsZeroVanish) {
   EXPECT_THAT(Top("c"), ElementsAre(Pair("new", 1)));
 }
 
-TEST_F(TallyTest, ECountIncrementsRankOnDemand) {
+TEST_F(TallyTest, ECountAndTopKOfOneNameAreSeparateCounters) {
+  // A site counts views per product with ecount over an hour, and ranks the day's views with
+  // topk under the same counter name.
+  ASSERT_TRUE(Incr("views", "p1", 60, TallyOp::kECount, 2, std::string("ecount-md")).ok());
+  ASSERT_TRUE(Incr("views", "p2", 60, TallyOp::kECount, 1).ok());
+  ASSERT_TRUE(Incr("views", "p1", 1440, TallyOp::kTopK, 5, std::string("topk-md")).ok());
+  ASSERT_TRUE(Incr("views", "p3", 1440, TallyOp::kTopK, 1).ok());
+  EXPECT_EQ(tally_->RankedItemsForTest(), 2u);  // only the TOPK counter is ranked
+
+  EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 2);
+  EXPECT_EQ(Count("views", "p1", TallyOp::kUnspecified), 2);  // the default reads ECOUNT
+  EXPECT_EQ(Count("views", "p1", TallyOp::kTopK), 5);
+  EXPECT_TRUE(
+      absl::IsNotFound(tally_->GetCount("site", TallyOp::kECount, "views", "p3").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "views", "p2").status()));
+  EXPECT_THAT(Top("views"), ElementsAre(Pair("p1", 5), Pair("p3", 1)));
+  absl::StatusOr<std::vector<TallyItem>> items = tally_->GetTopK("site", "views", 1, true);
+  ASSERT_TRUE(items.ok()) << items.status();
+  EXPECT_EQ((*items)[0].metadata, absl::optional<std::string>("topk-md"));
+
+  // Each keeps its own window: 61 minutes on, the hour-long ECOUNT window has emptied while the
+  // day-long TOPK window still holds everything.
+  Advance(61 * 60);
+  EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 0);
+  EXPECT_EQ(Count("views", "p1", TallyOp::kTopK), 5);
+  EXPECT_THAT(Top("views"), ElementsAre(Pair("p1", 5), Pair("p3", 1)));
+
+  // The same after a restart (windows reread from disk, ranking rebuilt).
+  Open(TallyOptions{});
+  EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 0);
+  EXPECT_EQ(Count("views", "p1", TallyOp::kTopK), 5);
+  EXPECT_THAT(Top("views"), ElementsAre(Pair("p1", 5), Pair("p3", 1)));
+}
+
+TEST_F(TallyTest, ECountCounterAloneHasNoTopK) {
   ASSERT_TRUE(Incr("c", "a", 5, TallyOp::kECount, 2).ok());
-  ASSERT_TRUE(Incr("c", "b", 5, TallyOp::kECount, 1).ok());
-  EXPECT_EQ(tally_->RankedItemsForTest(), 0u);  // no ranking kept for ECOUNT writes
-  EXPECT_THAT(Top("c"), ElementsAre(Pair("a", 2), Pair("b", 1)));
-  ASSERT_TRUE(Incr("c", "b", 5, TallyOp::kECount, 2).ok());  // a loaded ranking follows writes
-  EXPECT_THAT(Top("c"), ElementsAre(Pair("b", 3), Pair("a", 2)));
+  EXPECT_EQ(tally_->RankedItemsForTest(), 0u);
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetTopK("site", "c", 5, false).status()));
+}
+
+TEST_F(TallyTest, LegacySharedCountersAreSplitIntoBothOps) {
+  // Records as a countd before the split wrote them: tags "b", "md" and "cfg" without an op.
+  namespace keys = storage::keys;
+  storage::WriteBatch legacy;
+  storage::CounterCell cell;
+  cell.count = 4;
+  cell.updated_ms = kStart * 1000;
+  const int64_t end = kStart + 60;
+  for (const char* item : {"p1", "p2"}) {
+    legacy.AddCounter(storage::Table::kTally,
+                      keys::TallyBucketKey(keys::Join({"b", "site", "views", item}), end,
+                                           end + 2 * 3600),
+                      cell);
+  }
+  legacy.Put(storage::Table::kTallyMeta, keys::Join({"md", "site", "views", "p1"}), "old-md");
+  legacy.Put(storage::Table::kTallyMeta, keys::Join({"cfg", "site", "views"}), "60");
+  ASSERT_TRUE(store_->Write(legacy).ok());
+
+  absl::StatusOr<int64_t> moved = tally_->SplitLegacyCounters();
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 4);
+  // Both ops read what the shared counter read, with its window and metadata.
+  Open(TallyOptions{});
+  EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 4);
+  EXPECT_EQ(Count("views", "p1", TallyOp::kTopK), 4);
+  absl::StatusOr<std::vector<TallyItem>> items = tally_->GetTopK("site", "views", 5, true);
+  ASSERT_TRUE(items.ok()) << items.status();
+  ASSERT_EQ(items->size(), 2u);
+  EXPECT_EQ((*items)[0].metadata, absl::optional<std::string>("old-md"));
+  Advance(61 * 60);  // the stored 60-minute window came along
+  EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 0);
+  // Nothing is left under the legacy tags, so a second run moves nothing.
+  moved = tally_->SplitLegacyCounters();
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(*moved, 0);
+  // From now on the ops diverge.
+  ASSERT_TRUE(Incr("views", "p1", 60, TallyOp::kECount, 1).ok());
+  EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 1);
+  EXPECT_EQ(Count("views", "p1", TallyOp::kTopK), 0);
+}
+
+TEST_F(TallyTest, LegacySplitMovesLargeCountersInSeveralWrites) {
+  namespace keys = storage::keys;
+  storage::WriteBatch legacy;
+  storage::CounterCell cell;
+  cell.count = 1;
+  const int64_t end = kStart + 60;
+  for (int i = 0; i < 2500; ++i) {
+    legacy.AddCounter(storage::Table::kTally,
+                      keys::TallyBucketKey(
+                          keys::Join({"b", "site", "big", absl::StrCat("i", 10000 + i)}), end,
+                          end + 2 * 3600),
+                      cell);
+  }
+  legacy.Put(storage::Table::kTallyMeta, keys::Join({"cfg", "site", "big"}), "60");
+  ASSERT_TRUE(store_->Write(legacy).ok());
+  absl::StatusOr<int64_t> moved = tally_->SplitLegacyCounters();
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 2501);
+  Open(TallyOptions{});
+  EXPECT_EQ(Top("big", 1000).size(), 1000u);
+  EXPECT_EQ(Count("big", "i12499", TallyOp::kECount), 1);
 }
 
 TEST_F(TallyTest, MetadataIsReplacedByWritesThatCarryItAndKeptByOthers) {
@@ -187,7 +285,7 @@ TEST_F(TallyTest, MetadataLimitCountsCharactersNotBytes) {
   absl::Status s = Incr("c", "x", 5, TallyOp::kTopK, 1, max + "m");
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_EQ(FieldOf(s), "metadata");
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "c", "x").status()));
 }
 
 // Found by the fuzzers: metadata is answered in countd.v1 strings, which must be UTF-8.
@@ -198,7 +296,7 @@ TEST_F(TallyTest, MetadataThatIsNotUtf8IsRefusedAndWritesNothing) {
     EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
     EXPECT_EQ(FieldOf(s), "metadata");
   }
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "c", "x").status()));
   EXPECT_TRUE(Incr("c", "x", 5, TallyOp::kTopK, 1, "caf\xc3\xa9 \xf0\x9f\x98\x80").ok());
 }
 
@@ -239,7 +337,7 @@ TEST_F(TallyTest, BadInputNamesTheFieldAndWritesNothing) {
     EXPECT_EQ(FieldOf(s), c.field) << s;
   }
   EXPECT_TRUE(absl::IsNotFound(tally_->GetTopK("site", "c", 5, false).status()));
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "x").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "c", "x").status()));
 }
 
 TEST_F(TallyTest, KOutOfRangeIsInvalidArgument) {
@@ -254,10 +352,11 @@ TEST_F(TallyTest, KOutOfRangeIsInvalidArgument) {
 
 TEST_F(TallyTest, UnknownCounterOrCountableIsNotFound) {
   EXPECT_TRUE(absl::IsNotFound(tally_->GetTopK("site", "nope", absl::nullopt, false).status()));
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "nope", "x").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "nope", "x").status()));
   ASSERT_TRUE(Incr("c", "a", 5).ok());
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", "c", "b").status()));
-  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("other-site", "c", "a").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "c", "b").status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(tally_->GetCount("other-site", TallyOp::kTopK, "c", "a").status()));
 }
 
 TEST_F(TallyTest, CountsAndRankingSurviveARestart) {
@@ -287,7 +386,7 @@ TEST_F(TallyTest, MemoryBudgetEvictsRankingsAndAnswersStayExact) {
   EXPECT_THAT(two, ElementsAre(Pair("j103", 4), Pair("j107", 4)));
   // A single counter larger than the whole budget is ranked from disk, still exactly.
   for (int i = 0; i < 1200; ++i) {
-    ASSERT_TRUE(Incr("big", absl::StrCat("k", 10000 + i), 5, TallyOp::kECount, 1 + (i == 777)).ok());
+    ASSERT_TRUE(Incr("big", absl::StrCat("k", 10000 + i), 5, TallyOp::kTopK, 1 + (i == 777)).ok());
   }
   EXPECT_THAT(Top("big", 2), ElementsAre(Pair("k10777", 2), Pair("k10000", 1)));
   EXPECT_LE(tally_->RankedItemsForTest(), 1000u);
