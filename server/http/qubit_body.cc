@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -91,50 +92,53 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadFormPairs(
   return *std::move(pairs);
 }
 
-// Builds the object of a form: plain names become string members, list names arrays.
+// Builds the object of a form: plain names become string members, list names arrays. Names are
+// looked up in a hash map, so a body of many pairs costs linear time.
 absl::Status FormToObject(absl::string_view body,
                           std::initializer_list<absl::string_view> list_names,
                           rapidjson::Document* doc) {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> pairs = ReadFormPairs(body);
   if (!pairs.ok()) return pairs.status();
-  doc->SetObject();
-  auto& alloc = doc->GetAllocator();
-  // For each list name: how it was spelled first ("keys" or "keys[]").
-  std::vector<std::pair<absl::string_view, std::string>> spelled;
+  struct Field {
+    std::string spelled;  // the name as sent first ("keys" or "keys[]" for a list name)
+    bool is_list;
+    std::vector<std::string> values;
+  };
+  std::vector<std::pair<std::string, Field>> fields;  // in order of first appearance
+  absl::flat_hash_map<std::string, size_t> index;
   for (auto& [raw_name, value] : *pairs) {
-    absl::string_view name = raw_name;
-    absl::string_view base = name;
+    absl::string_view base = raw_name;
     absl::ConsumeSuffix(&base, "[]");
     const bool is_list =
         std::find(list_names.begin(), list_names.end(), base) != list_names.end();
-    if (is_list) name = base;
-    // Refers to `name` without copying it (for lookups only).
-    const rapidjson::Value key(
-        rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size())));
-    rapidjson::Value v(value.data(), static_cast<rapidjson::SizeType>(value.size()), alloc);
-    auto first = std::find_if(spelled.begin(), spelled.end(),
-                              [name](const auto& s) { return s.first == name; });
-    if (is_list && first != spelled.end()) {
-      if (first->second != raw_name) {
-        return absl::InvalidArgumentError(absl::StrCat("form field \"", name,
-                                                       "\" given both with and without []"));
-      }
-      (*doc)[key].PushBack(v, alloc);
-      continue;
-    }
-    if (doc->HasMember(key)) {
+    std::string name(is_list ? base : absl::string_view(raw_name));
+    auto [it, inserted] = index.try_emplace(name, fields.size());
+    if (inserted) {
+      fields.emplace_back(std::move(name), Field{raw_name, is_list, {}});
+    } else if (!is_list) {
       return absl::InvalidArgumentError(absl::StrCat("form field \"", name, "\" given twice"));
+    } else if (fields[it->second].second.spelled != raw_name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("form field \"", name, "\" given both with and without []"));
     }
-    rapidjson::Value member_name(name.data(), static_cast<rapidjson::SizeType>(name.size()),
-                                 alloc);
-    if (is_list) {
-      spelled.emplace_back(name, raw_name);
-      rapidjson::Value array(rapidjson::kArrayType);
-      array.PushBack(v, alloc);
-      doc->AddMember(member_name, array, alloc);
+    fields[it->second].second.values.push_back(std::move(value));
+  }
+  doc->SetObject();
+  auto& alloc = doc->GetAllocator();
+  for (const auto& [name, field] : fields) {
+    auto text = [&alloc](const std::string& v) {
+      return rapidjson::Value(v.data(), static_cast<rapidjson::SizeType>(v.size()), alloc);
+    };
+    rapidjson::Value member;
+    if (field.is_list) {
+      member.SetArray();
+      for (const std::string& v : field.values) member.PushBack(text(v), alloc);
     } else {
-      doc->AddMember(member_name, v, alloc);
+      member = text(field.values[0]);
     }
+    doc->AddMember(
+        rapidjson::Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), alloc),
+        member, alloc);
   }
   return absl::OkStatus();
 }

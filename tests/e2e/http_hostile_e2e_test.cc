@@ -950,6 +950,20 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
         Http("POST", incr("v9:c9"), {}, absl::StrCat(absl::StrJoin(std::vector<std::string>(100'000, "{a:"), ""), "1")),
         SErr(400)),
       S("JS literal: then a form", Http("POST", incr("v9:c9"), {}, "{ dimension: 'date' }&x=1"), SErr(400)),
+      S("form: 10^5 distinct fields",
+        Http("POST", incr("v9:c9"), {kFormType}, [] {
+          std::string body = "dimension=date";
+          for (int i = 0; i < 100'000; ++i) absl::StrAppend(&body, "&f", i, "=");
+          return body;
+        }()),
+        SErr(400)),
+      S("getbatch form: 10^5 keys",
+        Http("POST", batch, {kFormType}, [] {
+          std::string body = "keys=a";
+          for (int i = 0; i < 100'000; ++i) body += "&keys=a";
+          return body;
+        }()),
+        SErr(400)),
       S("getbatch form: both spellings of keys",
         Http("POST", batch, {kFormType}, absl::StrCat("keys=v1:c1:", today, "&keys%5B%5D=v1:c1:", today)),
         SErr(400)),

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/stringbuffer.h"
@@ -116,6 +117,20 @@ TEST(ReadQubitBodyTest, RefusesMalformedBodies) {
   EXPECT_THAT(Read(std::string(100'000, '{')), StartsWith("refused"));
   EXPECT_THAT(Read(std::string("{\"a\":1}\0", 8)), StartsWith("refused"));
   EXPECT_THAT(Read(std::string("a=b\0", 4)), StartsWith("refused"));
+}
+
+TEST(ReadQubitBodyTest, ManyFieldsTakeLinearTime) {
+  // 200000 distinct names (a quadratic lookup would take minutes), then the same name again.
+  std::string form;
+  for (int i = 0; i < 200'000; ++i) absl::StrAppend(&form, i == 0 ? "" : "&", "f", i, "=v");
+  rapidjson::Document doc;
+  ASSERT_TRUE(ReadQubitBody(form, {"keys"}, &doc).ok());
+  EXPECT_EQ(doc.MemberCount(), 200'000u);
+  EXPECT_THAT(Read(absl::StrCat(form, "&f7=v")), StartsWith("refused"));
+  std::string keys;
+  for (int i = 0; i < 200'000; ++i) absl::StrAppend(&keys, i == 0 ? "" : "&", "keys[]=k");
+  ASSERT_TRUE(ReadQubitBody(keys, {"keys"}, &doc).ok());
+  EXPECT_EQ(doc["keys"].Size(), 200'000u);
 }
 
 TEST(ReadQubitBodyTest, RefusalsNameTheBody) {
