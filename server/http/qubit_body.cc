@@ -109,8 +109,7 @@ absl::Status FormToObject(absl::string_view body,
   for (auto& [raw_name, value] : *pairs) {
     absl::string_view base = raw_name;
     absl::ConsumeSuffix(&base, "[]");
-    const bool is_list =
-        std::find(list_names.begin(), list_names.end(), base) != list_names.end();
+    const bool is_list = std::find(list_names.begin(), list_names.end(), base) != list_names.end();
     std::string name(is_list ? base : absl::string_view(raw_name));
     auto [it, inserted] = index.try_emplace(name, fields.size());
     if (inserted) {
@@ -137,8 +136,8 @@ absl::Status FormToObject(absl::string_view body,
       member = text(field.values[0]);
     }
     doc->AddMember(
-        rapidjson::Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), alloc),
-        member, alloc);
+        rapidjson::Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), alloc), member,
+        alloc);
   }
   return absl::OkStatus();
 }
@@ -165,7 +164,8 @@ absl::StatusOr<std::string> JsLiteralToJson(absl::string_view text) {
       const size_t next = SkipBlanks(text, i + 1);
       const bool after_value =
           last == '"' || last == 'w' || last == '0' || last == '}' || last == ']';
-      const bool trailing = after_value && next < text.size() && (text[next] == '}' || text[next] == ']');
+      const bool trailing =
+          after_value && next < text.size() && (text[next] == '}' || text[next] == ']');
       if (!trailing) {
         out.push_back(c);
         last = c;

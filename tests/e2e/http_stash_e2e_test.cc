@@ -133,8 +133,7 @@ TEST_F(HttpStashE2eTest, GetBatchAnswersExistingKeysAsSent) {
 
 TEST_F(HttpStashE2eTest, GetBatchWhereNoKeyExistsIs404) {
   // The documents: 404 "when the requested key or keys are not found".
-  HttpResult r =
-      http_->PostJson(BatchPath(), R"({"keys":["zz:c:2020-01-01","yy:c:2020-01-02"]})");
+  HttpResult r = http_->PostJson(BatchPath(), R"({"keys":["zz:c:2020-01-01","yy:c:2020-01-02"]})");
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_THAT(r.body, JsonEq(R"({"status":404})"));
   EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
@@ -145,8 +144,9 @@ TEST_F(HttpStashE2eTest, GetBatchWhereNoKeyExistsIs404) {
   if (DayChanged()) GTEST_SKIP() << "crossed UTC midnight";
   EXPECT_THAT(http_->PostJson(BatchPath(), R"({"keys":["a:c:2020-01-01"]})").body,
               JsonEq(R"({"status":404})"));
-  EXPECT_THAT(http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":["a:c:2020-01-01","a:c:)",
-                                                        today_, R"("]})"))
+  EXPECT_THAT(http_
+                  ->PostJson(BatchPath(),
+                             absl::StrCat(R"({"keys":["a:c:2020-01-01","a:c:)", today_, R"("]})"))
                   .body,
               JsonEq(absl::StrCat(R"({"status":200,"data":{"a:c:)", today_, R"(":"1"}})")));
   // A key that is malformed is still 400, not 404.
@@ -160,16 +160,16 @@ constexpr char kFormType[] = "application/x-www-form-urlencoded; charset=UTF-8";
 
 TEST_F(HttpStashE2eTest, IncrAndDecrTakeFormAndJsLiteralBodies) {
   // jQuery's $.post(url, {dimension: 'date'}).
-  ExpectKeyAnswer(http_->Post(IncrPath("v1:forms"), "dimension=date", {{"Content-Type", kFormType}}),
-                  "forms");
+  ExpectKeyAnswer(
+      http_->Post(IncrPath("v1:forms"), "dimension=date", {{"Content-Type", kFormType}}), "forms");
   // The documents' body, as fetch() sends a string (text/plain).
   ExpectKeyAnswer(http_->Post(IncrPath("v1:forms"), "{ dimension: 'date' }",
                               {{"Content-Type", "text/plain;charset=UTF-8"}}),
                   "forms");
   // $.post(url, JSON.stringify(...)): JSON labelled as a form.
-  ExpectKeyAnswer(http_->Post(IncrPath("v1:forms"), R"({"dimension":"date"})",
-                              {{"Content-Type", kFormType}}),
-                  "forms");
+  ExpectKeyAnswer(
+      http_->Post(IncrPath("v1:forms"), R"({"dimension":"date"})", {{"Content-Type", kFormType}}),
+      "forms");
   // The multi-line literal of the documents, trailing comma and all.
   ExpectKeyAnswer(http_->Post(IncrPath("v1:forms"), "{\n  dimension: \"date\",\n}\n"), "forms");
   ExpectKeyAnswer(
@@ -223,8 +223,9 @@ TEST_F(HttpStashE2eTest, BadFormAndJsLiteralBodiesAre400AndWriteNothing) {
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << body;
   }
   EXPECT_THAT(http_->Get(GetPath("v:refused2:" + today_)).body, JsonEq(R"({"status":404})"));
-  for (const char* body : {"keys=a:f:2020-01-01&keys%5B%5D=b:f:2020-01-01", "keys=a:f:2020-01-01&x=1",
-                           "keys", "{ keys: 'a:f:2020-01-01' }", "{ keys: [a] }"}) {
+  for (const char* body :
+       {"keys=a:f:2020-01-01&keys%5B%5D=b:f:2020-01-01", "keys=a:f:2020-01-01&x=1", "keys",
+        "{ keys: 'a:f:2020-01-01' }", "{ keys: [a] }"}) {
     HttpResult r = http_->Post(BatchPath(), body);
     EXPECT_EQ(r.status, 200) << body << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << body;

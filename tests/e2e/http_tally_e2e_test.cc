@@ -233,13 +233,13 @@ TEST_F(HttpTallyE2eTest, TopKTakesKFromThePath) {
   }
   EXPECT_THAT(Top("paths", "/1?metadata=true").body,
               JsonEq(absl::StrCat(R"({"data":[[")", Key("paths", "a"), R"(","3.0",null]]})")));
-  EXPECT_THAT(Top("paths", "/1000").body,
-              JsonEq(absl::StrCat(R"({"data":[[")", Key("paths", "a"), R"(","3.0"],[")",
-                                  Key("paths", "b"), R"(","2.0"],[")", Key("paths", "c"),
-                                  R"(","1.0"]]})")));
+  EXPECT_THAT(
+      Top("paths", "/1000").body,
+      JsonEq(absl::StrCat(R"({"data":[[")", Key("paths", "a"), R"(","3.0"],[")", Key("paths", "b"),
+                          R"(","2.0"],[")", Key("paths", "c"), R"(","1.0"]]})")));
   // A bad k in the path, or one the query contradicts, is the route's 400.
-  for (const char* rest : {"/0", "/1001", "/abc", "/-1", "/1e2", "/2.0", "/%202", "/2?k=3",
-                           "/2?k=2&k=2", "//"}) {
+  for (const char* rest :
+       {"/0", "/1001", "/abc", "/-1", "/1e2", "/2.0", "/%202", "/2?k=3", "/2?k=2&k=2", "//"}) {
     HttpResult r = Top("paths", rest);
     EXPECT_EQ(r.status, 200) << rest << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << rest;
@@ -254,8 +254,7 @@ TEST_F(HttpTallyE2eTest, EcountReadWithTheWindowSegmentAnswersLikeWithout) {
   // /tally/<tracking_id>/ecount/<counter>/<countable>/<window_size>: the window belongs to the
   // counter (the latest write sets it), so any valid window reads the same count.
   for (const char* window : {"60", "60/", "1", "43200", ""}) {
-    HttpResult r =
-        http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/views/p1/", window));
+    HttpResult r = http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/views/p1/", window));
     EXPECT_EQ(r.status, 200) << window << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"data":"2"})")) << window;
     EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
@@ -277,23 +276,26 @@ TEST_F(HttpTallyE2eTest, MetadataTakesFormAndJsLiteralBodies) {
   const std::string path = absl::StrCat("/tally/", tenant_, "/topk/people/");
   constexpr char kForm[] = "application/x-www-form-urlencoded; charset=UTF-8";
   // jQuery's $.post(url, {metadata: '...'}).
-  ASSERT_THAT(http_->Post(path + "p1/60", "metadata=%7B%22name%22%3A%22Ann+Lee%22%7D",
-                          {{"Content-Type", kForm}})
+  ASSERT_THAT(http_
+                  ->Post(path + "p1/60", "metadata=%7B%22name%22%3A%22Ann+Lee%22%7D",
+                         {{"Content-Type", kForm}})
                   .body,
               JsonEq(kSaved));
   // The documents' example body, as fetch() sends a string.
-  ASSERT_THAT(http_->Post(path + "p2/60",
-                          R"({
+  ASSERT_THAT(http_
+                  ->Post(path + "p2/60",
+                         R"({
   metadata: '{\'id\':1,\'first_name\':\'Debra\',\'last_name\':\'Bell\'}'
 })",
-                          {{"Content-Type", "text/plain;charset=UTF-8"}})
+                         {{"Content-Type", "text/plain;charset=UTF-8"}})
                   .body,
               JsonEq(kSaved));
   ASSERT_THAT(http_->Post(path + "p2/60", "", {{"Content-Type", kForm}}).body, JsonEq(kSaved));
-  EXPECT_THAT(Top("people", "?metadata=true").body,
-              JsonEq(absl::StrCat(R"({"data":[[")", Key("people", "p2"),
-                                  R"(","2.0","{'id':1,'first_name':'Debra','last_name':'Bell'}"],[")",
-                                  Key("people", "p1"), R"(","1.0","{\"name\":\"Ann Lee\"}"]]})")));
+  EXPECT_THAT(
+      Top("people", "?metadata=true").body,
+      JsonEq(absl::StrCat(R"({"data":[[")", Key("people", "p2"),
+                          R"(","2.0","{'id':1,'first_name':'Debra','last_name':'Bell'}"],[")",
+                          Key("people", "p1"), R"(","1.0","{\"name\":\"Ann Lee\"}"]]})")));
   // Malformed bodies in either style save nothing.
   for (const char* body :
        {"metadata=a&metadata=b", "metadata=a&x=1", "meta=a", "metadata", "metadata=%zz",

@@ -106,12 +106,29 @@ TEST(ReadQubitBodyTest, ListNamesTakeBothJQuerySpellings) {
 }
 
 TEST(ReadQubitBodyTest, RefusesMalformedBodies) {
-  for (const char* body :
-       {"dimension=date&dimension=date", "not json", "dimension", "=date", "dimension=date&x",
-        "a=%zz", "a=%00", "a=%FF", "%FF=a", "[]", "null", "\"date\"", "{\"a\":1", "{a:1} x",
-        "{\"a\":1,\"a\":2}", "{a:1,'a':2}", "{\"o\":{\"b\":1,\"b\":2}}", "{a: 'b'}&c=d",
-        "{\"a\":\"\xFF\"}", "{a: 0x10}", "{a: .5}", "{a: +1}",
-        "{a: 'raw\nnewline'}"}) {
+  for (const char* body : {"dimension=date&dimension=date",
+                           "not json",
+                           "dimension",
+                           "=date",
+                           "dimension=date&x",
+                           "a=%zz",
+                           "a=%00",
+                           "a=%FF",
+                           "%FF=a",
+                           "[]",
+                           "null",
+                           "\"date\"",
+                           "{\"a\":1",
+                           "{a:1} x",
+                           "{\"a\":1,\"a\":2}",
+                           "{a:1,'a':2}",
+                           "{\"o\":{\"b\":1,\"b\":2}}",
+                           "{a: 'b'}&c=d",
+                           "{\"a\":\"\xFF\"}",
+                           "{a: 0x10}",
+                           "{a: .5}",
+                           "{a: +1}",
+                           "{a: 'raw\nnewline'}"}) {
     EXPECT_THAT(Read(body, {"keys"}), StartsWith("refused")) << body;
   }
   EXPECT_THAT(Read(std::string(100'000, '{')), StartsWith("refused"));

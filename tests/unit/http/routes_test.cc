@@ -93,16 +93,15 @@ TEST(ParseStashRequestTest, BodiesAsJsonJsLiteralOrForm) {
   // The Content-Type does not decide: jQuery labels JSON text as a form.
   for (const HttpRequest& ok :
        {Request("POST", incr, "dimension=date", "application/x-www-form-urlencoded"),
-        Request("POST", incr, "dimension=date"),
-        Request("POST", incr, "{ dimension: 'date' }"),
+        Request("POST", incr, "dimension=date"), Request("POST", incr, "{ dimension: 'date' }"),
         Request("POST", incr, R"({"dimension":"date"})", "application/x-www-form-urlencoded")}) {
     absl::StatusOr<StashRequest> r = ParseStashRequest(ok);
     ASSERT_TRUE(r.ok()) << ok.body << ": " << r.status();
     EXPECT_TRUE(std::holds_alternative<v1::IncrRequest>(*r)) << ok.body;
   }
-  for (const char* bad : {"dimension=week", "dimension=date&x=1", "dimension=date&dimension=date",
-                          "dimension", "{ dimension: date }", "{ dimension: 'date', x: 1 }",
-                          "dimension[]=date"}) {
+  for (const char* bad :
+       {"dimension=week", "dimension=date&x=1", "dimension=date&dimension=date", "dimension",
+        "{ dimension: date }", "{ dimension: 'date', x: 1 }", "dimension[]=date"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ParseStashRequest(Request("POST", incr, bad)).status()))
         << bad;
   }
@@ -117,8 +116,8 @@ TEST(ParseStashRequestTest, BodiesAsJsonJsLiteralOrForm) {
   absl::StatusOr<StashRequest> one = ParseStashRequest(Request("POST", batch, "keys=a:b:c"));
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_THAT(std::get<v1::GetBatchRequest>(*one).keys(), ::testing::ElementsAre("a:b:c"));
-  for (const char* bad : {"keys=a&keys[]=b", "keys=a&x=1", "", "keys=", "{ keys: 'a:b:c' }",
-                          "{ keys: [1] }"}) {
+  for (const char* bad :
+       {"keys=a&keys[]=b", "keys=a&x=1", "", "keys=", "{ keys: 'a:b:c' }", "{ keys: [1] }"}) {
     absl::StatusOr<StashRequest> r = ParseStashRequest(Request("POST", batch, bad));
     // keys= is one empty key: refused by the service, not here.
     if (std::string(bad) == "keys=") {
@@ -148,9 +147,9 @@ TEST(ParseTallyRequestTest, MetadataAsJsonJsLiteralOrForm) {
 }
 
 TEST(ParseTallyRequestTest, TopKTakesKFromThePathAndEcountAWindow) {
-  for (const char* target : {"/tally/site/topk/c/10", "/tally/site/topk/c/10/",
-                             "/tally/site/topk/c/10?k=10", "/tally/site/topk/c/10?k=010",
-                             "/tally/site/topk/c?k=10", "/tally/site/topk/c/?k=10"}) {
+  for (const char* target :
+       {"/tally/site/topk/c/10", "/tally/site/topk/c/10/", "/tally/site/topk/c/10?k=10",
+        "/tally/site/topk/c/10?k=010", "/tally/site/topk/c?k=10", "/tally/site/topk/c/?k=10"}) {
     absl::StatusOr<TallyRequest> r = ParseTallyRequest(Request("GET", target));
     ASSERT_TRUE(r.ok()) << target << ": " << r.status();
     EXPECT_EQ(std::get<v1::GetTopKRequest>(*r).k(), 10) << target;
@@ -166,7 +165,8 @@ TEST(ParseTallyRequestTest, TopKTakesKFromThePathAndEcountAWindow) {
        {"/tally/site/topk/c/0", "/tally/site/topk/c/1001", "/tally/site/topk/c/abc",
         "/tally/site/topk/c/-1", "/tally/site/topk/c/1e2", "/tally/site/topk/c/10?k=11",
         "/tally/site/topk/c//", "/tally/site/ecount/c/x/0", "/tally/site/ecount/c/x/43201",
-        "/tally/site/ecount/c/x/abc", "/tally/site/ecount/c/x//", "/tally/site/ecount/c/x/60?k=1"}) {
+        "/tally/site/ecount/c/x/abc", "/tally/site/ecount/c/x//",
+        "/tally/site/ecount/c/x/60?k=1"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ParseTallyRequest(Request("GET", bad)).status())) << bad;
   }
   for (const char* target : {"/tally/site/ecount/c/x/60", "/tally/site/ecount/c/x/60/",
