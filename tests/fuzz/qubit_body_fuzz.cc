@@ -26,8 +26,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (json.ok()) {
     Check(json->size() <= 2 * in.size(), "JsLiteralToJson more than doubled its input", context);
   }
+  // RapidJSON skips a leading UTF-8 byte order mark byte by byte (EF, BB, BF each on its own), so
+  // ParseJson takes "\xBB0" for 0; such text is no JSON to compare with.
+  const bool bom_byte = !in.empty() && (in[0] == '\xEF' || in[0] == '\xBB' || in[0] == '\xBF');
   rapidjson::Document strict;
-  if (ParseJson(in, &strict).ok()) {
+  if (!bom_byte && ParseJson(in, &strict).ok()) {
     Check(json.ok() && *json == in, "JsLiteralToJson changed (or refused) valid JSON", context);
   }
 
