@@ -30,9 +30,10 @@ using StashRequest =
     std::variant<v1::IncrRequest, v1::DecrRequest, v1::GetRequest, v1::GetBatchRequest>;
 
 // Translates a Stash request into its Counters request. Pure and thread-safe; checks the form of
-// the request only (the service checks the values). Errors: NOT_FOUND when the path names no
-// Stash route; INVALID_ARGUMENT for a malformed path segment, the wrong HTTP method, a bad body or
-// a key without the right number of ':'-separated parts.
+// the request only (the service checks the values). Bodies are read by ReadQubitBody
+// (qubit_body.h). Errors: NOT_FOUND when the path names no Stash route; INVALID_ARGUMENT for a
+// malformed path segment, the wrong HTTP method, a bad body or a key without the right number of
+// ':'-separated parts.
 absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request);
 
 // Answers a Stash request (its path starts with "/stash/"): {"status":N[,"data":...]}, HTTP 200
@@ -48,8 +49,9 @@ using TallyRequest =
     std::variant<v1::TallyIncrementRequest, v1::GetCountRequest, v1::GetTopKRequest>;
 
 // Translates a Tally request into its Tally request. Pure and thread-safe. Errors: NOT_FOUND when
-// the path names no Tally route; INVALID_ARGUMENT for a malformed path segment, window, query or
-// body, or an HTTP method the route does not take.
+// the path names no Tally route; INVALID_ARGUMENT for a malformed path segment, window, k (in the
+// path or the query, or the two disagreeing), query or body, or an HTTP method the route does not
+// take.
 absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request);
 
 // Answers a Tally request (its path starts with "/tally/"). HTTP 200 always.

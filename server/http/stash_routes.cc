@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "rapidjson/document.h"
 #include "server/errors.h"
+#include "server/http/qubit_body.h"
 #include "server/http/routes.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
@@ -22,17 +23,15 @@ absl::Status WrongMethod(const HttpRequest& request, absl::string_view want) {
   return logic::BadValue("method", absl::StrCat(logic::Quote(request.method), ": send ", want));
 }
 
-// The body of incr/decr: empty, or a JSON object whose only known member is "dimension":"date".
+// The body of incr/decr (any shape ReadQubitBody reads): empty, or an object whose only member is
+// dimension "date".
 bool ValidIncrBody(const std::string& body) {
-  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return true;
   rapidjson::Document doc;
-  if (!ParseJson(body, &doc).ok() || !doc.IsObject() || RepeatedMember(doc).has_value()) {
-    return false;
-  }
+  if (!ReadQubitBody(body, {}, &doc).ok()) return false;
   for (const auto& member : doc.GetObject()) {
     absl::string_view name(member.name.GetString(), member.name.GetStringLength());
     if (name != "dimension" || !member.value.IsString() ||
-        absl::string_view(member.value.GetString()) != "date") {
+        absl::string_view(member.value.GetString(), member.value.GetStringLength()) != "date") {
       return false;
     }
   }
@@ -74,11 +73,12 @@ absl::StatusOr<StashRequest> ParseGet(const HttpRequest& request, const std::str
   return StashRequest(std::move(req));
 }
 
-// getbatch: the body is {"keys":[...]} with string keys.
+// getbatch: the body is {"keys":[...]} with string keys (any shape ReadQubitBody reads; in a form
+// keys=a&keys=b or keys[]=a&keys[]=b).
 absl::StatusOr<StashRequest> ParseGetBatch(const HttpRequest& request, const std::string& tenant) {
   if (request.method != "POST") return WrongMethod(request, "POST");
   rapidjson::Document doc;
-  if (!ParseJson(request.body, &doc).ok() || !doc.IsObject() || doc.MemberCount() != 1 ||
+  if (!ReadQubitBody(request.body, {"keys"}, &doc).ok() || doc.MemberCount() != 1 ||
       !doc.HasMember("keys") || !doc["keys"].IsArray()) {
     return logic::BadFormat("body", "must be {\"keys\":[...]}");
   }
@@ -136,6 +136,8 @@ struct Call {
       absl::StrAppend(&body, first ? "" : ",", JsonQuote(key), ":\"", it->second, "\"");
       first = false;
     }
+    // The documents: 404 "when the requested key or keys are not found".
+    if (first) return Fail(logic::NotFound("keys", "none of the keys exists"));
     body += "}}";
     return CorsJson(std::move(body));
   }

@@ -1,7 +1,7 @@
 // Tally routes:
 //   POST /tally/<tracking_id>/<ecount|topk>/<counter>/<countable>/<window_minutes>
-//   GET  /tally/<tracking_id>/ecount/<counter>/<countable>
-//   GET  /tally/<tracking_id>/topk/<counter>[/]?k=N&metadata=true
+//   GET  /tally/<tracking_id>/ecount/<counter>/<countable>[/<window_minutes>][/]
+//   GET  /tally/<tracking_id>/topk/<counter>[/<k>][/]?k=N&metadata=true
 // ParseTallyRequest turns the request into its Tally request (pure); HandleTally sends it to the
 // service and writes the Tally answer.
 #include <string>
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/errors.h"
+#include "server/http/qubit_body.h"
 #include "server/http/routes.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
@@ -45,25 +46,30 @@ absl::StatusOr<TallyRequest> ParseIncrement(const HttpRequest& request,
     return logic::BadFormat("window_size", "must be a whole number of minutes in 1..43200");
   }
   req.set_window_minutes(static_cast<int32_t>(window));
-  if (request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
-    rapidjson::Document doc;
-    if (!ParseJson(request.body, &doc).ok() || !doc.IsObject() ||
-        RepeatedMember(doc).has_value()) {
+  // Empty, or {"metadata":"<string>"} in any shape ReadQubitBody reads (metadata=... as a form).
+  rapidjson::Document doc;
+  if (!ReadQubitBody(request.body, {}, &doc).ok()) {
+    return logic::BadFormat("body", "must be {\"metadata\":\"<string>\"}");
+  }
+  for (const auto& member : doc.GetObject()) {
+    if (absl::string_view(member.name.GetString(), member.name.GetStringLength()) != "metadata" ||
+        !member.value.IsString()) {
       return logic::BadFormat("body", "must be {\"metadata\":\"<string>\"}");
     }
-    for (const auto& member : doc.GetObject()) {
-      if (absl::string_view(member.name.GetString()) != "metadata" || !member.value.IsString()) {
-        return logic::BadFormat("body", "must be {\"metadata\":\"<string>\"}");
-      }
-      req.set_metadata(std::string(member.value.GetString(), member.value.GetStringLength()));
-    }
+    req.set_metadata(std::string(member.value.GetString(), member.value.GetStringLength()));
   }
   return TallyRequest(std::move(req));
 }
 
+// GET ecount/<counter>/<countable>[/<window_size>]: the window is checked like a write's and then
+// not used (the window belongs to the counter: the latest write sets it).
 absl::StatusOr<TallyRequest> ParseCount(const HttpRequest& request,
                                         const std::vector<std::string>& seg) {
   if (!request.query.empty()) return logic::BadValue("query", "ecount takes no parameters");
+  int64_t window = 0;
+  if (seg.size() == 6 && !ParseBounded(seg[5], 1, 43200, &window)) {
+    return logic::BadFormat("window_size", "must be a whole number of minutes in 1..43200");
+  }
   v1::GetCountRequest req;
   req.set_tenant(seg[1]);
   req.set_counter(seg[3]);
@@ -71,11 +77,20 @@ absl::StatusOr<TallyRequest> ParseCount(const HttpRequest& request,
   return TallyRequest(std::move(req));
 }
 
+// GET topk/<counter>[/<k_value>]?k=N&metadata=true|false: k in the path, the query or both (then
+// they must agree).
 absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
                                        const std::vector<std::string>& seg) {
   v1::GetTopKRequest req;
   req.set_tenant(seg[1]);
   req.set_counter(seg[3]);
+  int64_t path_k = 0;
+  if (seg.size() == 5) {
+    if (!ParseBounded(seg[4], 1, 1000, &path_k)) {
+      return logic::BadFormat("k_value", "must be a whole number in 1..1000");
+    }
+    req.set_k(static_cast<int32_t>(path_k));
+  }
   absl::optional<std::vector<std::pair<std::string, std::string>>> params =
       ParseForm(request.query);
   if (!params.has_value()) return logic::BadFormat("query", "is malformed");
@@ -86,6 +101,10 @@ absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
       int64_t k = 0;
       if (!ParseBounded(value, 1, 1000, &k)) {
         return logic::BadFormat("k", "must be a whole number in 1..1000");
+      }
+      if (path_k != 0 && k != path_k) {
+        return logic::BadValue("k", absl::StrCat(k, " differs from the k_value ", path_k,
+                                                 " in the path"));
       }
       req.set_k(static_cast<int32_t>(k));
     } else if (name == "metadata" && (value == "true" || value == "false")) {
@@ -117,6 +136,8 @@ struct Call {
   HttpResponse operator()(const v1::GetTopKRequest& req) const {
     v1::GetTopKResponse resp;
     absl::Status s = api->GetTopK(req, &resp);
+    // A counter with nothing counted has an empty ranking: clients iterate `data`.
+    if (!s.ok() && Classify(s).qubit == 404) return CorsJson("{\"data\":[]}");
     if (!s.ok()) return TallyFailure("GET", Classify(s).qubit);
     std::string body = "{\"data\":[";
     for (int i = 0; i < resp.items_size(); ++i) {
@@ -155,10 +176,16 @@ absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request) {
     return logic::BadValue("method", absl::StrCat(logic::Quote(request.method),
                                                   ": send POST to count, GET to read"));
   }
-  if (seg[2] == "ecount" && seg.size() == 5) return ParseCount(request, seg);
-  if (seg[2] == "topk" && (seg.size() == 4 || (seg.size() == 5 && seg[4].empty()))) {
-    return ParseTopK(request, seg);
+  // Reads take one trailing slash after their last segment: topk/<counter>/ is topk/<counter>,
+  // ecount/<counter>/<countable>/ is ecount/<counter>/<countable>. (It never turns an empty
+  // counter or countable into a missing one.)
+  std::vector<std::string> read = seg;
+  const size_t shortest = read[2] == "topk" ? 4 : 5;
+  if (read.size() > shortest && read.back().empty()) read.pop_back();
+  if (read[2] == "ecount" && (read.size() == 5 || read.size() == 6)) {
+    return ParseCount(request, read);
   }
+  if (read[2] == "topk" && (read.size() == 4 || read.size() == 5)) return ParseTopK(request, read);
   return NoRoute();
 }
 

@@ -817,6 +817,10 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
   for (const Bad& b : bad_keys) {
     rows.push_back(S(absl::StrCat("incr key ", b.what), Http("POST", incr(b.key)), SErr(400)));
   }
+  // A POST to v9:c9, which no valid row writes.
+  auto to_v9 = [&](const std::vector<std::string>& headers, const std::string& body) {
+    return Http("POST", incr("v9:c9"), headers, body);
+  };
   std::vector<Row> more = {
       S("tracking_id with an encoded slash", Http("POST", absl::StrCat(base, "incr/t%2F..%2Fx/public/v:c")),
         SErr(400)),
@@ -913,6 +917,69 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
       S("a body beyond the cap",
         Http("POST", incr("v9:c9"), {kJsonType}, std::string((1 << 20) + 1, ' ')), SErr(400)),
       S("valid: incr v1:c1 once more", Http("POST", incr("v1:c1")), SOk()),
+      // Bodies as forms and in the documents' JavaScript-literal style.
+      S("valid: incr form", Http("POST", incr("v2:c3"), {kFormType}, "dimension=date"), SOk()),
+      S("valid: incr JS literal, no Content-Type",
+        Http("POST", incr("v2:c3"), {}, "{ dimension: 'date' }"), SOk()),
+      S("form: dimension twice", to_v9({kFormType}, "dimension=date&dimension=date"), SErr(400)),
+      S("form: dimension week", to_v9({kFormType}, "dimension=week"), SErr(400)),
+      S("form: an unknown field", to_v9({kFormType}, "dimension=date&evil=1"), SErr(400)),
+      S("form: dimension[]", to_v9({kFormType}, "dimension%5B%5D=date"), SErr(400)),
+      S("form: a name without =", to_v9({kFormType}, "dimension"), SErr(400)),
+      S("form: an empty name", to_v9({kFormType}, "=date"), SErr(400)),
+      S("form: %00", to_v9({kFormType}, "dimension=date%00"), SErr(400)),
+      S("form: a raw NUL", to_v9({kFormType}, std::string("dimension=date\0", 15)), SErr(400)),
+      S("form: not UTF-8", to_v9({kFormType}, "dimension=%FF"), SErr(400)),
+      S("form: a malformed escape", to_v9({kFormType}, "dimension=%d"), SErr(400)),
+      S("form labelled JSON", to_v9({kJsonType}, "dimension=week"), SErr(400)),
+      S("JS literal: a bare word", to_v9({}, "{ dimension: date }"), SErr(400)),
+      S("JS literal: undefined", to_v9({}, "{ dimension: undefined }"), SErr(400)),
+      S("JS literal: an expression", to_v9({}, "{ dimension: 'da' + 'te' }"), SErr(400)),
+      S("JS literal: a comment", to_v9({}, "{ dimension: 'date' /* c */ }"), SErr(400)),
+      S("JS literal: a \\x escape", to_v9({}, "{ dimension: '\\x64ate' }"), SErr(400)),
+      S("JS literal: unterminated", to_v9({}, "{ dimension: 'date }"), SErr(400)),
+      S("JS literal: a name twice",
+        to_v9({}, "{ dimension: 'date', 'dimension': 'date' }"), SErr(400)),
+      S("JS literal: two commas", to_v9({}, "{ dimension: 'date',, }"), SErr(400)),
+      S("JS literal: only a comma", to_v9({}, "{,}"), SErr(400)),
+      S("JS literal: not UTF-8", to_v9({}, "{ dimension: '\xff' }"), SErr(400)),
+      S("JS literal: a NUL", to_v9({}, std::string("{ dimension: '\0' }", 18)), SErr(400)),
+      S("JS literal: nested 10^5 deep",
+        to_v9({}, absl::StrCat(absl::StrJoin(std::vector<std::string>(100'000, "{a:"), ""),
+                               "1")),
+        SErr(400)),
+      S("JS literal: then a form", to_v9({}, "{ dimension: 'date' }&x=1"), SErr(400)),
+      S("form: 10^5 distinct fields",
+        to_v9({kFormType}, [] {
+          std::string body = "dimension=date";
+          for (int i = 0; i < 100'000; ++i) absl::StrAppend(&body, "&f", i, "=");
+          return body;
+        }()),
+        SErr(400)),
+      S("getbatch form: 10^5 keys",
+        Http("POST", batch, {kFormType}, [] {
+          std::string body = "keys=a";
+          for (int i = 0; i < 100'000; ++i) body += "&keys=a";
+          return body;
+        }()),
+        SErr(400)),
+      S("getbatch form: both spellings of keys",
+        Http("POST", batch, {kFormType},
+             absl::StrCat("keys=v1:c1:", today, "&keys%5B%5D=v1:c1:", today)),
+        SErr(400)),
+      S("getbatch form: 11 keys",
+        Http("POST", batch, {kFormType},
+             absl::StrJoin(
+                 std::vector<std::string>(11, absl::StrCat("keys%5B%5D=v1:c1:", today)), "&")),
+        SErr(400)),
+      S("getbatch form: an unknown field",
+        Http("POST", batch, {kFormType}, absl::StrCat("keys=v1:c1:", today, "&x=1")), SErr(400)),
+      S("getbatch JS literal: keys a string",
+        Http("POST", batch, {}, "{ keys: 'v1:c1:2024-01-01' }"), SErr(400)),
+      S("getbatch: no key exists",
+        Http("POST", batch, {kFormType}, "keys=v1:never:2024-01-01"), SErr(404)),
+      S("getbatch form: found",
+        Http("POST", batch, {kFormType}, absl::StrCat("keys%5B%5D=v1:c1:", today)), SOk()),
   };
   for (Row& r : more) rows.push_back(std::move(r));
   RunRows(rows);
@@ -924,6 +991,8 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
               JsonEq(R"({"status":200,"data":"1"})"));
   EXPECT_THAT(http_->Get(get(absl::StrCat("A-z_0.9~:c.~-_:", today))).body,
               JsonEq(R"({"status":200,"data":"1"})"));
+  EXPECT_THAT(http_->Get(get(absl::StrCat("v2:c3:", today))).body,
+              JsonEq(R"({"status":200,"data":"2"})"));
   for (const std::string& key : {std::string("v9:c9"), std::string("v1:c"), std::string("v1x:c1")}) {
     EXPECT_THAT(http_->Get(get(absl::StrCat(key, ":", today))).body, JsonEq(R"({"status":404})"))
         << key;
@@ -979,7 +1048,52 @@ TEST_F(HttpHostileE2eTest, TallyRoutes) {
     rows.push_back(S(absl::StrCat("counter ", b.what),
                      post(absl::StrCat("topk/", b.segment, "/x/60")), TNotSaved()));
   }
+  auto form = [&](const std::string& rest, const std::string& body) {
+    return Http("POST", base + rest, {kFormType}, body);
+  };
+  auto literal = [&](const std::string& rest, const std::string& body) {
+    return Http("POST", base + rest, {}, body);
+  };
   std::vector<Row> more = {
+      // Bodies as forms and in the documents' JavaScript-literal style.
+      S("valid: form metadata", form("topk/c3/f/60", "metadata=%7B%22a%22%3A1%7D+x"), TSaved()),
+      S("valid: JS literal metadata", literal("topk/c3/j/60", R"({ metadata: '{\'id\':1}', })"),
+        TSaved()),
+      S("form: metadata twice", form("topk/c4/x/60", "metadata=a&metadata=b"), TNotSaved()),
+      S("form: an unknown field", form("topk/c4/x/60", "metadata=a&evil=1"), TNotSaved()),
+      S("form: metadata[]", form("topk/c4/x/60", "metadata%5B%5D=a"), TNotSaved()),
+      S("form: a name without =", form("topk/c4/x/60", "metadata"), TNotSaved()),
+      S("form: metadata not UTF-8", form("topk/c4/x/60", "metadata=%C0%AF"), TNotSaved()),
+      S("form: %00", form("topk/c4/x/60", "metadata=a%00"), TNotSaved()),
+      S("form: metadata one character too long",
+        form("topk/c4/x/60", absl::StrCat("metadata=", std::string(16385, 'm'))), TNotSaved()),
+      S("JS literal: metadata a bare word", literal("topk/c4/x/60", "{ metadata: m }"),
+        TNotSaved()),
+      S("JS literal: a comment", literal("topk/c4/x/60", "{ metadata: 'm' } // c"), TNotSaved()),
+      S("JS literal: a template string", literal("topk/c4/x/60", "{ metadata: `m` }"), TNotSaved()),
+      S("JS literal: a function call", literal("topk/c4/x/60", "{ metadata: f() }"), TNotSaved()),
+      S("JS literal: metadata twice",
+        literal("topk/c4/x/60", "{ metadata: 'a', \"metadata\": 'b' }"), TNotSaved()),
+      S("JS literal: a lone surrogate escape", literal("topk/c4/x/60", R"({ metadata: '\udc00' })"),
+        TNotSaved()),
+      S("JS literal: nested 10^5 deep",
+        literal("topk/c4/x/60", absl::StrJoin(std::vector<std::string>(100'000, "{a:["), "")),
+        TNotSaved()),
+      S("topk k in the path", Http("GET", base + "topk/c2/1"),
+        TBody(absl::StrCat(R"({"data":[[")", t, R"(::c2::topk::y","2.0"]]})"))),
+      S("topk k 0 in the path", Http("GET", base + "topk/c2/0"), TStatus(400)),
+      S("topk k 1001 in the path", Http("GET", base + "topk/c2/1001"), TStatus(400)),
+      S("topk k not a number in the path", Http("GET", base + "topk/c2/ten"), TStatus(400)),
+      S("topk k beyond int64 in the path", Http("GET", base + "topk/c2/99999999999999999999"),
+        TStatus(400)),
+      S("topk path k and query k disagree", Http("GET", base + "topk/c2/1?k=2"), TStatus(400)),
+      S("topk of a counter with nothing counted", Http("GET", base + "topk/never"),
+        TBody(R"({"data":[]})")),
+      S("ecount with the window segment", Http("GET", base + "ecount/c1/a/60"),
+        TBody(R"({"data":"1"})")),
+      S("ecount with a window 0", Http("GET", base + "ecount/c1/a/0"), TStatus(400)),
+      S("ecount with a window 43201", Http("GET", base + "ecount/c1/a/43201"), TStatus(400)),
+      S("ecount with a window not a number", Http("GET", base + "ecount/c1/a/1e3"), TStatus(400)),
       S("tracking_id with a backslash", Http("POST", "/tally/t%5Cx/ecount/c1/a/60"), TNotSaved()),
       S("tracking_id with an encoded slash", Http("POST", "/tally/t%2Fx/ecount/c1/a/60"),
         TNotSaved()),
@@ -1034,9 +1148,13 @@ TEST_F(HttpHostileE2eTest, TallyRoutes) {
               JsonEq(absl::StrCat(R"({"data":[[")", key, R"(y","2.0",null],[")", key,
                                   R"(..","1.0",null],[")", key, R"(w","1.0",")", wide, R"("],[")",
                                   key, R"(x","1.0","m1"]]})")));
-  // Counters named only in refused rows do not exist.
-  EXPECT_THAT(http_->Get(base + "topk/x").body, JsonEq(R"({"status":404})"));
-  EXPECT_THAT(http_->Get(base + "topk/" + std::string(256, 'n')).body, JsonEq(R"({"status":404})"));
+  EXPECT_THAT(http_->Get(base + "topk/c3?metadata=true").body,
+              JsonEq(absl::StrCat(R"({"data":[[")", t, R"(::c3::topk::f","1.0","{\"a\":1} x"],[")",
+                                  t, R"(::c3::topk::j","1.0","{'id':1}"]]})")));
+  // Counters named only in refused rows have nothing counted.
+  EXPECT_THAT(http_->Get(base + "topk/x").body, JsonEq(R"({"data":[]})"));
+  EXPECT_THAT(http_->Get(base + "topk/c4").body, JsonEq(R"({"data":[]})"));
+  EXPECT_THAT(http_->Get(base + "topk/" + std::string(256, 'n')).body, JsonEq(R"({"data":[]})"));
 }
 
 // --- canonical /v1 ------------------------------------------------------------------------------

@@ -129,9 +129,107 @@ TEST_F(HttpStashE2eTest, GetBatchAnswersExistingKeysAsSent) {
   r = http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[")", ka,
                                                 R"(","zz:c:2020-01-01"]})"));
   EXPECT_THAT(r.body, JsonEq(absl::StrCat(R"({"status":200,"data":{")", ka, R"(":"2"}})")));
-  // Only missing keys: an empty map.
-  r = http_->PostJson(BatchPath(), R"({"keys":["zz:c:2020-01-01","yy:c:2020-01-02"]})");
-  EXPECT_THAT(r.body, JsonEq(R"({"status":200,"data":{}})"));
+}
+
+TEST_F(HttpStashE2eTest, GetBatchWhereNoKeyExistsIs404) {
+  // The documents: 404 "when the requested key or keys are not found".
+  HttpResult r = http_->PostJson(BatchPath(), R"({"keys":["zz:c:2020-01-01","yy:c:2020-01-02"]})");
+  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_THAT(r.body, JsonEq(R"({"status":404})"));
+  EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
+  EXPECT_THAT(http_->PostJson(BatchPath(), R"({"keys":["zz:c:2020-01-01"]})").body,
+              JsonEq(R"({"status":404})"));
+  // An existing counter on another day is not found either; today's is.
+  ExpectKeyAnswer(http_->Post(IncrPath("a:c"), ""), "c");
+  if (DayChanged()) GTEST_SKIP() << "crossed UTC midnight";
+  EXPECT_THAT(http_->PostJson(BatchPath(), R"({"keys":["a:c:2020-01-01"]})").body,
+              JsonEq(R"({"status":404})"));
+  EXPECT_THAT(http_
+                  ->PostJson(BatchPath(),
+                             absl::StrCat(R"({"keys":["a:c:2020-01-01","a:c:)", today_, R"("]})"))
+                  .body,
+              JsonEq(absl::StrCat(R"({"status":200,"data":{"a:c:)", today_, R"(":"1"}})")));
+  // A key that is malformed is still 400, not 404.
+  EXPECT_THAT(http_->PostJson(BatchPath(), R"({"keys":["zz:c:2020-01-01","bad"]})").body,
+              JsonEq(R"({"status":400})"));
+}
+
+// --- bodies as jQuery, fetch and the documents send them -------------------------------------
+
+constexpr char kFormType[] = "application/x-www-form-urlencoded; charset=UTF-8";
+
+TEST_F(HttpStashE2eTest, IncrAndDecrTakeFormAndJsLiteralBodies) {
+  // jQuery's $.post(url, {dimension: 'date'}).
+  ExpectKeyAnswer(
+      http_->Post(IncrPath("v1:forms"), "dimension=date", {{"Content-Type", kFormType}}), "forms");
+  // The documents' body, as fetch() sends a string (text/plain).
+  ExpectKeyAnswer(http_->Post(IncrPath("v1:forms"), "{ dimension: 'date' }",
+                              {{"Content-Type", "text/plain;charset=UTF-8"}}),
+                  "forms");
+  // $.post(url, JSON.stringify(...)): JSON labelled as a form.
+  ExpectKeyAnswer(
+      http_->Post(IncrPath("v1:forms"), R"({"dimension":"date"})", {{"Content-Type", kFormType}}),
+      "forms");
+  // The multi-line literal of the documents, trailing comma and all.
+  ExpectKeyAnswer(http_->Post(IncrPath("v1:forms"), "{\n  dimension: \"date\",\n}\n"), "forms");
+  ExpectKeyAnswer(
+      http_->Post(IncrPath("v1:forms", "decr"), "dimension=date", {{"Content-Type", kFormType}}),
+      "forms");
+  if (DayChanged()) GTEST_SKIP() << "crossed UTC midnight";
+  EXPECT_THAT(http_->Get(GetPath("v1:forms:" + today_)).body,
+              JsonEq(R"({"status":200,"data":"3"})"));
+}
+
+TEST_F(HttpStashE2eTest, GetBatchTakesJQueryFormsAndJsLiterals) {
+  ExpectKeyAnswer(http_->Post(IncrPath("a:f"), ""), "f");
+  ExpectKeyAnswer(http_->Post(IncrPath("a:f"), ""), "f");
+  ExpectKeyAnswer(http_->Post(IncrPath("b:f"), ""), "f");
+  if (DayChanged()) GTEST_SKIP() << "crossed UTC midnight";
+  const std::string ka = "a:f:" + today_;
+  const std::string kb = "b:f:" + today_;
+  const std::string both =
+      absl::StrCat(R"({"status":200,"data":{")", ka, R"(":"2",")", kb, R"(":"1"}})");
+  // $.post(url, {keys: [ka, kb]}): keys%5B%5D=... (jQuery's default) or keys=... (traditional).
+  for (const std::string& body :
+       {absl::StrCat("keys%5B%5D=", UrlEncode(ka), "&keys%5B%5D=", UrlEncode(kb)),
+        absl::StrCat("keys=", UrlEncode(ka), "&keys=", UrlEncode(kb)),
+        absl::StrCat("keys=", ka, "&keys=", kb, "&keys=zz:f:2020-01-01"),
+        absl::StrCat("{ keys: [ '", ka, "', '", kb, "', ] }")}) {
+    HttpResult r = http_->Post(BatchPath(), body, {{"Content-Type", kFormType}});
+    EXPECT_EQ(r.status, 200) << body << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(both)) << body;
+  }
+  // One key, traditional: keys=<key>.
+  EXPECT_THAT(http_->Post(BatchPath(), absl::StrCat("keys=", UrlEncode(kb))).body,
+              JsonEq(absl::StrCat(R"({"status":200,"data":{")", kb, R"(":"1"}})")));
+  // All missing, as a form: 404 like JSON.
+  EXPECT_THAT(http_->Post(BatchPath(), "keys%5B%5D=zz%3Af%3A2020-01-01").body,
+              JsonEq(R"({"status":404})"));
+  // Eleven keys as a form: 400 like JSON.
+  std::string eleven;
+  for (int i = 0; i < 11; ++i) absl::StrAppend(&eleven, i ? "&" : "", "keys=a:f:", today_);
+  EXPECT_THAT(http_->Post(BatchPath(), eleven).body, JsonEq(R"({"status":400})"));
+}
+
+TEST_F(HttpStashE2eTest, BadFormAndJsLiteralBodiesAre400AndWriteNothing) {
+  for (const char* body :
+       {"dimension=week", "dimension=date&x=1", "dimension=date&dimension=date", "dimension",
+        "dimension[]=date", "=date", "dimension=%zz", "dimension=date%00", "dimension=%FF",
+        "{ dimension: date }", "{ dimension: 'date', }}", "{ dimension: 'date' } // c",
+        "{ dimension: 'date', dimension: 'date' }", "{ dimension: 'da' + 'te' }",
+        "{ dimension: '\\x64ate' }", "{ dimension: undefined }", "{ 'dimension': 'date'"}) {
+    HttpResult r = http_->Post(IncrPath("v:refused2"), body, {{"Content-Type", kFormType}});
+    EXPECT_EQ(r.status, 200) << body << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << body;
+  }
+  EXPECT_THAT(http_->Get(GetPath("v:refused2:" + today_)).body, JsonEq(R"({"status":404})"));
+  for (const char* body :
+       {"keys=a:f:2020-01-01&keys%5B%5D=b:f:2020-01-01", "keys=a:f:2020-01-01&x=1", "keys",
+        "{ keys: 'a:f:2020-01-01' }", "{ keys: [a] }"}) {
+    HttpResult r = http_->Post(BatchPath(), body);
+    EXPECT_EQ(r.status, 200) << body << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << body;
+  }
 }
 
 TEST_F(HttpStashE2eTest, GetBatchOfTenKeysWorksElevenIs400) {

@@ -173,7 +173,7 @@ TEST_F(HttpTallyE2eTest, BackslashInANameIsNotSaved) {
   EXPECT_THAT(Add("topk", "cnt", "x%5Cy", "60").body, JsonEq(kNotSaved));
   // An encoded '/' (%2F) cannot smuggle a separator in either.
   EXPECT_THAT(Add("topk", "cnt", "x%2Fy", "60").body, JsonEq(kNotSaved));
-  EXPECT_THAT(Top("cnt", "").body, JsonEq(R"({"status":404})"));
+  EXPECT_THAT(Top("cnt", "").body, JsonEq(R"({"data":[]})"));
 }
 
 TEST_F(HttpTallyE2eTest, BadWriteBodiesAreNotSaved) {
@@ -202,8 +202,120 @@ TEST_F(HttpTallyE2eTest, BadTopKQueryIs400) {
               JsonEq(absl::StrCat(R"({"data":[[")", Key("q", "a"), R"(","1.0"]]})")));
 }
 
-TEST_F(HttpTallyE2eTest, TopKOfUnknownCounterIs404) {
-  EXPECT_THAT(Top("nothing-here", "").body, JsonEq(R"({"status":404})"));
+TEST_F(HttpTallyE2eTest, TopKOfACounterWithNothingCountedIsAnEmptyList) {
+  // Clients iterate `data`: a counter never counted ranks nothing.
+  for (const char* rest : {"", "/", "/?k=10", "/10", "/10/", "?metadata=true"}) {
+    HttpResult r = Top("nothing-here", rest);
+    EXPECT_EQ(r.status, 200) << rest << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(R"({"data":[]})")) << rest;
+    EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
+  }
+  // Another tenant's counter of that name counts nothing here.
+  AddTop("elsewhere", "a", 1);
+  EXPECT_THAT(http_->Get(absl::StrCat("/tally/other-", tenant_, "/topk/elsewhere")).body,
+              JsonEq(R"({"data":[]})"));
+  // Bad input is still 400.
+  EXPECT_THAT(Top("nothing-here", "?k=0").body, JsonEq(R"({"status":400})"));
+  EXPECT_THAT(Top("bad%5Cname", "").body, JsonEq(R"({"status":400})"));
+}
+
+TEST_F(HttpTallyE2eTest, TopKTakesKFromThePath) {
+  AddTop("paths", "a", 3);
+  AddTop("paths", "b", 2);
+  AddTop("paths", "c", 1);
+  const std::string two = absl::StrCat(R"({"data":[[")", Key("paths", "a"), R"(","3.0"],[")",
+                                       Key("paths", "b"), R"(","2.0"]]})");
+  // The documents' template: GET /tally/<tracking_id>/topk/<counter>/<k_value>.
+  for (const char* rest : {"/2", "/2/", "/2?k=2", "/02", "/?k=2", "?k=2"}) {
+    HttpResult r = Top("paths", rest);
+    EXPECT_EQ(r.status, 200) << rest << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(two)) << rest;
+  }
+  EXPECT_THAT(Top("paths", "/1?metadata=true").body,
+              JsonEq(absl::StrCat(R"({"data":[[")", Key("paths", "a"), R"(","3.0",null]]})")));
+  EXPECT_THAT(
+      Top("paths", "/1000").body,
+      JsonEq(absl::StrCat(R"({"data":[[")", Key("paths", "a"), R"(","3.0"],[")", Key("paths", "b"),
+                          R"(","2.0"],[")", Key("paths", "c"), R"(","1.0"]]})")));
+  // A bad k in the path, or one the query contradicts, is the route's 400.
+  for (const char* rest :
+       {"/0", "/1001", "/abc", "/-1", "/1e2", "/2.0", "/%202", "/2?k=3", "/2?k=2&k=2", "//"}) {
+    HttpResult r = Top("paths", rest);
+    EXPECT_EQ(r.status, 200) << rest << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << rest;
+  }
+  // More segments after k name no route.
+  EXPECT_THAT(Top("paths", "/2/x").body, JsonEq(R"({"status":404})"));
+}
+
+TEST_F(HttpTallyE2eTest, EcountReadWithTheWindowSegmentAnswersLikeWithout) {
+  ASSERT_THAT(Add("ecount", "views", "p1", "60").body, JsonEq(kSaved));
+  ASSERT_THAT(Add("ecount", "views", "p1", "60").body, JsonEq(kSaved));
+  // /tally/<tracking_id>/ecount/<counter>/<countable>/<window_size>: the window belongs to the
+  // counter (the latest write sets it), so any valid window reads the same count.
+  for (const char* window : {"60", "60/", "1", "43200", ""}) {
+    HttpResult r = http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/views/p1/", window));
+    EXPECT_EQ(r.status, 200) << window << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(R"({"data":"2"})")) << window;
+    EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
+  }
+  EXPECT_THAT(http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/views/never/60")).body,
+              JsonEq(R"({"status":404})"));
+  for (const char* window : {"0", "43201", "abc", "-5", "1.5", "60?x=1", "/"}) {
+    HttpResult r = http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/views/p1/", window));
+    EXPECT_EQ(r.status, 200) << window << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << window;
+  }
+  EXPECT_THAT(http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/views/p1/60/x")).body,
+              JsonEq(R"({"status":404})"));
+  // Reads wrote nothing.
+  EXPECT_THAT(Count("views", "p1").body, JsonEq(R"({"data":"2"})"));
+}
+
+TEST_F(HttpTallyE2eTest, MetadataTakesFormAndJsLiteralBodies) {
+  const std::string path = absl::StrCat("/tally/", tenant_, "/topk/people/");
+  constexpr char kForm[] = "application/x-www-form-urlencoded; charset=UTF-8";
+  // jQuery's $.post(url, {metadata: '...'}).
+  ASSERT_THAT(http_
+                  ->Post(path + "p1/60", "metadata=%7B%22name%22%3A%22Ann+Lee%22%7D",
+                         {{"Content-Type", kForm}})
+                  .body,
+              JsonEq(kSaved));
+  // The documents' example body, as fetch() sends a string.
+  ASSERT_THAT(http_
+                  ->Post(path + "p2/60",
+                         R"({
+  metadata: '{\'id\':1,\'first_name\':\'Debra\',\'last_name\':\'Bell\'}'
+})",
+                         {{"Content-Type", "text/plain;charset=UTF-8"}})
+                  .body,
+              JsonEq(kSaved));
+  ASSERT_THAT(http_->Post(path + "p2/60", "", {{"Content-Type", kForm}}).body, JsonEq(kSaved));
+  EXPECT_THAT(
+      Top("people", "?metadata=true").body,
+      JsonEq(absl::StrCat(R"({"data":[[")", Key("people", "p2"),
+                          R"(","2.0","{'id':1,'first_name':'Debra','last_name':'Bell'}"],[")",
+                          Key("people", "p1"), R"(","1.0","{\"name\":\"Ann Lee\"}"]]})")));
+  // Malformed bodies in either style save nothing.
+  for (const char* body :
+       {"metadata=a&metadata=b", "metadata=a&x=1", "meta=a", "metadata", "metadata=%zz",
+        "metadata=%FF", "{ metadata: 1 }", "{ metadata: 'a' + 'b' }", "{ metadata: a }",
+        "{ metadata: 'a', metadata: 'b' }", "{ metadata: 'a' } /* c */", "{ metadata: '\\x41' }"}) {
+    HttpResult r = http_->Post(path + "bad/60", body, {{"Content-Type", kForm}});
+    EXPECT_EQ(r.status, 200) << body << "\n" << r;
+    EXPECT_THAT(r.body, JsonEq(kNotSaved)) << body;
+  }
+  EXPECT_THAT(Count("people", "bad").body, JsonEq(R"({"status":404})"));
+  // The form's limit is the JSON one: 16384 characters.
+  EXPECT_THAT(
+      http_->Post(path + "big/60", "metadata=" + std::string(16385, 'm'), {{"Content-Type", kForm}})
+          .body,
+      JsonEq(kNotSaved));
+  EXPECT_THAT(Count("people", "big").body, JsonEq(R"({"status":404})"));
+  EXPECT_THAT(
+      http_->Post(path + "p3/60", "metadata=" + std::string(16384, 'm'), {{"Content-Type", kForm}})
+          .body,
+      JsonEq(kSaved));
 }
 
 TEST_F(HttpTallyE2eTest, PreflightIsAnswered204) {
@@ -214,7 +326,7 @@ TEST_F(HttpTallyE2eTest, PreflightIsAnswered204) {
   EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
   ASSERT_NE(r.Header("access-control-allow-methods"), nullptr) << r;
   EXPECT_THAT(*r.Header("access-control-allow-methods"), ::testing::HasSubstr("POST"));
-  EXPECT_THAT(Top("c", "").body, JsonEq(R"({"status":404})"));  // nothing written
+  EXPECT_THAT(Top("c", "").body, JsonEq(R"({"data":[]})"));  // nothing written
 }
 
 }  // namespace
