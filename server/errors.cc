@@ -5,57 +5,52 @@
 namespace countd {
 
 ErrorClass Classify(const absl::Status& status) {
-  using grpc::StatusCode;
+  using absl::StatusCode;
   switch (status.code()) {
     case absl::StatusCode::kOk:
-      return {StatusCode::OK, 0, 200, 200};
+      return {StatusCode::kOk, 0, 200, 200};
     case absl::StatusCode::kInvalidArgument: {
       std::string reason = logic::ReasonOf(status);
-      if (reason == "missing") return {StatusCode::INVALID_ARGUMENT, 400002, 400, 400};
-      if (reason == "format") return {StatusCode::INVALID_ARGUMENT, 400004, 400, 400};
-      if (reason == "unparseable") return {StatusCode::INVALID_ARGUMENT, 400001, 400, 400};
-      return {StatusCode::INVALID_ARGUMENT, 400006, 400, 400};
+      if (reason == "missing") return {StatusCode::kInvalidArgument, 400002, 400, 400};
+      if (reason == "format") return {StatusCode::kInvalidArgument, 400004, 400, 400};
+      if (reason == "unparseable") return {StatusCode::kInvalidArgument, 400001, 400, 400};
+      return {StatusCode::kInvalidArgument, 400006, 400, 400};
     }
     case absl::StatusCode::kOutOfRange:
-      return {StatusCode::OUT_OF_RANGE, 400006, 400, 400};
+      return {StatusCode::kOutOfRange, 400006, 400, 400};
     case absl::StatusCode::kNotFound:
-      return {StatusCode::NOT_FOUND, 404000, 404, 404};
+      return {StatusCode::kNotFound, 404000, 404, 404};
     case absl::StatusCode::kFailedPrecondition:
-      return {StatusCode::FAILED_PRECONDITION, 400006, 400, 400};
+      return {StatusCode::kFailedPrecondition, 400006, 400, 400};
     case absl::StatusCode::kAlreadyExists:
-      return {StatusCode::ALREADY_EXISTS, 400003, 400, 409};
+      return {StatusCode::kAlreadyExists, 400003, 400, 409};
     case absl::StatusCode::kPermissionDenied:
-      return {StatusCode::PERMISSION_DENIED, 403007, 403, 403};
+      return {StatusCode::kPermissionDenied, 403007, 403, 403};
     case absl::StatusCode::kUnauthenticated: {
       namespace r = logic::auth_reason;
       std::string reason = logic::ReasonOf(status);
-      if (reason == r::kUnknownTenant) return {StatusCode::UNAUTHENTICATED, 400093, 403, 401};
-      if (reason == r::kBadSignature) return {StatusCode::UNAUTHENTICATED, 403003, 403, 401};
-      if (reason == r::kExpired) return {StatusCode::UNAUTHENTICATED, 403002, 403, 401};
-      if (reason == r::kReplay) return {StatusCode::UNAUTHENTICATED, 403004, 403, 401};
-      if (reason == r::kInsecure) return {StatusCode::UNAUTHENTICATED, 400001, 403, 401};
+      if (reason == r::kUnknownTenant) return {StatusCode::kUnauthenticated, 400093, 403, 401};
+      if (reason == r::kBadSignature) return {StatusCode::kUnauthenticated, 403003, 403, 401};
+      if (reason == r::kExpired) return {StatusCode::kUnauthenticated, 403002, 403, 401};
+      if (reason == r::kReplay) return {StatusCode::kUnauthenticated, 403004, 403, 401};
+      if (reason == r::kInsecure) return {StatusCode::kUnauthenticated, 400001, 403, 401};
       if (reason == r::kNoCredentials || reason == r::kBadSecret) {
-        return {StatusCode::UNAUTHENTICATED, 403007, 403, 401};
+        return {StatusCode::kUnauthenticated, 403007, 403, 401};
       }
-      return {StatusCode::UNAUTHENTICATED, 403005, 403, 401};
+      return {StatusCode::kUnauthenticated, 403005, 403, 401};
     }
     case absl::StatusCode::kResourceExhausted:
-      return {StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429};
+      return {StatusCode::kResourceExhausted, 403048, 429, 429};
     case absl::StatusCode::kDeadlineExceeded:
-      return {StatusCode::DEADLINE_EXCEEDED, 504002, 500, 504};
+      return {StatusCode::kDeadlineExceeded, 504002, 500, 504};
     case absl::StatusCode::kCancelled:
-      return {StatusCode::CANCELLED, 500001, 500, 499};
+      return {StatusCode::kCancelled, 500001, 500, 499};
     case absl::StatusCode::kUnimplemented:
-      return {StatusCode::UNIMPLEMENTED, 400001, 400, 501};
+      return {StatusCode::kUnimplemented, 400001, 400, 501};
     default:
       // Storage failures (kUnavailable, kDataLoss) and broken invariants: retryable server fault.
-      return {StatusCode::UNAVAILABLE, 500001, 500, 503};
+      return {StatusCode::kUnavailable, 500001, 500, 503};
   }
-}
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(Classify(status).grpc, std::string(status.message()));
 }
 
 const char* GigyaMessage(int error_code) {

@@ -1,18 +1,18 @@
 // server/errors.h — the one mapping from countd's internal absl::Status to every protocol's
-// error form (gRPC status, Gigya errorCode, Qubit status, HTTP status).
+// error form (gRPC code, Gigya errorCode, Qubit status, HTTP status). Protocol-free: the gRPC
+// edge turns the code into a grpc::Status (server/grpc/grpc_status.h), the shim into its bodies.
 #ifndef COUNTD_SERVER_ERRORS_H_
 #define COUNTD_SERVER_ERRORS_H_
 
 #include <string>
 
 #include "absl/status/status.h"
-#include "grpcpp/support/status.h"
 
 namespace countd {
 
 // How one internal status shows in each protocol.
 struct ErrorClass {
-  grpc::StatusCode grpc;
+  absl::StatusCode grpc;  // the gRPC status code (gRPC and absl share the numbers)
   int gigya;        // Gigya errorCode (0 = success)
   int qubit;        // Qubit body "status" (200 = success)
   int http;         // HTTP status grpc-gateway uses for the gRPC code
@@ -20,9 +20,6 @@ struct ErrorClass {
 
 // Classifies `status` (code plus the countd/reason payload). Thread-safe, pure.
 ErrorClass Classify(const absl::Status& status);
-
-// The gRPC status for `status`: code from Classify, the internal message as is.
-grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // Gigya's standard message for an errorCode ("Invalid parameter value", ...).
 const char* GigyaMessage(int error_code);

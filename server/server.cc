@@ -11,6 +11,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "countd/v1/admin.grpc.pb.h"
+#include "countd/v1/counters.grpc.pb.h"
 #include "countd/v1/gm.grpc.pb.h"
 #include "countd/v1/tally.grpc.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -19,21 +21,13 @@
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/security/server_credentials.h"
 #include "server/executor.h"
-#include "server/grpc/admin_service.h"
-#include "server/grpc/counters_service.h"
-#include "server/grpc/gm_service.h"
 #include "server/grpc/grpc_auth.h"
-#include "server/grpc/tally_service.h"
+#include "server/grpc/table_service.h"
 #include "server/http/http_server.h"
 #include "server/http/shim.h"
-#include "server/server_metrics.h"
-#include "server/logic/admin.h"
-#include "server/logic/counters.h"
-#include "server/logic/gm.h"
-#include "server/logic/request_log.h"
-#include "server/logic/stash.h"
-#include "server/logic/tally.h"
 #include "server/logic/tenants.h"
+#include "server/server_metrics.h"
+#include "server/services.h"
 #include "spdlog/spdlog.h"
 #include "storage/keys.h"
 
@@ -170,21 +164,14 @@ class CountdServerImpl : public CountdServer {
     s = OpenTenants(clock);
     if (!s.ok()) return s;
 
-    requests_ = std::make_unique<logic::RequestLog>(store_.get(), clock);
-    logic::CountersOptions counters_options;
-    counters_options.daily_retention_days = config_.retention.daily_days;
-    counters_options.monthly_retention_months = config_.retention.monthly_months;
-    counters_ = std::make_unique<logic::Counters>(store_.get(), clock, requests_.get(),
-                                                  counters_options);
-    stash_ = std::make_unique<logic::Stash>(store_.get(), clock,
-                                            logic::StashOptions{config_.retention.stash_days});
-    gm_ = std::make_unique<logic::GameMechanics>(store_.get(), clock, requests_.get(),
-                                                 logic::GameMechanicsOptions{});
-
-    logic::TallyOptions tally_options;
-    tally_options.max_ranked_items = config_.tally_max_ranked_items;
-    tally_ = std::make_unique<logic::Tally>(store_.get(), clock, tally_options);
-    absl::StatusOr<int64_t> split = tally_->SplitLegacyCounters();
+    ServicesOptions services_options;
+    services_options.counters.daily_retention_days = config_.retention.daily_days;
+    services_options.counters.monthly_retention_months = config_.retention.monthly_months;
+    services_options.stash.retention_days = config_.retention.stash_days;
+    services_options.tally.max_ranked_items = config_.tally_max_ranked_items;
+    services_options.tenants = tenants_.get();
+    services_ = std::make_unique<Services>(store_.get(), clock, services_options);
+    absl::StatusOr<int64_t> split = services_->tally.SplitLegacyCounters();
     if (!split.ok()) return split.status();
     if (*split > 0) {
       spdlog::info("tally: {} records of counters shared by ecount and topk copied into both ops "
@@ -196,6 +183,8 @@ class CountdServerImpl : public CountdServer {
     if (workers < 0) workers = config_.sync == storage::SyncMode::kAlways ? 32 : 0;
     executor_ = workers == 0 ? NewInlineExecutor()
                              : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
+    // Backups block on the disk for seconds: one thread of their own, never the request path's.
+    admin_executor_ = NewThreadPoolExecutor(/*threads=*/1, /*max_queue=*/4);
 
     grpc_edge::GrpcAuthOptions auth_options;
     auth_options.tenants = tenants_.get();
@@ -203,21 +192,15 @@ class CountdServerImpl : public CountdServer {
     auth_options.operator_token = config_.operator_token;
     grpc_auth_ = std::make_unique<grpc_edge::GrpcAuth>(std::move(auth_options));
 
-    counters_api_ = std::make_unique<grpc_edge::CountersApi>(counters_.get(), stash_.get());
-    gm_api_ = std::make_unique<grpc_edge::GmApi>(gm_.get());
-    gm_service_ =
-        std::make_unique<grpc_edge::GmService>(gm_api_.get(), executor_.get(), grpc_auth_.get());
-    tally_api_ = std::make_unique<grpc_edge::TallyApi>(tally_.get());
-    counters_service_ = std::make_unique<grpc_edge::CountersService>(
-        counters_api_.get(), executor_.get(), grpc_auth_.get());
-    tally_service_ = std::make_unique<grpc_edge::TallyService>(tally_api_.get(), executor_.get(),
-                                                               grpc_auth_.get());
-    // Backups block on the disk for seconds: one thread of their own, never the request path's.
-    admin_ = std::make_unique<logic::Admin>(store_.get());
-    admin_api_ = std::make_unique<grpc_edge::AdminApi>(admin_.get(), tenants_.get());
-    admin_executor_ = NewThreadPoolExecutor(/*threads=*/1, /*max_queue=*/4);
-    admin_service_ = std::make_unique<grpc_edge::AdminService>(
-        admin_api_.get(), admin_executor_.get(), grpc_auth_.get());
+    using grpc_edge::MakeTableService;
+    grpc_services_.push_back(MakeTableService<v1::Counters::Service>(
+        &services_->counters_api, api::kCountersMethods, executor_.get(), grpc_auth_.get()));
+    grpc_services_.push_back(MakeTableService<v1::Tally::Service>(
+        &services_->tally_api, api::kTallyMethods, executor_.get(), grpc_auth_.get()));
+    grpc_services_.push_back(MakeTableService<v1::GameMechanics::Service>(
+        &services_->gm_api, api::kGmMethods, executor_.get(), grpc_auth_.get()));
+    grpc_services_.push_back(MakeTableService<v1::Admin::Service>(
+        &services_->admin_api, api::kAdminMethods, admin_executor_.get(), grpc_auth_.get()));
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     builder.SetOption(std::make_unique<ReflectionOption>(config_.grpc_reflection));
@@ -227,10 +210,9 @@ class CountdServerImpl : public CountdServer {
     builder.experimental().SetInterceptorCreators(std::move(observers));
     int port = 0;
     builder.AddListeningPort(config_.grpc_addr, GrpcCredentials(*tls), &port);
-    builder.RegisterService(counters_service_.get());
-    builder.RegisterService(tally_service_.get());
-    builder.RegisterService(gm_service_.get());
-    builder.RegisterService(admin_service_.get());
+    for (const std::unique_ptr<grpc::Service>& service : grpc_services_) {
+      builder.RegisterService(service.get());
+    }
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port == 0) {
       return absl::UnavailableError(
@@ -243,9 +225,9 @@ class CountdServerImpl : public CountdServer {
 
   absl::Status StartHttp(int workers, const TlsMaterial& tls) {
     http::ShimServices services;
-    services.counters = counters_api_.get();
-    services.tally = tally_api_.get();
-    services.gm = gm_api_.get();
+    services.counters = &services_->counters_api;
+    services.tally = &services_->tally_api;
+    services.gm = &services_->gm_api;
     services.ready = [this] { return CheckReady(); };
     services.metrics = [this] { return metrics_->Render(); };
     // nullptr = --auth=off: the shim answers without credentials (the registry, when open, is
@@ -383,23 +365,14 @@ class CountdServerImpl : public CountdServer {
       if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
     }
     spdlog::info("shutdown: database flushed after {}", absl::FormatDuration(absl::Now() - start));
+    // Users before what they use: the servers, then the services they call, then the store.
     http_server_.reset();
     shim_.reset();
-    counters_service_.reset();
-    gm_service_.reset();
-    gm_api_.reset();
-    tally_service_.reset();
-    admin_service_.reset();
-    admin_api_.reset();
-    admin_.reset();
     grpc_server_.reset();
+    grpc_services_.clear();
     grpc_auth_.reset();
+    services_.reset();
     tenants_.reset();
-    tally_.reset();
-    stash_.reset();
-    gm_.reset();
-    counters_.reset();
-    requests_.reset();
     store_.reset();
   }
 
@@ -410,23 +383,11 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<ServerMetrics> metrics_;
   // nullptr when there is no secrets key (--auth=off without --secrets-key-file).
   std::unique_ptr<logic::TenantRegistry> tenants_;
-  std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
-  std::unique_ptr<logic::RequestLog> requests_;
-  std::unique_ptr<logic::Counters> counters_;
-  std::unique_ptr<logic::Stash> stash_;
-  std::unique_ptr<logic::Tally> tally_;
+  std::unique_ptr<Services> services_;
   std::unique_ptr<Executor> executor_;
-  std::unique_ptr<grpc_edge::CountersApi> counters_api_;
-  std::unique_ptr<grpc_edge::TallyApi> tally_api_;
-  std::unique_ptr<grpc_edge::CountersService> counters_service_;
-  std::unique_ptr<grpc_edge::TallyService> tally_service_;
-  std::unique_ptr<logic::Admin> admin_;
-  std::unique_ptr<grpc_edge::AdminApi> admin_api_;
   std::unique_ptr<Executor> admin_executor_;
-  std::unique_ptr<grpc_edge::AdminService> admin_service_;
-  std::unique_ptr<logic::GameMechanics> gm_;
-  std::unique_ptr<grpc_edge::GmApi> gm_api_;
-  std::unique_ptr<grpc_edge::GmService> gm_service_;
+  std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
+  std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<http::JsonShim> shim_;
   std::unique_ptr<http::HttpServer> http_server_;

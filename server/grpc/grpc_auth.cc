@@ -18,7 +18,7 @@ namespace {
 
 namespace reason = logic::auth_reason;
 
-using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+using Metadata = GrpcAuth::Metadata;
 
 // The value of metadata `key` (nullopt when absent). Errors: kNoCredentials naming the key when
 // it is sent more than once (which value would count is not obvious; refuse rather than guess).
@@ -92,26 +92,31 @@ GrpcAuth::GrpcAuth(GrpcAuthOptions options) : options_(std::move(options)) {}
 
 GrpcAuth::~GrpcAuth() { logic::Cleanse(&options_.operator_token); }
 
-absl::Status GrpcAuth::CheckTenantCall(const grpc::CallbackServerContext& ctx,
-                                       absl::string_view service, absl::string_view method,
+absl::Status GrpcAuth::Check(const Metadata& metadata, api::Access access,
+                             absl::string_view tenant) const {
+  if (access == api::Access::kOperator) return CheckOperatorCall(metadata);
+  return CheckTenantCall(metadata, access, tenant);
+}
+
+absl::Status GrpcAuth::CheckTenantCall(const Metadata& metadata, api::Access access,
                                        absl::string_view tenant) const {
   if (!options_.require_tenant_credentials) return absl::OkStatus();
   if (options_.tenants == nullptr) {
     // A wiring bug; refuse rather than serve unauthenticated.
     return absl::InternalError("authentication is required but no tenant registry is open");
   }
-  absl::StatusOr<Presented> presented = ReadCredentials(ctx.client_metadata());
+  absl::StatusOr<Presented> presented = ReadCredentials(metadata);
   if (!presented.ok()) return presented.status();
   absl::StatusOr<logic::Principal> principal = Authenticate(options_.tenants, *presented);
   if (!principal.ok()) return principal.status();
-  absl::Status s = logic::Authorize(*principal, tenant, logic::AccessOf(service, method));
+  absl::Status s = logic::Authorize(
+      *principal, tenant, access == api::Access::kRead ? logic::Access::kRead : logic::Access::kWrite);
   if (!s.ok()) return s;
   return options_.tenants->Admit(tenant);
 }
 
-absl::Status GrpcAuth::CheckOperatorCall(const grpc::CallbackServerContext& ctx) const {
+absl::Status GrpcAuth::CheckOperatorCall(const Metadata& metadata) const {
   if (options_.operator_token.empty()) return absl::OkStatus();
-  const Metadata& metadata = ctx.client_metadata();
   absl::StatusOr<absl::optional<absl::string_view>> authorization =
       Single(metadata, "authorization");
   if (!authorization.ok()) return authorization.status();

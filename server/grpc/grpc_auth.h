@@ -11,11 +11,13 @@
 #ifndef COUNTD_SERVER_GRPC_GRPC_AUTH_H_
 #define COUNTD_SERVER_GRPC_GRPC_AUTH_H_
 
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
+#include "server/api/rpc.h"
 #include "server/logic/tenants.h"
 
 namespace countd::grpc_edge {
@@ -38,22 +40,27 @@ class GrpcAuth {
   explicit GrpcAuth(GrpcAuthOptions options);
   ~GrpcAuth();
 
-  // A call of `service`/`method` (names as in the .proto: "Counters", "IncrementCounters") on
-  // `tenant` (the request's tenant field). OK at once when tenant checks are off. Else, in order:
-  // the credential is present and well-formed (UNAUTHENTICATED kNoCredentials naming the
-  // metadata key), the tenant is registered (kUnknownTenant) and the secret is live (kBadSecret);
-  // the credential's tenant is `tenant` (PERMISSION_DENIED kOtherTenant) and its role allows
-  // the method (PERMISSION_DENIED kRole); the tenant's rate admits the call
-  // (RESOURCE_EXHAUSTED kRateLimited).
-  absl::Status CheckTenantCall(const grpc::CallbackServerContext& ctx, absl::string_view service,
-                               absl::string_view method, absl::string_view tenant) const;
+  // The metadata of a call as gRPC hands it over (ServerContextBase::client_metadata()).
+  using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
 
-  // An Admin call: OK when Admin is open or the call carries the operator token (compared in
-  // constant time). UNAUTHENTICATED without a credential or with a wrong token;
+  // A call that needs `access` (its row in the method table, server/api/rpc.h) on `tenant` (the
+  // request's tenant field; ignored for Access::kOperator). Tenant calls: OK at once when tenant
+  // checks are off. Else, in order: the credential is present and well-formed (UNAUTHENTICATED
+  // kNoCredentials naming the metadata key), the tenant is registered (kUnknownTenant) and the
+  // secret is live (kBadSecret); the credential's tenant is `tenant` (PERMISSION_DENIED
+  // kOtherTenant) and its role allows `access` (PERMISSION_DENIED kRole); the tenant's rate
+  // admits the call (RESOURCE_EXHAUSTED kRateLimited).
+  // Operator calls (Admin): OK when Admin is open or the call carries the operator token
+  // (compared in constant time). UNAUTHENTICATED without a credential or with a wrong token;
   // PERMISSION_DENIED (kRole) with a valid tenant credential.
-  absl::Status CheckOperatorCall(const grpc::CallbackServerContext& ctx) const;
+  absl::Status Check(const Metadata& metadata, api::Access access,
+                     absl::string_view tenant) const;
 
  private:
+  absl::Status CheckTenantCall(const Metadata& metadata, api::Access access,
+                               absl::string_view tenant) const;
+  absl::Status CheckOperatorCall(const Metadata& metadata) const;
+
   GrpcAuthOptions options_;  // not changed after construction (the destructor wipes the token)
 };
 

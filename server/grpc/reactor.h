@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
-#include "server/errors.h"
+#include "server/grpc/grpc_status.h"
 #include "server/executor.h"
 
 namespace countd::grpc_edge {

@@ -15,7 +15,7 @@
 namespace countd::http {
 namespace {
 
-using grpc_edge::CountersApi;
+using api::CountersApi;
 
 std::string Str(const rapidjson::Value& obj, const char* name) {
   auto it = obj.FindMember(name);

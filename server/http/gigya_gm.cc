@@ -19,7 +19,7 @@
 namespace countd::http {
 namespace {
 
-using grpc_edge::GmApi;
+using api::GmApi;
 using Fields = absl::StatusOr<std::string>;
 
 // A whole decimal number (optional leading '-'), else 400004 naming `name`.

@@ -11,8 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
-#include "server/grpc/counters_api.h"
-#include "server/grpc/gm_api.h"
+#include "server/api/counters_api.h"
+#include "server/api/gm_api.h"
 #include "server/http/gigya.h"
 
 namespace countd::http {
@@ -38,10 +38,10 @@ absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
     absl::string_view text, std::initializer_list<absl::string_view> allowed);
 
 // Adds accounts.{register,unregister,getRegistered,increment,get}Counters.
-void AddAccountsMethods(grpc_edge::CountersApi* api, GigyaMethodTable* table);
+void AddAccountsMethods(api::CountersApi* api, GigyaMethodTable* table);
 
 // Adds the gm.* Game Mechanics methods.
-void AddGmMethods(grpc_edge::GmApi* api, GigyaMethodTable* table);
+void AddGmMethods(api::GmApi* api, GigyaMethodTable* table);
 
 }  // namespace countd::http
 

@@ -11,8 +11,8 @@
 #include "countd/v1/counters.pb.h"
 #include "countd/v1/tally.pb.h"
 #include "google/protobuf/message.h"
-#include "server/grpc/counters_api.h"
-#include "server/grpc/tally_api.h"
+#include "server/api/counters_api.h"
+#include "server/api/tally_api.h"
 #include "server/http/http_server.h"
 #include "server/http/json.h"  // JsonQuote, for every route family
 
@@ -38,7 +38,7 @@ absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request);
 
 // Answers a Stash request (its path starts with "/stash/"): {"status":N[,"data":...]}, HTTP 200
 // always.
-HttpResponse HandleStash(grpc_edge::CountersApi* api, const HttpRequest& request);
+HttpResponse HandleStash(api::CountersApi* api, const HttpRequest& request);
 // {"status":N} for a Stash request that failed before reaching the service.
 HttpResponse StashStatus(int status);
 
@@ -55,7 +55,7 @@ using TallyRequest =
 absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request);
 
 // Answers a Tally request (its path starts with "/tally/"). HTTP 200 always.
-HttpResponse HandleTally(grpc_edge::TallyApi* api, const HttpRequest& request);
+HttpResponse HandleTally(api::TallyApi* api, const HttpRequest& request);
 // The Tally failure body for a request refused before reaching the service: a write (POST)
 // answers {"error":"not saved"}, a read {"status":N}.
 HttpResponse TallyFailure(absl::string_view method, int status);

@@ -147,34 +147,9 @@ class JsonShim::Canonical {
 
   // `auth` nullptr = no credentials needed.
   Canonical(const ShimServices& s, ShimAuth* auth) : auth_(auth) {
-    Add("Counters/RegisterCounters", s.counters, &grpc_edge::CountersApi::RegisterCounters);
-    Add("Counters/GetRegisteredCounters", s.counters,
-        &grpc_edge::CountersApi::GetRegisteredCounters);
-    Add("Counters/UnregisterCounters", s.counters, &grpc_edge::CountersApi::UnregisterCounters);
-    Add("Counters/SetCounterSettings", s.counters, &grpc_edge::CountersApi::SetCounterSettings);
-    Add("Counters/GetCounterSettings", s.counters, &grpc_edge::CountersApi::GetCounterSettings);
-    Add("Counters/IncrementCounters", s.counters, &grpc_edge::CountersApi::IncrementCounters);
-    Add("Counters/GetCounters", s.counters, &grpc_edge::CountersApi::GetCounters);
-    Add("Counters/Incr", s.counters, &grpc_edge::CountersApi::Incr);
-    Add("Counters/Decr", s.counters, &grpc_edge::CountersApi::Decr);
-    Add("Counters/Get", s.counters, &grpc_edge::CountersApi::Get);
-    Add("Counters/GetBatch", s.counters, &grpc_edge::CountersApi::GetBatch);
-    Add("Tally/Increment", s.tally, &grpc_edge::TallyApi::Increment);
-    Add("Tally/GetCount", s.tally, &grpc_edge::TallyApi::GetCount);
-    Add("Tally/GetTopK", s.tally, &grpc_edge::TallyApi::GetTopK);
-    using grpc_edge::GmApi;
-    Add("GameMechanics/SetActionConfig", s.gm, &GmApi::SetActionConfig);
-    Add("GameMechanics/GetActionConfig", s.gm, &GmApi::GetActionConfig);
-    Add("GameMechanics/DeleteAction", s.gm, &GmApi::DeleteAction);
-    Add("GameMechanics/SetChallengeConfig", s.gm, &GmApi::SetChallengeConfig);
-    Add("GameMechanics/GetChallengeConfig", s.gm, &GmApi::GetChallengeConfig);
-    Add("GameMechanics/DeleteChallenge", s.gm, &GmApi::DeleteChallenge);
-    Add("GameMechanics/NotifyAction", s.gm, &GmApi::NotifyAction);
-    Add("GameMechanics/RedeemPoints", s.gm, &GmApi::RedeemPoints);
-    Add("GameMechanics/GetActionsLog", s.gm, &GmApi::GetActionsLog);
-    Add("GameMechanics/GetChallengeStatus", s.gm, &GmApi::GetChallengeStatus);
-    Add("GameMechanics/ResetLevelStatus", s.gm, &GmApi::ResetLevelStatus);
-    Add("GameMechanics/GetTopUsers", s.gm, &GmApi::GetTopUsers);
+    AddTable(api::kCountersMethods, s.counters);
+    AddTable(api::kTallyMethods, s.tally);
+    AddTable(api::kGmMethods, s.gm);
   }
 
   bool Has(absl::string_view route) const { return calls_.contains(route); }
@@ -207,17 +182,28 @@ class JsonShim::Canonical {
   }
 
  private:
-  template <typename Api, typename Req, typename Resp>
-  void Add(std::string route, Api* api, absl::Status (Api::*method)(const Req&, Resp*)) {
-    calls_.emplace(std::move(route), [api, method](const HttpRequest& request,
-                                                   const Admit& admit, std::string* json) {
+  // One route "<Service>/<Method>" per row of `table`, served by `api`.
+  template <typename Table, typename Api>
+  void AddTable(const Table& table, Api* api) {
+    table.ForEach([&](const auto& row) {
+      using Row = std::decay_t<decltype(row)>;
+      Add<Row>(absl::StrCat(table.service, "/", row.name), api);
+    });
+  }
+
+  template <typename Row>
+  void Add(std::string route, typename Row::ApiType* api) {
+    using Req = typename Row::Request;
+    using Resp = typename Row::Response;
+    calls_.emplace(std::move(route), [api](const HttpRequest& request, const Admit& admit,
+                                           std::string* json) {
       Req req;
       absl::Status s = ParseCanonicalRequest(request, &req);
       if (!s.ok()) return s;
       s = admit(req.tenant());
       if (!s.ok()) return s;
       Resp resp;
-      s = (api->*method)(req, &resp);
+      s = Row::Call(api, req, &resp);
       if (!s.ok()) return s;
       google::protobuf::util::JsonPrintOptions options;
       options.always_print_primitive_fields = true;

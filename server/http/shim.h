@@ -12,9 +12,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "server/grpc/counters_api.h"
-#include "server/grpc/gm_api.h"
-#include "server/grpc/tally_api.h"
+#include "server/api/counters_api.h"
+#include "server/api/gm_api.h"
+#include "server/api/tally_api.h"
 #include "server/http/http_server.h"
 #include "server/logic/tenants.h"
 #include "storage/clock.h"
@@ -24,9 +24,9 @@ namespace countd::http {
 class ShimAuth;
 
 struct ShimServices {
-  grpc_edge::CountersApi* counters = nullptr;
-  grpc_edge::TallyApi* tally = nullptr;
-  grpc_edge::GmApi* gm = nullptr;
+  api::CountersApi* counters = nullptr;
+  api::TallyApi* tally = nullptr;
+  api::GmApi* gm = nullptr;
   // OK when the database is open and accepts writes (GET /readyz).
   std::function<absl::Status()> ready;
   // The Prometheus text exposition (GET /metrics); empty = no /metrics route.

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/api/rpc.h"
 #include "server/http/gigya_signature.h"
 #include "server/logic/status_util.h"
 #include "server/logic/tenant_credentials.h"
@@ -197,7 +198,10 @@ absl::StatusOr<logic::Principal> ShimAuth::AuthenticateHeaders(const HttpRequest
 
 absl::Status ShimAuth::Authorize(const logic::Principal& principal, absl::string_view tenant,
                                  absl::string_view service, absl::string_view rpc) {
-  absl::Status s = logic::Authorize(principal, tenant, logic::AccessOf(service, rpc));
+  const logic::Access access = api::AccessOf(service, rpc) == api::Access::kRead
+                                  ? logic::Access::kRead
+                                  : logic::Access::kWrite;
+  absl::Status s = logic::Authorize(principal, tenant, access);
   if (!s.ok()) return s;
   return options_.tenants->Admit(tenant);
 }

@@ -101,7 +101,7 @@ HttpResponse KeyAnswer(const std::string& key) {
 
 // The service call for each kind of request, and its answer.
 struct Call {
-  grpc_edge::CountersApi* api;
+  api::CountersApi* api;
 
   HttpResponse operator()(const v1::IncrRequest& req) const {
     v1::IncrResponse resp;
@@ -170,7 +170,7 @@ HttpResponse StashStatus(int status) {
   return CorsJson(absl::StrCat("{\"status\":", status, "}"));
 }
 
-HttpResponse HandleStash(grpc_edge::CountersApi* api, const HttpRequest& request) {
+HttpResponse HandleStash(api::CountersApi* api, const HttpRequest& request) {
   absl::StatusOr<StashRequest> req = ParseStashRequest(request);
   if (!req.ok()) return Fail(req.status());
   return std::visit(Call{api}, *req);

@@ -118,7 +118,7 @@ absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
 
 // The service call for each kind of request, and its answer.
 struct Call {
-  grpc_edge::TallyApi* api;
+  api::TallyApi* api;
 
   HttpResponse operator()(const v1::TallyIncrementRequest& req) const {
     v1::TallyIncrementResponse resp;
@@ -194,7 +194,7 @@ HttpResponse TallyFailure(absl::string_view method, int status) {
   return CorsJson(absl::StrCat("{\"status\":", status, "}"));
 }
 
-HttpResponse HandleTally(grpc_edge::TallyApi* api, const HttpRequest& request) {
+HttpResponse HandleTally(api::TallyApi* api, const HttpRequest& request) {
   absl::StatusOr<TallyRequest> req = ParseTallyRequest(request);
   if (!req.ok()) return TallyFailure(request.method, Classify(req.status()).qubit);
   return std::visit(Call{api}, *req);

@@ -39,45 +39,6 @@ constexpr size_t kMaxOriginBytes = 512;
 constexpr double kMaxRatePerSecond = 1e9;
 constexpr int64_t kMaxBurst = 1'000'000'000;
 
-// --- The access table ----------------------------------------------------------------------
-
-struct MethodAccess {
-  absl::string_view service;
-  absl::string_view method;
-  Access access;
-};
-
-// Every RPC of counters.proto, tally.proto and gm.proto. tenants_test.cc walks the service
-// descriptors, so an RPC added to a .proto without a row here fails that test.
-constexpr MethodAccess kMethodAccess[] = {
-    {"Counters", "RegisterCounters", Access::kWrite},
-    {"Counters", "GetRegisteredCounters", Access::kRead},
-    {"Counters", "UnregisterCounters", Access::kWrite},
-    {"Counters", "SetCounterSettings", Access::kWrite},
-    {"Counters", "GetCounterSettings", Access::kRead},
-    {"Counters", "IncrementCounters", Access::kWrite},
-    {"Counters", "GetCounters", Access::kRead},
-    {"Counters", "Incr", Access::kWrite},
-    {"Counters", "Decr", Access::kWrite},
-    {"Counters", "Get", Access::kRead},
-    {"Counters", "GetBatch", Access::kRead},
-    {"Tally", "Increment", Access::kWrite},
-    {"Tally", "GetCount", Access::kRead},
-    {"Tally", "GetTopK", Access::kRead},
-    {"GameMechanics", "SetActionConfig", Access::kWrite},
-    {"GameMechanics", "GetActionConfig", Access::kRead},
-    {"GameMechanics", "DeleteAction", Access::kWrite},
-    {"GameMechanics", "SetChallengeConfig", Access::kWrite},
-    {"GameMechanics", "GetChallengeConfig", Access::kRead},
-    {"GameMechanics", "DeleteChallenge", Access::kWrite},
-    {"GameMechanics", "NotifyAction", Access::kWrite},
-    {"GameMechanics", "RedeemPoints", Access::kWrite},
-    {"GameMechanics", "GetActionsLog", Access::kRead},
-    {"GameMechanics", "GetChallengeStatus", Access::kRead},
-    {"GameMechanics", "ResetLevelStatus", Access::kWrite},
-    {"GameMechanics", "GetTopUsers", Access::kRead},
-};
-
 // --- Record encoding -------------------------------------------------------------------------
 //
 // A tenant record (kMeta, keys::TenantRecordKey) is, in order, with integers big-endian:
@@ -795,13 +756,6 @@ class TenantRegistryImpl final : public TenantRegistry {
 };
 
 }  // namespace
-
-Access AccessOf(absl::string_view service, absl::string_view method) {
-  for (const MethodAccess& m : kMethodAccess) {
-    if (m.service == service && m.method == method) return m.access;
-  }
-  return Access::kWrite;
-}
 
 absl::Status Authorize(const Principal& principal, absl::string_view tenant, Access access) {
   if (principal.tenant != tenant) {

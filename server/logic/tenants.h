@@ -26,13 +26,9 @@ namespace countd::logic {
 // What a secret may do.
 enum class SecretRole { kReadWrite, kReadOnly };
 
-// Whether a method changes data (needs kReadWrite) or only reads it.
+// Whether a call changes data (needs kReadWrite) or only reads it. Which RPC needs which is in
+// the method tables of server/api.
 enum class Access { kRead, kWrite };
-
-// The access a method needs, by service and method name as in the .proto files ("Counters",
-// "IncrementCounters"; "Tally", "Increment"; "GameMechanics", "GetTopUsers"). Unknown names
-// are kWrite (fail closed).
-Access AccessOf(absl::string_view service, absl::string_view method);
 
 struct SecretInfo {
   std::string id;  // "s1", "s2", ... unique within the tenant, never reused

@@ -7,16 +7,12 @@
 #include <memory>
 
 #include "absl/time/time.h"
-#include "server/grpc/counters_api.h"
-#include "server/grpc/gm_api.h"
-#include "server/grpc/tally_api.h"
+#include "server/api/counters_api.h"
+#include "server/api/gm_api.h"
+#include "server/api/tally_api.h"
 #include "server/http/gigya_methods.h"
 #include "server/http/shim.h"
-#include "server/logic/counters.h"
-#include "server/logic/gm.h"
-#include "server/logic/request_log.h"
-#include "server/logic/stash.h"
-#include "server/logic/tally.h"
+#include "server/services.h"
 #include "storage/clock.h"
 #include "tests/testing/in_memory_store.h"
 
@@ -34,21 +30,14 @@ class FuzzWorld {
   // The Gigya methods bound to this world's services (their parse steps are pure).
   const http::GigyaMethodTable& gigya() const { return gigya_; }
   test::InMemoryStore& store() { return store_; }
-  grpc_edge::CountersApi& counters() { return *counters_api_; }
-  grpc_edge::TallyApi& tally() { return *tally_api_; }
-  grpc_edge::GmApi& gm() { return *gm_api_; }
+  api::CountersApi& counters() { return services_.counters_api; }
+  api::TallyApi& tally() { return services_.tally_api; }
+  api::GmApi& gm() { return services_.gm_api; }
 
  private:
   test::InMemoryStore store_;
   storage::FakeClock clock_;
-  logic::RequestLog requests_;
-  logic::Counters counters_;
-  logic::Stash stash_;
-  logic::Tally tally_;
-  logic::GameMechanics gm_;
-  std::unique_ptr<grpc_edge::CountersApi> counters_api_;
-  std::unique_ptr<grpc_edge::TallyApi> tally_api_;
-  std::unique_ptr<grpc_edge::GmApi> gm_api_;
+  Services services_;
   std::unique_ptr<http::JsonShim> shim_;
   http::GigyaMethodTable gigya_;
 };

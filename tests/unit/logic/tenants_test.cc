@@ -20,10 +20,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "countd/v1/admin.pb.h"
-#include "countd/v1/counters.pb.h"
-#include "countd/v1/gm.pb.h"
-#include "countd/v1/tally.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/logic/secret_box.h"
@@ -696,53 +692,6 @@ TEST(AuthorizeTest, Matrix) {
       ExpectAuthFailure(Authorize(p, "SITE1", a), absl::StatusCode::kPermissionDenied,
                         reason::kOtherTenant, "tenant");
     }
-  }
-}
-
-// Walks the services of the generated descriptors: every RPC a tenant can call must be in the
-// table, reads (Get*, List*) as kRead and everything else as kWrite.
-TEST(AccessOfTest, EveryRpcOfEveryTenantService) {
-  struct Service {
-    const google::protobuf::FileDescriptor* file;
-    const char* name;
-  };
-  const Service services[] = {
-      {v1::IncrRequest::descriptor()->file(), "Counters"},
-      {v1::TallyIncrementRequest::descriptor()->file(), "Tally"},
-      {v1::NotifyActionRequest::descriptor()->file(), "GameMechanics"},
-  };
-  int methods = 0;
-  int reads = 0;
-  for (const Service& s : services) {
-    const google::protobuf::ServiceDescriptor* service = s.file->FindServiceByName(s.name);
-    ASSERT_NE(service, nullptr) << s.name;
-    for (int i = 0; i < service->method_count(); ++i) {
-      const std::string& method = service->method(i)->name();
-      const bool read = absl::StartsWith(method, "Get") || absl::StartsWith(method, "List");
-      EXPECT_EQ(AccessOf(s.name, method), read ? Access::kRead : Access::kWrite)
-          << s.name << "." << method;
-      // Every request names its tenant in field 1, which Authorize compares.
-      const google::protobuf::FieldDescriptor* tenant = service->method(i)->input_type()->field(0);
-      EXPECT_EQ(tenant->name(), "tenant") << s.name << "." << method;
-      EXPECT_EQ(tenant->number(), 1) << s.name << "." << method;
-      ++methods;
-      reads += read;
-    }
-  }
-  EXPECT_EQ(methods, 26);
-  EXPECT_EQ(reads, 12);
-  // The table knows the reads by name, not by prefix: a made-up Get* is still a write.
-  EXPECT_EQ(AccessOf("Counters", "GetEverything"), Access::kWrite);
-  EXPECT_EQ(AccessOf("Counters", "NoSuchMethod"), Access::kWrite);
-  EXPECT_EQ(AccessOf("Nope", "Get"), Access::kWrite);
-  EXPECT_EQ(AccessOf("Tally", "GetCounters"), Access::kWrite);  // a Counters name under Tally
-  EXPECT_EQ(AccessOf("countd.v1.Counters", "Get"), Access::kWrite);
-  const google::protobuf::ServiceDescriptor* admin =
-      v1::BackupRequest::descriptor()->file()->FindServiceByName("Admin");
-  ASSERT_NE(admin, nullptr);
-  for (int i = 0; i < admin->method_count(); ++i) {
-    EXPECT_EQ(AccessOf("Admin", admin->method(i)->name()), Access::kWrite)
-        << admin->method(i)->name();
   }
 }
 

@@ -15,7 +15,7 @@ namespace {
 struct ClassifyCase {
   std::string name;
   absl::Status status;
-  grpc::StatusCode grpc;
+  absl::StatusCode grpc;
   int gigya;
   int qubit;
   int http;
@@ -43,75 +43,75 @@ absl::Status WithReason(absl::Status s, absl::string_view reason) {
 INSTANTIATE_TEST_SUITE_P(
     AllCodes, ClassifyTest,
     ::testing::Values(
-        ClassifyCase{"Ok", absl::OkStatus(), grpc::StatusCode::OK, 0, 200, 200},
-        ClassifyCase{"Missing", logic::MissingField("uid"), grpc::StatusCode::INVALID_ARGUMENT,
+        ClassifyCase{"Ok", absl::OkStatus(), absl::StatusCode::kOk, 0, 200, 200},
+        ClassifyCase{"Missing", logic::MissingField("uid"), absl::StatusCode::kInvalidArgument,
                      400002, 400, 400},
         ClassifyCase{"BadFormat", logic::BadFormat("path", "x"),
-                     grpc::StatusCode::INVALID_ARGUMENT, 400004, 400, 400},
+                     absl::StatusCode::kInvalidArgument, 400004, 400, 400},
         ClassifyCase{"BadValue", logic::BadValue("count", "x"),
-                     grpc::StatusCode::INVALID_ARGUMENT, 400006, 400, 400},
+                     absl::StatusCode::kInvalidArgument, 400006, 400, 400},
         ClassifyCase{"PlainInvalidArgument", absl::InvalidArgumentError("x"),
-                     grpc::StatusCode::INVALID_ARGUMENT, 400006, 400, 400},
+                     absl::StatusCode::kInvalidArgument, 400006, 400, 400},
         ClassifyCase{"UnknownReason", WithReason(absl::InvalidArgumentError("x"), "other"),
-                     grpc::StatusCode::INVALID_ARGUMENT, 400006, 400, 400},
-        ClassifyCase{"NotFound", logic::NotFound("date", "x"), grpc::StatusCode::NOT_FOUND,
+                     absl::StatusCode::kInvalidArgument, 400006, 400, 400},
+        ClassifyCase{"NotFound", logic::NotFound("date", "x"), absl::StatusCode::kNotFound,
                      404000, 404, 404},
         ClassifyCase{"FailedPrecondition", logic::Refused("counters[0].path", "x"),
-                     grpc::StatusCode::FAILED_PRECONDITION, 400006, 400, 400},
-        ClassifyCase{"OutOfRange", absl::OutOfRangeError("x"), grpc::StatusCode::OUT_OF_RANGE,
+                     absl::StatusCode::kFailedPrecondition, 400006, 400, 400},
+        ClassifyCase{"OutOfRange", absl::OutOfRangeError("x"), absl::StatusCode::kOutOfRange,
                      400006, 400, 400},
         ClassifyCase{"AlreadyExists", absl::AlreadyExistsError("x"),
-                     grpc::StatusCode::ALREADY_EXISTS, 400003, 400, 409},
+                     absl::StatusCode::kAlreadyExists, 400003, 400, 409},
         ClassifyCase{"PermissionDenied", absl::PermissionDeniedError("x"),
-                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+                     absl::StatusCode::kPermissionDenied, 403007, 403, 403},
         ClassifyCase{"Unauthenticated", absl::UnauthenticatedError("x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 403005, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 403005, 403, 401},
         // Authentication and authorization failures, by auth_reason.
         ClassifyCase{"AuthUnknownTenant",
                      logic::AuthFailure(logic::auth_reason::kUnknownTenant, "apiKey", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 400093, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 400093, 403, 401},
         ClassifyCase{"AuthNoCredentials",
                      logic::AuthFailure(logic::auth_reason::kNoCredentials, "", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 403007, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 403007, 403, 401},
         ClassifyCase{"AuthBadSecret", logic::AuthFailure(logic::auth_reason::kBadSecret, "secret", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 403007, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 403007, 403, 401},
         ClassifyCase{"AuthBadSignature",
                      logic::AuthFailure(logic::auth_reason::kBadSignature, "sig", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 403003, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 403003, 403, 401},
         ClassifyCase{"AuthExpired", logic::AuthFailure(logic::auth_reason::kExpired, "timestamp", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 403002, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 403002, 403, 401},
         ClassifyCase{"AuthReplay", logic::AuthFailure(logic::auth_reason::kReplay, "nonce", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 403004, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 403004, 403, 401},
         ClassifyCase{"AuthInsecure", logic::AuthFailure(logic::auth_reason::kInsecure, "secret", "x"),
-                     grpc::StatusCode::UNAUTHENTICATED, 400001, 403, 401},
+                     absl::StatusCode::kUnauthenticated, 400001, 403, 401},
         ClassifyCase{"AuthRole", logic::AuthFailure(logic::auth_reason::kRole, "", "x"),
-                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+                     absl::StatusCode::kPermissionDenied, 403007, 403, 403},
         ClassifyCase{"AuthOtherTenant",
                      logic::AuthFailure(logic::auth_reason::kOtherTenant, "tenant", "x"),
-                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+                     absl::StatusCode::kPermissionDenied, 403007, 403, 403},
         ClassifyCase{"AuthOrigin", logic::AuthFailure(logic::auth_reason::kOrigin, "Origin", "x"),
-                     grpc::StatusCode::PERMISSION_DENIED, 403007, 403, 403},
+                     absl::StatusCode::kPermissionDenied, 403007, 403, 403},
         ClassifyCase{"AuthRateLimited",
                      logic::AuthFailure(logic::auth_reason::kRateLimited, "", "x"),
-                     grpc::StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429},
+                     absl::StatusCode::kResourceExhausted, 403048, 429, 429},
         ClassifyCase{"ResourceExhausted", absl::ResourceExhaustedError("x"),
-                     grpc::StatusCode::RESOURCE_EXHAUSTED, 403048, 429, 429},
+                     absl::StatusCode::kResourceExhausted, 403048, 429, 429},
         ClassifyCase{"DeadlineExceeded", absl::DeadlineExceededError("x"),
-                     grpc::StatusCode::DEADLINE_EXCEEDED, 504002, 500, 504},
-        ClassifyCase{"Cancelled", absl::CancelledError("x"), grpc::StatusCode::CANCELLED,
+                     absl::StatusCode::kDeadlineExceeded, 504002, 500, 504},
+        ClassifyCase{"Cancelled", absl::CancelledError("x"), absl::StatusCode::kCancelled,
                      500001, 500, 499},
         ClassifyCase{"Unimplemented", absl::UnimplementedError("x"),
-                     grpc::StatusCode::UNIMPLEMENTED, 400001, 400, 501},
+                     absl::StatusCode::kUnimplemented, 400001, 400, 501},
         // Storage failures and broken invariants: a retryable server fault.
         ClassifyCase{"Unavailable", absl::UnavailableError("storage: write"),
-                     grpc::StatusCode::UNAVAILABLE, 500001, 500, 503},
-        ClassifyCase{"DataLoss", absl::DataLossError("x"), grpc::StatusCode::UNAVAILABLE,
+                     absl::StatusCode::kUnavailable, 500001, 500, 503},
+        ClassifyCase{"DataLoss", absl::DataLossError("x"), absl::StatusCode::kUnavailable,
                      500001, 500, 503},
-        ClassifyCase{"Internal", absl::InternalError("x"), grpc::StatusCode::UNAVAILABLE,
+        ClassifyCase{"Internal", absl::InternalError("x"), absl::StatusCode::kUnavailable,
                      500001, 500, 503},
-        ClassifyCase{"Unknown", absl::UnknownError("x"), grpc::StatusCode::UNAVAILABLE, 500001,
+        ClassifyCase{"Unknown", absl::UnknownError("x"), absl::StatusCode::kUnavailable, 500001,
                      500, 503},
-        ClassifyCase{"Aborted", absl::AbortedError("x"), grpc::StatusCode::UNAVAILABLE, 500001,
+        ClassifyCase{"Aborted", absl::AbortedError("x"), absl::StatusCode::kUnavailable, 500001,
                      500, 503}),
     [](const ::testing::TestParamInfo<ClassifyCase>& info) { return info.param.name; });
 
@@ -119,30 +119,10 @@ TEST(ErrorsTest, ReasonOnlyMattersForInvalidArgument) {
   absl::Status refused = logic::Refused("f", "x");
   refused.SetPayload(logic::kReasonPayload, absl::Cord("missing"));
   EXPECT_EQ(Classify(refused).gigya, 400006);
-  EXPECT_EQ(Classify(refused).grpc, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Classify(refused).grpc, absl::StatusCode::kFailedPrecondition);
   absl::Status unavailable = absl::UnavailableError("x");
   unavailable.SetPayload(logic::kReasonPayload, absl::Cord("format"));
   EXPECT_EQ(Classify(unavailable).gigya, 500001);
-}
-
-TEST(ErrorsTest, ToGrpcStatusKeepsTheMessage) {
-  grpc::Status s = ToGrpcStatus(logic::BadFormat("counters[2].path", "\"a/\" must not end with '/'"));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(), "counters[2].path: \"a/\" must not end with '/'");
-
-  grpc::Status storage = ToGrpcStatus(absl::DataLossError("storage: unreadable"));
-  EXPECT_EQ(storage.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(storage.error_message(), "storage: unreadable");
-
-  grpc::Status refused = ToGrpcStatus(logic::Refused("request_id", "reused"));
-  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(refused.error_message(), "request_id: reused");
-}
-
-TEST(ErrorsTest, ToGrpcStatusOfOkIsOk) {
-  grpc::Status s = ToGrpcStatus(absl::OkStatus());
-  EXPECT_TRUE(s.ok());
-  EXPECT_EQ(s.error_message(), "");
 }
 
 TEST(ErrorsTest, GigyaMessagesMatchTheirCodes) {

@@ -1,14 +1,15 @@
-// server/grpc/gm_api.h — the GameMechanics service at the level of protobuf messages: converts
-// requests to logic arguments and results back. Shared by the gRPC handlers and the JSON shim's
-// canonical mapping (/v1/<Service>/<Method>), so both answer identically.
-#ifndef COUNTD_SERVER_GRPC_GM_API_H_
-#define COUNTD_SERVER_GRPC_GM_API_H_
+// server/api/gm_api.h — the GameMechanics service at the level of protobuf messages: converts
+// requests to logic arguments and results back. Shared by the gRPC services and the JSON shim (canonical
+// /v1/<Service>/<Method> and legacy routes), so every protocol answers identically.
+#ifndef COUNTD_SERVER_API_GM_API_H_
+#define COUNTD_SERVER_API_GM_API_H_
 
 #include "absl/status/status.h"
+#include "server/api/rpc.h"
 #include "countd/v1/gm.pb.h"
 #include "server/logic/gm.h"
 
-namespace countd::grpc_edge {
+namespace countd::api {
 
 // Stateless apart from the logic object, which must outlive it. Thread-safe.
 // Each method fills `resp` and returns the call's status (errors as the logic method says;
@@ -42,6 +43,22 @@ class GmApi {
   logic::GameMechanics* gm_;
 };
 
-}  // namespace countd::grpc_edge
+// The method table of countd.v1.GameMechanics (server/api/rpc.h).
+inline constexpr auto kGmMethods = MakeMethodTable(
+    "GameMechanics",
+    Rpc<&GmApi::SetActionConfig>{"SetActionConfig", Access::kWrite},
+    Rpc<&GmApi::GetActionConfig>{"GetActionConfig", Access::kRead},
+    Rpc<&GmApi::DeleteAction>{"DeleteAction", Access::kWrite},
+    Rpc<&GmApi::SetChallengeConfig>{"SetChallengeConfig", Access::kWrite},
+    Rpc<&GmApi::GetChallengeConfig>{"GetChallengeConfig", Access::kRead},
+    Rpc<&GmApi::DeleteChallenge>{"DeleteChallenge", Access::kWrite},
+    Rpc<&GmApi::NotifyAction>{"NotifyAction", Access::kWrite},
+    Rpc<&GmApi::RedeemPoints>{"RedeemPoints", Access::kWrite},
+    Rpc<&GmApi::GetActionsLog>{"GetActionsLog", Access::kRead},
+    Rpc<&GmApi::GetChallengeStatus>{"GetChallengeStatus", Access::kRead},
+    Rpc<&GmApi::ResetLevelStatus>{"ResetLevelStatus", Access::kWrite},
+    Rpc<&GmApi::GetTopUsers>{"GetTopUsers", Access::kRead});
 
-#endif  // COUNTD_SERVER_GRPC_GM_API_H_
+}  // namespace countd::api
+
+#endif  // COUNTD_SERVER_API_GM_API_H_

@@ -1,4 +1,4 @@
-#include "server/grpc/admin_api.h"
+#include "server/api/admin_api.h"
 
 #include <string>
 #include <utility>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/logic/status_util.h"
 
-namespace countd::grpc_edge {
+namespace countd::api {
 namespace {
 
 void ToTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
@@ -161,4 +161,4 @@ absl::Status AdminApi::RevokeSecret(const v1::RevokeSecretRequest& req,
   return absl::OkStatus();
 }
 
-}  // namespace countd::grpc_edge
+}  // namespace countd::api

@@ -1,4 +1,4 @@
-#include "server/grpc/gm_api.h"
+#include "server/api/gm_api.h"
 
 #include <string>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/logic/status_util.h"
 
-namespace countd::grpc_edge {
+namespace countd::api {
 namespace {
 
 logic::GmAction ToAction(const v1::Action& in) {
@@ -216,4 +216,4 @@ absl::Status GmApi::GetTopUsers(const v1::GetTopUsersRequest& req,
   return absl::OkStatus();
 }
 
-}  // namespace countd::grpc_edge
+}  // namespace countd::api

@@ -1,14 +1,15 @@
-// server/grpc/admin_api.h — the Admin service at the level of protobuf messages: converts
+// server/api/admin_api.h — the Admin service at the level of protobuf messages: converts
 // requests to logic arguments and results back.
-#ifndef COUNTD_SERVER_GRPC_ADMIN_API_H_
-#define COUNTD_SERVER_GRPC_ADMIN_API_H_
+#ifndef COUNTD_SERVER_API_ADMIN_API_H_
+#define COUNTD_SERVER_API_ADMIN_API_H_
 
 #include "absl/status/status.h"
+#include "server/api/rpc.h"
 #include "countd/v1/admin.pb.h"
 #include "server/logic/admin.h"
 #include "server/logic/tenants.h"
 
-namespace countd::grpc_edge {
+namespace countd::api {
 
 // Stateless apart from the logic objects, which must outlive it. Thread-safe.
 // Each method fills `resp` and returns the call's status (errors as the logic method says, plus
@@ -38,6 +39,18 @@ class AdminApi {
   logic::TenantRegistry* tenants_;
 };
 
-}  // namespace countd::grpc_edge
+// The method table of countd.v1.Admin (server/api/rpc.h).
+inline constexpr auto kAdminMethods = MakeMethodTable(
+    "Admin",
+    Rpc<&AdminApi::Backup>{"Backup", Access::kOperator},
+    Rpc<&AdminApi::CreateTenant>{"CreateTenant", Access::kOperator},
+    Rpc<&AdminApi::GetTenant>{"GetTenant", Access::kOperator},
+    Rpc<&AdminApi::ListTenants>{"ListTenants", Access::kOperator},
+    Rpc<&AdminApi::UpdateTenant>{"UpdateTenant", Access::kOperator},
+    Rpc<&AdminApi::DeleteTenant>{"DeleteTenant", Access::kOperator},
+    Rpc<&AdminApi::AddSecret>{"AddSecret", Access::kOperator},
+    Rpc<&AdminApi::RevokeSecret>{"RevokeSecret", Access::kOperator});
 
-#endif  // COUNTD_SERVER_GRPC_ADMIN_API_H_
+}  // namespace countd::api
+
+#endif  // COUNTD_SERVER_API_ADMIN_API_H_

@@ -1,15 +1,16 @@
-// server/grpc/counters_api.h — the Counters service at the level of protobuf messages: converts
-// requests to logic arguments and results back. Shared by the gRPC handlers and the JSON shim's
-// canonical mapping (/v1/<Service>/<Method>), so both answer identically.
-#ifndef COUNTD_SERVER_GRPC_COUNTERS_API_H_
-#define COUNTD_SERVER_GRPC_COUNTERS_API_H_
+// server/api/counters_api.h — the Counters service at the level of protobuf messages: converts
+// requests to logic arguments and results back. Shared by the gRPC services and the JSON shim (canonical
+// /v1/<Service>/<Method> and legacy routes), so every protocol answers identically.
+#ifndef COUNTD_SERVER_API_COUNTERS_API_H_
+#define COUNTD_SERVER_API_COUNTERS_API_H_
 
 #include "absl/status/status.h"
+#include "server/api/rpc.h"
 #include "countd/v1/counters.pb.h"
 #include "server/logic/counters.h"
 #include "server/logic/stash.h"
 
-namespace countd::grpc_edge {
+namespace countd::api {
 
 // Stateless apart from the logic objects, which must outlive it. Thread-safe.
 // Each method fills `resp` and returns the call's status (errors as the logic method says).
@@ -34,6 +35,21 @@ class CountersApi {
   logic::Stash* stash_;
 };
 
-}  // namespace countd::grpc_edge
+// The method table of countd.v1.Counters (server/api/rpc.h).
+inline constexpr auto kCountersMethods = MakeMethodTable(
+    "Counters",
+    Rpc<&CountersApi::RegisterCounters>{"RegisterCounters", Access::kWrite},
+    Rpc<&CountersApi::GetRegisteredCounters>{"GetRegisteredCounters", Access::kRead},
+    Rpc<&CountersApi::UnregisterCounters>{"UnregisterCounters", Access::kWrite},
+    Rpc<&CountersApi::SetCounterSettings>{"SetCounterSettings", Access::kWrite},
+    Rpc<&CountersApi::GetCounterSettings>{"GetCounterSettings", Access::kRead},
+    Rpc<&CountersApi::IncrementCounters>{"IncrementCounters", Access::kWrite},
+    Rpc<&CountersApi::GetCounters>{"GetCounters", Access::kRead},
+    Rpc<&CountersApi::Incr>{"Incr", Access::kWrite},
+    Rpc<&CountersApi::Decr>{"Decr", Access::kWrite},
+    Rpc<&CountersApi::Get>{"Get", Access::kRead},
+    Rpc<&CountersApi::GetBatch>{"GetBatch", Access::kRead});
 
-#endif  // COUNTD_SERVER_GRPC_COUNTERS_API_H_
+}  // namespace countd::api
+
+#endif  // COUNTD_SERVER_API_COUNTERS_API_H_

@@ -1,11 +1,11 @@
-#include "server/grpc/counters_api.h"
+#include "server/api/counters_api.h"
 
 #include <string>
 #include <vector>
 
 #include "server/logic/decimal.h"
 
-namespace countd::grpc_edge {
+namespace countd::api {
 namespace {
 
 template <typename Pairs>
@@ -150,4 +150,4 @@ absl::Status CountersApi::GetBatch(const v1::GetBatchRequest& req, v1::GetBatchR
   return absl::OkStatus();
 }
 
-}  // namespace countd::grpc_edge
+}  // namespace countd::api

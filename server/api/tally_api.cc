@@ -1,7 +1,7 @@
-#include "server/grpc/tally_api.h"
+#include "server/api/tally_api.h"
 
 
-namespace countd::grpc_edge {
+namespace countd::api {
 namespace {
 
 logic::TallyOp ToOp(v1::TallyOp op) {
@@ -51,4 +51,4 @@ absl::Status TallyApi::GetTopK(const v1::GetTopKRequest& req, v1::GetTopKRespons
   return absl::OkStatus();
 }
 
-}  // namespace countd::grpc_edge
+}  // namespace countd::api
