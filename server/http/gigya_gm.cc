@@ -37,12 +37,6 @@ absl::StatusOr<int64_t> ParseInt(absl::string_view name, absl::string_view text)
   return v;
 }
 
-absl::StatusOr<bool> ParseBool(absl::string_view name, absl::string_view text) {
-  if (text == "true" || text == "1") return true;
-  if (text == "false" || text == "0") return false;
-  return logic::BadFormat(name, absl::StrCat(logic::Quote(text), " is not true or false"));
-}
-
 // Reads an optional integer parameter into `set` when present.
 template <typename Set>
 absl::Status OptionalInt(const GigyaParams& p, absl::string_view name, Set set) {
@@ -226,11 +220,9 @@ absl::StatusOr<v1::GetTopUsersRequest> ParseGetTopUsers(const GigyaParams& p, co
   } else {
     return logic::BadValue("period", absl::StrCat(logic::Quote(period), " is not all or 7days"));
   }
-  if (const std::string* self = p.Find("includeSelf"); self != nullptr && !self->empty()) {
-    absl::StatusOr<bool> b = ParseBool("includeSelf", *self);
-    if (!b.ok()) return b.status();
-    req.set_include_self(*b);
-  }
+  absl::StatusOr<absl::optional<bool>> self = p.OptionalBool("includeSelf");
+  if (!self.ok()) return self.status();
+  if (self->has_value()) req.set_include_self(**self);
   return req;
 }
 
@@ -275,11 +267,9 @@ absl::StatusOr<v1::SetChallengeConfigRequest> ParseSetChallengeConfig(const Gigy
   c->set_challenge_id(Opt(p, "challengeID"));
   c->set_title(Opt(p, "title"));
   c->set_description(Opt(p, "description"));
-  if (const std::string* enabled = p.Find("enabled"); enabled != nullptr && !enabled->empty()) {
-    absl::StatusOr<bool> b = ParseBool("enabled", *enabled);
-    if (!b.ok()) return b.status();
-    c->set_enabled(*b);
-  }
+  absl::StatusOr<absl::optional<bool>> enabled = p.OptionalBool("enabled");
+  if (!enabled.ok()) return enabled.status();
+  if (enabled->has_value()) c->set_enabled(**enabled);
   if (const std::string* levels = p.Find("levels"); levels != nullptr && !levels->empty()) {
     absl::Status s = ParseLevels(*levels, c);
     if (!s.ok()) return s;
@@ -293,11 +283,9 @@ absl::StatusOr<v1::GetChallengeConfigRequest> ParseGetChallengeConfig(const Gigy
   req.set_tenant(Opt(p, "apiKey"));
   req.set_include(Opt(p, "includeChallenges"));
   req.set_exclude(Opt(p, "excludeChallenges"));
-  if (const std::string* d = p.Find("includeDisabledChallenges"); d != nullptr && !d->empty()) {
-    absl::StatusOr<bool> b = ParseBool("includeDisabledChallenges", *d);
-    if (!b.ok()) return b.status();
-    req.set_include_disabled(*b);
-  }
+  absl::StatusOr<absl::optional<bool>> disabled = p.OptionalBool("includeDisabledChallenges");
+  if (!disabled.ok()) return disabled.status();
+  if (disabled->has_value()) req.set_include_disabled(**disabled);
   return req;
 }
 
