@@ -180,7 +180,16 @@ absl::StatusOr<v1::GetActionsLogRequest> ParseGetActionsLog(const GigyaParams& p
     });
   }
   if (!s.ok()) return s;
-  if (req.page_size() == 0) req.set_page_size(1000);  // legacy callers expect the whole range
+  // Paging is opt-in: pageSize or pageToken asks for one page. page_size 0 with no token is how
+  // the request says "every action" to the call step, so a given pageSize must be >= 1.
+  if (const std::string* size = p.Find("pageSize"); size != nullptr && !size->empty()) {
+    if (req.page_size() < 1) {
+      return logic::BadValue("pageSize", absl::StrCat(logic::Quote(*size), " is outside 1..",
+                                                      kGigyaActionsLogPageSize));
+    }
+  } else if (!req.page_token().empty()) {
+    req.set_page_size(kGigyaActionsLogPageSize);
+  }
   return req;
 }
 
@@ -308,24 +317,50 @@ Fields CallOnly(GmApi* api, absl::Status (GmApi::*method)(const Req&, Resp*), co
   return std::string();
 }
 
-Fields GetActionsLog(GmApi* api, const v1::GetActionsLogRequest& req) {
-  v1::GetActionsLogResponse resp;
-  absl::Status s = api->GetActionsLog(req, &resp);
-  if (!s.ok()) return s;
-  std::string out = "\"actions\":[";
+// Appends the entries of `resp` to a JSON array under construction (`first`: nothing in it yet).
+void AppendActions(const v1::GetActionsLogResponse& resp, bool first, std::string* out) {
   for (int i = 0; i < resp.actions_size(); ++i) {
     const v1::ActionLogEntry& a = resp.actions(i);
     absl::Time t = absl::FromUnixSeconds(a.time().seconds());
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"time\":\"",
+    absl::StrAppend(out, first && i == 0 ? "" : ",", "{\"time\":\"",
                     absl::FormatTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone()),
                     "\",\"actionID\":", JsonQuote(a.action_id()), ",\"points\":", a.points());
-    if (!a.ip().empty()) absl::StrAppend(&out, ",\"ip\":", JsonQuote(a.ip()));
-    absl::StrAppend(&out, ",\"challengeID\":", JsonQuote(a.challenge_id()), ",\"operation\":\"",
+    if (!a.ip().empty()) absl::StrAppend(out, ",\"ip\":", JsonQuote(a.ip()));
+    absl::StrAppend(out, ",\"challengeID\":", JsonQuote(a.challenge_id()), ",\"operation\":\"",
                     a.operation() == v1::OPERATION_REDEEM ? "redeem" : "grant", "\"}");
   }
+}
+
+// One page (the request has pageSize or pageToken), or every action of the time frame read page
+// by page: each page continues strictly below the last entry of the one before, so entries
+// logged meanwhile (newer) neither repeat nor shift the answer.
+Fields GetActionsLog(GmApi* api, const v1::GetActionsLogRequest& req) {
+  const bool every = req.page_size() == 0 && req.page_token().empty();
+  v1::GetActionsLogRequest page = req;
+  if (every) page.set_page_size(kGigyaActionsLogPageSize);
+  std::string out = "\"actions\":[";
+  int64_t count = 0;
+  std::string next_page_token;
+  while (true) {
+    v1::GetActionsLogResponse resp;
+    absl::Status s = api->GetActionsLog(page, &resp);
+    if (!s.ok()) return s;
+    AppendActions(resp, count == 0, &out);
+    count += resp.actions_size();
+    next_page_token = resp.next_page_token();
+    if (!every || next_page_token.empty()) break;
+    if (count >= kGigyaActionsLogMaxActions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the time frame holds more than ", kGigyaActionsLogMaxActions,
+          " actions, the most gm.getActionsLog answers at once: page with pageSize (1..",
+          kGigyaActionsLogPageSize, ") and pageToken (each answer's nextPageToken), or give a "
+          "shorter time frame (startTime, endTime)"));
+    }
+    page.set_page_token(next_page_token);
+  }
   out += "]";
-  if (!resp.next_page_token().empty()) {
-    absl::StrAppend(&out, ",\"nextPageToken\":", JsonQuote(resp.next_page_token()));
+  if (!every && !next_page_token.empty()) {
+    absl::StrAppend(&out, ",\"nextPageToken\":", JsonQuote(next_page_token));
   }
   return out;
 }
