@@ -1,11 +1,14 @@
 #include "server/http/gigya.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -16,6 +19,7 @@
 #include "server/http/shim_auth.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "spdlog/spdlog.h"
 
 namespace countd::http {
 
@@ -56,17 +60,27 @@ std::string JsonText(const rapidjson::Value& v) {
 
 absl::Status FormatError(absl::string_view what) { return logic::Unparseable(what); }
 
+// JSON text made by RapidJSON's writer from a validated document, with U+2028 / U+2029 written
+// as escapes so that it is also valid JavaScript (JSONP). Both can only occur inside strings.
+std::string ScriptSafeJson(absl::string_view json) {
+  return absl::StrReplaceAll(json, {{"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"}});
+}
+
 struct Envelope {
   int error_code = 0;
   std::string error_details;
   const std::string* context = nullptr;
+  bool context_is_json = false;  // `context` is JSON text (a JSON body's non-string value)
   std::string fields;  // the method's members, already JSON
 };
 
 std::string EnvelopeJson(const Envelope& e) {
   int status = e.error_code == 0 ? 200 : e.error_code / 1000;
   std::string out = absl::StrCat("{\"callId\":\"", NewCallId(), "\"");
-  if (e.context != nullptr) absl::StrAppend(&out, ",\"context\":", JsonQuote(*e.context));
+  if (e.context != nullptr) {
+    absl::StrAppend(&out, ",\"context\":",
+                    e.context_is_json ? ScriptSafeJson(*e.context) : JsonQuote(*e.context));
+  }
   absl::StrAppend(&out, ",\"errorCode\":", e.error_code);
   if (e.error_code != 0) {
     absl::StrAppend(&out, ",\"errorDetails\":", JsonQuote(e.error_details),
@@ -148,20 +162,44 @@ std::string GigyaField(absl::string_view field, const GigyaMethod* method) {
   return out;
 }
 
-// errorDetails: the internal message with its leading field written the way the method's
-// callers name it ("uid: required" -> "UID: required").
-std::string Details(const absl::Status& s, const GigyaMethod* method) {
+// errorDetails: the message with its leading field written the way the method's callers name
+// it. Errors of the service (`internal`: the call step) name proto fields ("uid: required" ->
+// "UID: required"); every other error (envelope, parameters, credentials, the parse step)
+// already names the parameter as the caller spelled it ("counters[0].foo_bar"), which is kept.
+std::string Details(const absl::Status& s, const GigyaMethod* method, bool internal) {
   std::string message(s.message());
+  if (!internal) return message;
   std::string field = logic::FieldOf(s);
   if (field.empty() || !absl::StartsWith(message, field)) return message;
   return absl::StrCat(GigyaField(field, method), message.substr(field.size()));
+}
+
+// At most this many ignored names are logged per call (they are the caller's; never echoed).
+constexpr size_t kMaxLoggedIgnoredNames = 16;
+
+// Debug-logs the parameters of a call that its method ignores: names only (a value may be a
+// secret), quoted and shortened, a bounded number.
+void LogIgnored(absl::string_view method_name, const std::vector<std::string>& names) {
+  if (names.empty() || !spdlog::should_log(spdlog::level::debug)) return;
+  std::vector<std::string> quoted;
+  for (size_t i = 0; i < names.size() && i < kMaxLoggedIgnoredNames; ++i) {
+    quoted.push_back(logic::Quote(names[i]));
+  }
+  spdlog::debug("gigya method={} ignored {} parameter(s) it does not take: {}{}",
+                logic::Quote(method_name), names.size(), absl::StrJoin(quoted, ","),
+                names.size() > kMaxLoggedIgnoredNames ? ",..." : "");
 }
 
 }  // namespace
 
 absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request) {
   absl::StatusOr<GigyaParams> p = Collect(request);
-  if (p.ok() && p->values_.contains("apiKey") && p->values_.contains("APIKey")) {
+  if (!p.ok()) return p;
+  std::vector<std::string> repeated = p->Repeated(CommonParams());
+  if (!repeated.empty()) {
+    return FormatError(absl::StrCat("parameter ", repeated[0], " given more than once"));
+  }
+  if (p->values_.contains("apiKey") && p->values_.contains("APIKey")) {
     return logic::BadValue("apiKey", "sent as both apiKey and APIKey: send one");
   }
   return p;
@@ -174,10 +212,11 @@ absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
     return FormatError(absl::StrCat("method ", logic::Quote(request.method), ": send GET or POST"));
   }
   GigyaParams p;
+  // A repeated name is remembered, not refused here: it matters only when the method or the
+  // envelope reads that name (FromRequest, AnswerGigya), and every pair counts in a signature.
   auto add = [&p](std::string name, std::string value) -> absl::Status {
-    if (!p.values_.emplace(name, std::move(value)).second) {
-      return FormatError(absl::StrCat("parameter ", name, " given more than once"));
-    }
+    p.all_.emplace_back(name, value);
+    if (!p.values_.emplace(name, std::move(value)).second) p.repeated_.insert(std::move(name));
     return absl::OkStatus();
   };
   absl::optional<std::vector<std::pair<std::string, std::string>>> query = ParseForm(request.query);
@@ -210,6 +249,7 @@ absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
       std::string value = m.value.IsString()
                               ? std::string(m.value.GetString(), m.value.GetStringLength())
                               : JsonText(m.value);
+      if (!m.value.IsString() && !p.values_.contains(name)) p.json_.insert(name);
       absl::Status s = add(std::move(name), std::move(value));
       if (!s.ok()) return s;
     }
@@ -225,8 +265,33 @@ const std::string* GigyaParams::Find(absl::string_view name) const {
   return it == values_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::pair<std::string, std::string>> GigyaParams::All() const {
-  return {values_.begin(), values_.end()};
+std::vector<std::pair<std::string, std::string>> GigyaParams::All() const { return all_; }
+
+bool GigyaParams::IsJson(absl::string_view name) const { return json_.contains(name); }
+
+absl::StatusOr<absl::optional<bool>> GigyaParams::OptionalBool(absl::string_view name) const {
+  const std::string* v = Find(name);
+  if (v == nullptr || v->empty()) return absl::optional<bool>();
+  absl::StatusOr<bool> b = ParseGigyaBool(name, *v);
+  if (!b.ok()) return b.status();
+  return absl::optional<bool>(*b);
+}
+
+std::vector<std::string> GigyaParams::Repeated(
+    const absl::flat_hash_set<std::string>& allowed) const {
+  std::vector<std::string> out;
+  for (const std::string& name : repeated_) {
+    if (allowed.contains(name)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<bool> ParseGigyaBool(absl::string_view name, absl::string_view text) {
+  if (absl::EqualsIgnoreCase(text, "true") || text == "1") return true;
+  if (absl::EqualsIgnoreCase(text, "false") || text == "0") return false;
+  return logic::BadValue(name, absl::StrCat(logic::Quote(text),
+                                            " is not a boolean: send true or false (or 1 or 0)"));
 }
 
 absl::StatusOr<std::string> GigyaParams::Required(absl::string_view name) const {
@@ -266,19 +331,24 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
   HttpResponse r;
   absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(request);
   bool http_status_codes = false;
+  bool internal_error = false;  // the error came from the service (names proto fields)
   const std::string* callback = nullptr;
   absl::Status s;
   if (!params.ok()) {
     s = params.status();
   } else {
     e.context = params->Find("context");
-    const std::string* codes = params->Find("httpStatusCodes");
-    const std::string* format = params->Find("format");
-    if (codes != nullptr && *codes != "true" && *codes != "false") {
-      s = logic::BadValue("httpStatusCodes", "must be true or false");
+    e.context_is_json = e.context != nullptr && params->IsJson("context");
+    absl::StatusOr<absl::optional<bool>> codes = params->OptionalBool("httpStatusCodes");
+    if (!codes.ok()) {
+      s = codes.status();
     } else {
-      http_status_codes = codes != nullptr && *codes == "true";
+      http_status_codes = codes->value_or(false);
     }
+    // Accepted and ignored (there are no screen-sets here), but a bad value is refused as in
+    // every method.
+    if (s.ok()) s = params->OptionalBool("dontHandleScreenSet").status();
+    const std::string* format = params->Find("format");
     if (s.ok() && format != nullptr && *format != "json" && *format != "jsonp") {
       s = logic::BadValue("format", "must be json or jsonp");
     }
@@ -292,40 +362,48 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
         callback = nullptr;  // never echo an unsafe name into script
       }
     }
+    // An unknown method is an error in the envelope like any other (HTTP 200 unless
+    // httpStatusCodes=true): a JSONP script tag would drop an HTTP 404 unread.
     if (s.ok() && method == nullptr) {
       s = absl::NotFoundError(absl::StrCat("no method ", method_name));
     }
+    // A parameter the method reads may be given once; others may repeat (they are ignored).
+    if (s.ok()) {
+      std::vector<std::string> repeated = params->Repeated(method->params);
+      if (!repeated.empty()) {
+        s = FormatError(absl::StrCat("parameter ", repeated[0], " given more than once"));
+      }
+    }
     // Credentials before anything about the method's own parameters: an unauthenticated
-    // caller learns nothing more than that it must authenticate.
+    // caller learns nothing more than that it must authenticate. The signature covers every
+    // parameter sent, ignored ones included.
     if (s.ok() && auth != nullptr) {
       s = auth->CheckGigya(*params, request, method->service, method->rpc);
     }
     if (s.ok()) {
-      std::vector<std::string> unknown = params->Unknown(method->params);
-      if (!unknown.empty()) {
-        s = logic::BadValue(unknown[0], "is not a parameter of this method");
-      }
-    }
-    if (s.ok()) {
+      // What the official SDKs, jQuery and the JS SDK add (sdk, targetEnv, _, cid, ...) is
+      // ignored, as Gigya did; the names go to the debug log only, never into an answer.
+      LogIgnored(method_name, params->Unknown(method->params));
       absl::StatusOr<GigyaMethod::Request> parsed = method->parse(*params, request);
-      absl::StatusOr<std::string> fields =
-          parsed.ok() ? method->call(**parsed) : absl::StatusOr<std::string>(parsed.status());
-      if (fields.ok()) {
-        e.fields = *std::move(fields);
+      if (!parsed.ok()) {
+        s = parsed.status();
       } else {
-        s = fields.status();
+        absl::StatusOr<std::string> fields = method->call(**parsed);
+        if (fields.ok()) {
+          e.fields = *std::move(fields);
+        } else {
+          s = fields.status();
+          internal_error = true;
+        }
       }
     }
   }
   if (!s.ok()) {
     e.error_code = Classify(s).gigya;
-    e.error_details = Details(s, method);
+    e.error_details = Details(s, method, internal_error);
   }
   std::string json = EnvelopeJson(e);
   r.status = http_status_codes && e.error_code != 0 ? e.error_code / 1000 : 200;
-  if (params.ok() && method == nullptr && s.code() == absl::StatusCode::kNotFound) {
-    r.status = 404;  // an unknown route is a 404 whatever httpStatusCodes says
-  }
   r.headers.emplace_back("Access-Control-Allow-Origin", "*");
   if (callback != nullptr) {
     r.content_type = "text/javascript";

@@ -15,19 +15,27 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "server/http/http_server.h"
 
 namespace countd::http {
 
-// The parameters of one call, each name once.
+// The parameters of one call. Thread-compatible (immutable once made).
+//
+// Legacy clients add parameters of their own (the SDKs' `sdk`, `targetEnv`, jQuery's `_`, ...):
+// the envelope layer ignores every name the method does not know (Unknown), and a name sent more
+// than once is refused only when the method or the envelope reads it (Repeated).
 class GigyaParams {
  public:
   // Collects the query string and, for POST, a form or JSON object body (JSON members that are
-  // objects or arrays become their JSON text, as Gigya SDKs send them).
+  // objects, arrays, numbers, booleans or null become their JSON text, as Gigya SDKs send them;
+  // IsJson tells them apart from strings). Find returns the first value of a repeated name.
   // Errors: INVALID_ARGUMENT (400001 "unparseable") for an HTTP method other than GET, POST or
-  // HEAD, an unparseable body or query, a repeated parameter, or a body of another content type.
+  // HEAD, an unparseable body or query, a common parameter (format, callback, context,
+  // httpStatusCodes, dontHandleScreenSet and the credentials) given more than once, or a body of
+  // another content type; 400006 naming apiKey when both apiKey and APIKey are given.
   static absl::StatusOr<GigyaParams> FromRequest(const HttpRequest& request);
 
   // The value, or nullptr when absent. "apiKey" also finds a parameter sent as "APIKey" (the
@@ -35,24 +43,39 @@ class GigyaParams {
   const std::string* Find(absl::string_view name) const;
   // The value; INVALID_ARGUMENT "missing" (400002) naming `name` when absent or empty.
   absl::StatusOr<std::string> Required(absl::string_view name) const;
-  // Every name not in `allowed`.
+  // A Gigya boolean: nullopt when absent or empty, else ParseGigyaBool of the value.
+  absl::StatusOr<absl::optional<bool>> OptionalBool(absl::string_view name) const;
+  // True when `name` came in a JSON body as a JSON value other than a string (its value is then
+  // that value's JSON text).
+  bool IsJson(absl::string_view name) const;
+  // Every name that is neither in `allowed` nor a common parameter, sorted.
   std::vector<std::string> Unknown(const absl::flat_hash_set<std::string>& allowed) const;
-  // Every parameter as sent (names unchanged), in no particular order: what a request
-  // signature covers.
+  // Every name in `allowed` that was given more than once, sorted.
+  std::vector<std::string> Repeated(const absl::flat_hash_set<std::string>& allowed) const;
+  // Every parameter as sent (names unchanged, repeats included), in no particular order: what a
+  // request signature covers.
   std::vector<std::pair<std::string, std::string>> All() const;
 
  private:
-  // FromRequest without the apiKey/APIKey rule.
+  // FromRequest without the apiKey/APIKey and repeated-common-parameter rules.
   static absl::StatusOr<GigyaParams> Collect(const HttpRequest& request);
 
-  absl::flat_hash_map<std::string, std::string> values_;
+  absl::flat_hash_map<std::string, std::string> values_;  // the first value of each name
+  absl::flat_hash_set<std::string> repeated_;             // names sent more than once
+  absl::flat_hash_set<std::string> json_;                 // names whose value is JSON text
+  std::vector<std::pair<std::string, std::string>> all_;  // every pair, as sent
 };
 
-// A method: the names it accepts beyond the common ones, how internal field names read in its
-// error details (prefix renames applied before the generic snake_case -> camelCase; a key
-// ending in '.' strips that prefix when mapped to ""), and its two steps. `parse` translates the
-// parameters into the service request and is pure (no service call, no state), so it can be
-// tested and fuzzed alone; `call` sends a request that `parse` returned to the service and
+// A Gigya boolean, the same for every parameter of every method: "true" or "false" in any
+// case, or "1" or "0". Errors: INVALID_ARGUMENT (400006) naming `name`, quoting the value.
+absl::StatusOr<bool> ParseGigyaBool(absl::string_view name, absl::string_view text);
+
+// A method: the names it accepts beyond the common ones, how the service's field names read in
+// the error details of its `call` step (prefix renames applied before the generic snake_case ->
+// camelCase; a key ending in '.' strips that prefix when mapped to ""), and its two steps.
+// `parse` translates the parameters into the service request and is pure (no service call, no
+// state), so it can be tested and fuzzed alone; its errors name parameters as the caller spelled
+// them and are echoed unchanged. `call` sends a request that `parse` returned to the service and
 // returns the method's own response members as JSON object members ("counters":[...]), or ""
 // when it has none.
 struct GigyaMethod {
@@ -109,6 +132,11 @@ GigyaMethod MakeGigyaMethod(
 
 // Answers a Gigya call of `method` (nullptr = no such method) with the full envelope. With
 // `auth` (nullptr = authentication off) the call's credentials are checked before it runs.
+// Parameters the method does not take are ignored (debug-logged by name, never echoed); one it
+// takes given twice is 400001. Every error, an unknown method (404000) included, is answered
+// with HTTP 200 unless httpStatusCodes is true (then the HTTP status is the statusCode).
+// `context` is echoed as sent: a string as a string, a JSON body's other JSON value as that
+// value. errorDetails names parameters as the caller spelled them.
 HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
                          const HttpRequest& request, ShimAuth* auth);
 

@@ -77,7 +77,7 @@ absl::Status SetUser(const GigyaParams& p, Req* req) {
   const std::string* uid = p.Find("UID");
   const std::string* token = p.Find("regToken");
   if (uid != nullptr && token != nullptr) {
-    return logic::BadValue("uid", "give either UID or regToken, not both");
+    return logic::BadValue("UID", "give either UID or regToken, not both");
   }
   if (uid != nullptr) req->set_uid(*uid);
   if (token != nullptr) req->set_reg_token(*token);

@@ -37,12 +37,6 @@ absl::StatusOr<int64_t> ParseInt(absl::string_view name, absl::string_view text)
   return v;
 }
 
-absl::StatusOr<bool> ParseBool(absl::string_view name, absl::string_view text) {
-  if (text == "true" || text == "1") return true;
-  if (text == "false" || text == "0") return false;
-  return logic::BadFormat(name, absl::StrCat(logic::Quote(text), " is not true or false"));
-}
-
 // Reads an optional integer parameter into `set` when present.
 template <typename Set>
 absl::Status OptionalInt(const GigyaParams& p, absl::string_view name, Set set) {
@@ -186,7 +180,16 @@ absl::StatusOr<v1::GetActionsLogRequest> ParseGetActionsLog(const GigyaParams& p
     });
   }
   if (!s.ok()) return s;
-  if (req.page_size() == 0) req.set_page_size(1000);  // legacy callers expect the whole range
+  // Paging is opt-in: pageSize or pageToken asks for one page. page_size 0 with no token is how
+  // the request says "every action" to the call step, so a given pageSize must be >= 1.
+  if (const std::string* size = p.Find("pageSize"); size != nullptr && !size->empty()) {
+    if (req.page_size() < 1) {
+      return logic::BadValue("pageSize", absl::StrCat(logic::Quote(*size), " is outside 1..",
+                                                      kGigyaActionsLogPageSize));
+    }
+  } else if (!req.page_token().empty()) {
+    req.set_page_size(kGigyaActionsLogPageSize);
+  }
   return req;
 }
 
@@ -226,11 +229,9 @@ absl::StatusOr<v1::GetTopUsersRequest> ParseGetTopUsers(const GigyaParams& p, co
   } else {
     return logic::BadValue("period", absl::StrCat(logic::Quote(period), " is not all or 7days"));
   }
-  if (const std::string* self = p.Find("includeSelf"); self != nullptr && !self->empty()) {
-    absl::StatusOr<bool> b = ParseBool("includeSelf", *self);
-    if (!b.ok()) return b.status();
-    req.set_include_self(*b);
-  }
+  absl::StatusOr<absl::optional<bool>> self = p.OptionalBool("includeSelf");
+  if (!self.ok()) return self.status();
+  if (self->has_value()) req.set_include_self(**self);
   return req;
 }
 
@@ -275,11 +276,9 @@ absl::StatusOr<v1::SetChallengeConfigRequest> ParseSetChallengeConfig(const Gigy
   c->set_challenge_id(Opt(p, "challengeID"));
   c->set_title(Opt(p, "title"));
   c->set_description(Opt(p, "description"));
-  if (const std::string* enabled = p.Find("enabled"); enabled != nullptr && !enabled->empty()) {
-    absl::StatusOr<bool> b = ParseBool("enabled", *enabled);
-    if (!b.ok()) return b.status();
-    c->set_enabled(*b);
-  }
+  absl::StatusOr<absl::optional<bool>> enabled = p.OptionalBool("enabled");
+  if (!enabled.ok()) return enabled.status();
+  if (enabled->has_value()) c->set_enabled(**enabled);
   if (const std::string* levels = p.Find("levels"); levels != nullptr && !levels->empty()) {
     absl::Status s = ParseLevels(*levels, c);
     if (!s.ok()) return s;
@@ -293,11 +292,9 @@ absl::StatusOr<v1::GetChallengeConfigRequest> ParseGetChallengeConfig(const Gigy
   req.set_tenant(Opt(p, "apiKey"));
   req.set_include(Opt(p, "includeChallenges"));
   req.set_exclude(Opt(p, "excludeChallenges"));
-  if (const std::string* d = p.Find("includeDisabledChallenges"); d != nullptr && !d->empty()) {
-    absl::StatusOr<bool> b = ParseBool("includeDisabledChallenges", *d);
-    if (!b.ok()) return b.status();
-    req.set_include_disabled(*b);
-  }
+  absl::StatusOr<absl::optional<bool>> disabled = p.OptionalBool("includeDisabledChallenges");
+  if (!disabled.ok()) return disabled.status();
+  if (disabled->has_value()) req.set_include_disabled(**disabled);
   return req;
 }
 
@@ -320,24 +317,50 @@ Fields CallOnly(GmApi* api, absl::Status (GmApi::*method)(const Req&, Resp*), co
   return std::string();
 }
 
-Fields GetActionsLog(GmApi* api, const v1::GetActionsLogRequest& req) {
-  v1::GetActionsLogResponse resp;
-  absl::Status s = api->GetActionsLog(req, &resp);
-  if (!s.ok()) return s;
-  std::string out = "\"actions\":[";
+// Appends the entries of `resp` to a JSON array under construction (`first`: nothing in it yet).
+void AppendActions(const v1::GetActionsLogResponse& resp, bool first, std::string* out) {
   for (int i = 0; i < resp.actions_size(); ++i) {
     const v1::ActionLogEntry& a = resp.actions(i);
     absl::Time t = absl::FromUnixSeconds(a.time().seconds());
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"time\":\"",
+    absl::StrAppend(out, first && i == 0 ? "" : ",", "{\"time\":\"",
                     absl::FormatTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone()),
                     "\",\"actionID\":", JsonQuote(a.action_id()), ",\"points\":", a.points());
-    if (!a.ip().empty()) absl::StrAppend(&out, ",\"ip\":", JsonQuote(a.ip()));
-    absl::StrAppend(&out, ",\"challengeID\":", JsonQuote(a.challenge_id()), ",\"operation\":\"",
+    if (!a.ip().empty()) absl::StrAppend(out, ",\"ip\":", JsonQuote(a.ip()));
+    absl::StrAppend(out, ",\"challengeID\":", JsonQuote(a.challenge_id()), ",\"operation\":\"",
                     a.operation() == v1::OPERATION_REDEEM ? "redeem" : "grant", "\"}");
   }
+}
+
+// One page (the request has pageSize or pageToken), or every action of the time frame read page
+// by page: each page continues strictly below the last entry of the one before, so entries
+// logged meanwhile (newer) neither repeat nor shift the answer.
+Fields GetActionsLog(GmApi* api, const v1::GetActionsLogRequest& req) {
+  const bool every = req.page_size() == 0 && req.page_token().empty();
+  v1::GetActionsLogRequest page = req;
+  if (every) page.set_page_size(kGigyaActionsLogPageSize);
+  std::string out = "\"actions\":[";
+  int64_t count = 0;
+  std::string next_page_token;
+  while (true) {
+    v1::GetActionsLogResponse resp;
+    absl::Status s = api->GetActionsLog(page, &resp);
+    if (!s.ok()) return s;
+    AppendActions(resp, count == 0, &out);
+    count += resp.actions_size();
+    next_page_token = resp.next_page_token();
+    if (!every || next_page_token.empty()) break;
+    if (count >= kGigyaActionsLogMaxActions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the time frame holds more than ", kGigyaActionsLogMaxActions,
+          " actions, the most gm.getActionsLog answers at once: page with pageSize (1..",
+          kGigyaActionsLogPageSize, ") and pageToken (each answer's nextPageToken), or give a "
+          "shorter time frame (startTime, endTime)"));
+    }
+    page.set_page_token(next_page_token);
+  }
   out += "]";
-  if (!resp.next_page_token().empty()) {
-    absl::StrAppend(&out, ",\"nextPageToken\":", JsonQuote(resp.next_page_token()));
+  if (!every && !next_page_token.empty()) {
+    absl::StrAppend(&out, ",\"nextPageToken\":", JsonQuote(next_page_token));
   }
   return out;
 }

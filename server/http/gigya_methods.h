@@ -40,6 +40,14 @@ absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
 // Adds accounts.{register,unregister,getRegistered,increment,get}Counters.
 void AddAccountsMethods(api::CountersApi* api, GigyaMethodTable* table);
 
+// gm.getActionsLog without paging parameters answers every action of the time frame (Gigya's
+// contract), reading the log in pages of kGigyaActionsLogPageSize; a time frame holding more than
+// kGigyaActionsLogMaxActions actions is refused (400006, FAILED_PRECONDITION), never truncated:
+// the message names the limit and the paging parameters. With pageSize (1..1000) or pageToken
+// the method answers one page (pageSize default kGigyaActionsLogPageSize) and nextPageToken.
+inline constexpr int32_t kGigyaActionsLogPageSize = 1000;
+inline constexpr int64_t kGigyaActionsLogMaxActions = 10000;
+
 // Adds the gm.* Game Mechanics methods.
 void AddGmMethods(api::GmApi* api, GigyaMethodTable* table);
 

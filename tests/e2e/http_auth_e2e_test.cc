@@ -414,6 +414,53 @@ TEST_F(HttpAuthE2eTest, SignedGmRequestsSucceed) {
   EXPECT_THAT(r.body, HasSubstr("\"pointsTotal\":5"));
 }
 
+// The official Python SDK (SAP/gigya-python-sdk, GSRequest.send and sendRequest) as it really
+// calls, reproduced here: a form POST of the method's parameters plus format=json,
+// httpStatusCodes=false and sdk=python_<version> on every call, then apiKey, timestamp, nonce
+// (the milliseconds followed by a random number below 1000) and sig over all of them; arrays
+// JSON-stringified the Python way (json.dumps: ", " and ": "). The parameters countd does not
+// take are ignored, but the signature covers them.
+TEST_F(HttpAuthE2eTest, OfficialPythonSdkSignedRequestsSucceed) {
+  RegisterBuy();
+  int sequence = 0;
+  auto sdk_call = [&](const std::string& method, Params params, Params after_signing = {}) {
+    params["format"] = "json";
+    params["httpStatusCodes"] = "false";
+    params["sdk"] = "python_3.6.0";
+    params["apiKey"] = "acme";
+    params["timestamp"] = absl::StrCat(absl::ToUnixSeconds(absl::Now()));
+    params["nonce"] = absl::StrCat(absl::ToUnixMillis(absl::Now()), (sequence++ * 37) % 1000);
+    params["sig"] = GigyaSig("POST", Url(method), params, acme_->secret);
+    for (const auto& [k, v] : after_signing) params[k] = v;
+    return http_->Post(absl::StrCat("/", method), Encode(params),
+                       {{"Content-Type", "application/x-www-form-urlencoded"}});
+  };
+  const Params increment = {{"UID", uid_}, {"counters", R"([{"class": "_buy", "path": "/"}])"}};
+  HttpResult r = sdk_call("accounts.incrementCounters", increment);
+  EXPECT_EQ(r.status, 200) << r;
+  ASSERT_EQ(ErrorCode(r), 0) << r;
+  EXPECT_EQ(BuyCount(), 1);
+  // Reads, on both route families.
+  r = sdk_call("accounts.getCounters", {{"UID", uid_}});
+  EXPECT_EQ(TotalBuyCount(r), 1) << r;
+  r = sdk_call("gm.getActionsLog", {{"UID", uid_}});
+  EXPECT_EQ(ErrorCode(r), 0) << r;
+  // The ignored parameters count in the signature: changed after signing, the call is refused
+  // and writes nothing.
+  for (const auto& [name, value] : Params{{"sdk", "python_9.9.9"}, {"httpStatusCodes", "0"}}) {
+    r = sdk_call("accounts.incrementCounters", increment, {{name, value}});
+    EXPECT_EQ(ErrorCode(r), 403003) << name << ": " << r;
+  }
+  // Added after signing: refused as well.
+  r = sdk_call("accounts.incrementCounters", increment, {{"_", "1700000000000"}});
+  EXPECT_EQ(ErrorCode(r), 403003) << r;
+  EXPECT_EQ(BuyCount(), 1);
+  // A signed GET with jQuery's cache-buster in the signed parameters.
+  Params get = Sign({{"UID", uid_}, {"_", "1700000000000"}, {"targetEnv", "jssdk"}}, "GET",
+                    "accounts.getCounters", acme_->secret);
+  EXPECT_EQ(TotalBuyCount(Get("accounts.getCounters", get)), 1);
+}
+
 TEST_F(HttpAuthE2eTest, WrongSecretIs403003) {
   RegisterBuy();
   HttpResult r = SignedPost("accounts.incrementCounters", Increment(uid_), beta_->secret);

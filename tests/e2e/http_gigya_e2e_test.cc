@@ -301,14 +301,11 @@ TEST_F(HttpGigyaE2eTest, CountersThatAreNotAJsonArrayAre400004) {
   ExpectError(Call("accounts.registerCounters", {{"counters", "not json"}}), 400004, "counters");
 }
 
-TEST_F(HttpGigyaE2eTest, UnregisteredPathAndUnknownParameterAre400006) {
+TEST_F(HttpGigyaE2eTest, UnregisteredPathIs400006) {
   HttpResult r = Call("accounts.incrementCounters",
                       {{"UID", "u"}, {"counters", R"([{"class":"_z","path":"/nowhere"}])"}});
   ExpectError(r, 400006, "counters");
   EXPECT_EQ(std::string(ParseJson(r.body)["errorMessage"].GetString()), "Invalid parameter value");
-  ExpectError(Call("accounts.getCounters", {{"UID", "u"}, {"bogusParam", "1"}}), 400006,
-              "bogusParam");
-  ExpectError(Call("accounts.getRegisteredCounters", {{"UID", "u"}}, Via::kJson), 400006, "UID");
   // A path deeper than the tenant's max depth (2 by default) is a bad value; a malformed path
   // (trailing slash) is a bad format.
   ExpectError(
@@ -339,12 +336,36 @@ TEST_F(HttpGigyaE2eTest, UnparseableRequestsAre400001) {
               400001, "");
 }
 
-TEST_F(HttpGigyaE2eTest, UnknownMethodIs404000WithHttp404) {
+// An unknown method is an error in the envelope like any other: HTTP 200 (a browser's JSONP
+// script tag drops a 404 unread), HTTP 404 only with httpStatusCodes=true.
+TEST_F(HttpGigyaE2eTest, UnknownMethodIs404000InAnHttp200) {
   for (const char* method : {"accounts.noSuchMethod", "nosuch.namespace"}) {
-    HttpResult r = Call(method, {});
-    EXPECT_EQ(r.status, 404) << r;
-    rapidjson::Document doc = Envelope(r, 404000);
-    EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr(method));
+    for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
+      HttpResult r = Call(method, {{"context", "c1"}}, via);
+      EXPECT_EQ(r.status, 200) << r;
+      rapidjson::Document doc = Envelope(r, 404000);
+      EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "Not found") << r;
+      EXPECT_EQ(std::string(doc["errorDetails"].GetString()), absl::StrCat("no method ", method))
+          << r;
+      EXPECT_EQ(std::string(doc["context"].GetString()), "c1") << r;
+      EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
+    }
+    // JSONP: the callback is called with the error, HTTP 200.
+    HttpResult j = Call(method, {{"format", "jsonp"}, {"callback", "gigya.callback"}});
+    EXPECT_EQ(j.status, 200) << j;
+    EXPECT_EQ(j.HeaderOr("content-type"), "text/javascript") << j;
+    ASSERT_TRUE(absl::StartsWith(j.body, "gigya.callback(") && absl::EndsWith(j.body, ");")) << j;
+    HttpResult inner = j;
+    inner.body = j.body.substr(15, j.body.size() - 17);
+    Envelope(inner, 404000);
+    // httpStatusCodes=true (in any of its spellings) makes it an HTTP 404.
+    for (const char* yes : {"true", "TRUE", "1"}) {
+      HttpResult r = Call(method, {{"httpStatusCodes", yes}});
+      EXPECT_EQ(r.status, 404) << yes << ": " << r;
+      Envelope(r, 404000);
+    }
+    HttpResult no = Call(method, {{"httpStatusCodes", "false"}});
+    EXPECT_EQ(no.status, 200) << no;
   }
 }
 
@@ -422,11 +443,18 @@ TEST_F(HttpGigyaE2eTest, RefusedIncrementWritesNothing) {
                    {{"UID", "u"},
                     {"counters", R"([{"class":"_a","path":"/ok"},{"class":"_a","path":"/ok","count":-1}])"}}),
               400006, "counters[1]");
-  // An unknown parameter refuses the whole call before anything is applied.
+  // Ignored parameters do not make a refused call pass.
   ExpectError(Call("accounts.incrementCounters",
-                   {{"UID", "u"}, {"counters", R"([{"class":"_a","path":"/ok"}])"}, {"x", "1"}}),
-              400006, "x");
+                   {{"UID", "u"}, {"counters", R"([{"class":"_a","path":"/no"}])"}, {"x", "1"},
+                    {"sdk", "python_3.6.0"}}),
+              400006, "counters[0].path");
+  // A known parameter given twice is refused, even among ignored ones that repeat.
+  ExpectError(http_->Get(absl::StrCat("/accounts.incrementCounters?apiKey=", tenant_,
+                                      "&_=1&_=2&UID=u&UID=v&counters=",
+                                      UrlEncode(R"([{"class":"_a","path":"/ok"}])"))),
+              400001, "UID");
   EXPECT_THAT(GetCountersJson("u"), JsonEq(before));
+  EXPECT_THAT(GetCountersJson("v"), JsonEq("[]"));
 }
 
 TEST_F(HttpGigyaE2eTest, RegTokenUsersAreSeparateFromUids) {
@@ -451,6 +479,191 @@ TEST_F(HttpGigyaE2eTest, RegTokenUsersAreSeparateFromUids) {
   ASSERT_TRUE(doc.HasMember("counters") && doc["counters"].IsArray()) << r;
   ASSERT_EQ(doc["counters"].Size(), 1u) << r;
   EXPECT_EQ(doc["counters"][0]["count"].GetInt64(), 1) << r;
+}
+
+// --- legacy clients as they really call ------------------------------------------------------------
+
+// The total count of ("_sdk", "/") for `uid` (-1 when absent).
+int64_t SdkCount(const rapidjson::Document& counters) {
+  if (!counters.IsArray()) return -2;
+  for (const auto& c : counters.GetArray()) {
+    if (std::string(c["class"].GetString()) == "_sdk" &&
+        std::string(c["period"].GetString()) == "total") {
+      return c["count"].GetInt64();
+    }
+  }
+  return -1;
+}
+
+// What a method does not take is ignored, as Gigya ignored it: the parameters the official
+// SDKs, the JS SDK and jQuery add, and the documented cid. Each call is applied exactly once.
+TEST_F(HttpGigyaE2eTest, ParametersOfLegacyClientsAreIgnored) {
+  Register(R"([{"class":"_sdk","path":"/"}])");
+  // As Python's json.dumps writes it (the Python SDK's jsonstringify).
+  const std::string counters = R"([{"class": "_sdk", "path": "/"}])";
+  // The Python SDK: a form POST with sdk, format and httpStatusCodes on every call (signed in
+  // http_auth_e2e_test).
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "u"}, {"counters", counters}, {"format", "json"},
+                 {"httpStatusCodes", "false"}, {"sdk", "python_3.6.0"}},
+                Via::kForm));
+  // The JS SDK: JSONP over GET with its own parameters, the key spelled APIKey.
+  HttpResult js = Call("accounts.incrementCounters",
+                       {{"APIKey", tenant_}, {"UID", "u"}, {"counters", counters},
+                        {"sdk", "js_latest"}, {"targetEnv", "jssdk"},
+                        {"pageURL", "https://shop.example/cart?step=2#pay"},
+                        {"sdkBuild", "15703"}, {"authMode", "cookie"}, {"format", "jsonp"},
+                        {"callback", "gigya.callback"}, {"context", "R3948184752"}},
+                       Via::kQuery, /*with_key=*/false);
+  EXPECT_EQ(js.status, 200) << js;
+  EXPECT_EQ(js.HeaderOr("content-type"), "text/javascript") << js;
+  ASSERT_TRUE(absl::StartsWith(js.body, "gigya.callback(") && absl::EndsWith(js.body, ");")) << js;
+  HttpResult inner = js;
+  inner.body = js.body.substr(15, js.body.size() - 17);
+  rapidjson::Document doc = Envelope(inner, 0);
+  EXPECT_EQ(std::string(doc["context"].GetString()), "R3948184752");
+  // jQuery's $.ajax({dataType: "jsonp", cache: false}): its callback name and the _ cache-buster.
+  HttpResult jq = http_->Get(absl::StrCat(
+      "/accounts.incrementCounters?callback=jQuery37109_1700000000000&apiKey=", tenant_,
+      "&UID=u&counters=", UrlEncode(counters), "&format=jsonp&_=1700000000001"));
+  EXPECT_EQ(jq.status, 200) << jq;
+  ASSERT_TRUE(absl::StartsWith(jq.body, "jQuery37109_1700000000000(")) << jq;
+  inner.body = jq.body.substr(26, jq.body.size() - 28);
+  Envelope(inner, 0);
+  // cid, listed by the incrementCounters docs, in a JSON body.
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "u"}, {"counters", counters}, {"cid", "checkout-widget"}}, Via::kJson));
+  // Reads ignore them too.
+  HttpResult read = Call("accounts.getCounters",
+                         {{"UID", "u"}, {"sdk", "python_3.6.0"}, {"format", "json"},
+                          {"httpStatusCodes", "false"}, {"_", "1700000000002"}},
+                         Via::kForm);
+  doc = Envelope(read, 0);
+  ASSERT_TRUE(doc.HasMember("counters")) << read;
+  rapidjson::Document list;
+  list.CopyFrom(doc["counters"], list.GetAllocator());
+  EXPECT_EQ(SdkCount(list), 4) << read;
+  ExpectOk(Call("accounts.getRegisteredCounters", {{"UID", "u"}, {"targetEnv", "jssdk"}},
+                Via::kJson));
+}
+
+// The names of ignored parameters never reach an answer (they go to the debug log only).
+TEST_F(HttpGigyaE2eTest, IgnoredParameterNamesAreNeverEchoed) {
+  for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
+    HttpResult r = Call("accounts.getCounters",
+                        {{"zzIgnoredName", "v1"}, {"foo_bar", "v2"}, {"sdk", "python_3.6.0"}}, via);
+    EXPECT_EQ(r.status, 200) << r;
+    rapidjson::Document doc = Envelope(r, 400002);
+    EXPECT_EQ(std::string(doc["errorDetails"].GetString()), "UID: required") << r;
+    EXPECT_THAT(r.body, Not(HasSubstr("zzIgnoredName")));
+    EXPECT_THAT(r.body, Not(HasSubstr("foo_bar")));
+    EXPECT_THAT(r.body, Not(HasSubstr("fooBar")));
+    EXPECT_THAT(r.body, Not(HasSubstr("python_3.6.0")));
+  }
+}
+
+// Booleans read the same in every method: true/false in any case, or 1/0; empty is absent.
+TEST_F(HttpGigyaE2eTest, BooleansAreTrueOrFalseInAnyCaseOrOneOrZero) {
+  // httpStatusCodes, seen on a refusal (getCounters without UID: 400002).
+  for (const char* yes : {"true", "TRUE", "True", "tRuE", "1"}) {
+    HttpResult r = Call("accounts.getCounters", {{"httpStatusCodes", yes}});
+    EXPECT_EQ(r.status, 400) << yes << ": " << r;
+    Envelope(r, 400002);
+    // On success the status stays 200.
+    HttpResult ok = Call("accounts.getRegisteredCounters", {{"httpStatusCodes", yes}}, Via::kForm);
+    EXPECT_EQ(ok.status, 200) << yes << ": " << ok;
+    Envelope(ok, 0);
+  }
+  for (const char* no : {"false", "FALSE", "False", "0", ""}) {
+    HttpResult r = Call("accounts.getCounters", {{"httpStatusCodes", no}}, Via::kJson);
+    EXPECT_EQ(r.status, 200) << no << ": " << r;
+    Envelope(r, 400002);
+  }
+  for (const char* bad : {"yes", "2", "t", "on", " true", "true ", "truee", "01"}) {
+    HttpResult r = Call("accounts.getRegisteredCounters", {{"httpStatusCodes", bad}});
+    EXPECT_EQ(r.status, 200) << bad << ": " << r;  // not known to be true
+    rapidjson::Document doc = Envelope(r, 400006);
+    EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr("httpStatusCodes: "))
+        << r;
+  }
+  // dontHandleScreenSet (accepted on every method, nothing to suppress here): the same rule.
+  for (const char* v : {"true", "FALSE", "1", "0", ""}) {
+    ExpectOk(Call("accounts.getRegisteredCounters", {{"dontHandleScreenSet", v}}));
+  }
+  ExpectError(Call("accounts.getRegisteredCounters", {{"dontHandleScreenSet", "maybe"}}), 400006,
+              "dontHandleScreenSet");
+  // A bad boolean refuses a write, which then writes nothing.
+  Register(R"([{"class":"_b","path":"/"}])");
+  ExpectError(Call("accounts.incrementCounters",
+                   {{"UID", "u"}, {"counters", R"([{"class":"_b","path":"/"}])"},
+                    {"dontHandleScreenSet", "nope"}}),
+              400006, "dontHandleScreenSet");
+  EXPECT_THAT(GetCountersJson("u"), JsonEq("[]"));
+}
+
+// context is echoed as sent: a JSON body's object, array (or other JSON value) as that JSON
+// value, a string as a string, whatever it looks like.
+TEST_F(HttpGigyaE2eTest, ContextComesBackUnchanged) {
+  for (const char* context : {R"({"step":2,"items":["a",{"b":null}],"ok":true,"n":-1.5})",
+                              R"([1,"two",{"3":[]}])", "{}", "[]", "42", "false", "null",
+                              R"("a string")", R"("{\"not\":\"an object\"}")"}) {
+    const std::string body =
+        absl::StrCat(R"({"apiKey":")", tenant_, R"(","context":)", context, "}");
+    HttpResult ok = http_->PostJson("/accounts.getRegisteredCounters", body);
+    rapidjson::Document doc = Envelope(ok, 0);
+    ASSERT_TRUE(doc.HasMember("context")) << ok;
+    EXPECT_THAT(ToJson(doc["context"]), JsonEq(context)) << ok;
+    // On an error as well, and in JSONP.
+    HttpResult err = http_->PostJson("/accounts.getCounters", body);
+    doc = Envelope(err, 400002);
+    EXPECT_THAT(ToJson(doc["context"]), JsonEq(context)) << err;
+    HttpResult j = http_->PostJson(
+        "/accounts.getRegisteredCounters",
+        absl::StrCat(R"({"apiKey":")", tenant_, R"(","format":"jsonp","callback":"cb","context":)",
+                     context, "}"));
+    ASSERT_TRUE(absl::StartsWith(j.body, "cb(") && absl::EndsWith(j.body, ");")) << j;
+    HttpResult inner = j;
+    inner.body = j.body.substr(3, j.body.size() - 5);
+    doc = Envelope(inner, 0);
+    EXPECT_THAT(ToJson(doc["context"]), JsonEq(context)) << j;
+  }
+  // In a query string or a form every value is a string, JSON-looking or not.
+  for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
+    HttpResult r = Call("accounts.getRegisteredCounters", {{"context", R"({"a":[1,2]})"}}, via);
+    rapidjson::Document doc = Envelope(r, 0);
+    ASSERT_TRUE(doc.HasMember("context") && doc["context"].IsString()) << r;
+    EXPECT_EQ(std::string(doc["context"].GetString()), R"({"a":[1,2]})");
+  }
+}
+
+// errorDetails names a parameter (or a member of one) the way the caller wrote it; the service's
+// own field names still read in Gigya's spelling.
+TEST_F(HttpGigyaE2eTest, ErrorDetailsNameParametersAsTheCallerSpelledThem) {
+  Register(R"([{"class":"_s","path":"/"}])");
+  for (const char* member : {"foo_bar", "_", "a__b_", "Foo_Bar", "_count"}) {
+    HttpResult r = Call(
+        "accounts.incrementCounters",
+        {{"UID", "u"},
+         {"counters", absl::StrCat(R"([{"class":"_s","path":"/",")", member, R"(":1}])")}});
+    rapidjson::Document doc = Envelope(r, 400006);
+    EXPECT_EQ(std::string(doc["errorDetails"].GetString()),
+              absl::StrCat("counters[0].", member, ": is not a counter member"))
+        << r;
+  }
+  // A repeated parameter is named as sent.
+  HttpResult twice = http_->Get(
+      absl::StrCat("/accounts.getCounters?apiKey=", tenant_, "&regToken=a&regToken=b"));
+  EXPECT_THAT(std::string(Envelope(twice, 400001)["errorDetails"].GetString()),
+              HasSubstr("parameter regToken given more than once"));
+  // The service's fields: uid -> UID, counters[i].path as is.
+  EXPECT_EQ(std::string(Envelope(Call("accounts.getCounters", {}), 400002)["errorDetails"]
+                            .GetString()),
+            "UID: required");
+  HttpResult deep = Call("accounts.registerCounters",
+                         {{"counters", R"([{"class":"_s","path":"/"},{"class":"_s","path":"/a/b/c"}])"}});
+  EXPECT_THAT(std::string(Envelope(deep, 400006)["errorDetails"].GetString()),
+              HasSubstr("counters[1].path: "));
+  EXPECT_THAT(GetCountersJson("u"), JsonEq("[]"));
 }
 
 }  // namespace

@@ -231,8 +231,8 @@ TEST_F(HttpGmE2eTest, ChallengeConfigRoundTripsInGigyaNames) {
   EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}}), ElementsAre("quiz"));
   EXPECT_THAT(ChallengeIds({{"excludeChallenges", "_default"}, {"includeDisabledChallenges", "1"}}),
               ElementsAre("old", "quiz"));
-  ExpectBadFormat(Call("gm.getChallengeConfig", {{"includeDisabledChallenges", "maybe"}}),
-                  "includeDisabledChallenges");
+  ExpectBadValue(Call("gm.getChallengeConfig", {{"includeDisabledChallenges", "maybe"}}),
+                 "includeDisabledChallenges");
 
   // Replacing a challenge replaces its levels.
   SetChallenge("quiz", R"([{"level":1,"title":"Only","pointsRequired":5}])");
@@ -253,8 +253,8 @@ TEST_F(HttpGmE2eTest, SetChallengeConfigRefusesBadLevelsAndChangesNothing) {
                        {{"challengeID", "quiz"},
                         {"levels", R"([{"level":1,"pointsRequired":"ten"}])"}}),
                   "levels[0].pointsRequired");
-  ExpectBadFormat(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", "yes"}}),
-                  "enabled");
+  ExpectBadValue(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", "yes"}}),
+                 "enabled");
 
   // Non-increasing pointsRequired: 400006 naming the second level in Gigya's spelling.
   HttpResult r = Call("gm.setChallengeConfig",
@@ -357,8 +357,11 @@ TEST_F(HttpGmE2eTest, NotifyActionGrantsPointsAndLogsTheIp) {
   EXPECT_THAT(Str(ParseJson(unknown.body), "errorDetails"), Not(HasSubstr("action_id")));
   ExpectMissing(Call("gm.notifyAction", {{"action", "earn"}}), "UID");
   ExpectMissing(Call("gm.notifyAction", {{"UID", "u"}}), "action");
-  ExpectBadValue(Call("gm.notifyAction", {{"UID", "u"}, {"action", "earn"}, {"bogus", "1"}}),
-                 "bogus");
+  // A parameter notifyAction does not take is ignored; it does not rescue a refused call and is
+  // never echoed.
+  HttpResult ignored = Call("gm.notifyAction", {{"UID", "u"}, {"bogus_param", "1"}});
+  ExpectMissing(ignored, "action");
+  EXPECT_THAT(ignored.body, Not(HasSubstr("bogus")));
   // The refused calls changed nothing.
   EXPECT_EQ(LogRows("u").size(), 2u);
   EXPECT_EQ(Standing("u", "_default"), "12 L1 new");
@@ -680,5 +683,171 @@ TEST_F(HttpGmE2eTest, JsonpOnAGmRoute) {
   EXPECT_EQ(Standing("u", "_default"), "4 L0");
 }
 
+// --- legacy clients as they really call ------------------------------------------------------------
+
+// gm.* methods ignore what they do not take (SDK and jQuery parameters) and apply the call once.
+TEST_F(HttpGmE2eTest, ParametersOfLegacyClientsAreIgnored) {
+  SetAction("earn", 5);
+  Ok(Call("gm.notifyAction",
+          {{"UID", "u"}, {"action", "earn"}, {"sdk", "python_3.6.0"}, {"format", "json"},
+           {"httpStatusCodes", "false"}},
+          Via::kForm));
+  Ok(Call("gm.notifyAction",
+          {{"UID", "u"}, {"action", "earn"}, {"sdk", "js_latest"}, {"targetEnv", "jssdk"},
+           {"pageURL", "https://shop.example/"}, {"sdkBuild", "15703"}, {"authMode", "cookie"},
+           {"_", "1700000000000"}, {"cid", "w1"}}));
+  Ok(Call("gm.getActionsLog", {{"UID", "u"}, {"sdk", "python_3.6.0"}}, Via::kJson));
+  EXPECT_EQ(Standing("u", "_default"), "10 L0");
+  EXPECT_EQ(LogRows("u").size(), 2u);
+}
+
+// The same boolean rule as every method: true/false in any case, 1/0; anything else 400006.
+TEST_F(HttpGmE2eTest, BooleansAreTheSameInEveryMethod) {
+  SetChallenge("quiz", kQuizLevels);
+  for (const char* no : {"FALSE", "False", "0", "false"}) {
+    Ok(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", no}}));
+    EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}}), ElementsAre()) << no;
+    EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}, {"includeDisabledChallenges", "TRUE"}}),
+                ElementsAre("quiz"))
+        << no;
+  }
+  for (const char* yes : {"TRUE", "True", "1", "true"}) {
+    Ok(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", yes}}));
+    EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}, {"includeDisabledChallenges", "0"}}),
+                ElementsAre("quiz"))
+        << yes;
+  }
+  for (const char* bad : {"yes", "2", "on"}) {
+    ExpectBadValue(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", bad}}),
+                   "enabled");
+    ExpectBadValue(Call("gm.getTopUsers", {{"includeSelf", bad}}), "includeSelf");
+    ExpectBadValue(Call("gm.getChallengeConfig", {{"includeDisabledChallenges", bad}}),
+                   "includeDisabledChallenges");
+    ExpectBadValue(Call("gm.getActionsLog", {{"UID", "u"}, {"dontHandleScreenSet", bad}}),
+                   "dontHandleScreenSet");
+  }
+  // The refused enabled=yes left the challenge enabled.
+  EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}}), ElementsAre("quiz"));
+  // includeSelf in any case, or 1/0: adds the caller outside the top list or not.
+  SetAction("earn", 1);
+  SetAction("big", 5);
+  Notify("me", "earn");
+  Notify("top", "big");
+  for (const char* yes : {"TRUE", "True", "1"}) {
+    EXPECT_THAT(Top({{"UID", "me"}, {"totalCount", "1"}, {"includeSelf", yes}, {"period", "all"}}),
+                ElementsAre("top 1 5/5 _default", "me 2 1/1 _default"))
+        << yes;
+  }
+  for (const char* no : {"FALSE", "False", "0"}) {
+    EXPECT_THAT(Top({{"UID", "me"}, {"totalCount", "1"}, {"includeSelf", no}, {"period", "all"}}),
+                ElementsAre("top 1 5/5 _default"))
+        << no;
+  }
+}
+
+// Level members are named in errors as the caller wrote them.
+TEST_F(HttpGmE2eTest, ErrorDetailsNameLevelMembersAsTheCallerSpelledThem) {
+  for (const char* member : {"badge_url", "_", "points_required"}) {
+    HttpResult r = Call("gm.setChallengeConfig",
+                        {{"challengeID", "c"},
+                         {"levels", absl::StrCat(R"([{"level":1,")", member, R"(":"x"}])")}});
+    ExpectBadValue(r, absl::StrCat("levels[0].", member, ": is not a level member"));
+  }
+  // The service's names still read in Gigya's spelling.
+  HttpResult r = Call("gm.setChallengeConfig",
+                      {{"challengeID", "c"}, {"levels", R"([{"level":1,"pointsRequired":-1}])"}});
+  EXPECT_THAT(Str(ParseJson(r.body), "errorDetails"), HasSubstr("levels[0].pointsRequired"));
+  EXPECT_THAT(ChallengeIds({}), ElementsAre("_default"));
+}
+
+// Without pageSize/pageToken the log holds every action of the time frame (more than a page of
+// 1000); paging stays available as an opt-in.
+TEST_F(HttpGmE2eTest, ActionsLogWithoutPagingReturnsEveryAction) {
+  SetAction("first", 1);
+  SetAction("tick", 1);
+  SetAction("last", 1);
+  constexpr int kTicks = 1205;
+  Notify("u", "first");
+  for (int i = 0; i < kTicks; ++i) Notify("u", "tick");
+  Notify("u", "last");
+  constexpr size_t kAll = kTicks + 2;
+  for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
+    HttpResult r = Call("gm.getActionsLog", {{"UID", "u"}}, via);
+    rapidjson::Document doc = Ok(r);
+    ASSERT_TRUE(doc.HasMember("actions") && doc["actions"].IsArray());
+    ASSERT_EQ(doc["actions"].Size(), kAll);
+    EXPECT_EQ(Str(doc["actions"][0], "actionID"), "last");
+    EXPECT_EQ(Str(doc["actions"][kAll - 1], "actionID"), "first");
+    EXPECT_FALSE(doc.HasMember("nextPageToken"));
+  }
+  // With a time frame that holds them all, too.
+  EXPECT_EQ(Log("u", {{"startTime", "0"}, {"endTime", absl::StrCat(absl::ToUnixSeconds(absl::Now()) + 60)}})
+                .Size(),
+            kAll);
+  // Paging on request: pageSize gives a page and a token; the token alone continues in pages
+  // of 1000; the last page has no token.
+  HttpResult p1 = Call("gm.getActionsLog", {{"UID", "u"}, {"pageSize", "7"}});
+  rapidjson::Document d1 = Ok(p1);
+  ASSERT_EQ(d1["actions"].Size(), 7u);
+  EXPECT_EQ(Str(d1["actions"][0], "actionID"), "last");
+  const std::string t1 = Str(d1, "nextPageToken");
+  ASSERT_NE(t1, "<absent>");
+  HttpResult p2 = Call("gm.getActionsLog", {{"UID", "u"}, {"pageToken", t1}});
+  rapidjson::Document d2 = Ok(p2);
+  ASSERT_EQ(d2["actions"].Size(), 1000u);
+  const std::string t2 = Str(d2, "nextPageToken");
+  ASSERT_NE(t2, "<absent>");
+  HttpResult p3 = Call("gm.getActionsLog", {{"UID", "u"}, {"pageToken", t2}, {"pageSize", "1000"}});
+  rapidjson::Document d3 = Ok(p3);
+  ASSERT_EQ(d3["actions"].Size(), kAll - 1007);
+  EXPECT_EQ(Str(d3["actions"][kAll - 1008], "actionID"), "first");
+  EXPECT_FALSE(d3.HasMember("nextPageToken"));
+  ExpectBadValue(Call("gm.getActionsLog", {{"UID", "u"}, {"pageSize", "0"}}), "pageSize");
+}
+
+// Exactly kGigyaActionsLogMaxActions (10000) actions are answered at once; one more in the time
+// frame is refused loudly, naming the limit and how to page, never truncated; paging reads all.
+TEST_F(HttpGmE2eTest, ActionsLogBeyondTheLimitIsRefusedNamingTheLimitAndPaging) {
+  SetAction("tick", 1);
+  SetAction("last", 1);
+  constexpr int kLimit = 10000;
+  for (int i = 0; i < kLimit; ++i) Notify("u", "tick");
+  {
+    rapidjson::Document doc = Ok(Call("gm.getActionsLog", {{"UID", "u"}}));
+    ASSERT_TRUE(doc.HasMember("actions") && doc["actions"].IsArray());
+    EXPECT_EQ(doc["actions"].Size(), static_cast<size_t>(kLimit));
+    EXPECT_FALSE(doc.HasMember("nextPageToken"));
+  }
+  Notify("u", "last");
+  for (Via via : {Via::kQuery, Via::kJson}) {
+    HttpResult r = Call("gm.getActionsLog", {{"UID", "u"}}, via);
+    ExpectBadValue(r, "the time frame holds more than 10000 actions");
+    rapidjson::Document doc = ParseJson(r.body);
+    EXPECT_FALSE(doc.HasMember("actions")) << "a truncated list is never answered";
+    const std::string details = Str(doc, "errorDetails");
+    EXPECT_THAT(details, HasSubstr("pageSize"));
+    EXPECT_THAT(details, HasSubstr("pageToken"));
+    EXPECT_THAT(details, HasSubstr("nextPageToken"));
+  }
+  HttpResult coded = Call("gm.getActionsLog", {{"UID", "u"}, {"httpStatusCodes", "1"}});
+  EXPECT_EQ(coded.status, 400) << coded;
+  Envelope(coded, 400006);
+  // Paging reads every action, newest first.
+  size_t total = 0;
+  std::string token;
+  for (int page = 0; page < 20; ++page) {
+    Params p = {{"UID", "u"}, {"pageSize", "1000"}};
+    if (!token.empty()) p.emplace_back("pageToken", token);
+    rapidjson::Document d = Ok(Call("gm.getActionsLog", p));
+    ASSERT_TRUE(d.HasMember("actions") && d["actions"].IsArray());
+    if (page == 0) {
+      EXPECT_EQ(Str(d["actions"][0], "actionID"), "last");
+    }
+    total += d["actions"].Size();
+    if (!d.HasMember("nextPageToken")) break;
+    token = Str(d, "nextPageToken");
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kLimit + 1));
+}
 }  // namespace
 }  // namespace countd::e2e

@@ -3,11 +3,13 @@
 // JSONP callback check and the envelope — through AnswerGigya with a method that only parses, and
 // GigyaParams / ParseGigyaCounters directly.
 // Input format: tests/fuzz/fuzz_input.h (targets get "/" prepended).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -105,8 +107,10 @@ void CheckOne(const HttpRequest& request) {
 
   absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(request);
   if (!params.ok()) {
-    Check(countd::Classify(params.status()).gigya == 400001,
-          "an unreadable request is not 400001", context);
+    const int code = countd::Classify(params.status()).gigya;
+    Check(code == 400001 ||
+              (code == 400006 && countd::logic::FieldOf(params.status()) == "apiKey"),
+          "an unreadable request is not 400001 (nor apiKey and APIKey at once 400006)", context);
   } else {
     if (const std::string* cb = params->Find("callback")) {
       Check(countd::http::IsValidJsonpCallback(*cb) == CallbackModel(*cb),
@@ -128,14 +132,22 @@ void CheckOne(const HttpRequest& request) {
               "a counters error does not name counters", context);
       }
     }
-    // A GET's parameters are exactly its query string's.
+    // A GET's parameters are exactly its query string's: each name's first value, and every
+    // pair (repeats included) for the signature.
     if (request.method != "POST") {
       auto query = countd::http::ParseForm(request.query);
       Check(query.has_value(), "parameters read from a malformed query string", context);
+      absl::flat_hash_set<std::string> seen;
       for (const auto& [name, value] : *query) {
+        if (!seen.insert(name).second) continue;
         const std::string* got = params->Find(name);
         Check(got != nullptr && *got == value, "a query parameter was lost or changed", context);
       }
+      auto all = params->All();
+      std::sort(all.begin(), all.end());
+      std::vector<std::pair<std::string, std::string>> sent = *query;
+      std::sort(sent.begin(), sent.end());
+      Check(all == sent, "the parameters a signature covers are not every pair sent", context);
     }
   }
   // The whole envelope, with the parse-only method and with no method at all.

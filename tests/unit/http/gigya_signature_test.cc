@@ -162,7 +162,8 @@ TEST(GigyaSignatureTest, SortedQuerySortsByBytesThenByValue) {
   // Byte order: "Z" (0x5A) < "_" (0x5F) < "a" (0x61) < "\xC3..." (UTF-8, unsigned).
   EXPECT_EQ(SignatureSortedQuery({{"\xC3\xA9", "1"}, {"a", "2"}, {"_x", "3"}, {"Z", "4"}}),
             "Z=4&_x=3&a=2&\xC3\xA9=1");
-  // Equal names (not produced by the shim, which refuses repeated parameters) sort by value.
+  // Equal names (a parameter the method ignores may repeat, and every pair sent is signed) sort
+  // by value.
   EXPECT_EQ(SignatureSortedQuery({{"n", "b"}, {"n", "a"}}), "n=a&n=b");
   EXPECT_EQ(SignatureSortedQuery({{"sig", "x"}}), "");
 }

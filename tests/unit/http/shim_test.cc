@@ -324,10 +324,13 @@ TEST_F(ShimTest, UnknownPathIs404) {
     EXPECT_EQ(r.status, 404) << target << ": " << Describe(r);
     EXPECT_THAT(r.body, HasSubstr("no route")) << target;
   }
-  // An unknown Gigya-style method is a 404 too, in the envelope.
+  // An unknown Gigya-style method is 404000 in the envelope, HTTP 200 unless httpStatusCodes.
   HttpResponse g = Get("/gm.noSuchMethod?apiKey=site");
-  EXPECT_EQ(g.status, 404) << Describe(g);
-  EXPECT_NE(ErrorCode(g), 0) << Describe(g);
+  EXPECT_EQ(g.status, 200) << Describe(g);
+  EXPECT_EQ(ErrorCode(g), 404000) << Describe(g);
+  HttpResponse coded = Get("/gm.noSuchMethod?apiKey=site&httpStatusCodes=TRUE");
+  EXPECT_EQ(coded.status, 404) << Describe(coded);
+  EXPECT_EQ(ErrorCode(coded), 404000) << Describe(coded);
 }
 
 TEST_F(ShimTest, OptionsPreflightOnStashAndTally) {
