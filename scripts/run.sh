@@ -2,8 +2,7 @@
 # Installs dependencies, builds, and starts countd on the embedded RocksDB default (./data).
 # Extra arguments are passed to countd, e.g. ./scripts/run.sh --sync=always
 # Development quick start: authentication is OFF (--auth=off; countd logs a warning). To run
-# with authentication, pass the flags, which win over the default here (README: Authentication
-# and tenants):
+# with authentication, pass the flags, which win over the default here (docs/auth.md):
 #   ./scripts/run.sh --auth=required --operator-token-file=FILE --secrets-key-file=FILE
 set -euo pipefail
 cd "$(dirname "$0")/.."

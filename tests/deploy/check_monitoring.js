@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // tests/deploy/check_monitoring.js — CTest deploy.monitoring: checks deploy/k8s/monitoring.
-//   node check_monitoring.js --countd BIN --promtool BIN --readme README.md --base DIR DIR
+//   node check_monitoring.js --countd BIN --promtool BIN --doc docs/monitoring.md --base DIR DIR
 // - The PodMonitor and the PrometheusRule validate against the Prometheus Operator's schemas
 //   (@kubernetes-models/prometheus-operator, pinned in package-lock.json).
 // - The PodMonitor selects the pods of the base StatefulSet and scrapes a port they declare.
 // - Every alert has a severity (critical, warning or info), a summary and a description, and is
-//   explained in the README's "Monitoring and alerts" section.
+//   explained in the "Monitoring and alerts" section of docs/monitoring.md (--doc).
 // - Every countd_* and process_* metric an expression uses is one that a real countd (BIN,
 //   started here on loopback with --auth=off) lists on GET /metrics.
 // - `promtool check rules` accepts the groups (PromQL and annotation templates), and
@@ -29,14 +29,14 @@ function args() {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; ++i) {
     const flag = argv[i];
-    if (['--countd', '--promtool', '--readme', '--base'].includes(flag)) {
+    if (['--countd', '--promtool', '--doc', '--base'].includes(flag)) {
       out[flag.slice(2)] = argv[++i];
     } else {
       out.dirs.push(flag);
     }
   }
-  if (!out.countd || !out.promtool || !out.readme || !out.base || out.dirs.length !== 1) {
-    console.error('usage: check_monitoring.js --countd BIN --promtool BIN --readme README.md --base DIR DIR');
+  if (!out.countd || !out.promtool || !out.doc || !out.base || out.dirs.length !== 1) {
+    console.error('usage: check_monitoring.js --countd BIN --promtool BIN --doc docs/monitoring.md --base DIR DIR');
     process.exit(2);
   }
   return out;
@@ -119,10 +119,11 @@ async function main() {
     }
   }
 
-  // Alerts: labels, annotations, README, metric names.
-  const readme = fs.readFileSync(a.readme, 'utf8');
-  const section = /^## Monitoring and alerts$([\s\S]*?)^## /m.exec(readme);
-  if (!section) fail('README has no "## Monitoring and alerts" section');
+  // Alerts: labels, annotations, runbook rows in the docs, metric names.
+  const doc = fs.readFileSync(a.doc, 'utf8');
+  // The section runs to the next "## " heading or to the end of the page.
+  const section = /^## Monitoring and alerts$([\s\S]*?)(?=^## |(?![\s\S]))/m.exec(doc);
+  if (!section) fail(`${a.doc} has no "## Monitoring and alerts" section`);
   const families = await countdMetricFamilies(a.countd);
   const groups = rules.length ? rules[0].spec.groups : [];
   let alerts = 0;
@@ -137,7 +138,7 @@ async function main() {
         for (const k of ['summary', 'description']) {
           if (!(r.annotations || {})[k]) fail(`${name}: no ${k} annotation`);
         }
-        if (section && !section[1].includes(`\`${name}\``)) fail(`${name} is not explained in the README`);
+        if (section && !section[1].includes(`\`${name}\``)) fail(`${name} is not explained in ${a.doc}`);
       }
       for (const m of String(r.expr).matchAll(/\b((?:countd|process)_[a-z0-9_]+)\b/g)) {
         if (!familyOf(m[1], families)) fail(`${name}: countd exports no metric ${m[1]}`);

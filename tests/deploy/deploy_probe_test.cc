@@ -143,7 +143,7 @@ std::string Urandom(size_t n) {
 }
 
 // Writes into `dir` the file of the Secret countd-credentials named `name`, as an operator would
-// create it (README: Authentication and tenants). Errors: an item the test does not know.
+// create it (docs/auth.md). Errors: an item the test does not know.
 absl::Status WriteCredential(const std::string& dir, absl::string_view name) {
   std::string text;
   if (name == "operator-token") {

@@ -154,7 +154,7 @@ TEST_F(BackupE2eTest, BackupUnderLoadRestoresIntoANewDataDir) {
   }
   live.reset();
 
-  // Restore: copy the backup to a new data directory (as the README says) and serve it.
+  // Restore: copy the backup to a new data directory (as docs/operations.md says) and serve it.
   std::string restored = dir_.Sub("restored");
   std::filesystem::copy(backup_dir, restored, std::filesystem::copy_options::recursive);
   std::unique_ptr<test::ServerProcess> copy = StartOn(restored);
