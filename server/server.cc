@@ -24,10 +24,10 @@
 #include "server/grpc/grpc_auth.h"
 #include "server/grpc/table_service.h"
 #include "server/http/http_server.h"
-#include "server/http/shim.h"
 #include "server/logic/tenants.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
+#include "server/shim/shim.h"
 #include "spdlog/spdlog.h"
 #include "storage/keys.h"
 
@@ -224,7 +224,7 @@ class CountdServerImpl : public CountdServer {
   }
 
   absl::Status StartHttp(int workers, const TlsMaterial& tls) {
-    http::ShimServices services;
+    shim::ShimServices services;
     services.counters = &services_->counters_api;
     services.tally = &services_->tally_api;
     services.gm = &services_->gm_api;
@@ -236,7 +236,7 @@ class CountdServerImpl : public CountdServer {
     services.allow_insecure_secret = config_.allow_insecure_secret;
     services.signature_window = config_.signature_window;
     services.clock = config_.clock;
-    shim_ = std::make_unique<http::JsonShim>(std::move(services));
+    shim_ = std::make_unique<shim::JsonShim>(std::move(services));
     http::HttpServerOptions options;
     // Handlers run on the io threads; with fsync per write, more threads let writes group-commit.
     options.threads = workers > 0 ? 16 : 2;
@@ -389,7 +389,7 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
   std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::unique_ptr<http::JsonShim> shim_;
+  std::unique_ptr<shim::JsonShim> shim_;
   std::unique_ptr<http::HttpServer> http_server_;
   std::string grpc_address_;
   std::string http_address_;

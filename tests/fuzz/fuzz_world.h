@@ -10,9 +10,9 @@
 #include "server/api/counters_api.h"
 #include "server/api/gm_api.h"
 #include "server/api/tally_api.h"
-#include "server/http/gigya_methods.h"
-#include "server/http/shim.h"
 #include "server/services.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/shim.h"
 #include "storage/clock.h"
 #include "tests/testing/in_memory_store.h"
 
@@ -26,9 +26,9 @@ class FuzzWorld {
  public:
   FuzzWorld();
 
-  http::JsonShim& shim() { return *shim_; }
+  shim::JsonShim& shim() { return *shim_; }
   // The Gigya methods bound to this world's services (their parse steps are pure).
-  const http::GigyaMethodTable& gigya() const { return gigya_; }
+  const shim::GigyaMethodTable& gigya() const { return gigya_; }
   test::InMemoryStore& store() { return store_; }
   api::CountersApi& counters() { return services_.counters_api; }
   api::TallyApi& tally() { return services_.tally_api; }
@@ -38,8 +38,8 @@ class FuzzWorld {
   test::InMemoryStore store_;
   storage::FakeClock clock_;
   Services services_;
-  std::unique_ptr<http::JsonShim> shim_;
-  http::GigyaMethodTable gigya_;
+  std::unique_ptr<shim::JsonShim> shim_;
+  shim::GigyaMethodTable gigya_;
 };
 
 }  // namespace countd::fuzz

@@ -1,7 +1,7 @@
-// Fuzz target: the Gigya parameter layer (server/http/gigya.h) — merging the query string with a
-// form or JSON body (percent-decoding, repeated names), the `counters` JSON string parser, the
-// JSONP callback check and the envelope — through AnswerGigya with a method that only parses, and
-// GigyaParams / ParseGigyaCounters directly.
+// Fuzz target: the Gigya parameter layer (server/shim/internal/gigya/params.h) — merging the query
+// string with a form or JSON body (percent-decoding, repeated names), the `counters` JSON string
+// parser, the JSONP callback check and the envelope — through AnswerGigya with a method that only
+// parses, and GigyaParams / ParseGigyaCounters directly.
 // Input format: tests/fuzz/fuzz_input.h (targets get "/" prepended).
 #include <algorithm>
 #include <cstddef>
@@ -17,20 +17,20 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "server/errors.h"
-#include "server/http/gigya.h"
-#include "server/http/gigya_methods.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/internal/gigya/params.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/invariants.h"
 
 namespace {
 
 using countd::fuzz::Check;
-using countd::http::GigyaCounter;
-using countd::http::GigyaMethod;
-using countd::http::GigyaParams;
 using countd::http::HttpRequest;
+using countd::shim::GigyaCounter;
+using countd::shim::GigyaMethod;
+using countd::shim::GigyaParams;
 
 // `counters` written back as JSON, to check that parsing it again gives the same list.
 std::string CountersJson(const std::vector<GigyaCounter>& list) {
@@ -84,13 +84,13 @@ bool CallbackModel(absl::string_view s) {
 
 // A method that accepts UID and counters and only parses: its call succeeds with no members.
 GigyaMethod ParseOnlyMethod() {
-  return countd::http::MakeGigyaMethod<countd::v1::RegisterCountersRequest>(
+  return countd::shim::MakeGigyaMethod<countd::v1::RegisterCountersRequest>(
       {"UID", "counters"}, {{"uid", "UID"}},
       [](const GigyaParams& p, const HttpRequest&)
           -> absl::StatusOr<countd::v1::RegisterCountersRequest> {
         countd::v1::RegisterCountersRequest req;
         if (const std::string* c = p.Find("counters"); c != nullptr && !c->empty()) {
-          auto list = countd::http::ParseGigyaCounters(*c, {"class", "path"});
+          auto list = countd::shim::ParseGigyaCounters(*c, {"class", "path"});
           if (!list.ok()) return list.status();
           for (const GigyaCounter& g : *list) req.add_counters()->set_class_(g.class_name);
         }
@@ -113,14 +113,14 @@ void CheckOne(const HttpRequest& request) {
           "an unreadable request is not 400001 (nor apiKey and APIKey at once 400006)", context);
   } else {
     if (const std::string* cb = params->Find("callback")) {
-      Check(countd::http::IsValidJsonpCallback(*cb) == CallbackModel(*cb),
+      Check(countd::shim::IsValidJsonpCallback(*cb) == CallbackModel(*cb),
             "the JSONP callback check disagrees with [A-Za-z_$][A-Za-z0-9_$.]*", context);
     }
     if (const std::string* counters = params->Find("counters")) {
-      auto list = countd::http::ParseGigyaCounters(*counters,
+      auto list = countd::shim::ParseGigyaCounters(*counters,
                                                    {"class", "path", "period", "value", "count"});
       if (list.ok()) {
-        auto again = countd::http::ParseGigyaCounters(
+        auto again = countd::shim::ParseGigyaCounters(
             CountersJson(*list), {"class", "path", "period", "value", "count"});
         Check(again.ok() && SameCounters(*list, *again),
               "counters written back as JSON parse differently", context);
@@ -152,10 +152,10 @@ void CheckOne(const HttpRequest& request) {
   }
   // The whole envelope, with the parse-only method and with no method at all.
   countd::fuzz::CheckGigyaAnswer(
-      request, countd::http::AnswerGigya(method, "x.parse", request, /*auth=*/nullptr),
+      request, countd::shim::AnswerGigya(method, "x.parse", request, /*auth=*/nullptr),
       /*from_shim=*/false);
   countd::fuzz::CheckGigyaAnswer(
-      request, countd::http::AnswerGigya(nullptr, "x.none", request, /*auth=*/nullptr),
+      request, countd::shim::AnswerGigya(nullptr, "x.none", request, /*auth=*/nullptr),
       /*from_shim=*/false);
 }
 

@@ -13,10 +13,10 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "rapidjson/error/en.h"
-#include "server/http/gigya.h"
 #include "server/logic/gm_config.h"
 #include "server/logic/tally.h"
 #include "server/logic/validate.h"
+#include "server/shim/internal/gigya/params.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace countd::fuzz {
@@ -257,7 +257,7 @@ int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse&
     size_t open = json.find('(');
     Check(open != absl::string_view::npos && absl::EndsWith(json, ");"),
           "a JSONP answer is not callback({...});", context);
-    Check(http::IsValidJsonpCallback(json.substr(0, open)),
+    Check(shim::IsValidJsonpCallback(json.substr(0, open)),
           "a JSONP answer echoes an unsafe callback name", context);
     json = json.substr(open + 1, json.size() - open - 3);
     Check(json.find("\xE2\x80\xA8") == absl::string_view::npos &&

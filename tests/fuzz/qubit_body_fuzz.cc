@@ -1,7 +1,7 @@
-// Fuzz target: the Qubit routes' body reader (server/http/qubit_body.h). JsLiteralToJson must give
-// JSON text back unchanged and stay within twice its input; ReadQubitBody must answer an object
-// without repeated members, and a form's fields only as strings or (for list names) arrays of
-// strings; list names must not change how a JSON or JavaScript-literal body reads.
+// Fuzz target: the Qubit routes' body reader (server/shim/internal/qubit_body.h). JsLiteralToJson
+// must give JSON text back unchanged and stay within twice its input; ReadQubitBody must answer an
+// object without repeated members, and a form's fields only as strings or (for list names) arrays
+// of strings; list names must not change how a JSON or JavaScript-literal body reads.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,16 +9,16 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
-#include "server/http/json.h"
-#include "server/http/qubit_body.h"
+#include "server/shim/internal/json.h"
+#include "server/shim/internal/qubit_body.h"
 #include "tests/fuzz/invariants.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using countd::fuzz::Check;
-  using countd::http::JsLiteralToJson;
-  using countd::http::ParseJson;
-  using countd::http::ReadQubitBody;
-  using countd::http::RepeatedMemberAnywhere;
+  using countd::shim::JsLiteralToJson;
+  using countd::shim::ParseJson;
+  using countd::shim::ReadQubitBody;
+  using countd::shim::RepeatedMemberAnywhere;
   const absl::string_view in(reinterpret_cast<const char*>(data), size);
   const std::string context = absl::StrCat("input: \"", absl::CHexEscape(in.substr(0, 2000)), "\"");
 

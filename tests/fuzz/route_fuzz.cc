@@ -5,8 +5,8 @@
 #include <variant>
 
 #include "absl/status/statusor.h"
-#include "server/http/gigya.h"
-#include "server/http/routes.h"
+#include "server/shim/internal/gigya/params.h"
+#include "server/shim/internal/routes.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/fuzz_world.h"
 #include "tests/fuzz/invariants.h"
@@ -33,9 +33,9 @@ void FuzzGigyaRoutes(const uint8_t* data, size_t size, absl::string_view prefix)
     const std::string context = Exchange(request, response);
     auto method = world.gigya().find(absl::string_view(request.path).substr(1));
     Check(method != world.gigya().end(), "errorCode 0 from a method that does not exist", context);
-    absl::StatusOr<http::GigyaParams> params = http::GigyaParams::FromRequest(request);
+    absl::StatusOr<shim::GigyaParams> params = shim::GigyaParams::FromRequest(request);
     Check(params.ok(), "errorCode 0 but the parameters do not parse", context);
-    absl::StatusOr<http::GigyaMethod::Request> parsed = method->second.parse(*params, request);
+    absl::StatusOr<shim::GigyaMethod::Request> parsed = method->second.parse(*params, request);
     Check(parsed.ok(), "errorCode 0 but the parse step fails", context);
     CheckAcceptedRequest(**parsed, context);
   }
@@ -47,7 +47,7 @@ void FuzzStashRoutes(const uint8_t* data, size_t size) {
     http::HttpResponse response = world.shim().Handle(request);
     if (CheckStashAnswer(request, response) != 200) continue;
     const std::string context = Exchange(request, response);
-    absl::StatusOr<http::StashRequest> parsed = http::ParseStashRequest(request);
+    absl::StatusOr<shim::StashRequest> parsed = shim::ParseStashRequest(request);
     Check(parsed.ok(), "status 200 but ParseStashRequest fails", context);
     std::visit([&context](const auto& r) { CheckAcceptedRequest(r, context); }, *parsed);
   }
@@ -59,7 +59,7 @@ void FuzzTallyRoutes(const uint8_t* data, size_t size) {
     http::HttpResponse response = world.shim().Handle(request);
     if (!CheckTallyAnswer(request, response)) continue;
     const std::string context = Exchange(request, response);
-    absl::StatusOr<http::TallyRequest> parsed = http::ParseTallyRequest(request);
+    absl::StatusOr<shim::TallyRequest> parsed = shim::ParseTallyRequest(request);
     Check(parsed.ok(), "success but ParseTallyRequest fails", context);
     std::visit([&context](const auto& r) { CheckAcceptedRequest(r, context); }, *parsed);
   }
@@ -79,7 +79,7 @@ void FuzzCanonicalRoutes(const uint8_t* data, size_t size) {
         google::protobuf::MessageFactory::generated_factory()
             ->GetPrototype(method->input_type())
             ->New());
-    Check(http::ParseCanonicalRequest(request, parsed.get()).ok(),
+    Check(shim::ParseCanonicalRequest(request, parsed.get()).ok(),
           "HTTP 200 but ParseCanonicalRequest fails", context);
     CheckAcceptedRequest(*parsed, context);
   }

@@ -1,4 +1,4 @@
-// libFuzzer target for the Gigya signature base string (server/http/gigya_signature.h).
+// libFuzzer target for the Gigya signature base string (server/shim/internal/gigya/signature.h).
 //
 // Input layout: byte 0 bit 0 = secure (https); the rest split at '\n' into method, Host header,
 // path, then one parameter per line as name=value (split at the first '='; a line without '='
@@ -23,11 +23,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "server/http/gigya_signature.h"
+#include "server/shim/internal/gigya/signature.h"
 
 namespace {
 
-using countd::http::SignatureParams;
+using countd::shim::SignatureParams;
 
 void Check(bool ok) {
   if (!ok) abort();
@@ -89,25 +89,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   for (const auto& [name, value] : params) {
-    std::string encoded = countd::http::SignatureUrlEncode(value);
+    std::string encoded = countd::shim::SignatureUrlEncode(value);
     Check(WellEncoded(encoded));
     Check(Decode(encoded) == value);
   }
 
-  absl::StatusOr<std::string> url = countd::http::SignatureNormalizedUrl(secure, host, path);
+  absl::StatusOr<std::string> url = countd::shim::SignatureNormalizedUrl(secure, host, path);
   if (!url.ok()) return 0;  // malformed Host: refused before any signature is computed
   Check(absl::string_view(*url).substr(0, secure ? 8 : 7) == (secure ? "https://" : "http://"));
 
-  const std::string query = countd::http::SignatureSortedQuery(params);
+  const std::string query = countd::shim::SignatureSortedQuery(params);
   SignatureParams reversed(params.rbegin(), params.rend());
-  Check(countd::http::SignatureSortedQuery(reversed) == query);
+  Check(countd::shim::SignatureSortedQuery(reversed) == query);
   SignatureParams without_sig;
   for (const auto& p : params) {
     if (p.first != "sig") without_sig.push_back(p);
   }
-  Check(countd::http::SignatureSortedQuery(without_sig) == query);
+  Check(countd::shim::SignatureSortedQuery(without_sig) == query);
 
-  const std::string base = countd::http::SignatureBaseString(method, *url, params);
+  const std::string base = countd::shim::SignatureBaseString(method, *url, params);
   const std::string upper_method = absl::AsciiStrToUpper(method);
   Check(base.size() > upper_method.size() && base.compare(0, upper_method.size(), upper_method) == 0);
   Check(base[upper_method.size()] == '&');

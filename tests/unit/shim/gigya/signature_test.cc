@@ -1,4 +1,4 @@
-// Unit tests of the Gigya signature base string (server/http/gigya_signature.h).
+// Unit tests of the Gigya signature base string (server/shim/internal/gigya/signature.h).
 //
 // The expected strings were NOT produced by this code. They were computed with python3.11 by a
 // small script that follows the official SDK, SAP/gigya-python-sdk GSSDK.py
@@ -26,7 +26,7 @@
 //
 // One deliberate difference from the SDK: urlparse() drops the brackets of an IPv6 literal host;
 // countd keeps them (RFC 3986 host syntax). That case is tested on its own below.
-#include "server/http/gigya_signature.h"
+#include "server/shim/internal/gigya/signature.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -38,7 +38,7 @@
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 constexpr char kSecret[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -206,4 +206,4 @@ TEST(GigyaSignatureTest, BadHostsNameTheHostHeader) {
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,8 +1,8 @@
-// server/http/shim.h — the JSON shim: legacy REST routes (Stash, Tally, Gigya-style), the
+// server/shim/shim.h — the JSON shim: legacy REST routes (Stash, Tally, Gigya-style), the
 // canonical proto3-JSON mapping /v1/<Service>/<Method>, and the health endpoints, all answered
 // in-process by the same service layer as gRPC.
-#ifndef COUNTD_SERVER_HTTP_SHIM_H_
-#define COUNTD_SERVER_HTTP_SHIM_H_
+#ifndef COUNTD_SERVER_SHIM_SHIM_H_
+#define COUNTD_SERVER_SHIM_SHIM_H_
 
 #include <functional>
 #include <memory>
@@ -19,7 +19,7 @@
 #include "server/logic/tenants.h"
 #include "storage/clock.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 class ShimAuth;
 
@@ -51,11 +51,11 @@ class JsonShim {
   ~JsonShim();
 
   // Answers one request in the format of its route family.
-  HttpResponse Handle(const HttpRequest& request);
+  http::HttpResponse Handle(const http::HttpRequest& request);
 
   // Answers a request the HTTP server refused (too large, URL too long, malformed), in the route
   // family's format when the target says which family it was meant for.
-  HttpResponse Reject(const std::string& target, absl::string_view kind);
+  http::HttpResponse Reject(const std::string& target, absl::string_view kind);
 
   // A bounded label naming the route of `path` (the raw path, before '?') for metrics and logs:
   // "healthz", "readyz", "metrics", "stash.<op>", "tally.<op>", "gigya.<method>",
@@ -66,8 +66,8 @@ class JsonShim {
  private:
   class Canonical;
   // The Stash / Tally routes with the tenant's origin and rate rules applied (auth on).
-  HttpResponse HandleBrowser(const HttpRequest& request, bool stash,
-                             const std::vector<std::string>& segments);
+  http::HttpResponse HandleBrowser(const http::HttpRequest& request, bool stash,
+                                   const std::vector<std::string>& segments);
 
   ShimServices services_;
   std::unique_ptr<ShimAuth> auth_;  // nullptr = authentication off
@@ -75,6 +75,6 @@ class JsonShim {
   std::unique_ptr<absl::flat_hash_map<std::string, struct GigyaMethod>> gigya_;
 };
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_SHIM_H_
+#endif  // COUNTD_SERVER_SHIM_SHIM_H_

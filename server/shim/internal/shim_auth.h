@@ -1,9 +1,9 @@
-// server/http/shim_auth.h — authentication and admission on the JSON shim (internal to
-// server/http): Gigya credentials (secret parameter or signed request), the origin and rate rules
+// server/shim/internal/shim_auth.h — authentication and admission on the JSON shim (internal to
+// server/shim): Gigya credentials (secret parameter or signed request), the origin and rate rules
 // of the browser routes (Stash, Tally), and the header credential of the canonical routes. The
 // decisions are the tenant registry's; this layer reads them out of HTTP requests.
-#ifndef COUNTD_SERVER_HTTP_SHIM_AUTH_H_
-#define COUNTD_SERVER_HTTP_SHIM_AUTH_H_
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_SHIM_AUTH_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_SHIM_AUTH_H_
 
 #include <string>
 
@@ -11,12 +11,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/http/gigya.h"
 #include "server/http/http_server.h"
 #include "server/logic/tenants.h"
+#include "server/shim/internal/gigya/params.h"
 #include "storage/clock.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 struct ShimAuthOptions {
   logic::TenantRegistry* tenants = nullptr;  // required; must outlive the ShimAuth
@@ -43,7 +43,7 @@ class ShimAuth {
   // window (kExpired), signature (kBadSignature), nonce unused (kReplay; kRateLimited when the
   // tenant's nonce records are full); neither → kNoCredentials; both → 400006 naming secret.
   // Then the secret's role against the method (kRole) and the tenant's rate (kRateLimited).
-  absl::Status CheckGigya(const GigyaParams& params, const HttpRequest& request,
+  absl::Status CheckGigya(const GigyaParams& params, const http::HttpRequest& request,
                           absl::string_view service, absl::string_view rpc);
 
   // A Stash or Tally call for `tenant` (the tracking id in the path): the tenant must be
@@ -51,12 +51,12 @@ class ShimAuth {
   // `admit`, the tenant's rate not exceeded (kRateLimited). Returns the value for
   // Access-Control-Allow-Origin: "*" when the tenant allows any origin, else the request's
   // origin (which then was allowed).
-  absl::StatusOr<std::string> CheckBrowser(absl::string_view tenant, const HttpRequest& request,
-                                           bool admit);
+  absl::StatusOr<std::string> CheckBrowser(absl::string_view tenant,
+                                           const http::HttpRequest& request, bool admit);
 
   // The caller of a canonical /v1/ route, from its headers (logic::ParseTenantCredentials):
   // kNoCredentials when absent or malformed, kUnknownTenant, kBadSecret.
-  absl::StatusOr<logic::Principal> AuthenticateHeaders(const HttpRequest& request);
+  absl::StatusOr<logic::Principal> AuthenticateHeaders(const http::HttpRequest& request);
 
   // `principal` may call `service`/`rpc` on `tenant` (kOtherTenant, kRole) and the tenant's
   // rate admits one more request (kRateLimited).
@@ -65,13 +65,13 @@ class ShimAuth {
 
  private:
   absl::StatusOr<logic::Principal> CheckSigned(const GigyaParams& params,
-                                               const HttpRequest& request,
+                                               const http::HttpRequest& request,
                                                const std::string& tenant,
                                                absl::string_view secret_id);
 
   const ShimAuthOptions options_;
 };
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_SHIM_AUTH_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_SHIM_AUTH_H_

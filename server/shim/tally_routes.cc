@@ -13,17 +13,17 @@
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/errors.h"
-#include "server/http/qubit_body.h"
-#include "server/http/routes.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/qubit_body.h"
+#include "server/shim/internal/routes.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 absl::Status NoRoute() { return logic::NotFound("path", "no Tally route"); }
 
-HttpResponse Saved() { return CorsJson("{\"status\":\"saved\"}"); }
+http::HttpResponse Saved() { return CorsJson("{\"status\":\"saved\"}"); }
 
 // Strict decimal integer in [lo, hi]: digits only, no sign, no spaces.
 bool ParseBounded(absl::string_view text, int64_t lo, int64_t hi, int64_t* out) {
@@ -34,7 +34,7 @@ bool ParseBounded(absl::string_view text, int64_t lo, int64_t hi, int64_t* out) 
   return absl::SimpleAtoi(text, out) && *out >= lo && *out <= hi;
 }
 
-absl::StatusOr<TallyRequest> ParseIncrement(const HttpRequest& request,
+absl::StatusOr<TallyRequest> ParseIncrement(const http::HttpRequest& request,
                                             const std::vector<std::string>& seg) {
   v1::TallyIncrementRequest req;
   req.set_tenant(seg[1]);
@@ -63,7 +63,7 @@ absl::StatusOr<TallyRequest> ParseIncrement(const HttpRequest& request,
 
 // GET ecount/<counter>/<countable>[/<window_size>]: the window is checked like a write's and then
 // not used (the window belongs to the counter: the latest write sets it).
-absl::StatusOr<TallyRequest> ParseCount(const HttpRequest& request,
+absl::StatusOr<TallyRequest> ParseCount(const http::HttpRequest& request,
                                         const std::vector<std::string>& seg) {
   if (!request.query.empty()) return logic::BadValue("query", "ecount takes no parameters");
   int64_t window = 0;
@@ -79,7 +79,7 @@ absl::StatusOr<TallyRequest> ParseCount(const HttpRequest& request,
 
 // GET topk/<counter>[/<k_value>]?k=N&metadata=true|false: k in the path, the query or both (then
 // they must agree).
-absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
+absl::StatusOr<TallyRequest> ParseTopK(const http::HttpRequest& request,
                                        const std::vector<std::string>& seg) {
   v1::GetTopKRequest req;
   req.set_tenant(seg[1]);
@@ -92,7 +92,7 @@ absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
     req.set_k(static_cast<int32_t>(path_k));
   }
   absl::optional<std::vector<std::pair<std::string, std::string>>> params =
-      ParseForm(request.query);
+      http::ParseForm(request.query);
   if (!params.has_value()) return logic::BadFormat("query", "is malformed");
   absl::flat_hash_set<std::string> seen;
   for (const auto& [name, value] : *params) {
@@ -120,20 +120,20 @@ absl::StatusOr<TallyRequest> ParseTopK(const HttpRequest& request,
 struct Call {
   api::TallyApi* api;
 
-  HttpResponse operator()(const v1::TallyIncrementRequest& req) const {
+  http::HttpResponse operator()(const v1::TallyIncrementRequest& req) const {
     v1::TallyIncrementResponse resp;
     if (!api->Increment(req, &resp).ok()) return TallyFailure("POST", 400);
     return Saved();
   }
 
-  HttpResponse operator()(const v1::GetCountRequest& req) const {
+  http::HttpResponse operator()(const v1::GetCountRequest& req) const {
     v1::GetCountResponse resp;
     absl::Status s = api->GetCount(req, &resp);
     if (!s.ok()) return TallyFailure("GET", Classify(s).qubit);
     return CorsJson(absl::StrCat("{\"data\":\"", resp.count(), "\"}"));
   }
 
-  HttpResponse operator()(const v1::GetTopKRequest& req) const {
+  http::HttpResponse operator()(const v1::GetTopKRequest& req) const {
     v1::GetTopKResponse resp;
     absl::Status s = api->GetTopK(req, &resp);
     // A counter with nothing counted has an empty ranking: clients iterate `data`.
@@ -158,8 +158,8 @@ struct Call {
 
 }  // namespace
 
-absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request) {
-  absl::optional<std::vector<std::string>> decoded = PathSegments(request.path);
+absl::StatusOr<TallyRequest> ParseTallyRequest(const http::HttpRequest& request) {
+  absl::optional<std::vector<std::string>> decoded = http::PathSegments(request.path);
   if (!decoded.has_value()) {
     return logic::BadFormat("path", "has a malformed percent-escape, %00 or an encoded '/'");
   }
@@ -189,15 +189,15 @@ absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request) {
   return NoRoute();
 }
 
-HttpResponse TallyFailure(absl::string_view method, int status) {
+http::HttpResponse TallyFailure(absl::string_view method, int status) {
   if (method == "POST") return CorsJson("{\"error\":\"not saved\"}");
   return CorsJson(absl::StrCat("{\"status\":", status, "}"));
 }
 
-HttpResponse HandleTally(api::TallyApi* api, const HttpRequest& request) {
+http::HttpResponse HandleTally(api::TallyApi* api, const http::HttpRequest& request) {
   absl::StatusOr<TallyRequest> req = ParseTallyRequest(request);
   if (!req.ok()) return TallyFailure(request.method, Classify(req.status()).qubit);
   return std::visit(Call{api}, *req);
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,6 +1,6 @@
-// server/http/routes.h — the route families of the JSON shim (internal to server/http).
-#ifndef COUNTD_SERVER_HTTP_ROUTES_H_
-#define COUNTD_SERVER_HTTP_ROUTES_H_
+// server/shim/internal/routes.h — the route families of the JSON shim (internal to server/shim).
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_ROUTES_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_ROUTES_H_
 
 #include <string>
 #include <variant>
@@ -14,14 +14,14 @@
 #include "server/api/counters_api.h"
 #include "server/api/tally_api.h"
 #include "server/http/http_server.h"
-#include "server/http/json.h"  // JsonQuote, for every route family
+#include "server/shim/internal/json.h"  // JsonQuote, for every route family
 
-namespace countd::http {
+namespace countd::shim {
 
 // A JSON response with status 200 and browser-friendly CORS headers.
-HttpResponse CorsJson(std::string body);
+http::HttpResponse CorsJson(std::string body);
 // The answer to a CORS preflight (OPTIONS) for the legacy browser routes.
-HttpResponse CorsPreflight();
+http::HttpResponse CorsPreflight();
 
 // --- Stash: /stash/v1.1/count/{incr,decr,get,getbatch}/<tracking_id>/public[/<key>] -----------
 
@@ -34,13 +34,13 @@ using StashRequest =
 // (qubit_body.h). Errors: NOT_FOUND when the path names no Stash route; INVALID_ARGUMENT for a
 // malformed path segment, the wrong HTTP method, a bad body or a key without the right number of
 // ':'-separated parts.
-absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request);
+absl::StatusOr<StashRequest> ParseStashRequest(const http::HttpRequest& request);
 
 // Answers a Stash request (its path starts with "/stash/"): {"status":N[,"data":...]}, HTTP 200
 // always.
-HttpResponse HandleStash(api::CountersApi* api, const HttpRequest& request);
+http::HttpResponse HandleStash(api::CountersApi* api, const http::HttpRequest& request);
 // {"status":N} for a Stash request that failed before reaching the service.
-HttpResponse StashStatus(int status);
+http::HttpResponse StashStatus(int status);
 
 // --- Tally: /tally/<tracking_id>/<ecount|topk>/<counter>/... -----------------------------------
 
@@ -52,13 +52,13 @@ using TallyRequest =
 // the path names no Tally route; INVALID_ARGUMENT for a malformed path segment, window, k (in the
 // path or the query, or the two disagreeing), query or body, or an HTTP method the route does not
 // take.
-absl::StatusOr<TallyRequest> ParseTallyRequest(const HttpRequest& request);
+absl::StatusOr<TallyRequest> ParseTallyRequest(const http::HttpRequest& request);
 
 // Answers a Tally request (its path starts with "/tally/"). HTTP 200 always.
-HttpResponse HandleTally(api::TallyApi* api, const HttpRequest& request);
+http::HttpResponse HandleTally(api::TallyApi* api, const http::HttpRequest& request);
 // The Tally failure body for a request refused before reaching the service: a write (POST)
 // answers {"error":"not saved"}, a read {"status":N}.
-HttpResponse TallyFailure(absl::string_view method, int status);
+http::HttpResponse TallyFailure(absl::string_view method, int status);
 
 // --- Canonical: POST /v1/<Service>/<Method> ----------------------------------------------------
 
@@ -66,8 +66,9 @@ HttpResponse TallyFailure(absl::string_view method, int status);
 // POST, the content type (when sent) JSON, and the body the message in proto3 JSON (blank = the
 // default message; unknown fields are refused). Pure and thread-safe. Errors: INVALID_ARGUMENT
 // saying which of these failed.
-absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf::Message* message);
+absl::Status ParseCanonicalRequest(const http::HttpRequest& request,
+                                   google::protobuf::Message* message);
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_ROUTES_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_ROUTES_H_

@@ -9,17 +9,17 @@
 #include "absl/strings/str_split.h"
 #include "rapidjson/document.h"
 #include "server/errors.h"
-#include "server/http/qubit_body.h"
-#include "server/http/routes.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/qubit_body.h"
+#include "server/shim/internal/routes.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 absl::Status NoRoute() { return logic::NotFound("path", "no Stash route"); }
 
-absl::Status WrongMethod(const HttpRequest& request, absl::string_view want) {
+absl::Status WrongMethod(const http::HttpRequest& request, absl::string_view want) {
   return logic::BadValue("method", absl::StrCat(logic::Quote(request.method), ": send ", want));
 }
 
@@ -40,7 +40,7 @@ bool ValidIncrBody(const std::string& body) {
 
 // incr / decr: the key is "<visitor_id>:<counter_name>".
 template <typename Req>
-absl::StatusOr<StashRequest> ParseIncrOrDecr(const HttpRequest& request,
+absl::StatusOr<StashRequest> ParseIncrOrDecr(const http::HttpRequest& request,
                                              const std::string& tenant, const std::string& key) {
   if (request.method != "POST") return WrongMethod(request, "POST");
   if (!ValidIncrBody(request.body)) {
@@ -58,7 +58,7 @@ absl::StatusOr<StashRequest> ParseIncrOrDecr(const HttpRequest& request,
 }
 
 // get: the key is "<visitor_id>:<counter_name>:<YYYY-MM-DD>".
-absl::StatusOr<StashRequest> ParseGet(const HttpRequest& request, const std::string& tenant,
+absl::StatusOr<StashRequest> ParseGet(const http::HttpRequest& request, const std::string& tenant,
                                       const std::string& key) {
   if (request.method != "GET" && request.method != "HEAD") return WrongMethod(request, "GET");
   std::vector<std::string> parts = absl::StrSplit(key, ':');
@@ -75,7 +75,8 @@ absl::StatusOr<StashRequest> ParseGet(const HttpRequest& request, const std::str
 
 // getbatch: the body is {"keys":[...]} with string keys (any shape ReadQubitBody reads; in a form
 // keys=a&keys=b or keys[]=a&keys[]=b).
-absl::StatusOr<StashRequest> ParseGetBatch(const HttpRequest& request, const std::string& tenant) {
+absl::StatusOr<StashRequest> ParseGetBatch(const http::HttpRequest& request,
+                                           const std::string& tenant) {
   if (request.method != "POST") return WrongMethod(request, "POST");
   rapidjson::Document doc;
   if (!ReadQubitBody(request.body, {"keys"}, &doc).ok() || doc.MemberCount() != 1 ||
@@ -93,9 +94,9 @@ absl::StatusOr<StashRequest> ParseGetBatch(const HttpRequest& request, const std
   return StashRequest(std::move(req));
 }
 
-HttpResponse Fail(const absl::Status& s) { return StashStatus(Classify(s).qubit); }
+http::HttpResponse Fail(const absl::Status& s) { return StashStatus(Classify(s).qubit); }
 
-HttpResponse KeyAnswer(const std::string& key) {
+http::HttpResponse KeyAnswer(const std::string& key) {
   return CorsJson(absl::StrCat("{\"status\":200,\"data\":", JsonQuote(key), "}"));
 }
 
@@ -103,26 +104,26 @@ HttpResponse KeyAnswer(const std::string& key) {
 struct Call {
   api::CountersApi* api;
 
-  HttpResponse operator()(const v1::IncrRequest& req) const {
+  http::HttpResponse operator()(const v1::IncrRequest& req) const {
     v1::IncrResponse resp;
     absl::Status s = api->Incr(req, &resp);
     return s.ok() ? KeyAnswer(resp.key()) : Fail(s);
   }
 
-  HttpResponse operator()(const v1::DecrRequest& req) const {
+  http::HttpResponse operator()(const v1::DecrRequest& req) const {
     v1::DecrResponse resp;
     absl::Status s = api->Decr(req, &resp);
     return s.ok() ? KeyAnswer(resp.key()) : Fail(s);
   }
 
-  HttpResponse operator()(const v1::GetRequest& req) const {
+  http::HttpResponse operator()(const v1::GetRequest& req) const {
     v1::GetResponse resp;
     absl::Status s = api->Get(req, &resp);
     if (!s.ok()) return Fail(s);
     return CorsJson(absl::StrCat("{\"status\":200,\"data\":\"", resp.count(), "\"}"));
   }
 
-  HttpResponse operator()(const v1::GetBatchRequest& req) const {
+  http::HttpResponse operator()(const v1::GetBatchRequest& req) const {
     v1::GetBatchResponse resp;
     absl::Status s = api->GetBatch(req, &resp);
     if (!s.ok()) return Fail(s);
@@ -145,8 +146,8 @@ struct Call {
 
 }  // namespace
 
-absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request) {
-  absl::optional<std::vector<std::string>> decoded = PathSegments(request.path);
+absl::StatusOr<StashRequest> ParseStashRequest(const http::HttpRequest& request) {
+  absl::optional<std::vector<std::string>> decoded = http::PathSegments(request.path);
   if (!decoded.has_value()) {
     return logic::BadFormat("path", "has a malformed percent-escape, %00 or an encoded '/'");
   }
@@ -166,14 +167,14 @@ absl::StatusOr<StashRequest> ParseStashRequest(const HttpRequest& request) {
   return NoRoute();
 }
 
-HttpResponse StashStatus(int status) {
+http::HttpResponse StashStatus(int status) {
   return CorsJson(absl::StrCat("{\"status\":", status, "}"));
 }
 
-HttpResponse HandleStash(api::CountersApi* api, const HttpRequest& request) {
+http::HttpResponse HandleStash(api::CountersApi* api, const http::HttpRequest& request) {
   absl::StatusOr<StashRequest> req = ParseStashRequest(request);
   if (!req.ok()) return Fail(req.status());
   return std::visit(Call{api}, *req);
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,6 +1,6 @@
-// Tests of the Qubit routes' body reader (server/http/qubit_body.h): JSON, the documents'
+// Tests of the Qubit routes' body reader (server/shim/internal/qubit_body.h): JSON, the documents'
 // JavaScript-literal style and jQuery's forms in; one JSON object (or a refusal) out.
-#include "server/http/qubit_body.h"
+#include "server/shim/internal/qubit_body.h"
 
 #include <string>
 
@@ -10,9 +10,9 @@
 #include "gtest/gtest.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
-#include "server/http/json.h"
+#include "server/shim/internal/json.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 std::string Compact(const rapidjson::Value& v) {
@@ -158,4 +158,4 @@ TEST(ReadQubitBodyTest, RefusalsNameTheBody) {
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -11,12 +11,12 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "rapidjson/document.h"
-#include "server/http/gigya_methods.h"
-#include "server/http/json.h"
-#include "server/http/routes.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/internal/json.h"
+#include "server/shim/internal/routes.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 using api::GmApi;
@@ -140,7 +140,7 @@ absl::Status ParseLevels(absl::string_view text, v1::Challenge* out) {
 // --- parse: parameters -> request (pure) -------------------------------------------------------
 
 absl::StatusOr<v1::NotifyActionRequest> ParseNotifyAction(const GigyaParams& p,
-                                                          const HttpRequest& request) {
+                                                          const http::HttpRequest& request) {
   v1::NotifyActionRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -152,7 +152,7 @@ absl::StatusOr<v1::NotifyActionRequest> ParseNotifyAction(const GigyaParams& p,
 }
 
 absl::StatusOr<v1::RedeemPointsRequest> ParseRedeemPoints(const GigyaParams& p,
-                                                          const HttpRequest&) {
+                                                          const http::HttpRequest&) {
   v1::RedeemPointsRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -167,7 +167,7 @@ absl::StatusOr<v1::RedeemPointsRequest> ParseRedeemPoints(const GigyaParams& p,
 }
 
 absl::StatusOr<v1::GetActionsLogRequest> ParseGetActionsLog(const GigyaParams& p,
-                                                            const HttpRequest&) {
+                                                            const http::HttpRequest&) {
   v1::GetActionsLogRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -194,7 +194,7 @@ absl::StatusOr<v1::GetActionsLogRequest> ParseGetActionsLog(const GigyaParams& p
 }
 
 absl::StatusOr<v1::GetChallengeStatusRequest> ParseGetChallengeStatus(const GigyaParams& p,
-                                                                      const HttpRequest&) {
+                                                                      const http::HttpRequest&) {
   v1::GetChallengeStatusRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -204,7 +204,7 @@ absl::StatusOr<v1::GetChallengeStatusRequest> ParseGetChallengeStatus(const Gigy
 }
 
 absl::StatusOr<v1::ResetLevelStatusRequest> ParseResetLevelStatus(const GigyaParams& p,
-                                                                  const HttpRequest&) {
+                                                                  const http::HttpRequest&) {
   v1::ResetLevelStatusRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -212,7 +212,8 @@ absl::StatusOr<v1::ResetLevelStatusRequest> ParseResetLevelStatus(const GigyaPar
   return req;
 }
 
-absl::StatusOr<v1::GetTopUsersRequest> ParseGetTopUsers(const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetTopUsersRequest> ParseGetTopUsers(const GigyaParams& p,
+                                                        const http::HttpRequest&) {
   v1::GetTopUsersRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_uid(Opt(p, "UID"));
@@ -236,7 +237,7 @@ absl::StatusOr<v1::GetTopUsersRequest> ParseGetTopUsers(const GigyaParams& p, co
 }
 
 absl::StatusOr<v1::SetActionConfigRequest> ParseSetActionConfig(const GigyaParams& p,
-                                                                const HttpRequest&) {
+                                                                const http::HttpRequest&) {
   v1::SetActionConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   v1::Action* a = req.mutable_action();
@@ -252,7 +253,7 @@ absl::StatusOr<v1::SetActionConfigRequest> ParseSetActionConfig(const GigyaParam
 }
 
 absl::StatusOr<v1::GetActionConfigRequest> ParseGetActionConfig(const GigyaParams& p,
-                                                                const HttpRequest&) {
+                                                                const http::HttpRequest&) {
   v1::GetActionConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_include(Opt(p, "includeActions"));
@@ -261,7 +262,7 @@ absl::StatusOr<v1::GetActionConfigRequest> ParseGetActionConfig(const GigyaParam
 }
 
 absl::StatusOr<v1::DeleteActionRequest> ParseDeleteAction(const GigyaParams& p,
-                                                          const HttpRequest&) {
+                                                          const http::HttpRequest&) {
   v1::DeleteActionRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_action_id(Opt(p, "actionID"));
@@ -269,7 +270,7 @@ absl::StatusOr<v1::DeleteActionRequest> ParseDeleteAction(const GigyaParams& p,
 }
 
 absl::StatusOr<v1::SetChallengeConfigRequest> ParseSetChallengeConfig(const GigyaParams& p,
-                                                                      const HttpRequest&) {
+                                                                      const http::HttpRequest&) {
   v1::SetChallengeConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   v1::Challenge* c = req.mutable_challenge();
@@ -287,7 +288,7 @@ absl::StatusOr<v1::SetChallengeConfigRequest> ParseSetChallengeConfig(const Gigy
 }
 
 absl::StatusOr<v1::GetChallengeConfigRequest> ParseGetChallengeConfig(const GigyaParams& p,
-                                                                      const HttpRequest&) {
+                                                                      const http::HttpRequest&) {
   v1::GetChallengeConfigRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_include(Opt(p, "includeChallenges"));
@@ -299,7 +300,7 @@ absl::StatusOr<v1::GetChallengeConfigRequest> ParseGetChallengeConfig(const Gigy
 }
 
 absl::StatusOr<v1::DeleteChallengeRequest> ParseDeleteChallenge(const GigyaParams& p,
-                                                                const HttpRequest&) {
+                                                                const http::HttpRequest&) {
   v1::DeleteChallengeRequest req;
   req.set_tenant(Opt(p, "apiKey"));
   req.set_challenge_id(Opt(p, "challengeID"));
@@ -413,7 +414,7 @@ using Names = absl::flat_hash_map<std::string, std::string>;
 template <typename Req>
 void Add(GigyaMethodTable* table, GmApi* api, const char* name,
          absl::flat_hash_set<std::string> params, Names names,
-         absl::StatusOr<Req> (*parse)(const GigyaParams&, const HttpRequest&),
+         absl::StatusOr<Req> (*parse)(const GigyaParams&, const http::HttpRequest&),
          Fields (*call)(GmApi*, const Req&)) {
   (*table)[name] = MakeGigyaMethod<Req>(std::move(params), std::move(names), parse,
                                         [api, call](const Req& req) { return call(api, req); });
@@ -423,7 +424,7 @@ void Add(GigyaMethodTable* table, GmApi* api, const char* name,
 template <typename Req, typename Resp>
 void AddPlain(GigyaMethodTable* table, GmApi* api, const char* name,
               absl::flat_hash_set<std::string> params, Names names,
-              absl::StatusOr<Req> (*parse)(const GigyaParams&, const HttpRequest&),
+              absl::StatusOr<Req> (*parse)(const GigyaParams&, const http::HttpRequest&),
               absl::Status (GmApi::*method)(const Req&, Resp*)) {
   (*table)[name] = MakeGigyaMethod<Req>(
       std::move(params), std::move(names), parse,
@@ -466,4 +467,4 @@ void AddGmMethods(GmApi* api, GigyaMethodTable* table) {
            ParseDeleteChallenge, &GmApi::DeleteChallenge);
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,6 +1,7 @@
-// server/http/gigya_methods.h — the tables of Gigya-style methods (internal to server/http).
-#ifndef COUNTD_SERVER_HTTP_GIGYA_METHODS_H_
-#define COUNTD_SERVER_HTTP_GIGYA_METHODS_H_
+// server/shim/internal/gigya/methods.h — the tables of Gigya-style methods (internal to the
+// shim).
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_GIGYA_METHODS_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_GIGYA_METHODS_H_
 
 #include <cstdint>
 #include <initializer_list>
@@ -13,9 +14,9 @@
 #include "absl/types/optional.h"
 #include "server/api/counters_api.h"
 #include "server/api/gm_api.h"
-#include "server/http/gigya.h"
+#include "server/shim/internal/gigya/params.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 // "accounts.getCounters" -> method. The methods' `parse` steps never touch the API, so a table
 // built with null APIs can still parse (for tests and fuzzing).
@@ -51,6 +52,6 @@ inline constexpr int64_t kGigyaActionsLogMaxActions = 10000;
 // Adds the gm.* Game Mechanics methods.
 void AddGmMethods(api::GmApi* api, GigyaMethodTable* table);
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_GIGYA_METHODS_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_GIGYA_METHODS_H_

@@ -1,4 +1,4 @@
-#include "server/http/gigya_signature.h"
+#include "server/shim/internal/gigya/signature.h"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/logic/status_util.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 bool Unreserved(unsigned char c) {
@@ -92,4 +92,4 @@ std::string SignatureBaseString(absl::string_view method, absl::string_view norm
                       SignatureUrlEncode(SignatureSortedQuery(std::move(params))));
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

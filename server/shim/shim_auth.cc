@@ -1,4 +1,4 @@
-#include "server/http/shim_auth.h"
+#include "server/shim/internal/shim_auth.h"
 
 #include <utility>
 
@@ -6,11 +6,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/api/rpc.h"
-#include "server/http/gigya_signature.h"
 #include "server/logic/status_util.h"
 #include "server/logic/tenant_credentials.h"
+#include "server/shim/internal/gigya/signature.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 namespace reason = logic::auth_reason;
@@ -22,7 +22,7 @@ bool HasReason(const absl::Status& s, absl::string_view r) { return logic::Reaso
 
 // The value of header `name` (lower-case), nullopt when absent. A credential header sent twice is
 // refused rather than picking one of the values.
-absl::StatusOr<absl::optional<absl::string_view>> SingleHeader(const HttpRequest& request,
+absl::StatusOr<absl::optional<absl::string_view>> SingleHeader(const http::HttpRequest& request,
                                                                absl::string_view name) {
   absl::optional<absl::string_view> found;
   for (const auto& [n, v] : request.headers) {
@@ -67,7 +67,7 @@ absl::optional<int64_t> ParseUnixSeconds(absl::string_view text) {
 
 ShimAuth::ShimAuth(const ShimAuthOptions& options) : options_(options) {}
 
-absl::Status ShimAuth::CheckGigya(const GigyaParams& params, const HttpRequest& request,
+absl::Status ShimAuth::CheckGigya(const GigyaParams& params, const http::HttpRequest& request,
                                   absl::string_view service, absl::string_view rpc) {
   absl::StatusOr<std::string> tenant = params.Required("apiKey");
   if (!tenant.ok()) return tenant.status();
@@ -108,7 +108,7 @@ absl::Status ShimAuth::CheckGigya(const GigyaParams& params, const HttpRequest& 
 }
 
 absl::StatusOr<logic::Principal> ShimAuth::CheckSigned(const GigyaParams& params,
-                                                       const HttpRequest& request,
+                                                       const http::HttpRequest& request,
                                                        const std::string& tenant,
                                                        absl::string_view secret_id) {
   absl::StatusOr<std::string> timestamp = params.Required("timestamp");
@@ -163,7 +163,7 @@ absl::StatusOr<logic::Principal> ShimAuth::CheckSigned(const GigyaParams& params
 }
 
 absl::StatusOr<std::string> ShimAuth::CheckBrowser(absl::string_view tenant,
-                                                   const HttpRequest& request, bool admit) {
+                                                   const http::HttpRequest& request, bool admit) {
   absl::StatusOr<logic::TenantSettings> settings = options_.tenants->Settings(tenant);
   if (!settings.ok()) return Relabel(settings.status(), "tracking_id", "secret");
   const std::string* origin = request.Header("origin");
@@ -178,7 +178,7 @@ absl::StatusOr<std::string> ShimAuth::CheckBrowser(absl::string_view tenant,
   return std::string(origin_value);
 }
 
-absl::StatusOr<logic::Principal> ShimAuth::AuthenticateHeaders(const HttpRequest& request) {
+absl::StatusOr<logic::Principal> ShimAuth::AuthenticateHeaders(const http::HttpRequest& request) {
   absl::optional<absl::string_view> values[4];
   const absl::string_view names[4] = {"authorization", "x-countd-tenant", "x-countd-secret",
                                       "x-countd-secret-id"};
@@ -206,4 +206,4 @@ absl::Status ShimAuth::Authorize(const logic::Principal& principal, absl::string
   return options_.tenants->Admit(tenant);
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

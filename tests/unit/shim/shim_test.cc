@@ -1,7 +1,7 @@
-// Unit tests of countd::http::JsonShim, built in-process over the real service logic and a real
+// Unit tests of countd::shim::JsonShim, built in-process over the real service logic and a real
 // RocksDB store wrapped in FailingStore: every route family maps a storage failure to its own
 // server-fault answer, and a few pure routing cases. No sockets: requests go to Handle().
-#include "server/http/shim.h"
+#include "server/shim/shim.h"
 
 #include <memory>
 #include <string>
@@ -24,7 +24,7 @@
 #include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 using ::testing::HasSubstr;
@@ -48,14 +48,14 @@ MATCHER_P(JsonEq, expected, absl::StrCat("is JSON equal to ", expected)) {
   return !want.HasParseError() && got == want;
 }
 
-const std::string* FindHeader(const HttpResponse& r, const std::string& name) {
+const std::string* FindHeader(const http::HttpResponse& r, const std::string& name) {
   for (const auto& [n, v] : r.headers) {
     if (absl::EqualsIgnoreCase(n, name)) return &v;
   }
   return nullptr;
 }
 
-std::string Describe(const HttpResponse& r) {
+std::string Describe(const http::HttpResponse& r) {
   return absl::StrCat("HTTP ", r.status, " ", r.body);
 }
 
@@ -84,23 +84,25 @@ class ShimTest : public ::testing::Test {
     shim_ = std::make_unique<JsonShim>(std::move(services));
   }
 
-  static HttpRequest Request(std::string method, std::string target, std::string body = "",
-                             std::string content_type = "") {
+  static http::HttpRequest Request(std::string method, std::string target, std::string body = "",
+                                   std::string content_type = "") {
     return test::MakeHttpRequest(std::move(method), target, std::move(body),
                                  std::move(content_type));
   }
 
-  HttpResponse Get(const std::string& target) { return shim_->Handle(Request("GET", target)); }
-  HttpResponse PostForm(const std::string& target, const std::string& body) {
+  http::HttpResponse Get(const std::string& target) {
+    return shim_->Handle(Request("GET", target));
+  }
+  http::HttpResponse PostForm(const std::string& target, const std::string& body) {
     return shim_->Handle(
         Request("POST", target, body, "application/x-www-form-urlencoded"));
   }
-  HttpResponse PostJson(const std::string& target, const std::string& body) {
+  http::HttpResponse PostJson(const std::string& target, const std::string& body) {
     return shim_->Handle(Request("POST", target, body, "application/json"));
   }
 
   // Parses a Gigya envelope and returns its errorCode (-1 when unreadable).
-  static int ErrorCode(const HttpResponse& r) {
+  static int ErrorCode(const http::HttpResponse& r) {
     rapidjson::Document doc = Parse(r.body);
     if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("errorCode") ||
         !doc["errorCode"].IsInt()) {
@@ -110,14 +112,15 @@ class ShimTest : public ::testing::Test {
   }
 
   void RegisterBuyCounter() {
-    HttpResponse r = PostForm("/accounts.registerCounters",
-                              "apiKey=site&counters=%5B%7B%22class%22%3A%22_buy%22%2C%22path%22%3A%22%2F%22%7D%5D");
+    http::HttpResponse r = PostForm(
+        "/accounts.registerCounters",
+        "apiKey=site&counters=%5B%7B%22class%22%3A%22_buy%22%2C%22path%22%3A%22%2F%22%7D%5D");
     ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
   }
 
   // The count of ("_buy", "/") for uid u (-1 when absent).
   int64_t BuyCount() {
-    HttpResponse r = Get("/accounts.getCounters?apiKey=site&UID=u");
+    http::HttpResponse r = Get("/accounts.getCounters?apiKey=site&UID=u");
     rapidjson::Document doc = Parse(r.body);
     EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
     if (!doc.IsObject() || !doc.HasMember("counters") || !doc["counters"].IsArray()) return -2;
@@ -145,12 +148,12 @@ constexpr char kIncrement[] =
 
 TEST_F(ShimTest, GigyaIncrementCountersStorageFailureIs500001) {
   RegisterBuyCounter();
-  HttpResponse ok = PostForm("/accounts.incrementCounters", kIncrement);
+  http::HttpResponse ok = PostForm("/accounts.incrementCounters", kIncrement);
   ASSERT_EQ(ErrorCode(ok), 0) << Describe(ok);
   ASSERT_EQ(BuyCount(), 1);
 
   store_->FailNextWrite();
-  HttpResponse r = PostForm("/accounts.incrementCounters", kIncrement);
+  http::HttpResponse r = PostForm("/accounts.incrementCounters", kIncrement);
   EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
   EXPECT_EQ(r.status, 200) << Describe(r);  // Gigya answers HTTP 200 unless asked otherwise
   rapidjson::Document doc = Parse(r.body);
@@ -165,14 +168,14 @@ TEST_F(ShimTest, GigyaIncrementCountersStorageFailureIs500001) {
 
   // With httpStatusCodes=true the HTTP status is the statusCode.
   store_->FailNextWrite();
-  HttpResponse coded =
+  http::HttpResponse coded =
       PostForm("/accounts.incrementCounters", absl::StrCat(kIncrement, "&httpStatusCodes=true"));
   EXPECT_EQ(coded.status, 500) << Describe(coded);
   EXPECT_EQ(ErrorCode(coded), 500001) << Describe(coded);
   EXPECT_EQ(BuyCount(), 1);
 
   // Once storage recovers the same call succeeds.
-  HttpResponse again = PostForm("/accounts.incrementCounters", kIncrement);
+  http::HttpResponse again = PostForm("/accounts.incrementCounters", kIncrement);
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(ErrorCode(again), 0) << Describe(again);
   EXPECT_EQ(BuyCount(), 2);
@@ -183,16 +186,16 @@ TEST_F(ShimTest, GigyaReadFailureIs500001) {
   ASSERT_EQ(ErrorCode(PostForm("/accounts.incrementCounters", kIncrement)), 0);
   store_->FailNext(FailingStore::Op::kGet, 10);
   store_->FailNext(FailingStore::Op::kScan, 10);
-  HttpResponse r = Get("/accounts.getCounters?apiKey=site&UID=u&httpStatusCodes=true");
+  http::HttpResponse r = Get("/accounts.getCounters?apiKey=site&UID=u&httpStatusCodes=true");
   EXPECT_EQ(r.status, 500) << Describe(r);
   EXPECT_EQ(ErrorCode(r), 500001) << Describe(r);
 }
 
 TEST_F(ShimTest, GmNotifyActionStorageFailureIs500001AndChangesNothing) {
-  HttpResponse set = PostForm("/gm.setActionConfig", "apiKey=site&actionID=earn&points=5");
+  http::HttpResponse set = PostForm("/gm.setActionConfig", "apiKey=site&actionID=earn&points=5");
   ASSERT_EQ(ErrorCode(set), 0) << Describe(set);
   store_->FailNextWrite();
-  HttpResponse r = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
+  http::HttpResponse r = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
   EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
   EXPECT_EQ(r.status, 200) << Describe(r);
   rapidjson::Document doc = Parse(r.body);
@@ -203,19 +206,19 @@ TEST_F(ShimTest, GmNotifyActionStorageFailureIs500001AndChangesNothing) {
 
   // Nothing was logged or granted.
   EXPECT_THAT(Get("/gm.getActionsLog?apiKey=site&UID=u").body, HasSubstr("\"actions\":[]"));
-  HttpResponse status = Get("/gm.getChallengeStatus?apiKey=site&UID=u");
+  http::HttpResponse status = Get("/gm.getChallengeStatus?apiKey=site&UID=u");
   EXPECT_THAT(status.body, HasSubstr("\"pointsTotal\":0")) << Describe(status);
 
   // A config write failing is a server fault too, and with httpStatusCodes a 500.
   store_->FailNextWrite();
-  HttpResponse cfg =
+  http::HttpResponse cfg =
       PostForm("/gm.setActionConfig", "apiKey=site&actionID=other&points=1&httpStatusCodes=true");
   EXPECT_EQ(cfg.status, 500) << Describe(cfg);
   EXPECT_EQ(ErrorCode(cfg), 500001) << Describe(cfg);
   EXPECT_THAT(Get("/gm.getActionConfig?apiKey=site").body, Not(HasSubstr("\"other\"")));
 
   // After recovery the grant goes through once.
-  HttpResponse ok = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
+  http::HttpResponse ok = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
   EXPECT_EQ(ErrorCode(ok), 0) << Describe(ok);
   EXPECT_THAT(Get("/gm.getChallengeStatus?apiKey=site&UID=u").body,
               HasSubstr("\"pointsTotal\":5"));
@@ -226,7 +229,7 @@ TEST_F(ShimTest, GmNotifyActionStorageFailureIs500001AndChangesNothing) {
 TEST_F(ShimTest, StashIncrStorageFailureIsStatus500InA200) {
   const std::string incr = "/stash/v1.1/count/incr/site/public/v:c";
   store_->FailNextWrite();
-  HttpResponse r = PostJson(incr, "");
+  http::HttpResponse r = PostJson(incr, "");
   EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
   EXPECT_EQ(r.status, 200) << Describe(r);
   EXPECT_THAT(r.body, JsonEq(R"({"status":500})")) << Describe(r);
@@ -235,10 +238,10 @@ TEST_F(ShimTest, StashIncrStorageFailureIsStatus500InA200) {
   EXPECT_EQ(*cors, "*");
 
   // The failed increment counted nothing: one good increment reads 1.
-  HttpResponse ok = PostJson(incr, "");
+  http::HttpResponse ok = PostJson(incr, "");
   EXPECT_THAT(ok.body, HasSubstr("\"status\":200")) << Describe(ok);
   const std::string today = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
-  HttpResponse got = Get(absl::StrCat("/stash/v1.1/count/get/site/public/v:c:", today));
+  http::HttpResponse got = Get(absl::StrCat("/stash/v1.1/count/get/site/public/v:c:", today));
   if (absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()) != today) {
     GTEST_SKIP() << "crossed UTC midnight";
   }
@@ -248,12 +251,12 @@ TEST_F(ShimTest, StashIncrStorageFailureIsStatus500InA200) {
 TEST_F(ShimTest, TallyPostStorageFailureIsNotSaved) {
   const std::string add = "/tally/site/ecount/logins/alice/60";
   store_->FailNextWrite();
-  HttpResponse r = PostJson(add, "");
+  http::HttpResponse r = PostJson(add, "");
   EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
   EXPECT_EQ(r.status, 200) << Describe(r);
   EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved"})")) << Describe(r);
 
-  HttpResponse ok = PostJson(add, "");
+  http::HttpResponse ok = PostJson(add, "");
   EXPECT_THAT(ok.body, JsonEq(R"({"status":"saved"})")) << Describe(ok);
   // The refused write was not counted.
   EXPECT_THAT(Get("/tally/site/ecount/logins/alice").body, JsonEq(R"({"data":"1"})"));
@@ -264,7 +267,7 @@ TEST_F(ShimTest, TallyGetEcountStorageFailureIsStatus500) {
               JsonEq(R"({"status":"saved"})"));
   store_->FailNext(FailingStore::Op::kGet, 10);
   store_->FailNext(FailingStore::Op::kScan, 10);
-  HttpResponse r = Get("/tally/site/ecount/logins/alice");
+  http::HttpResponse r = Get("/tally/site/ecount/logins/alice");
   EXPECT_GT(store_->injected(FailingStore::Op::kGet) + store_->injected(FailingStore::Op::kScan), 0)
       << "the count was answered without reading the store";
   EXPECT_EQ(r.status, 200) << Describe(r);
@@ -275,7 +278,7 @@ TEST_F(ShimTest, TallyGetEcountStorageFailureIsStatus500) {
 
 TEST_F(ShimTest, CanonicalIncrStorageFailureIs503Unavailable) {
   store_->FailNextWrite();
-  HttpResponse r =
+  http::HttpResponse r =
       PostJson("/v1/Counters/Incr", R"({"tenant":"site","visitorId":"v","counterName":"c"})");
   EXPECT_EQ(store_->injected(FailingStore::Op::kWrite), 1);
   EXPECT_EQ(r.status, 503) << Describe(r);
@@ -286,7 +289,7 @@ TEST_F(ShimTest, CanonicalIncrStorageFailureIs503Unavailable) {
   EXPECT_FALSE(std::string(doc["message"].GetString()).empty());
   ASSERT_TRUE(doc["details"].IsArray());
 
-  HttpResponse ok =
+  http::HttpResponse ok =
       PostJson("/v1/Counters/Incr", R"({"tenant":"site","visitorId":"v","counterName":"c"})");
   EXPECT_EQ(ok.status, 200) << Describe(ok);
   EXPECT_THAT(ok.body, HasSubstr("\"key\":\"site:c:"));
@@ -295,13 +298,13 @@ TEST_F(ShimTest, CanonicalIncrStorageFailureIs503Unavailable) {
 // --- health ------------------------------------------------------------------------------------
 
 TEST_F(ShimTest, ReadyzIs503WhileWritesFailAnd200After) {
-  HttpResponse before = Get("/readyz");
+  http::HttpResponse before = Get("/readyz");
   EXPECT_EQ(before.status, 200) << Describe(before);
   EXPECT_THAT(before.body, JsonEq(R"({"status":"ready"})"));
 
   store_->FailNextWrite(2);
   for (int i = 0; i < 2; ++i) {
-    HttpResponse r = Get("/readyz");
+    http::HttpResponse r = Get("/readyz");
     EXPECT_EQ(r.status, 503) << Describe(r);
     rapidjson::Document doc = Parse(r.body);
     ASSERT_TRUE(doc.IsObject()) << Describe(r);
@@ -309,7 +312,7 @@ TEST_F(ShimTest, ReadyzIs503WhileWritesFailAnd200After) {
     EXPECT_THAT(std::string(doc["reason"].GetString()), HasSubstr("injected"));
   }
   EXPECT_EQ(store_->pending(FailingStore::Op::kWrite), 0);
-  HttpResponse after = Get("/readyz");
+  http::HttpResponse after = Get("/readyz");
   EXPECT_EQ(after.status, 200) << Describe(after);
   // Liveness does not depend on storage.
   store_->FailNextWrite();
@@ -320,15 +323,15 @@ TEST_F(ShimTest, ReadyzIs503WhileWritesFailAnd200After) {
 
 TEST_F(ShimTest, UnknownPathIs404) {
   for (const char* target : {"/foo", "/", "/foo/bar", "/stashx"}) {
-    HttpResponse r = Get(target);
+    http::HttpResponse r = Get(target);
     EXPECT_EQ(r.status, 404) << target << ": " << Describe(r);
     EXPECT_THAT(r.body, HasSubstr("no route")) << target;
   }
   // An unknown Gigya-style method is 404000 in the envelope, HTTP 200 unless httpStatusCodes.
-  HttpResponse g = Get("/gm.noSuchMethod?apiKey=site");
+  http::HttpResponse g = Get("/gm.noSuchMethod?apiKey=site");
   EXPECT_EQ(g.status, 200) << Describe(g);
   EXPECT_EQ(ErrorCode(g), 404000) << Describe(g);
-  HttpResponse coded = Get("/gm.noSuchMethod?apiKey=site&httpStatusCodes=TRUE");
+  http::HttpResponse coded = Get("/gm.noSuchMethod?apiKey=site&httpStatusCodes=TRUE");
   EXPECT_EQ(coded.status, 404) << Describe(coded);
   EXPECT_EQ(ErrorCode(coded), 404000) << Describe(coded);
 }
@@ -336,7 +339,7 @@ TEST_F(ShimTest, UnknownPathIs404) {
 TEST_F(ShimTest, OptionsPreflightOnStashAndTally) {
   for (const char* target : {"/stash/v1.1/count/incr/site/public/v:c",
                              "/tally/site/ecount/logins/alice/60"}) {
-    HttpResponse r = shim_->Handle(Request("OPTIONS", target));
+    http::HttpResponse r = shim_->Handle(Request("OPTIONS", target));
     EXPECT_EQ(r.status, 204) << target;
     EXPECT_TRUE(r.body.empty()) << target;
     const std::string* methods = FindHeader(r, "Access-Control-Allow-Methods");
@@ -360,7 +363,7 @@ TEST_F(ShimTest, GigyaRefusesMethodsOtherThanGetAndPostAndWritesNothing) {
       "/accounts.incrementCounters?apiKey=site&UID=u&counters=%5B%7B%22class%22%3A%22_buy%22%2C"
       "%22path%22%3A%22%2F%22%7D%5D";
   for (const char* method : {"PUT", "DELETE", "PATCH", "get", "post"}) {
-    HttpResponse r = shim_->Handle(Request(method, target));
+    http::HttpResponse r = shim_->Handle(Request(method, target));
     EXPECT_EQ(ErrorCode(r), 400001) << method << ": " << Describe(r);
     EXPECT_THAT(r.body, HasSubstr("method")) << method;
   }
@@ -373,7 +376,7 @@ TEST_F(ShimTest, GigyaRefusesMethodsOtherThanGetAndPostAndWritesNothing) {
 TEST_F(ShimTest, JsonpWithAnEmptyCallbackIsAPlainJsonRefusal) {
   for (const char* target : {"/accounts.getRegisteredCounters?apiKey=site&format=jsonp&callback=",
                              "/accounts.getRegisteredCounters?apiKey=site&format=jsonp&callback"}) {
-    HttpResponse r = Get(target);
+    http::HttpResponse r = Get(target);
     EXPECT_EQ(r.content_type, "application/json") << target;
     EXPECT_EQ(ErrorCode(r), 400002) << Describe(r);
     EXPECT_EQ(r.body.front(), '{') << Describe(r);
@@ -395,7 +398,7 @@ TEST_F(ShimTest, CanonicalRefusesRepeatedMembersAndInvalidUtf8AndWritesNothing) 
         std::string(R"({"tenant":"a","visitorId":"v","counterName":"c","delta":"1","delta":"2"})"),
         std::string("{\"tenant\":\"a\xff\",\"visitorId\":\"v\",\"counterName\":\"c\"}"),
         std::string(100000, '[') + std::string(100000, ']')}) {
-    HttpResponse r = PostJson("/v1/Counters/Incr", body);
+    http::HttpResponse r = PostJson("/v1/Counters/Incr", body);
     EXPECT_EQ(r.status, 400) << Describe(r);
     EXPECT_THAT(r.body, HasSubstr(R"("code":3)"));
   }
@@ -407,4 +410,4 @@ TEST_F(ShimTest, CanonicalRefusesRepeatedMembersAndInvalidUtf8AndWritesNothing) 
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,4 +1,4 @@
-#include "server/http/gigya.h"
+#include "server/shim/internal/gigya/params.h"
 
 #include <algorithm>
 #include <random>
@@ -14,14 +14,14 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "server/errors.h"
-#include "server/http/json.h"
-#include "server/http/routes.h"
-#include "server/http/shim_auth.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/json.h"
+#include "server/shim/internal/routes.h"
+#include "server/shim/internal/shim_auth.h"
 #include "spdlog/spdlog.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 namespace {
 
@@ -192,7 +192,7 @@ void LogIgnored(absl::string_view method_name, const std::vector<std::string>& n
 
 }  // namespace
 
-absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request) {
+absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const http::HttpRequest& request) {
   absl::StatusOr<GigyaParams> p = Collect(request);
   if (!p.ok()) return p;
   std::vector<std::string> repeated = p->Repeated(CommonParams());
@@ -205,7 +205,7 @@ absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const HttpRequest& request)
   return p;
 }
 
-absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
+absl::StatusOr<GigyaParams> GigyaParams::Collect(const http::HttpRequest& request) {
   // Gigya's REST endpoints take GET and POST. Any other method (PUT, DELETE, a lower-case "get":
   // tokens are case-sensitive) is refused before it can call a method, so it never writes.
   if (request.method != "GET" && request.method != "POST" && request.method != "HEAD") {
@@ -219,7 +219,8 @@ absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
     if (!p.values_.emplace(name, std::move(value)).second) p.repeated_.insert(std::move(name));
     return absl::OkStatus();
   };
-  absl::optional<std::vector<std::pair<std::string, std::string>>> query = ParseForm(request.query);
+  absl::optional<std::vector<std::pair<std::string, std::string>>> query =
+      http::ParseForm(request.query);
   if (!query.has_value()) return FormatError("malformed query string");
   for (auto& [name, value] : *query) {
     absl::Status s = add(std::move(name), std::move(value));
@@ -231,7 +232,8 @@ absl::StatusOr<GigyaParams> GigyaParams::Collect(const HttpRequest& request) {
   const std::string* type = request.Header("content-type");
   absl::string_view content_type = type != nullptr ? absl::string_view(*type) : "";
   if (absl::StartsWithIgnoreCase(content_type, "application/x-www-form-urlencoded")) {
-    absl::optional<std::vector<std::pair<std::string, std::string>>> form = ParseForm(request.body);
+    absl::optional<std::vector<std::pair<std::string, std::string>>> form =
+        http::ParseForm(request.body);
     if (!form.has_value()) return FormatError("malformed form body");
     for (auto& [name, value] : *form) {
       absl::Status s = add(std::move(name), std::move(value));
@@ -325,10 +327,10 @@ std::string NewCallId() {
   return absl::StrFormat("%016x%016x", rng(), rng());
 }
 
-HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
-                         const HttpRequest& request, ShimAuth* auth) {
+http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
+                               const http::HttpRequest& request, ShimAuth* auth) {
   Envelope e;
-  HttpResponse r;
+  http::HttpResponse r;
   absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(request);
   bool http_status_codes = false;
   bool internal_error = false;  // the error came from the service (names proto fields)
@@ -414,14 +416,14 @@ HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_nam
   return r;
 }
 
-HttpResponse GigyaRefused(const absl::Status& status) {
+http::HttpResponse GigyaRefused(const absl::Status& status) {
   Envelope e;
   e.error_code = Classify(status).gigya;
   e.error_details = std::string(status.message());
-  HttpResponse r;
+  http::HttpResponse r;
   r.body = EnvelopeJson(e);
   r.headers.emplace_back("Access-Control-Allow-Origin", "*");
   return r;
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,8 +1,8 @@
-// server/http/json.h — JSON for the legacy routes (internal to server/http): a bounded parser for
-// untrusted text, and string literals that are valid JSON (and safe inside JSONP) whatever bytes
-// they are given.
-#ifndef COUNTD_SERVER_HTTP_JSON_H_
-#define COUNTD_SERVER_HTTP_JSON_H_
+// server/shim/internal/json.h — JSON for the legacy routes (internal to server/shim): a bounded
+// parser for untrusted text, and string literals that are valid JSON (and safe inside JSONP)
+// whatever bytes they are given.
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_JSON_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_JSON_H_
 
 #include <string>
 
@@ -11,7 +11,7 @@
 #include "absl/types/optional.h"
 #include "rapidjson/document.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 // Deepest nesting of arrays and objects ParseJson accepts. Legacy requests need 3 levels; the
 // bound keeps every recursive walk of a parsed document (parsing, printing, comparing) far from
@@ -42,6 +42,6 @@ absl::optional<std::string> RepeatedMemberAnywhere(const rapidjson::Value& value
 // JavaScript (JSONP). The result is always valid JSON.
 std::string JsonQuote(absl::string_view s);
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_JSON_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_JSON_H_

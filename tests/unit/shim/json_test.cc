@@ -1,5 +1,5 @@
-// Tests of server/http/json.h: the bounded JSON parser of the legacy routes and JsonQuote.
-#include "server/http/json.h"
+// Tests of server/shim/internal/json.h: the bounded JSON parser of the legacy routes and JsonQuote.
+#include "server/shim/internal/json.h"
 
 #include <string>
 
@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 using ::testing::HasSubstr;
@@ -137,4 +137,4 @@ TEST(JsonQuoteTest, EscapesLineSeparatorsForJsonp) {
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim

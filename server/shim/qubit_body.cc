@@ -1,4 +1,4 @@
-#include "server/http/qubit_body.h"
+#include "server/shim/internal/qubit_body.h"
 
 #include <algorithm>
 #include <utility>
@@ -9,12 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "server/http/json.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
 #include "server/logic/validate.h"
+#include "server/shim/internal/json.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -79,7 +79,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ReadFormPairs(
       return absl::InvalidArgumentError("a form pair without a name and '='");
     }
   }
-  absl::optional<std::vector<std::pair<std::string, std::string>>> pairs = ParseForm(body);
+  absl::optional<std::vector<std::pair<std::string, std::string>>> pairs = http::ParseForm(body);
   if (!pairs.has_value()) {
     return absl::InvalidArgumentError("a malformed percent-escape or a NUL byte in the form");
   }
@@ -233,4 +233,4 @@ absl::Status ReadQubitBody(absl::string_view body,
   return absl::OkStatus();
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,5 +1,5 @@
-// server/http/gigya_signature.h — the base string a Gigya signed request is signed over (the
-// "Gigya authorization method", as the official SDKs compute it). Pure functions, no state.
+// server/shim/internal/gigya/signature.h — the base string a Gigya signed request is signed over
+// (the "Gigya authorization method", as the official SDKs compute it). Pure functions, no state.
 //
 //   baseString    = UPPER(method) "&" UrlEncode(normalizedUrl) "&" UrlEncode(sortedQuery)
 //   normalizedUrl = scheme "://" lowercase(host) [":" port, when not the scheme's default] path
@@ -9,8 +9,8 @@
 //
 // The signature itself, Base64(HMAC-SHA1(Base64Decode(secret), baseString)), is checked by
 // logic::TenantRegistry::CheckSignature.
-#ifndef COUNTD_SERVER_HTTP_GIGYA_SIGNATURE_H_
-#define COUNTD_SERVER_HTTP_GIGYA_SIGNATURE_H_
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_GIGYA_SIGNATURE_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_GIGYA_SIGNATURE_H_
 
 #include <string>
 #include <utility>
@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 using SignatureParams = std::vector<std::pair<std::string, std::string>>;
 
@@ -44,6 +44,6 @@ std::string SignatureSortedQuery(SignatureParams params);
 std::string SignatureBaseString(absl::string_view method, absl::string_view normalized_url,
                                 SignatureParams params);
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_GIGYA_SIGNATURE_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_GIGYA_SIGNATURE_H_

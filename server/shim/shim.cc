@@ -1,4 +1,4 @@
-#include "server/http/shim.h"
+#include "server/shim/shim.h"
 
 #include <algorithm>
 #include <functional>
@@ -12,25 +12,25 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/errors.h"
-#include "server/http/gigya.h"
-#include "server/http/gigya_methods.h"
-#include "server/http/routes.h"
-#include "server/http/shim_auth.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/internal/gigya/params.h"
+#include "server/shim/internal/routes.h"
+#include "server/shim/internal/shim_auth.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
-HttpResponse PlainJson(int status, std::string body) {
-  HttpResponse r;
+http::HttpResponse PlainJson(int status, std::string body) {
+  http::HttpResponse r;
   r.status = status;
   r.body = std::move(body);
   return r;
 }
 
 // {"code","message","details"} with grpc-gateway's HTTP status for the code.
-HttpResponse CanonicalError(const absl::Status& s) {
+http::HttpResponse CanonicalError(const absl::Status& s) {
   ErrorClass c = Classify(s);
   return PlainJson(c.http, absl::StrCat("{\"code\":", static_cast<int>(c.grpc),
                                         ",\"message\":", JsonQuote(s.message()),
@@ -38,15 +38,15 @@ HttpResponse CanonicalError(const absl::Status& s) {
 }
 
 // A canonical error; a 401 also says how to authenticate.
-HttpResponse CanonicalAuthError(const absl::Status& s) {
-  HttpResponse r = CanonicalError(s);
+http::HttpResponse CanonicalAuthError(const absl::Status& s) {
+  http::HttpResponse r = CanonicalError(s);
   if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"countd\"");
   return r;
 }
 
 // Sets Access-Control-Allow-Origin to `allow` ("" = none) and says the answer depends on the
 // request's Origin.
-HttpResponse WithAllowOrigin(HttpResponse r, const std::string& allow) {
+http::HttpResponse WithAllowOrigin(http::HttpResponse r, const std::string& allow) {
   auto& h = r.headers;
   h.erase(std::remove_if(h.begin(), h.end(),
                          [](const auto& kv) { return kv.first == "Access-Control-Allow-Origin"; }),
@@ -58,7 +58,7 @@ HttpResponse WithAllowOrigin(HttpResponse r, const std::string& allow) {
 
 // The answer to a Stash / Tally request refused before it reached the service (Qubit `status`
 // of `s`); a Tally write also says "not saved".
-HttpResponse BrowserRefused(bool stash, absl::string_view method, const absl::Status& s) {
+http::HttpResponse BrowserRefused(bool stash, absl::string_view method, const absl::Status& s) {
   int status = Classify(s).qubit;
   if (stash) return StashStatus(status);
   if (method == "POST") {
@@ -86,14 +86,14 @@ Family FamilyOf(absl::string_view path) {
 
 }  // namespace
 
-HttpResponse CorsJson(std::string body) {
-  HttpResponse r = PlainJson(200, std::move(body));
+http::HttpResponse CorsJson(std::string body) {
+  http::HttpResponse r = PlainJson(200, std::move(body));
   r.headers.emplace_back("Access-Control-Allow-Origin", "*");
   return r;
 }
 
-HttpResponse CorsPreflight() {
-  HttpResponse r;
+http::HttpResponse CorsPreflight() {
+  http::HttpResponse r;
   r.status = 204;
   r.content_type = "";
   r.headers = {{"Access-Control-Allow-Origin", "*"},
@@ -103,7 +103,8 @@ HttpResponse CorsPreflight() {
   return r;
 }
 
-absl::Status ParseCanonicalRequest(const HttpRequest& request, google::protobuf::Message* message) {
+absl::Status ParseCanonicalRequest(const http::HttpRequest& request,
+                                   google::protobuf::Message* message) {
   if (request.method != "POST") {
     return absl::InvalidArgumentError(
         absl::StrCat("method ", request.method, ": /v1/ routes take POST"));
@@ -142,7 +143,7 @@ class JsonShim::Canonical {
  public:
   // Called with the parsed request's tenant before the service runs; an error stops the call.
   using Admit = std::function<absl::Status(absl::string_view tenant)>;
-  using Call = std::function<absl::Status(const HttpRequest& request, const Admit& admit,
+  using Call = std::function<absl::Status(const http::HttpRequest& request, const Admit& admit,
                                           std::string* json)>;
 
   // `auth` nullptr = no credentials needed.
@@ -154,7 +155,7 @@ class JsonShim::Canonical {
 
   bool Has(absl::string_view route) const { return calls_.contains(route); }
 
-  HttpResponse Handle(const HttpRequest& request, absl::string_view route) {
+  http::HttpResponse Handle(const http::HttpRequest& request, absl::string_view route) {
     auto it = calls_.find(route);
     if (it == calls_.end()) {
       return CanonicalError(absl::NotFoundError(absl::StrCat("no method /v1/", route)));
@@ -195,7 +196,7 @@ class JsonShim::Canonical {
   void Add(std::string route, typename Row::ApiType* api) {
     using Req = typename Row::Request;
     using Resp = typename Row::Response;
-    calls_.emplace(std::move(route), [api](const HttpRequest& request, const Admit& admit,
+    calls_.emplace(std::move(route), [api](const http::HttpRequest& request, const Admit& admit,
                                            std::string* json) {
       Req req;
       absl::Status s = ParseCanonicalRequest(request, &req);
@@ -242,7 +243,7 @@ JsonShim::JsonShim(ShimServices services)
 
 JsonShim::~JsonShim() = default;
 
-HttpResponse JsonShim::Handle(const HttpRequest& request) {
+http::HttpResponse JsonShim::Handle(const http::HttpRequest& request) {
   const std::string& path = request.path;
   if (path == "/healthz") return PlainJson(200, "{\"status\":\"ok\"}");
   if (path == "/readyz") {
@@ -255,11 +256,11 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
   }
   if (path == "/metrics" && services_.metrics) {
     if (request.method != "GET" && request.method != "HEAD") {
-      HttpResponse r = PlainJson(405, "{\"error\":\"method not allowed\"}");
+      http::HttpResponse r = PlainJson(405, "{\"error\":\"method not allowed\"}");
       r.headers.emplace_back("Allow", "GET, HEAD");
       return r;
     }
-    HttpResponse r;
+    http::HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = services_.metrics();
     return r;
@@ -278,7 +279,7 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
     const bool stash = family == Family::kStash;
     if (auth_ != nullptr) {
       // The tracking id decides the origin and rate rules: read it before the route runs.
-      absl::optional<std::vector<std::string>> segments = PathSegments(path);
+      absl::optional<std::vector<std::string>> segments = http::PathSegments(path);
       if (!segments.has_value()) {
         if (request.method == "OPTIONS") return CorsPreflight();
         return stash ? StashStatus(400) : TallyFailure(request.method, 400);
@@ -292,8 +293,8 @@ HttpResponse JsonShim::Handle(const HttpRequest& request) {
   return PlainJson(404, absl::StrCat("{\"error\":\"no route\",\"path\":", JsonQuote(path), "}"));
 }
 
-HttpResponse JsonShim::HandleBrowser(const HttpRequest& request, bool stash,
-                                     const std::vector<std::string>& segments) {
+http::HttpResponse JsonShim::HandleBrowser(const http::HttpRequest& request, bool stash,
+                                           const std::vector<std::string>& segments) {
   // The tracking id: /stash/v1.1/count/<op>/<tracking_id>/... or /tally/<tracking_id>/...
   const size_t at = stash ? 4 : 1;
   if (segments.size() <= at) {
@@ -308,7 +309,7 @@ HttpResponse JsonShim::HandleBrowser(const HttpRequest& request, bool stash,
     // A refused origin gets no Access-Control-Allow-* headers: the browser does not send the
     // request.
     if (!allow.ok()) {
-      HttpResponse r;
+      http::HttpResponse r;
       r.status = 204;
       r.content_type = "";
       r.headers.emplace_back("Vary", "Origin");
@@ -319,8 +320,8 @@ HttpResponse JsonShim::HandleBrowser(const HttpRequest& request, bool stash,
   if (!allow.ok()) {
     return WithAllowOrigin(BrowserRefused(stash, request.method, allow.status()), "*");
   }
-  HttpResponse r = stash ? HandleStash(services_.counters, request)
-                         : HandleTally(services_.tally, request);
+  http::HttpResponse r =
+      stash ? HandleStash(services_.counters, request) : HandleTally(services_.tally, request);
   return WithAllowOrigin(std::move(r), *allow);
 }
 
@@ -368,13 +369,13 @@ std::string JsonShim::RouteLabel(absl::string_view method, absl::string_view pat
   return "unknown";
 }
 
-HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind) {
+http::HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind) {
   absl::string_view path = absl::string_view(target).substr(0, target.find('?'));
-  int status = kind == kRejectBodyTooLarge     ? 413
-               : kind == kRejectHeaderTooLarge ? 431
-               : kind == kRejectUriTooLong     ? 414
-                                               : 400;
-  HttpResponse r;
+  int status = kind == http::kRejectBodyTooLarge     ? 413
+               : kind == http::kRejectHeaderTooLarge ? 431
+               : kind == http::kRejectUriTooLong     ? 414
+                                                     : 400;
+  http::HttpResponse r;
   switch (FamilyOf(path)) {
     case Family::kStash:
       r = StashStatus(400);
@@ -397,4 +398,4 @@ HttpResponse JsonShim::Reject(const std::string& target, absl::string_view kind)
   return r;
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,8 +1,9 @@
-// server/http/qubit_body.h — the request bodies of the Qubit routes (Stash, Tally) in the shapes
-// their clients send (internal to server/http): JSON, the Qubit documents' JavaScript-literal
-// style ({ dimension: 'date' }) and forms as jQuery's $.post sends them (dimension=date).
-#ifndef COUNTD_SERVER_HTTP_QUBIT_BODY_H_
-#define COUNTD_SERVER_HTTP_QUBIT_BODY_H_
+// server/shim/internal/qubit_body.h — the request bodies of the Qubit routes (Stash, Tally) in the
+// shapes their clients send (internal to server/shim): JSON, the Qubit documents'
+// JavaScript-literal style ({ dimension: 'date' }) and forms as jQuery's $.post sends them
+// (dimension=date).
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_QUBIT_BODY_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_QUBIT_BODY_H_
 
 #include <initializer_list>
 #include <string>
@@ -12,7 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "rapidjson/document.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 // Rewrites `text`, a value in the documents' JavaScript-literal style, as JSON text. The subset
 // accepted is the one that reads the same in JSON and JavaScript:
@@ -50,6 +51,6 @@ absl::Status ReadQubitBody(absl::string_view body,
                            std::initializer_list<absl::string_view> list_names,
                            rapidjson::Document* doc);
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_QUBIT_BODY_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_QUBIT_BODY_H_

@@ -1,7 +1,8 @@
-// server/http/gigya.h — Gigya-style REST calls: parameters from the query string, a form body or
-// a JSON body; the response envelope (callId, errorCode, statusCode, time, ...); JSONP.
-#ifndef COUNTD_SERVER_HTTP_GIGYA_H_
-#define COUNTD_SERVER_HTTP_GIGYA_H_
+// server/shim/internal/gigya/params.h — Gigya-style REST calls: parameters from the query string, a
+// form body or a JSON body; the response envelope (callId, errorCode, statusCode, time, ...);
+// JSONP.
+#ifndef COUNTD_SERVER_SHIM_INTERNAL_GIGYA_PARAMS_H_
+#define COUNTD_SERVER_SHIM_INTERNAL_GIGYA_PARAMS_H_
 
 #include <functional>
 #include <memory>
@@ -20,7 +21,7 @@
 #include "google/protobuf/message.h"
 #include "server/http/http_server.h"
 
-namespace countd::http {
+namespace countd::shim {
 
 // The parameters of one call. Thread-compatible (immutable once made).
 //
@@ -36,7 +37,7 @@ class GigyaParams {
   // HEAD, an unparseable body or query, a common parameter (format, callback, context,
   // httpStatusCodes, dontHandleScreenSet and the credentials) given more than once, or a body of
   // another content type; 400006 naming apiKey when both apiKey and APIKey are given.
-  static absl::StatusOr<GigyaParams> FromRequest(const HttpRequest& request);
+  static absl::StatusOr<GigyaParams> FromRequest(const http::HttpRequest& request);
 
   // The value, or nullptr when absent. "apiKey" also finds a parameter sent as "APIKey" (the
   // spelling of some Gigya clients; FromRequest refuses both at once).
@@ -58,7 +59,7 @@ class GigyaParams {
 
  private:
   // FromRequest without the apiKey/APIKey and repeated-common-parameter rules.
-  static absl::StatusOr<GigyaParams> Collect(const HttpRequest& request);
+  static absl::StatusOr<GigyaParams> Collect(const http::HttpRequest& request);
 
   absl::flat_hash_map<std::string, std::string> values_;  // the first value of each name
   absl::flat_hash_set<std::string> repeated_;             // names sent more than once
@@ -82,7 +83,7 @@ struct GigyaMethod {
   using Request = std::unique_ptr<google::protobuf::Message>;
   absl::flat_hash_set<std::string> params;
   absl::flat_hash_map<std::string, std::string> field_names;  // e.g. "uid" -> "UID"
-  std::function<absl::StatusOr<Request>(const GigyaParams&, const HttpRequest&)> parse;
+  std::function<absl::StatusOr<Request>(const GigyaParams&, const http::HttpRequest&)> parse;
   std::function<absl::StatusOr<std::string>(const google::protobuf::Message&)> call;
   // The gRPC method the call maps to ("Counters", "IncrementCounters"): the access a
   // credential needs for it is logic::AccessOf(service, rpc). MakeGigyaMethod finds it from the
@@ -98,7 +99,7 @@ template <typename Req>
 GigyaMethod MakeGigyaMethod(
     absl::flat_hash_set<std::string> params,
     absl::flat_hash_map<std::string, std::string> field_names,
-    std::function<absl::StatusOr<Req>(const GigyaParams&, const HttpRequest&)> parse,
+    std::function<absl::StatusOr<Req>(const GigyaParams&, const http::HttpRequest&)> parse,
     std::function<absl::StatusOr<std::string>(const Req&)> call) {
   GigyaMethod m;
   m.params = std::move(params);
@@ -112,7 +113,7 @@ GigyaMethod MakeGigyaMethod(
       m.rpc = service->method(j)->name();
     }
   }
-  m.parse = [parse = std::move(parse)](const GigyaParams& p, const HttpRequest& r)
+  m.parse = [parse = std::move(parse)](const GigyaParams& p, const http::HttpRequest& r)
       -> absl::StatusOr<GigyaMethod::Request> {
     absl::StatusOr<Req> req = parse(p, r);
     if (!req.ok()) return req.status();
@@ -137,11 +138,11 @@ GigyaMethod MakeGigyaMethod(
 // with HTTP 200 unless httpStatusCodes is true (then the HTTP status is the statusCode).
 // `context` is echoed as sent: a string as a string, a JSON body's other JSON value as that
 // value. errorDetails names parameters as the caller spelled them.
-HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
-                         const HttpRequest& request, ShimAuth* auth);
+http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
+                               const http::HttpRequest& request, ShimAuth* auth);
 
 // The envelope of a call refused before its parameters could be read (e.g. body too large).
-HttpResponse GigyaRefused(const absl::Status& status);
+http::HttpResponse GigyaRefused(const absl::Status& status);
 
 // True when `name` may be echoed as a JSONP callback: [A-Za-z_$][A-Za-z0-9_$.]*, 1-128 bytes.
 bool IsValidJsonpCallback(absl::string_view name);
@@ -149,6 +150,6 @@ bool IsValidJsonpCallback(absl::string_view name);
 // 32 lowercase hex characters, random.
 std::string NewCallId();
 
-}  // namespace countd::http
+}  // namespace countd::shim
 
-#endif  // COUNTD_SERVER_HTTP_GIGYA_H_
+#endif  // COUNTD_SERVER_SHIM_INTERNAL_GIGYA_PARAMS_H_

@@ -1,4 +1,4 @@
-#include "server/http/json.h"
+#include "server/shim/internal/json.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -8,7 +8,7 @@
 #include "rapidjson/writer.h"
 #include "server/logic/validate.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 // Checks what RapidJSON's recursive parser cannot bound itself: NUL bytes (which it takes for the
@@ -108,4 +108,4 @@ std::string JsonQuote(absl::string_view s) {
   return absl::StrReplaceAll(out, {{"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"}});
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

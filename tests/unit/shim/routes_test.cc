@@ -1,4 +1,4 @@
-// Tests of the pure parse steps of the JSON shim's route families (server/http/routes.h,
+// Tests of the pure parse steps of the JSON shim's route families (server/shim/internal/routes.h,
 // gigya_methods.h): HTTP request in, countd.v1 request or error out, with no service behind them.
 #include <string>
 #include <variant>
@@ -6,17 +6,17 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/http/gigya_methods.h"
-#include "server/http/routes.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/internal/routes.h"
 #include "tests/testing/http_request.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 // From 192.0.2.1, the address gm.notifyAction records when no `ip` is sent.
-HttpRequest Request(std::string method, const std::string& target, std::string body = "",
-                    std::string content_type = "") {
+http::HttpRequest Request(std::string method, const std::string& target, std::string body = "",
+                          std::string content_type = "") {
   return test::MakeHttpRequest(std::move(method), target, std::move(body),
                                std::move(content_type), "192.0.2.1");
 }
@@ -48,7 +48,7 @@ TEST(ParseStashRequestTest, NoRouteIsNotFoundAndABadRequestIsInvalid) {
       ParseStashRequest(Request("POST", "/stash/v1.1/count/incr/site/private/v:c")).status()));
   EXPECT_TRUE(absl::IsNotFound(
       ParseStashRequest(Request("POST", "/stash/v1.1/count/nope/site/public/v:c")).status()));
-  for (const HttpRequest& bad :
+  for (const http::HttpRequest& bad :
        {Request("GET", "/stash/v1.1/count/incr/site/public/v:c"),
         Request("POST", "/stash/v1.1/count/incr/site/public/v"),
         Request("POST", "/stash/v1.1/count/incr/site/public/v%2Fx:c"),
@@ -91,7 +91,7 @@ TEST(ParseTallyRequestTest, ReadsAndTheirErrors) {
 TEST(ParseStashRequestTest, BodiesAsJsonJsLiteralOrForm) {
   const std::string incr = "/stash/v1.1/count/incr/site/public/v:c";
   // The Content-Type does not decide: jQuery labels JSON text as a form.
-  for (const HttpRequest& ok :
+  for (const http::HttpRequest& ok :
        {Request("POST", incr, "dimension=date", "application/x-www-form-urlencoded"),
         Request("POST", incr, "dimension=date"), Request("POST", incr, "{ dimension: 'date' }"),
         Request("POST", incr, R"({"dimension":"date"})", "application/x-www-form-urlencoded")}) {
@@ -202,7 +202,7 @@ TEST(GigyaMethodParseTest, IncrementCountersParsesWithoutAService) {
   GigyaMethodTable table;
   AddAccountsMethods(nullptr, &table);
   AddGmMethods(nullptr, &table);
-  HttpRequest http = Request(
+  http::HttpRequest http = Request(
       "GET",
       "/accounts.incrementCounters?apiKey=site&UID=u1&requestID=r&counters=%5B%7B%22class%22%3A"
       "%22_buy%22%2C%22path%22%3A%22%2F%22%2C%22count%22%3A2%7D%5D");
@@ -218,14 +218,14 @@ TEST(GigyaMethodParseTest, IncrementCountersParsesWithoutAService) {
   ASSERT_EQ(req.counters_size(), 1);
   EXPECT_EQ(req.counters(0).count(), 2);
   // notifyAction logs the caller's address when no ip is sent.
-  HttpRequest notify = Request("GET", "/gm.notifyAction?apiKey=site&UID=u1&action=a");
+  http::HttpRequest notify = Request("GET", "/gm.notifyAction?apiKey=site&UID=u1&action=a");
   absl::StatusOr<GigyaParams> np = GigyaParams::FromRequest(notify);
   ASSERT_TRUE(np.ok());
   absl::StatusOr<GigyaMethod::Request> n = table.at("gm.notifyAction").parse(*np, notify);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(static_cast<const v1::NotifyActionRequest&>(**n).ip(), "192.0.2.1");
   // A parse error names the parameter.
-  HttpRequest bad = Request("GET", "/gm.redeemPoints?apiKey=site&UID=u1&points=1e3");
+  http::HttpRequest bad = Request("GET", "/gm.redeemPoints?apiKey=site&UID=u1&points=1e3");
   absl::StatusOr<GigyaParams> bp = GigyaParams::FromRequest(bad);
   ASSERT_TRUE(bp.ok());
   absl::Status s = table.at("gm.redeemPoints").parse(*bp, bad).status();
@@ -234,4 +234,4 @@ TEST(GigyaMethodParseTest, IncrementCountersParsesWithoutAService) {
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -7,12 +7,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
-#include "server/http/gigya_methods.h"
-#include "server/http/json.h"
-#include "server/http/routes.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/internal/json.h"
+#include "server/shim/internal/routes.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 using api::CountersApi;
@@ -109,7 +109,8 @@ std::string PathsJson(const v1::GetRegisteredCountersResponse& resp) {
 
 // --- parse: parameters -> request (pure) -------------------------------------------------------
 
-absl::StatusOr<v1::RegisterCountersRequest> ParseRegister(const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::RegisterCountersRequest> ParseRegister(const GigyaParams& p,
+                                                          const http::HttpRequest&) {
   v1::RegisterCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
@@ -120,7 +121,7 @@ absl::StatusOr<v1::RegisterCountersRequest> ParseRegister(const GigyaParams& p, 
 }
 
 absl::StatusOr<v1::UnregisterCountersRequest> ParseUnregister(const GigyaParams& p,
-                                                              const HttpRequest&) {
+                                                              const http::HttpRequest&) {
   v1::UnregisterCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
@@ -131,7 +132,7 @@ absl::StatusOr<v1::UnregisterCountersRequest> ParseUnregister(const GigyaParams&
 }
 
 absl::StatusOr<v1::GetRegisteredCountersRequest> ParseGetRegistered(const GigyaParams& p,
-                                                                    const HttpRequest&) {
+                                                                    const http::HttpRequest&) {
   v1::GetRegisteredCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
@@ -140,7 +141,7 @@ absl::StatusOr<v1::GetRegisteredCountersRequest> ParseGetRegistered(const GigyaP
 }
 
 absl::StatusOr<v1::IncrementCountersRequest> ParseIncrement(const GigyaParams& p,
-                                                            const HttpRequest&) {
+                                                            const http::HttpRequest&) {
   v1::IncrementCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
@@ -162,7 +163,7 @@ absl::StatusOr<v1::IncrementCountersRequest> ParseIncrement(const GigyaParams& p
   return req;
 }
 
-absl::StatusOr<v1::GetCountersRequest> ParseGet(const GigyaParams& p, const HttpRequest&) {
+absl::StatusOr<v1::GetCountersRequest> ParseGet(const GigyaParams& p, const http::HttpRequest&) {
   v1::GetCountersRequest req;
   absl::StatusOr<std::string> tenant = Tenant(p);
   if (!tenant.ok()) return tenant.status();
@@ -258,4 +259,4 @@ void AddAccountsMethods(CountersApi* api, GigyaMethodTable* table) {
       {"UID", "regToken", "counters"}, Names(), ParseGet, Bind(api, GetCounters));
 }
 
-}  // namespace countd::http
+}  // namespace countd::shim

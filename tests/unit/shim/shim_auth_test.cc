@@ -1,4 +1,4 @@
-// Unit tests of authentication on the JSON shim (server/http/shim_auth.h through
+// Unit tests of authentication on the JSON shim (server/shim/internal/shim_auth.h through
 // JsonShim::Handle): Gigya secret and signed requests, the Stash/Tally origin and rate rules, and
 // the canonical routes' header credentials. In-process over the real service logic and RocksDB,
 // with a fake tenant registry (its secrets compared plainly, signatures checked with OpenSSL) and
@@ -24,18 +24,18 @@
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
-#include "server/http/gigya_methods.h"
-#include "server/http/gigya_signature.h"
-#include "server/http/shim.h"
 #include "server/logic/status_util.h"
 #include "server/logic/tenants.h"
+#include "server/shim/internal/gigya/methods.h"
+#include "server/shim/internal/gigya/signature.h"
+#include "server/shim/shim.h"
 #include "storage/clock.h"
 #include "storage/store.h"
 #include "tests/testing/http_request.h"
 #include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 using ::testing::HasSubstr;
@@ -178,26 +178,26 @@ rapidjson::Document Parse(const std::string& text) {
   return doc;
 }
 
-std::string Describe(const HttpResponse& r) {
+std::string Describe(const http::HttpResponse& r) {
   std::string out = absl::StrCat("HTTP ", r.status);
   for (const auto& [n, v] : r.headers) absl::StrAppend(&out, "\n  ", n, ": ", v);
   return absl::StrCat(out, "\n  ", r.body);
 }
 
-const std::string* FindHeader(const HttpResponse& r, absl::string_view name) {
+const std::string* FindHeader(const http::HttpResponse& r, absl::string_view name) {
   for (const auto& [n, v] : r.headers) {
     if (absl::EqualsIgnoreCase(n, name)) return &v;
   }
   return nullptr;
 }
 
-int ErrorCode(const HttpResponse& r) {
+int ErrorCode(const http::HttpResponse& r) {
   rapidjson::Document doc = Parse(r.body);
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("errorCode")) return -1;
   return doc["errorCode"].GetInt();
 }
 
-std::string ErrorDetails(const HttpResponse& r) {
+std::string ErrorDetails(const http::HttpResponse& r) {
   rapidjson::Document doc = Parse(r.body);
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("errorDetails")) return "";
   return doc["errorDetails"].GetString();
@@ -256,9 +256,9 @@ class ShimAuthTest : public ::testing::Test {
     return s;
   }
 
-  static HttpRequest Request(std::string method, std::string path, std::string query,
-                             std::string body = "", std::string content_type = "") {
-    HttpRequest r = test::MakeHttpRequest(
+  static http::HttpRequest Request(std::string method, std::string path, std::string query,
+                                   std::string body = "", std::string content_type = "") {
+    http::HttpRequest r = test::MakeHttpRequest(
         std::move(method), query.empty() ? path : absl::StrCat(path, "?", query), std::move(body),
         std::move(content_type));
     r.headers.emplace(r.headers.begin(), "host", kHost);
@@ -279,21 +279,22 @@ class ShimAuthTest : public ::testing::Test {
     return params;
   }
 
-  HttpResponse Get(const std::string& path, const Params& params) {
+  http::HttpResponse Get(const std::string& path, const Params& params) {
     return shim_->Handle(Request("GET", path, Encode(params)));
   }
-  HttpResponse PostForm(const std::string& path, const Params& params) {
+  http::HttpResponse PostForm(const std::string& path, const Params& params) {
     return shim_->Handle(
         Request("POST", path, "", Encode(params), "application/x-www-form-urlencoded"));
   }
-  HttpResponse SignedGet(const std::string& path, Params params,
-                         const std::string& secret = kSecretRw) {
+  http::HttpResponse SignedGet(const std::string& path, Params params,
+                               const std::string& secret = kSecretRw) {
     return Get(path, Signed(std::move(params), secret, "GET", path));
   }
 
   // The acme counters of uid u as JSON, read through the open shim ("" when there are none).
   std::string AcmeCounters() {
-    HttpResponse r = open_->Handle(Request("GET", "/accounts.getCounters", "apiKey=acme&UID=u"));
+    http::HttpResponse r =
+        open_->Handle(Request("GET", "/accounts.getCounters", "apiKey=acme&UID=u"));
     EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
     size_t at = r.body.find("\"counters\":[");
     if (at == std::string::npos || r.body.compare(at, 13, "\"counters\":[]") == 0) return "";
@@ -301,7 +302,7 @@ class ShimAuthTest : public ::testing::Test {
   }
 
   void RegisterAcmeCounter() {
-    HttpResponse r = open_->Handle(
+    http::HttpResponse r = open_->Handle(
         Request("POST", "/accounts.registerCounters", "",
                 Encode({{"apiKey", "acme"}, {"counters", R"([{"class":"_buy","path":"/"}])"}}),
                 "application/x-www-form-urlencoded"));
@@ -313,7 +314,7 @@ class ShimAuthTest : public ::testing::Test {
   }
 
   // The envelope must not quote any credential value of the request.
-  static void ExpectNoCredentialEcho(const HttpResponse& r, const Params& sent) {
+  static void ExpectNoCredentialEcho(const http::HttpResponse& r, const Params& sent) {
     for (const auto& [name, value] : sent) {
       if (name == "secret" || name == "sig" || name == "nonce" || name == "timestamp") {
         if (value.size() >= 2) {
@@ -351,8 +352,9 @@ TEST_F(ShimAuthTest, EveryGigyaMethodMapsToARealRpc) {
 
 TEST_F(ShimAuthTest, SignedGetAndPostSucceed) {
   RegisterAcmeCounter();
-  HttpResponse r = PostForm("/accounts.incrementCounters",
-                            Signed(Increment(), kSecretRw, "POST", "/accounts.incrementCounters"));
+  http::HttpResponse r =
+      PostForm("/accounts.incrementCounters",
+               Signed(Increment(), kSecretRw, "POST", "/accounts.incrementCounters"));
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
   r = SignedGet("/accounts.getCounters", {{"UID", "u"}});
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
@@ -376,32 +378,32 @@ TEST_F(ShimAuthTest, SignatureCoversQueryAndBodyTogether) {
   // apiKey, UID in the query; the rest in the body.
   Params query(p.begin(), p.begin() + 1);
   Params body(p.begin() + 1, p.end());
-  HttpResponse r = shim_->Handle(Request("POST", "/accounts.incrementCounters", Encode(query),
-                                         Encode(body), "application/x-www-form-urlencoded"));
+  http::HttpResponse r = shim_->Handle(Request("POST", "/accounts.incrementCounters", Encode(query),
+                                               Encode(body), "application/x-www-form-urlencoded"));
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
 }
 
 TEST_F(ShimAuthTest, MissingApiKeyIs400002) {
-  HttpResponse r = Get("/accounts.getCounters", {{"UID", "u"}, {"secret", kSecretRw}});
+  http::HttpResponse r = Get("/accounts.getCounters", {{"UID", "u"}, {"secret", kSecretRw}});
   EXPECT_EQ(ErrorCode(r), 400002) << Describe(r);
   EXPECT_THAT(ErrorDetails(r), HasSubstr("apiKey"));
 }
 
 TEST_F(ShimAuthTest, UnknownApiKeyIs400093) {
-  HttpResponse r = SignedGet("/accounts.getCounters", {{"apiKey", "nobody"}, {"UID", "u"}});
+  http::HttpResponse r = SignedGet("/accounts.getCounters", {{"apiKey", "nobody"}, {"UID", "u"}});
   EXPECT_EQ(ErrorCode(r), 400093) << Describe(r);
   EXPECT_THAT(ErrorDetails(r), HasSubstr("apiKey"));
 }
 
 TEST_F(ShimAuthTest, ApiKeySpelledAPIKeyWorksAndBothIsRefused) {
-  HttpResponse r = SignedGet("/accounts.getCounters", {{"APIKey", "acme"}, {"UID", "u"}});
+  http::HttpResponse r = SignedGet("/accounts.getCounters", {{"APIKey", "acme"}, {"UID", "u"}});
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
   r = SignedGet("/accounts.getCounters", {{"APIKey", "acme"}, {"apiKey", "acme"}, {"UID", "u"}});
   EXPECT_EQ(ErrorCode(r), 400006) << Describe(r);
 }
 
 TEST_F(ShimAuthTest, NoCredentialsIs403007AndSaysHow) {
-  HttpResponse r = Get("/accounts.getCounters", {{"apiKey", "acme"}, {"UID", "u"}});
+  http::HttpResponse r = Get("/accounts.getCounters", {{"apiKey", "acme"}, {"UID", "u"}});
   EXPECT_EQ(ErrorCode(r), 403007) << Describe(r);
   EXPECT_THAT(ErrorDetails(r), HasSubstr("sig"));
   EXPECT_THAT(ErrorDetails(r), HasSubstr("secret"));
@@ -410,12 +412,12 @@ TEST_F(ShimAuthTest, NoCredentialsIs403007AndSaysHow) {
 
 TEST_F(ShimAuthTest, SecretOverPlainHttpIs400001UnlessAllowed) {
   Params p = {{"apiKey", "acme"}, {"UID", "u"}, {"secret", kSecretRw}};
-  HttpResponse r = Get("/accounts.getCounters", p);
+  http::HttpResponse r = Get("/accounts.getCounters", p);
   EXPECT_EQ(ErrorCode(r), 400001) << Describe(r);
   EXPECT_THAT(ErrorDetails(r), HasSubstr("HTTPS"));
   ExpectNoCredentialEcho(r, p);
 
-  HttpRequest tls = Request("GET", "/accounts.getCounters", Encode(p));
+  http::HttpRequest tls = Request("GET", "/accounts.getCounters", Encode(p));
   tls.secure = true;
   r = shim_->Handle(tls);
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
@@ -428,7 +430,7 @@ TEST_F(ShimAuthTest, SecretOverPlainHttpIs400001UnlessAllowed) {
 TEST_F(ShimAuthTest, WrongSecretIs403007WithoutEcho) {
   Rebuild(/*allow_insecure_secret=*/true);
   Params p = {{"apiKey", "acme"}, {"UID", "u"}, {"secret", "d3Jvbmctc2VjcmV0LXZhbHVl"}};
-  HttpResponse r = Get("/accounts.getCounters", p);
+  http::HttpResponse r = Get("/accounts.getCounters", p);
   EXPECT_EQ(ErrorCode(r), 403007) << Describe(r);
   ExpectNoCredentialEcho(r, p);
   // Another tenant's secret is wrong for this one.
@@ -448,15 +450,15 @@ TEST_F(ShimAuthTest, UserKeySelectsTheSecret) {
   EXPECT_EQ(ErrorCode(get("s9", kSecretRw)), 403007);       // no such secret
   EXPECT_EQ(ErrorCode(get("", kSecretRw)), 400006);         // empty userKey
   // Signed with a userKey naming a revoked secret.
-  HttpResponse r = SignedGet("/accounts.getCounters", {{"UID", "u"}, {"userKey", "s3"}},
-                             kSecretRevoked);
+  http::HttpResponse r =
+      SignedGet("/accounts.getCounters", {{"UID", "u"}, {"userKey", "s3"}}, kSecretRevoked);
   EXPECT_EQ(ErrorCode(r), 403003) << Describe(r);
 }
 
 TEST_F(ShimAuthTest, SecretAndSignatureTogetherIsRefused) {
   Params p = Signed({{"UID", "u"}, {"secret", kSecretRw}}, kSecretRw, "GET",
                     "/accounts.getCounters");
-  HttpResponse r = Get("/accounts.getCounters", p);
+  http::HttpResponse r = Get("/accounts.getCounters", p);
   EXPECT_EQ(ErrorCode(r), 400006) << Describe(r);
   ExpectNoCredentialEcho(r, p);
 }
@@ -481,7 +483,7 @@ TEST_F(ShimAuthTest, MalformedSignatureParametersNameTheParameter) {
   for (const Case& c : cases) {
     Params p = c.params;
     p.emplace_back("apiKey", "acme");
-    HttpResponse r = Get("/accounts.getCounters", p);
+    http::HttpResponse r = Get("/accounts.getCounters", p);
     EXPECT_EQ(ErrorCode(r), c.code) << c.field << "\n" << Describe(r);
     EXPECT_THAT(ErrorDetails(r), HasSubstr(c.field)) << Describe(r);
   }
@@ -491,7 +493,7 @@ TEST_F(ShimAuthTest, MalformedSignatureParametersNameTheParameter) {
 TEST_F(ShimAuthTest, TimestampOutsideTheWindowIs403002) {
   Params p = Signed({{"UID", "u"}}, kSecretRw, "GET", "/accounts.getCounters");
   clock_.Advance(absl::Seconds(121));
-  HttpResponse r = Get("/accounts.getCounters", p);
+  http::HttpResponse r = Get("/accounts.getCounters", p);
   EXPECT_EQ(ErrorCode(r), 403002) << Describe(r);
   ExpectNoCredentialEcho(r, p);
   // From the future too.
@@ -508,7 +510,7 @@ TEST_F(ShimAuthTest, BadSignatureIs403003AndDoesNotUseTheNonce) {
   Params p = Signed({{"UID", "u"}}, kSecretRw, "GET", "/accounts.getCounters");
   Params tampered = p;
   tampered[0].second = "someone-else";  // UID changed after signing
-  HttpResponse r = Get("/accounts.getCounters", tampered);
+  http::HttpResponse r = Get("/accounts.getCounters", tampered);
   EXPECT_EQ(ErrorCode(r), 403003) << Describe(r);
   EXPECT_THAT(ErrorDetails(r), HasSubstr("http://countd.test:8080/accounts.getCounters"));
   ExpectNoCredentialEcho(r, p);
@@ -519,17 +521,17 @@ TEST_F(ShimAuthTest, BadSignatureIs403003AndDoesNotUseTheNonce) {
 
 TEST_F(ShimAuthTest, SignatureBindsMethodHostSchemeAndPath) {
   Params p = Signed({{"UID", "u"}}, kSecretRw, "GET", "/accounts.getCounters");
-  HttpRequest other_host = Request("GET", "/accounts.getCounters", Encode(p));
+  http::HttpRequest other_host = Request("GET", "/accounts.getCounters", Encode(p));
   other_host.headers[0].second = "evil.test:8080";
   EXPECT_EQ(ErrorCode(shim_->Handle(other_host)), 403003);
-  HttpRequest tls = Request("GET", "/accounts.getCounters", Encode(p));
+  http::HttpRequest tls = Request("GET", "/accounts.getCounters", Encode(p));
   tls.secure = true;
   EXPECT_EQ(ErrorCode(shim_->Handle(tls)), 403003);
   EXPECT_EQ(ErrorCode(shim_->Handle(Request("POST", "/accounts.getCounters", Encode(p)))),
             403003);
-  HttpRequest no_host = Request("GET", "/accounts.getCounters", Encode(p));
+  http::HttpRequest no_host = Request("GET", "/accounts.getCounters", Encode(p));
   no_host.headers.clear();
-  HttpResponse r = shim_->Handle(no_host);
+  http::HttpResponse r = shim_->Handle(no_host);
   EXPECT_EQ(ErrorCode(r), 400002) << Describe(r);
   EXPECT_THAT(ErrorDetails(r), HasSubstr("Host"));
   // Tenant A's signature presented with apiKey B.
@@ -545,7 +547,7 @@ TEST_F(ShimAuthTest, ReplayedNonceIs403004) {
   Params p = Signed(Increment(), kSecretRw, "POST", "/accounts.incrementCounters");
   ASSERT_EQ(ErrorCode(PostForm("/accounts.incrementCounters", p)), 0);
   std::string after_first = AcmeCounters();
-  HttpResponse r = PostForm("/accounts.incrementCounters", p);
+  http::HttpResponse r = PostForm("/accounts.incrementCounters", p);
   EXPECT_EQ(ErrorCode(r), 403004) << Describe(r);
   ExpectNoCredentialEcho(r, p);
   EXPECT_EQ(AcmeCounters(), after_first);  // counted once (lastUpdated included)
@@ -553,7 +555,7 @@ TEST_F(ShimAuthTest, ReplayedNonceIs403004) {
 
 TEST_F(ShimAuthTest, ReadOnlySecretReadsButCannotWrite) {
   RegisterAcmeCounter();
-  HttpResponse r = SignedGet("/accounts.getCounters", {{"UID", "u"}}, kSecretRo);
+  http::HttpResponse r = SignedGet("/accounts.getCounters", {{"UID", "u"}}, kSecretRo);
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
   r = PostForm("/accounts.incrementCounters",
                Signed(Increment(), kSecretRo, "POST", "/accounts.incrementCounters"));
@@ -567,7 +569,7 @@ TEST_F(ShimAuthTest, ReadOnlySecretReadsButCannotWrite) {
 TEST_F(ShimAuthTest, RateLimitIs403048AfterAuthentication) {
   registry_.tenants["acme"].budget = 1;
   EXPECT_EQ(ErrorCode(SignedGet("/accounts.getCounters", {{"UID", "u"}})), 0);
-  HttpResponse r = SignedGet("/accounts.getCounters", {{"UID", "u"}});
+  http::HttpResponse r = SignedGet("/accounts.getCounters", {{"UID", "u"}});
   EXPECT_EQ(ErrorCode(r), 403048) << Describe(r);
   // Unauthenticated calls do not spend the tenant's budget.
   const int admitted = registry_.admitted;
@@ -576,9 +578,9 @@ TEST_F(ShimAuthTest, RateLimitIs403048AfterAuthentication) {
 }
 
 TEST_F(ShimAuthTest, HttpStatusCodesTrueGivesTheHttpStatus) {
-  HttpResponse r = Get("/accounts.getCounters",
-                       Signed({{"UID", "u"}, {"httpStatusCodes", "true"}}, kSecretRo, "GET",
-                              "/accounts.getCounters"));
+  http::HttpResponse r =
+      Get("/accounts.getCounters", Signed({{"UID", "u"}, {"httpStatusCodes", "true"}}, kSecretRo,
+                                          "GET", "/accounts.getCounters"));
   EXPECT_EQ(r.status, 200) << Describe(r);
   r = Get("/accounts.getCounters", {{"apiKey", "acme"}, {"httpStatusCodes", "true"}});
   EXPECT_EQ(ErrorCode(r), 403007);
@@ -586,20 +588,21 @@ TEST_F(ShimAuthTest, HttpStatusCodesTrueGivesTheHttpStatus) {
 }
 
 TEST_F(ShimAuthTest, AuthOffNeedsNoCredentials) {
-  HttpResponse r = open_->Handle(Request("GET", "/accounts.getCounters", "apiKey=acme&UID=u"));
+  http::HttpResponse r =
+      open_->Handle(Request("GET", "/accounts.getCounters", "apiKey=acme&UID=u"));
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
 }
 
 // --- Stash and Tally ------------------------------------------------------------------------------
 
-HttpRequest WithOrigin(HttpRequest r, const std::string& origin) {
+http::HttpRequest WithOrigin(http::HttpRequest r, const std::string& origin) {
   r.headers.emplace_back("origin", origin);
   return r;
 }
 
 TEST_F(ShimAuthTest, StashUnknownTenantIs403) {
-  HttpResponse r = shim_->Handle(
-      Request("POST", "/stash/v1.1/count/incr/nobody/public/v:c", "", "", ""));
+  http::HttpResponse r =
+      shim_->Handle(Request("POST", "/stash/v1.1/count/incr/nobody/public/v:c", "", "", ""));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "{\"status\":403}");
   r = shim_->Handle(Request("POST", "/tally/nobody/ecount/c/x/60", ""));
@@ -609,7 +612,7 @@ TEST_F(ShimAuthTest, StashUnknownTenantIs403) {
 }
 
 TEST_F(ShimAuthTest, StashDisallowedOriginIs403AndWritesNothing) {
-  HttpResponse r = shim_->Handle(WithOrigin(
+  http::HttpResponse r = shim_->Handle(WithOrigin(
       Request("POST", "/stash/v1.1/count/incr/web/public/v:c", ""), "https://evil.example"));
   EXPECT_EQ(r.body, "{\"status\":403}");
   r = shim_->Handle(WithOrigin(Request("POST", "/tally/web/ecount/c/x/60", ""),
@@ -633,7 +636,7 @@ TEST_F(ShimAuthTest, StashDisallowedOriginIs403AndWritesNothing) {
 }
 
 TEST_F(ShimAuthTest, AllowedOriginIsEchoedWithVary) {
-  HttpResponse r = shim_->Handle(WithOrigin(
+  http::HttpResponse r = shim_->Handle(WithOrigin(
       Request("POST", "/stash/v1.1/count/incr/web/public/v:c", ""), "https://shop.example"));
   EXPECT_THAT(r.body, HasSubstr("\"status\":200")) << Describe(r);
   ASSERT_NE(FindHeader(r, "Access-Control-Allow-Origin"), nullptr);
@@ -651,7 +654,7 @@ TEST_F(ShimAuthTest, AllowedOriginIsEchoedWithVary) {
 }
 
 TEST_F(ShimAuthTest, PreflightFollowsTheOriginRule) {
-  HttpResponse r = shim_->Handle(WithOrigin(
+  http::HttpResponse r = shim_->Handle(WithOrigin(
       Request("OPTIONS", "/stash/v1.1/count/incr/web/public/v:c", ""), "https://shop.example"));
   EXPECT_EQ(r.status, 204);
   EXPECT_EQ(*FindHeader(r, "Access-Control-Allow-Origin"), "https://shop.example");
@@ -667,7 +670,8 @@ TEST_F(ShimAuthTest, PreflightFollowsTheOriginRule) {
 
 TEST_F(ShimAuthTest, BrowserRateLimitIs429) {
   registry_.tenants["acme"].budget = 1;
-  HttpResponse r = shim_->Handle(Request("POST", "/stash/v1.1/count/incr/acme/public/v:c", ""));
+  http::HttpResponse r =
+      shim_->Handle(Request("POST", "/stash/v1.1/count/incr/acme/public/v:c", ""));
   EXPECT_THAT(r.body, HasSubstr("\"status\":200"));
   r = shim_->Handle(Request("POST", "/stash/v1.1/count/incr/acme/public/v:c", ""));
   EXPECT_EQ(r.body, "{\"status\":429}");
@@ -679,9 +683,9 @@ TEST_F(ShimAuthTest, BrowserRateLimitIs429) {
 
 // --- canonical /v1/ ------------------------------------------------------------------------------
 
-HttpRequest Canonical(const std::string& route, const std::string& body,
-                      std::vector<std::pair<std::string, std::string>> headers) {
-  HttpRequest r;
+http::HttpRequest Canonical(const std::string& route, const std::string& body,
+                            std::vector<std::pair<std::string, std::string>> headers) {
+  http::HttpRequest r;
   r.method = "POST";
   r.path = r.target = absl::StrCat("/v1/", route);
   r.body = body;
@@ -690,7 +694,7 @@ HttpRequest Canonical(const std::string& route, const std::string& body,
   return r;
 }
 
-int CanonicalCode(const HttpResponse& r) {
+int CanonicalCode(const http::HttpResponse& r) {
   rapidjson::Document doc = Parse(r.body);
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("code")) return -1;
   return doc["code"].GetInt();
@@ -698,8 +702,8 @@ int CanonicalCode(const HttpResponse& r) {
 
 TEST_F(ShimAuthTest, CanonicalBearerAndHeaderPairSucceed) {
   const std::string body = R"({"tenant":"acme","visitorId":"v","counterName":"c"})";
-  HttpResponse r = shim_->Handle(
-      Canonical("Counters/Incr", body, {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
+  http::HttpResponse r = shim_->Handle(Canonical(
+      "Counters/Incr", body, {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
   EXPECT_EQ(r.status, 200) << Describe(r);
   r = shim_->Handle(Canonical("Counters/Incr", body,
                               {{"x-countd-tenant", "acme"}, {"x-countd-secret", kSecretRw},
@@ -709,7 +713,7 @@ TEST_F(ShimAuthTest, CanonicalBearerAndHeaderPairSucceed) {
 
 TEST_F(ShimAuthTest, CanonicalRefusals) {
   const std::string body = R"({"tenant":"acme","visitorId":"v","counterName":"c"})";
-  HttpResponse r = shim_->Handle(Canonical("Counters/Incr", body, {}));
+  http::HttpResponse r = shim_->Handle(Canonical("Counters/Incr", body, {}));
   EXPECT_EQ(r.status, 401) << Describe(r);
   EXPECT_EQ(CanonicalCode(r), 16);
   ASSERT_NE(FindHeader(r, "WWW-Authenticate"), nullptr);
@@ -762,4 +766,4 @@ TEST_F(ShimAuthTest, CanonicalRefusals) {
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim

@@ -1,7 +1,7 @@
-// Unit tests of the Gigya parameter layer (server/http/gigya.h): reading parameters as legacy
-// clients send them (repeats, JSON body values, booleans) and the opt-in paging of
+// Unit tests of the Gigya parameter layer (server/shim/internal/gigya/params.h): reading parameters
+// as legacy clients send them (repeats, JSON body values, booleans) and the opt-in paging of
 // gm.getActionsLog's parse step. Pure: no service behind them.
-#include "server/http/gigya.h"
+#include "server/shim/internal/gigya/params.h"
 
 #include <algorithm>
 #include <string>
@@ -12,24 +12,24 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/http/gigya_methods.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/methods.h"
 #include "tests/testing/http_request.h"
 
-namespace countd::http {
+namespace countd::shim {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
-HttpRequest Request(std::string method, const std::string& target, std::string body = "",
-                    std::string content_type = "") {
+http::HttpRequest Request(std::string method, const std::string& target, std::string body = "",
+                          std::string content_type = "") {
   return test::MakeHttpRequest(std::move(method), target, std::move(body),
                                std::move(content_type), "192.0.2.1");
 }
 
 TEST(GigyaParamsTest, RepeatedNamesAreRecordedAndEveryPairIsKeptForTheSignature) {
-  HttpRequest http = Request("GET", "/x.y?apiKey=site&_=1&_=2&UID=a&UID=b&sdk=python_3.6.0");
+  http::HttpRequest http = Request("GET", "/x.y?apiKey=site&_=1&_=2&UID=a&UID=b&sdk=python_3.6.0");
   absl::StatusOr<GigyaParams> p = GigyaParams::FromRequest(http);
   ASSERT_TRUE(p.ok()) << p.status();
   ASSERT_NE(p->Find("UID"), nullptr);
@@ -52,14 +52,15 @@ TEST(GigyaParamsTest, ARepeatedCommonParameterIsUnparseable) {
     EXPECT_EQ(logic::ReasonOf(p.status()), "unparseable") << query;
   }
   // In a JSON body as well.
-  HttpRequest json = Request("POST", "/x.y", R"({"nonce":"1","nonce":"2"})", "application/json");
+  http::HttpRequest json =
+      Request("POST", "/x.y", R"({"nonce":"1","nonce":"2"})", "application/json");
   EXPECT_FALSE(GigyaParams::FromRequest(json).ok());
 }
 
 TEST(GigyaParamsTest, JsonBodyValuesOtherThanStringsAreMarkedJson) {
-  HttpRequest http = Request("POST", "/x.y",
-                             R"({"context":{"a":[1,"b"]},"s":"{\"a\":1}","n":5,"z":null})",
-                             "application/json");
+  http::HttpRequest http =
+      Request("POST", "/x.y", R"({"context":{"a":[1,"b"]},"s":"{\"a\":1}","n":5,"z":null})",
+              "application/json");
   absl::StatusOr<GigyaParams> p = GigyaParams::FromRequest(http);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_TRUE(p->IsJson("context"));
@@ -109,7 +110,8 @@ TEST(GigyaMethodParseTest, ActionsLogPagingIsOptIn) {
   GigyaMethodTable table;
   AddGmMethods(nullptr, &table);
   auto parse = [&table](const std::string& query) -> absl::StatusOr<v1::GetActionsLogRequest> {
-    HttpRequest http = Request("GET", absl::StrCat("/gm.getActionsLog?apiKey=site&UID=u", query));
+    http::HttpRequest http =
+        Request("GET", absl::StrCat("/gm.getActionsLog?apiKey=site&UID=u", query));
     absl::StatusOr<GigyaParams> p = GigyaParams::FromRequest(http);
     if (!p.ok()) return p.status();
     absl::StatusOr<GigyaMethod::Request> r = table.at("gm.getActionsLog").parse(*p, http);
@@ -132,4 +134,4 @@ TEST(GigyaMethodParseTest, ActionsLogPagingIsOptIn) {
 }
 
 }  // namespace
-}  // namespace countd::http
+}  // namespace countd::shim
