@@ -7,6 +7,7 @@
 #include "server/services.h"
 #include "storage/clock.h"
 #include "storage/store.h"
+#include "tests/testing/fake_clock.h"  // transitional, see the alias there
 
 namespace countd::test {
 
