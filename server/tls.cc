@@ -16,7 +16,7 @@
 #include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
-#include "server/openssl_util.h"
+#include "server/logic/openssl_util.h"
 
 namespace countd {
 namespace {

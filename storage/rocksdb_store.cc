@@ -403,7 +403,7 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
-  absl::Status CompactForTest(Table table) override {
+  absl::Status CompactForTest(Table table) {
     rocksdb::CompactRangeOptions cro;
     cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     rocksdb::Status s = db_->Flush(rocksdb::FlushOptions(), Handle(table));
@@ -412,7 +412,7 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) override {
+  absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
     int64_t n = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
@@ -501,6 +501,18 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& dir,
   absl::Status s = store->Open(dir);
   if (!s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
+}
+
+absl::Status CompactForTest(Store& store, Table table) {
+  auto* rocks = dynamic_cast<RocksDbStore*>(&store);
+  if (rocks == nullptr) return absl::InvalidArgumentError("storage: not a RocksDB store");
+  return rocks->CompactForTest(table);
+}
+
+absl::StatusOr<int64_t> CountRawEntriesForTest(Store& store, Table table) {
+  auto* rocks = dynamic_cast<RocksDbStore*>(&store);
+  if (rocks == nullptr) return absl::InvalidArgumentError("storage: not a RocksDB store");
+  return rocks->CountRawEntriesForTest(table);
 }
 
 }  // namespace countd::storage

@@ -1,10 +1,14 @@
-// storage/rocksdb_store.h — tuning knobs of the RocksDB Store that tests and tools may read.
+// storage/rocksdb_store.h — tuning knobs of the RocksDB Store that tests and tools may read, and
+// its test hooks (kept off the Store interface).
 #ifndef COUNTD_STORAGE_ROCKSDB_STORE_H_
 #define COUNTD_STORAGE_ROCKSDB_STORE_H_
 
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "storage/store.h"
 
 namespace countd::storage {
 
@@ -18,6 +22,13 @@ inline constexpr uint64_t kMaxTotalWalBytes = uint64_t{256} << 20;
 
 // Merge operands of one key allowed in a memtable before RocksDB folds them into a value.
 inline constexpr size_t kMaxSuccessiveMerges = 64;
+
+// Test hooks of a Store returned by OpenRocksDbStore; any other Store gets kInvalidArgument.
+//
+// Forces a full compaction of `table` (drops expired buckets now).
+absl::Status CompactForTest(Store& store, Table table);
+// Counts the raw entries stored in `table`, live or expired but not yet compacted.
+absl::StatusOr<int64_t> CountRawEntriesForTest(Store& store, Table table);
 
 }  // namespace countd::storage
 

@@ -171,11 +171,6 @@ class Store {
   // copy fails (missing parent, unwritable, disk full, ...).
   virtual absl::Status Checkpoint(const std::string& dir) = 0;
 
-  // Forces a full compaction of `table` (drops expired buckets now). For tests and operators.
-  virtual absl::Status CompactForTest(Table table) = 0;
-
-  // Counts the raw entries stored in `table`, live or expired but not yet compacted. For tests.
-  virtual absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) = 0;
 };
 
 // Opens or creates a RocksDB-backed Store in `dir`.

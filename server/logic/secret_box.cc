@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "server/logic/openssl_util.h"
 
 namespace countd::logic {
 namespace {
@@ -23,10 +24,7 @@ const unsigned char* Bytes(absl::string_view s) {
 }
 unsigned char* MutableBytes(std::string* s) { return reinterpret_cast<unsigned char*>(s->data()); }
 
-struct CipherCtxDeleter {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
+using CipherCtx = openssl::CipherCtxPtr;
 
 bool IsHex(absl::string_view s) {
   for (char c : s) {

@@ -13,7 +13,7 @@
 #include "server/services.h"
 #include "server/shim/internal/gigya/methods.h"
 #include "server/shim/shim.h"
-#include "storage/clock.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/in_memory_store.h"
 
 namespace countd::fuzz {
@@ -36,7 +36,7 @@ class FuzzWorld {
 
  private:
   test::InMemoryStore store_;
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   Services services_;
   std::unique_ptr<shim::JsonShim> shim_;
   shim::GigyaMethodTable gigya_;

@@ -94,12 +94,6 @@ class FailingStore : public storage::Store {
   absl::Status Flush() override { return base_->Flush(); }
   absl::StatusOr<storage::StoreStats> Stats() override { return base_->Stats(); }
   absl::Status Checkpoint(const std::string& dir) override { return base_->Checkpoint(dir); }
-  absl::Status CompactForTest(storage::Table table) override {
-    return base_->CompactForTest(table);
-  }
-  absl::StatusOr<int64_t> CountRawEntriesForTest(storage::Table table) override {
-    return base_->CountRawEntriesForTest(table);
-  }
 
  private:
   static constexpr int kOps = 3;

@@ -132,15 +132,6 @@ class InMemoryStore : public storage::Store {
     return absl::UnimplementedError("in-memory store: no checkpoints");
   }
 
-  absl::Status CompactForTest(storage::Table table) override {
-    return absl::OkStatus();  // nothing expires, so compaction has nothing to drop
-  }
-
-  absl::StatusOr<int64_t> CountRawEntriesForTest(storage::Table table) override {
-    absl::MutexLock lock(&mu_);
-    return static_cast<int64_t>(Tab(table).size());
-  }
-
   // Successful Write calls so far.
   int64_t writes() const {
     absl::MutexLock lock(&mu_);

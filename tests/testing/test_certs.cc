@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/openssl_util.h"
+#include "server/logic/openssl_util.h"
 
 namespace countd::test {
 namespace {
@@ -27,10 +27,7 @@ using openssl::BioPtr;
 using openssl::PkeyPtr;
 using openssl::X509Ptr;
 
-struct ExtFree {
-  void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); }
-};
-using ExtPtr = std::unique_ptr<X509_EXTENSION, ExtFree>;
+using ExtPtr = openssl::X509ExtensionPtr;
 
 // The queued OpenSSL errors as one line (and clears the queue); never empty.
 std::string OpenSslErrors() {
@@ -83,12 +80,10 @@ absl::StatusOr<X509Ptr> NewCert(EVP_PKEY* key, const std::string& common_name, X
   unsigned char serial[16];
   if (RAND_bytes(serial, sizeof(serial)) != 1) return Fail("RAND_bytes");
   serial[0] &= 0x7f;  // positive
-  BIGNUM* bn = BN_bin2bn(serial, sizeof(serial), nullptr);
-  if (bn == nullptr || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get())) == nullptr) {
-    BN_free(bn);
+  openssl::BignumPtr bn(BN_bin2bn(serial, sizeof(serial), nullptr));
+  if (bn == nullptr || BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get())) == nullptr) {
     return Fail("serial number");
   }
-  BN_free(bn);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), absl::ToInt64Seconds(valid_for));
   if (X509_set_pubkey(cert.get(), key) != 1) return Fail("X509_set_pubkey");

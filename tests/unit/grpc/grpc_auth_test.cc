@@ -14,8 +14,8 @@
 #include "server/logic/secret_box.h"
 #include "server/logic/status_util.h"
 #include "server/logic/tenants.h"
-#include "storage/clock.h"
 #include "storage/store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::grpc_edge {
@@ -94,7 +94,7 @@ class GrpcAuthTest : public ::testing::Test {
   }
 
   test::ScopedTempDir dir_;
-  storage::FakeClock clock_{absl::FromUnixSeconds(1718452800)};
+  test::FakeClock clock_{absl::FromUnixSeconds(1718452800)};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<logic::TenantRegistry> tenants_;
   std::unique_ptr<GrpcAuth> auth_;

@@ -10,9 +10,9 @@
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
 #include "storage/rocksdb_store.h"
 #include "storage/store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -42,7 +42,7 @@ class AdminTest : public ::testing::Test {
     EXPECT_NE(r.status().message().find(message_part), absl::string_view::npos) << r.status();
   }
 
-  storage::FakeClock clock_{absl::FromUnixSeconds(1718452800)};
+  test::FakeClock clock_{absl::FromUnixSeconds(1718452800)};
   test::ScopedTempDir dir_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Admin> admin_;

@@ -19,9 +19,10 @@
 #include "server/logic/decimal.h"
 #include "server/logic/request_log.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
+#include "storage/rocksdb_store.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -165,7 +166,7 @@ class CountersTest : public ::testing::Test {
   }
 
   int64_t RawEntries(Table table) {
-    absl::StatusOr<int64_t> n = store_->CountRawEntriesForTest(table);
+    absl::StatusOr<int64_t> n = storage::CountRawEntriesForTest(*store_, table);
     EXPECT_TRUE(n.ok()) << n.status();
     return n.ok() ? *n : -1;
   }
@@ -173,7 +174,7 @@ class CountersTest : public ::testing::Test {
   static int64_t Ms(absl::Time t) { return absl::ToUnixMillis(t); }
 
   test::ScopedTempDir dir_;
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<test::FailingStore> failing_;
   std::unique_ptr<RequestLog> requests_;

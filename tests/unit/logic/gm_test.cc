@@ -20,9 +20,10 @@
 #include "gtest/gtest.h"
 #include "server/logic/request_log.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
+#include "storage/rocksdb_store.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -207,13 +208,13 @@ class GmTest : public ::testing::Test {
   }
 
   int64_t RawEntries(Table table) {
-    absl::StatusOr<int64_t> n = store_->CountRawEntriesForTest(table);
+    absl::StatusOr<int64_t> n = storage::CountRawEntriesForTest(*store_, table);
     EXPECT_TRUE(n.ok()) << n.status();
     return n.ok() ? *n : -1;
   }
 
   test::ScopedTempDir dir_;
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<test::FailingStore> failing_;
   std::unique_ptr<RequestLog> requests_;
@@ -637,7 +638,7 @@ TEST_F(GmTest, SevenDaySumsDropPointsSevenDaysOldAndKeepSixDaysOld) {
   EXPECT_THAT(TopRows(GmPeriod::kDays7, 10), ElementsAre(TopRow("u", 1, 10)));
 
   // The same from disk alone: a new instance, and after compaction dropped the old buckets.
-  ASSERT_TRUE(store_->CompactForTest(Table::kGmDaily).ok());
+  ASSERT_TRUE(storage::CompactForTest(*store_, Table::kGmDaily).ok());
   NewGm();
   EXPECT_EQ(StatusOf("u").points_7days, 10);
   EXPECT_THAT(TopRows(GmPeriod::kDays7, 10), ElementsAre(TopRow("u", 1, 10)));

@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
+#include "tests/testing/fake_clock.h"
 
 namespace countd::logic {
 namespace {
@@ -21,7 +21,7 @@ const absl::Duration kWindow = absl::Seconds(120);
 
 class NonceCacheTest : public ::testing::Test {
  protected:
-  storage::FakeClock clock_{kStart};
+  test::FakeClock clock_{kStart};
   NonceCache cache_{NonceCache::Options{&clock_, /*max_per_tenant=*/3}};
 };
 

@@ -15,9 +15,10 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
+#include "storage/rocksdb_store.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -70,13 +71,13 @@ class RequestLogTest : public ::testing::Test {
   }
 
   int64_t Records() {
-    absl::StatusOr<int64_t> n = store_->CountRawEntriesForTest(Table::kRequests);
+    absl::StatusOr<int64_t> n = storage::CountRawEntriesForTest(*store_, Table::kRequests);
     EXPECT_TRUE(n.ok()) << n.status();
     return n.ok() ? *n : -1;
   }
 
   test::ScopedTempDir dir_;
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<test::FailingStore> failing_;
   std::unique_ptr<RequestLog> log_;
@@ -184,7 +185,7 @@ TEST_F(RequestLogTest, IdCanBeReusedAfterItExpires) {
   // Expired records are dropped by compaction.
   EXPECT_EQ(Records(), 1);
   clock_.Advance(kRequestIdLifetime + absl::Seconds(1));
-  ASSERT_TRUE(store_->CompactForTest(Table::kRequests).ok());
+  ASSERT_TRUE(storage::CompactForTest(*store_, Table::kRequests).ok());
   EXPECT_EQ(Records(), 0);
 }
 

@@ -16,9 +16,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
+#include "storage/rocksdb_store.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -102,7 +103,7 @@ class StashTest : public ::testing::Test {
   }
 
   test::ScopedTempDir dir_;
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<test::FailingStore> failing_;
   std::unique_ptr<Stash> stash_;
@@ -297,8 +298,8 @@ TEST_F(StashTest, BucketsOlderThanRetentionAreNotFound) {
   absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> got = Batch({"v:c:2024-06-15"});
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_THAT(*got, IsEmpty());
-  ASSERT_TRUE(store_->CompactForTest(storage::Table::kStash).ok());
-  EXPECT_EQ(store_->CountRawEntriesForTest(storage::Table::kStash).value_or(-1), 0);
+  ASSERT_TRUE(storage::CompactForTest(*store_, storage::Table::kStash).ok());
+  EXPECT_EQ(storage::CountRawEntriesForTest(*store_, storage::Table::kStash).value_or(-1), 0);
 }
 
 // --- Storage failures -------------------------------------------------------------------------------

@@ -11,9 +11,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
 #include "storage/keys.h"
 #include "storage/store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -75,7 +75,7 @@ class TallyTest : public ::testing::Test {
   void Advance(int64_t seconds) { clock_.Advance(absl::Seconds(seconds)); }
 
   test::ScopedTempDir dir_;
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Tally> tally_;
 };

@@ -24,10 +24,10 @@
 #include "gtest/gtest.h"
 #include "server/logic/secret_box.h"
 #include "server/logic/status_util.h"
-#include "storage/clock.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -118,7 +118,7 @@ class TenantRegistryTest : public ::testing::Test {
     return all;
   }
 
-  storage::FakeClock clock_;
+  test::FakeClock clock_;
   test::ScopedTempDir dir_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<test::FailingStore> failing_;

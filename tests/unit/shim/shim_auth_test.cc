@@ -32,6 +32,7 @@
 #include "storage/clock.h"
 #include "storage/store.h"
 #include "tests/testing/http_request.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
@@ -328,7 +329,7 @@ class ShimAuthTest : public ::testing::Test {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<test::ServiceStack> stack_;
   FakeRegistry registry_;
-  storage::FakeClock clock_{absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()))};
+  test::FakeClock clock_{absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()))};
   std::unique_ptr<JsonShim> open_;  // authentication off
   std::unique_ptr<JsonShim> shim_;  // authentication on
   int nonce_ = 0;

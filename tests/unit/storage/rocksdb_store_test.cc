@@ -18,11 +18,11 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "storage/clock.h"
 #include "storage/counter_cell.h"
 #include "storage/keys.h"
 #include "storage/rocksdb_store.h"
 #include "storage/store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::storage {
@@ -100,7 +100,7 @@ class RocksDbStoreTest : public ::testing::Test {
   }
 
   int64_t RawEntries(Table table) {
-    absl::StatusOr<int64_t> n = store_->CountRawEntriesForTest(table);
+    absl::StatusOr<int64_t> n = CountRawEntriesForTest(*store_, table);
     EXPECT_TRUE(n.ok()) << n.status();
     return n.ok() ? *n : -1;
   }
@@ -112,7 +112,7 @@ class RocksDbStoreTest : public ::testing::Test {
   }
 
   test::ScopedTempDir dir_;
-  FakeClock clock_;
+  test::FakeClock clock_;
   StoreOptions options_;
   std::unique_ptr<Store> store_;
 };
@@ -239,7 +239,7 @@ TEST_F(RocksDbStoreTest, AddCounterMergesManyDeltasIntoTheSum) {
   EXPECT_EQ(c->count, int64_t{kAdds} * (kAdds + 1) / 2);
   EXPECT_EQ(c->value_micros, absl::int128(100000) * kAdds);
   EXPECT_EQ(c->updated_ms, 5000 + 994);  // the largest multiple of 7 up to 1000
-  ASSERT_TRUE(store_->CompactForTest(Table::kTotals).ok());
+  ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
   absl::StatusOr<CounterCell> after = store_->GetCounter(Table::kTotals, "c");
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, *c);
@@ -532,7 +532,7 @@ class RocksDbStoreExpiryTest : public RocksDbStoreTest {
     ExpectVisible(table, live_key, true);
     EXPECT_EQ(RawEntries(table), 2);       // still stored
 
-    ASSERT_TRUE(store_->CompactForTest(table).ok());
+    ASSERT_TRUE(CompactForTest(*store_, table).ok());
     EXPECT_EQ(RawEntries(table), 1);  // the expired bucket is gone for good
     ExpectVisible(table, live_key, true);
     EXPECT_EQ(CountOf(table, live_key), 5);
@@ -602,7 +602,7 @@ TEST_F(RocksDbStoreExpiryTest, RequestRecordExpiresAtItsDeadline) {
   EXPECT_THAT(ScanKeys(Table::kRequests, ScanRange{}), ElementsAre("long"));
   EXPECT_EQ(RawEntries(Table::kRequests), 2);
 
-  ASSERT_TRUE(store_->CompactForTest(Table::kRequests).ok());
+  ASSERT_TRUE(CompactForTest(*store_, Table::kRequests).ok());
   EXPECT_EQ(RawEntries(Table::kRequests), 1);
   EXPECT_EQ(store_->Get(Table::kRequests, "long").value_or("").substr(8), "x");
 }
@@ -616,8 +616,8 @@ TEST_F(RocksDbStoreExpiryTest, TotalsAndMetaNeverExpire) {
   ASSERT_TRUE(Add(Table::kTotals, "c", Cell(1)).ok());
   ASSERT_TRUE(Put(Table::kMeta, "m", "v").ok());
   clock_.Advance(absl::Hours(24 * 365 * 50));
-  ASSERT_TRUE(store_->CompactForTest(Table::kTotals).ok());
-  ASSERT_TRUE(store_->CompactForTest(Table::kMeta).ok());
+  ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
+  ASSERT_TRUE(CompactForTest(*store_, Table::kMeta).ok());
   EXPECT_EQ(CountOf(Table::kTotals, "c"), 1);
   EXPECT_EQ(store_->Get(Table::kMeta, "m").value_or(""), "v");
 }
