@@ -61,11 +61,20 @@ absl::StatusOr<TallyRequest> ParseIncrement(const http::HttpRequest& request,
   return TallyRequest(std::move(req));
 }
 
+// The parameter jQuery's `cache: false` adds to every GET ("_=<ms>"); Tally reads ignore it.
+constexpr absl::string_view kCacheBuster = "_";
+
 // GET ecount/<counter>/<countable>[/<window_size>]: the window is checked like a write's and then
 // not used (the window belongs to the counter: the latest write sets it).
 absl::StatusOr<TallyRequest> ParseCount(const http::HttpRequest& request,
                                         const std::vector<std::string>& seg) {
-  if (!request.query.empty()) return logic::BadValue("query", "ecount takes no parameters");
+  // jQuery's cache:false adds "_=<ms>" to every GET; it is the only parameter ignored.
+  absl::optional<std::vector<std::pair<std::string, std::string>>> params =
+      http::ParseForm(request.query);
+  if (!params.has_value()) return logic::BadFormat("query", "is malformed");
+  for (const auto& [name, value] : *params) {
+    if (name != kCacheBuster) return logic::BadValue(name, "ecount takes no parameters");
+  }
   int64_t window = 0;
   if (seg.size() == 6 && !ParseBounded(seg[5], 1, 43200, &window)) {
     return logic::BadFormat("window_size", "must be a whole number of minutes in 1..43200");
@@ -107,6 +116,8 @@ absl::StatusOr<TallyRequest> ParseTopK(const http::HttpRequest& request,
                                                  " in the path"));
       }
       req.set_k(static_cast<int32_t>(k));
+    } else if (name == kCacheBuster) {
+      continue;  // jQuery's cache:false
     } else if (name == "metadata" && (value == "true" || value == "false")) {
       req.set_with_metadata(value == "true");
     } else {

@@ -248,6 +248,22 @@ TEST_F(HttpTallyE2eTest, TopKTakesKFromThePath) {
   EXPECT_THAT(Top("paths", "/2/x").body, JsonEq(R"({"status":404})"));
 }
 
+// jQuery's $.ajax({cache: false}) adds "_=<ms>" to every GET: Tally reads ignore it (only it).
+TEST_F(HttpTallyE2eTest, ReadsIgnoreJQueryCacheBuster) {
+  AddTop("jq", "a", 2);
+  ASSERT_THAT(Add("ecount", "jq", "a", "60").body, JsonEq(kSaved));
+  EXPECT_THAT(Top("jq", "/?k=5&_=1733390000000").body,
+              JsonEq(absl::StrCat(R"({"data":[[")", Key("jq", "a"), R"(","2.0"]]})")));
+  EXPECT_THAT(Top("jq", "/5?_=1733390000000").body,
+              JsonEq(absl::StrCat(R"({"data":[[")", Key("jq", "a"), R"(","2.0"]]})")));
+  EXPECT_THAT(http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/jq/a?_=1733390000000")).body,
+              JsonEq(R"({"data":"1"})"));
+  // Any other parameter is still refused.
+  EXPECT_THAT(http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/jq/a?x=1")).body,
+              JsonEq(R"({"status":400})"));
+  EXPECT_THAT(Top("jq", "/?_=1&_=2").body, JsonEq(R"({"status":400})"));
+}
+
 TEST_F(HttpTallyE2eTest, EcountReadWithTheWindowSegmentAnswersLikeWithout) {
   ASSERT_THAT(Add("ecount", "views", "p1", "60").body, JsonEq(kSaved));
   ASSERT_THAT(Add("ecount", "views", "p1", "60").body, JsonEq(kSaved));
