@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <atomic>
@@ -126,7 +127,7 @@ class NodeConnection {
 
  private:
   absl::Status EnsureConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (ctx_ != nullptr && ctx_->err == 0) return absl::OkStatus();
+    if (ctx_ != nullptr && ctx_->err == 0 && !PeerClosed()) return absl::OkStatus();
     Drop();
     ctx_ = redisConnectWithTimeout(node_.host.c_str(), node_.port,
                                    absl::ToTimeval(options_->connect_timeout));
@@ -156,6 +157,16 @@ class NodeConnection {
       }
     }
     return absl::OkStatus();
+  }
+
+  // An idle RESP2 connection never has data to read, so readability means the server closed it
+  // (idle timeout, restart). Detecting that before writing lets a call reconnect instead of
+  // failing with an outcome it cannot know.
+  bool PeerClosed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    pollfd p{};
+    p.fd = ctx_->fd;
+    p.events = POLLIN;
+    return poll(&p, 1, 0) != 0;
   }
 
   void Append(const std::vector<std::string>& args) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -72,7 +72,8 @@ struct ClusterClientStats {
   static constexpr std::array<int64_t, 12> kLatencyBoundsUs = {
       100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 500000, 1000000};
 
-  int64_t calls = 0;               // Run, RunBatch, Eval and Ping calls
+  int64_t calls = 0;               // Run, RunBatch, Eval and Ping calls (an Eval that falls
+                                   // back to EVAL counts two)
   int64_t commands = 0;            // commands written to sockets, retries and ASKING included
   int64_t error_replies = 0;       // Redis error replies handed to callers (e.g. WRONGTYPE)
   int64_t errors_unavailable = 0;  // calls failing UNAVAILABLE (transport, cluster down)
@@ -100,7 +101,8 @@ struct ClusterClientStats {
 // owner; ASK sends ASKING plus the command to the named node once, without a map update;
 // TRYAGAIN and CLUSTERDOWN are retried with backoff. A command whose request may have reached a
 // server (the connection failed after the write started) is NOT retried, as it may have run:
-// the call fails UNAVAILABLE and the connection is reopened next time.
+// the call fails UNAVAILABLE and the connection is reopened next time. (A connection the server
+// closed while idle is noticed before writing and reopened without failing the call.)
 class ClusterClient {
  public:
   // Connects to the first reachable seed and loads the slot map. Does not open connections to

@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -312,6 +314,13 @@ TEST_F(ClusterClientTest, FollowsAskDuringAMigration) {
   EXPECT_EQ(after.redirects_ask - before.redirects_ask, 1);
   EXPECT_EQ(after.redirects_moved, before.redirects_moved);  // ASK does not change the map
 
+  // A multi-key command whose keys are split by the migration gets TRYAGAIN: retried with
+  // backoff, then UNAVAILABLE naming the reply.
+  absl::StatusOr<Reply> split = client_->Run(Cmd({"MGET", moved_key, staying_key}, {1, 2}));
+  EXPECT_EQ(split.status().code(), absl::StatusCode::kUnavailable) << split.status();
+  EXPECT_THAT(split.status().message(), HasSubstr("TRYAGAIN"));
+  EXPECT_EQ(client_->Stats().retries - after.retries, Options().max_retries);
+
   ASSERT_NO_FATAL_FAILURE(Migrate(slot, {staying_key}, /*finish=*/true));  // completes the move: finish it for others
   EXPECT_EQ(client_->Run(Get(staying_key))->str, "s");
 }
@@ -328,6 +337,27 @@ TEST_F(ClusterClientTest, BlockedCommandTimesOutAsDeadlineExceeded) {
   absl::StatusOr<Reply> next = (*c)->Run(Get("{timeout}.empty"));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_TRUE(next->is_nil());
+}
+
+TEST_F(ClusterClientTest, ReconnectsWhenTheServerClosedAnIdleConnection) {
+  // Keyless commands go to the master of the first slot range: name our connection there, then
+  // kill exactly that connection (other tests may be using the same master under ctest -j).
+  int port = client_->slot_map().ranges()[0].master.port;
+  ASSERT_EQ(client_->Run(Cmd({"CLIENT", "SETNAME", "countd-idle-test"}, {}))->str, "OK");
+  int64_t opened = client_->Stats().connections_opened;
+  std::string id;
+  for (absl::string_view line : absl::StrSplit(Raw(port, {"CLIENT", "LIST"}), '\n')) {
+    if (!absl::StrContains(line, " name=countd-idle-test ")) continue;
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+    id = std::string(absl::StripPrefix(fields[0], "id="));
+  }
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(Raw(port, {"CLIENT", "KILL", "ID", id}), "1");
+  absl::SleepFor(absl::Milliseconds(50));  // the FIN reaches our socket
+  absl::StatusOr<Reply> r = client_->Run(Cmd({"PING"}, {}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->str, "PONG");
+  EXPECT_EQ(client_->Stats().connections_opened, opened + 1);
 }
 
 TEST_F(ClusterClientTest, WrongPasswordIsUnauthenticatedWithoutThePassword) {
