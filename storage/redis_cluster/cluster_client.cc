@@ -5,16 +5,17 @@
 #include <poll.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/optional.h"
 
@@ -37,20 +38,24 @@ namespace {
 
 Reply Convert(const redisReply* r) {
   switch (r->type) {
-    case REDIS_REPLY_STRING: return Reply::String(std::string(r->str, r->len));
-    case REDIS_REPLY_STATUS: return Reply::Status(std::string(r->str, r->len));
-    case REDIS_REPLY_ERROR: return Reply::Error(std::string(r->str, r->len));
-    case REDIS_REPLY_INTEGER: return Reply::Integer(r->integer);
+    case REDIS_REPLY_STRING:
+      return Reply::String(std::string(r->str, r->len));
+    case REDIS_REPLY_STATUS:
+      return Reply::Status(std::string(r->str, r->len));
+    case REDIS_REPLY_ERROR:
+      return Reply::Error(std::string(r->str, r->len));
+    case REDIS_REPLY_INTEGER:
+      return Reply::Integer(r->integer);
     case REDIS_REPLY_ARRAY: {
       std::vector<Reply> elements;
       elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i) elements.push_back(Convert(r->element[i]));
       return Reply::Array(std::move(elements));
     }
-    default: return Reply::Nil();
+    default:
+      return Reply::Nil();
   }
 }
-
 
 // hiredis reports a socket timeout (SO_RCVTIMEO/SO_SNDTIMEO, connect timeout) as an I/O error
 // whose text is strerror(EAGAIN) or strerror(ETIMEDOUT); there is no distinct error code.
@@ -59,7 +64,8 @@ bool IsTimeout(const redisContext* c) {
                                     std::strstr(c->errstr, "timed out") != nullptr);
 }
 
-absl::Status TransportError(const NodeAddress& node, const redisContext* c, absl::string_view what) {
+absl::Status TransportError(const NodeAddress& node, const redisContext* c,
+                            absl::string_view what) {
   std::string msg = absl::StrCat("redis ", node.HostPort(), ": ", what, ": ",
                                  c != nullptr ? c->errstr : "out of memory");
   if (c == nullptr) return absl::UnavailableError(msg);
@@ -69,8 +75,9 @@ absl::Status TransportError(const NodeAddress& node, const redisContext* c, absl
 }
 
 bool IsAuthError(const Reply& r) {
-  return r.is_error() && (absl::StartsWith(r.str, "NOAUTH") || absl::StartsWith(r.str, "WRONGPASS") ||
-                          absl::StartsWith(r.str, "ERR invalid password"));
+  return r.is_error() &&
+         (absl::StartsWith(r.str, "NOAUTH") || absl::StartsWith(r.str, "WRONGPASS") ||
+          absl::StartsWith(r.str, "ERR invalid password"));
 }
 
 // The result of one pipelined exchange with a node.
@@ -238,8 +245,7 @@ class ClusterClient::Impl {
       }
       const Reply& reply = ex.replies[0];
       if (IsAuthError(reply)) {
-        return absl::UnauthenticatedError(
-            absl::StrCat("redis ", node.HostPort(), ": ", reply.str));
+        return absl::UnauthenticatedError(absl::StrCat("redis ", node.HostPort(), ": ", reply.str));
       }
       if (reply.is_error()) {
         last = absl::UnavailableError(
@@ -306,8 +312,8 @@ class ClusterClient::Impl {
           if ((parts[0] == "MOVED" || parts[0] == "ASK") && parts.size() == 3) {
             absl::StatusOr<NodeAddress> target = ParseHostPort(parts[2]);
             if (!target.ok()) {
-              return absl::InternalError(absl::StrCat("redis ", node.HostPort(),
-                                                      ": unparsable redirect: ", r.str));
+              return absl::InternalError(
+                  absl::StrCat("redis ", node.HostPort(), ": unparsable redirect: ", r.str));
             }
             if (target->host.empty()) target->host = node.host;
             if (parts[0] == "MOVED") {
@@ -390,9 +396,15 @@ class ClusterClient::Impl {
     calls_.fetch_add(1, std::memory_order_relaxed);
     if (!s.ok()) {
       switch (s.code()) {
-        case absl::StatusCode::kUnavailable: errors_unavailable_.fetch_add(1); break;
-        case absl::StatusCode::kDeadlineExceeded: errors_timeout_.fetch_add(1); break;
-        default: errors_other_.fetch_add(1); break;
+        case absl::StatusCode::kUnavailable:
+          errors_unavailable_.fetch_add(1);
+          break;
+        case absl::StatusCode::kDeadlineExceeded:
+          errors_timeout_.fetch_add(1);
+          break;
+        default:
+          errors_other_.fetch_add(1);
+          break;
       }
     }
     int64_t us = absl::ToInt64Microseconds(absl::Now() - start);
@@ -459,8 +471,8 @@ absl::StatusOr<int> SlotOf(const std::vector<const Command*>& cmds) {
       }
       int s = KeyHashSlot(c->args()[pos]);
       if (slot >= 0 && s != slot) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "redis: keys span slots ", slot, " and ", s, " (use a {hash tag}); nothing sent"));
+        return absl::InvalidArgumentError(absl::StrCat("redis: keys span slots ", slot, " and ", s,
+                                                       " (use a {hash tag}); nothing sent"));
       }
       slot = s;
     }
@@ -484,7 +496,8 @@ absl::StatusOr<std::unique_ptr<ClusterClient>> ClusterClient::Connect(
   std::vector<NodeAddress> seeds;
   for (absl::string_view part : absl::StrSplit(options.seeds, ',', absl::SkipWhitespace())) {
     absl::StatusOr<NodeAddress> a = ParseHostPort(absl::StripAsciiWhitespace(part));
-    if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("redis seeds: ", a.status().message()));
+    if (!a.ok())
+      return absl::InvalidArgumentError(absl::StrCat("redis seeds: ", a.status().message()));
     seeds.push_back(*std::move(a));
   }
   if (seeds.empty()) return absl::InvalidArgumentError("redis seeds: none given");

@@ -17,9 +17,9 @@ struct Reply {
   enum class Type { kNil, kString, kStatus, kInteger, kArray, kError };
 
   Type type = Type::kNil;
-  std::string str;             // kString, kStatus, kError (the whole message, e.g. "MOVED 3 h:p")
-  int64_t integer = 0;         // kInteger
-  std::vector<Reply> elements; // kArray
+  std::string str;              // kString, kStatus, kError (the whole message, e.g. "MOVED 3 h:p")
+  int64_t integer = 0;          // kInteger
+  std::vector<Reply> elements;  // kArray
 
   bool is_error() const { return type == Type::kError; }
   bool is_nil() const { return type == Type::kNil; }

@@ -55,8 +55,7 @@ absl::Status Malformed(absl::string_view why) {
 
 absl::StatusOr<NodeAddress> ParseNode(const Reply& r, absl::string_view answering_host) {
   if (r.type != Reply::Type::kArray || r.elements.size() < 2 ||
-      r.elements[0].type != Reply::Type::kString ||
-      r.elements[1].type != Reply::Type::kInteger) {
+      r.elements[0].type != Reply::Type::kString || r.elements[1].type != Reply::Type::kInteger) {
     return Malformed("a node is not [host, port, ...]");
   }
   NodeAddress a;

@@ -12,9 +12,9 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -118,9 +118,9 @@ class ClusterClientTest : public ::testing::Test {
     }
     if (!finish) return;
     // Every other key of the slot too (other tests write one key into every slot).
-    for (absl::string_view k : absl::StrSplit(
-             Raw(from.port, {"CLUSTER", "GETKEYSINSLOT", absl::StrCat(slot), "100000"}), '\n',
-             absl::SkipEmpty())) {
+    for (absl::string_view k :
+         absl::StrSplit(Raw(from.port, {"CLUSTER", "GETKEYSINSLOT", absl::StrCat(slot), "100000"}),
+                        '\n', absl::SkipEmpty())) {
       ASSERT_EQ(Raw(from.port, {"MIGRATE", "127.0.0.1", absl::StrCat(to.port), std::string(k), "0",
                                 "5000", "AUTH", REDIS_CLUSTER_PASSWORD}),
                 "OK");
@@ -303,7 +303,8 @@ TEST_F(ClusterClientTest, FollowsAskDuringAMigration) {
   const int slot = KeyHashSlot(moved_key);
   ASSERT_TRUE(client_->RunBatch({Set(moved_key, "m"), Set(staying_key, "s")}).ok());
 
-  ASSERT_NO_FATAL_FAILURE(Migrate(slot, {moved_key}, /*finish=*/false));  // slot MIGRATING, one key already moved
+  ASSERT_NO_FATAL_FAILURE(
+      Migrate(slot, {moved_key}, /*finish=*/false));  // slot MIGRATING, one key already moved
 
   ClusterClientStats before = client_->Stats();
   absl::StatusOr<std::vector<Reply>> r = client_->RunBatch({Get(moved_key), Get(staying_key)});
@@ -321,7 +322,8 @@ TEST_F(ClusterClientTest, FollowsAskDuringAMigration) {
   EXPECT_THAT(split.status().message(), HasSubstr("TRYAGAIN"));
   EXPECT_EQ(client_->Stats().retries - after.retries, Options().max_retries);
 
-  ASSERT_NO_FATAL_FAILURE(Migrate(slot, {staying_key}, /*finish=*/true));  // completes the move: finish it for others
+  ASSERT_NO_FATAL_FAILURE(
+      Migrate(slot, {staying_key}, /*finish=*/true));  // completes the move: finish it for others
   EXPECT_EQ(client_->Run(Get(staying_key))->str, "s");
 }
 

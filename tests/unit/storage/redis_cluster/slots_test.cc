@@ -123,7 +123,8 @@ TEST(SlotMapTest, ListsEachMasterOnceInSlotOrder) {
 }
 
 TEST(SlotMapTest, PartialMapLeavesHoles) {
-  Reply reply = Reply::Array({Range(0, 99, {Node("h", 1, "a")}), Range(200, 300, {Node("h", 2, "")})});
+  Reply reply =
+      Reply::Array({Range(0, 99, {Node("h", 1, "a")}), Range(200, 300, {Node("h", 2, "")})});
   absl::StatusOr<SlotMap> map = SlotMap::FromClusterSlots(reply, "seed");
   ASSERT_TRUE(map.ok());
   EXPECT_FALSE(map->CoversAllSlots());
@@ -141,8 +142,8 @@ TEST(SlotMapTest, EmptyHostMeansTheAnsweringNode) {
 
 TEST(SlotMapTest, AcceptsNodesWithoutIdOrWithMetadata) {
   // Redis 7 adds a fourth element (a map of hostname etc.) to each node.
-  Reply with_meta = Reply::Array({Reply::String("h"), Reply::Integer(1), Reply::String("a"),
-                                  Reply::Array({})});
+  Reply with_meta =
+      Reply::Array({Reply::String("h"), Reply::Integer(1), Reply::String("a"), Reply::Array({})});
   Reply reply = Reply::Array(
       {Range(0, 16383, {with_meta, Reply::Array({Reply::String("r"), Reply::Integer(2)})})});
   absl::StatusOr<SlotMap> map = SlotMap::FromClusterSlots(reply, "seed");
