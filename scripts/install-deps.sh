@@ -13,6 +13,8 @@ packages=(
   # the stack
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev libre2-dev libspdlog-dev libfmt-dev
+  # Redis protocol client for --store=redis-cluster (the cluster logic is countd's)
+  libhiredis-dev
   # JSON shim: HTTP server and JSON for legacy envelopes; OpenSSL for TLS on both ports
   libboost1.81-dev rapidjson-dev libssl-dev
   # tests and benchmarks

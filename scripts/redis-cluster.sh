@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Starts and stops a throw-away 6-node Redis Cluster (3 masters + 3 replicas) on loopback, for the
+# tests of storage/redis_cluster (CTest fixture redis_cluster, tests/integration/redis_cluster).
+#
+#   scripts/redis-cluster.sh start DIR [BASEPORT]   # BASEPORT omitted: the first free block
+#   scripts/redis-cluster.sh stop DIR
+#
+# start writes DIR/baseport (the 6 nodes listen on BASEPORT..BASEPORT+5, cluster bus +10000) and
+# returns once every node reports cluster_state:ok. With REDIS_CLUSTER_PASSWORD set, the nodes
+# require it (requirepass, masterauth). stop kills each node by its pidfile and waits for it.
+# Only 127.0.0.1; never port 6379; never a system service. Every wait is bounded.
+set -euo pipefail
+
+cmd="${1:-}"
+dir="${2:-}"
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+  echo "usage: $0 start DIR [BASEPORT] | stop DIR" >&2
+  exit 2
+fi
+
+port_free() {  # nothing listens on 127.0.0.1:$1
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+block_free() {  # ports $1..$1+5 and their cluster bus ports are free
+  local p
+  for p in $(seq "$1" $(($1 + 5))); do
+    port_free "$p" && port_free $((p + 10000)) || return 1
+  done
+}
+
+stop() {  # TERM to every node at once, then wait for each (bounded), then KILL
+  local pidfile pid i pids=()
+  for pidfile in "$dir"/node-*/redis.pid; do
+    [ -f "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    if kill "$pid" 2>/dev/null; then pids+=("$pid"); fi
+    rm -f "$pidfile"
+  done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "redis-cluster: $pid did not stop in 10 s, killing it" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+cli() {  # cli PORT ARGS...
+  local port="$1"
+  shift
+  REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" redis-cli -h 127.0.0.1 -p "$port" "$@"
+}
+
+case "$cmd" in
+  stop)
+    stop
+    echo "redis-cluster: stopped ($dir)"
+    ;;
+  start)
+    mkdir -p "$dir"
+    stop  # leftovers of an interrupted run in the same DIR
+    base="${3:-}"
+    if [ -z "$base" ]; then
+      for candidate in $(seq 30001 10 30991); do
+        if block_free "$candidate"; then base="$candidate"; break; fi
+      done
+      [ -n "$base" ] || { echo "redis-cluster: no free block of 6 ports in 30001..30996" >&2; exit 1; }
+    elif ! block_free "$base"; then
+      echo "redis-cluster: ports $base..$((base + 5)) (or +10000) are in use" >&2
+      exit 1
+    fi
+    auth=()
+    if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
+      auth=(--requirepass "$REDIS_CLUSTER_PASSWORD" --masterauth "$REDIS_CLUSTER_PASSWORD")
+    fi
+    nodes=()
+    for i in 0 1 2 3 4 5; do
+      port=$((base + i))
+      node_dir="$dir/node-$i"
+      rm -rf "$node_dir"
+      mkdir -p "$node_dir"
+      redis-server --port "$port" --bind 127.0.0.1 --protected-mode no \
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+        --dir "$node_dir" --daemonize yes --pidfile "$node_dir/redis.pid" \
+        --logfile "$node_dir/redis.log" --appendonly yes --appendfsync always --save "" \
+        "${auth[@]}"
+      nodes+=("127.0.0.1:$port")
+    done
+    for i in 0 1 2 3 4 5; do
+      for _ in $(seq 100); do
+        [ "$(cli $((base + i)) ping 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+      done
+    done
+    REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" timeout 60 \
+      redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 ||
+      { cat "$dir/create.log" >&2; stop; exit 1; }
+    for i in 0 1 2 3 4 5; do
+      ok=""
+      for _ in $(seq 300); do
+        if cli $((base + i)) cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then
+          ok=1
+          break
+        fi
+        sleep 0.1
+      done
+      [ -n "$ok" ] || { echo "redis-cluster: node $((base + i)) not ok after 30 s" >&2; stop; exit 1; }
+    done
+    # cluster_state:ok can come before every node has the same slot configuration (epochs still
+    # propagating); tests that move slots need them to agree.
+    agreed=""
+    for _ in $(seq 300); do
+      if REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" redis-cli --cluster check "127.0.0.1:$base" \
+           >"$dir/check.log" 2>&1 &&
+         grep -q 'All nodes agree about slots configuration' "$dir/check.log" &&
+         grep -q 'All 16384 slots covered' "$dir/check.log"; then
+        agreed=1
+        break
+      fi
+      sleep 0.1
+    done
+    [ -n "$agreed" ] || { cat "$dir/check.log" >&2; stop; exit 1; }
+    echo "$base" >"$dir/baseport"
+    echo "redis-cluster: 6 nodes on 127.0.0.1:$base..$((base + 5)) ($dir)"
+    ;;
+  *)
+    echo "usage: $0 start DIR [BASEPORT] | stop DIR" >&2
+    exit 2
+    ;;
+esac
