@@ -6,7 +6,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
@@ -34,8 +33,8 @@ std::unique_ptr<storage::Store> Open(const std::string& dir, storage::SyncMode s
 // One merge increment per Write (as a Stash Incr does), keys uniform over 100k.
 void BM_StoreIncrement(benchmark::State& state) {
   static std::unique_ptr<storage::Store> store;
-  storage::SyncMode sync = state.range(0) == 0 ? storage::SyncMode::kNone
-                                               : storage::SyncMode::kAlways;
+  storage::SyncMode sync =
+      state.range(0) == 0 ? storage::SyncMode::kNone : storage::SyncMode::kAlways;
   if (state.thread_index() == 0) {
     store = Open(FreshDir(absl::StrCat("incr", state.range(0))), sync);
   }
@@ -44,16 +43,21 @@ void BM_StoreIncrement(benchmark::State& state) {
   one.count = 1;
   for (auto _ : state) {
     storage::WriteBatch batch;
-    batch.AddCounter(storage::Table::kStash,
-                     storage::keys::StashKey("bench", absl::StrCat("v", rng() % 100000), "c", 20000),
-                     one);
+    batch.AddCounter(
+        storage::Table::kStash,
+        storage::keys::StashKey("bench", absl::StrCat("v", rng() % 100000), "c", 20000), one);
     if (!store->Write(batch).ok()) state.SkipWithError("write failed");
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) store.reset();
 }
 BENCHMARK(BM_StoreIncrement)->ArgName("sync_always")->Arg(0)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK(BM_StoreIncrement)->ArgName("sync_always")->Arg(1)->Threads(1)->Threads(16)->UseRealTime();
+BENCHMARK(BM_StoreIncrement)
+    ->ArgName("sync_always")
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(16)
+    ->UseRealTime();
 
 // 100 merge increments in one atomic Write (as an IncrementCounters call of 100 counters).
 void BM_StoreIncrementBatch100(benchmark::State& state) {
@@ -80,7 +84,8 @@ struct TallyFixture {
 
   explicit TallyFixture(int64_t n) : dir(FreshDir(absl::StrCat("tally", n))) {
     store = Open(dir, storage::SyncMode::kNone);
-    tally = std::make_unique<logic::Tally>(store.get(), storage::RealClock(), logic::TallyOptions{});
+    tally =
+        std::make_unique<logic::Tally>(store.get(), storage::RealClock(), logic::TallyOptions{});
     for (int64_t i = 0; i < n; ++i) {
       logic::TallyIncrementArgs args;
       args.tenant = "bench";

@@ -111,7 +111,8 @@ absl::StatusOr<Transport> ResolveTransport(const ConnectionFlags& flags) {
     if (value->has_value() && implied_by == nullptr) implied_by = flag;
   }
   if (implied_by != nullptr && flags.tls.has_value() && !*flags.tls) {
-    return absl::InvalidArgumentError(absl::StrCat("--", implied_by, " needs TLS, but --tls=false"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", implied_by, " needs TLS, but --tls=false"));
   }
   if (!flags.tls.value_or(implied_by != nullptr)) {
     t.credentials = grpc::InsecureChannelCredentials();
@@ -133,13 +134,13 @@ absl::StatusOr<Transport> ResolveTransport(const ConnectionFlags& flags) {
     absl::StatusOr<std::string> chain =
         ReadPemFlagFile("tls-cert-file", *flags.tls_cert_file, "CERTIFICATE", "certificate");
     if (!chain.ok()) return chain.status();
-    absl::StatusOr<std::string> key = ReadPemFlagFile("tls-key-file", *flags.tls_key_file,
-                                                      "PRIVATE KEY", "private key");
+    absl::StatusOr<std::string> key =
+        ReadPemFlagFile("tls-key-file", *flags.tls_key_file, "PRIVATE KEY", "private key");
     if (!key.ok()) return key.status();
     // gRPC takes no passphrase: an encrypted key (PKCS#8 or traditional) cannot be used.
     if (absl::StrContains(*key, "ENCRYPTED")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--tls-key-file: '", *flags.tls_key_file, "' is encrypted; give an unencrypted key"));
+      return absl::InvalidArgumentError(absl::StrCat("--tls-key-file: '", *flags.tls_key_file,
+                                                     "' is encrypted; give an unencrypted key"));
     }
     options.pem_cert_chain = *std::move(chain);
     options.pem_private_key = *std::move(key);

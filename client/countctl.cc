@@ -58,9 +58,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "client/connection.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "client/connection.h"
 #include "countd/v1/admin.grpc.pb.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "countd/v1/gm.grpc.pb.h"
@@ -207,8 +207,8 @@ absl::StatusOr<bool> ApplyGlobalFlag(absl::string_view typed,
   if (name == "tls") {  // a bare --tls is handled by ParseArgs; this is --tls=VALUE
     bool on = false;
     if (!value.has_value() || !absl::SimpleAtob(*value, &on)) {
-      return absl::InvalidArgumentError(absl::StrCat("--tls: want true or false, got '",
-                                                     value.value_or(""), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls: want true or false, got '", value.value_or(""), "'"));
     }
     inv->connection.tls = on;
     return true;
@@ -365,8 +365,7 @@ absl::Status SetScalar(const FieldDescriptor* field, absl::string_view text, boo
       add ? r->AddEnumValue(msg, field, *v) : r->SetEnumValue(msg, field, *v);
       return absl::OkStatus();
     }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      break;
+    case FieldDescriptor::CPPTYPE_MESSAGE: break;
   }
   return absl::InternalError(absl::StrCat("--", field->name(), ": not a scalar field"));
 }
@@ -437,8 +436,9 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(const Descriptor* type,
 }
 
 // Calls `method` once over a fresh channel and waits for the answer or the deadline.
-grpc::Status Call(const Invocation& inv, const client::Transport& transport, const std::string& bearer,
-                  const MethodDescriptor* method, const Message& request, Message* response) {
+grpc::Status Call(const Invocation& inv, const client::Transport& transport,
+                  const std::string& bearer, const MethodDescriptor* method, const Message& request,
+                  Message* response) {
   grpc::TemplatedGenericStub<Message, Message> stub(
       grpc::CreateCustomChannel(inv.addr, transport.credentials, transport.args));
   grpc::ClientContext context;

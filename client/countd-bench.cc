@@ -55,7 +55,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -770,10 +769,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "countd-bench: %s\n", std::string(kinds.status().message()).c_str());
     return 2;
   }
-  KeySampler sampler =
-      cfg->dist == "zipf"         ? KeySampler::Zipf(cfg->keys, 1.0)
-      : cfg->dist == "sequential" ? KeySampler::Sequential(cfg->keys)
-                                  : KeySampler::Uniform(cfg->keys);
+  KeySampler sampler = cfg->dist == "zipf"         ? KeySampler::Zipf(cfg->keys, 1.0)
+                       : cfg->dist == "sequential" ? KeySampler::Sequential(cfg->keys)
+                                                   : KeySampler::Uniform(cfg->keys);
   Runner runner(*cfg, *std::move(kinds), std::move(sampler));
   if (absl::Status s = runner.Connect(); !s.ok()) {
     std::fprintf(stderr, "countd-bench: %s\n", std::string(s.message()).c_str());

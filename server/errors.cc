@@ -7,8 +7,7 @@ namespace countd {
 ErrorClass Classify(const absl::Status& status) {
   using absl::StatusCode;
   switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return {StatusCode::kOk, 0, 200, 200};
+    case absl::StatusCode::kOk: return {StatusCode::kOk, 0, 200, 200};
     case absl::StatusCode::kInvalidArgument: {
       std::string reason = logic::ReasonOf(status);
       if (reason == "missing") return {StatusCode::kInvalidArgument, 400002, 400, 400};
@@ -16,14 +15,11 @@ ErrorClass Classify(const absl::Status& status) {
       if (reason == "unparseable") return {StatusCode::kInvalidArgument, 400001, 400, 400};
       return {StatusCode::kInvalidArgument, 400006, 400, 400};
     }
-    case absl::StatusCode::kOutOfRange:
-      return {StatusCode::kOutOfRange, 400006, 400, 400};
-    case absl::StatusCode::kNotFound:
-      return {StatusCode::kNotFound, 404000, 404, 404};
+    case absl::StatusCode::kOutOfRange: return {StatusCode::kOutOfRange, 400006, 400, 400};
+    case absl::StatusCode::kNotFound: return {StatusCode::kNotFound, 404000, 404, 404};
     case absl::StatusCode::kFailedPrecondition:
       return {StatusCode::kFailedPrecondition, 400006, 400, 400};
-    case absl::StatusCode::kAlreadyExists:
-      return {StatusCode::kAlreadyExists, 400003, 400, 409};
+    case absl::StatusCode::kAlreadyExists: return {StatusCode::kAlreadyExists, 400003, 400, 409};
     case absl::StatusCode::kPermissionDenied:
       return {StatusCode::kPermissionDenied, 403007, 403, 403};
     case absl::StatusCode::kUnauthenticated: {
@@ -43,10 +39,8 @@ ErrorClass Classify(const absl::Status& status) {
       return {StatusCode::kResourceExhausted, 403048, 429, 429};
     case absl::StatusCode::kDeadlineExceeded:
       return {StatusCode::kDeadlineExceeded, 504002, 500, 504};
-    case absl::StatusCode::kCancelled:
-      return {StatusCode::kCancelled, 500001, 500, 499};
-    case absl::StatusCode::kUnimplemented:
-      return {StatusCode::kUnimplemented, 400001, 400, 501};
+    case absl::StatusCode::kCancelled: return {StatusCode::kCancelled, 500001, 500, 499};
+    case absl::StatusCode::kUnimplemented: return {StatusCode::kUnimplemented, 400001, 400, 501};
     default:
       // Storage failures (kUnavailable, kDataLoss) and broken invariants: retryable server fault.
       return {StatusCode::kUnavailable, 500001, 500, 503};

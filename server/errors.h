@@ -13,9 +13,9 @@ namespace countd {
 // How one internal status shows in each protocol.
 struct ErrorClass {
   absl::StatusCode grpc;  // the gRPC status code (gRPC and absl share the numbers)
-  int gigya;        // Gigya errorCode (0 = success)
-  int qubit;        // Qubit body "status" (200 = success)
-  int http;         // HTTP status grpc-gateway uses for the gRPC code
+  int gigya;              // Gigya errorCode (0 = success)
+  int qubit;              // Qubit body "status" (200 = success)
+  int http;               // HTTP status grpc-gateway uses for the gRPC code
 };
 
 // Classifies `status` (code plus the countd/reason payload). Thread-safe, pure.

@@ -1,5 +1,13 @@
 #include "server/executor.h"
 
+#include <deque>
+#include <functional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+
 namespace countd {
 namespace {
 

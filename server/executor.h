@@ -5,13 +5,8 @@
 #define COUNTD_SERVER_EXECUTOR_H_
 
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <thread>
-#include <vector>
-
-#include "absl/synchronization/mutex.h"
 
 namespace countd {
 

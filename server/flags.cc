@@ -10,16 +10,16 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "absl/strings/strip.h"
 #include "server/logic/secret_box.h"
 
 ABSL_FLAG(std::string, data_dir, "./data", "RocksDB data directory (created when missing).");
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
 ABSL_FLAG(std::string, http_addr, "0.0.0.0:8080",
           "HTTP listen address HOST:PORT for the JSON shim, health and metrics (port 0 = any).");
-ABSL_FLAG(std::string, sync, "none",
-          "none: WAL written before each reply, not fsynced (survives process death); always: "
-          "WAL fsynced before each reply, concurrent writes share one fsync (survives power loss).");
+ABSL_FLAG(
+    std::string, sync, "none",
+    "none: WAL written before each reply, not fsynced (survives process death); always: "
+    "WAL fsynced before each reply, concurrent writes share one fsync (survives power loss).");
 ABSL_FLAG(absl::Duration, grace_period, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long in-flight calls may run before they are cancelled.");
 ABSL_FLAG(int64_t, block_cache_mb, 128, "RocksDB block cache for all tables, MiB (>= 8).");
@@ -112,16 +112,42 @@ namespace countd {
 namespace {
 
 const char* const kFlagNames[] = {
-    "data_dir",     "grpc_addr", "http_addr", "sync",
-    "grace_period", "block_cache_mb", "memtable_mb", "daily_retention_days",
-    "monthly_retention_months", "stash_retention_days", "tally_max_ranked_items",
-    "http_max_body_bytes", "http_max_header_bytes", "http_read_timeout", "http_idle_timeout",
-    "workers", "log_level",
-    "tls_cert_file", "tls_key_file", "tls_client_ca_file", "grpc_reflection",
-    "grpc_max_message_bytes", "grpc_max_concurrent_streams", "grpc_max_connection_idle",
-    "grpc_max_connection_age", "grpc_max_connection_age_grace", "grpc_keepalive_time",
-    "http_max_connections", "http_max_url_bytes", "trusted_proxies", "auth", "operator_token_file",
-    "secrets_key_file", "previous_secrets_key_file", "allow_insecure_secret", "signature_window",
+    "data_dir",
+    "grpc_addr",
+    "http_addr",
+    "sync",
+    "grace_period",
+    "block_cache_mb",
+    "memtable_mb",
+    "daily_retention_days",
+    "monthly_retention_months",
+    "stash_retention_days",
+    "tally_max_ranked_items",
+    "http_max_body_bytes",
+    "http_max_header_bytes",
+    "http_read_timeout",
+    "http_idle_timeout",
+    "workers",
+    "log_level",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_client_ca_file",
+    "grpc_reflection",
+    "grpc_max_message_bytes",
+    "grpc_max_concurrent_streams",
+    "grpc_max_connection_idle",
+    "grpc_max_connection_age",
+    "grpc_max_connection_age_grace",
+    "grpc_keepalive_time",
+    "http_max_connections",
+    "http_max_url_bytes",
+    "trusted_proxies",
+    "auth",
+    "operator_token_file",
+    "secrets_key_file",
+    "previous_secrets_key_file",
+    "allow_insecure_secret",
+    "signature_window",
 };
 
 absl::Status Bad(absl::string_view flag, absl::string_view why) {
@@ -185,7 +211,8 @@ absl::StatusOr<std::string> ReadOperatorToken(const std::string& path) {
     if (c < 0x21 || c > 0x7e) {
       logic::Cleanse(&token);
       return Bad("operator-token-file",
-                 absl::StrCat("\"", path, "\" must hold one token of printable ASCII without "
+                 absl::StrCat("\"", path,
+                              "\" must hold one token of printable ASCII without "
                               "spaces or line breaks (it is sent in a header)"));
     }
   }
@@ -228,8 +255,8 @@ absl::Status TlsAndConnectionFlags(ServerConfig& c) {
   c.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   c.grpc_reflection = absl::GetFlag(FLAGS_grpc_reflection);
   c.grpc_max_message_bytes = absl::GetFlag(FLAGS_grpc_max_message_bytes);
-  absl::Status s = CheckRange<int64_t>("grpc-max-message-bytes", c.grpc_max_message_bytes,
-                                       16 << 10, int64_t{1} << 30);
+  absl::Status s = CheckRange<int64_t>("grpc-max-message-bytes", c.grpc_max_message_bytes, 16 << 10,
+                                       int64_t{1} << 30);
   if (!s.ok()) return s;
   c.grpc_max_concurrent_streams = absl::GetFlag(FLAGS_grpc_max_concurrent_streams);
   s = CheckRange("grpc-max-concurrent-streams", c.grpc_max_concurrent_streams, 1, 1'000'000);

@@ -8,7 +8,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -88,8 +87,7 @@ const char* TypeName(MetricType type) {
 }  // namespace
 
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : bounds_(std::move(upper_bounds)),
-      counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(upper_bounds)), counts_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i < bounds_.size(); ++i) {
     ABSL_RAW_CHECK(std::isfinite(bounds_[i]), "histogram bounds must be finite");
     ABSL_RAW_CHECK(i == 0 || bounds_[i - 1] < bounds_[i], "histogram bounds must ascend");
@@ -119,7 +117,7 @@ HistogramSnapshot Histogram::Snapshot() const {
 
 std::vector<double> LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,     2.5,   5,     10};
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 void ExpositionWriter::Family(absl::string_view name, absl::string_view help, MetricType type) {
@@ -182,7 +180,7 @@ Family<Gauge>* Registry::AddGauge(std::string name, std::string help,
   e->help = std::move(help);
   e->type = MetricType::kGauge;
   e->gauges = std::make_unique<metrics::Family<Gauge>>(std::move(label_names),
-                                                        [] { return std::make_unique<Gauge>(); });
+                                                       [] { return std::make_unique<Gauge>(); });
   Family<Gauge>* f = e->gauges.get();
   absl::MutexLock lock(&mu_);
   entries_.push_back(std::move(e));
@@ -313,8 +311,8 @@ void WriteProcessMetrics(ExpositionWriter& w) {
   // proc(5) field 22 (starttime, clock ticks after boot) is fields[19].
   if (fields.size() > 19 && absl::SimpleAtoi(fields[19], &start_ticks) && hz > 0 &&
       BootTime(&btime)) {
-    w.Family("process_start_time_seconds",
-             "Start time of the process since unix epoch in seconds.", MetricType::kGauge);
+    w.Family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+             MetricType::kGauge);
     w.Sample("process_start_time_seconds", {},
              static_cast<double>(btime) + static_cast<double>(start_ticks) / hz);
   }

@@ -145,8 +145,7 @@ class Registry {
   // the registry (the caller's responsibility; nothing is checked).
   Family<Counter>* AddCounter(std::string name, std::string help,
                               std::vector<std::string> label_names);
-  Family<Gauge>* AddGauge(std::string name, std::string help,
-                          std::vector<std::string> label_names);
+  Family<Gauge>* AddGauge(std::string name, std::string help, std::vector<std::string> label_names);
   Family<Histogram>* AddHistogram(std::string name, std::string help,
                                   std::vector<std::string> label_names,
                                   std::vector<double> upper_bounds);

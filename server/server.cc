@@ -102,8 +102,7 @@ void ApplyGrpcLimits(const ServerConfig& config, grpc::ServerBuilder& builder) {
   }
   // Server keepalive: ping a connection after this much silence; close it when the ping is not
   // answered within kKeepaliveTimeout (a peer that vanished without closing).
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
-                             ClampedMillis(config.grpc_keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ClampedMillis(config.grpc_keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ClampedMillis(kKeepaliveTimeout));
   // Client keepalive: pings are accepted every kMinClientPingInterval or slower, with or without
   // calls in flight. gRPC's defaults (5 min, and 2 h without calls) would answer common client
@@ -136,16 +135,15 @@ class CountdServerImpl : public CountdServer {
     absl::StatusOr<TlsMaterial> tls = LoadTlsMaterial(config_.tls);
     if (!tls.ok()) return tls.status();
     if (!tls->cert_chain_pem.empty()) {
-      spdlog::info("tls: {} on grpc and http; certificate subject=\"{}\" valid until {}",
-                   tls->client_ca_pem.empty() ? "server-authenticated" : "mutual",
-                   tls->leaf_subject,
-                   absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after,
-                                    absl::UTCTimeZone()));
+      spdlog::info(
+          "tls: {} on grpc and http; certificate subject=\"{}\" valid until {}",
+          tls->client_ca_pem.empty() ? "server-authenticated" : "mutual", tls->leaf_subject,
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after, absl::UTCTimeZone()));
       if (tls->leaf_not_after < absl::Now()) {
-        spdlog::warn("tls: the certificate in --tls-cert-file expired on {}; clients will "
-                     "refuse it",
-                     absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after,
-                                      absl::UTCTimeZone()));
+        spdlog::warn(
+            "tls: the certificate in --tls-cert-file expired on {}; clients will "
+            "refuse it",
+            absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", tls->leaf_not_after, absl::UTCTimeZone()));
       }
     }
     const storage::Clock* clock = config_.clock != nullptr ? config_.clock : storage::RealClock();
@@ -174,15 +172,16 @@ class CountdServerImpl : public CountdServer {
     absl::StatusOr<int64_t> split = services_->tally.SplitLegacyCounters();
     if (!split.ok()) return split.status();
     if (*split > 0) {
-      spdlog::info("tally: {} records of counters shared by ecount and topk copied into both ops "
-                   "(they are separate counters now)",
-                   *split);
+      spdlog::info(
+          "tally: {} records of counters shared by ecount and topk copied into both ops "
+          "(they are separate counters now)",
+          *split);
     }
 
     int workers = config_.workers;
     if (workers < 0) workers = config_.sync == storage::SyncMode::kAlways ? 32 : 0;
-    executor_ = workers == 0 ? NewInlineExecutor()
-                             : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
+    executor_ =
+        workers == 0 ? NewInlineExecutor() : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
     // Backups block on the disk for seconds: one thread of their own, never the request path's.
     admin_executor_ = NewThreadPoolExecutor(/*threads=*/1, /*max_queue=*/4);
 
@@ -291,8 +290,7 @@ class CountdServerImpl : public CountdServer {
   // says in the log how requests are authenticated. Never logs a secret or the token.
   absl::Status OpenTenants(const storage::Clock* clock) {
     if (config_.auth_required && config_.operator_token.empty()) {
-      return absl::InvalidArgumentError(
-          "--operator-token-file: is required with --auth=required");
+      return absl::InvalidArgumentError("--operator-token-file: is required with --auth=required");
     }
     if (config_.auth_required && config_.secrets_key.empty()) {
       return absl::InvalidArgumentError("--secrets-key-file: is required with --auth=required");
@@ -312,22 +310,24 @@ class CountdServerImpl : public CountdServer {
       }
       tenants_ = *std::move(tenants);
       if (!config_.previous_secrets_key.empty()) {
-        spdlog::info("secrets key rotation: {} tenant records re-encrypted with the new "
-                     "--secrets-key-file; every secret now opens with it, so "
-                     "--previous-secrets-key-file can be removed",
-                     rekeyed);
+        spdlog::info(
+            "secrets key rotation: {} tenant records re-encrypted with the new "
+            "--secrets-key-file; every secret now opens with it, so "
+            "--previous-secrets-key-file can be removed",
+            rekeyed);
       }
     }
     if (config_.auth_required) {
       absl::StatusOr<std::vector<logic::TenantInfo>> list = tenants_->ListTenants();
-      spdlog::info("authentication: required ({} tenants registered; Admin needs the operator "
-                   "token)",
-                   list.ok() ? list->size() : 0);
+      spdlog::info(
+          "authentication: required ({} tenants registered; Admin needs the operator "
+          "token)",
+          list.ok() ? list->size() : 0);
     } else {
-      spdlog::warn("authentication is OFF (--auth=off): every gRPC and HTTP caller may read and "
-                   "write every tenant; Admin is {}. For development only.",
-                   config_.operator_token.empty() ? "open to anyone"
-                                                  : "limited to the operator token");
+      spdlog::warn(
+          "authentication is OFF (--auth=off): every gRPC and HTTP caller may read and "
+          "write every tenant; Admin is {}. For development only.",
+          config_.operator_token.empty() ? "open to anyone" : "limited to the operator token");
     }
     return absl::OkStatus();
   }

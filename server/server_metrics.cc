@@ -49,13 +49,10 @@ spdlog::level::level_enum GrpcLogLevel(grpc::StatusCode code) {
     case grpc::StatusCode::UNKNOWN:
     case grpc::StatusCode::INTERNAL:
     case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DATA_LOSS:
-      return spdlog::level::err;
+    case grpc::StatusCode::DATA_LOSS: return spdlog::level::err;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return spdlog::level::warn;
-    default:
-      return spdlog::level::debug;
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return spdlog::level::warn;
+    default: return spdlog::level::debug;
   }
 }
 
@@ -104,8 +101,8 @@ class ServerMetrics::Interceptor : public grpc::experimental::Interceptor {
     if (!spdlog::should_log(level)) return;
     std::string peer = info_->server_context() != nullptr ? info_->server_context()->peer() : "";
     if (level == spdlog::level::debug) {
-      spdlog::debug("grpc method={} code={} duration_us={} peer={}", method_, code,
-                    Micros(seconds), peer);
+      spdlog::debug("grpc method={} code={} duration_us={} peer={}", method_, code, Micros(seconds),
+                    peer);
     } else {
       // Only server faults get here; their messages come from storage and the service layer,
       // never from request data.
@@ -135,13 +132,13 @@ class ServerMetrics::InterceptorFactory
 };
 
 ServerMetrics::ServerMetrics(storage::Store* store) : store_(store) {
-  grpc_requests_ = registry_.AddCounter("countd_grpc_requests_total",
-                                        "gRPC calls completed, by method and status code.",
-                                        {"method", "code"});
-  grpc_duration_ = registry_.AddHistogram(
-      "countd_grpc_request_duration_seconds",
-      "Time from a gRPC call's arrival to its status being sent, by method.", {"method"},
-      metrics::LatencyBuckets());
+  grpc_requests_ =
+      registry_.AddCounter("countd_grpc_requests_total",
+                           "gRPC calls completed, by method and status code.", {"method", "code"});
+  grpc_duration_ =
+      registry_.AddHistogram("countd_grpc_request_duration_seconds",
+                             "Time from a gRPC call's arrival to its status being sent, by method.",
+                             {"method"}, metrics::LatencyBuckets());
   grpc_in_flight_ = registry_
                         .AddGauge("countd_grpc_in_flight_requests",
                                   "gRPC calls received and not yet finished.", {})
@@ -150,14 +147,13 @@ ServerMetrics::ServerMetrics(storage::Store* store) : store_(store) {
       "countd_http_requests_total",
       "HTTP requests answered (including refused ones), by route and HTTP status.",
       {"route", "code"});
-  http_duration_ = registry_.AddHistogram(
-      "countd_http_request_duration_seconds",
-      "Time to handle an HTTP request once it was read, by route.", {"route"},
-      metrics::LatencyBuckets());
-  http_in_flight_ = registry_
-                        .AddGauge("countd_http_in_flight_requests",
-                                  "HTTP requests being handled.", {})
-                        ->With({});
+  http_duration_ =
+      registry_.AddHistogram("countd_http_request_duration_seconds",
+                             "Time to handle an HTTP request once it was read, by route.",
+                             {"route"}, metrics::LatencyBuckets());
+  http_in_flight_ =
+      registry_.AddGauge("countd_http_in_flight_requests", "HTTP requests being handled.", {})
+          ->With({});
   tls_handshake_failures_ =
       registry_
           .AddCounter("countd_http_tls_handshake_failures_total",
@@ -288,9 +284,8 @@ void ServerMetrics::WriteStoreMetrics(metrics::ExpositionWriter& w) const {
   h.upper_bounds = stats->write_duration.upper_bounds_seconds;
   h.counts = stats->write_duration.counts;
   h.sum = stats->write_duration.sum_seconds;
-  w.HistogramSamples(
-      "countd_rocksdb_write_duration_seconds",
-      {{"sync", stats->sync == storage::SyncMode::kAlways ? "always" : "none"}}, h);
+  w.HistogramSamples("countd_rocksdb_write_duration_seconds",
+                     {{"sync", stats->sync == storage::SyncMode::kAlways ? "always" : "none"}}, h);
 }
 
 }  // namespace countd

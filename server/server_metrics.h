@@ -20,8 +20,7 @@
 namespace countd {
 
 // Names the route of an HTTP request with a bounded label (see JsonShim::RouteLabel).
-using RouteLabeler =
-    std::function<std::string(absl::string_view method, absl::string_view path)>;
+using RouteLabeler = std::function<std::string(absl::string_view method, absl::string_view path)>;
 
 // Thread-safe. Everything it hands out (the interceptor factory, wrapped handlers) refers to it,
 // so it must outlive the gRPC and HTTP servers that use them.
@@ -41,8 +40,7 @@ class ServerMetrics {
   // `handler` counted, timed, tracked and logged per route label (countd_http_*).
   http::HttpHandler WrapHttp(http::HttpHandler handler, RouteLabeler route_label);
   // `reject` counted and logged like WrapHttp's requests (route from the target's path).
-  http::HttpRejectHandler WrapHttpReject(http::HttpRejectHandler reject,
-                                         RouteLabeler route_label);
+  http::HttpRejectHandler WrapHttpReject(http::HttpRejectHandler reject, RouteLabeler route_label);
 
   // For HttpServerOptions::on_tls_handshake_error: counts the failure
   // (countd_http_tls_handshake_failures_total) and logs it at debug with the peer's address.
@@ -57,8 +55,8 @@ class ServerMetrics {
   // The method label for a gRPC method path.
   std::string GrpcMethodLabel(const char* method);
   // `remote_ip`: the client; `peer_ip`: the TCP peer (a trusted proxy when they differ).
-  void ObserveHttp(absl::string_view method, const std::string& route, int status,
-                   double seconds, absl::string_view remote_ip, absl::string_view peer_ip);
+  void ObserveHttp(absl::string_view method, const std::string& route, int status, double seconds,
+                   absl::string_view remote_ip, absl::string_view peer_ip);
   void WriteStoreMetrics(metrics::ExpositionWriter& w) const;
 
   storage::Store* const store_;

@@ -3,8 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <memory>
-#include <sstream>
 #include <vector>
 
 #include <openssl/asn1.h>
@@ -16,7 +14,7 @@
 #include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
-#include "server/logic/openssl_util.h"
+#include "server/util/openssl_util.h"
 
 namespace countd {
 namespace {
@@ -139,16 +137,16 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
   if (key_bio == nullptr) return Bad(kKeyFlag, "out of memory");
   PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &NoPassphrase, nullptr));
   if (key == nullptr) {
-    return Bad(kKeyFlag, absl::StrCat("\"", files.key_file,
-                                      "\" holds no unencrypted PEM private key (", openssl::Errors(),
-                                      ")"));
+    return Bad(kKeyFlag,
+               absl::StrCat("\"", files.key_file, "\" holds no unencrypted PEM private key (",
+                            openssl::Errors(), ")"));
   }
   ERR_clear_error();
   if (X509_check_private_key(leaf, key.get()) != 1) {
     ERR_clear_error();
     return Bad(kKeyFlag, absl::StrCat("the key in \"", files.key_file,
-                                      "\" does not belong to the first certificate in ",
-                                      kCertFlag, " \"", files.cert_file, "\""));
+                                      "\" does not belong to the first certificate in ", kCertFlag,
+                                      " \"", files.cert_file, "\""));
   }
   m.leaf_subject = SubjectOf(leaf);
   m.leaf_not_after = NotAfterOf(leaf);

@@ -1,7 +1,6 @@
 #include "storage/counter_cell.h"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 namespace countd::storage {

@@ -123,8 +123,7 @@ std::string TallyCountablePrefix(char op, absl::string_view tenant, absl::string
   return Join({TallyTag("b", op), tenant, counter, countable});
 }
 
-std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end,
-                           int64_t expiry) {
+std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end, int64_t expiry) {
   std::string out;
   out.reserve(countable_prefix.size() + kTallySuffixSize);
   out.append(countable_prefix.data(), countable_prefix.size());

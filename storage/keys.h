@@ -77,8 +77,7 @@ inline constexpr size_t kTallySuffixSize = 16;
 std::string TallyCounterPrefix(char op, absl::string_view tenant, absl::string_view counter);
 std::string TallyCountablePrefix(char op, absl::string_view tenant, absl::string_view counter,
                                  absl::string_view countable);
-std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end,
-                           int64_t expiry);
+std::string TallyBucketKey(absl::string_view countable_prefix, int64_t bucket_end, int64_t expiry);
 // Bucket end of a kTally key (requires key.size() >= kTallySuffixSize).
 int64_t TallyBucketEnd(absl::string_view key);
 // Metadata of one countable, and the settings record of a counter (kTallyMeta).

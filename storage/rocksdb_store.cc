@@ -71,8 +71,8 @@ ScanRange PrefixRange(absl::string_view prefix) {
 namespace {
 
 bool IsCounterTable(Table t) {
-  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily ||
-         t == Table::kStash || t == Table::kTally || t == Table::kGmDaily;
+  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily || t == Table::kStash ||
+         t == Table::kTally || t == Table::kGmDaily;
 }
 
 int64_t BigEndian64(absl::string_view bytes) { return keys::GetBigEndian64(bytes); }
@@ -85,10 +85,8 @@ class Expiry {
   // True when the record is past its table's retention at time `now`.
   bool Expired(Table table, absl::string_view key, absl::string_view value, absl::Time now) const {
     switch (table) {
-      case Table::kDaily:
-        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.daily_days;
-      case Table::kStash:
-        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.stash_days;
+      case Table::kDaily: return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.daily_days;
+      case Table::kStash: return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.stash_days;
       case Table::kMonthly:
         return keys::BucketOf(key) <= keys::MonthIndex(now) - retention_.monthly_months;
       case Table::kGmDaily:
@@ -98,8 +96,7 @@ class Expiry {
       case Table::kTally:
         return key.size() < 8 ||
                BigEndian64(key.substr(key.size() - 8)) <= absl::ToUnixSeconds(now);
-      default:
-        return false;
+      default: return false;
     }
   }
 
@@ -130,7 +127,7 @@ class ExpiryCompactionFilter : public rocksdb::CompactionFilter {
     absl::string_view k(key.data(), key.size());
     absl::string_view v(existing_value.data(), existing_value.size());
     return expiry_->Expired(table_, k, v, expiry_->clock()->Now()) ? Decision::kRemove
-                                                                    : Decision::kKeep;
+                                                                   : Decision::kKeep;
   }
 
   const char* Name() const override { return "countd.ExpiryCompactionFilter"; }
@@ -174,9 +171,9 @@ absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
 // the server renders them as a metric.
 class WriteDurations {
  public:
-  static constexpr std::array<double, 15> kBounds = {
-      0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-      0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   1};
+  static constexpr std::array<double, 15> kBounds = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+                                                     0.0005,  0.001,    0.0025,  0.005,  0.01,
+                                                     0.025,   0.05,     0.1,     0.25,   1};
 
   void Observe(std::chrono::steady_clock::duration d) {
     int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
@@ -429,8 +426,8 @@ class RocksDbStore : public Store {
     for (const std::string& k : keys) slices.emplace_back(k);
     std::vector<rocksdb::PinnableSlice> values(keys.size());
     std::vector<rocksdb::Status> statuses(keys.size());
-    db_->MultiGet(rocksdb::ReadOptions(), Handle(table), keys.size(), slices.data(),
-                  values.data(), statuses.data());
+    db_->MultiGet(rocksdb::ReadOptions(), Handle(table), keys.size(), slices.data(), values.data(),
+                  statuses.data());
     for (size_t i = 0; i < keys.size(); ++i) fn(i, statuses[i], View(values[i]));
   }
 
@@ -462,8 +459,8 @@ class RocksDbStore : public Store {
     bbt.format_version = 5;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbt));
     // Per-family memtables; the WriteBufferManager caps their sum at memtable_bytes.
-    bool small = table == Table::kMeta || table == Table::kRequests ||
-                 table == Table::kTallyMeta || table == Table::kGmState;
+    bool small = table == Table::kMeta || table == Table::kRequests || table == Table::kTallyMeta ||
+                 table == Table::kGmState;
     cf.write_buffer_size = options_.memtable_bytes / (small ? 8 : 4);
     cf.max_write_buffer_number = 3;
     cf.level_compaction_dynamic_level_bytes = true;

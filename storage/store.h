@@ -19,13 +19,13 @@ namespace countd::storage {
 
 // The tables of the store. Each is a RocksDB column family tuned for its access pattern.
 enum class Table : int {
-  kMeta = 0,   // small configuration records (registry, settings); point reads, prefix scans
-  kTotals,     // CounterCell per counter, never expires; merge-heavy
-  kMonthly,    // CounterCell per counter and month; key ends with a month index (keys.h)
-  kDaily,      // CounterCell per counter and day; key ends with a day index
-  kStash,      // CounterCell per visitor counter and day; key ends with a day index
-  kRequests,   // idempotency records; value starts with an 8-byte big-endian expiry (unix s)
-  kTally,      // CounterCell per Tally sub-bucket; key ends with an 8-byte big-endian expiry (unix s)
+  kMeta = 0,  // small configuration records (registry, settings); point reads, prefix scans
+  kTotals,    // CounterCell per counter, never expires; merge-heavy
+  kMonthly,   // CounterCell per counter and month; key ends with a month index (keys.h)
+  kDaily,     // CounterCell per counter and day; key ends with a day index
+  kStash,     // CounterCell per visitor counter and day; key ends with a day index
+  kRequests,  // idempotency records; value starts with an 8-byte big-endian expiry (unix s)
+  kTally,  // CounterCell per Tally sub-bucket; key ends with an 8-byte big-endian expiry (unix s)
   kTallyMeta,  // Tally per-countable metadata and counter settings; never expires
   kGmLog,      // GameMechanics action log entries; never expires
   kGmState,    // GameMechanics per-user state (balances, levels) and leaderboard indexes
@@ -39,10 +39,10 @@ const char* TableName(Table table);
 // How long bucketed tables keep data. A bucket is dropped (by compaction, and hidden from reads
 // before that) once it is older than the newest `n` buckets of its unit, counting the current one.
 struct Retention {
-  int daily_days = 90;       // kDaily
-  int monthly_months = 25;   // kMonthly
-  int stash_days = 90;       // kStash
-  int gm_daily_days = 8;     // kGmDaily (7-day sums need the last 7)
+  int daily_days = 90;      // kDaily
+  int monthly_months = 25;  // kMonthly
+  int stash_days = 90;      // kStash
+  int gm_daily_days = 8;    // kGmDaily (7-day sums need the last 7)
 };
 
 enum class SyncMode {
@@ -118,7 +118,7 @@ struct StoreStats {
   // Estimated keys per table, indexed by static_cast<int>(Table) (counts overwritten and
   // expired keys not yet compacted away).
   std::vector<uint64_t> estimated_keys;
-  SyncMode sync = SyncMode::kNone;  // the sync mode `write_duration` was measured with
+  SyncMode sync = SyncMode::kNone;   // the sync mode `write_duration` was measured with
   DurationHistogram write_duration;  // Store::Write durations since the store was opened
 };
 
@@ -170,7 +170,6 @@ class Store {
   // Errors: kInvalidArgument when `dir` is empty or already exists; kUnavailable when the
   // copy fails (missing parent, unwritable, disk full, ...).
   virtual absl::Status Checkpoint(const std::string& dir) = 0;
-
 };
 
 // Opens or creates a RocksDB-backed Store in `dir`.

@@ -19,10 +19,8 @@ void ToTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
 absl::StatusOr<logic::SecretRole> RoleFromProto(v1::SecretRole role) {
   switch (role) {
     case v1::SECRET_ROLE_UNSPECIFIED:
-    case v1::SECRET_ROLE_READ_WRITE:
-      return logic::SecretRole::kReadWrite;
-    case v1::SECRET_ROLE_READ_ONLY:
-      return logic::SecretRole::kReadOnly;
+    case v1::SECRET_ROLE_READ_WRITE: return logic::SecretRole::kReadWrite;
+    case v1::SECRET_ROLE_READ_ONLY: return logic::SecretRole::kReadOnly;
     default:
       return logic::BadValue("role", absl::StrCat(static_cast<int>(role),
                                                   " is not a SecretRole (1 = READ_WRITE, "

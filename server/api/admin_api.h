@@ -4,8 +4,8 @@
 #define COUNTD_SERVER_API_ADMIN_API_H_
 
 #include "absl/status/status.h"
-#include "server/api/rpc.h"
 #include "countd/v1/admin.pb.h"
+#include "server/api/rpc.h"
 #include "server/logic/admin.h"
 #include "server/logic/tenants.h"
 
@@ -40,16 +40,15 @@ class AdminApi {
 };
 
 // The method table of countd.v1.Admin (server/api/rpc.h).
-inline constexpr auto kAdminMethods = MakeMethodTable(
-    "Admin",
-    Rpc<&AdminApi::Backup>{"Backup", Access::kOperator},
-    Rpc<&AdminApi::CreateTenant>{"CreateTenant", Access::kOperator},
-    Rpc<&AdminApi::GetTenant>{"GetTenant", Access::kOperator},
-    Rpc<&AdminApi::ListTenants>{"ListTenants", Access::kOperator},
-    Rpc<&AdminApi::UpdateTenant>{"UpdateTenant", Access::kOperator},
-    Rpc<&AdminApi::DeleteTenant>{"DeleteTenant", Access::kOperator},
-    Rpc<&AdminApi::AddSecret>{"AddSecret", Access::kOperator},
-    Rpc<&AdminApi::RevokeSecret>{"RevokeSecret", Access::kOperator});
+inline constexpr auto kAdminMethods =
+    MakeMethodTable("Admin", Rpc<&AdminApi::Backup>{"Backup", Access::kOperator},
+                    Rpc<&AdminApi::CreateTenant>{"CreateTenant", Access::kOperator},
+                    Rpc<&AdminApi::GetTenant>{"GetTenant", Access::kOperator},
+                    Rpc<&AdminApi::ListTenants>{"ListTenants", Access::kOperator},
+                    Rpc<&AdminApi::UpdateTenant>{"UpdateTenant", Access::kOperator},
+                    Rpc<&AdminApi::DeleteTenant>{"DeleteTenant", Access::kOperator},
+                    Rpc<&AdminApi::AddSecret>{"AddSecret", Access::kOperator},
+                    Rpc<&AdminApi::RevokeSecret>{"RevokeSecret", Access::kOperator});
 
 }  // namespace countd::api
 

@@ -49,13 +49,16 @@ void FillValue(const logic::CounterValue& in, v1::CounterValue* out) {
 
 }  // namespace
 
-CountersApi::CountersApi(logic::Counters* counters, logic::Stash* stash) : counters_(counters), stash_(stash) {}
+CountersApi::CountersApi(logic::Counters* counters, logic::Stash* stash)
+    : counters_(counters), stash_(stash) {}
 
-absl::Status CountersApi::RegisterCounters(const v1::RegisterCountersRequest& req, v1::RegisterCountersResponse* resp) {
+absl::Status CountersApi::RegisterCounters(const v1::RegisterCountersRequest& req,
+                                           v1::RegisterCountersResponse* resp) {
   return counters_->RegisterCounters(req.tenant(), ToPaths(req.counters()));
 }
 
-absl::Status CountersApi::GetRegisteredCounters(const v1::GetRegisteredCountersRequest& req, v1::GetRegisteredCountersResponse* resp) {
+absl::Status CountersApi::GetRegisteredCounters(const v1::GetRegisteredCountersRequest& req,
+                                                v1::GetRegisteredCountersResponse* resp) {
   absl::StatusOr<std::vector<logic::CounterPath>> paths =
       counters_->GetRegisteredCounters(req.tenant());
   if (!paths.ok()) return paths.status();
@@ -67,11 +70,13 @@ absl::Status CountersApi::GetRegisteredCounters(const v1::GetRegisteredCountersR
   return absl::OkStatus();
 }
 
-absl::Status CountersApi::UnregisterCounters(const v1::UnregisterCountersRequest& req, v1::UnregisterCountersResponse* resp) {
+absl::Status CountersApi::UnregisterCounters(const v1::UnregisterCountersRequest& req,
+                                             v1::UnregisterCountersResponse* resp) {
   return counters_->UnregisterCounters(req.tenant(), ToPaths(req.counters()));
 }
 
-absl::Status CountersApi::SetCounterSettings(const v1::SetCounterSettingsRequest& req, v1::SetCounterSettingsResponse* resp) {
+absl::Status CountersApi::SetCounterSettings(const v1::SetCounterSettingsRequest& req,
+                                             v1::SetCounterSettingsResponse* resp) {
   logic::CounterSettings settings;
   settings.max_path_depth = req.settings().max_path_depth();
   absl::StatusOr<logic::CounterSettings> out =
@@ -81,14 +86,16 @@ absl::Status CountersApi::SetCounterSettings(const v1::SetCounterSettingsRequest
   return absl::OkStatus();
 }
 
-absl::Status CountersApi::GetCounterSettings(const v1::GetCounterSettingsRequest& req, v1::GetCounterSettingsResponse* resp) {
+absl::Status CountersApi::GetCounterSettings(const v1::GetCounterSettingsRequest& req,
+                                             v1::GetCounterSettingsResponse* resp) {
   absl::StatusOr<logic::CounterSettings> out = counters_->GetCounterSettings(req.tenant());
   if (!out.ok()) return out.status();
   resp->mutable_settings()->set_max_path_depth(out->max_path_depth);
   return absl::OkStatus();
 }
 
-absl::Status CountersApi::IncrementCounters(const v1::IncrementCountersRequest& req, v1::IncrementCountersResponse* resp) {
+absl::Status CountersApi::IncrementCounters(const v1::IncrementCountersRequest& req,
+                                            v1::IncrementCountersResponse* resp) {
   logic::IncrementCountersArgs args;
   args.tenant = req.tenant();
   args.user = ToUser(req);
@@ -106,7 +113,8 @@ absl::Status CountersApi::IncrementCounters(const v1::IncrementCountersRequest& 
   return counters_->IncrementCounters(args);
 }
 
-absl::Status CountersApi::GetCounters(const v1::GetCountersRequest& req, v1::GetCountersResponse* resp) {
+absl::Status CountersApi::GetCounters(const v1::GetCountersRequest& req,
+                                      v1::GetCountersResponse* resp) {
   logic::GetCountersArgs args;
   args.tenant = req.tenant();
   args.user = ToUser(req);

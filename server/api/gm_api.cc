@@ -115,8 +115,8 @@ absl::Status GmApi::SetChallengeConfig(const v1::SetChallengeConfigRequest& req,
 
 absl::Status GmApi::GetChallengeConfig(const v1::GetChallengeConfigRequest& req,
                                        v1::GetChallengeConfigResponse* resp) {
-  absl::StatusOr<std::vector<logic::GmChallenge>> challenges = gm_->GetChallengeConfig(
-      req.tenant(), req.include(), req.exclude(), req.include_disabled());
+  absl::StatusOr<std::vector<logic::GmChallenge>> challenges =
+      gm_->GetChallengeConfig(req.tenant(), req.include(), req.exclude(), req.include_disabled());
   if (!challenges.ok()) return challenges.status();
   for (const logic::GmChallenge& c : *challenges) FillChallenge(c, resp->add_challenges());
   return absl::OkStatus();
@@ -185,20 +185,15 @@ absl::Status GmApi::ResetLevelStatus(const v1::ResetLevelStatusRequest& req,
   return gm_->ResetLevelStatus(req.tenant(), req.uid(), req.challenge_id());
 }
 
-absl::Status GmApi::GetTopUsers(const v1::GetTopUsersRequest& req,
-                                v1::GetTopUsersResponse* resp) {
+absl::Status GmApi::GetTopUsers(const v1::GetTopUsersRequest& req, v1::GetTopUsersResponse* resp) {
   logic::GetTopUsersArgs args;
   args.tenant = req.tenant();
   args.challenge_id = req.challenge_id();
   if (req.has_total_count()) args.total_count = req.total_count();
   switch (req.period()) {
     case v1::PERIOD_UNSPECIFIED:
-    case v1::PERIOD_DAYS7:
-      args.period = logic::GmPeriod::kDays7;
-      break;
-    case v1::PERIOD_ALL:
-      args.period = logic::GmPeriod::kAll;
-      break;
+    case v1::PERIOD_DAYS7: args.period = logic::GmPeriod::kDays7; break;
+    case v1::PERIOD_ALL: args.period = logic::GmPeriod::kAll; break;
     default:
       return logic::BadValue("period", absl::StrCat(static_cast<int>(req.period()),
                                                     " is not PERIOD_ALL or PERIOD_DAYS7"));

@@ -1,12 +1,12 @@
 // server/api/gm_api.h — the GameMechanics service at the level of protobuf messages: converts
-// requests to logic arguments and results back. Shared by the gRPC services and the JSON shim (canonical
-// /v1/<Service>/<Method> and legacy routes), so every protocol answers identically.
+// requests to logic arguments and results back. Shared by the gRPC services and the JSON shim
+// (canonical /v1/<Service>/<Method> and legacy routes), so every protocol answers identically.
 #ifndef COUNTD_SERVER_API_GM_API_H_
 #define COUNTD_SERVER_API_GM_API_H_
 
 #include "absl/status/status.h"
-#include "server/api/rpc.h"
 #include "countd/v1/gm.pb.h"
+#include "server/api/rpc.h"
 #include "server/logic/gm.h"
 
 namespace countd::api {
@@ -31,8 +31,7 @@ class GmApi {
                                v1::DeleteChallengeResponse* resp);
   absl::Status NotifyAction(const v1::NotifyActionRequest& req, v1::NotifyActionResponse* resp);
   absl::Status RedeemPoints(const v1::RedeemPointsRequest& req, v1::RedeemPointsResponse* resp);
-  absl::Status GetActionsLog(const v1::GetActionsLogRequest& req,
-                             v1::GetActionsLogResponse* resp);
+  absl::Status GetActionsLog(const v1::GetActionsLogRequest& req, v1::GetActionsLogResponse* resp);
   absl::Status GetChallengeStatus(const v1::GetChallengeStatusRequest& req,
                                   v1::GetChallengeStatusResponse* resp);
   absl::Status ResetLevelStatus(const v1::ResetLevelStatusRequest& req,
@@ -45,8 +44,7 @@ class GmApi {
 
 // The method table of countd.v1.GameMechanics (server/api/rpc.h).
 inline constexpr auto kGmMethods = MakeMethodTable(
-    "GameMechanics",
-    Rpc<&GmApi::SetActionConfig>{"SetActionConfig", Access::kWrite},
+    "GameMechanics", Rpc<&GmApi::SetActionConfig>{"SetActionConfig", Access::kWrite},
     Rpc<&GmApi::GetActionConfig>{"GetActionConfig", Access::kRead},
     Rpc<&GmApi::DeleteAction>{"DeleteAction", Access::kWrite},
     Rpc<&GmApi::SetChallengeConfig>{"SetChallengeConfig", Access::kWrite},

@@ -6,7 +6,6 @@
 #define COUNTD_SERVER_API_RPC_H_
 
 #include <tuple>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"

@@ -1,6 +1,5 @@
 #include "server/api/tally_api.h"
 
-
 namespace countd::api {
 namespace {
 
@@ -16,7 +15,8 @@ logic::TallyOp ToOp(v1::TallyOp op) {
 
 TallyApi::TallyApi(logic::Tally* tally) : tally_(tally) {}
 
-absl::Status TallyApi::Increment(const v1::TallyIncrementRequest& req, v1::TallyIncrementResponse* resp) {
+absl::Status TallyApi::Increment(const v1::TallyIncrementRequest& req,
+                                 v1::TallyIncrementResponse* resp) {
   logic::TallyIncrementArgs args;
   args.tenant = req.tenant();
   args.op = ToOp(req.op());

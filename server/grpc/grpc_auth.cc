@@ -1,7 +1,6 @@
 #include "server/grpc/grpc_auth.h"
 
 #include <iterator>
-#include <map>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -67,21 +66,21 @@ absl::StatusOr<Presented> ReadCredentials(const Metadata& metadata) {
 absl::StatusOr<logic::Principal> Authenticate(logic::TenantRegistry* tenants,
                                               const Presented& presented) {
   const logic::TenantCredentials& c = presented.credentials;
-  absl::StatusOr<logic::Principal> principal = tenants->CheckSecret(c.tenant, c.secret_id, c.secret);
+  absl::StatusOr<logic::Principal> principal =
+      tenants->CheckSecret(c.tenant, c.secret_id, c.secret);
   if (principal.ok()) return principal;
   const std::string why = logic::ReasonOf(principal.status());
   if (why == reason::kUnknownTenant) {
-    return logic::AuthFailure(reason::kUnknownTenant, presented.tenant_key,
-                              absl::StrCat("names tenant ", logic::Quote(c.tenant),
-                                           ", which is not registered"));
+    return logic::AuthFailure(
+        reason::kUnknownTenant, presented.tenant_key,
+        absl::StrCat("names tenant ", logic::Quote(c.tenant), ", which is not registered"));
   }
   if (why == reason::kBadSecret) {
     return logic::AuthFailure(
         reason::kBadSecret, presented.secret_key,
         absl::StrCat("does not hold a live secret of tenant ", logic::Quote(c.tenant),
-                     c.secret_id.empty()
-                         ? std::string()
-                         : absl::StrCat(" with id ", logic::Quote(c.secret_id))));
+                     c.secret_id.empty() ? std::string()
+                                         : absl::StrCat(" with id ", logic::Quote(c.secret_id))));
   }
   return principal.status();
 }
@@ -109,8 +108,9 @@ absl::Status GrpcAuth::CheckTenantCall(const Metadata& metadata, api::Access acc
   if (!presented.ok()) return presented.status();
   absl::StatusOr<logic::Principal> principal = Authenticate(options_.tenants, *presented);
   if (!principal.ok()) return principal.status();
-  absl::Status s = logic::Authorize(
-      *principal, tenant, access == api::Access::kRead ? logic::Access::kRead : logic::Access::kWrite);
+  absl::Status s =
+      logic::Authorize(*principal, tenant,
+                       access == api::Access::kRead ? logic::Access::kRead : logic::Access::kWrite);
   if (!s.ok()) return s;
   return options_.tenants->Admit(tenant);
 }

@@ -53,8 +53,7 @@ class GrpcAuth {
   // Operator calls (Admin): OK when Admin is open or the call carries the operator token
   // (compared in constant time). UNAUTHENTICATED without a credential or with a wrong token;
   // PERMISSION_DENIED (kRole) with a valid tenant credential.
-  absl::Status Check(const Metadata& metadata, api::Access access,
-                     absl::string_view tenant) const;
+  absl::Status Check(const Metadata& metadata, api::Access access, absl::string_view tenant) const;
 
  private:
   absl::Status CheckTenantCall(const Metadata& metadata, api::Access access,

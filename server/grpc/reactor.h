@@ -7,8 +7,8 @@
 
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
-#include "server/grpc/grpc_status.h"
 #include "server/executor.h"
+#include "server/grpc/grpc_status.h"
 
 namespace countd::grpc_edge {
 

@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 #include <type_traits>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -25,8 +24,8 @@ namespace countd::grpc_edge {
 template <typename Req, typename = void>
 struct HasTenant : std::false_type {};
 template <typename Req>
-struct HasTenant<Req, std::void_t<decltype(std::declval<const Req&>().tenant())>>
-    : std::true_type {};
+struct HasTenant<Req, std::void_t<decltype(std::declval<const Req&>().tenant())>> : std::true_type {
+};
 template <typename Req>
 absl::string_view TenantOf(const Req& req) {
   if constexpr (HasTenant<Req>::value) {

@@ -56,8 +56,7 @@ std::string FormatAddress(const Address& a) {
 }
 
 // True when the first `prefix` bits of `a` and `b` agree.
-bool PrefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b,
-                   int prefix) {
+bool PrefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b, int prefix) {
   const int whole = prefix / 8;
   if (std::memcmp(a.data(), b.data(), static_cast<size_t>(whole)) != 0) return false;
   const int rest = prefix % 8;
@@ -117,8 +116,7 @@ bool IsHostAndPort(absl::string_view value) {
   }
   if (host.empty() || host.size() > 255) return false;
   for (char c : host) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' &&
-        c != '_') {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') {
       return false;
     }
   }

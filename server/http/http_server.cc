@@ -30,6 +30,10 @@
 #include <type_traits>
 #include <utility>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -42,10 +46,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -53,6 +53,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/util/openssl_util.h"
 
 namespace countd::http {
 
@@ -106,8 +107,8 @@ bool IsToken(absl::string_view s) {
 
 // A header value that cannot split the response (no CR, LF or NUL) and fits Beast's limits.
 bool IsSafeHeaderValue(absl::string_view s) {
-  return s.size() <= kMaxHeaderValueBytes && s.find_first_of(absl::string_view("\r\n\0", 3)) ==
-                                                 absl::string_view::npos;
+  return s.size() <= kMaxHeaderValueBytes &&
+         s.find_first_of(absl::string_view("\r\n\0", 3)) == absl::string_view::npos;
 }
 
 // True if a Connection header value lists the "close" option.
@@ -178,9 +179,9 @@ absl::StatusOr<tcp::endpoint> ParseAddress(const std::string& addr) {
     ip = asio::ip::make_address_v4(std::string(host), ec);
   }
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "http address \"", addr, "\" has a bad host \"", host,
-        "\" (want an IPv4 literal, [IPv6] literal or localhost)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("http address \"", addr, "\" has a bad host \"", host,
+                     "\" (want an IPv4 literal, [IPv6] literal or localhost)"));
   }
   return tcp::endpoint(ip, static_cast<uint16_t>(port));
 }
@@ -242,13 +243,11 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const HttpTls
     if (ec) return TlsError("the client CA bundle does not load", ec);
     // The CertificateRequest lists the acceptable CAs, so clients with several certificates
     // pick the right one.
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-        BIO_new_mem_buf(tls.client_ca_pem.data(), static_cast<int>(tls.client_ca_pem.size())),
-        &BIO_free);
+    openssl::BioPtr bio(
+        BIO_new_mem_buf(tls.client_ca_pem.data(), static_cast<int>(tls.client_ca_pem.size())));
     if (bio == nullptr) return absl::InvalidArgumentError("tls: out of memory");
     for (;;) {
-      std::unique_ptr<X509, decltype(&X509_free)> cert(
-          PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+      openssl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
       if (cert == nullptr) break;
       if (SSL_CTX_add_client_CA(native, cert.get()) != 1) {
         ERR_clear_error();
@@ -294,8 +293,7 @@ struct ServerState {
 
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;  // no new sessions once set
-  absl::flat_hash_map<const SessionBase*, std::weak_ptr<SessionBase>> sessions
-      ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<const SessionBase*, std::weak_ptr<SessionBase>> sessions ABSL_GUARDED_BY(mu);
 };
 
 using PlainStream = beast::tcp_stream;
@@ -493,10 +491,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         case bhttp::error::bad_chunk:
         case bhttp::error::bad_chunk_extension:
         case bhttp::error::bad_obs_fold:
-        case bhttp::error::multiple_content_length:
-          return Reject(kRejectBadRequest);
-        default:
-          break;  // end_of_stream, partial_message...: the peer went away
+        case bhttp::error::multiple_content_length: return Reject(kRejectBadRequest);
+        default: break;  // end_of_stream, partial_message...: the peer went away
       }
     }
     CloseNow();  // timeout, reset, shutdown: no answer
@@ -581,8 +577,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     // Checked after the handler: a shutdown that began while it ran closes this connection.
     const bool keep_alive = msg.keep_alive() && !stopping_ && !state_->stopping_hint.load();
-    SendResponse(std::move(response), msg.version(), keep_alive,
-                 msg.method() == bhttp::verb::head);
+    SendResponse(std::move(response), msg.version(), keep_alive, msg.method() == bhttp::verb::head);
   }
 
   void SendResponse(HttpResponse r, unsigned version, bool keep_alive, bool head) {
@@ -613,9 +608,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
     phase_ = Phase::kWriting;
     Tcp().expires_after(ToSteady(state_->options.write_timeout));
-    bhttp::async_write(stream_, response_,
-                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(),
-                                                 !keep_alive));
+    bhttp::async_write(
+        stream_, response_,
+        beast::bind_front_handler(&Session::OnWrite, this->shared_from_this(), !keep_alive));
   }
 
   void OnWrite(bool close, error_code ec, size_t) {
@@ -706,8 +701,8 @@ class HttpServer::Impl {
     error_code ec;
     const std::string where = FormatEndpoint(endpoint);
     if (acceptor_.open(endpoint.protocol(), ec); ec) {
-      return absl::UnavailableError(absl::StrCat("http: cannot open socket for ", where, ": ",
-                                                 ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("http: cannot open socket for ", where, ": ", ec.message()));
     }
     acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (acceptor_.bind(endpoint, ec); ec) {
@@ -801,8 +796,9 @@ class HttpServer::Impl {
   void WaitForNoSessions(absl::Duration timeout) {
     absl::MutexLock lock(&state_->mu);
     auto* sessions = &state_->sessions;
-    state_->mu.AwaitWithTimeout(
-        absl::Condition(+[](decltype(sessions) s) { return s->empty(); }, sessions), timeout);
+    state_->mu.AwaitWithTimeout(absl::Condition(
+                                    +[](decltype(sessions) s) { return s->empty(); }, sessions),
+                                timeout);
   }
 
   // Runs on the acceptor's strand.

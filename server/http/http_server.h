@@ -22,11 +22,12 @@ namespace countd::http {
 // form and JSON parsing.
 struct HttpRequest {
   std::string method;  // "GET", "POST", "OPTIONS"... as sent (tokens are case-sensitive)
-  std::string target;  // raw request target, e.g. "/stash/v1.1/count/get/t/public/a:b:2024-01-01?x=1"
-  std::string path;    // target before the first '?', NOT percent-decoded
-  std::string query;   // after the first '?', raw ("" when none)
+  std::string
+      target;        // raw request target, e.g. "/stash/v1.1/count/get/t/public/a:b:2024-01-01?x=1"
+  std::string path;  // target before the first '?', NOT percent-decoded
+  std::string query;  // after the first '?', raw ("" when none)
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in order
-  std::string body;       // de-chunked when sent with Transfer-Encoding: chunked
+  std::string body;  // de-chunked when sent with Transfer-Encoding: chunked
   // The client's address without port, e.g. "127.0.0.1" or "::1": the TCP peer, or for a peer
   // in HttpServerOptions::trusted_proxies the client named by X-Forwarded-For.
   std::string remote_ip;
@@ -44,7 +45,7 @@ struct HttpRequest {
 
 // What the handler answers. The server owns framing: it sets Content-Length and Connection.
 struct HttpResponse {
-  int status = 200;  // must be 200..599; anything else is sent as 500
+  int status = 200;                               // must be 200..599; anything else is sent as 500
   std::string content_type = "application/json";  // "" = no Content-Type header
   // Extra headers, sent in order. Headers named Content-Length or Transfer-Encoding are ignored;
   // "Connection: close" closes the connection after this response. Headers whose name or value
@@ -86,8 +87,9 @@ struct HttpTlsOptions {
 };
 
 struct HttpServerOptions {
-  size_t max_body_bytes = size_t{1} << 20;     // larger bodies: kRejectBodyTooLarge
-  size_t max_header_bytes = size_t{16} << 10;  // request line + all fields; else kRejectHeaderTooLarge
+  size_t max_body_bytes = size_t{1} << 20;  // larger bodies: kRejectBodyTooLarge
+  size_t max_header_bytes = size_t{16}
+                            << 10;  // request line + all fields; else kRejectHeaderTooLarge
   // Longest request target (path and query, raw); longer: kRejectUriTooLong. Checked before
   // max_header_bytes, so a target longer than both is kRejectUriTooLong too.
   size_t max_target_bytes = size_t{8} << 10;

@@ -43,8 +43,7 @@ absl::optional<std::vector<std::pair<std::string, std::string>>> ParseForm(absl:
   for (absl::string_view part : absl::StrSplit(in, '&')) {
     if (part.empty()) continue;
     size_t eq = part.find('=');
-    absl::optional<std::string> name =
-        PercentDecode(part.substr(0, eq), /*plus_is_space=*/true);
+    absl::optional<std::string> name = PercentDecode(part.substr(0, eq), /*plus_is_space=*/true);
     absl::optional<std::string> value =
         eq == absl::string_view::npos ? std::string()
                                       : PercentDecode(part.substr(eq + 1), /*plus_is_space=*/true);

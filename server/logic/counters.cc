@@ -66,8 +66,8 @@ absl::Status CheckPair(absl::string_view list, size_t i, const CounterPath& p) {
 absl::Status CheckPairList(absl::string_view list, const std::vector<CounterPath>& paths) {
   if (paths.empty()) return MissingField(list);
   if (paths.size() > kMaxRegisteredPerTenant) {
-    return BadValue(list, absl::StrCat(paths.size(), " pairs; at most ",
-                                       kMaxRegisteredPerTenant, " per call"));
+    return BadValue(
+        list, absl::StrCat(paths.size(), " pairs; at most ", kMaxRegisteredPerTenant, " per call"));
   }
   for (size_t i = 0; i < paths.size(); ++i) {
     absl::Status s = CheckPair(list, i, paths[i]);
@@ -142,9 +142,9 @@ absl::StatusOr<Filter> ParseFilter(size_t i, const CounterQuery& q) {
     f.period = Filter::Period::kRegex;
     f.period_regex = *std::move(re);
   } else {
-    return BadValue(period_field,
-                    absl::StrCat(Quote(period),
-                                 " is not total, last7Days, YYMM, YYMMDD or regex('...')"));
+    return BadValue(
+        period_field,
+        absl::StrCat(Quote(period), " is not total, last7Days, YYMM, YYMMDD or regex('...')"));
   }
   return f;
 }
@@ -194,13 +194,13 @@ Counters::Counters(storage::Store* store, const storage::Clock* clock, RequestLo
 absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry(
     const std::string& tenant) {
   auto registry = std::make_shared<Registry>();
-  absl::Status s = store_->Scan(
-      Table::kMeta, storage::PrefixRange(keys::RegistryPrefix(tenant)),
-      [&](absl::string_view key, absl::string_view) {
-        std::vector<absl::string_view> parts = keys::Split(key);
-        if (parts.size() == 4) registry->pairs.insert(PairKey(parts[2], parts[3]));
-        return true;
-      });
+  absl::Status s = store_->Scan(Table::kMeta, storage::PrefixRange(keys::RegistryPrefix(tenant)),
+                                [&](absl::string_view key, absl::string_view) {
+                                  std::vector<absl::string_view> parts = keys::Split(key);
+                                  if (parts.size() == 4)
+                                    registry->pairs.insert(PairKey(parts[2], parts[3]));
+                                  return true;
+                                });
   if (!s.ok()) return s;
   absl::StatusOr<std::string> depth = store_->Get(Table::kMeta, keys::CounterSettingsKey(tenant));
   if (depth.ok()) {
@@ -208,8 +208,8 @@ absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry
     if (absl::SimpleAtoi(*depth, &d) && d >= 1 && d <= kMaxPathDepthLimit) {
       registry->settings.max_path_depth = d;
     } else {
-      return absl::DataLossError(absl::StrCat("stored settings of tenant ", Quote(tenant),
-                                              " are unreadable"));
+      return absl::DataLossError(
+          absl::StrCat("stored settings of tenant ", Quote(tenant), " are unreadable"));
     }
   } else if (!absl::IsNotFound(depth.status())) {
     return depth.status();
@@ -285,9 +285,9 @@ absl::Status Counters::RegisterCounters(const std::string& tenant,
       }
     }
     if (next->pairs.size() > kMaxRegisteredPerTenant) {
-      return Refused("counters", absl::StrCat("the tenant would have ", next->pairs.size(),
-                                              " registered counters; the limit is ",
-                                              kMaxRegisteredPerTenant));
+      return Refused("counters",
+                     absl::StrCat("the tenant would have ", next->pairs.size(),
+                                  " registered counters; the limit is ", kMaxRegisteredPerTenant));
     }
     return absl::OkStatus();
   });
@@ -373,9 +373,8 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   };
   std::vector<Delta> deltas;
   deltas.reserve(args.counters.size());
-  absl::StatusOr<absl::Time> when =
-      ResolveEventTime("event_time_ms", args.event_time_ms, clock_->Now(),
-                       options_.daily_retention_days);
+  absl::StatusOr<absl::Time> when = ResolveEventTime("event_time_ms", args.event_time_ms,
+                                                     clock_->Now(), options_.daily_retention_days);
   if (!when.ok()) return when.status();
   std::string canonical = *user_prefix;
   absl::StrAppend(&canonical, "|", args.event_time_ms.value_or(-1));
@@ -387,21 +386,20 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
     if (count < 0) {
       return BadValue(Indexed("counters", i, "count"), absl::StrCat(count, " is negative"));
     }
-    absl::StatusOr<absl::int128> micros = ToMicros(Indexed("counters", i, "value"),
-                                                   c.value.value_or(0.0));
+    absl::StatusOr<absl::int128> micros =
+        ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0));
     if (!micros.ok()) return micros.status();
     if (c.path != "/" && !(*registry)->pairs.contains(PairKey(c.cls, c.path))) {
-      return Refused(Indexed("counters", i, "path"),
-                     absl::StrCat("class ", Quote(c.cls), " path ", Quote(c.path),
-                                  " is not registered"));
+      return Refused(
+          Indexed("counters", i, "path"),
+          absl::StrCat("class ", Quote(c.cls), " path ", Quote(c.path), " is not registered"));
     }
     Delta d;
     d.key = keys::SignalsCounterKey(*user_prefix, c.cls, c.path);
     d.cell.count = count;
     d.cell.value_micros = *micros;
     d.cell.updated_ms = absl::ToUnixMillis(*when);
-    absl::StrAppend(&canonical, "|", c.cls, "\t", c.path, "\t", count, "\t",
-                    FormatMicros(*micros));
+    absl::StrAppend(&canonical, "|", c.cls, "\t", c.path, "\t", count, "\t", FormatMicros(*micros));
     deltas.push_back(std::move(d));
   }
 
@@ -535,11 +533,12 @@ absl::StatusOr<std::vector<CounterValue>> Counters::GetCounters(const GetCounter
                }
              });
     if (!s.ok()) return s;
-    for (const auto& [pair, cell] : last7) emit(pair.first, pair.second, std::string(kLast7Days), cell);
+    for (const auto& [pair, cell] : last7)
+      emit(pair.first, pair.second, std::string(kLast7Days), cell);
   }
   if (too_many) {
-    return BadValue("counters", absl::StrCat("the filters match more than ",
-                                             kMaxCountersPerAnswer, " entries; narrow them"));
+    return BadValue("counters", absl::StrCat("the filters match more than ", kMaxCountersPerAnswer,
+                                             " entries; narrow them"));
   }
   std::vector<CounterValue> out;
   out.reserve(results.size());

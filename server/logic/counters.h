@@ -52,7 +52,7 @@ struct IncrementCountersArgs {
   std::string tenant;
   CounterUser user;
   std::vector<CounterIncrement> counters;
-  std::string request_id;                // empty = none
+  std::string request_id;                 // empty = none
   absl::optional<int64_t> event_time_ms;  // unix ms; absent = now
 };
 

@@ -18,9 +18,8 @@ absl::StatusOr<absl::int128> ToMicros(absl::string_view field, double value) {
 
 std::string FormatMicros(absl::int128 micros) {
   bool negative = micros < 0;
-  absl::uint128 magnitude =
-      negative ? absl::uint128(0) - static_cast<absl::uint128>(micros)
-               : static_cast<absl::uint128>(micros);
+  absl::uint128 magnitude = negative ? absl::uint128(0) - static_cast<absl::uint128>(micros)
+                                     : static_cast<absl::uint128>(micros);
   absl::uint128 whole = magnitude / 1000000;
   uint64_t frac = static_cast<uint64_t>(magnitude % 1000000);
   std::string out = negative ? "-" : "";

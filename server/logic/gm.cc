@@ -55,8 +55,8 @@ std::string EncodeStanding(int64_t balance, bool is_new_level) {
 bool DecodeStanding(absl::string_view bytes, int64_t* balance, bool* is_new_level) {
   gm_codec::Reader r(bytes);
   uint8_t version = 0;
-  return r.U8(&version) && version == kStandingVersion && r.I64(balance) &&
-         r.Bool(is_new_level) && r.Done();
+  return r.U8(&version) && version == kStandingVersion && r.I64(balance) && r.Bool(is_new_level) &&
+         r.Done();
 }
 
 std::string EncodeLogEntry(GmOperation op, int64_t points, absl::string_view action_id,
@@ -428,26 +428,24 @@ absl::StatusOr<std::vector<int64_t>> GameMechanics::Read7Days(
   return out;
 }
 
-absl::StatusOr<int64_t> GameMechanics::NextLogSeq(const std::string& log_prefix,
-                                                  int64_t time_ms) {
+absl::StatusOr<int64_t> GameMechanics::NextLogSeq(const std::string& log_prefix, int64_t time_ms) {
   // The newest entry at this very millisecond, if any (clocks may also step back onto it).
   storage::ScanRange range;
   range.begin = keys::GmLogKey(log_prefix, time_ms, 0);
   range.end = keys::GmLogKey(log_prefix, time_ms + 1, 0);
   range.reverse = true;
   int64_t next = 0;
-  absl::Status s = store_->Scan(Table::kGmLog, range,
-                                [&](absl::string_view key, absl::string_view) {
-                                  next = keys::GetBigEndian64(key.substr(key.size() - 8)) + 1;
-                                  return false;
-                                });
+  absl::Status s =
+      store_->Scan(Table::kGmLog, range, [&](absl::string_view key, absl::string_view) {
+        next = keys::GetBigEndian64(key.substr(key.size() - 8)) + 1;
+        return false;
+      });
   if (!s.ok()) return s;
   return next;
 }
 
 absl::StatusOr<std::vector<GmAchievement>> GameMechanics::AchievementsOf(
-    const std::string& tenant, const std::vector<std::string>& uids,
-    const GmChallenge& challenge) {
+    const std::string& tenant, const std::vector<std::string>& uids, const GmChallenge& challenge) {
   std::vector<std::string> state_keys;
   std::vector<std::pair<std::string, std::string>> pairs;
   state_keys.reserve(uids.size());
@@ -488,7 +486,8 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
   if (!config.ok()) return config.status();
   const GmAction* action = (*config)->FindAction(args.action_id);
   if (action == nullptr) {
-    return BadValue("action_id", absl::StrCat(Quote(args.action_id), " is not a configured action"));
+    return BadValue("action_id",
+                    absl::StrCat(Quote(args.action_id), " is not a configured action"));
   }
   // Never empty: "_default" holds every action and cannot be disabled.
   const std::vector<const GmChallenge*> targets = (*config)->ChallengesOf(*action);
@@ -530,8 +529,8 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
           const GmChallenge& c = *targets[i];
           const Standing& old = (*standings)[i];
           const int64_t balance = std::max<int64_t>(0, SaturatingAdd(old.balance, points));
-          const bool is_new = old.is_new_level ||
-                              LevelNumber(c, balance) > LevelNumber(c, old.balance);
+          const bool is_new =
+              old.is_new_level || LevelNumber(c, balance) > LevelNumber(c, old.balance);
           batch->Put(Table::kGmState, keys::GmUserStateKey(args.tenant, args.uid, c.challenge_id),
                      EncodeStanding(balance, is_new));
           if (balance != old.balance) {
@@ -544,9 +543,9 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
                          keys::GmTopKey(args.tenant, c.challenge_id, balance, args.uid), "");
             }
           }
-          batch->Put(Table::kGmLog, keys::GmLogKey(log_prefix, now_ms, (*seq)++),
-                     EncodeLogEntry(GmOperation::kGrant, points, args.action_id, args.ip,
-                                    c.challenge_id));
+          batch->Put(
+              Table::kGmLog, keys::GmLogKey(log_prefix, now_ms, (*seq)++),
+              EncodeLogEntry(GmOperation::kGrant, points, args.action_id, args.ip, c.challenge_id));
           if (points != 0) {
             storage::CounterCell cell;
             cell.count = points;
@@ -585,8 +584,7 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
   }
 
   absl::optional<absl::MutexLock> user_lock;
-  const std::string canonical =
-      keys::Join({args.uid, challenge_id, absl::StrCat(args.points)});
+  const std::string canonical = keys::Join({args.uid, challenge_id, absl::StrCat(args.points)});
   absl::StatusOr<std::string> answer = requests_->Apply(
       kRedeemScope, args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
@@ -598,9 +596,9 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
         if (!standings.ok()) return standings.status();
         const Standing old = (*standings)[0];
         if (args.points > old.balance) {
-          return Refused("points", absl::StrCat(args.points, " is more than the balance ",
-                                                old.balance, " in challenge ",
-                                                Quote(challenge_id)));
+          return Refused("points",
+                         absl::StrCat(args.points, " is more than the balance ", old.balance,
+                                      " in challenge ", Quote(challenge_id)));
         }
         const int64_t balance = old.balance - args.points;
         absl::StatusOr<std::vector<int64_t>> week =
@@ -618,9 +616,9 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
           batch->Put(Table::kGmState, keys::GmTopKey(args.tenant, challenge_id, balance, args.uid),
                      "");
         }
-        batch->Put(Table::kGmLog, keys::GmLogKey(log_prefix, now_ms, *seq),
-                   EncodeLogEntry(GmOperation::kRedeem, -args.points, kRedeemActionId, "",
-                                  challenge_id));
+        batch->Put(
+            Table::kGmLog, keys::GmLogKey(log_prefix, now_ms, *seq),
+            EncodeLogEntry(GmOperation::kRedeem, -args.points, kRedeemActionId, "", challenge_id));
         return EncodeAchievements(
             {MakeAchievement(*challenge, balance, (*week)[0], old.is_new_level)});
       });
@@ -662,8 +660,8 @@ absl::StatusOr<GmLogPage> GameMechanics::GetActionsLog(const GetActionsLogArgs& 
   if (!s.ok()) return s;
   if (args.start_time.has_value() && args.end_time.has_value() &&
       *args.start_time > *args.end_time) {
-    return BadValue("start_time", absl::StrCat(*args.start_time, " is after end_time ",
-                                               *args.end_time));
+    return BadValue("start_time",
+                    absl::StrCat(*args.start_time, " is after end_time ", *args.end_time));
   }
   const int32_t page_size = args.page_size == 0 ? kDefaultGmLogPageSize : args.page_size;
   if (page_size < 1 || page_size > kMaxGmLogPageSize) {
@@ -683,8 +681,8 @@ absl::StatusOr<GmLogPage> GameMechanics::GetActionsLog(const GetActionsLogArgs& 
   if (!args.page_token.empty()) {
     int64_t time_ms = 0, seq = 0;
     if (!DecodePageToken(args.page_token, &time_ms, &seq)) {
-      return BadFormat("page_token",
-                       absl::StrCat(Quote(args.page_token), " is not a token from a previous page"));
+      return BadFormat("page_token", absl::StrCat(Quote(args.page_token),
+                                                  " is not a token from a previous page"));
     }
     // Continue strictly below the last entry returned (the end of a range is exclusive).
     range.end = std::min(range.end, keys::GmLogKey(prefix, time_ms, seq));
@@ -808,7 +806,8 @@ absl::StatusOr<std::vector<GmTopUser>> GameMechanics::GetTopUsers(const GetTopUs
           return true;
         });
         if (!s.ok()) return s;
-        self_rank = static_cast<int32_t>(std::min<int64_t>(count + 1, std::numeric_limits<int32_t>::max()));
+        self_rank =
+            static_cast<int32_t>(std::min<int64_t>(count + 1, std::numeric_limits<int32_t>::max()));
       }
     }
   } else {
@@ -821,7 +820,8 @@ absl::StatusOr<std::vector<GmTopUser>> GameMechanics::GetTopUsers(const GetTopUs
       uids.push_back(std::move(e.item));
       ranks.push_back(static_cast<int32_t>(uids.size()));
     }
-    self_rank = static_cast<int32_t>(std::min<size_t>(board->self_rank, std::numeric_limits<int32_t>::max()));
+    self_rank = static_cast<int32_t>(
+        std::min<size_t>(board->self_rank, std::numeric_limits<int32_t>::max()));
   }
   if (with_self && !self_listed) {
     uids.push_back(args.uid);

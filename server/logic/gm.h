@@ -93,8 +93,8 @@ struct GetTopUsersArgs {
   std::string challenge_id;             // empty = "_default"
   absl::optional<int32_t> total_count;  // default kDefaultGmTopUsers
   GmPeriod period = GmPeriod::kDays7;
-  std::string uid;                      // optional: the caller
-  absl::optional<bool> include_self;    // default true
+  std::string uid;                    // optional: the caller
+  absl::optional<bool> include_self;  // default true
 };
 
 struct GmTopUser {

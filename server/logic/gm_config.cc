@@ -93,8 +93,8 @@ absl::StatusOr<GmChallenge> NormalizeChallenge(const GmChallenge& challenge) {
                     absl::StrCat("challenge ", Quote(kDefaultChallengeId), " cannot be disabled"));
   }
   if (challenge.levels.size() > kMaxGmLevels) {
-    return BadValue("challenge.levels", absl::StrCat(challenge.levels.size(),
-                                                     " levels; at most ", kMaxGmLevels));
+    return BadValue("challenge.levels",
+                    absl::StrCat(challenge.levels.size(), " levels; at most ", kMaxGmLevels));
   }
   for (size_t i = 0; i < challenge.levels.size(); ++i) {
     s = CheckLevel(i, challenge.levels[i]);
@@ -115,9 +115,9 @@ absl::StatusOr<GmChallenge> NormalizeChallenge(const GmChallenge& challenge) {
     }
     if (cur.points_required <= prev.points_required) {
       return BadValue(prefix + "points_required",
-                      absl::StrCat(cur.points_required, " for level ", cur.level,
-                                   " is not above ", prev.points_required, " for level ",
-                                   prev.level, " (must increase strictly with level)"));
+                      absl::StrCat(cur.points_required, " for level ", cur.level, " is not above ",
+                                   prev.points_required, " for level ", prev.level,
+                                   " (must increase strictly with level)"));
     }
   }
   GmChallenge out = challenge;
@@ -205,9 +205,8 @@ bool DecodeChallenge(absl::string_view bytes, GmChallenge* challenge) {
   int32_t n = 0;
   if (!r.U8(&version) || version != kChallengeVersion) return false;
   GmChallenge c;
-  if (!r.Str(&c.challenge_id) || !r.Str(&c.title) || !r.Str(&c.description) ||
-      !r.U8(&enabled) || enabled > 2 || !r.I32(&n) || n < 0 ||
-      static_cast<size_t>(n) > kMaxGmLevels) {
+  if (!r.Str(&c.challenge_id) || !r.Str(&c.title) || !r.Str(&c.description) || !r.U8(&enabled) ||
+      enabled > 2 || !r.I32(&n) || n < 0 || static_cast<size_t>(n) > kMaxGmLevels) {
     return false;
   }
   if (enabled != 0) c.enabled = enabled == 2;
@@ -223,8 +222,7 @@ bool DecodeChallenge(absl::string_view bytes, GmChallenge* challenge) {
   return true;
 }
 
-absl::StatusOr<IdFilter> IdFilter::Parse(absl::string_view include_field,
-                                         absl::string_view include,
+absl::StatusOr<IdFilter> IdFilter::Parse(absl::string_view include_field, absl::string_view include,
                                          absl::string_view exclude_field,
                                          absl::string_view exclude) {
   IdFilter f;

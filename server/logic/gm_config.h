@@ -20,10 +20,10 @@ namespace countd::logic {
 inline constexpr absl::string_view kDefaultChallengeId = "_default";
 inline constexpr absl::string_view kDefaultChallengeTitle = "Overall Rank";
 
-inline constexpr size_t kMaxGmActions = 1000;     // per tenant
-inline constexpr size_t kMaxGmChallenges = 100;   // per tenant, _default included
-inline constexpr size_t kMaxGmLevels = 100;       // per challenge
-inline constexpr size_t kMaxGmTextBytes = 4096;   // titles, descriptions, badge URLs
+inline constexpr size_t kMaxGmActions = 1000;    // per tenant
+inline constexpr size_t kMaxGmChallenges = 100;  // per tenant, _default included
+inline constexpr size_t kMaxGmLevels = 100;      // per challenge
+inline constexpr size_t kMaxGmTextBytes = 4096;  // titles, descriptions, badge URLs
 
 struct GmLevel {
   int32_t level = 0;
@@ -83,10 +83,8 @@ class IdFilter {
  public:
   // Errors: INVALID_ARGUMENT naming `include_field` / `exclude_field` for an empty list item or
   // an item that is not an identifier.
-  static absl::StatusOr<IdFilter> Parse(absl::string_view include_field,
-                                        absl::string_view include,
-                                        absl::string_view exclude_field,
-                                        absl::string_view exclude);
+  static absl::StatusOr<IdFilter> Parse(absl::string_view include_field, absl::string_view include,
+                                        absl::string_view exclude_field, absl::string_view exclude);
 
   bool Matches(absl::string_view id) const;
 

@@ -29,8 +29,8 @@ bool Before(const WindowRanking::Entry& a, const WindowRanking::Entry& b) {
 }
 
 // Reads one kGmDaily entry under a challenge prefix: the uid, day and granted points.
-bool ParseDaily(absl::string_view rest, absl::string_view raw, absl::string_view* uid,
-                int32_t* day, int64_t* points) {
+bool ParseDaily(absl::string_view rest, absl::string_view raw, absl::string_view* uid, int32_t* day,
+                int64_t* points) {
   if (rest.size() < keys::kBucketSuffixSize) return false;
   std::vector<absl::string_view> parts = keys::Split(keys::WithoutBucket(rest));
   storage::CounterCell cell;
@@ -79,9 +79,8 @@ void GmWeekRankings::Writer::Commit(absl::string_view uid, const std::vector<Cha
   const int64_t horizon = Horizon(now);
   for (const Change& change : changes) {
     if (change.delta == 0) continue;
-    auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) {
-      return e->challenge_id == change.challenge_id;
-    });
+    auto it = std::find_if(entries_.begin(), entries_.end(),
+                           [&](const auto& e) { return e->challenge_id == change.challenge_id; });
     if (it == entries_.end()) continue;  // not announced: the caller broke the contract
     Entry* entry = it->get();
     absl::MutexLock lock(&entry->mu);
@@ -114,7 +113,7 @@ void GmWeekRankings::NoteUsers(Entry* entry) {
 }
 
 std::shared_ptr<GmWeekRankings::Entry> GmWeekRankings::Find(absl::string_view tenant,
-                                                             absl::string_view challenge_id) {
+                                                            absl::string_view challenge_id) {
   std::string key = keys::Join({tenant, challenge_id});
   auto it = entries_.find(key);
   if (it != entries_.end()) return it->second;
@@ -201,23 +200,23 @@ absl::StatusOr<bool> GmWeekRankings::EnsureRanking(Entry* entry, absl::Time now)
   const std::string prefix = keys::GmDailyChallengePrefix(entry->tenant, entry->challenge_id);
   bool oversized = false;
   absl::Status corrupt;
-  absl::Status s = store_->Scan(
-      Table::kGmDaily, storage::PrefixRange(prefix),
-      [&](absl::string_view key, absl::string_view raw) {
-        absl::string_view uid;
-        int32_t day = 0;
-        int64_t points = 0;
-        if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
-          corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
-          return false;
-        }
-        ranking->Add(uid, BucketEnd(day), points);
-        if (ranking->items() > options_.max_users) {
-          oversized = true;
-          return false;
-        }
-        return true;
-      });
+  absl::Status s =
+      store_->Scan(Table::kGmDaily, storage::PrefixRange(prefix),
+                   [&](absl::string_view key, absl::string_view raw) {
+                     absl::string_view uid;
+                     int32_t day = 0;
+                     int64_t points = 0;
+                     if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
+                       corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
+                       return false;
+                     }
+                     ranking->Add(uid, BucketEnd(day), points);
+                     if (ranking->items() > options_.max_users) {
+                       oversized = true;
+                       return false;
+                     }
+                     return true;
+                   });
   if (s.ok()) s = corrupt;
 
   bool held = false;
@@ -252,9 +251,8 @@ void GmWeekRankings::EvictOverBudget(const Entry* keep) {
       if (entry.get() != keep) entries.push_back(entry);
     }
   }
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    return a->last_used.load() < b->last_used.load();
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a->last_used.load() < b->last_used.load(); });
   for (const std::shared_ptr<Entry>& entry : entries) {
     if (held_users_.load() <= options_.max_users) return;
     // Dropping a ranking is safe at any time: writers skip an absent ranking and the next
@@ -266,8 +264,8 @@ void GmWeekRankings::EvictOverBudget(const Entry* keep) {
 }
 
 absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::Top(absl::string_view tenant,
-                                                          absl::string_view challenge_id,
-                                                          size_t k, absl::string_view self_uid) {
+                                                          absl::string_view challenge_id, size_t k,
+                                                          absl::string_view self_uid) {
   std::shared_ptr<Entry> entry;
   {
     absl::MutexLock lock(&mu_);
@@ -334,24 +332,24 @@ absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::TopFromDisk(const Entry& e
   };
   const std::string prefix = keys::GmDailyChallengePrefix(entry.tenant, entry.challenge_id);
   absl::Status corrupt;
-  absl::Status s = store_->Scan(
-      Table::kGmDaily, storage::PrefixRange(prefix),
-      [&](absl::string_view key, absl::string_view raw) {
-        absl::string_view uid;
-        int32_t day = 0;
-        int64_t points = 0;
-        if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
-          corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
-          return false;
-        }
-        if (!has_current || uid != current.item) {
-          flush();
-          current = WindowRanking::Entry{std::string(uid), 0};
-          has_current = true;
-        }
-        if (day > today - kGmWeekDays && day <= today) current.total += points;
-        return true;
-      });
+  absl::Status s =
+      store_->Scan(Table::kGmDaily, storage::PrefixRange(prefix),
+                   [&](absl::string_view key, absl::string_view raw) {
+                     absl::string_view uid;
+                     int32_t day = 0;
+                     int64_t points = 0;
+                     if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
+                       corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
+                       return false;
+                     }
+                     if (!has_current || uid != current.item) {
+                       flush();
+                       current = WindowRanking::Entry{std::string(uid), 0};
+                       has_current = true;
+                     }
+                     if (day > today - kGmWeekDays && day <= today) current.total += points;
+                     return true;
+                   });
   if (s.ok()) s = corrupt;
   if (!s.ok()) return s;
   flush();

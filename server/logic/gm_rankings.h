@@ -78,8 +78,7 @@ class GmWeekRankings {
   };
 
   // `store` and `clock` must outlive this object.
-  GmWeekRankings(storage::Store* store, const storage::Clock* clock,
-                 GmWeekRankingsOptions options);
+  GmWeekRankings(storage::Store* store, const storage::Clock* clock, GmWeekRankingsOptions options);
   ~GmWeekRankings();
   GmWeekRankings(const GmWeekRankings&) = delete;
   GmWeekRankings& operator=(const GmWeekRankings&) = delete;

@@ -1,7 +1,6 @@
 #include "server/logic/nonce_cache.h"
 
 #include <algorithm>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/logic/status_util.h"

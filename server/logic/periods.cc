@@ -1,7 +1,6 @@
 #include "server/logic/periods.h"
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
@@ -91,9 +90,9 @@ absl::StatusOr<absl::Time> ResolveEventTime(absl::string_view field,
   if (!event_time_ms.has_value()) return now;
   absl::Time t = absl::FromUnixMillis(*event_time_ms);
   if (t > now + kMaxFutureSkew) {
-    return BadValue(field, absl::StrCat(*event_time_ms,
-                                        " is more than 5 minutes in the future (now ",
-                                        absl::ToUnixMillis(now), ")"));
+    return BadValue(field,
+                    absl::StrCat(*event_time_ms, " is more than 5 minutes in the future (now ",
+                                 absl::ToUnixMillis(now), ")"));
   }
   // Checked on the time first: day indexes are 32-bit, so a time ~2^32 days away would alias a
   // day inside the window.

@@ -5,12 +5,10 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <utility>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "server/logic/openssl_util.h"
+#include "server/util/openssl_util.h"
 
 namespace countd::logic {
 namespace {
@@ -50,8 +48,7 @@ absl::StatusOr<std::string> ParseSecretsKey(absl::string_view text) {
           absl::StrCat(kExpected, "; found 44 characters that are not base64 of 32 bytes"));
     }
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat(kExpected, "; found ", t.size(), " characters"));
+    return absl::InvalidArgumentError(absl::StrCat(kExpected, "; found ", t.size(), " characters"));
   }
   return key;
 }
@@ -104,8 +101,8 @@ void Cleanse(std::string* s) {
 
 absl::StatusOr<std::unique_ptr<SecretBox>> SecretBox::Create(absl::string_view key) {
   if (key.size() != kSecretsKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("the secrets key must be ", kSecretsKeyBytes,
-                                                   " bytes, not ", key.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the secrets key must be ", kSecretsKeyBytes, " bytes, not ", key.size()));
   }
   return std::unique_ptr<SecretBox>(new SecretBox(std::string(key)));
 }
@@ -121,14 +118,14 @@ absl::StatusOr<std::string> SecretBox::Seal(absl::string_view plaintext,
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   int total = 0;
-  bool ok = ctx != nullptr &&
-            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key_), Bytes(*nonce)) == 1 &&
-            EVP_EncryptUpdate(ctx.get(), nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) ==
-                1 &&
-            EVP_EncryptUpdate(ctx.get(), MutableBytes(&out) + kNonceBytes, &len, Bytes(plaintext),
-                              static_cast<int>(plaintext.size())) == 1;
+  bool ok =
+      ctx != nullptr &&
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key_), Bytes(*nonce)) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) == 1 &&
+      EVP_EncryptUpdate(ctx.get(), MutableBytes(&out) + kNonceBytes, &len, Bytes(plaintext),
+                        static_cast<int>(plaintext.size())) == 1;
   total = len;
   ok = ok && EVP_EncryptFinal_ex(ctx.get(), MutableBytes(&out) + kNonceBytes + total, &len) == 1;
   total += len;
@@ -142,11 +139,10 @@ absl::StatusOr<std::string> SecretBox::Seal(absl::string_view plaintext,
   return out;
 }
 
-absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed,
-                                            absl::string_view aad) const {
+absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed, absl::string_view aad) const {
   if (sealed.size() < kNonceBytes + kTagBytes) {
-    return absl::DataLossError(absl::StrCat("sealed value of ", sealed.size(),
-                                            " bytes is shorter than nonce and tag"));
+    return absl::DataLossError(
+        absl::StrCat("sealed value of ", sealed.size(), " bytes is shorter than nonce and tag"));
   }
   absl::string_view nonce = sealed.substr(0, kNonceBytes);
   absl::string_view body = sealed.substr(kNonceBytes, sealed.size() - kNonceBytes - kTagBytes);
@@ -154,15 +150,15 @@ absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed,
   std::string out(body.size(), '\0');
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx != nullptr &&
-            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key_), Bytes(nonce)) == 1 &&
-            EVP_DecryptUpdate(ctx.get(), nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) ==
-                1 &&
-            EVP_DecryptUpdate(ctx.get(), MutableBytes(&out), &len, Bytes(body),
-                              static_cast<int>(body.size())) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1;
+  bool ok =
+      ctx != nullptr &&
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, Bytes(key_), Bytes(nonce)) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, Bytes(aad), static_cast<int>(aad.size())) == 1 &&
+      EVP_DecryptUpdate(ctx.get(), MutableBytes(&out), &len, Bytes(body),
+                        static_cast<int>(body.size())) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1;
   int total = len;
   // The tag is checked here: any other key, aad or a changed byte fails.
   ok = ok && EVP_DecryptFinal_ex(ctx.get(), MutableBytes(&out) + total, &len) == 1;

@@ -36,8 +36,8 @@ absl::StatusOr<std::string> Stash::Add(const StashAddArgs& args, bool negate) {
   if (!s.ok()) return s;
   int64_t delta = args.delta.value_or(1);
   if (delta < 1) return BadValue("delta", absl::StrCat(delta, " is not >= 1"));
-  absl::StatusOr<absl::Time> when = ResolveEventTime("event_time_ms", args.event_time_ms,
-                                                     clock_->Now(), options_.retention_days);
+  absl::StatusOr<absl::Time> when =
+      ResolveEventTime("event_time_ms", args.event_time_ms, clock_->Now(), options_.retention_days);
   if (!when.ok()) return when.status();
 
   int32_t day = DayOf(*when);
@@ -64,8 +64,8 @@ absl::StatusOr<int64_t> Stash::Get(const std::string& tenant, const std::string&
   absl::StatusOr<storage::CounterCell> cell = store_->GetCounter(
       storage::Table::kStash, storage::keys::StashKey(tenant, visitor_id, counter_name, *day));
   if (absl::IsNotFound(cell.status())) {
-    return NotFound("date", absl::StrCat("no bucket ", Quote(visitor_id), ":",
-                                         Quote(counter_name), ":", date));
+    return NotFound(
+        "date", absl::StrCat("no bucket ", Quote(visitor_id), ":", Quote(counter_name), ":", date));
   }
   if (!cell.ok()) return cell.status();
   return cell->count;
@@ -85,8 +85,8 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Stash::GetBatch(
     std::string field = absl::StrCat("keys[", i, "]");
     std::vector<absl::string_view> parts = absl::StrSplit(keys[i], ':');
     if (parts.size() != 3) {
-      return BadFormat(field, absl::StrCat(Quote(keys[i]),
-                                           " is not <visitor_id>:<counter_name>:<YYYY-MM-DD>"));
+      return BadFormat(
+          field, absl::StrCat(Quote(keys[i]), " is not <visitor_id>:<counter_name>:<YYYY-MM-DD>"));
     }
     s = CheckNames(field, parts[0], field, parts[1]);
     if (!s.ok()) return s;

@@ -43,8 +43,7 @@ absl::Status NotFound(absl::string_view field, absl::string_view why) {
   return Make(absl::StatusCode::kNotFound, field, "", absl::StrCat(field, ": ", why));
 }
 
-absl::Status AuthFailure(absl::string_view reason, absl::string_view field,
-                         absl::string_view why) {
+absl::Status AuthFailure(absl::string_view reason, absl::string_view field, absl::string_view why) {
   absl::StatusCode code = absl::StatusCode::kUnauthenticated;
   if (reason == auth_reason::kRole || reason == auth_reason::kOtherTenant ||
       reason == auth_reason::kOrigin) {
@@ -52,7 +51,8 @@ absl::Status AuthFailure(absl::string_view reason, absl::string_view field,
   } else if (reason == auth_reason::kRateLimited) {
     code = absl::StatusCode::kResourceExhausted;
   }
-  return Make(code, field, reason, field.empty() ? std::string(why) : absl::StrCat(field, ": ", why));
+  return Make(code, field, reason,
+              field.empty() ? std::string(why) : absl::StrCat(field, ": ", why));
 }
 
 std::string FieldOf(const absl::Status& status) {
@@ -77,9 +77,8 @@ absl::Status WithFieldPrefix(const absl::Status& status, absl::string_view prefi
   if (status.ok()) return status;
   std::string field = FieldOf(status);
   absl::Status out(status.code(), absl::StrCat(prefix, status.message()));
-  status.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   out.SetPayload(kFieldPayload, absl::Cord(absl::StrCat(prefix, field)));
   return out;
 }

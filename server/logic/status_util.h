@@ -42,10 +42,10 @@ inline constexpr absl::string_view kBadSecret = "bad_secret";          // UNAUTH
 inline constexpr absl::string_view kBadSignature = "bad_signature";    // UNAUTHENTICATED, 403003
 inline constexpr absl::string_view kExpired = "expired";               // UNAUTHENTICATED, 403002
 inline constexpr absl::string_view kReplay = "replay";                 // UNAUTHENTICATED, 403004
-inline constexpr absl::string_view kInsecure = "insecure";  // secret over plain HTTP: 400001
-inline constexpr absl::string_view kRole = "role";          // PERMISSION_DENIED, 403007
+inline constexpr absl::string_view kInsecure = "insecure";         // secret over plain HTTP: 400001
+inline constexpr absl::string_view kRole = "role";                 // PERMISSION_DENIED, 403007
 inline constexpr absl::string_view kOtherTenant = "other_tenant";  // PERMISSION_DENIED, 403007
-inline constexpr absl::string_view kOrigin = "origin";      // PERMISSION_DENIED, Qubit 403
+inline constexpr absl::string_view kOrigin = "origin";             // PERMISSION_DENIED, Qubit 403
 inline constexpr absl::string_view kRateLimited = "rate_limited";  // RESOURCE_EXHAUSTED, 403048
 }  // namespace auth_reason
 

@@ -119,8 +119,8 @@ absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(char op,
     int32_t window = 0;
     if (raw.ok()) {
       if (!absl::SimpleAtoi(*raw, &window) || window < 1 || window > kMaxWindowMinutes) {
-        return absl::DataLossError(absl::StrCat("stored window of counter ", Quote(counter),
-                                                " is unreadable"));
+        return absl::DataLossError(
+            absl::StrCat("stored window of counter ", Quote(counter), " is unreadable"));
       }
     } else if (!absl::IsNotFound(raw.status())) {
       return raw.status();
@@ -186,12 +186,11 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   storage::CounterCell cell;
   cell.count = delta;
   cell.updated_ms = absl::ToUnixMillis(now);
-  batch.AddCounter(
-      Table::kTally,
-      keys::TallyBucketKey(
-          keys::TallyCountablePrefix(st->op, args.tenant, args.counter, args.countable),
-          bucket_end, bucket_end + kStoredWindows * window_s),
-      cell);
+  batch.AddCounter(Table::kTally,
+                   keys::TallyBucketKey(keys::TallyCountablePrefix(st->op, args.tenant,
+                                                                   args.counter, args.countable),
+                                        bucket_end, bucket_end + kStoredWindows * window_s),
+                   cell);
   if (args.metadata.has_value()) {
     batch.Put(Table::kTallyMeta,
               keys::TallyMetadataKey(st->op, args.tenant, args.counter, args.countable),
@@ -297,9 +296,8 @@ void Tally::EvictOverBudget(const CounterState* keep) {
       if (state.get() != keep) states.push_back(state);
     }
   }
-  std::sort(states.begin(), states.end(), [](const auto& a, const auto& b) {
-    return a->last_used.load() < b->last_used.load();
-  });
+  std::sort(states.begin(), states.end(),
+            [](const auto& a, const auto& b) { return a->last_used.load() < b->last_used.load(); });
   for (const std::shared_ptr<CounterState>& st : states) {
     if (ranked_items_.load() <= options_.max_ranked_items) return;
     absl::MutexLock lock(&st->mu);
@@ -310,8 +308,7 @@ void Tally::EvictOverBudget(const CounterState* keep) {
 }
 
 absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, TallyOp op,
-                                        const std::string& counter,
-                                        const std::string& countable) {
+                                        const std::string& counter, const std::string& countable) {
   absl::Status s = CheckNames(tenant, counter);
   if (!s.ok()) return s;
   s = CheckNoSlash("countable", countable);
@@ -323,30 +320,31 @@ absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, TallyOp op,
     absl::MutexLock lock(&(*state)->mu);
     window_minutes = (*state)->window_minutes;
   }
-  if (window_minutes == 0) return NotFound("counter", absl::StrCat(Quote(counter), " was never incremented"));
+  if (window_minutes == 0)
+    return NotFound("counter", absl::StrCat(Quote(counter), " was never incremented"));
 
   const int64_t horizon = absl::ToUnixSeconds(clock_->Now()) - int64_t{window_minutes} * 60;
   int64_t count = 0;
   bool seen = false;
   absl::Status corrupt;
-  s = store_->Scan(Table::kTally,
-                   storage::PrefixRange(
-                       keys::TallyCountablePrefix((*state)->op, tenant, counter, countable)),
-                   [&](absl::string_view key, absl::string_view raw) {
-                     storage::CounterCell cell;
-                     if (!storage::DecodeCounterCell(raw, &cell)) {
-                       corrupt = absl::DataLossError("storage: unreadable tally bucket");
-                       return false;
-                     }
-                     seen = true;
-                     if (keys::TallyBucketEnd(key) > horizon) count += cell.count;
-                     return true;
-                   });
+  s = store_->Scan(
+      Table::kTally,
+      storage::PrefixRange(keys::TallyCountablePrefix((*state)->op, tenant, counter, countable)),
+      [&](absl::string_view key, absl::string_view raw) {
+        storage::CounterCell cell;
+        if (!storage::DecodeCounterCell(raw, &cell)) {
+          corrupt = absl::DataLossError("storage: unreadable tally bucket");
+          return false;
+        }
+        seen = true;
+        if (keys::TallyBucketEnd(key) > horizon) count += cell.count;
+        return true;
+      });
   if (s.ok()) s = corrupt;
   if (!s.ok()) return s;
   if (!seen) {
-    return NotFound("countable", absl::StrCat(Quote(countable), " has no count in counter ",
-                                              Quote(counter)));
+    return NotFound("countable",
+                    absl::StrCat(Quote(countable), " has no count in counter ", Quote(counter)));
   }
   return count;
 }
@@ -361,8 +359,7 @@ absl::StatusOr<std::vector<TallyItem>> Tally::TopFromDisk(CounterState* st, size
   const int64_t horizon = absl::ToUnixSeconds(now) - int64_t{window_minutes} * 60;
   // Keys come grouped by countable; a bounded heap keeps the k best (worst on top).
   auto worse_on_top = [](const TallyItem& a, const TallyItem& b) { return Before(a, b); };
-  std::priority_queue<TallyItem, std::vector<TallyItem>, decltype(worse_on_top)> best(
-      worse_on_top);
+  std::priority_queue<TallyItem, std::vector<TallyItem>, decltype(worse_on_top)> best(worse_on_top);
   TallyItem current;
   auto flush = [&] {
     if (current.count <= 0) return;

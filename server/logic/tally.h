@@ -107,8 +107,7 @@ class Tally {
   using BucketVisitor =
       std::function<bool(absl::string_view countable, int64_t bucket_end, int64_t count)>;
   absl::Status ScanBuckets(const CounterState& state, const BucketVisitor& visit);
-  absl::StatusOr<std::vector<TallyItem>> TopFromDisk(CounterState* state, size_t k,
-                                                     absl::Time now);
+  absl::StatusOr<std::vector<TallyItem>> TopFromDisk(CounterState* state, size_t k, absl::Time now);
   // Requires state->mu held.
   void NoteItems(CounterState* state);
   void EvictOverBudget(const CounterState* keep);

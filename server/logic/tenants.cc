@@ -1,7 +1,6 @@
 #include "server/logic/tenants.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -185,9 +184,9 @@ absl::StatusOr<std::string> NormalizeOrigin(absl::string_view field, absl::strin
     if (colon != absl::string_view::npos) port = rest.substr(colon + 1);
     if (host.empty()) return BadFormat(field, absl::StrCat(Quote(value), ": the host is empty"));
     for (char c : host) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' &&
-          c != '_') {
-        return BadFormat(field, absl::StrCat(Quote(value), ": the host may hold only letters, "
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+        return BadFormat(field, absl::StrCat(Quote(value),
+                                             ": the host may hold only letters, "
                                              "digits, '.', '-' and '_'"));
       }
     }
@@ -198,14 +197,15 @@ absl::StatusOr<std::string> NormalizeOrigin(absl::string_view field, absl::strin
   std::string out = absl::StrCat(scheme, "://", host);
   if (!port.empty() || rest.back() == ':') {
     int number = 0;
-    bool digits = !port.empty() && port.size() <= 5 &&
-                  std::all_of(port.begin(), port.end(),
-                              [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+    bool digits =
+        !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
+          return absl::ascii_isdigit(static_cast<unsigned char>(c));
+        });
     if (!digits || !absl::SimpleAtoi(port, &number) || number < 1 || number > 65535) {
       return BadFormat(field, absl::StrCat(Quote(value), ": the port must be 1..65535"));
     }
-    const bool default_port = (scheme == "http" && number == 80) ||
-                              (scheme == "https" && number == 443);
+    const bool default_port =
+        (scheme == "http" && number == 80) || (scheme == "https" && number == 443);
     if (!default_port) absl::StrAppend(&out, ":", number);
   }
   return out;
@@ -217,8 +217,8 @@ absl::StatusOr<TenantSettings> ValidateSettings(const TenantSettings& settings) 
   TenantSettings out;
   if (settings.allowed_origins.size() > kMaxOrigins) {
     return BadValue("settings.allowed_origins",
-                    absl::StrCat("has ", settings.allowed_origins.size(),
-                                 " entries; at most ", kMaxOrigins, " are allowed"));
+                    absl::StrCat("has ", settings.allowed_origins.size(), " entries; at most ",
+                                 kMaxOrigins, " are allowed"));
   }
   for (size_t i = 0; i < settings.allowed_origins.size(); ++i) {
     const std::string field = absl::StrCat("settings.allowed_origins[", i, "]");
@@ -226,7 +226,8 @@ absl::StatusOr<TenantSettings> ValidateSettings(const TenantSettings& settings) 
     if (!origin.ok()) return origin.status();
     auto dup = std::find(out.allowed_origins.begin(), out.allowed_origins.end(), *origin);
     if (dup != out.allowed_origins.end()) {
-      return BadValue(field, absl::StrCat(Quote(*origin), " is listed twice (also as "
+      return BadValue(field, absl::StrCat(Quote(*origin),
+                                          " is listed twice (also as "
                                           "settings.allowed_origins[",
                                           dup - out.allowed_origins.begin(), "])"));
     }
@@ -234,9 +235,9 @@ absl::StatusOr<TenantSettings> ValidateSettings(const TenantSettings& settings) 
   }
   const double rate = settings.rate_limit_per_second;
   if (!std::isfinite(rate) || rate < 0 || rate > kMaxRatePerSecond) {
-    return BadValue("settings.rate_limit_per_second",
-                    absl::StrCat(rate, " is not within 0..", kMaxRatePerSecond,
-                                 " (0 = unlimited)"));
+    return BadValue(
+        "settings.rate_limit_per_second",
+        absl::StrCat(rate, " is not within 0..", kMaxRatePerSecond, " (0 = unlimited)"));
   }
   out.rate_limit_per_second = rate;
   if (settings.rate_limit_burst < 0 || settings.rate_limit_burst > kMaxBurst) {
@@ -335,8 +336,8 @@ std::string EncodeRecord(const TenantRecord& r) {
 
 class TenantRegistryImpl final : public TenantRegistry {
  public:
-  TenantRegistryImpl(storage::Store* store, const Options& options,
-                     std::unique_ptr<SecretBox> box, std::unique_ptr<SecretBox> previous_box)
+  TenantRegistryImpl(storage::Store* store, const Options& options, std::unique_ptr<SecretBox> box,
+                     std::unique_ptr<SecretBox> previous_box)
       : store_(store),
         clock_(options.clock),
         secret_bytes_for_test_(options.secret_bytes_for_test),
@@ -366,8 +367,8 @@ class TenantRegistryImpl final : public TenantRegistry {
         [&](absl::string_view key, absl::string_view value) {
           std::vector<absl::string_view> parts = storage::keys::Split(key);
           if (parts.size() != 2) {
-            failure = absl::DataLossError(absl::StrCat(
-                "tenant registry: malformed record key ", Quote(key), " in table meta"));
+            failure = absl::DataLossError(absl::StrCat("tenant registry: malformed record key ",
+                                                       Quote(key), " in table meta"));
             return false;
           }
           bool resealed = false;
@@ -476,9 +477,9 @@ class TenantRegistryImpl final : public TenantRegistry {
       for (const StoredSecret& s : (*current)->secrets) {
         if (!s.info.revoked) live.push_back(s.info.id);
       }
-      return Refused("tenant", absl::StrCat(Quote(tenant), " already has ", kMaxLiveSecrets,
-                                            " live secrets (", absl::StrJoin(live, ", "),
-                                            "): revoke one before adding another"));
+      return Refused(
+          "tenant", absl::StrCat(Quote(tenant), " already has ", kMaxLiveSecrets, " live secrets (",
+                                 absl::StrJoin(live, ", "), "): revoke one before adding another"));
     }
     auto record = std::make_shared<TenantRecord>(**current);
     absl::StatusOr<NewSecret> secret = AppendSecret(record.get(), role);
@@ -498,8 +499,8 @@ class TenantRegistryImpl final : public TenantRegistry {
     auto it = std::find_if(record->secrets.begin(), record->secrets.end(),
                            [&](const StoredSecret& s) { return s.info.id == secret_id; });
     if (it == record->secrets.end()) {
-      return NotFound("secret_id", absl::StrCat(Quote(secret_id), " is not a secret of tenant ",
-                                                Quote(tenant)));
+      return NotFound("secret_id",
+                      absl::StrCat(Quote(secret_id), " is not a secret of tenant ", Quote(tenant)));
     }
     if (it->info.revoked) return record->Info();  // idempotent: nothing to write
     it->info.revoked = true;
@@ -609,9 +610,8 @@ class TenantRegistryImpl final : public TenantRegistry {
     b.tokens = std::min(b.tokens, burst);  // also when the burst was lowered
     if (b.tokens < 1) {
       return AuthFailure(reason::kRateLimited, "",
-                         absl::StrCat("tenant ", Quote(tenant), " is over its rate limit of ",
-                                      rate, " requests per second (burst ", burst,
-                                      "); retry later"));
+                         absl::StrCat("tenant ", Quote(tenant), " is over its rate limit of ", rate,
+                                      " requests per second (burst ", burst, "); retry later"));
     }
     b.tokens -= 1;
     return absl::OkStatus();
@@ -637,8 +637,8 @@ class TenantRegistryImpl final : public TenantRegistry {
 
   // Adds a new secret to `record` (not yet stored) and returns it as shown to the operator.
   absl::StatusOr<NewSecret> AppendSecret(TenantRecord* record, SecretRole role) {
-    absl::StatusOr<std::string> raw = secret_bytes_for_test_ ? secret_bytes_for_test_(kSecretBytes)
-                                                             : RandomBytes(kSecretBytes);
+    absl::StatusOr<std::string> raw =
+        secret_bytes_for_test_ ? secret_bytes_for_test_(kSecretBytes) : RandomBytes(kSecretBytes);
     if (!raw.ok()) return raw.status();
     if (raw->size() != kSecretBytes) return absl::InternalError("secret_bytes_for_test: size");
     StoredSecret s;
@@ -722,12 +722,12 @@ class TenantRegistryImpl final : public TenantRegistry {
         }
       }
       if (!raw.ok() || raw->size() != kSecretBytes) {
-        return absl::DataLossError(absl::StrCat(
-            "tenant registry: secret ", Quote(s.info.id), " of tenant ", Quote(tenant),
-            " does not decrypt with the secrets key",
-            previous_box_ != nullptr ? " nor with the previous one" : "",
-            ": the key is not the one the secrets were stored with (wrong "
-            "--secrets-key-file?), or the record was altered"));
+        return absl::DataLossError(
+            absl::StrCat("tenant registry: secret ", Quote(s.info.id), " of tenant ", Quote(tenant),
+                         " does not decrypt with the secrets key",
+                         previous_box_ != nullptr ? " nor with the previous one" : "",
+                         ": the key is not the one the secrets were stored with (wrong "
+                         "--secrets-key-file?), or the record was altered"));
       }
       if (!s.info.revoked) {
         s.b64_digest = Sha256(absl::Base64Escape(*raw));
@@ -748,7 +748,7 @@ class TenantRegistryImpl final : public TenantRegistry {
   const std::function<std::string(size_t)> secret_bytes_for_test_;
   const std::unique_ptr<SecretBox> box_;
   const std::unique_ptr<SecretBox> previous_box_;  // nullptr: no key rotation under way
-  NonceCache nonces_;  // signed requests' nonces, durable in the store
+  NonceCache nonces_;                              // signed requests' nonces, durable in the store
   // Serializes the administrative changes (read, store, publish). Taken before mu_.
   absl::Mutex admin_mu_;
   mutable absl::Mutex mu_;
@@ -764,10 +764,10 @@ absl::Status Authorize(const Principal& principal, absl::string_view tenant, Acc
                                     Quote(principal.tenant), ")"));
   }
   if (access == Access::kWrite && principal.role == SecretRole::kReadOnly) {
-    return AuthFailure(reason::kRole, "",
-                       absl::StrCat("secret ", Quote(principal.secret_id), " of tenant ",
-                                    Quote(principal.tenant),
-                                    " is read-only, and this method writes"));
+    return AuthFailure(
+        reason::kRole, "",
+        absl::StrCat("secret ", Quote(principal.secret_id), " of tenant ", Quote(principal.tenant),
+                     " is read-only, and this method writes"));
   }
   return absl::OkStatus();
 }
@@ -784,8 +784,8 @@ absl::StatusOr<std::unique_ptr<TenantRegistry>> TenantRegistry::Open(storage::St
     if (!p.ok()) return p.status();
     previous = *std::move(p);
   }
-  auto registry = std::make_unique<TenantRegistryImpl>(store, options, *std::move(box),
-                                                       std::move(previous));
+  auto registry =
+      std::make_unique<TenantRegistryImpl>(store, options, *std::move(box), std::move(previous));
   int rekeyed = 0;
   absl::Status s = registry->Load(&rekeyed);
   if (!s.ok()) return s;

@@ -100,7 +100,8 @@ class TenantRegistry {
   // Errors (all): INVALID_ARGUMENT naming the field (tenant syntax, origin syntax, negative or
   // non-finite rate, negative burst); NOT_FOUND naming "tenant" / "secret_id"; UNAVAILABLE.
   virtual absl::StatusOr<std::pair<TenantInfo, NewSecret>> CreateTenant(
-      absl::string_view tenant, const TenantSettings& settings, SecretRole role) = 0;  // +ALREADY_EXISTS
+      absl::string_view tenant, const TenantSettings& settings,
+      SecretRole role) = 0;  // +ALREADY_EXISTS
   virtual absl::StatusOr<TenantInfo> GetTenant(absl::string_view tenant) = 0;
   virtual absl::StatusOr<std::vector<TenantInfo>> ListTenants() = 0;
   virtual absl::StatusOr<TenantInfo> UpdateTenant(absl::string_view tenant,

@@ -9,8 +9,8 @@ namespace countd::logic {
 absl::Status CheckIdentifier(absl::string_view field, absl::string_view value) {
   if (value.empty()) return MissingField(field);
   if (value.size() > kMaxIdentifierBytes) {
-    return BadFormat(field, absl::StrCat("longer than ", kMaxIdentifierBytes, " bytes (",
-                                         value.size(), ")"));
+    return BadFormat(
+        field, absl::StrCat("longer than ", kMaxIdentifierBytes, " bytes (", value.size(), ")"));
   }
   for (char c : value) {
     if (c < 0x20 || c > 0x7e) {

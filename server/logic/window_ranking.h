@@ -7,7 +7,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -78,7 +77,7 @@ class WindowRanking {
   std::vector<Item> items_;
   std::vector<ItemId> free_ids_;
   absl::flat_hash_map<std::string, ItemId> index_;
-  std::set<ItemId, Order> ranked_;  // items with total > 0
+  std::set<ItemId, Order> ranked_;                                   // items with total > 0
   std::map<int64_t, absl::flat_hash_map<ItemId, int64_t>> buckets_;  // by bucket end
   int64_t horizon_;
   size_t cells_ = 0;

@@ -52,9 +52,9 @@ absl::Status ParseJson(absl::string_view text, rapidjson::Document* doc, JsonTra
     doc->Parse<kStrict>(text.data(), text.size());
   }
   if (doc->HasParseError()) {
-    return absl::InvalidArgumentError(absl::StrCat("not valid JSON: ",
-                                                   rapidjson::GetParseError_En(doc->GetParseError()),
-                                                   " (at byte ", doc->GetErrorOffset(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not valid JSON: ", rapidjson::GetParseError_En(doc->GetParseError()),
+                     " (at byte ", doc->GetErrorOffset(), ")"));
   }
   return absl::OkStatus();
 }

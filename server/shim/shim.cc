@@ -32,9 +32,8 @@ http::HttpResponse PlainJson(int status, std::string body) {
 // {"code","message","details"} with grpc-gateway's HTTP status for the code.
 http::HttpResponse CanonicalError(const absl::Status& s) {
   ErrorClass c = Classify(s);
-  return PlainJson(c.http, absl::StrCat("{\"code\":", static_cast<int>(c.grpc),
-                                        ",\"message\":", JsonQuote(s.message()),
-                                        ",\"details\":[]}"));
+  return PlainJson(c.http, absl::StrCat("{\"code\":", static_cast<int>(c.grpc), ",\"message\":",
+                                        JsonQuote(s.message()), ",\"details\":[]}"));
 }
 
 // A canonical error; a 401 also says how to authenticate.
@@ -249,8 +248,9 @@ http::HttpResponse JsonShim::Handle(const http::HttpRequest& request) {
   if (path == "/readyz") {
     absl::Status s = services_.ready ? services_.ready() : absl::UnavailableError("no check");
     if (!s.ok()) {
-      return PlainJson(503, absl::StrCat("{\"status\":\"unavailable\",\"reason\":",
-                                         JsonQuote(s.message()), "}"));
+      return PlainJson(
+          503,
+          absl::StrCat("{\"status\":\"unavailable\",\"reason\":", JsonQuote(s.message()), "}"));
     }
     return PlainJson(200, "{\"status\":\"ready\"}");
   }
@@ -300,8 +300,7 @@ http::HttpResponse JsonShim::HandleBrowser(const http::HttpRequest& request, boo
   if (segments.size() <= at) {
     // No tenant named: the route answers 404 without touching any data.
     if (request.method == "OPTIONS") return CorsPreflight();
-    return stash ? HandleStash(services_.counters, request)
-                 : HandleTally(services_.tally, request);
+    return stash ? HandleStash(services_.counters, request) : HandleTally(services_.tally, request);
   }
   const bool preflight = request.method == "OPTIONS";
   absl::StatusOr<std::string> allow = auth_->CheckBrowser(segments[at], request, !preflight);
@@ -363,8 +362,7 @@ std::string JsonShim::RouteLabel(absl::string_view method, absl::string_view pat
       }
       break;
     }
-    case Family::kOther:
-      break;
+    case Family::kOther: break;
   }
   return "unknown";
 }
@@ -377,9 +375,7 @@ http::HttpResponse JsonShim::Reject(const std::string& target, absl::string_view
                                                      : 400;
   http::HttpResponse r;
   switch (FamilyOf(path)) {
-    case Family::kStash:
-      r = StashStatus(400);
-      break;
+    case Family::kStash: r = StashStatus(400); break;
     case Family::kTally:
       // The method is unknown here; a refused request saved nothing either way.
       r = CorsJson("{\"error\":\"not saved\"}");

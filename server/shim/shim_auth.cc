@@ -1,7 +1,5 @@
 #include "server/shim/internal/shim_auth.h"
 
-#include <utility>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -199,8 +197,8 @@ absl::StatusOr<logic::Principal> ShimAuth::AuthenticateHeaders(const http::HttpR
 absl::Status ShimAuth::Authorize(const logic::Principal& principal, absl::string_view tenant,
                                  absl::string_view service, absl::string_view rpc) {
   const logic::Access access = api::AccessOf(service, rpc) == api::Access::kRead
-                                  ? logic::Access::kRead
-                                  : logic::Access::kWrite;
+                                   ? logic::Access::kRead
+                                   : logic::Access::kWrite;
   absl::Status s = logic::Authorize(principal, tenant, access);
   if (!s.ok()) return s;
   return options_.tenants->Admit(tenant);

@@ -112,8 +112,8 @@ absl::StatusOr<TallyRequest> ParseTopK(const http::HttpRequest& request,
         return logic::BadFormat("k", "must be a whole number in 1..1000");
       }
       if (path_k != 0 && k != path_k) {
-        return logic::BadValue("k", absl::StrCat(k, " differs from the k_value ", path_k,
-                                                 " in the path"));
+        return logic::BadValue(
+            "k", absl::StrCat(k, " differs from the k_value ", path_k, " in the path"));
       }
       req.set_k(static_cast<int32_t>(k));
     } else if (name == kCacheBuster) {
@@ -184,8 +184,8 @@ absl::StatusOr<TallyRequest> ParseTallyRequest(const http::HttpRequest& request)
     return ParseIncrement(request, seg);
   }
   if (request.method != "GET" && request.method != "HEAD") {
-    return logic::BadValue("method", absl::StrCat(logic::Quote(request.method),
-                                                  ": send POST to count, GET to read"));
+    return logic::BadValue(
+        "method", absl::StrCat(logic::Quote(request.method), ": send POST to count, GET to read"));
   }
   // Reads take one trailing slash after their last segment: topk/<counter>/ is topk/<counter>,
   // ecount/<counter>/<countable>/ is ecount/<counter>/<countable>. (It never turns an empty

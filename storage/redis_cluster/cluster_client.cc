@@ -7,13 +7,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -38,22 +36,17 @@ namespace {
 
 Reply Convert(const redisReply* r) {
   switch (r->type) {
-    case REDIS_REPLY_STRING:
-      return Reply::String(std::string(r->str, r->len));
-    case REDIS_REPLY_STATUS:
-      return Reply::Status(std::string(r->str, r->len));
-    case REDIS_REPLY_ERROR:
-      return Reply::Error(std::string(r->str, r->len));
-    case REDIS_REPLY_INTEGER:
-      return Reply::Integer(r->integer);
+    case REDIS_REPLY_STRING: return Reply::String(std::string(r->str, r->len));
+    case REDIS_REPLY_STATUS: return Reply::Status(std::string(r->str, r->len));
+    case REDIS_REPLY_ERROR: return Reply::Error(std::string(r->str, r->len));
+    case REDIS_REPLY_INTEGER: return Reply::Integer(r->integer);
     case REDIS_REPLY_ARRAY: {
       std::vector<Reply> elements;
       elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i) elements.push_back(Convert(r->element[i]));
       return Reply::Array(std::move(elements));
     }
-    default:
-      return Reply::Nil();
+    default: return Reply::Nil();
   }
 }
 
@@ -396,15 +389,9 @@ class ClusterClient::Impl {
     calls_.fetch_add(1, std::memory_order_relaxed);
     if (!s.ok()) {
       switch (s.code()) {
-        case absl::StatusCode::kUnavailable:
-          errors_unavailable_.fetch_add(1);
-          break;
-        case absl::StatusCode::kDeadlineExceeded:
-          errors_timeout_.fetch_add(1);
-          break;
-        default:
-          errors_other_.fetch_add(1);
-          break;
+        case absl::StatusCode::kUnavailable: errors_unavailable_.fetch_add(1); break;
+        case absl::StatusCode::kDeadlineExceeded: errors_timeout_.fetch_add(1); break;
+        default: errors_other_.fetch_add(1); break;
       }
     }
     int64_t us = absl::ToInt64Microseconds(absl::Now() - start);

@@ -8,9 +8,9 @@
 // the mount point of the Secret countd-credentials: arg values under /etc/countd/credentials/
 // point into a temporary directory instead, where the test writes what the Secret would hold
 // (operator-token: a random 48-character token; secrets-key: base64 of 32 random bytes, both
-// made at run time), then: startup and liveness probes = HTTP GET answering 200 within the probe's timeoutSeconds;
-// readiness = grpc.health.v1.Health/Check(service "") answering SERVING within timeoutSeconds;
-// SIGTERM = exit status 0 within terminationGracePeriodSeconds.
+// made at run time), then: startup and liveness probes = HTTP GET answering 200 within the probe's
+// timeoutSeconds; readiness = grpc.health.v1.Health/Check(service "") answering SERVING within
+// timeoutSeconds; SIGTERM = exit status 0 within terminationGracePeriodSeconds.
 #include <curl/curl.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -72,9 +72,9 @@ std::string Env(const char* name) {
 
 // Runs pod_spec.js and parses its lines.
 absl::StatusOr<PodSpec> LoadPodSpec() {
-  const std::string cmd = absl::StrCat("'", Env("COUNTD_DEPLOY_NODE"), "' '",
-                                       Env("COUNTD_DEPLOY_POD_SPEC"), "' '",
-                                       Env("COUNTD_DEPLOY_K8S_DIR"), "'");
+  const std::string cmd =
+      absl::StrCat("'", Env("COUNTD_DEPLOY_NODE"), "' '", Env("COUNTD_DEPLOY_POD_SPEC"), "' '",
+                   Env("COUNTD_DEPLOY_K8S_DIR"), "'");
   FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) return absl::InternalError(absl::StrCat("cannot run ", cmd));
   std::string out;
@@ -82,15 +82,17 @@ absl::StatusOr<PodSpec> LoadPodSpec() {
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
   if (int rc = pclose(f); rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        cmd, " failed (status ", rc, "); is tests/deploy/node_modules installed "
-        "(scripts/install-deps.sh)?\n", out));
+    return absl::FailedPreconditionError(absl::StrCat(cmd, " failed (status ", rc,
+                                                      "); is tests/deploy/node_modules installed "
+                                                      "(scripts/install-deps.sh)?\n",
+                                                      out));
   }
   PodSpec spec;
   for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
     std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
     if (kv.first == "grace") {
-      if (!absl::SimpleAtoi(kv.second, &spec.grace_s)) return absl::InternalError(std::string(line));
+      if (!absl::SimpleAtoi(kv.second, &spec.grace_s))
+        return absl::InternalError(std::string(line));
     } else if (kv.first == "arg") {
       spec.args.push_back(kv.second);
     } else if (kv.first == "env") {
@@ -118,8 +120,8 @@ absl::StatusOr<PodSpec> LoadPodSpec() {
 // "--grpc-addr" / "--grpc_addr" -> "grpc_addr"; "" for a non-flag.
 std::string FlagName(const std::string& arg) {
   if (!absl::StartsWith(arg, "--")) return "";
-  std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos
-                                                                       : arg.find('=') - 2);
+  std::string name =
+      arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
   for (char& c : name) {
     if (c == '-') c = '_';
   }
@@ -208,7 +210,8 @@ absl::StatusOr<int> KubeletGrpcCheck(const std::string& host_port, int timeout_s
   std::vector<grpc::Slice> slices;
   if (!resp.Dump(&slices).ok()) return absl::InternalError("cannot read the answer");
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   if (bytes.empty()) return 0;  // status UNKNOWN (0) is the default and encodes to nothing
   if (bytes.size() != 2 || bytes[0] != '\x08') return absl::InternalError("unexpected answer");
   return static_cast<int>(bytes[1]);
@@ -227,13 +230,14 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
   // The container's args with the data directory and addresses swapped for test ones; the ports
   // they named tell which listener each probe targets.
   test::ScopedTempDir dir;
-  test::ScopedTempDir credentials;  // stands in for the mounted Secret
+  test::ScopedTempDir credentials;              // stands in for the mounted Secret
   std::map<int, std::string> listener_of_port;  // container port -> "grpc" / "http"
   test::ServerProcessOptions options;
   options.data_dir = dir.path();
   for (const std::string& arg : spec->args) {
     const std::string name = FlagName(arg);
-    const std::string value = arg.find('=') == std::string::npos ? "" : arg.substr(arg.find('=') + 1);
+    const std::string value =
+        arg.find('=') == std::string::npos ? "" : arg.substr(arg.find('=') + 1);
     if (name == "data_dir") {
       options.extra_args.push_back(absl::StrCat("--data-dir=", dir.path()));
     } else if (name == "grpc_addr" || name == "http_addr") {
@@ -269,7 +273,8 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
   const std::string readiness_addr = address_for(*readiness);
   ASSERT_EQ(listener_of_port[startup->port], "http") << "startup probe port " << startup->port;
   ASSERT_EQ(listener_of_port[liveness->port], "http") << "liveness probe port " << liveness->port;
-  ASSERT_EQ(listener_of_port[readiness->port], "grpc") << "readiness probe port " << readiness->port;
+  ASSERT_EQ(listener_of_port[readiness->port], "grpc")
+      << "readiness probe port " << readiness->port;
 
   // Startup: probed every period until it passes; must pass within period x failureThreshold.
   const absl::Time startup_deadline =
@@ -279,7 +284,8 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
          absl::Now() < startup_deadline) {
     absl::SleepFor(absl::Milliseconds(200));
   }
-  EXPECT_EQ(status, 200) << "startup probe GET " << startup->path << "\nstderr:\n" << s.stderr_text();
+  EXPECT_EQ(status, 200) << "startup probe GET " << startup->path << "\nstderr:\n"
+                         << s.stderr_text();
 
   EXPECT_EQ(KubeletHttpGet(liveness_addr, liveness->path, liveness->timeout_s), 200)
       << "liveness probe GET " << liveness->path;
@@ -288,7 +294,8 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
   for (const std::string& arg : spec->args) {
     if (arg == "--auth=required") {
       EXPECT_TRUE(absl::StrContains(s.stdout_text(), "authentication: required"))
-          << "countd did not run with --auth=required:\n" << s.stdout_text();
+          << "countd did not run with --auth=required:\n"
+          << s.stdout_text();
     }
   }
 

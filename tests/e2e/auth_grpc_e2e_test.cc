@@ -34,11 +34,11 @@
 namespace countd::e2e {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using test::ExitStatus;
 using test::ServerProcess;
 using test::ServerProcessOptions;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kExitTimeout = absl::Seconds(30);
 
@@ -218,7 +218,8 @@ class AuthGrpcE2eTest : public ::testing::Test {
   Credential Operator() const { return Credential::Bearer(token_); }
 
   // Creates `tenant` as the operator; returns its first secret.
-  std::string CreateTenant(const std::string& tenant, v1::SecretRole role = v1::SECRET_ROLE_UNSPECIFIED,
+  std::string CreateTenant(const std::string& tenant,
+                           v1::SecretRole role = v1::SECRET_ROLE_UNSPECIFIED,
                            const v1::TenantSettings& settings = {}) {
     v1::CreateTenantRequest req;
     req.set_tenant(tenant);
@@ -240,7 +241,8 @@ class AuthGrpcE2eTest : public ::testing::Test {
     req.set_role(role);
     v1::AddSecretResponse resp;
     grpc::Status s = Call(admin_.get(), &v1::Admin::Stub::AddSecret, Operator(), req, &resp);
-    if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    if (!s.ok())
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     Remember(resp.secret().secret());
     return resp.secret();
   }
@@ -340,12 +342,12 @@ TEST_F(AuthGrpcE2eTest, BadOrMissingCredentialsAreUnauthenticated) {
       {"no colon", Credential::Bearer(a)},
       {"tenant without secret", {{{"x-countd-tenant", "site-a"}}}},
       {"the operator token", Credential::Bearer(token_)},
-      {"both forms", {{{"authorization", "Bearer site-a:" + a},
-                       {"x-countd-tenant", "site-a"},
-                       {"x-countd-secret", a}}}},
-      {"header twice", {{{"x-countd-tenant", "site-a"},
-                         {"x-countd-tenant", "site-a"},
-                         {"x-countd-secret", a}}}},
+      {"both forms",
+       {{{"authorization", "Bearer site-a:" + a},
+         {"x-countd-tenant", "site-a"},
+         {"x-countd-secret", a}}}},
+      {"header twice",
+       {{{"x-countd-tenant", "site-a"}, {"x-countd-tenant", "site-a"}, {"x-countd-secret", a}}}},
   };
   for (const auto& [name, cred] : cases) {
     grpc::Status s = Incr(cred, "site-a");
@@ -374,8 +376,8 @@ TEST_F(AuthGrpcE2eTest, AnotherTenantsCredentialsArePermissionDeniedAndWriteNoth
   }
   int64_t count = 0;
   grpc::Status read = Get(Credential::Tenant("site-b", b), "site-b", &count);
-  EXPECT_EQ(read.error_code(), grpc::StatusCode::NOT_FOUND) << "site-a wrote into site-b: "
-                                                            << Describe(read);
+  EXPECT_EQ(read.error_code(), grpc::StatusCode::NOT_FOUND)
+      << "site-a wrote into site-b: " << Describe(read);
 }
 
 TEST_F(AuthGrpcE2eTest, ReadOnlySecretReadsButCannotWrite) {
@@ -388,8 +390,8 @@ TEST_F(AuthGrpcE2eTest, ReadOnlySecretReadsButCannotWrite) {
 
   int writes = 0;
   for (const TenantRpc& rpc : EveryTenantRpc("site-a")) {
-    grpc::Status r = CallRaw(channel_, rpc.method, *rpc.request,
-                             Credential::Tenant("site-a", ro->secret()));
+    grpc::Status r =
+        CallRaw(channel_, rpc.method, *rpc.request, Credential::Tenant("site-a", ro->secret()));
     if (rpc.reads) {
       EXPECT_NE(r.error_code(), grpc::StatusCode::PERMISSION_DENIED)
           << rpc.method->full_name() << ": " << Describe(r);
@@ -447,8 +449,8 @@ TEST_F(AuthGrpcE2eTest, AdminNeedsTheOperatorToken) {
   const std::string a = CreateTenant("site-a");
   v1::ListTenantsRequest req;
   v1::ListTenantsResponse resp;
-  grpc::Status none = Call(admin_.get(), &v1::Admin::Stub::ListTenants, Credential::None(), req,
-                           &resp);
+  grpc::Status none =
+      Call(admin_.get(), &v1::Admin::Stub::ListTenants, Credential::None(), req, &resp);
   EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED) << Describe(none);
   grpc::Status wrong = Call(admin_.get(), &v1::Admin::Stub::ListTenants,
                             Credential::Bearer(token_ + "x"), req, &resp);
@@ -456,8 +458,7 @@ TEST_F(AuthGrpcE2eTest, AdminNeedsTheOperatorToken) {
   EXPECT_THAT(wrong.error_message(), Not(HasSubstr(token_)));
   for (const Credential& tenant :
        {Credential::Tenant("site-a", a), Credential::Headers("site-a", a)}) {
-    grpc::Status denied =
-        Call(admin_.get(), &v1::Admin::Stub::ListTenants, tenant, req, &resp);
+    grpc::Status denied = Call(admin_.get(), &v1::Admin::Stub::ListTenants, tenant, req, &resp);
     EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(denied);
     EXPECT_THAT(denied.error_message(), Not(HasSubstr(a)));
   }
@@ -472,10 +473,10 @@ TEST_F(AuthGrpcE2eTest, AdminNeedsTheOperatorToken) {
   v1::CreateTenantRequest create;
   create.set_tenant("site-z");
   v1::CreateTenantResponse create_resp;
-  EXPECT_EQ(Call(admin_.get(), &v1::Admin::Stub::CreateTenant, Credential::None(), create,
-                 &create_resp)
-                .error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      Call(admin_.get(), &v1::Admin::Stub::CreateTenant, Credential::None(), create, &create_resp)
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
 
   ASSERT_THAT(Call(admin_.get(), &v1::Admin::Stub::ListTenants, Operator(), req, &resp), IsOk());
   ASSERT_EQ(resp.tenants_size(), 1);
@@ -514,8 +515,9 @@ TEST_F(AuthGrpcE2eTest, AdminTenantErrorsNameTheField) {
   v1::GetTenantRequest get;
   get.set_tenant("site-b");
   v1::GetTenantResponse get_resp;
-  EXPECT_EQ(Call(admin_.get(), &v1::Admin::Stub::GetTenant, Operator(), get, &get_resp).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      Call(admin_.get(), &v1::Admin::Stub::GetTenant, Operator(), get, &get_resp).error_code(),
+      grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(AuthGrpcE2eTest, DeletedTenantsCredentialsStopWorking) {
@@ -582,8 +584,8 @@ TEST_F(AuthGrpcE2eTest, ARestartWithAnotherKeyRefusesToStart) {
   const std::string other_key = absl::BytesToHexString(Urandom(32));  // the hex form this time
   Remember(other_key);
   WriteFile(other, other_key);
-  const std::string err = RefusedStart({"--auth=required", "--operator-token-file=" + token_file_,
-                                        "--secrets-key-file=" + other});
+  const std::string err = RefusedStart(
+      {"--auth=required", "--operator-token-file=" + token_file_, "--secrets-key-file=" + other});
   EXPECT_THAT(err, HasSubstr("--secrets-key-file"));
   EXPECT_THAT(err, HasSubstr("does not decrypt"));
   EXPECT_THAT(err, HasSubstr("site-a"));
@@ -627,10 +629,10 @@ TEST_F(AuthGrpcE2eTest, KeyRotationReencryptsTheSecretsAtStart) {
                             "--secrets-key-file=" + old_file}),
               HasSubstr("does not decrypt with the secrets key"));
   // Refused rotations: the same key twice, or a previous key without a new one.
-  EXPECT_THAT(RefusedStart({"--auth=required", "--operator-token-file=" + token_file_,
-                            "--secrets-key-file=" + key_file_,
-                            "--previous-secrets-key-file=" + key_file_}),
-              HasSubstr("--previous-secrets-key-file: holds the same key"));
+  EXPECT_THAT(
+      RefusedStart({"--auth=required", "--operator-token-file=" + token_file_,
+                    "--secrets-key-file=" + key_file_, "--previous-secrets-key-file=" + key_file_}),
+      HasSubstr("--previous-secrets-key-file: holds the same key"));
   EXPECT_THAT(RefusedStart({"--auth=off", "--previous-secrets-key-file=" + old_file}),
               HasSubstr("--previous-secrets-key-file: needs --secrets-key-file"));
   StartServer();  // for TearDown
@@ -666,8 +668,7 @@ TEST_F(AuthGrpcE2eTest, StartupRefusesMissingOrMalformedCredentialFiles) {
       {{"--auth=required", "--operator-token-file=" + dir_.Sub("short-token"),
         "--secrets-key-file=" + key_file_},
        "--operator-token-file"},
-      {{"--auth=required", "--operator-token-file=" + token_file_,
-        "--secrets-key-file=" + missing},
+      {{"--auth=required", "--operator-token-file=" + token_file_, "--secrets-key-file=" + missing},
        "--secrets-key-file"},
       {{"--auth=required", "--operator-token-file=" + token_file_,
         "--secrets-key-file=" + dir_.Sub("bad-key")},
@@ -707,8 +708,9 @@ TEST_F(AuthGrpcE2eTest, StartupLogShowsOnlyWhetherCredentialFilesAreSet) {
 TEST_F(AuthGrpcE2eTest, CountctlManagesTenantsWithTheOperatorToken) {
   const std::string addr = "--addr=" + server_->grpc_address();
   const std::string bearer_file = "--bearer-file=" + token_file_;
-  CommandResult created = Countctl({addr, bearer_file, "create-tenant", "--tenant=site-a",
-                                    "--settings={\"allowedOrigins\":[\"https://www.example.com\"]}"});
+  CommandResult created =
+      Countctl({addr, bearer_file, "create-tenant", "--tenant=site-a",
+                "--settings={\"allowedOrigins\":[\"https://www.example.com\"]}"});
   ASSERT_EQ(created.exit_code, 0) << created.out;
   v1::CreateTenantResponse resp;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(created.out, &resp).ok()) << created.out;
@@ -718,13 +720,13 @@ TEST_F(AuthGrpcE2eTest, CountctlManagesTenantsWithTheOperatorToken) {
   EXPECT_EQ(resp.tenant().settings().allowed_origins(0), "https://www.example.com");
 
   // The tenant calls with COUNTD_BEARER=<tenant>:<secret>.
-  CommandResult incr = Countctl({addr, "incr", "--tenant=site-a", "--visitor-id=v1",
-                                 "--counter-name=views"},
-                                "site-a:" + secret);
+  CommandResult incr =
+      Countctl({addr, "incr", "--tenant=site-a", "--visitor-id=v1", "--counter-name=views"},
+               "site-a:" + secret);
   EXPECT_EQ(incr.exit_code, 0) << incr.out;
 
-  CommandResult added = Countctl({addr, bearer_file, "add-secret", "--tenant=site-a",
-                                  "--role=read_only"});
+  CommandResult added =
+      Countctl({addr, bearer_file, "add-secret", "--tenant=site-a", "--role=read_only"});
   ASSERT_EQ(added.exit_code, 0) << added.out;
   v1::AddSecretResponse add_resp;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(added.out, &add_resp).ok());
@@ -732,8 +734,8 @@ TEST_F(AuthGrpcE2eTest, CountctlManagesTenantsWithTheOperatorToken) {
   EXPECT_EQ(add_resp.secret().info().id(), "s2");
   EXPECT_EQ(add_resp.secret().info().role(), v1::SECRET_ROLE_READ_ONLY);
 
-  CommandResult revoked = Countctl({addr, "--bearer=" + token_, "revoke-secret",
-                                    "--tenant=site-a", "--secret-id=s1"});
+  CommandResult revoked =
+      Countctl({addr, "--bearer=" + token_, "revoke-secret", "--tenant=site-a", "--secret-id=s1"});
   EXPECT_EQ(revoked.exit_code, 0) << revoked.out;
   CommandResult listed = Countctl({addr, bearer_file, "list-tenants"});
   ASSERT_EQ(listed.exit_code, 0) << listed.out;
@@ -744,19 +746,21 @@ TEST_F(AuthGrpcE2eTest, CountctlManagesTenantsWithTheOperatorToken) {
   CommandResult no_token = Countctl({addr, "list-tenants"});
   EXPECT_EQ(no_token.exit_code, 1) << no_token.out;
   EXPECT_THAT(no_token.out, HasSubstr("UNAUTHENTICATED"));
-  CommandResult as_tenant = Countctl({addr, "list-tenants"}, "site-a:" + add_resp.secret().secret());
+  CommandResult as_tenant =
+      Countctl({addr, "list-tenants"}, "site-a:" + add_resp.secret().secret());
   EXPECT_EQ(as_tenant.exit_code, 1) << as_tenant.out;
   EXPECT_THAT(as_tenant.out, HasSubstr("PERMISSION_DENIED"));
   EXPECT_THAT(as_tenant.out, Not(HasSubstr(add_resp.secret().secret())));
-  CommandResult old = Countctl({addr, "incr", "--tenant=site-a", "--visitor-id=v1",
-                                "--counter-name=views"},
-                               "site-a:" + secret);
+  CommandResult old =
+      Countctl({addr, "incr", "--tenant=site-a", "--visitor-id=v1", "--counter-name=views"},
+               "site-a:" + secret);
   EXPECT_EQ(old.exit_code, 1) << old.out;
   EXPECT_THAT(old.out, HasSubstr("UNAUTHENTICATED"));
   EXPECT_THAT(old.out, Not(HasSubstr(secret)));
   CommandResult both = Countctl({addr, bearer_file, "--bearer=x", "list-tenants"});
   EXPECT_EQ(both.exit_code, 2) << both.out;
-  CommandResult missing_file = Countctl({addr, "--bearer-file=" + dir_.Sub("nope"), "list-tenants"});
+  CommandResult missing_file =
+      Countctl({addr, "--bearer-file=" + dir_.Sub("nope"), "list-tenants"});
   EXPECT_EQ(missing_file.exit_code, 2) << missing_file.out;
 }
 
@@ -802,10 +806,10 @@ TEST(AuthOffE2eTest, WithAKeyAndATokenAdminManagesTenantsButCallsStayOpen) {
   v1::CreateTenantRequest create;
   create.set_tenant("site-a");
   v1::CreateTenantResponse create_resp;
-  EXPECT_EQ(Call(admin.get(), &v1::Admin::Stub::CreateTenant, Credential::None(), create,
-                 &create_resp)
-                .error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      Call(admin.get(), &v1::Admin::Stub::CreateTenant, Credential::None(), create, &create_resp)
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_THAT(Call(admin.get(), &v1::Admin::Stub::CreateTenant, Credential::Bearer(token), create,
                    &create_resp),
               IsOk());

@@ -209,8 +209,8 @@ TEST_F(BackupE2eTest, BadTargetsAreInvalidArgumentNamingDir) {
   EXPECT_THAT(Backup(admin.get(), "", &resp), IsError(grpc::StatusCode::INVALID_ARGUMENT, "dir"));
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("missing")));
 
-  CommandResult cli = RunClient(COUNTCTL_BINARY,
-                                {"--addr=" + live->grpc_address(), "backup", "--to", "relative"});
+  CommandResult cli =
+      RunClient(COUNTCTL_BINARY, {"--addr=" + live->grpc_address(), "backup", "--to", "relative"});
   EXPECT_EQ(cli.exit_code, 1) << cli.out;
   EXPECT_THAT(cli.out, HasSubstr("INVALID_ARGUMENT"));
 }

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "countd/v1/admin.grpc.pb.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -88,9 +87,9 @@ class BenchClientE2eTest : public ::testing::Test {
 
 TEST_F(BenchClientE2eTest, SendsTheTenantCredentialOverTls) {
   // One key, so every increment lands on v0 and the count says how many the server took.
-  const std::vector<std::string> load = {"--op=incr", "--keys=1", "--requests=40", "--concurrency=4",
-                                         "--channels=2", "--warmup=0s", "--json",
-                                         "--tls-ca-file=" + files_.ca};
+  const std::vector<std::string> load = {
+      "--op=incr",    "--keys=1",    "--requests=40", "--concurrency=4",
+      "--channels=2", "--warmup=0s", "--json",        "--tls-ca-file=" + files_.ca};
   CommandResult r = Bench(load, "bench:" + secret_);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   rapidjson::Document doc;
@@ -112,8 +111,8 @@ TEST_F(BenchClientE2eTest, SendsTheTenantCredentialOverTls) {
 }
 
 TEST_F(BenchClientE2eTest, WithoutCredentialsEveryCallFailsAndNothingIsCounted) {
-  CommandResult r = Bench({"--op=incr", "--keys=1", "--requests=10", "--concurrency=2", "--warmup=0s",
-                           "--tls-ca-file=" + files_.ca});
+  CommandResult r = Bench({"--op=incr", "--keys=1", "--requests=10", "--concurrency=2",
+                           "--warmup=0s", "--tls-ca-file=" + files_.ca});
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("UNAUTHENTICATED"));
   EXPECT_EQ(Count(), 0);

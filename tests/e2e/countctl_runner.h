@@ -29,10 +29,9 @@ inline CommandResult RunClient(const std::string& bin, const std::vector<std::st
   CommandResult r;
   // The environment variable is set on the shell command line (base64 secrets hold no quote),
   // not with setenv(): this process has gRPC threads.
-  std::string cmd =
-      absl::StrCat("env -u COUNTD_BEARER ",
-                   bearer_env.empty() ? "" : absl::StrCat("COUNTD_BEARER='", bearer_env, "' "),
-                   "'", bin, "'");
+  std::string cmd = absl::StrCat(
+      "env -u COUNTD_BEARER ",
+      bearer_env.empty() ? "" : absl::StrCat("COUNTD_BEARER='", bearer_env, "' "), "'", bin, "'");
   for (const std::string& a : args) absl::StrAppend(&cmd, " '", a, "'");
   absl::StrAppend(&cmd, " 2>&1");
   FILE* f = popen(cmd.c_str(), "r");

@@ -2,7 +2,6 @@
 // 127.0.0.1:0 with a fresh data directory, generated stubs over a real channel, a deadline on
 // every call. Each test uses its own tenant, so tests do not see each other's data.
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <map>
 #include <memory>
@@ -63,8 +62,8 @@ class CountersE2eTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(start_error_, nullptr) << *start_error_;
     stub_ = v1::Counters::NewStub(*channel_);
-    tenant_ = absl::StrCat("tenant-",
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    tenant_ =
+        absl::StrCat("tenant-", ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
   // On failure, show what the server said and whether it still runs.
@@ -72,7 +71,8 @@ class CountersE2eTest : public ::testing::Test {
     if (!HasFailure() || server_ == nullptr) return;
     std::optional<test::ExitStatus> exit = server_->WaitForExit(absl::ZeroDuration());
     ADD_FAILURE() << "countd " << (exit.has_value() ? exit->ToString() : "still runs")
-                  << "\nstdout:\n" << server_->stdout_text() << "\nstderr:\n"
+                  << "\nstdout:\n"
+                  << server_->stdout_text() << "\nstderr:\n"
                   << server_->stderr_text();
   }
 
@@ -217,9 +217,10 @@ std::string* CountersE2eTest::start_error_ = nullptr;
 
 // Skips the rest of a test whose day-dependent expectations were computed on a different UTC
 // day than the server used (the test ran across midnight).
-#define SKIP_IF_DAY_CHANGED(day)                                                   \
-  if (TodayUtc() != (day)) GTEST_SKIP() << "crossed UTC midnight during the test; " \
-                                           "day-based expectations no longer hold"
+#define SKIP_IF_DAY_CHANGED(day)                           \
+  if (TodayUtc() != (day))                                 \
+  GTEST_SKIP() << "crossed UTC midnight during the test; " \
+                  "day-based expectations no longer hold"
 
 // --- Registry and settings -------------------------------------------------------------------
 
@@ -379,8 +380,7 @@ TEST_F(CountersE2eTest, IncrementUpdatesTotalMonthDayAndLast7Days) {
 
   // No filter: every counter of the user, period total.
   EXPECT_THAT(Read(tenant_, "u1", {}),
-              ElementsAre("_buy / total count=1 value=0",
-                                              "_buy /shoes total count=14 value=2.25"));
+              ElementsAre("_buy / total count=1 value=0", "_buy /shoes total count=14 value=2.25"));
   // A user without data gets an empty list.
   EXPECT_THAT(Read(tenant_, "nobody", {}), IsEmpty());
 }
@@ -388,9 +388,11 @@ TEST_F(CountersE2eTest, IncrementUpdatesTotalMonthDayAndLast7Days) {
 TEST_F(CountersE2eTest, GetCountersFiltersByRegex) {
   const absl::CivilDay today = TodayUtc();
   const DayNames now = NamesOf(today);
-  ASSERT_THAT(Register(tenant_, {{"_buy", "/shoes"}, {"_buy", "/shoes/red"}, {"_buy", "/hats"},
-                                 {"_view", "/shoes"}}),
-              IsOk());
+  ASSERT_THAT(
+      Register(
+          tenant_,
+          {{"_buy", "/shoes"}, {"_buy", "/shoes/red"}, {"_buy", "/hats"}, {"_view", "/shoes"}}),
+      IsOk());
   v1::IncrementCountersRequest inc = IncrementOf(tenant_, "u1");
   AddIncrement(&inc, "_buy", "/shoes", 1, 0);
   AddIncrement(&inc, "_buy", "/shoes/red", 2, 0);
@@ -399,13 +401,12 @@ TEST_F(CountersE2eTest, GetCountersFiltersByRegex) {
   ASSERT_THAT(Increment(inc), IsOk());
 
   EXPECT_THAT(Read(tenant_, "u1", {{"regex('^_b')", "", ""}}),
-              ElementsAre("_buy /hats total count=3 value=0",
-                                              "_buy /shoes total count=1 value=0",
-                                              "_buy /shoes/red total count=2 value=0"));
-  EXPECT_THAT(Read(tenant_, "u1", {{"", "regex('^/shoes')", ""}}),
-              ElementsAre("_buy /shoes total count=1 value=0",
-                                              "_buy /shoes/red total count=2 value=0",
-                                              "_view /shoes total count=4 value=0"));
+              ElementsAre("_buy /hats total count=3 value=0", "_buy /shoes total count=1 value=0",
+                          "_buy /shoes/red total count=2 value=0"));
+  EXPECT_THAT(
+      Read(tenant_, "u1", {{"", "regex('^/shoes')", ""}}),
+      ElementsAre("_buy /shoes total count=1 value=0", "_buy /shoes/red total count=2 value=0",
+                  "_view /shoes total count=4 value=0"));
   EXPECT_THAT(Read(tenant_, "u1", {{"_buy", "regex('red$')", ""}}),
               ElementsAre("_buy /shoes/red total count=2 value=0"));
   // Period regexes select among total, YYMM, YYMMDD and last7Days.
@@ -413,12 +414,10 @@ TEST_F(CountersE2eTest, GetCountersFiltersByRegex) {
   auto months = Read(tenant_, "u1", {{"_view", "/shoes", "regex('^[0-9]{4}$')"}});
   auto named = Read(tenant_, "u1", {{"_view", "/shoes", "regex('^(total|last7Days)$')"}});
   SKIP_IF_DAY_CHANGED(today);
-  EXPECT_THAT(days, ElementsAre(
-                        absl::StrCat("_view /shoes ", now.yymmdd, " count=4 value=0")));
-  EXPECT_THAT(months, ElementsAre(
-                          absl::StrCat("_view /shoes ", now.yymm, " count=4 value=0")));
+  EXPECT_THAT(days, ElementsAre(absl::StrCat("_view /shoes ", now.yymmdd, " count=4 value=0")));
+  EXPECT_THAT(months, ElementsAre(absl::StrCat("_view /shoes ", now.yymm, " count=4 value=0")));
   EXPECT_THAT(named, ElementsAre("_view /shoes last7Days count=4 value=0",
-                                                     "_view /shoes total count=4 value=0"));
+                                 "_view /shoes total count=4 value=0"));
 
   v1::GetCountersResponse resp;
   EXPECT_THAT(ReadRaw(tenant_, "u1", {{"regex('(')", "", ""}}, &resp),
@@ -447,9 +446,8 @@ TEST_F(CountersE2eTest, ValuesAreSummedExactly) {
   AddIncrement(&inc, "_pay", "/", 0, -0.0000004);  // rounds to 0
   AddIncrement(&inc, "_pay2", "/", 0, 12.3456789);
   ASSERT_THAT(Increment(inc), IsOk());
-  EXPECT_THAT(Read(tenant_, "u1", {}),
-              ElementsAre("_pay / total count=10 value=1",
-                                              "_pay2 / total count=0 value=12.345679"));
+  EXPECT_THAT(Read(tenant_, "u1", {}), ElementsAre("_pay / total count=10 value=1",
+                                                   "_pay2 / total count=0 value=12.345679"));
 }
 
 TEST_F(CountersE2eTest, UidAndRegTokenAreSeparateUsers) {
@@ -469,8 +467,7 @@ TEST_F(CountersE2eTest, UidAndRegTokenAreSeparateUsers) {
   ASSERT_THAT(Call(&Stub::GetCounters, req, &resp), IsOk());
   ASSERT_EQ(resp.counters_size(), 1);
   EXPECT_EQ(resp.counters(0).count(), 5);
-  EXPECT_THAT(Read(tenant_, "same", {}),
-              ElementsAre("_c / total count=3 value=0"));
+  EXPECT_THAT(Read(tenant_, "same", {}), ElementsAre("_c / total count=3 value=0"));
 }
 
 TEST_F(CountersE2eTest, IncrementIsAllOrNothing) {
@@ -498,8 +495,7 @@ TEST_F(CountersE2eTest, IncrementIsAllOrNothing) {
   AddIncrement(&good, "_buy", "/", 1, 1);
   ASSERT_THAT(Increment(good), IsOk());
   EXPECT_THAT(Read(tenant_, "u1", {}),
-              ElementsAre("_buy / total count=1 value=1",
-                                              "_buy /ok total count=1 value=1"));
+              ElementsAre("_buy / total count=1 value=1", "_buy /ok total count=1 value=1"));
 }
 
 TEST_F(CountersE2eTest, RepeatedRequestIdIsAppliedOnce) {
@@ -508,22 +504,19 @@ TEST_F(CountersE2eTest, RepeatedRequestIdIsAppliedOnce) {
   inc.set_request_id("req-1");
   ASSERT_THAT(Increment(inc), IsOk());
   ASSERT_THAT(Increment(inc), IsOk());  // retry: answered as the first time
-  EXPECT_THAT(Read(tenant_, "u1", {}),
-              ElementsAre("_c / total count=2 value=0.5"));
+  EXPECT_THAT(Read(tenant_, "u1", {}), ElementsAre("_c / total count=2 value=0.5"));
 
   // The same id for a different request is refused and changes nothing.
   v1::IncrementCountersRequest other = IncrementOf(tenant_, "u1");
   AddIncrement(&other, "_c", "/", 3, 0.5);
   other.set_request_id("req-1");
   EXPECT_THAT(Increment(other), IsError(Code::FAILED_PRECONDITION, "request_id"));
-  EXPECT_THAT(Read(tenant_, "u1", {}),
-              ElementsAre("_c / total count=2 value=0.5"));
+  EXPECT_THAT(Read(tenant_, "u1", {}), ElementsAre("_c / total count=2 value=0.5"));
 
   // A new id is a new request.
   inc.set_request_id("req-2");
   ASSERT_THAT(Increment(inc), IsOk());
-  EXPECT_THAT(Read(tenant_, "u1", {}),
-              ElementsAre("_c / total count=4 value=1"));
+  EXPECT_THAT(Read(tenant_, "u1", {}), ElementsAre("_c / total count=4 value=1"));
 }
 
 // --- Stash -----------------------------------------------------------------------------------
@@ -631,8 +624,7 @@ TEST_F(CountersE2eTest, TenantsSeeNothingOfEachOther) {
   EXPECT_THAT(counts, IsEmpty());
 
   // And A still sees its own data.
-  EXPECT_THAT(Read(a, "u1", {}),
-              ElementsAre("_buy /shoes total count=1 value=0"));
+  EXPECT_THAT(Read(a, "u1", {}), ElementsAre("_buy /shoes total count=1 value=0"));
 }
 
 // --- Errors ----------------------------------------------------------------------------------

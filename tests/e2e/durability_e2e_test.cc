@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -139,15 +138,18 @@ TEST_P(DurabilityE2eTest, EveryAcknowledgedIncrementSurvivesAStopMidRun) {
   }
   stop = true;  // the clients now fail anyway; this only bounds them
   for (std::thread& c : clients) c.join();
-  ASSERT_TRUE(reached) << "only " << total_acked << " increments acknowledged in "
-                       << kMaxRunTime << "; server stderr:\n" << (*server)->stderr_text();
+  ASSERT_TRUE(reached) << "only " << total_acked << " increments acknowledged in " << kMaxRunTime
+                       << "; server stderr:\n"
+                       << (*server)->stderr_text();
   ASSERT_TRUE(ended.has_value()) << "no exit after signal " << stop_signal;
   if (stop_signal == SIGKILL) {
-    EXPECT_EQ(ended->signal, SIGKILL) << "the server ended before the kill: " << ended->ToString()
-                                      << "\n" << (*server)->stderr_text();
+    EXPECT_EQ(ended->signal, SIGKILL)
+        << "the server ended before the kill: " << ended->ToString() << "\n"
+        << (*server)->stderr_text();
   } else {
-    EXPECT_TRUE(ended->Success()) << "a graceful stop under load must exit 0: "
-                                  << ended->ToString() << "\n" << (*server)->stderr_text();
+    EXPECT_TRUE(ended->Success()) << "a graceful stop under load must exit 0: " << ended->ToString()
+                                  << "\n"
+                                  << (*server)->stderr_text();
   }
 
   // Restart on the same data dir and read everything back.
@@ -196,13 +198,14 @@ TEST_P(DurabilityE2eTest, EveryAcknowledgedIncrementSurvivesAStopMidRun) {
   EXPECT_GE(acked_sum, kStopAfterAcks);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    SyncAndSignal, DurabilityE2eTest,
-    ::testing::Combine(::testing::Values("none", "always"), ::testing::Values(SIGKILL, SIGTERM)),
-    [](const ::testing::TestParamInfo<Param>& info) {
-      return absl::StrCat("sync_", std::get<0>(info.param), "_",
-                          std::get<1>(info.param) == SIGKILL ? "sigkill" : "sigterm");
-    });
+INSTANTIATE_TEST_SUITE_P(SyncAndSignal, DurabilityE2eTest,
+                         ::testing::Combine(::testing::Values("none", "always"),
+                                            ::testing::Values(SIGKILL, SIGTERM)),
+                         [](const ::testing::TestParamInfo<Param>& info) {
+                           return absl::StrCat(
+                               "sync_", std::get<0>(info.param), "_",
+                               std::get<1>(info.param) == SIGKILL ? "sigkill" : "sigterm");
+                         });
 
 }  // namespace
 }  // namespace countd::e2e

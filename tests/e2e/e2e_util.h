@@ -66,8 +66,7 @@ inline std::string ExpectRefusedStart(const test::ServerProcessOptions& options,
 
 // Calls one unary method of a generated stub with a fresh context and the standard deadline.
 template <typename Stub, typename Req, typename Resp>
-grpc::Status Rpc(Stub* stub,
-                 grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+grpc::Status Rpc(Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                  const Req& req, Resp* resp) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
@@ -75,11 +74,23 @@ grpc::Status Rpc(Stub* stub,
 }
 
 inline std::string CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",      "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-      "UNAVAILABLE", "DATA_LOSS",     "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : absl::StrCat("code ", i);
 }
@@ -92,8 +103,7 @@ inline std::string Describe(const grpc::Status& s) {
 MATCHER(IsOk, "is OK") { return arg.ok(); }
 
 // The status has `code` and its message contains `field` (the offending field's name).
-MATCHER_P2(IsError, code, field,
-           absl::StrCat("is ", CodeName(code), " naming \"", field, "\"")) {
+MATCHER_P2(IsError, code, field, absl::StrCat("is ", CodeName(code), " naming \"", field, "\"")) {
   return arg.error_code() == code && arg.error_message().find(field) != std::string::npos;
 }
 

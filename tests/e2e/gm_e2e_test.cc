@@ -157,8 +157,8 @@ class GmE2eTest : public ::testing::Test {
     return out;
   }
 
-  std::vector<TopRow> Top(v1::Period period, const std::string& challenge = "",
-                          int32_t count = 10, const std::string& uid = "") {
+  std::vector<TopRow> Top(v1::Period period, const std::string& challenge = "", int32_t count = 10,
+                          const std::string& uid = "") {
     v1::GetTopUsersRequest req;
     req.set_tenant("site");
     req.set_challenge_id(challenge);
@@ -300,11 +300,10 @@ TEST_F(GmE2eTest, PointsLevelsLogAndRedeem) {
   EXPECT_EQ(a.points_7days(), 15 - 100 + 15);  // grants only, negative ones included
   EXPECT_EQ(a.level(), 1);
 
-  EXPECT_THAT(LogRows("u"),
-              ElementsAre("_default earn 15 OPERATION_GRANT ",
-                          "_default lose -100 OPERATION_GRANT ",
-                          "_default _redeem -6 OPERATION_REDEEM ",
-                          "_default earn 15 OPERATION_GRANT 198.51.100.7"));
+  EXPECT_THAT(LogRows("u"), ElementsAre("_default earn 15 OPERATION_GRANT ",
+                                        "_default lose -100 OPERATION_GRANT ",
+                                        "_default _redeem -6 OPERATION_REDEEM ",
+                                        "_default earn 15 OPERATION_GRANT 198.51.100.7"));
 
   // Time bounds: everything was logged within the last minute.
   v1::GetActionsLogRequest lreq;

@@ -132,7 +132,8 @@ class GrpcLimitsE2eTest : public ::testing::Test {
 
   void TearDown() override {
     if (!HasFailure() || server_ == nullptr) return;
-    ADD_FAILURE() << "stdout:\n" << server_->stdout_text().substr(0, 4000) << "\nstderr:\n"
+    ADD_FAILURE() << "stdout:\n"
+                  << server_->stdout_text().substr(0, 4000) << "\nstderr:\n"
                   << server_->stderr_text().substr(0, 4000);
   }
 

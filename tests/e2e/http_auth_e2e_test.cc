@@ -47,7 +47,8 @@ std::string Escape(const std::string& s) {
 
 std::string Base64(const unsigned char* data, size_t n) {
   std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  int len =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
   out.resize(static_cast<size_t>(len));
   return out;
 }
@@ -112,7 +113,8 @@ int ErrorCode(const HttpResult& r) {
   return doc["errorCode"].GetInt();
 }
 
-// --- one countd with tenants ----------------------------------------------------------------------
+// --- one countd with tenants
+// ----------------------------------------------------------------------
 
 struct Tenant {
   std::string name;
@@ -204,8 +206,7 @@ class AuthServer {
         test::ServerProcess::Start(options_);
     if (!process.ok()) return process.status();
     process_ = *std::move(process);
-    admin_ = v1::Admin::NewStub(
-        grpc::CreateChannel(process_->grpc_address(), admin_credentials_));
+    admin_ = v1::Admin::NewStub(grpc::CreateChannel(process_->grpc_address(), admin_credentials_));
     return absl::OkStatus();
   }
   void Prepare(grpc::ClientContext* ctx) {
@@ -293,8 +294,9 @@ class AuthServerSuite : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && server_ != nullptr) {
-      ADD_FAILURE() << "countd stdout:\n" << server_->process()->stdout_text().substr(0, 4000)
-                    << "\ncountd stderr:\n" << server_->process()->stderr_text().substr(0, 4000);
+      ADD_FAILURE() << "countd stdout:\n"
+                    << server_->process()->stdout_text().substr(0, 4000) << "\ncountd stderr:\n"
+                    << server_->process()->stderr_text().substr(0, 4000);
     }
   }
 
@@ -368,8 +370,8 @@ class HttpAuthE2eTest : public AuthServerSuite<class HttpAuthTag> {
   int64_t BuyCount() { return TotalBuyCount(SignedGet("accounts.getCounters", {{"UID", uid_}})); }
 
   void RegisterBuy() {
-    HttpResult r = SignedPost("accounts.registerCounters",
-                              {{"counters", R"([{"class":"_buy","path":"/"}])"}});
+    HttpResult r =
+        SignedPost("accounts.registerCounters", {{"counters", R"([{"class":"_buy","path":"/"}])"}});
     ASSERT_EQ(ErrorCode(r), 0) << r;
   }
 
@@ -386,7 +388,8 @@ v1::NewSecret* HttpAuthE2eTest::revoked_secret_ = nullptr;
 v1::NewSecret* HttpAuthE2eTest::read_only_ = nullptr;
 std::map<std::string, Tenant>* HttpAuthE2eTest::slow_ = new std::map<std::string, Tenant>();
 
-// --- Gigya -----------------------------------------------------------------------------------------
+// --- Gigya
+// -----------------------------------------------------------------------------------------
 
 TEST_F(HttpAuthE2eTest, SignedAccountsRequestsSucceed) {
   RegisterBuy();
@@ -400,9 +403,9 @@ TEST_F(HttpAuthE2eTest, SignedAccountsRequestsSucceed) {
 }
 
 TEST_F(HttpAuthE2eTest, SignedGmRequestsSucceed) {
-  HttpResult r = SignedPost("gm.setChallengeConfig",
-                            {{"challengeID", "c-auth"},
-                             {"levels", R"([{"level":1,"title":"One","pointsRequired":5}])"}});
+  HttpResult r = SignedPost(
+      "gm.setChallengeConfig",
+      {{"challengeID", "c-auth"}, {"levels", R"([{"level":1,"title":"One","pointsRequired":5}])"}});
   ASSERT_EQ(ErrorCode(r), 0) << r;
   r = SignedPost("gm.setActionConfig",
                  {{"actionID", "a-auth"}, {"points", "5"}, {"challenges", "c-auth"}});
@@ -527,17 +530,17 @@ TEST_F(HttpAuthE2eTest, AnotherTenantsSignatureWritesNothing) {
 }
 
 TEST_F(HttpAuthE2eTest, ReadOnlySecretCannotNotifyAction) {
-  HttpResult r = SignedPost("gm.notifyAction", {{"UID", uid_}, {"action", "a-any"}},
-                            read_only_->secret());
+  HttpResult r =
+      SignedPost("gm.notifyAction", {{"UID", uid_}, {"action", "a-any"}}, read_only_->secret());
   EXPECT_EQ(ErrorCode(r), 403007) << r;
   r = SignedGet("gm.getActionsLog", {{"UID", uid_}}, read_only_->secret());
   EXPECT_EQ(ErrorCode(r), 0) << r;
 }
 
 TEST_F(HttpAuthE2eTest, SignedWithARevokedSecretIs403003) {
-  HttpResult r = SignedGet("accounts.getCounters",
-                           {{"UID", uid_}, {"userKey", revoked_secret_->info().id()}},
-                           revoked_secret_->secret());
+  HttpResult r =
+      SignedGet("accounts.getCounters", {{"UID", uid_}, {"userKey", revoked_secret_->info().id()}},
+                revoked_secret_->secret());
   EXPECT_EQ(ErrorCode(r), 403003) << r;
 }
 
@@ -564,7 +567,8 @@ TEST_F(HttpAuthE2eTest, HttpStatusCodesTrueGivesHttp403) {
   EXPECT_EQ(r.status, 200);
 }
 
-// --- Stash and Tally ---------------------------------------------------------------------------------
+// --- Stash and Tally
+// ---------------------------------------------------------------------------------
 
 TEST_F(HttpAuthE2eTest, BrowserRoutesRefuseUnknownTrackingIds) {
   HttpResult r = http_->Post("/stash/v1.1/count/incr/no-such-tenant/public/v:c", "");
@@ -618,7 +622,8 @@ TEST_F(HttpAuthE2eTest, BrowserRateLimitIs429) {
   EXPECT_THAT(r.body, JsonEq(R"({"error":"not saved","status":429})")) << r;
 }
 
-// --- canonical /v1/ ----------------------------------------------------------------------------------
+// --- canonical /v1/
+// ----------------------------------------------------------------------------------
 
 TEST_F(HttpAuthE2eTest, CanonicalBearer) {
   const std::string body =
@@ -629,8 +634,8 @@ TEST_F(HttpAuthE2eTest, CanonicalBearer) {
     h.emplace_back(std::move(name), std::move(value));
     return h;
   };
-  HttpResult r = http_->Post("/v1/Counters/Incr", body,
-                             with("Authorization", "Bearer acme:" + acme_->secret));
+  HttpResult r =
+      http_->Post("/v1/Counters/Incr", body, with("Authorization", "Bearer acme:" + acme_->secret));
   EXPECT_EQ(r.status, 200) << r;
   r = http_->Post("/v1/Counters/Incr", body, json);
   EXPECT_EQ(r.status, 401) << r;
@@ -655,8 +660,9 @@ TEST_F(HttpAuthE2eTest, CanonicalBearer) {
   const std::string slow_body = R"({"tenant":"slow-canonical","visitorId":"v","counterName":"c"})";
   std::vector<long> statuses;
   for (int i = 0; i < 3; ++i) {
-    statuses.push_back(http_->Post("/v1/Counters/Incr", slow_body,
-                                   with("Authorization", "Bearer " + slow.name + ":" + slow.secret))
+    statuses.push_back(http_
+                           ->Post("/v1/Counters/Incr", slow_body,
+                                  with("Authorization", "Bearer " + slow.name + ":" + slow.secret))
                            .status);
   }
   EXPECT_THAT(statuses, ::testing::ElementsAre(200, 200, 429));
@@ -680,14 +686,15 @@ TEST_F(HttpAuthE2eTest, ForwardedHeadersAreIgnoredWithoutTrustedProxies) {
   EXPECT_EQ(ErrorCode(r), 403003) << r;
   EXPECT_THAT(r.body, HasSubstr(Url("accounts.getCounters")));
   // Even a malformed one is just ignored.
-  r = http_->Get(absl::StrCat("/accounts.getCounters?",
-                              Encode(Sign({{"UID", uid_}}, "GET", "accounts.getCounters",
-                                          acme_->secret))),
-                 {{"X-Forwarded-Proto", "gopher"}});
+  r = http_->Get(
+      absl::StrCat("/accounts.getCounters?",
+                   Encode(Sign({{"UID", uid_}}, "GET", "accounts.getCounters", acme_->secret))),
+      {{"X-Forwarded-Proto", "gopher"}});
   EXPECT_EQ(ErrorCode(r), 0) << r;
 }
 
-// --- a countd restarted between a request and its replay ------------------------------------------
+// --- a countd restarted between a request and its replay
+// ------------------------------------------
 
 TEST(HttpAuthRestartE2eTest, AReplayAfterARestartIsStill403004) {
   test::ScopedTempDir dir;
@@ -701,14 +708,13 @@ TEST(HttpAuthRestartE2eTest, AReplayAfterARestartIsStill403004) {
   // Signed once, sent twice: before and after a kill -9. The port changes with the restart,
   // so the replay is signed for the new URL with the same nonce, as a captured request re-aimed.
   Params signed_params = SignParams({{"UID", "u"}}, "GET", url(), t->secret);
-  HttpResult r = HttpClient(server->http_address())
-                     .Get(absl::StrCat("/", method, "?", Encode(signed_params)));
+  HttpResult r =
+      HttpClient(server->http_address()).Get(absl::StrCat("/", method, "?", Encode(signed_params)));
   ASSERT_EQ(ErrorCode(r), 0) << r;
   ASSERT_TRUE(server->Restart().ok());
   signed_params.erase("sig");
   signed_params["sig"] = GigyaSig("GET", url(), signed_params, t->secret);
-  r = HttpClient(server->http_address())
-          .Get(absl::StrCat("/", method, "?", Encode(signed_params)));
+  r = HttpClient(server->http_address()).Get(absl::StrCat("/", method, "?", Encode(signed_params)));
   EXPECT_EQ(ErrorCode(r), 403004) << r;
   // A fresh nonce is fine.
   r = HttpClient(server->http_address())
@@ -717,7 +723,8 @@ TEST(HttpAuthRestartE2eTest, AReplayAfterARestartIsStill403004) {
   EXPECT_EQ(ErrorCode(r), 0) << r;
 }
 
-// --- a countd that accepts the secret over plain HTTP ---------------------------------------------------
+// --- a countd that accepts the secret over plain HTTP
+// ---------------------------------------------------
 
 TEST(HttpAuthInsecureSecretE2eTest, SecretParameterWorksWithAllowInsecureSecret) {
   test::ScopedTempDir dir;
@@ -731,22 +738,21 @@ TEST(HttpAuthInsecureSecretE2eTest, SecretParameterWorksWithAllowInsecureSecret)
   ASSERT_TRUE(s2.ok()) << s2.status();
   ASSERT_TRUE(server->Revoke("acme", s2->info().id()).ok());
   HttpClient http(server->http_address());
-  auto get = [&](Params p) {
-    return http.Get(absl::StrCat("/accounts.getCounters?", Encode(p)));
-  };
+  auto get = [&](Params p) { return http.Get(absl::StrCat("/accounts.getCounters?", Encode(p))); };
   HttpResult r = get({{"apiKey", "acme"}, {"UID", "u"}, {"secret", t->secret}});
   EXPECT_EQ(ErrorCode(r), 0) << r;
   r = get({{"apiKey", "acme"}, {"UID", "u"}, {"secret", s2->secret()}});
   EXPECT_EQ(ErrorCode(r), 403007) << r;  // revoked
-  r = get({{"apiKey", "acme"}, {"UID", "u"}, {"userKey", s2->info().id()},
-           {"secret", s2->secret()}});
+  r = get(
+      {{"apiKey", "acme"}, {"UID", "u"}, {"userKey", s2->info().id()}, {"secret", s2->secret()}});
   EXPECT_EQ(ErrorCode(r), 403007) << r;  // userKey selecting the revoked secret
   r = get({{"apiKey", "acme"}, {"UID", "u"}, {"userKey", s2->info().id()}, {"secret", t->secret}});
   EXPECT_EQ(ErrorCode(r), 403007) << r;  // the live secret, but under the revoked one's name
   EXPECT_THAT(r.body, Not(HasSubstr(t->secret)));
 }
 
-// --- a countd that terminates TLS: the secret is accepted over HTTPS --------------------------------
+// --- a countd that terminates TLS: the secret is accepted over HTTPS
+// --------------------------------
 
 // One countd with --auth=required and TLS on both ports for the suite; the tenant acme has two
 // live read-write secrets (s1, s2). Clients trust the test CA.
@@ -777,7 +783,8 @@ class HttpsAuthE2eTest : public AuthServerSuite<class HttpsAuthTag> {
   void SetUp() override {
     AuthServerSuite::SetUp();
     if (HasFatalFailure()) return;
-    https_ = std::make_unique<HttpClient>(server_->http_address(), HttpClientTls{files_->ca, "", ""});
+    https_ =
+        std::make_unique<HttpClient>(server_->http_address(), HttpClientTls{files_->ca, "", ""});
   }
 
   // The normalized URL of `method` with `scheme` ("https" is how the client reaches countd).
@@ -828,9 +835,9 @@ TEST_F(HttpsAuthE2eTest, SecretParameterOverHttpsSucceeds) {
   r = Post("accounts.incrementCounters",
            with(Increment(uid_), {{"apiKey", "acme"}, {"userKey", "s2"}, {"secret", s2}}));
   ASSERT_EQ(ErrorCode(r), 0) << r;
-  EXPECT_EQ(TotalBuyCount(
-                Get("accounts.getCounters", with(base, {{"userKey", "s1"}, {"secret", s1}}))),
-            1);
+  EXPECT_EQ(
+      TotalBuyCount(Get("accounts.getCounters", with(base, {{"userKey", "s1"}, {"secret", s1}}))),
+      1);
   EXPECT_EQ(https_->last_new_connections(), 0) << "keep-alive over TLS";
 }
 
@@ -888,7 +895,8 @@ TEST_F(HttpTrustedProxyE2eTest, SecretIsAcceptedWhenTheProxySaysTheClientUsedHtt
             400001);
   // Writes too, with the secret in a form body.
   r = Post("accounts.registerCounters",
-           {{"apiKey", "acme"}, {"secret", acme_->secret},
+           {{"apiKey", "acme"},
+            {"secret", acme_->secret},
             {"counters", R"([{"class":"_buy","path":"/"}])"}},
            {{"X-Forwarded-Proto", "https"}});
   EXPECT_EQ(ErrorCode(r), 0) << r;
@@ -933,13 +941,13 @@ TEST_F(HttpTrustedProxyE2eTest, GmRecordsTheForwardedClientAddress) {
   // pod address (trusted): the client is the first untrusted hop from the right.
   HeaderList forwarded = tls;
   forwarded.emplace_back("X-Forwarded-For", "203.0.113.1, 198.51.100.7, 127.0.0.9");
-  ASSERT_EQ(ErrorCode(Post("gm.notifyAction",
-                           with_secret({{"UID", uid_}, {"action", "visit"}}), forwarded)),
+  ASSERT_EQ(ErrorCode(Post("gm.notifyAction", with_secret({{"UID", uid_}, {"action", "visit"}}),
+                           forwarded)),
             0);
   // No X-Forwarded-For: the proxy's own address.
-  ASSERT_EQ(ErrorCode(Post("gm.notifyAction",
-                           with_secret({{"UID", uid_}, {"action", "visit"}}), tls)),
-            0);
+  ASSERT_EQ(
+      ErrorCode(Post("gm.notifyAction", with_secret({{"UID", uid_}, {"action", "visit"}}), tls)),
+      0);
   HttpResult r = Get("gm.getActionsLog", with_secret({{"UID", uid_}}), tls);
   ASSERT_EQ(ErrorCode(r), 0) << r;
   rapidjson::Document doc = ParseJson(r.body);
@@ -951,9 +959,9 @@ TEST_F(HttpTrustedProxyE2eTest, GmRecordsTheForwardedClientAddress) {
   EXPECT_THAT(ips, ::testing::UnorderedElementsAre("198.51.100.7", "127.0.0.1")) << r;
   // The debug request line names both the client and the proxy.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!absl::StrContains(server_->process()->stdout_text(),
-                            "remote=198.51.100.7 via=127.0.0.1") &&
-         absl::Now() < deadline) {
+  while (
+      !absl::StrContains(server_->process()->stdout_text(), "remote=198.51.100.7 via=127.0.0.1") &&
+      absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_THAT(server_->process()->stdout_text(), HasSubstr("remote=198.51.100.7 via=127.0.0.1"));
@@ -982,8 +990,8 @@ TEST_F(HttpTrustedProxyE2eTest, MalformedForwardedHeadersAreRefusedInEachFamilys
   rapidjson::Document doc = ParseJson(r.body);
   ASSERT_TRUE(doc.IsObject() && doc.HasMember("data") && doc["data"].IsString()) << r;
   const std::string key = doc["data"].GetString();  // acme:c:<day>
-  r = http_->Get(absl::StrCat("/stash/v1.1/count/get/acme/public/", uid_,
-                              key.substr(key.find(':'))));
+  r = http_->Get(
+      absl::StrCat("/stash/v1.1/count/get/acme/public/", uid_, key.substr(key.find(':'))));
   EXPECT_THAT(r.body, JsonEq(R"({"status":200,"data":"1"})")) << r;
 }
 

@@ -39,24 +39,28 @@ class HttpCanonicalE2eTest : public ShimE2eTest {
 
 TEST_F(HttpCanonicalE2eTest, StashIncrGetAndGetBatch) {
   const std::string today = TodayIso();
-  HttpResult r = Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c"})"));
+  HttpResult r =
+      Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c"})"));
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_THAT(r.HeaderOr("content-type"), StartsWith("application/json"));
   EXPECT_THAT(r.body, JsonEq(absl::StrCat(R"({"key":")", tenant_, ":c:", today, R"("})")));
   // proto3 JSON accepts the original field names as well, and int64 as strings or numbers.
-  EXPECT_EQ(Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitor_id":"v","counter_name":"c","delta":"4"})"))
+  EXPECT_EQ(Call("Counters/Incr",
+                 absl::StrCat("{", T(), R"(,"visitor_id":"v","counter_name":"c","delta":"4"})"))
                 .status,
             200);
-  EXPECT_EQ(Call("Counters/Decr", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","delta":2})"))
+  EXPECT_EQ(Call("Counters/Decr",
+                 absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","delta":2})"))
                 .status,
             200);
   if (TodayIso() != today) GTEST_SKIP() << "crossed UTC midnight";
-  EXPECT_THAT(Call("Counters/Get", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","date":")",
-                                                today, R"("})"))
-                  .body,
-              JsonEq(R"({"count":"3"})"));
-  EXPECT_THAT(Call("Counters/GetBatch", absl::StrCat("{", T(), R"(,"keys":["v:c:)", today,
-                                                     R"(","w:c:2020-01-01"]})"))
+  EXPECT_THAT(
+      Call("Counters/Get",
+           absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","date":")", today, R"("})"))
+          .body,
+      JsonEq(R"({"count":"3"})"));
+  EXPECT_THAT(Call("Counters/GetBatch",
+                   absl::StrCat("{", T(), R"(,"keys":["v:c:)", today, R"(","w:c:2020-01-01"]})"))
                   .body,
               JsonEq(absl::StrCat(R"({"counts":{"v:c:)", today, R"(":"3"}})")));
 }
@@ -69,8 +73,10 @@ TEST_F(HttpCanonicalE2eTest, SignalsRegisterIncrementAndGetCounters) {
   EXPECT_THAT(Call("Counters/GetRegisteredCounters", absl::StrCat("{", T(), "}")).body,
               JsonEq(R"({"counters":[{"class":"_buy","path":"/shoes"}]})"));
   for (int i = 0; i < 10; ++i) {
-    HttpResult r = Call("Counters/IncrementCounters",
-                        absl::StrCat("{", T(), R"(,"uid":"u","counters":[{"class":"_buy","path":"/shoes","value":0.1}]})"));
+    HttpResult r = Call(
+        "Counters/IncrementCounters",
+        absl::StrCat("{", T(),
+                     R"(,"uid":"u","counters":[{"class":"_buy","path":"/shoes","value":0.1}]})"));
     ASSERT_EQ(r.status, 200) << r;
   }
   HttpResult r = Call("Counters/GetCounters", absl::StrCat("{", T(), R"(,"uid":"u"})"));
@@ -96,10 +102,14 @@ TEST_F(HttpCanonicalE2eTest, TallyIncrementGetCountAndGetTopK) {
     ASSERT_EQ(r.status, 200) << r;
     EXPECT_THAT(r.body, JsonEq("{}"));
   }
-  EXPECT_THAT(Call("Tally/Increment",
-                   absl::StrCat("{", T(), R"(,"op":"OP_TOPK","counter":"c","countable":"a","windowMinutes":60,"metadata":"A","delta":"5"})"))
-                  .body,
-              JsonEq("{}"));
+  EXPECT_THAT(
+      Call(
+          "Tally/Increment",
+          absl::StrCat(
+              "{", T(),
+              R"(,"op":"OP_TOPK","counter":"c","countable":"a","windowMinutes":60,"metadata":"A","delta":"5"})"))
+          .body,
+      JsonEq("{}"));
   EXPECT_THAT(Call("Tally/GetCount",
                    absl::StrCat("{", T(), R"(,"counter":"c","countable":"a","op":"OP_TOPK"})"))
                   .body,
@@ -107,27 +117,38 @@ TEST_F(HttpCanonicalE2eTest, TallyIncrementGetCountAndGetTopK) {
   // The ECOUNT counter of the same name (the default of GetCount) is another counter.
   ExpectError(Call("Tally/GetCount", absl::StrCat("{", T(), R"(,"counter":"c","countable":"a"})")),
               404, 5, "counter");
-  EXPECT_THAT(Call("Tally/GetTopK", absl::StrCat("{", T(), R"(,"counter":"c","k":2,"withMetadata":true})")).body,
-              JsonEq(R"({"items":[{"countable":"a","count":"6","metadata":"A"},{"countable":"b","count":"2"}]})"));
+  EXPECT_THAT(
+      Call("Tally/GetTopK", absl::StrCat("{", T(), R"(,"counter":"c","k":2,"withMetadata":true})"))
+          .body,
+      JsonEq(
+          R"({"items":[{"countable":"a","count":"6","metadata":"A"},{"countable":"b","count":"2"}]})"));
   EXPECT_THAT(Call("Tally/GetTopK", absl::StrCat("{", T(), R"(,"counter":"c","k":1})")).body,
               JsonEq(R"({"items":[{"countable":"a","count":"6"}]})"));
 }
 
 TEST_F(HttpCanonicalE2eTest, ErrorsUseGatewayStatuses) {
   // INVALID_ARGUMENT -> 400, code 3.
-  ExpectError(Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitorId":"bad id!","counterName":"c"})")),
-              400, 3, "visitor_id");
-  ExpectError(Call("Tally/Increment", absl::StrCat("{", T(), R"(,"op":"OP_TOPK","counter":"c","countable":"a","windowMinutes":0})")),
-              400, 3, "window_minutes");
+  ExpectError(
+      Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitorId":"bad id!","counterName":"c"})")),
+      400, 3, "visitor_id");
+  ExpectError(
+      Call("Tally/Increment",
+           absl::StrCat("{", T(),
+                        R"(,"op":"OP_TOPK","counter":"c","countable":"a","windowMinutes":0})")),
+      400, 3, "window_minutes");
   // NOT_FOUND -> 404, code 5.
-  ExpectError(Call("Counters/Get", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","date":"2020-01-01"})")),
-              404, 5, "date");
-  ExpectError(Call("Tally/GetCount", absl::StrCat("{", T(), R"(,"counter":"none","countable":"a"})")),
-              404, 5, "");
+  ExpectError(
+      Call("Counters/Get",
+           absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","date":"2020-01-01"})")),
+      404, 5, "date");
+  ExpectError(
+      Call("Tally/GetCount", absl::StrCat("{", T(), R"(,"counter":"none","countable":"a"})")), 404,
+      5, "");
   // FAILED_PRECONDITION -> 400, code 9 (unregistered path).
-  ExpectError(Call("Counters/IncrementCounters",
-                   absl::StrCat("{", T(), R"(,"uid":"u","counters":[{"class":"_x","path":"/nope"}]})")),
-              400, 9, "counters[0].path");
+  ExpectError(
+      Call("Counters/IncrementCounters",
+           absl::StrCat("{", T(), R"(,"uid":"u","counters":[{"class":"_x","path":"/nope"}]})")),
+      400, 9, "counters[0].path");
   // The refused increment wrote nothing.
   EXPECT_THAT(Call("Counters/GetCounters", absl::StrCat("{", T(), R"(,"uid":"u"})")).body,
               JsonEq(R"({"counters":[]})"));
@@ -136,19 +157,23 @@ TEST_F(HttpCanonicalE2eTest, ErrorsUseGatewayStatuses) {
 TEST_F(HttpCanonicalE2eTest, MalformedJsonAndUnknownFieldsAre400) {
   ExpectError(Call("Counters/Incr", R"({"tenant":)"), 400, 3, "body");
   ExpectError(Call("Counters/Incr", "[]"), 400, 3, "body");
-  ExpectError(Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","bogus":1})")),
+  ExpectError(Call("Counters/Incr",
+                   absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","bogus":1})")),
               400, 3, "bogus");
   ExpectError(Call("Counters/Incr", absl::StrCat("{", T(), R"(,"visitorId":7,"counterName":"c"})")),
               400, 3, "body");
   // Both members of a oneof.
-  ExpectError(Call("Counters/IncrementCounters",
-                   absl::StrCat("{", T(), R"(,"uid":"v","regToken":"v","counters":[{"class":"_c","path":"/"}]})")),
-              400, 3, "");
+  ExpectError(
+      Call("Counters/IncrementCounters",
+           absl::StrCat("{", T(),
+                        R"(,"uid":"v","regToken":"v","counters":[{"class":"_c","path":"/"}]})")),
+      400, 3, "");
   // Nothing of the refused requests was written.
-  EXPECT_EQ(Call("Counters/Get", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","date":")",
-                                              TodayIso(), R"("})"))
-                .status,
-            404);
+  EXPECT_EQ(
+      Call("Counters/Get", absl::StrCat("{", T(), R"(,"visitorId":"v","counterName":"c","date":")",
+                                        TodayIso(), R"("})"))
+          .status,
+      404);
 }
 
 TEST_F(HttpCanonicalE2eTest, OnlyPostWithJsonIsAccepted) {

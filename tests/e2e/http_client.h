@@ -181,8 +181,8 @@ class HttpClient {
     if (colon != absl::string_view::npos) {
       std::string name(absl::StripAsciiWhitespace(line.substr(0, colon)));
       absl::AsciiStrToLower(&name);
-      result->headers.emplace_back(
-          std::move(name), std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+      result->headers.emplace_back(std::move(name),
+                                   std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
     }
     return size * n;
   }

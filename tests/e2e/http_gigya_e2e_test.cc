@@ -4,14 +4,9 @@
 #include <regex>
 #include <set>
 #include <string>
-#include <utility>
-#include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -120,12 +115,13 @@ TEST_F(HttpGigyaE2eTest, RegisterCountersByQueryFormAndJson) {
   ExpectOk(Call("accounts.registerCounters",
                 {{"counters", R"([{"class":"_buy","path":"/"},{"class":"_buy","path":"/shoes"}])"}},
                 Via::kQuery));
-  ExpectOk(Call("accounts.registerCounters",
-                {{"counters", R"([{"class":"_view","path":"/a"}])"}}, Via::kForm));
+  ExpectOk(Call("accounts.registerCounters", {{"counters", R"([{"class":"_view","path":"/a"}])"}},
+                Via::kForm));
   // JSON body: counters as a real JSON array, as SDKs that post JSON send it.
-  HttpResult r = http_->PostJson(
-      "/accounts.registerCounters",
-      absl::StrCat(R"({"apiKey":")", tenant_, R"(","counters":[{"class":"_view","path":"/a/b"}]})"));
+  HttpResult r =
+      http_->PostJson("/accounts.registerCounters",
+                      absl::StrCat(R"({"apiKey":")", tenant_,
+                                   R"(","counters":[{"class":"_view","path":"/a/b"}]})"));
   ExpectOk(r);
   // Re-registering is a no-op success.
   ExpectOk(Call("accounts.registerCounters", {{"counters", R"([{"class":"_view","path":"/a"}])"}}));
@@ -168,10 +164,10 @@ TEST_F(HttpGigyaE2eTest, IncrementThenGetCountersShowsExactCountAndValue) {
   for (int i = 0; i < 10; ++i) {
     // Alternate the three ways of sending parameters.
     Via via = i % 3 == 0 ? Via::kQuery : i % 3 == 1 ? Via::kForm : Via::kJson;
-    ExpectOk(Call("accounts.incrementCounters",
-                  {{"UID", "buyer"},
-                   {"counters", R"([{"class":"_buy","path":"/shoes","value":0.1}])"}},
-                  via));
+    ExpectOk(
+        Call("accounts.incrementCounters",
+             {{"UID", "buyer"}, {"counters", R"([{"class":"_buy","path":"/shoes","value":0.1}])"}},
+             via));
   }
   const int64_t after = absl::ToUnixSeconds(absl::Now());
 
@@ -207,14 +203,15 @@ TEST_F(HttpGigyaE2eTest, GetCountersOfAUserWithoutDataIsEmpty) {
 
 TEST_F(HttpGigyaE2eTest, CountAndValueAccumulatePerPeriod) {
   Register(R"([{"class":"_p","path":"/a"}])");
-  ExpectOk(Call("accounts.incrementCounters",
-                {{"UID", "u"}, {"counters", R"([{"class":"_p","path":"/a","count":3,"value":2.5}])"}},
-                Via::kJson));
+  ExpectOk(
+      Call("accounts.incrementCounters",
+           {{"UID", "u"}, {"counters", R"([{"class":"_p","path":"/a","count":3,"value":2.5}])"}},
+           Via::kJson));
   ExpectOk(Call("accounts.incrementCounters",
                 {{"UID", "u"}, {"counters", R"([{"class":"_p","path":"/","value":1}])"}},
                 Via::kForm));
-  rapidjson::Document all = ParseJson(
-      GetCountersJson("u", R"js([{"class":"_p","path":"/a","period":"regex('.*')"}])js"));
+  rapidjson::Document all =
+      ParseJson(GetCountersJson("u", R"js([{"class":"_p","path":"/a","period":"regex('.*')"}])js"));
   ASSERT_TRUE(all.IsArray()) << ToJson(all);
   // total, YYMM, YYMMDD and last7Days, all with the same count and value.
   ASSERT_EQ(all.Size(), 4u) << ToJson(all);
@@ -260,8 +257,8 @@ TEST_F(HttpGigyaE2eTest, CallIdsAreUniqueAcrossCalls) {
 }
 
 TEST_F(HttpGigyaE2eTest, ErrorEnvelopeNamesTheParameter) {
-  HttpResult r = Call("accounts.incrementCounters",
-                      {{"counters", R"([{"class":"_x","path":"/"}])"}});
+  HttpResult r =
+      Call("accounts.incrementCounters", {{"counters", R"([{"class":"_x","path":"/"}])"}});
   EXPECT_EQ(r.status, 200) << r;
   rapidjson::Document doc = Envelope(r, 400002);
   EXPECT_EQ(std::string(doc["errorMessage"].GetString()), "Missing required parameter");
@@ -276,8 +273,8 @@ TEST_F(HttpGigyaE2eTest, MissingParametersAre400002) {
   ExpectError(Call("accounts.incrementCounters", {{"counters", counters}}), 400002, "UID");
   ExpectError(Call("accounts.incrementCounters", {{"UID", ""}, {"counters", counters}}), 400002,
               "UID");
-  ExpectError(Call("accounts.incrementCounters", {{"UID", "u"}, {"counters", counters}},
-                   Via::kForm, /*with_key=*/false),
+  ExpectError(Call("accounts.incrementCounters", {{"UID", "u"}, {"counters", counters}}, Via::kForm,
+                   /*with_key=*/false),
               400002, "apiKey");
   ExpectError(Call("accounts.incrementCounters", {{"UID", "u"}}, Via::kJson), 400002, "counters");
   ExpectError(Call("accounts.registerCounters", {}), 400002, "counters");
@@ -290,8 +287,8 @@ TEST_F(HttpGigyaE2eTest, MissingParametersAre400002) {
 }
 
 TEST_F(HttpGigyaE2eTest, CountersThatAreNotAJsonArrayAre400004) {
-  for (const char* bad : {"xx", R"({"class":"_a","path":"/"})", "[1,2]", "[{\"class\":",
-                          R"([{"class":"_a","path":"/","count":"1"}])"}) {
+  for (const char* bad : {"xx", R"({"class":"_a","path":"/"})", "[1,2]",
+                          "[{\"class\":", R"([{"class":"_a","path":"/","count":"1"}])"}) {
     HttpResult r =
         Call("accounts.incrementCounters", {{"UID", "u"}, {"counters", bad}}, Via::kForm);
     ExpectError(r, 400004, "counters");
@@ -412,8 +409,8 @@ TEST_F(HttpGigyaE2eTest, JsonpWrapsTheEnvelopeInTheCallback) {
 TEST_F(HttpGigyaE2eTest, UnsafeCallbackIsRefusedAndNeverEchoed) {
   for (const char* callback :
        {"alert(document.cookie)//", "<script>x</script>", "1abc", "a b", "a;b", "x\"y"}) {
-    HttpResult r = Call("accounts.getRegisteredCounters",
-                        {{"format", "jsonp"}, {"callback", callback}});
+    HttpResult r =
+        Call("accounts.getRegisteredCounters", {{"format", "jsonp"}, {"callback", callback}});
     EXPECT_EQ(r.status, 200) << r;
     EXPECT_THAT(r.HeaderOr("content-type"), Not(HasSubstr("javascript"))) << callback;
     ExpectError(r, 400006, "callback");
@@ -423,7 +420,8 @@ TEST_F(HttpGigyaE2eTest, UnsafeCallbackIsRefusedAndNeverEchoed) {
   ExpectError(Call("accounts.getRegisteredCounters", {{"format", "jsonp"}}), 400002, "callback");
 }
 
-// --- atomicity: a refused write writes nothing ----------------------------------------------------
+// --- atomicity: a refused write writes nothing
+// ----------------------------------------------------
 
 TEST_F(HttpGigyaE2eTest, RefusedIncrementWritesNothing) {
   Register(R"([{"class":"_a","path":"/ok"}])");
@@ -432,26 +430,28 @@ TEST_F(HttpGigyaE2eTest, RefusedIncrementWritesNothing) {
   const std::string before = GetCountersJson("u");
   ASSERT_THAT(before, HasSubstr("\"count\":1"));
   // One registered and one unregistered path: all or none, so none.
-  ExpectError(Call("accounts.incrementCounters",
-                   {{"UID", "u"},
-                    {"counters",
-                     R"([{"class":"_a","path":"/ok","value":5},{"class":"_a","path":"/no"}])"}},
-                   Via::kJson),
-              400006, "counters[1]");
+  ExpectError(
+      Call("accounts.incrementCounters",
+           {{"UID", "u"},
+            {"counters", R"([{"class":"_a","path":"/ok","value":5},{"class":"_a","path":"/no"}])"}},
+           Via::kJson),
+      400006, "counters[1]");
   // A bad member after a good one.
   ExpectError(Call("accounts.incrementCounters",
                    {{"UID", "u"},
-                    {"counters", R"([{"class":"_a","path":"/ok"},{"class":"_a","path":"/ok","count":-1}])"}}),
+                    {"counters",
+                     R"([{"class":"_a","path":"/ok"},{"class":"_a","path":"/ok","count":-1}])"}}),
               400006, "counters[1]");
   // Ignored parameters do not make a refused call pass.
-  ExpectError(Call("accounts.incrementCounters",
-                   {{"UID", "u"}, {"counters", R"([{"class":"_a","path":"/no"}])"}, {"x", "1"},
-                    {"sdk", "python_3.6.0"}}),
+  ExpectError(Call("accounts.incrementCounters", {{"UID", "u"},
+                                                  {"counters", R"([{"class":"_a","path":"/no"}])"},
+                                                  {"x", "1"},
+                                                  {"sdk", "python_3.6.0"}}),
               400006, "counters[0].path");
   // A known parameter given twice is refused, even among ignored ones that repeat.
-  ExpectError(http_->Get(absl::StrCat("/accounts.incrementCounters?apiKey=", tenant_,
-                                      "&_=1&_=2&UID=u&UID=v&counters=",
-                                      UrlEncode(R"([{"class":"_a","path":"/ok"}])"))),
+  ExpectError(http_->Get(absl::StrCat(
+                  "/accounts.incrementCounters?apiKey=", tenant_,
+                  "&_=1&_=2&UID=u&UID=v&counters=", UrlEncode(R"([{"class":"_a","path":"/ok"}])"))),
               400001, "UID");
   EXPECT_THAT(GetCountersJson("u"), JsonEq(before));
   EXPECT_THAT(GetCountersJson("v"), JsonEq("[]"));
@@ -467,12 +467,11 @@ TEST_F(HttpGigyaE2eTest, RegTokenUsersAreSeparateFromUids) {
   ASSERT_TRUE(doc.HasMember("counters") && doc["counters"].IsArray()) << r;
   EXPECT_EQ(doc["counters"].Size(), 1u) << r;
   // Both at once is refused, for reads and writes (and the write adds nothing).
-  ExpectError(Call("accounts.getCounters", {{"regToken", "same"}, {"UID", "same"}}), 400006,
-              "UID");
-  ExpectError(Call("accounts.incrementCounters", {{"regToken", "same"},
-                                                  {"UID", "same"},
-                                                  {"counters", R"([{"class":"_r","path":"/"}])"}}),
-              400006, "UID");
+  ExpectError(Call("accounts.getCounters", {{"regToken", "same"}, {"UID", "same"}}), 400006, "UID");
+  ExpectError(
+      Call("accounts.incrementCounters",
+           {{"regToken", "same"}, {"UID", "same"}, {"counters", R"([{"class":"_r","path":"/"}])"}}),
+      400006, "UID");
   EXPECT_THAT(GetCountersJson("same"), JsonEq("[]"));
   r = Call("accounts.getCounters", {{"regToken", "same"}});
   doc = Envelope(r, 0);
@@ -481,7 +480,8 @@ TEST_F(HttpGigyaE2eTest, RegTokenUsersAreSeparateFromUids) {
   EXPECT_EQ(doc["counters"][0]["count"].GetInt64(), 1) << r;
 }
 
-// --- legacy clients as they really call ------------------------------------------------------------
+// --- legacy clients as they really call
+// ------------------------------------------------------------
 
 // The total count of ("_sdk", "/") for `uid` (-1 when absent).
 int64_t SdkCount(const rapidjson::Document& counters) {
@@ -504,16 +504,25 @@ TEST_F(HttpGigyaE2eTest, ParametersOfLegacyClientsAreIgnored) {
   // The Python SDK: a form POST with sdk, format and httpStatusCodes on every call (signed in
   // http_auth_e2e_test).
   ExpectOk(Call("accounts.incrementCounters",
-                {{"UID", "u"}, {"counters", counters}, {"format", "json"},
-                 {"httpStatusCodes", "false"}, {"sdk", "python_3.6.0"}},
+                {{"UID", "u"},
+                 {"counters", counters},
+                 {"format", "json"},
+                 {"httpStatusCodes", "false"},
+                 {"sdk", "python_3.6.0"}},
                 Via::kForm));
   // The JS SDK: JSONP over GET with its own parameters, the key spelled APIKey.
   HttpResult js = Call("accounts.incrementCounters",
-                       {{"APIKey", tenant_}, {"UID", "u"}, {"counters", counters},
-                        {"sdk", "js_latest"}, {"targetEnv", "jssdk"},
+                       {{"APIKey", tenant_},
+                        {"UID", "u"},
+                        {"counters", counters},
+                        {"sdk", "js_latest"},
+                        {"targetEnv", "jssdk"},
                         {"pageURL", "https://shop.example/cart?step=2#pay"},
-                        {"sdkBuild", "15703"}, {"authMode", "cookie"}, {"format", "jsonp"},
-                        {"callback", "gigya.callback"}, {"context", "R3948184752"}},
+                        {"sdkBuild", "15703"},
+                        {"authMode", "cookie"},
+                        {"format", "jsonp"},
+                        {"callback", "gigya.callback"},
+                        {"context", "R3948184752"}},
                        Via::kQuery, /*with_key=*/false);
   EXPECT_EQ(js.status, 200) << js;
   EXPECT_EQ(js.HeaderOr("content-type"), "text/javascript") << js;
@@ -535,16 +544,19 @@ TEST_F(HttpGigyaE2eTest, ParametersOfLegacyClientsAreIgnored) {
                 {{"UID", "u"}, {"counters", counters}, {"cid", "checkout-widget"}}, Via::kJson));
   // Reads ignore them too.
   HttpResult read = Call("accounts.getCounters",
-                         {{"UID", "u"}, {"sdk", "python_3.6.0"}, {"format", "json"},
-                          {"httpStatusCodes", "false"}, {"_", "1700000000002"}},
+                         {{"UID", "u"},
+                          {"sdk", "python_3.6.0"},
+                          {"format", "json"},
+                          {"httpStatusCodes", "false"},
+                          {"_", "1700000000002"}},
                          Via::kForm);
   doc = Envelope(read, 0);
   ASSERT_TRUE(doc.HasMember("counters")) << read;
   rapidjson::Document list;
   list.CopyFrom(doc["counters"], list.GetAllocator());
   EXPECT_EQ(SdkCount(list), 4) << read;
-  ExpectOk(Call("accounts.getRegisteredCounters", {{"UID", "u"}, {"targetEnv", "jssdk"}},
-                Via::kJson));
+  ExpectOk(
+      Call("accounts.getRegisteredCounters", {{"UID", "u"}, {"targetEnv", "jssdk"}}, Via::kJson));
 }
 
 // The names of ignored parameters never reach an answer (they go to the debug log only).
@@ -583,8 +595,7 @@ TEST_F(HttpGigyaE2eTest, BooleansAreTrueOrFalseInAnyCaseOrOneOrZero) {
     HttpResult r = Call("accounts.getRegisteredCounters", {{"httpStatusCodes", bad}});
     EXPECT_EQ(r.status, 200) << bad << ": " << r;  // not known to be true
     rapidjson::Document doc = Envelope(r, 400006);
-    EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr("httpStatusCodes: "))
-        << r;
+    EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr("httpStatusCodes: ")) << r;
   }
   // dontHandleScreenSet (accepted on every method, nothing to suppress here): the same rule.
   for (const char* v : {"true", "FALSE", "1", "0", ""}) {
@@ -594,9 +605,9 @@ TEST_F(HttpGigyaE2eTest, BooleansAreTrueOrFalseInAnyCaseOrOneOrZero) {
               "dontHandleScreenSet");
   // A bad boolean refuses a write, which then writes nothing.
   Register(R"([{"class":"_b","path":"/"}])");
-  ExpectError(Call("accounts.incrementCounters",
-                   {{"UID", "u"}, {"counters", R"([{"class":"_b","path":"/"}])"},
-                    {"dontHandleScreenSet", "nope"}}),
+  ExpectError(Call("accounts.incrementCounters", {{"UID", "u"},
+                                                  {"counters", R"([{"class":"_b","path":"/"}])"},
+                                                  {"dontHandleScreenSet", "nope"}}),
               400006, "dontHandleScreenSet");
   EXPECT_THAT(GetCountersJson("u"), JsonEq("[]"));
 }
@@ -604,9 +615,9 @@ TEST_F(HttpGigyaE2eTest, BooleansAreTrueOrFalseInAnyCaseOrOneOrZero) {
 // context is echoed as sent: a JSON body's object, array (or other JSON value) as that JSON
 // value, a string as a string, whatever it looks like.
 TEST_F(HttpGigyaE2eTest, ContextComesBackUnchanged) {
-  for (const char* context : {R"({"step":2,"items":["a",{"b":null}],"ok":true,"n":-1.5})",
-                              R"([1,"two",{"3":[]}])", "{}", "[]", "42", "false", "null",
-                              R"("a string")", R"("{\"not\":\"an object\"}")"}) {
+  for (const char* context :
+       {R"({"step":2,"items":["a",{"b":null}],"ok":true,"n":-1.5})", R"([1,"two",{"3":[]}])", "{}",
+        "[]", "42", "false", "null", R"("a string")", R"("{\"not\":\"an object\"}")"}) {
     const std::string body =
         absl::StrCat(R"({"apiKey":")", tenant_, R"(","context":)", context, "}");
     HttpResult ok = http_->PostJson("/accounts.getRegisteredCounters", body);
@@ -641,26 +652,27 @@ TEST_F(HttpGigyaE2eTest, ContextComesBackUnchanged) {
 TEST_F(HttpGigyaE2eTest, ErrorDetailsNameParametersAsTheCallerSpelledThem) {
   Register(R"([{"class":"_s","path":"/"}])");
   for (const char* member : {"foo_bar", "_", "a__b_", "Foo_Bar", "_count"}) {
-    HttpResult r = Call(
-        "accounts.incrementCounters",
-        {{"UID", "u"},
-         {"counters", absl::StrCat(R"([{"class":"_s","path":"/",")", member, R"(":1}])")}});
+    HttpResult r =
+        Call("accounts.incrementCounters",
+             {{"UID", "u"},
+              {"counters", absl::StrCat(R"([{"class":"_s","path":"/",")", member, R"(":1}])")}});
     rapidjson::Document doc = Envelope(r, 400006);
     EXPECT_EQ(std::string(doc["errorDetails"].GetString()),
               absl::StrCat("counters[0].", member, ": is not a counter member"))
         << r;
   }
   // A repeated parameter is named as sent.
-  HttpResult twice = http_->Get(
-      absl::StrCat("/accounts.getCounters?apiKey=", tenant_, "&regToken=a&regToken=b"));
+  HttpResult twice =
+      http_->Get(absl::StrCat("/accounts.getCounters?apiKey=", tenant_, "&regToken=a&regToken=b"));
   EXPECT_THAT(std::string(Envelope(twice, 400001)["errorDetails"].GetString()),
               HasSubstr("parameter regToken given more than once"));
   // The service's fields: uid -> UID, counters[i].path as is.
-  EXPECT_EQ(std::string(Envelope(Call("accounts.getCounters", {}), 400002)["errorDetails"]
-                            .GetString()),
-            "UID: required");
-  HttpResult deep = Call("accounts.registerCounters",
-                         {{"counters", R"([{"class":"_s","path":"/"},{"class":"_s","path":"/a/b/c"}])"}});
+  EXPECT_EQ(
+      std::string(Envelope(Call("accounts.getCounters", {}), 400002)["errorDetails"].GetString()),
+      "UID: required");
+  HttpResult deep =
+      Call("accounts.registerCounters",
+           {{"counters", R"([{"class":"_s","path":"/"},{"class":"_s","path":"/a/b/c"}])"}});
   EXPECT_THAT(std::string(Envelope(deep, 400006)["errorDetails"].GetString()),
               HasSubstr("counters[1].path: "));
   EXPECT_THAT(GetCountersJson("u"), JsonEq("[]"));

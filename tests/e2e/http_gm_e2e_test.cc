@@ -1,17 +1,13 @@
 // End-to-end tests of the Gigya-style gm.* (Game Mechanics) routes of the JSON shim: the real
 // countd binary, libcurl over loopback; parameters by GET query, POST form and POST JSON; Gigya's
 // field names in answers and error details; the envelope and JSONP on gm routes.
-#include <algorithm>
 #include <regex>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -236,8 +232,8 @@ TEST_F(HttpGmE2eTest, ChallengeConfigRoundTripsInGigyaNames) {
 
   // Replacing a challenge replaces its levels.
   SetChallenge("quiz", R"([{"level":1,"title":"Only","pointsRequired":5}])");
-  rapidjson::Document quiz =
-      ParseJson(Member(Call("gm.getChallengeConfig", {{"includeChallenges", "quiz"}}), "challenges"));
+  rapidjson::Document quiz = ParseJson(
+      Member(Call("gm.getChallengeConfig", {{"includeChallenges", "quiz"}}), "challenges"));
   ASSERT_TRUE(quiz.IsArray() && quiz.Size() == 1);
   EXPECT_THAT(ToJson(quiz[0]["levels"]),
               JsonEq(R"([{"level":1,"title":"Only","description":"","badgeURL":"",)"
@@ -247,12 +243,13 @@ TEST_F(HttpGmE2eTest, ChallengeConfigRoundTripsInGigyaNames) {
 TEST_F(HttpGmE2eTest, SetChallengeConfigRefusesBadLevelsAndChangesNothing) {
   ExpectBadFormat(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"levels", "[{oops"}}),
                   "levels");
-  ExpectBadFormat(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"levels", R"({"level":1})"}}),
-                  "levels");
-  ExpectBadFormat(Call("gm.setChallengeConfig",
-                       {{"challengeID", "quiz"},
-                        {"levels", R"([{"level":1,"pointsRequired":"ten"}])"}}),
-                  "levels[0].pointsRequired");
+  ExpectBadFormat(
+      Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"levels", R"({"level":1})"}}),
+      "levels");
+  ExpectBadFormat(
+      Call("gm.setChallengeConfig",
+           {{"challengeID", "quiz"}, {"levels", R"([{"level":1,"pointsRequired":"ten"}])"}}),
+      "levels[0].pointsRequired");
   ExpectBadValue(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", "yes"}}),
                  "enabled");
 
@@ -298,11 +295,12 @@ TEST_F(HttpGmE2eTest, DeleteChallengeRemovesItButNeverDefault) {
 TEST_F(HttpGmE2eTest, ActionConfigSetListFilterAndDelete) {
   SetChallenge("quiz", kQuizLevels);
   SetChallenge("poll", "");
-  Ok(Call("gm.setActionConfig", {{"actionID", "share"},
-                                 {"title", "Share"},
-                                 {"description", "shares a page"},
-                                 {"points", "5"},
-                                 {"challenges", "quiz, poll"}},
+  Ok(Call("gm.setActionConfig",
+          {{"actionID", "share"},
+           {"title", "Share"},
+           {"description", "shares a page"},
+           {"points", "5"},
+           {"challenges", "quiz, poll"}},
           Via::kForm));
   SetAction("spam", -3);
   SetAction("visit", 1);
@@ -326,8 +324,8 @@ TEST_F(HttpGmE2eTest, ActionConfigSetListFilterAndDelete) {
 
   // Bad setters name the parameter as sent.
   ExpectBadFormat(Call("gm.setActionConfig", {{"actionID", "x"}, {"points", "1.5"}}), "points");
-  ExpectBadFormat(Call("gm.setActionConfig", {{"actionID", "x"}, {"points", "1"},
-                                              {"challenges", "quiz,bad\x01id"}}),
+  ExpectBadFormat(Call("gm.setActionConfig",
+                       {{"actionID", "x"}, {"points", "1"}, {"challenges", "quiz,bad\x01id"}}),
                   "challenges[1]");
   ExpectMissing(Call("gm.setActionConfig", {{"points", "1"}}), "actionID");
   EXPECT_THAT(ActionIds({}), ElementsAre("share", "spam", "visit"));
@@ -348,8 +346,8 @@ TEST_F(HttpGmE2eTest, NotifyActionGrantsPointsAndLogsTheIp) {
   SetAction("earn", 6);
   Notify("u", "earn", {{"ip", "198.51.100.7"}});
   Notify("u", "earn");  // no ip: the caller's address
-  EXPECT_THAT(LogRows("u"), ElementsAre("_default earn 6 grant 127.0.0.1",
-                                        "_default earn 6 grant 198.51.100.7"));
+  EXPECT_THAT(LogRows("u"),
+              ElementsAre("_default earn 6 grant 127.0.0.1", "_default earn 6 grant 198.51.100.7"));
   EXPECT_EQ(Standing("u", "_default"), "12 L1 new");
 
   ExpectBadValue(Call("gm.notifyAction", {{"UID", "u"}, {"action", "nope"}}), "action");
@@ -388,7 +386,8 @@ TEST_F(HttpGmE2eTest, RedeemPointsDeductsLogsAndRefusesWithoutChange) {
   Notify("u", "earn");
   const std::vector<std::string> log_before = LogRows("u");
   // _default holds every action.
-  ASSERT_THAT(log_before, ElementsAre("quiz earn 15 grant 127.0.0.1", "_default earn 15 grant 127.0.0.1"));
+  ASSERT_THAT(log_before,
+              ElementsAre("quiz earn 15 grant 127.0.0.1", "_default earn 15 grant 127.0.0.1"));
 
   // More than the balance: refused, nothing changes.
   ExpectBadValue(Call("gm.redeemPoints", {{"UID", "u"}, {"challenge", "quiz"}, {"points", "16"}}),
@@ -441,7 +440,8 @@ TEST_F(HttpGmE2eTest, ActionsLogIsNewestFirstWithTimesFiltersAndPages) {
     ASSERT_TRUE(std::regex_match(t, kTime)) << t;
     absl::Time parsed;
     std::string err;
-    ASSERT_TRUE(absl::ParseTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone(), &parsed, &err)) << err;
+    ASSERT_TRUE(absl::ParseTime("%Y-%m-%d %H:%M:%SZ", t, absl::UTCTimeZone(), &parsed, &err))
+        << err;
     EXPECT_GE(absl::ToUnixSeconds(parsed), before) << t;
     EXPECT_LE(absl::ToUnixSeconds(parsed), after) << t;
   }
@@ -454,15 +454,22 @@ TEST_F(HttpGmE2eTest, ActionsLogIsNewestFirstWithTimesFiltersAndPages) {
   EXPECT_EQ(Str(log[1], "challengeID"), "_default");
 
   // Time filters (unix seconds, inclusive).
-  EXPECT_EQ(Log("u", {{"startTime", absl::StrCat(before - 60)},
-                      {"endTime", absl::StrCat(after + 60)}}).Size(), 4u);
-  EXPECT_EQ(Log("u", {{"startTime", absl::StrCat(after + 3600)},
-                      {"endTime", absl::StrCat(after + 7200)}}).Size(), 0u);
+  EXPECT_EQ(
+      Log("u", {{"startTime", absl::StrCat(before - 60)}, {"endTime", absl::StrCat(after + 60)}})
+          .Size(),
+      4u);
+  EXPECT_EQ(
+      Log("u", {{"startTime", absl::StrCat(after + 3600)}, {"endTime", absl::StrCat(after + 7200)}})
+          .Size(),
+      0u);
   EXPECT_EQ(Log("u", {{"startTime", absl::StrCat(before - 7200)},
-                      {"endTime", absl::StrCat(before - 3600)}}).Size(), 0u);
+                      {"endTime", absl::StrCat(before - 3600)}})
+                .Size(),
+            0u);
   EXPECT_EQ(Log("u", {{"endTime", absl::StrCat(before - 1)}}).Size(), 0u);
   EXPECT_EQ(Log("u", {{"startTime", absl::StrCat(before)}}).Size(), 4u);
-  ExpectBadValue(Call("gm.getActionsLog", {{"UID", "u"}, {"startTime", absl::StrCat(after + 10)},
+  ExpectBadValue(Call("gm.getActionsLog", {{"UID", "u"},
+                                           {"startTime", absl::StrCat(after + 10)},
                                            {"endTime", absl::StrCat(before - 10)}}),
                  "startTime");
   ExpectBadFormat(Call("gm.getActionsLog", {{"UID", "u"}, {"startTime", "yesterday"}}),
@@ -511,8 +518,8 @@ TEST_F(HttpGmE2eTest, ChallengeStatusAndResetLevelStatus) {
                      R"("levelDescription":"first","badgeURL":"https://b.example/1.png",)"
                      R"("pointsTotal":12,"points7Days":12,"isNewLevel":true})"));
 
-  rapidjson::Document only = Status("u", {{"includeChallenges", "quiz,poll"},
-                                          {"excludeChallenges", "poll"}});
+  rapidjson::Document only =
+      Status("u", {{"includeChallenges", "quiz,poll"}, {"excludeChallenges", "poll"}});
   ASSERT_TRUE(only.IsArray() && only.Size() == 1) << ToJson(only);
   EXPECT_EQ(Str(only[0], "challengeID"), "quiz");
   rapidjson::Document rest = Status("u", {{"excludeChallenges", "quiz"}});
@@ -560,14 +567,14 @@ TEST_F(HttpGmE2eTest, TopUsersRankByPeriodWithSelf) {
   // includeSelf (default true) adds the caller when outside the list.
   EXPECT_THAT(Top({{"period", "all"}, {"totalCount", "1"}, {"UID", "dave"}}),
               ElementsAre("alice 1 5/5 _default", "dave 3 1/1 _default"));
-  EXPECT_THAT(Top({{"period", "all"}, {"totalCount", "1"}, {"UID", "dave"},
-                   {"includeSelf", "true"}}),
-              ElementsAre("alice 1 5/5 _default", "dave 3 1/1 _default"));
+  EXPECT_THAT(
+      Top({{"period", "all"}, {"totalCount", "1"}, {"UID", "dave"}, {"includeSelf", "true"}}),
+      ElementsAre("alice 1 5/5 _default", "dave 3 1/1 _default"));
   EXPECT_THAT(Top({{"period", "all"}, {"totalCount", "1"}, {"UID", "bob"}}),
               ElementsAre("alice 1 5/5 _default", "bob 0 0/6 _default"));
-  EXPECT_THAT(Top({{"period", "all"}, {"totalCount", "1"}, {"UID", "dave"},
-                   {"includeSelf", "false"}}),
-              ElementsAre("alice 1 5/5 _default"));
+  EXPECT_THAT(
+      Top({{"period", "all"}, {"totalCount", "1"}, {"UID", "dave"}, {"includeSelf", "false"}}),
+      ElementsAre("alice 1 5/5 _default"));
 
   ExpectBadValue(Call("gm.getTopUsers", {{"totalCount", "0"}}), "totalCount");
   ExpectBadValue(Call("gm.getTopUsers", {{"totalCount", "101"}}), "totalCount");
@@ -614,8 +621,8 @@ TEST_F(HttpGmE2eTest, QueryFormAndJsonGiveTheSameResults) {
   Ok(Call("gm.notifyAction", {{"UID", "u"}, {"action", "b"}, {"ip", "10.0.0.2"}}, Via::kForm));
   Ok(Call("gm.notifyAction", {{"UID", "u"}, {"action", "c"}, {"ip", "10.0.0.3"}}, Via::kJson));
   EXPECT_THAT(LogRows("u"), ElementsAre("quiz c 2 grant 10.0.0.3", "_default c 2 grant 10.0.0.3",
-                                        "_default b 3 grant 10.0.0.2",
-                                        "quiz a 4 grant 10.0.0.1", "_default a 4 grant 10.0.0.1"));
+                                        "_default b 3 grant 10.0.0.2", "quiz a 4 grant 10.0.0.1",
+                                        "_default a 4 grant 10.0.0.1"));
 
   const std::vector<std::pair<std::string, Params>> reads = {
       {"gm.getChallengeConfig", {}},
@@ -638,9 +645,9 @@ TEST_F(HttpGmE2eTest, QueryFormAndJsonGiveTheSameResults) {
   EXPECT_EQ(Standing("u", "quiz"), "6 L0");
   // Errors read the same way through each transport.
   for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
-    ExpectBadValue(Call("gm.redeemPoints", {{"UID", "u"}, {"challenge", "quiz"}, {"points", "7"}},
-                        via),
-                   "points");
+    ExpectBadValue(
+        Call("gm.redeemPoints", {{"UID", "u"}, {"challenge", "quiz"}, {"points", "7"}}, via),
+        "points");
   }
 }
 
@@ -683,19 +690,28 @@ TEST_F(HttpGmE2eTest, JsonpOnAGmRoute) {
   EXPECT_EQ(Standing("u", "_default"), "4 L0");
 }
 
-// --- legacy clients as they really call ------------------------------------------------------------
+// --- legacy clients as they really call
+// ------------------------------------------------------------
 
 // gm.* methods ignore what they do not take (SDK and jQuery parameters) and apply the call once.
 TEST_F(HttpGmE2eTest, ParametersOfLegacyClientsAreIgnored) {
   SetAction("earn", 5);
   Ok(Call("gm.notifyAction",
-          {{"UID", "u"}, {"action", "earn"}, {"sdk", "python_3.6.0"}, {"format", "json"},
+          {{"UID", "u"},
+           {"action", "earn"},
+           {"sdk", "python_3.6.0"},
+           {"format", "json"},
            {"httpStatusCodes", "false"}},
           Via::kForm));
-  Ok(Call("gm.notifyAction",
-          {{"UID", "u"}, {"action", "earn"}, {"sdk", "js_latest"}, {"targetEnv", "jssdk"},
-           {"pageURL", "https://shop.example/"}, {"sdkBuild", "15703"}, {"authMode", "cookie"},
-           {"_", "1700000000000"}, {"cid", "w1"}}));
+  Ok(Call("gm.notifyAction", {{"UID", "u"},
+                              {"action", "earn"},
+                              {"sdk", "js_latest"},
+                              {"targetEnv", "jssdk"},
+                              {"pageURL", "https://shop.example/"},
+                              {"sdkBuild", "15703"},
+                              {"authMode", "cookie"},
+                              {"_", "1700000000000"},
+                              {"cid", "w1"}}));
   Ok(Call("gm.getActionsLog", {{"UID", "u"}, {"sdk", "python_3.6.0"}}, Via::kJson));
   EXPECT_EQ(Standing("u", "_default"), "10 L0");
   EXPECT_EQ(LogRows("u").size(), 2u);
@@ -707,8 +723,9 @@ TEST_F(HttpGmE2eTest, BooleansAreTheSameInEveryMethod) {
   for (const char* no : {"FALSE", "False", "0", "false"}) {
     Ok(Call("gm.setChallengeConfig", {{"challengeID", "quiz"}, {"enabled", no}}));
     EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}}), ElementsAre()) << no;
-    EXPECT_THAT(ChallengeIds({{"includeChallenges", "quiz"}, {"includeDisabledChallenges", "TRUE"}}),
-                ElementsAre("quiz"))
+    EXPECT_THAT(
+        ChallengeIds({{"includeChallenges", "quiz"}, {"includeDisabledChallenges", "TRUE"}}),
+        ElementsAre("quiz"))
         << no;
   }
   for (const char* yes : {"TRUE", "True", "1", "true"}) {
@@ -748,9 +765,9 @@ TEST_F(HttpGmE2eTest, BooleansAreTheSameInEveryMethod) {
 // Level members are named in errors as the caller wrote them.
 TEST_F(HttpGmE2eTest, ErrorDetailsNameLevelMembersAsTheCallerSpelledThem) {
   for (const char* member : {"badge_url", "_", "points_required"}) {
-    HttpResult r = Call("gm.setChallengeConfig",
-                        {{"challengeID", "c"},
-                         {"levels", absl::StrCat(R"([{"level":1,")", member, R"(":"x"}])")}});
+    HttpResult r = Call(
+        "gm.setChallengeConfig",
+        {{"challengeID", "c"}, {"levels", absl::StrCat(R"([{"level":1,")", member, R"(":"x"}])")}});
     ExpectBadValue(r, absl::StrCat("levels[0].", member, ": is not a level member"));
   }
   // The service's names still read in Gigya's spelling.
@@ -781,7 +798,8 @@ TEST_F(HttpGmE2eTest, ActionsLogWithoutPagingReturnsEveryAction) {
     EXPECT_FALSE(doc.HasMember("nextPageToken"));
   }
   // With a time frame that holds them all, too.
-  EXPECT_EQ(Log("u", {{"startTime", "0"}, {"endTime", absl::StrCat(absl::ToUnixSeconds(absl::Now()) + 60)}})
+  EXPECT_EQ(Log("u", {{"startTime", "0"},
+                      {"endTime", absl::StrCat(absl::ToUnixSeconds(absl::Now()) + 60)}})
                 .Size(),
             kAll);
   // Paging on request: pageSize gives a page and a token; the token alone continues in pages

@@ -11,11 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -74,7 +72,8 @@ struct Expect {
 };
 
 Expect GOk() { return {Expect::Kind::kGigya, 200, 0, ""}; }
-// A Gigya refusal whose errorDetails contain `detail` (the parameter's name as the caller wrote it).
+// A Gigya refusal whose errorDetails contain `detail` (the parameter's name as the caller wrote
+// it).
 Expect GErr(int code, std::string detail, long http = 200) {
   return {Expect::Kind::kGigya, http, code, std::move(detail)};
 }
@@ -101,8 +100,8 @@ struct Row {
   std::string name;
   std::string request;  // raw bytes on the wire
   Expect expect;
-  bool regex = false;         // a regex bomb: answered within kRegexLimit
-  std::string never_echoed;   // text that must not appear in the answer
+  bool regex = false;        // a regex bomb: answered within kRegexLimit
+  std::string never_echoed;  // text that must not appear in the answer
 };
 
 bool StrictJson(absl::string_view text, rapidjson::Document* doc) {
@@ -158,8 +157,8 @@ void CheckAnswer(const Row& row, const HttpResult& r) {
                   doc["callId"].GetStringLength() == 32);
       if (e.code != 0) {
         ASSERT_TRUE(doc.HasMember("errorDetails") && doc["errorDetails"].IsString());
-        EXPECT_THAT(std::string(doc["errorDetails"].GetString()), HasSubstr(e.kind ==
-                    Expect::Kind::kGigya ? e.text : ""));
+        EXPECT_THAT(std::string(doc["errorDetails"].GetString()),
+                    HasSubstr(e.kind == Expect::Kind::kGigya ? e.text : ""));
       }
       EXPECT_EQ(r.HeaderOr("access-control-allow-origin"), "*");
       break;
@@ -186,8 +185,7 @@ void CheckAnswer(const Row& row, const HttpResult& r) {
       EXPECT_THAT(std::string(doc["message"].GetString()), HasSubstr(e.text));
       EXPECT_TRUE(doc.HasMember("details") && doc["details"].IsArray());
       break;
-    case Expect::Kind::kPlain:
-      break;
+    case Expect::Kind::kPlain: break;
   }
 }
 
@@ -241,12 +239,10 @@ class HttpHostileE2eTest : public ShimE2eTest {
                     Expect e) {
     return {std::move(name), Http("GET", absl::StrCat("/", method, "?", raw_query)), e};
   }
-  static Row GForm(std::string name, const std::string& method, const std::string& body,
-                   Expect e) {
+  static Row GForm(std::string name, const std::string& method, const std::string& body, Expect e) {
     return {std::move(name), Http("POST", absl::StrCat("/", method), {kFormType}, body), e};
   }
-  static Row GJson(std::string name, const std::string& method, const std::string& body,
-                   Expect e) {
+  static Row GJson(std::string name, const std::string& method, const std::string& body, Expect e) {
     return {std::move(name), Http("POST", absl::StrCat("/", method), {kJsonType}, body), e};
   }
 
@@ -260,7 +256,8 @@ class HttpHostileE2eTest : public ShimE2eTest {
   }
 };
 
-// --- Gigya accounts.* -------------------------------------------------------------------------------
+// --- Gigya accounts.*
+// -------------------------------------------------------------------------------
 
 TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
   const std::string t = "hostile-accounts";
@@ -273,14 +270,17 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       G("valid: register", "accounts.registerCounters", {{"apiKey", t}, {"counters", reg}}, GOk()),
       G("valid: increment count 2 value 1.5", "accounts.incrementCounters",
         inc(R"([{"class":"_buy","path":"/","count":2,"value":1.5}])"), GOk()),
-      G("valid: register a long class (the subject of the regex bombs)", "accounts.registerCounters",
-        {{"apiKey", t}, {"counters", absl::StrCat(R"([{"class":")", std::string(250, 'a'), R"(!","path":"/"}])")}},
+      G("valid: register a long class (the subject of the regex bombs)",
+        "accounts.registerCounters",
+        {{"apiKey", t},
+         {"counters", absl::StrCat(R"([{"class":")", std::string(250, 'a'), R"(!","path":"/"}])")}},
         GOk()),
       G("valid: increment the long class", "accounts.incrementCounters",
-        inc(absl::StrCat(R"([{"class":")", std::string(250, 'a'), R"(!","path":"/","count":3}])")), GOk()),
-      G("valid: dots are path characters, so /../x is an opaque registered path",
-        "accounts.registerCounters", {{"apiKey", t}, {"counters", R"([{"class":"_odd","path":"/../x"}])"}},
+        inc(absl::StrCat(R"([{"class":")", std::string(250, 'a'), R"(!","path":"/","count":3}])")),
         GOk()),
+      G("valid: dots are path characters, so /../x is an opaque registered path",
+        "accounts.registerCounters",
+        {{"apiKey", t}, {"counters", R"([{"class":"_odd","path":"/../x"}])"}}, GOk()),
   };
   // Every hostile value of an identifier parameter, on a read and on a write.
   struct Bad {
@@ -323,7 +323,8 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       GForm("%00 in a form body", "accounts.incrementCounters",
             absl::StrCat(FormEncode(inc(one)), "&requestID=r%00"), GErr(400001, "form")),
       GForm("raw NUL in a form body", "accounts.incrementCounters",
-            absl::StrCat(FormEncode(inc(one)), std::string("&requestID=r\0", 13)), GErr(400001, "form")),
+            absl::StrCat(FormEncode(inc(one)), std::string("&requestID=r\0", 13)),
+            GErr(400001, "form")),
       GJson("raw NUL in a JSON body", "accounts.incrementCounters",
             absl::StrCat(R"({"apiKey":")", t, R"(","UID":"u1","counters":)", J(one), "}",
                          std::string("\0", 1)),
@@ -389,7 +390,9 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       G("value NaN as a string", "accounts.incrementCounters",
         inc(R"([{"class":"_buy","path":"/","value":"NaN"}])"), GErr(400004, "counters[0].value")),
       G("101 counters in one call", "accounts.incrementCounters",
-        inc(absl::StrCat("[", absl::StrJoin(std::vector<std::string>(101, one.substr(1, one.size() - 2)), ","), "]")),
+        inc(absl::StrCat(
+            "[", absl::StrJoin(std::vector<std::string>(101, one.substr(1, one.size() - 2)), ","),
+            "]")),
         GErr(400006, "counters")),
       G("counters an object", "accounts.incrementCounters", inc(R"({"class":"_buy","path":"/"})"),
         GErr(400004, "counters")),
@@ -430,11 +433,13 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       GJson("duplicate key in a JSON body", "accounts.getRegisteredCounters",
             absl::StrCat(R"({"apiKey":")", t, R"(","apiKey":"other"})"), GErr(400001, "apiKey")),
       GJson("JSON body an array", "accounts.getRegisteredCounters", "[]", GErr(400001, "body")),
-      GJson("JSON body truncated", "accounts.getRegisteredCounters", "{\"apiKey\":", GErr(400001, "body")),
+      GJson("JSON body truncated", "accounts.getRegisteredCounters",
+            "{\"apiKey\":", GErr(400001, "body")),
       GJson("JSON body with invalid UTF-8", "accounts.getRegisteredCounters",
             "{\"apiKey\":\"\xff\"}", GErr(400001, "body")),
-      {"text/plain body", Http("POST", "/accounts.getRegisteredCounters", {"Content-Type: text/plain"},
-                               absl::StrCat("apiKey=", t)),
+      {"text/plain body",
+       Http("POST", "/accounts.getRegisteredCounters", {"Content-Type: text/plain"},
+            absl::StrCat("apiKey=", t)),
        GErr(400001, "content-type")},
       {"form body without a content type",
        Http("POST", "/accounts.getRegisteredCounters", {}, absl::StrCat("apiKey=", t)),
@@ -474,7 +479,8 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       G("jsonp without a callback", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}}, GErr(400002, "callback")),
       // HTTP method oddities: only GET and POST call a method.
-      {"PUT does not write", Http("PUT", absl::StrCat("/accounts.incrementCounters?", FormEncode(inc(one)))),
+      {"PUT does not write",
+       Http("PUT", absl::StrCat("/accounts.incrementCounters?", FormEncode(inc(one)))),
        GErr(400001, "method")},
       {"DELETE does not write",
        Http("DELETE", absl::StrCat("/accounts.registerCounters?apiKey=", t,
@@ -500,45 +506,59 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
   };
   for (Row& r : more) rows.push_back(std::move(r));
   // Regex bombs in getCounters filters (class, path, period): RE2, linear time.
-  const std::vector<std::string> bombs = {
-      "(a+)+$",     "(a|aa)+$",  "(a*)*b",          "(.*a){25}",   "^(a|a?)+$",
-      "(\\w+\\s?)+$", "((a+)+)+c", "(a|a)*(a|a)*(a|a)*!!", "^(([a-z])+.)+[A-Z]([a-z])+$",
-      "(x+x+)+y"};
+  const std::vector<std::string> bombs = {"(a+)+$",
+                                          "(a|aa)+$",
+                                          "(a*)*b",
+                                          "(.*a){25}",
+                                          "^(a|a?)+$",
+                                          "(\\w+\\s?)+$",
+                                          "((a+)+)+c",
+                                          "(a|a)*(a|a)*(a|a)*!!",
+                                          "^(([a-z])+.)+[A-Z]([a-z])+$",
+                                          "(x+x+)+y"};
   for (size_t i = 0; i < bombs.size(); ++i) {
     for (const char* member : {"class", "path", "period"}) {
-      Row r = G(absl::StrCat("regex bomb ", i, " in ", member), "accounts.getCounters",
-                {{"apiKey", t}, {"UID", "u1"},
-                 {"counters", absl::StrCat("[{\"", member, "\":",
-                                           J(absl::StrCat("regex('", bombs[i], "')")), "}]")}},
-                GOk());
+      Row r = G(
+          absl::StrCat("regex bomb ", i, " in ", member), "accounts.getCounters",
+          {{"apiKey", t},
+           {"UID", "u1"},
+           {"counters",
+            absl::StrCat("[{\"", member, "\":", J(absl::StrCat("regex('", bombs[i], "')")), "}]")}},
+          GOk());
       r.regex = true;
       rows.push_back(std::move(r));
     }
   }
   auto regex_row = [&](std::string name, const std::string& pattern) {
     return G(std::move(name), "accounts.getCounters",
-             {{"apiKey", t}, {"UID", "u1"},
+             {{"apiKey", t},
+              {"UID", "u1"},
               {"counters", absl::StrCat(R"([{"class":)", J(pattern), "}]")}},
              GErr(400004, "counters[0].class"));
   };
   rows.push_back(regex_row("a regex that does not compile", "regex('(')"));
   rows.push_back(regex_row("a repetition beyond RE2's limit", "regex('a{1000}{1000}')"));
-  rows.push_back(regex_row("a nested repetition too big to compile", "regex('((a{100}){100}){100}')"));
+  rows.push_back(
+      regex_row("a nested repetition too big to compile", "regex('((a{100}){100}){100}')"));
   rows.push_back(regex_row("a backreference", "regex('(a)\\1')"));
   rows.push_back(regex_row("a lookahead", "regex('(?=a)a')"));
-  rows.push_back(regex_row("a pattern over 1024 bytes", absl::StrCat("regex('", std::string(1100, 'a'), "')")));
+  rows.push_back(regex_row("a pattern over 1024 bytes",
+                           absl::StrCat("regex('", std::string(1100, 'a'), "')")));
   rows.push_back(regex_row("an empty pattern", "regex('')"));
   rows.push_back(regex_row("an unterminated regex(", "regex('a"));
   // JSONP and echoed text.
   std::vector<Row> jsonp = {
       G("callback injection alert(1)//", "accounts.getRegisteredCounters",
-        {{"apiKey", t}, {"format", "jsonp"}, {"callback", "alert(1)//"}},
-        GErr(400006, "callback")),
+        {{"apiKey", t}, {"format", "jsonp"}, {"callback", "alert(1)//"}}, GErr(400006, "callback")),
       G("callback closing a script tag", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}, {"callback", "</script><script>alert(1)</script>"}},
         GErr(400006, "callback")),
       G("callback with U+2028", "accounts.getRegisteredCounters",
-        {{"apiKey", t}, {"format", "jsonp"}, {"callback", "a\xe2\x80\xa8" "b"}},
+        {{"apiKey", t},
+         {"format", "jsonp"},
+         {"callback",
+          "a\xe2\x80\xa8"
+          "b"}},
         GErr(400006, "callback")),
       G("callback with CRLF", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}, {"callback", "a\r\nX-Injected: 1"}},
@@ -548,12 +568,17 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
       G("callback 129 bytes", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"format", "jsonp"}, {"callback", std::string(129, 'c')}},
         GErr(400006, "callback")),
-      G("valid: JSONP escapes U+2028/U+2029 in the echoed context", "accounts.getRegisteredCounters",
-        {{"apiKey", t}, {"format", "jsonp"}, {"callback", "jQuery_1.cb$"},
-         {"context", "a\xe2\x80\xa8" "b\xe2\x80\xa9</script><script>alert(1)</script>"}},
+      G("valid: JSONP escapes U+2028/U+2029 in the echoed context",
+        "accounts.getRegisteredCounters",
+        {{"apiKey", t},
+         {"format", "jsonp"},
+         {"callback", "jQuery_1.cb$"},
+         {"context",
+          "a\xe2\x80\xa8"
+          "b\xe2\x80\xa9</script><script>alert(1)</script>"}},
         Jsonp("jQuery_1.cb$", 0)),
-      G("valid: context that is not UTF-8 is echoed as valid JSON", "accounts.getRegisteredCounters",
-        {{"apiKey", t}, {"context", "ctx\xff\xc0\xaf"}}, GOk()),
+      G("valid: context that is not UTF-8 is echoed as valid JSON",
+        "accounts.getRegisteredCounters", {{"apiKey", t}, {"context", "ctx\xff\xc0\xaf"}}, GOk()),
       G("valid: CRLF in context stays in the body", "accounts.getRegisteredCounters",
         {{"apiKey", t}, {"context", "x\r\nSet-Cookie: a=1\r\nX-Injected: 1"}}, GOk()),
       {"valid: a JSON context in JSONP escapes U+2028/U+2029",
@@ -607,8 +632,10 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
   };
   std::vector<Row> rows = {
       G("valid: challenge ch1", "gm.setChallengeConfig",
-        p({{"challengeID", "ch1"}, {"title", "One"},
-           {"levels", R"([{"level":1,"title":"L1","pointsRequired":10},{"level":2,"title":"L2","pointsRequired":100}])"}}),
+        p({{"challengeID", "ch1"},
+           {"title", "One"},
+           {"levels",
+            R"([{"level":1,"title":"L1","pointsRequired":10},{"level":2,"title":"L2","pointsRequired":100}])"}}),
         GOk()),
       G("valid: challenge ch2", "gm.setChallengeConfig", p({{"challengeID", "ch2"}}), GOk()),
       G("valid: challenge with a long id", "gm.setChallengeConfig", p({{"challengeID", long_id}}),
@@ -622,7 +649,8 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
       G("valid: action with a long id", "gm.setActionConfig",
         p({{"actionID", long_id}, {"points", "0"}, {"challenges", "ch2"}}), GOk()),
       G("valid: notify u1 a1", "gm.notifyAction", p({{"UID", "u1"}, {"action", "a1"}}), GOk()),
-      G("valid: notify u1 a1 again", "gm.notifyAction", p({{"UID", "u1"}, {"action", "a1"}}), GOk()),
+      G("valid: notify u1 a1 again", "gm.notifyAction", p({{"UID", "u1"}, {"action", "a1"}}),
+        GOk()),
       G("valid: redeem 5", "gm.redeemPoints",
         p({{"UID", "u1"}, {"challenge", "ch1"}, {"points", "5"}}), GOk()),
       G("valid: notify u2 big", "gm.notifyAction", p({{"UID", "u2"}, {"action", "big"}}), GOk()),
@@ -664,8 +692,8 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
         p({{"UID", "u1"}, {"challenge", "ch1"}, {"points", " 5"}}), GErr(400004, "points")),
       G("points fractional", "gm.redeemPoints",
         p({{"UID", "u1"}, {"challenge", "ch1"}, {"points", "5.0"}}), GErr(400004, "points")),
-      G("points NaN", "gm.redeemPoints", p({{"UID", "u1"}, {"challenge", "ch1"}, {"points", "NaN"}}),
-        GErr(400004, "points")),
+      G("points NaN", "gm.redeemPoints",
+        p({{"UID", "u1"}, {"challenge", "ch1"}, {"points", "NaN"}}), GErr(400004, "points")),
       G("points Infinity", "gm.redeemPoints",
         p({{"UID", "u1"}, {"challenge", "ch1"}, {"points", "Infinity"}}), GErr(400004, "points")),
       G("negative points", "gm.redeemPoints",
@@ -719,7 +747,8 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
         p({{"challengeID", "ch1"}, {"levels", R"([{"level":10000000000}])"}}),
         GErr(400006, "levels[0].level")),
       G("pointsRequired beyond int64", "gm.setChallengeConfig",
-        p({{"challengeID", "ch1"}, {"levels", R"([{"level":1,"pointsRequired":9223372036854775808}])"}}),
+        p({{"challengeID", "ch1"},
+           {"levels", R"([{"level":1,"pointsRequired":9223372036854775808}])"}}),
         GErr(400004, "levels[0].pointsRequired")),
       G("pointsRequired NaN", "gm.setChallengeConfig",
         p({{"challengeID", "ch1"}, {"levels", R"([{"level":1,"pointsRequired":NaN}])"}}),
@@ -764,7 +793,8 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
       G("disabling _default", "gm.setChallengeConfig",
         p({{"challengeID", "_default"}, {"enabled", "false"}}), GErr(400006, "enabled")),
       {"PUT does not notify",
-       Http("PUT", absl::StrCat("/gm.notifyAction?", FormEncode(p({{"UID", "u1"}, {"action", "a1"}})))),
+       Http("PUT",
+            absl::StrCat("/gm.notifyAction?", FormEncode(p({{"UID", "u1"}, {"action", "a1"}})))),
        GErr(400001, "method")},
   };
   for (Row& r : more) rows.push_back(std::move(r));
@@ -810,12 +840,15 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
   EXPECT_EQ(std::string(challenges["challenges"][0]["title"].GetString()), "One");
 }
 
-// --- Stash ------------------------------------------------------------------------------------------
+// --- Stash
+// ------------------------------------------------------------------------------------------
 
 TEST_F(HttpHostileE2eTest, StashRoutes) {
   const std::string t = "hostile-stash";
   const std::string base = absl::StrCat("/stash/v1.1/count/");
-  auto incr = [&](const std::string& key) { return absl::StrCat(base, "incr/", t, "/public/", key); };
+  auto incr = [&](const std::string& key) {
+    return absl::StrCat(base, "incr/", t, "/public/", key);
+  };
   auto get = [&](const std::string& key) { return absl::StrCat(base, "get/", t, "/public/", key); };
   const std::string batch = absl::StrCat(base, "getbatch/", t, "/public");
   const std::string today = TodayIso();
@@ -863,11 +896,12 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
     return Http("POST", incr("v9:c9"), headers, body);
   };
   std::vector<Row> more = {
-      S("tracking_id with an encoded slash", Http("POST", absl::StrCat(base, "incr/t%2F..%2Fx/public/v:c")),
+      S("tracking_id with an encoded slash",
+        Http("POST", absl::StrCat(base, "incr/t%2F..%2Fx/public/v:c")), SErr(400)),
+      S("tracking_id 257 bytes",
+        Http("POST", absl::StrCat(base, "incr/", std::string(257, 't'), "/public/v:c")), SErr(400)),
+      S("tracking_id not UTF-8", Http("POST", absl::StrCat(base, "incr/t%FF/public/v:c")),
         SErr(400)),
-      S("tracking_id 257 bytes", Http("POST", absl::StrCat(base, "incr/", std::string(257, 't'), "/public/v:c")),
-        SErr(400)),
-      S("tracking_id not UTF-8", Http("POST", absl::StrCat(base, "incr/t%FF/public/v:c")), SErr(400)),
       S("incr by GET", Http("GET", incr("v1:c1")), SErr(400)),
       S("incr by PUT", Http("PUT", incr("v1:c1")), SErr(400)),
       S("incr by DELETE", Http("DELETE", incr("v1:c1")), SErr(400)),
@@ -887,7 +921,8 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
       S("body nested 5*10^5 deep", Http("POST", incr("v1:c1"), {kJsonType}, Nested(500'000)),
         SErr(400)),
       S("body with a NUL after it",
-        Http("POST", incr("v1:c1"), {kJsonType}, std::string("{\"dimension\":\"date\"}\0garbage", 28)),
+        Http("POST", incr("v1:c1"), {kJsonType},
+             std::string("{\"dimension\":\"date\"}\0garbage", 28)),
         SErr(400)),
       S("body not UTF-8", Http("POST", incr("v1:c1"), {kJsonType}, "{\"dimension\":\"\xff\"}"),
         SErr(400)),
@@ -898,9 +933,11 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
       S("get a key never written", Http("GET", get(absl::StrCat("v1:never:", today))), SErr(404)),
       S("getbatch of 11 keys",
         Http("POST", batch, {kJsonType},
-             absl::StrCat(R"({"keys":[)",
-                          absl::StrJoin(std::vector<std::string>(11, absl::StrCat("\"v1:c1:", today, "\"")), ","),
-                          "]}")),
+             absl::StrCat(
+                 R"({"keys":[)",
+                 absl::StrJoin(std::vector<std::string>(11, absl::StrCat("\"v1:c1:", today, "\"")),
+                               ","),
+                 "]}")),
         SErr(400)),
       S("getbatch of no keys", Http("POST", batch, {kJsonType}, R"({"keys":[]})"), SErr(400)),
       S("getbatch keys not an array", Http("POST", batch, {kJsonType}, R"({"keys":"v1:c1"})"),
@@ -914,42 +951,51 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
       S("getbatch by GET", Http("GET", batch), SErr(400)),
       S("getbatch key with a bad date",
         Http("POST", batch, {kJsonType}, R"({"keys":["v1:c1:2024-13-01"]})"), SErr(400)),
-      S("unknown operation", Http("POST", absl::StrCat(base, "incrr/", t, "/public/v:c")), SErr(404)),
-      S("no public segment", Http("POST", absl::StrCat(base, "incr/", t, "/private/v:c")), SErr(404)),
-      S("an extra segment", Http("POST", absl::StrCat(incr("v1:c1"), "/x")), SErr(404)),
-      S("traversal segment in the route", Http("POST", absl::StrCat(base, "incr/", t, "/public/../v:c")),
+      S("unknown operation", Http("POST", absl::StrCat(base, "incrr/", t, "/public/v:c")),
         SErr(404)),
+      S("no public segment", Http("POST", absl::StrCat(base, "incr/", t, "/private/v:c")),
+        SErr(404)),
+      S("an extra segment", Http("POST", absl::StrCat(incr("v1:c1"), "/x")), SErr(404)),
+      S("traversal segment in the route",
+        Http("POST", absl::StrCat(base, "incr/", t, "/public/../v:c")), SErr(404)),
       S("OPTIONS preflight", Http("OPTIONS", incr("v1:c1")), Plain(204, "")),
       // Framing: answered in the Stash form, nothing written.
       S("Content-Length and Transfer-Encoding (smuggling)",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
         SErr(400)),
       S("two Content-Lengths",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
                      "Content-Length: 2\r\n\r\n{}"),
         SErr(400)),
       S("an absurd Content-Length",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nContent-Length: "
                      "99999999999999999999\r\n\r\n"),
         SErr(400)),
       S("a Content-Length beyond the body cap",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nContent-Length: "
                      "5000000000\r\n\r\n{}"),
         SErr(400)),
       S("a negative Content-Length",
         absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
         SErr(400)),
       S("a bad chunk size",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                      "\r\nzz\r\n{}\r\n0\r\n\r\n"),
         SErr(400)),
       S("a chunk size overflowing 64 bits",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                      "\r\nfffffffffffffffffff\r\n{}\r\n0\r\n\r\n"),
         SErr(400)),
       S("Transfer-Encoding gzip",
-        absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
+        absl::StrCat("POST ", incr("v9:c9"),
+                     " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
         SErr(400)),
       S("a header beyond the cap",
         absl::StrCat("POST ", incr("v9:c9"), " HTTP/1.1\r\nHost: x\r\nX-Pad: ",
@@ -979,30 +1025,31 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
       S("JS literal: a comment", to_v9({}, "{ dimension: 'date' /* c */ }"), SErr(400)),
       S("JS literal: a \\x escape", to_v9({}, "{ dimension: '\\x64ate' }"), SErr(400)),
       S("JS literal: unterminated", to_v9({}, "{ dimension: 'date }"), SErr(400)),
-      S("JS literal: a name twice",
-        to_v9({}, "{ dimension: 'date', 'dimension': 'date' }"), SErr(400)),
+      S("JS literal: a name twice", to_v9({}, "{ dimension: 'date', 'dimension': 'date' }"),
+        SErr(400)),
       S("JS literal: two commas", to_v9({}, "{ dimension: 'date',, }"), SErr(400)),
       S("JS literal: only a comma", to_v9({}, "{,}"), SErr(400)),
       S("JS literal: not UTF-8", to_v9({}, "{ dimension: '\xff' }"), SErr(400)),
       S("JS literal: a NUL", to_v9({}, std::string("{ dimension: '\0' }", 18)), SErr(400)),
       S("JS literal: nested 10^5 deep",
-        to_v9({}, absl::StrCat(absl::StrJoin(std::vector<std::string>(100'000, "{a:"), ""),
-                               "1")),
+        to_v9({}, absl::StrCat(absl::StrJoin(std::vector<std::string>(100'000, "{a:"), ""), "1")),
         SErr(400)),
       S("JS literal: then a form", to_v9({}, "{ dimension: 'date' }&x=1"), SErr(400)),
       S("form: 10^5 distinct fields",
-        to_v9({kFormType}, [] {
-          std::string body = "dimension=date";
-          for (int i = 0; i < 100'000; ++i) absl::StrAppend(&body, "&f", i, "=");
-          return body;
-        }()),
+        to_v9({kFormType},
+              [] {
+                std::string body = "dimension=date";
+                for (int i = 0; i < 100'000; ++i) absl::StrAppend(&body, "&f", i, "=");
+                return body;
+              }()),
         SErr(400)),
       S("getbatch form: 10^5 keys",
-        Http("POST", batch, {kFormType}, [] {
-          std::string body = "keys=a";
-          for (int i = 0; i < 100'000; ++i) body += "&keys=a";
-          return body;
-        }()),
+        Http("POST", batch, {kFormType},
+             [] {
+               std::string body = "keys=a";
+               for (int i = 0; i < 100'000; ++i) body += "&keys=a";
+               return body;
+             }()),
         SErr(400)),
       S("getbatch form: both spellings of keys",
         Http("POST", batch, {kFormType},
@@ -1010,15 +1057,15 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
         SErr(400)),
       S("getbatch form: 11 keys",
         Http("POST", batch, {kFormType},
-             absl::StrJoin(
-                 std::vector<std::string>(11, absl::StrCat("keys%5B%5D=v1:c1:", today)), "&")),
+             absl::StrJoin(std::vector<std::string>(11, absl::StrCat("keys%5B%5D=v1:c1:", today)),
+                           "&")),
         SErr(400)),
       S("getbatch form: an unknown field",
         Http("POST", batch, {kFormType}, absl::StrCat("keys=v1:c1:", today, "&x=1")), SErr(400)),
       S("getbatch JS literal: keys a string",
         Http("POST", batch, {}, "{ keys: 'v1:c1:2024-01-01' }"), SErr(400)),
-      S("getbatch: no key exists",
-        Http("POST", batch, {kFormType}, "keys=v1:never:2024-01-01"), SErr(404)),
+      S("getbatch: no key exists", Http("POST", batch, {kFormType}, "keys=v1:never:2024-01-01"),
+        SErr(404)),
       S("getbatch form: found",
         Http("POST", batch, {kFormType}, absl::StrCat("keys%5B%5D=v1:c1:", today)), SOk()),
   };
@@ -1034,18 +1081,20 @@ TEST_F(HttpHostileE2eTest, StashRoutes) {
               JsonEq(R"({"status":200,"data":"1"})"));
   EXPECT_THAT(http_->Get(get(absl::StrCat("v2:c3:", today))).body,
               JsonEq(R"({"status":200,"data":"2"})"));
-  for (const std::string& key : {std::string("v9:c9"), std::string("v1:c"), std::string("v1x:c1")}) {
+  for (const std::string& key :
+       {std::string("v9:c9"), std::string("v1:c"), std::string("v1x:c1")}) {
     EXPECT_THAT(http_->Get(get(absl::StrCat(key, ":", today))).body, JsonEq(R"({"status":404})"))
         << key;
   }
-  HttpResult all = http_->PostJson(
-      batch, absl::StrCat(R"({"keys":["v1:c1:)", today, R"(","..:c2:)", today, R"(","v9:c9:)",
-                          today, R"(","v1:x:)", today, R"("]})"));
+  HttpResult all =
+      http_->PostJson(batch, absl::StrCat(R"({"keys":["v1:c1:)", today, R"(","..:c2:)", today,
+                                          R"(","v9:c9:)", today, R"(","v1:x:)", today, R"("]})"));
   EXPECT_THAT(all.body, JsonEq(absl::StrCat(R"({"status":200,"data":{"v1:c1:)", today,
                                             R"(":"2","..:c2:)", today, R"(":"1"}})")));
 }
 
-// --- Tally ------------------------------------------------------------------------------------------
+// --- Tally
+// ------------------------------------------------------------------------------------------
 
 TEST_F(HttpHostileE2eTest, TallyRoutes) {
   const std::string t = "hostile-tally";
@@ -1170,11 +1219,13 @@ TEST_F(HttpHostileE2eTest, TallyRoutes) {
       S("unknown operation (read)", Http("GET", base + "count/c1/a"), TStatus(404)),
       S("OPTIONS preflight", Http("OPTIONS", base + "ecount/c1/a/60"), Plain(204, "")),
       S("a Content-Length beyond the body cap",
-        absl::StrCat("POST ", base, "ecount/c1/big/60 HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        absl::StrCat("POST ", base,
+                     "ecount/c1/big/60 HTTP/1.1\r\nHost: x\r\nContent-Length: "
                      "99999999999\r\n\r\n"),
         TNotSaved()),
       S("a bad chunk",
-        absl::StrCat("POST ", base, "ecount/c1/big/60 HTTP/1.1\r\nHost: x\r\n"
+        absl::StrCat("POST ", base,
+                     "ecount/c1/big/60 HTTP/1.1\r\nHost: x\r\n"
                      "Transfer-Encoding: chunked\r\n\r\n5\r\n{}\r\n0\r\n\r\n"),
         TNotSaved()),
   };
@@ -1212,13 +1263,16 @@ TEST_F(HttpHostileE2eTest, CanonicalRoutes) {
       C("valid: Incr", "Counters/Incr", incr(""), COk()),
       C("valid: Incr by 2", "Counters/Incr", incr(R"(,"delta":"2")"), COk()),
       C("valid: Tally increment", "Tally/Increment",
-        absl::StrCat(R"({"tenant":")", t, R"(","op":"OP_TOPK","counter":"c","countable":"x","windowMinutes":60,"metadata":"m"})"),
+        absl::StrCat(
+            R"({"tenant":")", t,
+            R"(","op":"OP_TOPK","counter":"c","countable":"x","windowMinutes":60,"metadata":"m"})"),
         COk()),
       C("an array nested 10^5 deep", "Counters/Incr", Nested(100'000), CErr(400, 3, "body")),
       C("a member nested 10^5 deep", "Counters/Incr",
         absl::StrCat(R"({"tenant":)", Nested(100'000), "}"), CErr(400, 3, "body")),
       C("a duplicate field", "Counters/Incr",
-        absl::StrCat(R"({"tenant":")", t, R"(","tenant":"other","visitorId":"v","counterName":"c"})"),
+        absl::StrCat(R"({"tenant":")", t,
+                     R"(","tenant":"other","visitorId":"v","counterName":"c"})"),
         CErr(400, 3, "body")),
       C("tenant a number", "Counters/Incr", R"({"tenant":1,"visitorId":"v","counterName":"c"})",
         CErr(400, 3, "body")),
@@ -1233,29 +1287,37 @@ TEST_F(HttpHostileE2eTest, CanonicalRoutes) {
       C("delta negative", "Counters/Decr", incr(R"(,"delta":"-5")"), CErr(400, 3, "delta")),
       C("delta zero", "Counters/Incr", incr(R"(,"delta":0)"), CErr(400, 3, "delta")),
       C("windowMinutes Infinity", "Tally/Increment",
-        absl::StrCat(R"({"tenant":")", t, R"(","op":"OP_ECOUNT","counter":"c","countable":"x","windowMinutes":"Infinity"})"),
+        absl::StrCat(
+            R"({"tenant":")", t,
+            R"(","op":"OP_ECOUNT","counter":"c","countable":"x","windowMinutes":"Infinity"})"),
         CErr(400, 3, "body")),
       C("value NaN (a double in proto3 JSON)", "Counters/IncrementCounters",
-        absl::StrCat(R"({"tenant":")", t, R"(","uid":"u","counters":[{"class":"c","path":"/","value":"NaN"}]})"),
+        absl::StrCat(R"({"tenant":")", t,
+                     R"(","uid":"u","counters":[{"class":"c","path":"/","value":"NaN"}]})"),
         CErr(400, 3, "value")),
       C("value 1e308", "Counters/IncrementCounters",
-        absl::StrCat(R"({"tenant":")", t, R"(","uid":"u","counters":[{"class":"c","path":"/","value":1e308}]})"),
+        absl::StrCat(R"({"tenant":")", t,
+                     R"(","uid":"u","counters":[{"class":"c","path":"/","value":1e308}]})"),
         CErr(400, 3, "value")),
       C("negative count", "Counters/IncrementCounters",
-        absl::StrCat(R"({"tenant":")", t, R"(","uid":"u","counters":[{"class":"c","path":"/","count":"-1"}]})"),
+        absl::StrCat(R"({"tenant":")", t,
+                     R"(","uid":"u","counters":[{"class":"c","path":"/","count":"-1"}]})"),
         CErr(400, 3, "count")),
-      C("tenant not UTF-8", "Counters/Incr", "{\"tenant\":\"\xff\",\"visitorId\":\"v\",\"counterName\":\"c\"}",
-        CErr(400, 3, "")),
+      C("tenant not UTF-8", "Counters/Incr",
+        "{\"tenant\":\"\xff\",\"visitorId\":\"v\",\"counterName\":\"c\"}", CErr(400, 3, "")),
       C("tenant with an escaped NUL", "Counters/Incr",
         R"({"tenant":"a\u0000b","visitorId":"v","counterName":"c"})", CErr(400, 3, "tenant")),
       C("tenant 257 bytes", "Counters/Incr",
-        absl::StrCat(R"({"tenant":")", std::string(257, 't'), R"(","visitorId":"v","counterName":"c"})"),
+        absl::StrCat(R"({"tenant":")", std::string(257, 't'),
+                     R"(","visitorId":"v","counterName":"c"})"),
         CErr(400, 3, "tenant")),
       C("visitorId with a slash", "Counters/Incr",
         absl::StrCat(R"({"tenant":")", t, R"(","visitorId":"../v","counterName":"c"})"),
         CErr(400, 3, "visitor_id")),
       C("metadata a lone surrogate", "Tally/Increment",
-        absl::StrCat(R"({"tenant":")", t, R"(","op":"OP_TOPK","counter":"c","countable":"y","windowMinutes":60,"metadata":"\udc00"})"),
+        absl::StrCat(
+            R"({"tenant":")", t,
+            R"(","op":"OP_TOPK","counter":"c","countable":"y","windowMinutes":60,"metadata":"\udc00"})"),
         CErr(400, 3, "")),
       C("an unknown field", "Counters/Incr", incr(R"(,"evil":1)"), CErr(400, 3, "body")),
       C("11 keys in GetBatch", "Counters/GetBatch",
@@ -1289,23 +1351,28 @@ TEST_F(HttpHostileE2eTest, CanonicalRoutes) {
   };
   RunRows(rows);
 
-  EXPECT_THAT(http_->PostJson("/v1/Counters/Get",
-                              absl::StrCat(R"({"tenant":")", t,
-                                           R"(","visitorId":"v","counterName":"c","date":")",
-                                           TodayIso(), R"("})"))
+  EXPECT_THAT(http_
+                  ->PostJson("/v1/Counters/Get",
+                             absl::StrCat(R"({"tenant":")", t,
+                                          R"(","visitorId":"v","counterName":"c","date":")",
+                                          TodayIso(), R"("})"))
                   .body,
               JsonEq(R"({"count":"3"})"));
-  EXPECT_THAT(http_->PostJson("/v1/Tally/GetTopK",
-                              absl::StrCat(R"({"tenant":")", t, R"(","counter":"c","withMetadata":true})"))
-                  .body,
-              JsonEq(R"({"items":[{"countable":"x","count":"1","metadata":"m"}]})"));
-  EXPECT_THAT(http_->PostJson("/v1/Counters/GetCounters",
-                              absl::StrCat(R"({"tenant":")", t, R"(","uid":"u"})"))
+  EXPECT_THAT(
+      http_
+          ->PostJson("/v1/Tally/GetTopK",
+                     absl::StrCat(R"({"tenant":")", t, R"(","counter":"c","withMetadata":true})"))
+          .body,
+      JsonEq(R"({"items":[{"countable":"x","count":"1","metadata":"m"}]})"));
+  EXPECT_THAT(http_
+                  ->PostJson("/v1/Counters/GetCounters",
+                             absl::StrCat(R"({"tenant":")", t, R"(","uid":"u"})"))
                   .body,
               JsonEq(R"({"counters":[]})"));
 }
 
-// --- the transport itself ---------------------------------------------------------------------------
+// --- the transport itself
+// ---------------------------------------------------------------------------
 
 TEST_F(HttpHostileE2eTest, TransportOddities) {
   auto R = [](std::string name, std::string request, Expect e) {
@@ -1328,8 +1395,8 @@ TEST_F(HttpHostileE2eTest, TransportOddities) {
       R("a header without a colon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
         Plain(400, "bad_request")),
       // RFC 9112 5.2 lets a server replace obs-fold with spaces; Beast does.
-      R("obsolete line folding is unfolded", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
-        Plain(200, "ok")),
+      R("obsolete line folding is unfolded",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", Plain(200, "ok")),
       R("bare LF line endings", "GET /healthz HTTP/1.1\nHost: x\n\n", Plain(400, "bad_request")),
       R("a header beyond the cap",
         absl::StrCat("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ", std::string(17 * 1024, 'p'),
@@ -1351,7 +1418,8 @@ TEST_F(HttpHostileE2eTest, TransportOddities) {
       R("Transfer-Encoding chunked twice",
         "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
         Plain(400, "bad_request")),
-      R("a Content-Length with a sign", "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{}",
+      R("a Content-Length with a sign",
+        "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{}",
         Plain(400, "bad_request")),
       R("a body beyond the cap",
         absl::StrCat("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: ", (1 << 20) + 1,

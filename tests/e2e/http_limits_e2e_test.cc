@@ -44,7 +44,8 @@ class HttpLimitsE2eTest : public ShimE2eTest {
 // --- body limit ---------------------------------------------------------------------------------
 
 TEST_F(HttpLimitsE2eTest, BodyAtTheLimitIsServed) {
-  HttpResult r = http_->PostJson(StashIncr("v:atlimit"), Padded(R"({"dimension":"date"})", kMaxBody));
+  HttpResult r =
+      http_->PostJson(StashIncr("v:atlimit"), Padded(R"({"dimension":"date"})", kMaxBody));
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_THAT(r.body, HasSubstr(R"("status":200)"));
   EXPECT_THAT(http_->Get(StashGet("v:atlimit")).body, JsonEq(R"({"status":200,"data":"1"})"));
@@ -69,8 +70,10 @@ TEST_F(HttpLimitsE2eTest, TallyBodyOverLimitIsNotSaved) {
 }
 
 TEST_F(HttpLimitsE2eTest, GigyaBodyOverLimitIs400001AndWritesNothing) {
-  ASSERT_THAT(http_->Get(absl::StrCat("/accounts.registerCounters?apiKey=", tenant_,
-                                      "&counters=%5B%7B%22class%22%3A%22_b%22%2C%22path%22%3A%22%2F%22%7D%5D"))
+  ASSERT_THAT(http_
+                  ->Get(absl::StrCat(
+                      "/accounts.registerCounters?apiKey=", tenant_,
+                      "&counters=%5B%7B%22class%22%3A%22_b%22%2C%22path%22%3A%22%2F%22%7D%5D"))
                   .body,
               HasSubstr(R"("errorCode":0)"));
   const std::string call = absl::StrCat(R"({"apiKey":")", tenant_,
@@ -213,13 +216,15 @@ TEST_F(HttpLimitsE2eTest, MalformedRequestsAreAnsweredInTheFamilysFormAndWriteNo
       {absl::StrCat("POST ", incr, " HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"), 200,
        R"({"status":400})"},
       // Content-Length together with Transfer-Encoding (request smuggling).
-      {absl::StrCat("POST ", incr, " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+      {absl::StrCat("POST ", incr,
+                    " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
        200, R"({"status":400})"},
       {absl::StrCat("POST /accounts.getRegisteredCounters?apiKey=", tenant_,
                     " HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
        200, R"("errorCode":400001)"},
-      {absl::StrCat("POST /tally/", tenant_, "/ecount/c/x/60 HTTP/1.1\r\nHost: x\r\n"
+      {absl::StrCat("POST /tally/", tenant_,
+                    "/ecount/c/x/60 HTTP/1.1\r\nHost: x\r\n"
                     "Transfer-Encoding: gzip\r\n\r\n"),
        200, R"({"error":"not saved"})"},
       {"POST /v1/Counters/Incr HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
@@ -285,9 +290,10 @@ TEST_F(HttpLimitsE2eTest, StalledClientsDoNotBlockOthers) {
   // without the end of its header, others with a promised body that never comes.
   std::vector<RawConnection> stalled;
   stalled.push_back(Connect());
-  ASSERT_TRUE(stalled.back().Send(absl::StrCat("POST ", StashIncr("v:stall"),
-                                               " HTTP/1.1\r\nHost: x\r\nContent-Le"))
-                  .ok());
+  ASSERT_TRUE(
+      stalled.back()
+          .Send(absl::StrCat("POST ", StashIncr("v:stall"), " HTTP/1.1\r\nHost: x\r\nContent-Le"))
+          .ok());
   for (int i = 0; i < 4; ++i) {
     stalled.push_back(Connect());
     ASSERT_TRUE(stalled.back()

@@ -24,7 +24,9 @@ class HttpStashE2eTest : public ShimE2eTest {
   std::string GetPath(const std::string& key) {
     return absl::StrCat("/stash/v1.1/count/get/", tenant_, "/public/", key);
   }
-  std::string BatchPath() { return absl::StrCat("/stash/v1.1/count/getbatch/", tenant_, "/public"); }
+  std::string BatchPath() {
+    return absl::StrCat("/stash/v1.1/count/getbatch/", tenant_, "/public");
+  }
 
   // Incr/decr answered 200 with today's key; returns the date the server used.
   void ExpectKeyAnswer(const HttpResult& r, const std::string& counter) {
@@ -91,8 +93,7 @@ TEST_F(HttpStashE2eTest, VisitorsAndTenantsAreSeparate) {
   if (DayChanged()) GTEST_SKIP() << "crossed UTC midnight";
   EXPECT_THAT(http_->Get(GetPath("alice:c:" + today_)).body,
               JsonEq(R"({"status":200,"data":"2"})"));
-  EXPECT_THAT(http_->Get(GetPath("bob:c:" + today_)).body,
-              JsonEq(R"({"status":200,"data":"1"})"));
+  EXPECT_THAT(http_->Get(GetPath("bob:c:" + today_)).body, JsonEq(R"({"status":200,"data":"1"})"));
   EXPECT_THAT(
       http_->Get(absl::StrCat("/stash/v1.1/count/get/other-", tenant_, "/public/alice:c:", today_))
           .body,
@@ -120,14 +121,13 @@ TEST_F(HttpStashE2eTest, GetBatchAnswersExistingKeysAsSent) {
   if (DayChanged()) GTEST_SKIP() << "crossed UTC midnight";
   const std::string ka = "a:c:" + today_;
   const std::string kb = "b:c:" + today_;
-  HttpResult r = http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[")", ka, R"(",")", kb,
-                                                           R"("]})"));
+  HttpResult r =
+      http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[")", ka, R"(",")", kb, R"("]})"));
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_THAT(r.body, JsonEq(absl::StrCat(R"({"status":200,"data":{")", ka, R"(":"2",")", kb,
                                           R"(":"1"}})")));
   // A missing key is left out.
-  r = http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[")", ka,
-                                                R"(","zz:c:2020-01-01"]})"));
+  r = http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[")", ka, R"(","zz:c:2020-01-01"]})"));
   EXPECT_THAT(r.body, JsonEq(absl::StrCat(R"({"status":200,"data":{")", ka, R"(":"2"}})")));
 }
 
@@ -239,8 +239,8 @@ TEST_F(HttpStashE2eTest, GetBatchOfTenKeysWorksElevenIs400) {
   for (int i = 0; i < 10; ++i) keys.push_back(absl::StrCat("\"k", i, ":c:", today_, "\""));
   HttpResult r =
       http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[)", absl::StrJoin(keys, ","), "]}"));
-  EXPECT_THAT(r.body, JsonEq(absl::StrCat(R"({"status":200,"data":{"k0:c:)", today_,
-                                          R"(":"1"}})")));
+  EXPECT_THAT(r.body,
+              JsonEq(absl::StrCat(R"({"status":200,"data":{"k0:c:)", today_, R"(":"1"}})")));
   keys.push_back(absl::StrCat("\"k10:c:", today_, "\""));
   r = http_->PostJson(BatchPath(), absl::StrCat(R"({"keys":[)", absl::StrJoin(keys, ","), "]}"));
   EXPECT_EQ(r.status, 200) << r;
@@ -248,9 +248,10 @@ TEST_F(HttpStashE2eTest, GetBatchOfTenKeysWorksElevenIs400) {
 }
 
 TEST_F(HttpStashE2eTest, GetBatchRejectsBadBodies) {
-  for (const char* body : {"", "{}", R"({"keys":[]})", R"({"keys":"a:c:2020-01-01"})",
-                           R"({"keys":[1]})", R"({"keys":["a:c"]})", R"({"keys":["a:c:2020-02-30"]})",
-                           R"({"keys":["a:c:2020-01-01"],"x":1})", R"({"keys":["a:c:2020-01-01"])"}) {
+  for (const char* body :
+       {"", "{}", R"({"keys":[]})", R"({"keys":"a:c:2020-01-01"})", R"({"keys":[1]})",
+        R"({"keys":["a:c"]})", R"({"keys":["a:c:2020-02-30"]})",
+        R"({"keys":["a:c:2020-01-01"],"x":1})", R"({"keys":["a:c:2020-01-01"])"}) {
     HttpResult r = http_->PostJson(BatchPath(), body);
     EXPECT_EQ(r.status, 200) << body << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << body;
@@ -290,9 +291,9 @@ TEST_F(HttpStashE2eTest, BadDateIs400) {
 }
 
 TEST_F(HttpStashE2eTest, BadIncrBodiesAre400AndWriteNothing) {
-  for (const char* body : {R"({"dimension":"date")", "not json", R"({"dimension":"month"})",
-                           R"({"dimension":"date","extra":1})", R"({"other":"x"})", "[]",
-                           R"({"dimension":1})"}) {
+  for (const char* body :
+       {R"({"dimension":"date")", "not json", R"({"dimension":"month"})",
+        R"({"dimension":"date","extra":1})", R"({"other":"x"})", "[]", R"({"dimension":1})"}) {
     HttpResult r = http_->PostJson(IncrPath("v:refused"), body);
     EXPECT_EQ(r.status, 200) << body << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << body;
@@ -313,11 +314,10 @@ TEST_F(HttpStashE2eTest, WrongMethodIs400) {
 }
 
 TEST_F(HttpStashE2eTest, UnknownStashPathIs404InTheBody) {
-  for (std::string path :
-       {absl::StrCat("/stash/v1.1/count/frob/", tenant_, "/public/v:c"),
-        absl::StrCat("/stash/v1.0/count/incr/", tenant_, "/public/v:c"),
-        absl::StrCat("/stash/v1.1/count/incr/", tenant_, "/private/v:c"),
-        absl::StrCat("/stash/v1.1/count/incr/", tenant_, "/public/v:c/extra")}) {
+  for (std::string path : {absl::StrCat("/stash/v1.1/count/frob/", tenant_, "/public/v:c"),
+                           absl::StrCat("/stash/v1.0/count/incr/", tenant_, "/public/v:c"),
+                           absl::StrCat("/stash/v1.1/count/incr/", tenant_, "/private/v:c"),
+                           absl::StrCat("/stash/v1.1/count/incr/", tenant_, "/public/v:c/extra")}) {
     HttpResult r = http_->Post(path, "");
     EXPECT_EQ(r.status, 200) << path << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":404})")) << path;

@@ -20,8 +20,7 @@ class HttpTallyE2eTest : public ShimE2eTest {
   HttpResult Add(const std::string& op, const std::string& counter, const std::string& countable,
                  const std::string& window, const std::string& body = "") {
     return http_->PostJson(
-        absl::StrCat("/tally/", tenant_, "/", op, "/", counter, "/", countable, "/", window),
-        body);
+        absl::StrCat("/tally/", tenant_, "/", op, "/", counter, "/", countable, "/", window), body);
   }
   HttpResult Count(const std::string& counter, const std::string& countable) {
     return http_->Get(absl::StrCat("/tally/", tenant_, "/ecount/", counter, "/", countable));
@@ -74,8 +73,8 @@ TEST_F(HttpTallyE2eTest, TopKRanksWithOrWithoutTrailingSlash) {
   AddTop("pages", "cart", 1);
   AddTop("pages", "about", 2);
   const std::string want =
-      absl::StrCat(R"({"data":[[")", Key("pages", "home"), R"(","3.0"],[")",
-                   Key("pages", "about"), R"(","2.0"],[")", Key("pages", "cart"), R"(","1.0"]]})");
+      absl::StrCat(R"({"data":[[")", Key("pages", "home"), R"(","3.0"],[")", Key("pages", "about"),
+                   R"(","2.0"],[")", Key("pages", "cart"), R"(","1.0"]]})");
   HttpResult r = Top("pages", "");
   EXPECT_EQ(r.status, 200) << r;
   EXPECT_THAT(r.body, JsonEq(want));
@@ -96,8 +95,7 @@ TEST_F(HttpTallyE2eTest, TopKHonoursKAndBreaksTiesByName) {
 }
 
 TEST_F(HttpTallyE2eTest, TopKWithMetadataAddsAThirdElement) {
-  ASSERT_THAT(Add("topk", "songs", "s1", "60", R"({"metadata":"Song One"})").body,
-              JsonEq(kSaved));
+  ASSERT_THAT(Add("topk", "songs", "s1", "60", R"({"metadata":"Song One"})").body, JsonEq(kSaved));
   ASSERT_THAT(Add("topk", "songs", "s1", "60").body, JsonEq(kSaved));  // keeps the metadata
   ASSERT_THAT(Add("topk", "songs", "s2", "60", R"({"metadata":"{\"artist\":\"X\"}"})").body,
               JsonEq(kSaved));
@@ -139,13 +137,12 @@ TEST_F(HttpTallyE2eTest, TopKWithMetadataAddsAThirdElement) {
 
 TEST_F(HttpTallyE2eTest, MetadataAtTheLimitIsSavedOneMoreIsNot) {
   const std::string at_limit(16384, 'm');
-  EXPECT_THAT(Add("topk", "meta", "ok", "60", absl::StrCat(R"({"metadata":")", at_limit, "\"}"))
-                  .body,
-              JsonEq(kSaved));
-  const std::string over(16385, 'm');
   EXPECT_THAT(
-      Add("topk", "meta", "big", "60", absl::StrCat(R"({"metadata":")", over, "\"}")).body,
-      JsonEq(kNotSaved));
+      Add("topk", "meta", "ok", "60", absl::StrCat(R"({"metadata":")", at_limit, "\"}")).body,
+      JsonEq(kSaved));
+  const std::string over(16385, 'm');
+  EXPECT_THAT(Add("topk", "meta", "big", "60", absl::StrCat(R"({"metadata":")", over, "\"}")).body,
+              JsonEq(kNotSaved));
   // The refused write counted nothing and stored no metadata.
   EXPECT_THAT(Count("meta", "big").body, JsonEq(R"({"status":404})"));
   rapidjson::Document doc = ParseJson(Top("meta", "?metadata=true").body);
@@ -177,8 +174,8 @@ TEST_F(HttpTallyE2eTest, BackslashInANameIsNotSaved) {
 }
 
 TEST_F(HttpTallyE2eTest, BadWriteBodiesAreNotSaved) {
-  for (const char* body : {"not json", R"({"metadata":1})", R"({"meta":"x"})", "[]",
-                           R"({"metadata":"x")"}) {
+  for (const char* body :
+       {"not json", R"({"metadata":1})", R"({"meta":"x"})", "[]", R"({"metadata":"x")"}) {
     EXPECT_THAT(Add("topk", "bodies", "x", "60", body).body, JsonEq(kNotSaved)) << body;
   }
   EXPECT_THAT(Count("bodies", "x").body, JsonEq(R"({"status":404})"));
@@ -192,8 +189,8 @@ TEST_F(HttpTallyE2eTest, BadWriteBodiesAreNotSaved) {
 
 TEST_F(HttpTallyE2eTest, BadTopKQueryIs400) {
   AddTop("q", "a", 1);
-  for (const char* query : {"?k=0", "?k=1001", "?k=abc", "?k=-1", "?k=", "?k=2&bogus=1",
-                            "?metadata=yes", "?k=%zz"}) {
+  for (const char* query :
+       {"?k=0", "?k=1001", "?k=abc", "?k=-1", "?k=", "?k=2&bogus=1", "?metadata=yes", "?k=%zz"}) {
     HttpResult r = Top("q", query);
     EXPECT_EQ(r.status, 200) << query << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << query;
@@ -335,9 +332,9 @@ TEST_F(HttpTallyE2eTest, MetadataTakesFormAndJsLiteralBodies) {
 }
 
 TEST_F(HttpTallyE2eTest, PreflightIsAnswered204) {
-  HttpResult r = http_->Request("OPTIONS", absl::StrCat("/tally/", tenant_, "/topk/c/x/60"),
-                                nullptr, {{"Origin", "https://a.example"},
-                                          {"Access-Control-Request-Method", "POST"}});
+  HttpResult r =
+      http_->Request("OPTIONS", absl::StrCat("/tally/", tenant_, "/topk/c/x/60"), nullptr,
+                     {{"Origin", "https://a.example"}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_EQ(r.status, 204) << r;
   EXPECT_THAT(r.Header("access-control-allow-origin"), Pointee(std::string("*")));
   ASSERT_NE(r.Header("access-control-allow-methods"), nullptr) << r;

@@ -90,9 +90,9 @@ TEST_F(HttpTallyOpsE2eTest, EcountAndTopkOfOneNameKeepTheirOwnCountsAndWindows) 
   ASSERT_NO_FATAL_FAILURE(Restart());
   EXPECT_THAT(Count("p1"), JsonEq(R"({"data":"3"})"));
   EXPECT_THAT(Top(), JsonEq(day_top));
-  EXPECT_THAT(Top("?k=1&metadata=true"),
-              JsonEq(absl::StrCat(R"({"data":[[")", kTenant,
-                                  R"(::views::topk::p1","5.0",null]]})")));
+  EXPECT_THAT(
+      Top("?k=1&metadata=true"),
+      JsonEq(absl::StrCat(R"({"data":[[")", kTenant, R"(::views::topk::p1","5.0",null]]})")));
   // Writes after the restart add to the right counter each.
   ASSERT_NO_FATAL_FAILURE(Post("ecount", "p1", 1));
   ASSERT_NO_FATAL_FAILURE(Post("topk", "p3", 1440));
@@ -127,10 +127,9 @@ TEST_F(HttpTallyOpsE2eTest, SharedCountersOfAnOlderCountdReachBothOpsAtStart) {
     cell.count = 7;
     const int64_t now = absl::ToUnixSeconds(absl::Now());
     const int64_t end = (now / 60 + 1) * 60;  // 60-minute window: 60 s sub-buckets
-    legacy.AddCounter(storage::Table::kTally,
-                      keys::TallyBucketKey(keys::Join({"b", kTenant, "views", "p1"}), end,
-                                           end + 2 * 3600),
-                      cell);
+    legacy.AddCounter(
+        storage::Table::kTally,
+        keys::TallyBucketKey(keys::Join({"b", kTenant, "views", "p1"}), end, end + 2 * 3600), cell);
     legacy.Put(storage::Table::kTallyMeta, keys::Join({"md", kTenant, "views", "p1"}), "Old");
     legacy.Put(storage::Table::kTallyMeta, keys::Join({"cfg", kTenant, "views"}), "60");
     ASSERT_TRUE((*store)->Write(legacy).ok());
@@ -139,8 +138,8 @@ TEST_F(HttpTallyOpsE2eTest, SharedCountersOfAnOlderCountdReachBothOpsAtStart) {
   EXPECT_THAT(server_->stdout_text() + server_->stderr_text(),
               HasSubstr("tally: 3 records of counters shared by ecount and topk copied"));
   EXPECT_THAT(Count("p1"), JsonEq(R"({"data":"7"})"));
-  EXPECT_THAT(Top("?metadata=true"),
-              JsonEq(absl::StrCat(R"({"data":[[")", kTenant, R"(::views::topk::p1","7.0","Old"]]})")));
+  EXPECT_THAT(Top("?metadata=true"), JsonEq(absl::StrCat(R"({"data":[[")", kTenant,
+                                                         R"(::views::topk::p1","7.0","Old"]]})")));
   // From here on they are separate.
   ASSERT_NO_FATAL_FAILURE(Post("ecount", "p1", 60));
   EXPECT_THAT(Count("p1"), JsonEq(R"({"data":"8"})"));

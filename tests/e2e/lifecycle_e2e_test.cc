@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -46,7 +45,6 @@ class LifecycleE2eTest : public ::testing::Test {
     EXPECT_TRUE(server.ok()) << server.status();
     return server.ok() ? *std::move(server) : nullptr;
   }
-
 
   test::ScopedTempDir dir_;
 };

@@ -70,8 +70,8 @@ Scrape Parse(const std::string& text) {
     std::string name = m[1];
     std::string family = name;
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
-      if (absl::EndsWith(name, suffix) && s.types.count(name.substr(0, name.size() -
-                                                                       strlen(suffix)))) {
+      if (absl::EndsWith(name, suffix) &&
+          s.types.count(name.substr(0, name.size() - strlen(suffix)))) {
         family = name.substr(0, name.size() - strlen(suffix));
       }
     }
@@ -181,10 +181,10 @@ TEST_F(MetricsE2eTest, CountersMoveByExactlyTheCallsMade) {
   EXPECT_EQ(http_->Get("/accounts.noSuchMethod?httpStatusCodes=true").status, 404);
 
   Scrape after = ScrapeMetrics();
-  std::string grpc_ok = absl::StrCat("countd_grpc_requests_total{method=\"", kIncr,
-                                     "\",code=\"OK\"}");
-  std::string grpc_bad = absl::StrCat("countd_grpc_requests_total{method=\"", kIncr,
-                                      "\",code=\"INVALID_ARGUMENT\"}");
+  std::string grpc_ok =
+      absl::StrCat("countd_grpc_requests_total{method=\"", kIncr, "\",code=\"OK\"}");
+  std::string grpc_bad =
+      absl::StrCat("countd_grpc_requests_total{method=\"", kIncr, "\",code=\"INVALID_ARGUMENT\"}");
   EXPECT_EQ(delta(after, grpc_ok), 1);
   EXPECT_EQ(delta(after, grpc_bad), 1);
   std::string incr_count =
@@ -209,8 +209,9 @@ TEST_F(MetricsE2eTest, CountersMoveByExactlyTheCallsMade) {
 
 TEST_F(MetricsE2eTest, FamiliesHaveTheirTypesAndHistogramLines) {
   ASSERT_TRUE(Incr(1).ok());
-  ASSERT_EQ(http_->Post("/stash/v1.1/count/incr/site/public/v2:views", R"({"dimension":"date"})",
-                        {{"Content-Type", "application/json"}})
+  ASSERT_EQ(http_
+                ->Post("/stash/v1.1/count/incr/site/public/v2:views", R"({"dimension":"date"})",
+                       {{"Content-Type", "application/json"}})
                 .status,
             200);
   Scrape s = ScrapeMetrics();
@@ -241,8 +242,7 @@ TEST_F(MetricsE2eTest, FamiliesHaveTheirTypesAndHistogramLines) {
   EXPECT_GE(CheckHistogram(s, "countd_grpc_request_duration_seconds",
                            absl::StrCat("method=\"", kIncr, "\"")),
             1);
-  EXPECT_GE(CheckHistogram(s, "countd_http_request_duration_seconds", "route=\"stash.incr\""),
-            1);
+  EXPECT_GE(CheckHistogram(s, "countd_http_request_duration_seconds", "route=\"stash.incr\""), 1);
   // Both increments and the stash write went through Store::Write (the WAL, not fsynced).
   EXPECT_GE(CheckHistogram(s, "countd_rocksdb_write_duration_seconds", "sync=\"none\""), 2);
 

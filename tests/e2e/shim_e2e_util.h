@@ -135,7 +135,8 @@ class ShimE2eTest : public ::testing::Test {
     if (!HasFailure() || server_ == nullptr) return;
     std::optional<test::ExitStatus> exit = server_->WaitForExit(absl::ZeroDuration());
     ADD_FAILURE() << "countd " << (exit.has_value() ? exit->ToString() : "still runs")
-                  << "\nstderr:\n" << server_->stderr_text().substr(0, 4000);
+                  << "\nstderr:\n"
+                  << server_->stderr_text().substr(0, 4000);
   }
 
   static std::string address() { return server_->http_address(); }

@@ -113,8 +113,7 @@ TEST_F(TallyE2eTest, MetadataIsReturnedWhenAsked) {
 
 TEST_F(TallyE2eTest, BadInputIsInvalidArgumentNamingTheField) {
   EXPECT_THAT(Incr("c", "a", 0), IsError(grpc::StatusCode::INVALID_ARGUMENT, "window_minutes"));
-  EXPECT_THAT(Incr("c", "a", 43201),
-              IsError(grpc::StatusCode::INVALID_ARGUMENT, "window_minutes"));
+  EXPECT_THAT(Incr("c", "a", 43201), IsError(grpc::StatusCode::INVALID_ARGUMENT, "window_minutes"));
   EXPECT_THAT(Incr("c/d", "a", 5), IsError(grpc::StatusCode::INVALID_ARGUMENT, "counter"));
   EXPECT_THAT(Incr("c", "a\\b", 5), IsError(grpc::StatusCode::INVALID_ARGUMENT, "countable"));
   EXPECT_THAT(Incr("c", "a", 5, v1::OP_UNSPECIFIED),

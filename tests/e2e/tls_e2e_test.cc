@@ -4,7 +4,6 @@
 // against the same servers. Also the startup refusals for TLS files that do not fit together, and
 // that no key material reaches the logs.
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,7 +118,8 @@ class TlsServerFixture : public ::testing::Test {
       EXPECT_THAT(logs, Not(HasSubstr(lines[1]))) << "a private key line was logged";
     }
     if (HasFailure()) {
-      ADD_FAILURE() << "stdout:\n" << server_->stdout_text().substr(0, 6000) << "\nstderr:\n"
+      ADD_FAILURE() << "stdout:\n"
+                    << server_->stdout_text().substr(0, 6000) << "\nstderr:\n"
                     << server_->stderr_text().substr(0, 4000);
     }
   }
@@ -235,7 +235,8 @@ TEST_F(TlsE2eTest, StartupLogSaysTlsIsOnAndNamesTheCertificate) {
   EXPECT_THAT(out, HasSubstr("tls=on"));
 }
 
-// --- countctl over TLS ----------------------------------------------------------------------------
+// --- countctl over TLS
+// ----------------------------------------------------------------------------
 
 // countctl's arguments: --addr, then `flags`, then `command`.
 std::vector<std::string> CountctlArgs(const std::string& address, std::vector<std::string> flags,
@@ -265,8 +266,8 @@ TEST_F(TlsE2eTest, CountctlReachesTheTlsServerOnlyWithTheCa) {
   }
 
   // --tls-server-name: the certificate names localhost (dialled as 127.0.0.1 here), not another.
-  CommandResult named = Countctl(CountctlArgs(
-      addr, {"--tls-ca-file=" + files_->ca, "--tls-server-name=localhost"}, incr));
+  CommandResult named = Countctl(
+      CountctlArgs(addr, {"--tls-ca-file=" + files_->ca, "--tls-server-name=localhost"}, incr));
   EXPECT_EQ(named.exit_code, 0) << named.out;
   CommandResult misnamed = Countctl(CountctlArgs(
       addr, {"--tls-ca-file=" + files_->ca, "--tls-server-name=not-in-the-cert.example"}, incr));
@@ -297,8 +298,7 @@ TEST_F(MutualTlsE2eTest, GrpcNeedsAClientCertificateFromTheClientCa) {
   grpc::Status other = Incr(TlsChannel(server_->grpc_address(), ca, &files_->pki.other_client),
                             tenant_, kFailingRpcDeadline);
   EXPECT_EQ(other.error_code(), Code::UNAVAILABLE) << Describe(other);
-  EXPECT_THAT(Incr(TlsChannel(server_->grpc_address(), ca, &files_->pki.client), tenant_),
-              IsOk());
+  EXPECT_THAT(Incr(TlsChannel(server_->grpc_address(), ca, &files_->pki.client), tenant_), IsOk());
 }
 
 TEST_F(MutualTlsE2eTest, HttpNeedsAClientCertificateFromTheClientCa) {
@@ -331,11 +331,10 @@ TEST_F(MutualTlsE2eTest, CountctlNeedsAClientCertificateFromTheClientCa) {
   CommandResult none = Countctl(CountctlArgs(addr, {ca}, incr));
   EXPECT_EQ(none.exit_code, 1) << none.out;
   EXPECT_THAT(none.out, HasSubstr("UNAVAILABLE"));
-  CommandResult other = Countctl(CountctlArgs(
-      addr,
-      {ca, "--tls-cert-file=" + files_->other_client_cert,
-       "--tls-key-file=" + files_->other_client_key},
-      incr));
+  CommandResult other = Countctl(CountctlArgs(addr,
+                                              {ca, "--tls-cert-file=" + files_->other_client_cert,
+                                               "--tls-key-file=" + files_->other_client_key},
+                                              incr));
   EXPECT_EQ(other.exit_code, 1) << other.out;
   CommandResult good = Countctl(CountctlArgs(
       addr, {ca, "--tls-cert-file=" + files_->client_cert, "--tls-key-file=" + files_->client_key},
@@ -422,16 +421,16 @@ TEST_F(TlsStartupE2eTest, KeyThatDoesNotMatchTheCertificateIsRefused) {
 }
 
 TEST_F(TlsStartupE2eTest, MissingOrUnreadableFilesAreRefusedNamingTheFlag) {
-  std::string err = ExpectRefusal({"--tls-cert-file=" + dir_.Sub("missing.pem"),
-                                   "--tls-key-file=" + files_.server_key});
+  std::string err = ExpectRefusal(
+      {"--tls-cert-file=" + dir_.Sub("missing.pem"), "--tls-key-file=" + files_.server_key});
   EXPECT_THAT(err, HasSubstr("--tls-cert-file"));
   EXPECT_THAT(err, HasSubstr("missing.pem"));
-  err = ExpectRefusal({"--tls-cert-file=" + files_.server_cert,
-                       "--tls-key-file=" + dir_.Sub("missing.key")});
+  err = ExpectRefusal(
+      {"--tls-cert-file=" + files_.server_cert, "--tls-key-file=" + dir_.Sub("missing.key")});
   EXPECT_THAT(err, HasSubstr("--tls-key-file"));
-  err = ExpectRefusal({"--tls-cert-file=" + files_.server_cert,
-                       "--tls-key-file=" + files_.server_key,
-                       "--tls-client-ca-file=" + dir_.Sub("missing-ca.pem")});
+  err =
+      ExpectRefusal({"--tls-cert-file=" + files_.server_cert, "--tls-key-file=" + files_.server_key,
+                     "--tls-client-ca-file=" + dir_.Sub("missing-ca.pem")});
   EXPECT_THAT(err, HasSubstr("--tls-client-ca-file"));
   // A key file passed as the certificate (no certificate in it).
   err = ExpectRefusal(

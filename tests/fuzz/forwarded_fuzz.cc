@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -55,8 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     CheckList(*parsed, list_text);
     // Trust the fuzz peer too, so that the headers are read.
-    parsed = ProxyList::Parse(absl::StrCat(parsed->ToString(),
-                                           parsed->empty() ? "" : ",", "203.0.113.7"));
+    parsed = ProxyList::Parse(
+        absl::StrCat(parsed->ToString(), parsed->empty() ? "" : ",", "203.0.113.7"));
   }
   Check(parsed.ok() && parsed->Contains(countd::fuzz::kFuzzRemoteIp), "fuzz peer not trusted",
         list_text);
@@ -91,15 +90,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ++hosts;
         Check(!value.empty() && value.size() <= 261, "Host has a bad length", context);
         for (char c : value) {
-          Check(absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-                    absl::StrContains("-._:[]", c),
-                "Host holds a character outside host[:port]", context);
+          Check(
+              absl::ascii_isalnum(static_cast<unsigned char>(c)) || absl::StrContains("-._:[]", c),
+              "Host holds a character outside host[:port]", context);
         }
       }
       Check(hosts == 1, "not exactly one Host header after X-Forwarded-Host", context);
     } else {
-      Check(request.headers == before.headers, "headers changed without X-Forwarded-Host",
-            context);
+      Check(request.headers == before.headers, "headers changed without X-Forwarded-Host", context);
     }
   }
   return 0;

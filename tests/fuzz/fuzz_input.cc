@@ -63,14 +63,15 @@ std::vector<http::HttpRequest> ReadRequests(absl::string_view data,
 }
 
 std::string Describe(const http::HttpRequest& request) {
-  std::string out = absl::StrCat(absl::CHexEscape(request.method), " ",
-                                 absl::CHexEscape(absl::string_view(request.target).substr(0, 600)));
+  std::string out =
+      absl::StrCat(absl::CHexEscape(request.method), " ",
+                   absl::CHexEscape(absl::string_view(request.target).substr(0, 600)));
   for (const auto& [name, value] : request.headers) {
     absl::StrAppend(&out, "\n  ", absl::CHexEscape(name), ": ",
                     absl::CHexEscape(absl::string_view(value).substr(0, 200)));
   }
-  absl::StrAppend(&out, "\n  body (", request.body.size(), " bytes): ",
-                  absl::CHexEscape(absl::string_view(request.body).substr(0, 600)));
+  absl::StrAppend(&out, "\n  body (", request.body.size(),
+                  " bytes): ", absl::CHexEscape(absl::string_view(request.body).substr(0, 600)));
   return out;
 }
 

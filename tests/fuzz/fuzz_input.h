@@ -1,8 +1,8 @@
 // tests/fuzz/fuzz_input.h — turns a fuzz input into HTTP requests as the HTTP server would hand
 // them to the JSON shim. The text format keeps seed files readable:
 //
-//   POST incr/t1/public/v1:c1            <- "<METHOD> <target>"; the target gets a per-target prefix
-//   Content-Type: application/json       <- header lines until an empty line
+//   POST incr/t1/public/v1:c1            <- "<METHOD> <target>"; the target gets a per-target
+//   prefix Content-Type: application/json       <- header lines until an empty line
 //
 //   {"dimension":"date"}                 <- the body: everything up to the separator
 //   @@                                   <- a line "@@" starts the next request

@@ -8,8 +8,7 @@ namespace countd::fuzz {
 
 absl::Time FuzzNow() { return absl::FromUnixSeconds(1709294400); }
 
-FuzzWorld::FuzzWorld()
-    : clock_(FuzzNow()), services_(&store_, &clock_, ServicesOptions{}) {
+FuzzWorld::FuzzWorld() : clock_(FuzzNow()), services_(&store_, &clock_, ServicesOptions{}) {
   shim::ShimServices services;
   services.counters = &services_.counters_api;
   services.tally = &services_.tally_api;

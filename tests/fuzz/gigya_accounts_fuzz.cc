@@ -1,5 +1,6 @@
-// Fuzz target: Gigya accounts.* routes (registerCounters, incrementCounters, getCounters...): parameters by query, form or JSON body -> Counters requests -> the envelope.
-// Input format: tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
+// Fuzz target: Gigya accounts.* routes (registerCounters, incrementCounters, getCounters...):
+// parameters by query, form or JSON body -> Counters requests -> the envelope. Input format:
+// tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
 #include <cstddef>
 #include <cstdint>
 

@@ -1,4 +1,5 @@
-// Fuzz target: Gigya gm.* routes (notifyAction, redeemPoints, set/getActionConfig, getChallengeStatus with include/exclude patterns...) -> GameMechanics requests -> the envelope.
+// Fuzz target: Gigya gm.* routes (notifyAction, redeemPoints, set/getActionConfig,
+// getChallengeStatus with include/exclude patterns...) -> GameMechanics requests -> the envelope.
 // Input format: tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
 #include <cstddef>
 #include <cstdint>

@@ -12,7 +12,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "countd/v1/counters.pb.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -86,8 +85,8 @@ bool CallbackModel(absl::string_view s) {
 GigyaMethod ParseOnlyMethod() {
   return countd::shim::MakeGigyaMethod<countd::v1::RegisterCountersRequest>(
       {"UID", "counters"}, {{"uid", "UID"}},
-      [](const GigyaParams& p, const HttpRequest&)
-          -> absl::StatusOr<countd::v1::RegisterCountersRequest> {
+      [](const GigyaParams& p,
+         const HttpRequest&) -> absl::StatusOr<countd::v1::RegisterCountersRequest> {
         countd::v1::RegisterCountersRequest req;
         if (const std::string* c = p.Find("counters"); c != nullptr && !c->empty()) {
           auto list = countd::shim::ParseGigyaCounters(*c, {"class", "path"});
@@ -108,8 +107,7 @@ void CheckOne(const HttpRequest& request) {
   absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(request);
   if (!params.ok()) {
     const int code = countd::Classify(params.status()).gigya;
-    Check(code == 400001 ||
-              (code == 400006 && countd::logic::FieldOf(params.status()) == "apiKey"),
+    Check(code == 400001 || (code == 400006 && countd::logic::FieldOf(params.status()) == "apiKey"),
           "an unreadable request is not 400001 (nor apiKey and APIKey at once 400006)", context);
   } else {
     if (const std::string* cb = params->Find("callback")) {

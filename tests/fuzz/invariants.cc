@@ -48,8 +48,9 @@ size_t Utf8Chars(absl::string_view s) {
 // Field names that are identifiers wherever they occur.
 const absl::flat_hash_set<std::string>& IdentifierFields() {
   static const auto* names = new absl::flat_hash_set<std::string>{
-      "tenant",  "uid",       "reg_token",    "action_id",  "challenge_id", "visitor_id",
-      "counter_name", "counter", "countable", "request_id", "ip"};
+      "tenant",     "uid",          "reg_token", "action_id", "challenge_id",
+      "visitor_id", "counter_name", "counter",   "countable", "request_id",
+      "ip"};
   return *names;
 }
 
@@ -61,7 +62,8 @@ void CheckString(const Descriptor* msg, const FieldDescriptor* f, const std::str
   const std::string& type = msg->name();
   bool identifier = IdentifierFields().contains(name);
   // class and path of a counter are identifiers; in a CounterQuery they may be regex('...').
-  if ((name == "class" || name == "path") && (type == "CounterPath" || type == "CounterIncrement")) {
+  if ((name == "class" || name == "path") &&
+      (type == "CounterPath" || type == "CounterIncrement")) {
     identifier = true;
   }
   if (name == "challenges" && type == "Action") identifier = true;
@@ -288,8 +290,7 @@ int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse&
   } else {
     Check(code >= 400000 && code < 500000,
           absl::StrCat("errorCode ", code, " is not a client error"), context);
-    Check(status == code / 1000, "statusCode is not the first three digits of errorCode",
-          context);
+    Check(status == code / 1000, "statusCode is not the first three digits of errorCode", context);
     Check(has("errorMessage") && e["errorMessage"].IsString() &&
               std::string(e["errorMessage"].GetString()) != "General Server error",
           "errorMessage missing or generic", context);
@@ -297,8 +298,7 @@ int CheckGigyaAnswer(const http::HttpRequest& request, const http::HttpResponse&
               e["errorDetails"].GetStringLength() > 0,
           "errorDetails missing or empty", context);
     Check(response.status == 200 || response.status == status,
-          "a Gigya refusal answered with an HTTP status other than 200 or its statusCode",
-          context);
+          "a Gigya refusal answered with an HTTP status other than 200 or its statusCode", context);
   }
   return code;
 }
@@ -371,8 +371,8 @@ bool CheckTallyAnswer(const http::HttpRequest& request, const http::HttpResponse
     Check(item.IsArray() && (item.Size() == 2 || item.Size() == 3) && item[0].IsString() &&
               item[1].IsString(),
           "a topk item is not [key, count(, metadata)]", context);
-    Check(absl::StrContains(item[0].GetString(), "::topk::"), "a topk key without ::topk::",
-          context);
+    Check(absl::StrContains(item[0].GetString(), "::topk::"),
+          "a topk key without ::topk::", context);
     absl::string_view count(item[1].GetString(), item[1].GetStringLength());
     Check(absl::ConsumeSuffix(&count, ".0") && IsDecimal(count), "a topk count is not N.0",
           context);
@@ -426,9 +426,9 @@ void CheckNoRoute(const http::HttpRequest& request, const http::HttpResponse& re
   Check(response.status == 404, "an unrouted path is not HTTP 404", context);
   rapidjson::Document doc;
   const rapidjson::Value& b = ObjectBody(response.body, &doc, context);
-  Check(b.HasMember("error") && b["error"].IsString() && b.HasMember("path") &&
-            b["path"].IsString(),
-        "an unrouted path is not {\"error\":\"no route\",\"path\":...}", context);
+  Check(
+      b.HasMember("error") && b["error"].IsString() && b.HasMember("path") && b["path"].IsString(),
+      "an unrouted path is not {\"error\":\"no route\",\"path\":...}", context);
 }
 
 const google::protobuf::MethodDescriptor* CanonicalMethod(absl::string_view path) {

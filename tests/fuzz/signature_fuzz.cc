@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -109,7 +108,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::string base = countd::shim::SignatureBaseString(method, *url, params);
   const std::string upper_method = absl::AsciiStrToUpper(method);
-  Check(base.size() > upper_method.size() && base.compare(0, upper_method.size(), upper_method) == 0);
+  Check(base.size() > upper_method.size() &&
+        base.compare(0, upper_method.size(), upper_method) == 0);
   Check(base[upper_method.size()] == '&');
   absl::string_view rest = absl::string_view(base).substr(upper_method.size() + 1);
   size_t amp = rest.find('&');

@@ -1,5 +1,5 @@
-// Fuzz target: Stash routes (/stash/v1.1/count/{incr,decr,get,getbatch}/...) -> Counters requests -> {"status":N,...}.
-// Input format: tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
+// Fuzz target: Stash routes (/stash/v1.1/count/{incr,decr,get,getbatch}/...) -> Counters requests
+// -> {"status":N,...}. Input format: tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
 #include <cstddef>
 #include <cstdint>
 

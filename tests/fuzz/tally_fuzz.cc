@@ -1,5 +1,5 @@
-// Fuzz target: Tally routes (/tally/<tracking_id>/<ecount|topk>/...) -> Tally requests -> the Tally bodies.
-// Input format: tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
+// Fuzz target: Tally routes (/tally/<tracking_id>/<ecount|topk>/...) -> Tally requests -> the Tally
+// bodies. Input format: tests/fuzz/fuzz_input.h; checks: tests/fuzz/route_fuzz.h.
 #include <cstddef>
 #include <cstdint>
 

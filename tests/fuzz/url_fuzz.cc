@@ -52,7 +52,8 @@ using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 std::string FormOf(const Pairs& pairs) {
   std::vector<std::string> parts;
-  for (const auto& [name, value] : pairs) parts.push_back(absl::StrCat(Encode(name), "=", Encode(value)));
+  for (const auto& [name, value] : pairs)
+    parts.push_back(absl::StrCat(Encode(name), "=", Encode(value)));
   return absl::StrJoin(parts, "&");
 }
 
@@ -67,8 +68,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   for (bool plus_is_space : {false, true}) {
     absl::optional<std::string> decoded = PercentDecode(in, plus_is_space);
-    Check(decoded.has_value() != ShouldRefuse(in), "PercentDecode refuses what the model accepts "
-                                                   "(or the other way round)", context);
+    Check(decoded.has_value() != ShouldRefuse(in),
+          "PercentDecode refuses what the model accepts "
+          "(or the other way round)",
+          context);
     if (!decoded.has_value()) continue;
     Check(decoded->find('\0') == std::string::npos, "PercentDecode produced a NUL byte", context);
     Check(decoded->size() <= in.size(), "PercentDecode output longer than its input", context);

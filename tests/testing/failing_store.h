@@ -74,8 +74,7 @@ class FailingStore : public storage::Store {
   std::vector<absl::StatusOr<storage::CounterCell>> MultiGetCounters(
       storage::Table table, const std::vector<std::string>& keys) override {
     if (Take(Op::kGet)) {
-      return std::vector<absl::StatusOr<storage::CounterCell>>(keys.size(),
-                                                               Injected("multiget"));
+      return std::vector<absl::StatusOr<storage::CounterCell>>(keys.size(), Injected("multiget"));
     }
     return base_->MultiGetCounters(table, keys);
   }

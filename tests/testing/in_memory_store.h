@@ -99,12 +99,8 @@ class InMemoryStore : public storage::Store {
     for (const storage::WriteBatch::Op& op : batch.ops()) {
       Map& map = Tab(op.table);
       switch (op.type) {
-        case storage::WriteBatch::OpType::kPut:
-          map[op.key] = op.value;
-          break;
-        case storage::WriteBatch::OpType::kDelete:
-          map.erase(op.key);
-          break;
+        case storage::WriteBatch::OpType::kPut: map[op.key] = op.value; break;
+        case storage::WriteBatch::OpType::kDelete: map.erase(op.key); break;
         case storage::WriteBatch::OpType::kAddCounter: {
           storage::CounterCell delta, current;
           storage::DecodeCounterCell(op.value, &delta);

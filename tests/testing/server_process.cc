@@ -159,8 +159,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
       new ServerProcess(pid, out[0], std::move(stderr_path), options.wait_for_http));
 }
 
-ServerProcess::ServerProcess(pid_t pid, int stdout_fd, std::string stderr_path,
-                             bool wait_for_http)
+ServerProcess::ServerProcess(pid_t pid, int stdout_fd, std::string stderr_path, bool wait_for_http)
     : pid_(pid),
       stdout_fd_(stdout_fd),
       stderr_path_(std::move(stderr_path)),
@@ -228,9 +227,8 @@ absl::Status ServerProcess::WaitUntilListening(absl::Duration timeout) {
     auto listening = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !grpc_address_.empty() && (!wait_for_http_ || !http_address_.empty());
     };
-    auto done = [this, &listening]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return listening() || stdout_closed_;
-    };
+    auto done = [this, &listening]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return listening() || stdout_closed_; };
     mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
     if (listening()) return absl::OkStatus();
     if (!stdout_closed_) {
@@ -262,8 +260,8 @@ absl::Status ServerProcess::Signal(int sig) {
   absl::MutexLock lock(&wait_mu_);
   // Never signal a reaped pid: the number may belong to another process by now.
   if (exit_.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat("countd (pid ", pid_, ") already ended: ",
-                                                      exit_->ToString()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("countd (pid ", pid_, ") already ended: ", exit_->ToString()));
   }
   if (kill(pid_, sig) != 0) {
     return absl::FailedPreconditionError(absl::StrCat("kill(", pid_, "): ", strerror(errno)));

@@ -67,8 +67,7 @@ class ServerProcess {
   // Launches the binary without waiting for it: for tests of startup failures. Pair with
   // WaitUntilListening() or WaitForExit(). Same thread rule as Start(). Errors:
   // FAILED_PRECONDITION when the binary cannot be found or the process cannot be created.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(
-      const ServerProcessOptions& options);
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(const ServerProcessOptions& options);
 
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;

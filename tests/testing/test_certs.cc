@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -18,7 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/logic/openssl_util.h"
+#include "server/util/openssl_util.h"
 
 namespace countd::test {
 namespace {
@@ -121,8 +120,7 @@ absl::StatusOr<TestCert> SignAndExport(X509* cert, EVP_PKEY* signer, EVP_PKEY* k
 absl::StatusOr<TestCert> MakeTestCa(const std::string& common_name) {
   PkeyPtr key(EVP_EC_gen("P-256"));
   if (key == nullptr) return Fail("EVP_EC_gen");
-  absl::StatusOr<X509Ptr> cert =
-      NewCert(key.get(), common_name, nullptr, absl::Hours(24 * 2));
+  absl::StatusOr<X509Ptr> cert = NewCert(key.get(), common_name, nullptr, absl::Hours(24 * 2));
   if (!cert.ok()) return cert.status();
   X509* x = cert->get();
   for (auto [nid, value] : {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:TRUE"},
@@ -137,8 +135,7 @@ absl::StatusOr<TestCert> MakeTestCa(const std::string& common_name) {
 absl::StatusOr<TestCert> MakeTestLeaf(const TestCert& issuer, const LeafOptions& options) {
   BioPtr cert_bio(
       BIO_new_mem_buf(issuer.cert_pem.data(), static_cast<int>(issuer.cert_pem.size())));
-  BioPtr key_bio(
-      BIO_new_mem_buf(issuer.key_pem.data(), static_cast<int>(issuer.key_pem.size())));
+  BioPtr key_bio(BIO_new_mem_buf(issuer.key_pem.data(), static_cast<int>(issuer.key_pem.size())));
   if (cert_bio == nullptr || key_bio == nullptr) return Fail("BIO_new_mem_buf");
   X509Ptr issuer_cert(PEM_read_bio_X509(cert_bio.get(), nullptr, &NoPassphrase, nullptr));
   PkeyPtr issuer_key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &NoPassphrase, nullptr));

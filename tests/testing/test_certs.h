@@ -24,9 +24,9 @@ enum class CertUsage { kServer, kClient };
 struct LeafOptions {
   std::string common_name = "countd-test";
   CertUsage usage = CertUsage::kServer;
-  std::vector<std::string> dns_names = {"localhost"};  // subjectAltName DNS entries
+  std::vector<std::string> dns_names = {"localhost"};            // subjectAltName DNS entries
   std::vector<std::string> ip_addresses = {"127.0.0.1", "::1"};  // subjectAltName IP entries
-  absl::Duration valid_for = absl::Hours(24);  // from an hour ago (clock skew)
+  absl::Duration valid_for = absl::Hours(24);                    // from an hour ago (clock skew)
 };
 
 // A self-signed CA (P-256, SHA-256, basicConstraints CA:TRUE, keyCertSign).

@@ -8,7 +8,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "rapidjson/document.h"
 #include "server/logic/status_util.h"
@@ -76,20 +75,20 @@ std::string ActionJson(const v1::Action& a) {
   for (int i = 0; i < a.challenges_size(); ++i) {
     absl::StrAppend(&challenges, i == 0 ? "" : ",", JsonQuote(a.challenges(i)));
   }
-  return absl::StrCat("{\"actionID\":", JsonQuote(a.action_id()), ",\"title\":",
-                      JsonQuote(a.title()), ",\"description\":", JsonQuote(a.description()),
-                      ",\"points\":", a.points(), ",\"challenges\":", challenges, "]}");
+  return absl::StrCat("{\"actionID\":", JsonQuote(a.action_id()),
+                      ",\"title\":", JsonQuote(a.title()),
+                      ",\"description\":", JsonQuote(a.description()), ",\"points\":", a.points(),
+                      ",\"challenges\":", challenges, "]}");
 }
 
 std::string ChallengeJson(const v1::Challenge& c) {
   std::string levels = "[";
   for (int i = 0; i < c.levels_size(); ++i) {
     const v1::Level& l = c.levels(i);
-    absl::StrAppend(&levels, i == 0 ? "" : ",", "{\"level\":", l.level(),
-                    ",\"title\":", JsonQuote(l.title()),
-                    ",\"description\":", JsonQuote(l.description()),
-                    ",\"badgeURL\":", JsonQuote(l.badge_url()),
-                    ",\"pointsRequired\":", l.points_required(), "}");
+    absl::StrAppend(
+        &levels, i == 0 ? "" : ",", "{\"level\":", l.level(), ",\"title\":", JsonQuote(l.title()),
+        ",\"description\":", JsonQuote(l.description()), ",\"badgeURL\":", JsonQuote(l.badge_url()),
+        ",\"pointsRequired\":", l.points_required(), "}");
   }
   return absl::StrCat("{\"challengeID\":", JsonQuote(c.challenge_id()),
                       ",\"title\":", JsonQuote(c.title()),
@@ -354,7 +353,8 @@ Fields GetActionsLog(GmApi* api, const v1::GetActionsLogRequest& req) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the time frame holds more than ", kGigyaActionsLogMaxActions,
           " actions, the most gm.getActionsLog answers at once: page with pageSize (1..",
-          kGigyaActionsLogPageSize, ") and pageToken (each answer's nextPageToken), or give a "
+          kGigyaActionsLogPageSize,
+          ") and pageToken (each answer's nextPageToken), or give a "
           "shorter time frame (startTime, endTime)"));
     }
     page.set_page_token(next_page_token);
@@ -380,8 +380,9 @@ Fields GetTopUsers(GmApi* api, const v1::GetTopUsersRequest& req) {
   std::string out = "\"users\":[";
   for (int i = 0; i < resp.users_size(); ++i) {
     const v1::TopUser& u = resp.users(i);
-    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"UID\":", JsonQuote(u.uid()), ",\"rank\":",
-                    u.rank(), ",\"achievements\":", AchievementsJson(u.achievements()), "}");
+    absl::StrAppend(&out, i == 0 ? "" : ",", "{\"UID\":", JsonQuote(u.uid()),
+                    ",\"rank\":", u.rank(),
+                    ",\"achievements\":", AchievementsJson(u.achievements()), "}");
   }
   return out + "]";
 }
@@ -426,9 +427,9 @@ void AddPlain(GigyaMethodTable* table, GmApi* api, const char* name,
               absl::flat_hash_set<std::string> params, Names names,
               absl::StatusOr<Req> (*parse)(const GigyaParams&, const http::HttpRequest&),
               absl::Status (GmApi::*method)(const Req&, Resp*)) {
-  (*table)[name] = MakeGigyaMethod<Req>(
-      std::move(params), std::move(names), parse,
-      [api, method](const Req& req) { return CallOnly(api, method, req); });
+  (*table)[name] =
+      MakeGigyaMethod<Req>(std::move(params), std::move(names), parse,
+                           [api, method](const Req& req) { return CallOnly(api, method, req); });
 }
 
 }  // namespace
@@ -438,13 +439,13 @@ void AddGmMethods(GmApi* api, GigyaMethodTable* table) {
            {{"action_id", "action"}}, ParseNotifyAction, &GmApi::NotifyAction);
   AddPlain(table, api, "gm.redeemPoints", {"UID", "challenge", "points", "requestID"},
            {{"challenge_id", "challenge"}}, ParseRedeemPoints, &GmApi::RedeemPoints);
-  Add(table, api, "gm.getActionsLog", {"UID", "startTime", "endTime", "pageSize", "pageToken"},
-      {}, ParseGetActionsLog, GetActionsLog);
+  Add(table, api, "gm.getActionsLog", {"UID", "startTime", "endTime", "pageSize", "pageToken"}, {},
+      ParseGetActionsLog, GetActionsLog);
   Add(table, api, "gm.getChallengeStatus", {"UID", "includeChallenges", "excludeChallenges"},
-      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}},
-      ParseGetChallengeStatus, GetChallengeStatus);
-  AddPlain(table, api, "gm.resetLevelStatus", {"UID", "challenge"},
-           {{"challenge_id", "challenge"}}, ParseResetLevelStatus, &GmApi::ResetLevelStatus);
+      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}}, ParseGetChallengeStatus,
+      GetChallengeStatus);
+  AddPlain(table, api, "gm.resetLevelStatus", {"UID", "challenge"}, {{"challenge_id", "challenge"}},
+           ParseResetLevelStatus, &GmApi::ResetLevelStatus);
   Add(table, api, "gm.getTopUsers",
       {"UID", "challenge", "totalCount", "period", "includeSelf", "friendsCount"},
       {{"challenge_id", "challenge"}}, ParseGetTopUsers, GetTopUsers);
@@ -461,8 +462,8 @@ void AddGmMethods(GmApi* api, GigyaMethodTable* table) {
            ParseSetChallengeConfig, &GmApi::SetChallengeConfig);
   Add(table, api, "gm.getChallengeConfig",
       {"includeChallenges", "excludeChallenges", "includeDisabledChallenges", "lang"},
-      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}},
-      ParseGetChallengeConfig, GetChallengeConfig);
+      {{"include", "includeChallenges"}, {"exclude", "excludeChallenges"}}, ParseGetChallengeConfig,
+      GetChallengeConfig);
   AddPlain(table, api, "gm.deleteChallenge", {"challengeID"}, {{"challenge_id", "challengeID"}},
            ParseDeleteChallenge, &GmApi::DeleteChallenge);
 }

@@ -28,9 +28,18 @@ namespace {
 // Accepted by every method: envelope controls, and the credentials of Gigya's SDKs (checked by
 // the authentication layer when configured; never echoed).
 const absl::flat_hash_set<std::string>& CommonParams() {
-  static const auto* params = new absl::flat_hash_set<std::string>{
-      "apiKey", "APIKey", "format", "callback", "context", "httpStatusCodes",
-      "dontHandleScreenSet", "secret", "userKey", "timestamp", "nonce", "sig"};
+  static const auto* params = new absl::flat_hash_set<std::string>{"apiKey",
+                                                                   "APIKey",
+                                                                   "format",
+                                                                   "callback",
+                                                                   "context",
+                                                                   "httpStatusCodes",
+                                                                   "dontHandleScreenSet",
+                                                                   "secret",
+                                                                   "userKey",
+                                                                   "timestamp",
+                                                                   "nonce",
+                                                                   "sig"};
   return *params;
 }
 
@@ -71,7 +80,7 @@ struct Envelope {
   std::string error_details;
   const std::string* context = nullptr;
   bool context_is_json = false;  // `context` is JSON text (a JSON body's non-string value)
-  std::string fields;  // the method's members, already JSON
+  std::string fields;            // the method's members, already JSON
 };
 
 std::string EnvelopeJson(const Envelope& e) {
@@ -88,8 +97,7 @@ std::string EnvelopeJson(const Envelope& e) {
   }
   absl::StrAppend(&out, ",\"apiVersion\":2,\"statusCode\":", status, ",\"statusReason\":\"",
                   ReasonPhrase(status), "\",\"time\":\"",
-                  absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-                  "\"");
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), "\"");
   if (!e.fields.empty()) absl::StrAppend(&out, ",", e.fields);
   out += "}";
   return out;
@@ -99,10 +107,10 @@ std::string EnvelopeJson(const Envelope& e) {
 // "startTime").
 std::string GigyaName(absl::string_view snake) {
   static const auto* special = new absl::flat_hash_map<std::string, std::string>{
-      {"tenant", "apiKey"},         {"uid", "UID"},
-      {"reg_token", "regToken"},    {"request_id", "requestID"},
-      {"action_id", "actionID"},    {"challenge_id", "challengeID"},
-      {"badge_url", "badgeURL"},    {"points_7days", "points7Days"}};
+      {"tenant", "apiKey"},      {"uid", "UID"},
+      {"reg_token", "regToken"}, {"request_id", "requestID"},
+      {"action_id", "actionID"}, {"challenge_id", "challengeID"},
+      {"badge_url", "badgeURL"}, {"points_7days", "points7Days"}};
   auto it = special->find(snake);
   if (it != special->end()) return it->second;
   std::string out;
@@ -128,9 +136,9 @@ std::string GigyaField(absl::string_view field, const GigyaMethod* method) {
     size_t best = 0;
     const std::string* replacement = nullptr;
     for (const auto& [from, to] : method->field_names) {
-      bool boundary = field.size() == from.size() || from.back() == '.' ||
-                      (field.size() > from.size() &&
-                       (field[from.size()] == '.' || field[from.size()] == '['));
+      bool boundary =
+          field.size() == from.size() || from.back() == '.' ||
+          (field.size() > from.size() && (field[from.size()] == '.' || field[from.size()] == '['));
       if (from.size() > best && absl::StartsWith(field, from) && boundary) {
         best = from.size();
         replacement = &to;
@@ -292,8 +300,8 @@ std::vector<std::string> GigyaParams::Repeated(
 absl::StatusOr<bool> ParseGigyaBool(absl::string_view name, absl::string_view text) {
   if (absl::EqualsIgnoreCase(text, "true") || text == "1") return true;
   if (absl::EqualsIgnoreCase(text, "false") || text == "0") return false;
-  return logic::BadValue(name, absl::StrCat(logic::Quote(text),
-                                            " is not a boolean: send true or false (or 1 or 0)"));
+  return logic::BadValue(
+      name, absl::StrCat(logic::Quote(text), " is not a boolean: send true or false (or 1 or 0)"));
 }
 
 absl::StatusOr<std::string> GigyaParams::Required(absl::string_view name) const {
@@ -314,7 +322,9 @@ std::vector<std::string> GigyaParams::Unknown(
 
 bool IsValidJsonpCallback(absl::string_view name) {
   if (name.empty() || name.size() > 128) return false;
-  auto head = [](char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+  auto head = [](char c) {
+    return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+  };
   if (!head(name[0])) return false;
   for (char c : name.substr(1)) {
     if (!head(c) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '.') return false;

@@ -58,10 +58,10 @@ absl::StatusOr<std::string> SignatureNormalizedUrl(bool secure, absl::string_vie
   const char* scheme = secure ? "https" : "http";
   std::string out = absl::StrCat(scheme, "://", absl::AsciiStrToLower(name));
   if (!port.empty() || host.back() == ':') {
-    bool digits = !port.empty() && port.size() <= 5 &&
-                  std::all_of(port.begin(), port.end(), [](char c) {
-                    return absl::ascii_isdigit(static_cast<unsigned char>(c));
-                  });
+    bool digits =
+        !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), [](char c) {
+          return absl::ascii_isdigit(static_cast<unsigned char>(c));
+        });
     int number = 0;
     if (!digits || !absl::SimpleAtoi(port, &number) || number < 1 || number > 65535) {
       return logic::BadValue("Host", "port must be a number in 1..65535");
@@ -73,9 +73,9 @@ absl::StatusOr<std::string> SignatureNormalizedUrl(bool secure, absl::string_vie
 }
 
 std::string SignatureSortedQuery(SignatureParams params) {
-  params.erase(std::remove_if(params.begin(), params.end(),
-                              [](const auto& p) { return p.first == "sig"; }),
-               params.end());
+  params.erase(
+      std::remove_if(params.begin(), params.end(), [](const auto& p) { return p.first == "sig"; }),
+      params.end());
   // std::string compares as unsigned bytes (char_traits<char>::lt), i.e. byte order.
   std::sort(params.begin(), params.end());
   std::string out;

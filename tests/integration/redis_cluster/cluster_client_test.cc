@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"

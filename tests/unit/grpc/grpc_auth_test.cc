@@ -2,7 +2,6 @@
 // malformed keys), checked against a real tenant registry, and the operator token for Admin.
 #include "server/grpc/grpc_auth.h"
 
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -86,8 +85,8 @@ class GrpcAuthTest : public ::testing::Test {
     return auth_->Check(metadata.Build(), access, tenant);
   }
 
-  static void ExpectFailure(const absl::Status& s, absl::StatusCode code,
-                            absl::string_view why, absl::string_view field) {
+  static void ExpectFailure(const absl::Status& s, absl::StatusCode code, absl::string_view why,
+                            absl::string_view field) {
     EXPECT_EQ(s.code(), code) << s;
     EXPECT_EQ(logic::ReasonOf(s), why) << s;
     EXPECT_EQ(logic::FieldOf(s), field) << s;
@@ -134,9 +133,9 @@ TEST_F(GrpcAuthTest, MissingRepeatedOrMalformedCredentialsAreUnauthenticated) {
 }
 
 TEST_F(GrpcAuthTest, WrongSecretOrUnknownTenantIsUnauthenticated) {
-  ExpectFailure(Check(MetadataBuilder().Add("authorization", "Bearer site1:" + other_.secret),
-                      Access::kRead),
-                absl::StatusCode::kUnauthenticated, reason::kBadSecret, "authorization");
+  ExpectFailure(
+      Check(MetadataBuilder().Add("authorization", "Bearer site1:" + other_.secret), Access::kRead),
+      absl::StatusCode::kUnauthenticated, reason::kBadSecret, "authorization");
   ExpectFailure(Check(MetadataBuilder().Add("authorization", "Bearer nobody:" + writer_.secret),
                       Access::kRead, "nobody"),
                 absl::StatusCode::kUnauthenticated, reason::kUnknownTenant, "authorization");
@@ -158,11 +157,11 @@ TEST_F(GrpcAuthTest, OperatorCallsNeedTheOperatorToken) {
   EXPECT_TRUE(Check(MetadataBuilder().Add("authorization", absl::StrCat("Bearer ", kOperatorToken)),
                     Access::kOperator, "")
                   .ok());
-  ExpectFailure(Check(MetadataBuilder(), Access::kOperator, ""),
-                absl::StatusCode::kUnauthenticated, reason::kNoCredentials, "");
-  ExpectFailure(Check(MetadataBuilder().Add("authorization", "Bearer not-the-token"),
-                      Access::kOperator, ""),
-                absl::StatusCode::kUnauthenticated, reason::kBadSecret, "authorization");
+  ExpectFailure(Check(MetadataBuilder(), Access::kOperator, ""), absl::StatusCode::kUnauthenticated,
+                reason::kNoCredentials, "");
+  ExpectFailure(
+      Check(MetadataBuilder().Add("authorization", "Bearer not-the-token"), Access::kOperator, ""),
+      absl::StatusCode::kUnauthenticated, reason::kBadSecret, "authorization");
   // A tenant that authenticates is known, and refused Admin.
   ExpectFailure(Check(MetadataBuilder().Add("authorization", "Bearer site1:" + writer_.secret),
                       Access::kOperator, ""),
@@ -181,10 +180,8 @@ TEST_F(GrpcAuthTest, TenantChecksOffLetEveryTenantCallThrough) {
 
 TEST_F(GrpcAuthTest, NoMessageHoldsASecretOrTheToken) {
   std::vector<absl::Status> failures = {
-      Check(MetadataBuilder().Add("authorization", "Bearer site1:" + other_.secret),
-            Access::kRead),
-      Check(MetadataBuilder().Add("authorization", "Bearer site2:" + other_.secret),
-            Access::kRead),
+      Check(MetadataBuilder().Add("authorization", "Bearer site1:" + other_.secret), Access::kRead),
+      Check(MetadataBuilder().Add("authorization", "Bearer site2:" + other_.secret), Access::kRead),
       Check(MetadataBuilder().Add("authorization", "Bearer site1:" + writer_.secret),
             Access::kOperator, ""),
   };

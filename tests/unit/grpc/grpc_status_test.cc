@@ -9,7 +9,8 @@ namespace countd::grpc_edge {
 namespace {
 
 TEST(ErrorsTest, ToGrpcStatusKeepsTheMessage) {
-  grpc::Status s = ToGrpcStatus(logic::BadFormat("counters[2].path", "\"a/\" must not end with '/'"));
+  grpc::Status s =
+      ToGrpcStatus(logic::BadFormat("counters[2].path", "\"a/\" must not end with '/'"));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "counters[2].path: \"a/\" must not end with '/'");
 

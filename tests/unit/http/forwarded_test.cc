@@ -125,8 +125,8 @@ TEST(ApplyForwardedHeadersTest, TrustedPeerRestoresClientSchemeAndHost) {
 TEST(ApplyForwardedHeadersTest, ClientIsTheFirstUntrustedHopFromTheRight) {
   const ProxyList proxies = Proxies("10.0.0.0/8");
   // The client sent its own X-Forwarded-For; the proxies appended the real hops.
-  HttpRequest r = From("10.0.0.2", {{"x-forwarded-for", "1.1.1.1, 198.51.100.7"},
-                                    {"x-forwarded-for", "10.0.0.9"}});
+  HttpRequest r = From(
+      "10.0.0.2", {{"x-forwarded-for", "1.1.1.1, 198.51.100.7"}, {"x-forwarded-for", "10.0.0.9"}});
   ASSERT_TRUE(ApplyForwardedHeaders(proxies, &r).ok());
   EXPECT_EQ(r.remote_ip, "198.51.100.7");
   // Garbage left of the client is never read.

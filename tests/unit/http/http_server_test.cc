@@ -10,8 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -109,7 +107,8 @@ class Curl {
     CurlResult result;
     curl_easy_setopt(handle_, CURLOPT_URL, url.c_str());
     curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(kCap)));
+    curl_easy_setopt(handle_, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(absl::ToInt64Milliseconds(kCap)));
     curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, &AppendBody);
     curl_easy_setopt(handle_, CURLOPT_WRITEDATA, &result);
     curl_easy_setopt(handle_, CURLOPT_HEADERFUNCTION, &AppendHeader);
@@ -239,8 +238,8 @@ class HttpServerTest : public ::testing::Test {
         [this](const std::string& target, absl::string_view kind) { return Reject(target, kind); });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    base_ = absl::StrCat(options.tls.has_value() ? "https" : "http", "://127.0.0.1:",
-                         server_->port());
+    base_ =
+        absl::StrCat(options.tls.has_value() ? "https" : "http", "://127.0.0.1:", server_->port());
   }
 
   // Echoes the request: body as sent, the rest in X- headers.
@@ -261,7 +260,8 @@ class HttpServerTest : public ::testing::Test {
                         {"X-Query", request.query},
                         {"X-Remote-Ip", request.remote_ip},
                         {"X-Body-Size", std::to_string(request.body.size())}};
-    if (const std::string* v = request.Header("x-test")) response.headers.emplace_back("X-Echo", *v);
+    if (const std::string* v = request.Header("x-test"))
+      response.headers.emplace_back("X-Echo", *v);
     if (request.path == "/bad-header") {
       response.headers.emplace_back("X-Injected", "a\r\nSet-Cookie: evil=1");
       response.headers.emplace_back("Bad Name", "x");
@@ -322,8 +322,8 @@ TEST_F(HttpServerTest, PortZeroBindsARealPort) {
 }
 
 TEST_F(HttpServerTest, LocalhostMeansLoopbackV4) {
-  auto server = HttpServer::Start("localhost:0", TestOptions(),
-                                  [](const HttpRequest&) { return HttpResponse(); }, nullptr);
+  auto server = HttpServer::Start(
+      "localhost:0", TestOptions(), [](const HttpRequest&) { return HttpResponse(); }, nullptr);
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_EQ((*server)->address(), absl::StrCat("127.0.0.1:", (*server)->port()));
 }
@@ -332,8 +332,8 @@ TEST_F(HttpServerTest, MalformedAddressIsInvalidArgument) {
   for (const char* addr : {"", "nonsense", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
                            "127.0.0.1:abc", "127.0.0.1:-1", ":80", "example.com:80", "::1:80",
                            "[::1:80", "1.2.3:80", "127.0.0.1:8080:1"}) {
-    auto server = HttpServer::Start(addr, TestOptions(),
-                                    [](const HttpRequest&) { return HttpResponse(); }, nullptr);
+    auto server = HttpServer::Start(
+        addr, TestOptions(), [](const HttpRequest&) { return HttpResponse(); }, nullptr);
     EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument) << "addr=" << addr;
   }
 }
@@ -343,8 +343,8 @@ TEST_F(HttpServerTest, EmptyHandlerAndBadOptionsAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
   HttpServerOptions options = TestOptions();
   options.threads = 0;
-  EXPECT_EQ(HttpServer::Start("127.0.0.1:0", options,
-                              [](const HttpRequest&) { return HttpResponse(); }, nullptr)
+  EXPECT_EQ(HttpServer::Start(
+                "127.0.0.1:0", options, [](const HttpRequest&) { return HttpResponse(); }, nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
@@ -352,8 +352,9 @@ TEST_F(HttpServerTest, EmptyHandlerAndBadOptionsAreInvalidArgument) {
 
 TEST_F(HttpServerTest, PortInUseIsUnavailable) {
   StartServer();
-  auto second = HttpServer::Start(server_->address(), TestOptions(),
-                                  [](const HttpRequest&) { return HttpResponse(); }, nullptr);
+  auto second = HttpServer::Start(
+      server_->address(), TestOptions(), [](const HttpRequest&) { return HttpResponse(); },
+      nullptr);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
 }
 
@@ -402,8 +403,9 @@ TEST_F(HttpServerTest, ChunkedBodyIsDechunked) {
   StartServer();
   RawClient c(server_->port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                     "Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+             "Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
   std::string got = c.ReadUntilEof();
   EXPECT_THAT(got, HasSubstr("HTTP/1.1 200"));
   EXPECT_THAT(got, HasSubstr("\r\n\r\nhello world"));
@@ -437,9 +439,10 @@ TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer();
   RawClient c(server_->port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
-                     "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+             "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   std::string got = c.ReadUntilEof();
   EXPECT_TRUE(c.eof());
   EXPECT_EQ(CountOccurrences(got, "HTTP/1.1 200 OK"), 3) << got;
@@ -527,8 +530,9 @@ TEST_F(HttpServerTest, ChunkedBodyOverLimitIsRejectedAndClosed) {
   StartServer(options);
   RawClient c(server_->port());
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.Send("POST /chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "10\r\n0123456789abcdef\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "10\r\n0123456789abcdef\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n"));
   std::string got = c.ReadUntilEof();
   EXPECT_TRUE(c.eof());
   EXPECT_THAT(got, HasSubstr("HTTP/1.1 413"));
@@ -574,7 +578,7 @@ TEST_F(HttpServerTest, HostileInputNeverReachesHandlerOrKillsServer) {
       "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n",
       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-      "GET / HTTP/1.1\r\nX : a\r\n\r\n",                 // space before the colon
+      "GET / HTTP/1.1\r\nX : a\r\n\r\n",  // space before the colon
       "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -753,8 +757,8 @@ TEST_F(HttpServerTest, ShutdownLetsInFlightRequestFinish) {
 TEST_F(HttpServerTest, DefaultRejectionsWithoutRejectHandler) {
   HttpServerOptions options = TestOptions();
   options.max_body_bytes = 10;
-  auto server = HttpServer::Start("127.0.0.1:0", options,
-                                  [](const HttpRequest&) { return HttpResponse(); }, nullptr);
+  auto server = HttpServer::Start(
+      "127.0.0.1:0", options, [](const HttpRequest&) { return HttpResponse(); }, nullptr);
   ASSERT_TRUE(server.ok()) << server.status();
   RawClient c((*server)->port());
   ASSERT_TRUE(c.connected());
@@ -811,16 +815,16 @@ TEST_F(HttpServerTest, TargetLongerThanTheHeaderLimitIsUriTooLongToo) {
 TEST_F(HttpServerTest, DefaultRejectionForALongTargetIs414) {
   HttpServerOptions options = TestOptions();
   options.max_target_bytes = 16;
-  auto server = HttpServer::Start("127.0.0.1:0", options,
-                                  [](const HttpRequest&) { return HttpResponse(); }, nullptr);
+  auto server = HttpServer::Start(
+      "127.0.0.1:0", options, [](const HttpRequest&) { return HttpResponse(); }, nullptr);
   ASSERT_TRUE(server.ok()) << server.status();
   RawClient c((*server)->port());
   ASSERT_TRUE(c.connected());
   ASSERT_TRUE(c.Send("GET /0123456789abcdef HTTP/1.1\r\n\r\n"));
   EXPECT_THAT(c.ReadUntilEof(), HasSubstr("HTTP/1.1 414"));
   options.max_target_bytes = 0;
-  EXPECT_EQ(HttpServer::Start("127.0.0.1:0", options,
-                              [](const HttpRequest&) { return HttpResponse(); }, nullptr)
+  EXPECT_EQ(HttpServer::Start(
+                "127.0.0.1:0", options, [](const HttpRequest&) { return HttpResponse(); }, nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
@@ -862,9 +866,8 @@ class HttpServerTlsTest : public HttpServerTest {
   // Waits (bounded) until at least `n` handshake errors were reported.
   bool AwaitHandshakeErrors(size_t n) {
     absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return handshake_errors_.size() >= n;
-    };
+    auto enough = [this, n]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return handshake_errors_.size() >= n; };
     return mu_.AwaitWithTimeout(absl::Condition(&enough), kCap);
   }
 
@@ -994,8 +997,8 @@ TEST_F(HttpServerTlsTest, BadTlsMaterialIsInvalidArgument) {
   auto start = [](const HttpTlsOptions& tls) {
     HttpServerOptions options = TestOptions();
     options.tls = tls;
-    return HttpServer::Start("127.0.0.1:0", options,
-                             [](const HttpRequest&) { return HttpResponse(); }, nullptr)
+    return HttpServer::Start(
+               "127.0.0.1:0", options, [](const HttpRequest&) { return HttpResponse(); }, nullptr)
         .status();
   };
   HttpTlsOptions good{Pki().server.cert_pem, Pki().server.key_pem, ""};

@@ -2,8 +2,6 @@
 #include "server/http/url.h"
 
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -2,7 +2,6 @@
 // fresh temporary directory, with a fake clock shared by the store's expiry and the logic.
 #include "server/logic/counters.h"
 
-#include <cmath>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,10 +27,10 @@
 namespace countd::logic {
 namespace {
 
+using storage::Table;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-using storage::Table;
 using Op = test::FailingStore::Op;
 
 absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
@@ -109,8 +108,8 @@ class CountersTest : public ::testing::Test {
   void NewCounters() {
     counters_.reset();
     requests_ = std::make_unique<RequestLog>(failing_.get(), &clock_);
-    counters_ = std::make_unique<Counters>(failing_.get(), &clock_, requests_.get(),
-                                           CountersOptions{});
+    counters_ =
+        std::make_unique<Counters>(failing_.get(), &clock_, requests_.get(), CountersOptions{});
   }
 
   absl::Status Register(std::vector<CounterPath> paths, const std::string& tenant = "site") {
@@ -181,7 +180,8 @@ class CountersTest : public ::testing::Test {
   std::unique_ptr<Counters> counters_;
 };
 
-// --- PathDepth ------------------------------------------------------------------------------------
+// --- PathDepth
+// ------------------------------------------------------------------------------------
 
 TEST(PathDepthTest, CountsLevels) {
   EXPECT_EQ(PathDepth("p", "/").value_or(-1), 0);
@@ -191,8 +191,8 @@ TEST(PathDepthTest, CountsLevels) {
 }
 
 TEST(PathDepthTest, RejectsMalformedPaths) {
-  for (const char* bad : {"a", "a/b", "/a/", "//", "/a//b", "/a b", "/a:b", "/a?b", "/a~b",
-                          "/a\\b", "/\xc3\xa9"}) {
+  for (const char* bad :
+       {"a", "a/b", "/a/", "//", "/a//b", "/a b", "/a:b", "/a?b", "/a~b", "/a\\b", "/\xc3\xa9"}) {
     SCOPED_TRACE(bad);
     absl::StatusOr<int> d = PathDepth("counters[0].path", bad);
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
@@ -205,7 +205,8 @@ TEST(PathDepthTest, RejectsMalformedPaths) {
   EXPECT_EQ(FieldOf(deep.status()), "p");
 }
 
-// --- Registry ---------------------------------------------------------------------------------------
+// --- Registry
+// ---------------------------------------------------------------------------------------
 
 TEST_F(CountersTest, RegistersAndListsOrderedByClassThenPath) {
   ASSERT_TRUE(Register({{"b", "/x"}, {"a", "/z"}, {"a", "/"}, {"a", "/y/z"}}).ok());
@@ -232,8 +233,7 @@ TEST_F(CountersTest, EachLevelIsRegisteredOnItsOwn) {
 }
 
 TEST_F(CountersTest, DefaultMaxDepthIsTwo) {
-  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
-            2);
+  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth, 2);
   ASSERT_TRUE(Register({{"c", "/a/b"}}).ok());
   ExpectError(Register({{"c", "/a"}, {"c", "/a/b/c"}}), absl::StatusCode::kInvalidArgument,
               "counters[1].path");
@@ -245,8 +245,7 @@ TEST_F(CountersTest, SettingsAllowDepthUpToEight) {
   absl::StatusOr<CounterSettings> set = counters_->SetCounterSettings("site", CounterSettings{8});
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->max_path_depth, 8);
-  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
-            8);
+  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth, 8);
   ASSERT_TRUE(Register({{"c", "/1/2/3/4/5/6/7/8"}}).ok());
   ExpectError(Register({{"c", "/1/2/3/4/5/6/7/8/9"}}), absl::StatusCode::kInvalidArgument,
               "counters[0].path");
@@ -262,16 +261,14 @@ TEST_F(CountersTest, SettingsOutsideOneToEightAreRejected) {
     ExpectError(counters_->SetCounterSettings("site", CounterSettings{bad}).status(),
                 absl::StatusCode::kInvalidArgument, "settings.max_path_depth");
   }
-  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
-            2);
+  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth, 2);
 }
 
 TEST_F(CountersTest, SettingsAndRegistryPersistAcrossInstances) {
   ASSERT_TRUE(counters_->SetCounterSettings("site", CounterSettings{3}).ok());
   ASSERT_TRUE(Register({{"c", "/a/b/c"}, {"d", "/"}}).ok());
   NewCounters();
-  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
-            3);
+  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth, 3);
   EXPECT_THAT(Registered(), ElementsAre("c /a/b/c", "d /"));
   EXPECT_TRUE(Increment("u", {Inc("c", "/a/b/c")}).ok());
 }
@@ -287,8 +284,7 @@ TEST_F(CountersTest, RejectsMalformedPathsAndClasses) {
   ExpectError(missing, absl::StatusCode::kInvalidArgument, "counters[0].path");
   EXPECT_EQ(ReasonOf(missing), "missing");
   ExpectError(Register({{"", "/"}}), absl::StatusCode::kInvalidArgument, "counters[0].class");
-  ExpectError(Register({{"c\x01", "/"}}), absl::StatusCode::kInvalidArgument,
-              "counters[0].class");
+  ExpectError(Register({{"c\x01", "/"}}), absl::StatusCode::kInvalidArgument, "counters[0].class");
   ExpectError(Register({}), absl::StatusCode::kInvalidArgument, "counters");
   ExpectError(Register({{"c", "/"}}, ""), absl::StatusCode::kInvalidArgument, "tenant");
   EXPECT_THAT(Registered(), IsEmpty());
@@ -354,7 +350,8 @@ TEST_F(CountersTest, RegistryIsPerTenant) {
   EXPECT_TRUE(Increment(Uid("u"), {Inc("c", "/a")}, "", absl::nullopt, "site").ok());
 }
 
-// --- IncrementCounters ----------------------------------------------------------------------------
+// --- IncrementCounters
+// ----------------------------------------------------------------------------
 
 TEST_F(CountersTest, RootPathNeedsNoRegistration) {
   ASSERT_TRUE(Increment("u", {Inc("c", "/")}).ok());
@@ -445,8 +442,7 @@ TEST_F(CountersTest, UsersWhoseIdsSharePrefixesAreIsolated) {
   ASSERT_TRUE(Increment("ab", {Inc("c", "/", absl::nullopt, 1)}).ok());
   ASSERT_TRUE(Increment("abc", {Inc("c", "/", absl::nullopt, 10)}).ok());
   EXPECT_THAT(GetRows("ab", {Query("c", "/", "regex('.*')")}),
-              ElementsAre("c / 2406 1 0", "c / 240615 1 0", "c / last7Days 1 0",
-                          "c / total 1 0"));
+              ElementsAre("c / 2406 1 0", "c / 240615 1 0", "c / last7Days 1 0", "c / total 1 0"));
   EXPECT_THAT(GetRows("abc", {}), ElementsAre("c / total 10 0"));
   EXPECT_THAT(GetRows("a", {}), IsEmpty());
 }
@@ -490,7 +486,8 @@ TEST_F(CountersTest, ConcurrentIncrementsAreAllCounted) {
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c /a total 200 100"));
 }
 
-// --- GetCounters ------------------------------------------------------------------------------------
+// --- GetCounters
+// ------------------------------------------------------------------------------------
 
 TEST_F(CountersTest, ReportsEveryPeriodExactly) {
   ASSERT_TRUE(Register({{"c", "/a"}}).ok());
@@ -500,28 +497,27 @@ TEST_F(CountersTest, ReportsEveryPeriodExactly) {
   EXPECT_THAT(GetRows("u", {Query("c", "/a")}), ElementsAre("c /a total 3 1.75"));
   EXPECT_THAT(GetRows("u", {Query("c", "/a", "2406")}), ElementsAre("c /a 2406 3 1.75"));
   EXPECT_THAT(GetRows("u", {Query("c", "/a", "240615")}), ElementsAre("c /a 240615 3 1.75"));
-  EXPECT_THAT(GetRows("u", {Query("c", "/a", "last7Days")}),
-              ElementsAre("c /a last7Days 3 1.75"));
+  EXPECT_THAT(GetRows("u", {Query("c", "/a", "last7Days")}), ElementsAre("c /a last7Days 3 1.75"));
   EXPECT_THAT(GetRows("u", {Query("c", "/a", "2405")}), IsEmpty());
   EXPECT_THAT(GetRows("u", {Query("c", "/a", "240614")}), IsEmpty());
 }
 
 TEST_F(CountersTest, OmittedFiltersReturnEveryCounterTotal) {
   ASSERT_TRUE(Register({{"b", "/x"}, {"a", "/y"}, {"a", "/y/z"}}).ok());
-  ASSERT_TRUE(Increment("u", {Inc("b", "/x"), Inc("a", "/y/z"), Inc("a", "/y"), Inc("a", "/")})
-                  .ok());
-  EXPECT_THAT(GetRows("u", {}), ElementsAre("a / total 1 0", "a /y total 1 0",
-                                            "a /y/z total 1 0", "b /x total 1 0"));
+  ASSERT_TRUE(
+      Increment("u", {Inc("b", "/x"), Inc("a", "/y/z"), Inc("a", "/y"), Inc("a", "/")}).ok());
+  EXPECT_THAT(GetRows("u", {}),
+              ElementsAre("a / total 1 0", "a /y total 1 0", "a /y/z total 1 0", "b /x total 1 0"));
   EXPECT_THAT(GetRows("nobody", {}), IsEmpty());
 }
 
 TEST_F(CountersTest, ResultsAreOrderedByClassPathPeriod) {
   ASSERT_TRUE(Register({{"b", "/x"}, {"a", "/y"}}).ok());
   ASSERT_TRUE(Increment("u", {Inc("b", "/x"), Inc("a", "/y")}).ok());
-  EXPECT_THAT(GetRows("u", {Query("regex('.')", "", "regex('.*')")}),
-              ElementsAre("a /y 2406 1 0", "a /y 240615 1 0", "a /y last7Days 1 0",
-                          "a /y total 1 0", "b /x 2406 1 0", "b /x 240615 1 0",
-                          "b /x last7Days 1 0", "b /x total 1 0"));
+  EXPECT_THAT(
+      GetRows("u", {Query("regex('.')", "", "regex('.*')")}),
+      ElementsAre("a /y 2406 1 0", "a /y 240615 1 0", "a /y last7Days 1 0", "a /y total 1 0",
+                  "b /x 2406 1 0", "b /x 240615 1 0", "b /x last7Days 1 0", "b /x total 1 0"));
 }
 
 TEST_F(CountersTest, ClassOnlyFilterSelectsEveryPathOfTheClass) {
@@ -565,7 +561,10 @@ TEST_F(CountersTest, MonthBoundarySplitsBuckets) {
 }
 
 TEST_F(CountersTest, RegexFiltersSelectClassesPathsAndPeriods) {
-  ASSERT_TRUE(Register({{"views", "/a"}, {"views", "/a/b"}, {"views", "/b"}, {"clicks", "/a"},
+  ASSERT_TRUE(Register({{"views", "/a"},
+                        {"views", "/a/b"},
+                        {"views", "/b"},
+                        {"clicks", "/a"},
                         {"preview", "/a"}})
                   .ok());
   clock_.Set(Utc(2024, 2, 15, 12, 0, 0));
@@ -593,10 +592,10 @@ TEST_F(CountersTest, RegexFiltersSelectClassesPathsAndPeriods) {
 TEST_F(CountersTest, OverlappingFiltersReturnEachEntryOnce) {
   ASSERT_TRUE(Register({{"c", "/a"}}).ok());
   ASSERT_TRUE(Increment("u", {Inc("c", "/a"), Inc("c", "/")}).ok());
-  EXPECT_THAT(GetRows("u", {Query("c", "/a"), Query("regex('.*')"), Query("c", "/a", "total"),
-                            Query("c", "/a", "last7Days"), Query("c", "", "last7Days")}),
-              ElementsAre("c / last7Days 1 0", "c / total 1 0", "c /a last7Days 1 0",
-                          "c /a total 1 0"));
+  EXPECT_THAT(
+      GetRows("u", {Query("c", "/a"), Query("regex('.*')"), Query("c", "/a", "total"),
+                    Query("c", "/a", "last7Days"), Query("c", "", "last7Days")}),
+      ElementsAre("c / last7Days 1 0", "c / total 1 0", "c /a last7Days 1 0", "c /a total 1 0"));
 }
 
 TEST_F(CountersTest, LastUpdatedIsTheEventTime) {
@@ -625,15 +624,13 @@ TEST_F(CountersTest, EventTimeBackfillsAPastDay) {
   const absl::Time three_days_ago = clock_.Now() - absl::Hours(72);
   ASSERT_TRUE(Increment(Uid("u"), {Inc("c", "/", 2)}, "", Ms(three_days_ago)).ok());
   EXPECT_THAT(GetRows("u", {Query("c", "/", "regex('.*')")}),
-              ElementsAre("c / 2406 1 2", "c / 240612 1 2", "c / last7Days 1 2",
-                          "c / total 1 2"));
+              ElementsAre("c / 2406 1 2", "c / 240612 1 2", "c / last7Days 1 2", "c / total 1 2"));
 }
 
 TEST_F(CountersTest, EventTimeOutsideTheAllowedWindowIsRejected) {
   ExpectError(Increment(Uid("u"), {Inc("c", "/")}, "", Ms(clock_.Now() - absl::Hours(24 * 91))),
               absl::StatusCode::kInvalidArgument, "event_time_ms");
-  ExpectError(Increment(Uid("u"), {Inc("c", "/")}, "",
-                        Ms(clock_.Now() + absl::Minutes(5)) + 1),
+  ExpectError(Increment(Uid("u"), {Inc("c", "/")}, "", Ms(clock_.Now() + absl::Minutes(5)) + 1),
               absl::StatusCode::kInvalidArgument, "event_time_ms");
   EXPECT_TRUE(Increment(Uid("u"), {Inc("c", "/")}, "", Ms(clock_.Now() + absl::Minutes(5))).ok());
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c / total 1 0"));
@@ -695,7 +692,7 @@ TEST_F(CountersTest, AnswersAreLimitedToTenThousandEntries) {
 
 TEST_F(CountersTest, BucketsOutsideRetentionDisappearButTotalsStay) {
   ASSERT_TRUE(Increment("u", {Inc("c", "/")}).ok());  // June 15 2024
-  clock_.Advance(absl::Hours(24 * 89));                // September 12: day 89 of 90
+  clock_.Advance(absl::Hours(24 * 89));               // September 12: day 89 of 90
   EXPECT_THAT(GetRows("u", {Query("c", "/", "240615")}), ElementsAre("c / 240615 1 0"));
   clock_.Advance(absl::Hours(24));
   EXPECT_THAT(GetRows("u", {Query("c", "/", "regex('.*')")}),
@@ -707,7 +704,8 @@ TEST_F(CountersTest, BucketsOutsideRetentionDisappearButTotalsStay) {
   EXPECT_THAT(GetRows("u", {Query("c", "/", "regex('.*')")}), ElementsAre("c / total 1 0"));
 }
 
-// --- Storage failures -------------------------------------------------------------------------------
+// --- Storage failures
+// -------------------------------------------------------------------------------
 
 TEST_F(CountersTest, RegisterWriteFailureIsUnavailableAndLeavesTheRegistryUnchanged) {
   ASSERT_TRUE(Register({{"c", "/old"}}).ok());  // the cache is warm
@@ -741,10 +739,8 @@ TEST_F(CountersTest, SettingsWriteFailureKeepsTheOldDepth) {
   failing_->FailNextWrite();
   EXPECT_EQ(counters_->SetCounterSettings("site", CounterSettings{5}).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
-            2);
-  ExpectError(Register({{"c", "/1/2/3"}}), absl::StatusCode::kInvalidArgument,
-              "counters[0].path");
+  EXPECT_EQ(counters_->GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth, 2);
+  ExpectError(Register({{"c", "/1/2/3"}}), absl::StatusCode::kInvalidArgument, "counters[0].path");
 }
 
 TEST_F(CountersTest, IncrementWriteFailureIsUnavailableAndCountsNothing) {

@@ -1,7 +1,6 @@
 // Tests of server/logic/decimal.h: exact fixed-point values with 6 fractional digits.
 #include "server/logic/decimal.h"
 
-#include <cmath>
 #include <limits>
 #include <string>
 
@@ -66,10 +65,10 @@ TEST(DecimalTest, AcceptsTheMagnitudeLimit) {
 }
 
 TEST(DecimalTest, RejectsNonFiniteAndHugeValuesNamingTheField) {
-  for (double bad : {std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::infinity(),
-                     -std::numeric_limits<double>::infinity(), 1e16, -1e16, 1e15 * 1.0000001,
-                     std::numeric_limits<double>::max()}) {
+  for (double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity(), 1e16, -1e16, 1e15 * 1.0000001,
+        std::numeric_limits<double>::max()}) {
     SCOPED_TRACE(bad);
     absl::StatusOr<absl::int128> m = ToMicros("counters[4].value", bad);
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);

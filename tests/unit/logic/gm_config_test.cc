@@ -39,8 +39,8 @@ TEST(GmConfigTest, ActionRoundTripsThroughTheEncoding) {
 }
 
 TEST(GmConfigTest, ChallengeRoundTripsWithEnabledStates) {
-  for (absl::optional<bool> enabled : {absl::optional<bool>(), absl::optional<bool>(true),
-                                       absl::optional<bool>(false)}) {
+  for (absl::optional<bool> enabled :
+       {absl::optional<bool>(), absl::optional<bool>(true), absl::optional<bool>(false)}) {
     GmChallenge c;
     c.challenge_id = "quiz";
     c.title = "Quiz";

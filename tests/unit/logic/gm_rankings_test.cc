@@ -7,7 +7,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,10 +23,10 @@
 namespace countd::logic {
 namespace {
 
+using storage::Table;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
-using storage::Table;
 namespace keys = storage::keys;
 
 class GmWeekRankingsTest : public ::testing::Test {

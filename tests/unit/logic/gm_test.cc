@@ -29,9 +29,9 @@
 namespace countd::logic {
 namespace {
 
+using storage::Table;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using storage::Table;
 
 absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
   return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
@@ -200,8 +200,8 @@ class GmTest : public ::testing::Test {
     std::vector<TopRow> out;
     if (!got.ok()) return out;
     for (const GmTopUser& u : *got) {
-      int64_t points = period == GmPeriod::kAll ? u.achievement.points_total
-                                                : u.achievement.points_7days;
+      int64_t points =
+          period == GmPeriod::kAll ? u.achievement.points_total : u.achievement.points_7days;
       out.emplace_back(u.uid, u.rank, points);
     }
     return out;
@@ -304,8 +304,8 @@ TEST_F(GmTest, ActionConfigRoundTripsAndFilters) {
 }
 
 TEST_F(GmTest, BadFiltersNameTheirField) {
-  ExpectError(gm_->GetActionConfig("site", "a,,b", "").status(),
-              absl::StatusCode::kInvalidArgument, "include");
+  ExpectError(gm_->GetActionConfig("site", "a,,b", "").status(), absl::StatusCode::kInvalidArgument,
+              "include");
   ExpectError(gm_->GetActionConfig("site", "*", std::string("a,\x01")).status(),
               absl::StatusCode::kInvalidArgument, "exclude");
   ExpectError(gm_->GetChallengeConfig("site", ",", "", false).status(),
@@ -392,8 +392,7 @@ TEST_F(GmTest, BadIdentifiersInConfigNameTheirField) {
   c.challenge_id = "bad\nid";
   ExpectError(gm_->SetChallengeConfig("site", c), absl::StatusCode::kInvalidArgument,
               "challenge.challenge_id");
-  ExpectError(gm_->DeleteChallenge("site", "nope"), absl::StatusCode::kNotFound,
-              "challenge_id");
+  ExpectError(gm_->DeleteChallenge("site", "nope"), absl::StatusCode::kNotFound, "challenge_id");
   EXPECT_EQ(RawEntries(Table::kMeta), 0);
 }
 
@@ -663,7 +662,8 @@ TEST_F(GmTest, SevenDaySumsCountGrantsNotRedeems) {
   EXPECT_EQ(a.points_7days, 30);
 }
 
-// --- RedeemPoints ---------------------------------------------------------------------------------
+// --- RedeemPoints
+// ---------------------------------------------------------------------------------
 
 TEST_F(GmTest, RedeemLowersTheBalanceAndLogsANegativeRedeem) {
   SetChallenge("shop", {Level(1, 10)});
@@ -680,9 +680,8 @@ TEST_F(GmTest, RedeemLowersTheBalanceAndLogsANegativeRedeem) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->challenge_id, "_default");
   EXPECT_EQ(got->points_total, 0);
-  EXPECT_THAT(LogRows("u"),
-              ElementsAre("_default _redeem -40 redeem", "shop _redeem -15 redeem",
-                          "shop earn 40 grant", "_default earn 40 grant"));
+  EXPECT_THAT(LogRows("u"), ElementsAre("_default _redeem -40 redeem", "shop _redeem -15 redeem",
+                                        "shop earn 40 grant", "_default earn 40 grant"));
 }
 
 TEST_F(GmTest, RedeemMoreThanTheBalanceIsRefusedAndLogsNothing) {
@@ -701,8 +700,7 @@ TEST_F(GmTest, RedeemValidatesItsArguments) {
   SetChallenge("off", {}, false);
   ExpectError(Redeem("u", 0).status(), absl::StatusCode::kInvalidArgument, "points");
   ExpectError(Redeem("u", -5).status(), absl::StatusCode::kInvalidArgument, "points");
-  ExpectError(Redeem("u", 5, "nope").status(), absl::StatusCode::kInvalidArgument,
-              "challenge_id");
+  ExpectError(Redeem("u", 5, "nope").status(), absl::StatusCode::kInvalidArgument, "challenge_id");
   ExpectError(Redeem("u", 5, "off").status(), absl::StatusCode::kFailedPrecondition,
               "challenge_id");
   ExpectError(Redeem("", 5).status(), absl::StatusCode::kInvalidArgument, "uid");
@@ -710,7 +708,8 @@ TEST_F(GmTest, RedeemValidatesItsArguments) {
   EXPECT_EQ(RawEntries(Table::kGmState), 0);
 }
 
-// --- request_id -------------------------------------------------------------------------------------
+// --- request_id
+// -------------------------------------------------------------------------------------
 
 TEST_F(GmTest, RepeatedRequestIdAppliesOnceAndAnswersTheSame) {
   SetChallenge("_default", {Level(1, 5)});
@@ -747,7 +746,8 @@ TEST_F(GmTest, RepeatedRequestIdAppliesOnceAndAnswersTheSame) {
   EXPECT_EQ(Balance("u"), 7);
 }
 
-// --- GetActionsLog ----------------------------------------------------------------------------------
+// --- GetActionsLog
+// ----------------------------------------------------------------------------------
 
 TEST_F(GmTest, PagesThrough250EntriesNewestFirstWithoutDuplicates) {
   SetAction("a", 1);
@@ -833,8 +833,8 @@ TEST_F(GmTest, BadLogArgumentsNameTheirField) {
   ExpectError(Log("u", 1001).status(), absl::StatusCode::kInvalidArgument, "page_size");
   ExpectError(Log("u", -1).status(), absl::StatusCode::kInvalidArgument, "page_size");
   EXPECT_TRUE(Log("u", 1000).ok());
-  for (const char* garbage : {"!!!", "AAAA", "not a token", "AQAAAAAAAAAAAAAAAAAAAAA=",
-                              "AgAAAAAAAAAAAAAAAAAAAAA"}) {
+  for (const char* garbage :
+       {"!!!", "AAAA", "not a token", "AQAAAAAAAAAAAAAAAAAAAAA=", "AgAAAAAAAAAAAAAAAAAAAAA"}) {
     SCOPED_TRACE(garbage);
     ExpectError(Log("u", 0, garbage).status(), absl::StatusCode::kInvalidArgument, "page_token");
   }
@@ -924,8 +924,8 @@ TEST_F(GmTest, SevenDayLeaderboardRanksRecentGrantsAndSurvivesRestart) {
   MustNotify("cat", "three");
   MustNotify("dan", "five");
   MustNotify("dan", "oops");  // 1 in 7 days
-  const std::vector<TopRow> week = {TopRow("bea", 1, 5), TopRow("zed", 2, 5),
-                                    TopRow("cat", 3, 3), TopRow("dan", 4, 1)};
+  const std::vector<TopRow> week = {TopRow("bea", 1, 5), TopRow("zed", 2, 5), TopRow("cat", 3, 3),
+                                    TopRow("dan", 4, 1)};
   EXPECT_EQ(TopRows(GmPeriod::kDays7, 10, "", absl::nullopt, "quiz"), week);
   EXPECT_EQ(TopRows(GmPeriod::kAll, 10, "", absl::nullopt, "quiz")[0], TopRow("old", 1, 100));
   // The row's achievement is the full standing in the challenge.

@@ -57,10 +57,10 @@ TEST(PeriodsTest, ParsesIsoDates) {
 
 TEST(PeriodsTest, RejectsInvalidIsoDates) {
   for (const char* bad :
-       {"2023-02-29", "1900-02-29", "2024-02-30", "2024-04-31", "2024-13-01", "2024-00-10",
-        "2024-01-00", "2024-01-32", "2024-1-01", "2024-01-1", "24-01-01", "2024-01-011",
-        "2024/01/01", "2024-01-0a", "", " 2024-01-01", "2024-01-01 ", "+024-01-01", "2024-0-101",
-        "20240101", "2024--01-1", "-024-01-01"}) {
+       {"2023-02-29", "1900-02-29", "2024-02-30", "2024-04-31",  "2024-13-01",  "2024-00-10",
+        "2024-01-00", "2024-01-32", "2024-1-01",  "2024-01-1",   "24-01-01",    "2024-01-011",
+        "2024/01/01", "2024-01-0a", "",           " 2024-01-01", "2024-01-01 ", "+024-01-01",
+        "2024-0-101", "20240101",   "2024--01-1", "-024-01-01"}) {
     SCOPED_TRACE(bad);
     EXPECT_EQ(ParseIsoDate(bad), absl::nullopt);
   }
@@ -147,8 +147,7 @@ class ResolveEventTimeTest : public ::testing::Test {
     absl::StatusOr<absl::Time> t = Resolve(ms);
     EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << ms;
     EXPECT_EQ(FieldOf(t.status()), "event_time_ms");
-    EXPECT_NE(t.status().message().find(std::to_string(ms)), absl::string_view::npos)
-        << t.status();
+    EXPECT_NE(t.status().message().find(std::to_string(ms)), absl::string_view::npos) << t.status();
   }
 };
 

@@ -23,8 +23,8 @@ TEST(SecretBoxTest, ParsesHexAndBase64KeysWithSurroundingWhitespace) {
   absl::StatusOr<std::string> hex = ParseSecretsKey(absl::BytesToHexString(key) + "\n");
   ASSERT_TRUE(hex.ok()) << hex.status();
   EXPECT_EQ(*hex, key);
-  absl::StatusOr<std::string> upper_hex = ParseSecretsKey(absl::AsciiStrToUpper(
-      absl::BytesToHexString(key)));
+  absl::StatusOr<std::string> upper_hex =
+      ParseSecretsKey(absl::AsciiStrToUpper(absl::BytesToHexString(key)));
   ASSERT_TRUE(upper_hex.ok()) << upper_hex.status();
   EXPECT_EQ(*upper_hex, key);
   absl::StatusOr<std::string> b64 = ParseSecretsKey("  " + absl::Base64Escape(key) + "\r\n");
@@ -37,17 +37,15 @@ TEST(SecretBoxTest, RefusesMalformedKeysWithoutEchoingThem) {
   const std::string b64 = absl::Base64Escape(key);
   const std::string hex = absl::BytesToHexString(key);
   for (const std::string& text :
-       {std::string(), std::string("   \n"), hex.substr(0, 62), hex + "00",
-        b64.substr(0, 43), std::string(44, '!'), absl::Base64Escape(key.substr(0, 31)) + "AAAA",
+       {std::string(), std::string("   \n"), hex.substr(0, 62), hex + "00", b64.substr(0, 43),
+        std::string(44, '!'), absl::Base64Escape(key.substr(0, 31)) + "AAAA",
         absl::Base64Escape(key + "x"), std::string(64, 'g')}) {
     absl::StatusOr<std::string> parsed = ParseSecretsKey(text);
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << "'" << text << "'";
     if (text.size() > 8) {
-      EXPECT_EQ(parsed.status().message().find(text), absl::string_view::npos)
-          << parsed.status();
+      EXPECT_EQ(parsed.status().message().find(text), absl::string_view::npos) << parsed.status();
     }
-    EXPECT_NE(parsed.status().message().find("base64"), absl::string_view::npos)
-        << parsed.status();
+    EXPECT_NE(parsed.status().message().find("base64"), absl::string_view::npos) << parsed.status();
   }
 }
 
@@ -114,9 +112,10 @@ TEST(SecretBoxTest, HmacSha1MatchesPythonWithA32ByteKey) {
   //     print(base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest()).decode())'
   std::string key;
   for (int i = 0; i < 32; ++i) key.push_back(static_cast<char>(i));
-  EXPECT_EQ(absl::Base64Escape(HmacSha1(
-                key, "POST&https%3A%2F%2Faccounts.example.com%2Faccounts.getCounters&apiKey%"
-                     "3Dsite1%26nonce%3Dn1%26timestamp%3D1700000000")),
+  EXPECT_EQ(absl::Base64Escape(
+                HmacSha1(key,
+                         "POST&https%3A%2F%2Faccounts.example.com%2Faccounts.getCounters&apiKey%"
+                         "3Dsite1%26nonce%3Dn1%26timestamp%3D1700000000")),
             "gwJN+l5kIaZvvUaQsbYwxgGPybg=");
 }
 

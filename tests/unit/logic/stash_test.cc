@@ -60,8 +60,7 @@ class StashTest : public ::testing::Test {
     stash_ = std::make_unique<Stash>(failing_.get(), &clock_, StashOptions{kRetentionDays});
   }
 
-  absl::StatusOr<std::string> Add(bool negate, const std::string& visitor,
-                                  const std::string& name,
+  absl::StatusOr<std::string> Add(bool negate, const std::string& visitor, const std::string& name,
                                   absl::optional<int64_t> delta = absl::nullopt,
                                   absl::optional<int64_t> event_time_ms = absl::nullopt,
                                   const std::string& tenant = "site") {
@@ -189,9 +188,9 @@ TEST_F(StashTest, EventTimeWritesIntoItsDay) {
 }
 
 TEST_F(StashTest, EventTimeOutsideTheWindowIsRejected) {
-  ExpectError(Add(false, "v1", "c", 1, absl::ToUnixMillis(clock_.Now() - absl::Hours(24 * 90)))
-                  .status(),
-              absl::StatusCode::kInvalidArgument, "event_time_ms");
+  ExpectError(
+      Add(false, "v1", "c", 1, absl::ToUnixMillis(clock_.Now() - absl::Hours(24 * 90))).status(),
+      absl::StatusCode::kInvalidArgument, "event_time_ms");
   ExpectError(
       Add(false, "v1", "c", 1, absl::ToUnixMillis(clock_.Now() + absl::Minutes(5)) + 1).status(),
       absl::StatusCode::kInvalidArgument, "event_time_ms");
@@ -266,14 +265,13 @@ TEST_F(StashTest, GetBatchTakesOneToTenKeys) {
   absl::Status empty = Batch({}).status();
   ExpectError(empty, absl::StatusCode::kInvalidArgument, "keys");
   EXPECT_EQ(ReasonOf(empty), "missing");
-  ExpectError(Batch({"v:c:2024-06-15"}, "").status(), absl::StatusCode::kInvalidArgument,
-              "tenant");
+  ExpectError(Batch({"v:c:2024-06-15"}, "").status(), absl::StatusCode::kInvalidArgument, "tenant");
 }
 
 TEST_F(StashTest, GetBatchRejectsMalformedKeysNamingTheirIndex) {
-  for (const char* bad : {"v:c", "v:c:2024-06-15:x", "v/x:c:2024-06-15", "v:c/x:2024-06-15",
-                          "v:c:2023-02-29", "v:c:", ":c:2024-06-15", "v::2024-06-15",
-                          "v c:c:2024-06-15", "v:c:2024-06-15 "}) {
+  for (const char* bad :
+       {"v:c", "v:c:2024-06-15:x", "v/x:c:2024-06-15", "v:c/x:2024-06-15", "v:c:2023-02-29",
+        "v:c:", ":c:2024-06-15", "v::2024-06-15", "v c:c:2024-06-15", "v:c:2024-06-15 "}) {
     SCOPED_TRACE(bad);
     absl::Status s = Batch({"v:c:2024-06-15", bad}).status();
     ExpectError(s, absl::StatusCode::kInvalidArgument, "keys[1]");
@@ -302,7 +300,8 @@ TEST_F(StashTest, BucketsOlderThanRetentionAreNotFound) {
   EXPECT_EQ(storage::CountRawEntriesForTest(*store_, storage::Table::kStash).value_or(-1), 0);
 }
 
-// --- Storage failures -------------------------------------------------------------------------------
+// --- Storage failures
+// -------------------------------------------------------------------------------
 
 TEST_F(StashTest, WriteFailureIsUnavailableAndCountsNothing) {
   failing_->FailNextWrite();

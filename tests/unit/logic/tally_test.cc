@@ -137,8 +137,8 @@ TEST_F(TallyTest, WindowChangeKeepsStoredCountsAndFollowsTheLatestIncrement) {
 }
 
 TEST_F(TallyTest, TopKOrdersByCountThenCountable) {
-  for (const auto& [item, n] : std::vector<std::pair<std::string, int>>{
-           {"b", 3}, {"a", 3}, {"c", 5}, {"d", 1}}) {
+  for (const auto& [item, n] :
+       std::vector<std::pair<std::string, int>>{{"b", 3}, {"a", 3}, {"c", 5}, {"d", 1}}) {
     ASSERT_TRUE(Incr("c", item, 10, TallyOp::kTopK, n).ok());
   }
   EXPECT_THAT(Top("c"), ElementsAre(Pair("c", 5), Pair("a", 3), Pair("b", 3), Pair("d", 1)));
@@ -166,8 +166,7 @@ TEST_F(TallyTest, ECountAndTopKOfOneNameAreSeparateCounters) {
   EXPECT_EQ(Count("views", "p1", TallyOp::kECount), 2);
   EXPECT_EQ(Count("views", "p1", TallyOp::kUnspecified), 2);  // the default reads ECOUNT
   EXPECT_EQ(Count("views", "p1", TallyOp::kTopK), 5);
-  EXPECT_TRUE(
-      absl::IsNotFound(tally_->GetCount("site", TallyOp::kECount, "views", "p3").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kECount, "views", "p3").status()));
   EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "views", "p2").status()));
   EXPECT_THAT(Top("views"), ElementsAre(Pair("p1", 5), Pair("p3", 1)));
   absl::StatusOr<std::vector<TallyItem>> items = tally_->GetTopK("site", "views", 1, true);
@@ -203,10 +202,9 @@ TEST_F(TallyTest, LegacySharedCountersAreSplitIntoBothOps) {
   cell.updated_ms = kStart * 1000;
   const int64_t end = kStart + 60;
   for (const char* item : {"p1", "p2"}) {
-    legacy.AddCounter(storage::Table::kTally,
-                      keys::TallyBucketKey(keys::Join({"b", "site", "views", item}), end,
-                                           end + 2 * 3600),
-                      cell);
+    legacy.AddCounter(
+        storage::Table::kTally,
+        keys::TallyBucketKey(keys::Join({"b", "site", "views", item}), end, end + 2 * 3600), cell);
   }
   legacy.Put(storage::Table::kTallyMeta, keys::Join({"md", "site", "views", "p1"}), "old-md");
   legacy.Put(storage::Table::kTallyMeta, keys::Join({"cfg", "site", "views"}), "60");
@@ -242,11 +240,11 @@ TEST_F(TallyTest, LegacySplitMovesLargeCountersInSeveralWrites) {
   cell.count = 1;
   const int64_t end = kStart + 60;
   for (int i = 0; i < 2500; ++i) {
-    legacy.AddCounter(storage::Table::kTally,
-                      keys::TallyBucketKey(
-                          keys::Join({"b", "site", "big", absl::StrCat("i", 10000 + i)}), end,
-                          end + 2 * 3600),
-                      cell);
+    legacy.AddCounter(
+        storage::Table::kTally,
+        keys::TallyBucketKey(keys::Join({"b", "site", "big", absl::StrCat("i", 10000 + i)}), end,
+                             end + 2 * 3600),
+        cell);
   }
   legacy.Put(storage::Table::kTallyMeta, keys::Join({"cfg", "site", "big"}), "60");
   ASSERT_TRUE(store_->Write(legacy).ok());
@@ -355,8 +353,7 @@ TEST_F(TallyTest, UnknownCounterOrCountableIsNotFound) {
   EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "nope", "x").status()));
   ASSERT_TRUE(Incr("c", "a", 5).ok());
   EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("site", TallyOp::kTopK, "c", "b").status()));
-  EXPECT_TRUE(
-      absl::IsNotFound(tally_->GetCount("other-site", TallyOp::kTopK, "c", "a").status()));
+  EXPECT_TRUE(absl::IsNotFound(tally_->GetCount("other-site", TallyOp::kTopK, "c", "a").status()));
 }
 
 TEST_F(TallyTest, CountsAndRankingSurviveARestart) {

@@ -6,7 +6,6 @@
 #include "server/logic/tenants.h"
 
 #include <atomic>
-#include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
@@ -201,8 +200,9 @@ TEST_F(TenantRegistryTest, BadInputNamesTheFieldAndChangesNothing) {
               absl::StatusCode::kInvalidArgument, "tenant");
   ExpectError(registry_->CreateTenant(std::string(257, 'a'), {}, SecretRole::kReadWrite).status(),
               absl::StatusCode::kInvalidArgument, "tenant");
-  ExpectError(registry_->CreateTenant("site1", Origins({"https://ok.example", "ftp://x"}),
-                                      SecretRole::kReadWrite)
+  ExpectError(registry_
+                  ->CreateTenant("site1", Origins({"https://ok.example", "ftp://x"}),
+                                 SecretRole::kReadWrite)
                   .status(),
               absl::StatusCode::kInvalidArgument, "settings.allowed_origins[1]");
   for (double rate : {-1.0, std::nan(""), std::numeric_limits<double>::infinity(), 2e9}) {
@@ -214,8 +214,9 @@ TEST_F(TenantRegistryTest, BadInputNamesTheFieldAndChangesNothing) {
   std::vector<std::string> many(101, "https://a.example");
   ExpectError(registry_->CreateTenant("site1", Origins(many), SecretRole::kReadWrite).status(),
               absl::StatusCode::kInvalidArgument, "settings.allowed_origins");
-  ExpectError(registry_->CreateTenant("site1", Origins({"https://a.example", "HTTPS://A.example:443"}),
-                                      SecretRole::kReadWrite)
+  ExpectError(registry_
+                  ->CreateTenant("site1", Origins({"https://a.example", "HTTPS://A.example:443"}),
+                                 SecretRole::kReadWrite)
                   .status(),
               absl::StatusCode::kInvalidArgument, "settings.allowed_origins[1]");
   absl::StatusOr<std::vector<TenantInfo>> list = registry_->ListTenants();
@@ -230,8 +231,8 @@ TEST_F(TenantRegistryTest, BadInputNamesTheFieldAndChangesNothing) {
               absl::StatusCode::kInvalidArgument, "settings.allowed_origins[0]");
   ExpectError(registry_->UpdateTenant("nobody", {}).status(), absl::StatusCode::kNotFound,
               "tenant");
-  ExpectError(registry_->UpdateTenant("bad name", {}).status(),
-              absl::StatusCode::kInvalidArgument, "tenant");
+  ExpectError(registry_->UpdateTenant("bad name", {}).status(), absl::StatusCode::kInvalidArgument,
+              "tenant");
   absl::StatusOr<TenantSettings> settings = registry_->Settings("site1");
   ASSERT_TRUE(settings.ok());
   EXPECT_EQ(settings->rate_limit_per_second, 3);
@@ -258,8 +259,7 @@ TEST_F(TenantRegistryTest, StorageFailuresChangeNothing) {
   EXPECT_EQ(registry_->AddSecret("site1", SecretRole::kReadWrite).status().code(),
             absl::StatusCode::kUnavailable);
   failing_->FailNextWrite();
-  EXPECT_EQ(registry_->RevokeSecret("site1", "s1").status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(registry_->RevokeSecret("site1", "s1").status().code(), absl::StatusCode::kUnavailable);
   failing_->FailNextWrite();
   EXPECT_EQ(registry_->UpdateTenant("site1", {}).status().code(), absl::StatusCode::kUnavailable);
   failing_->FailNextWrite();
@@ -482,8 +482,8 @@ TEST_F(TenantRegistryTest, CheckSecretComparesExactlyAndLeaksNothing) {
 
   std::string flipped = s1.secret;
   flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
-  for (const std::string& wrong : {flipped, s1.secret.substr(0, 43), s1.secret + "=",
-                                   other.secret, std::string(), std::string("x")}) {
+  for (const std::string& wrong : {flipped, s1.secret.substr(0, 43), s1.secret + "=", other.secret,
+                                   std::string(), std::string("x")}) {
     absl::Status s = registry_->CheckSecret("site1", "", wrong).status();
     ExpectAuthFailure(s, absl::StatusCode::kUnauthenticated, reason::kBadSecret, "secret");
     if (wrong.size() > 1) {
@@ -549,8 +549,8 @@ TEST_F(TenantRegistryTest, CheckSignatureMatchesAnIndependentlyComputedVector) {
   const std::string as_text = absl::Base64Escape(HmacSha1(s1.secret, base));
   ExpectAuthFailure(registry_->CheckSignature("site1", "", base, as_text).status(),
                     absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
-  for (const std::string& malformed : {std::string("not base64!"), std::string("%%%%"),
-                                       std::string()}) {
+  for (const std::string& malformed :
+       {std::string("not base64!"), std::string("%%%%"), std::string()}) {
     ExpectAuthFailure(registry_->CheckSignature("site1", "", base, malformed).status(),
                       absl::StatusCode::kUnauthenticated, reason::kBadSignature, "sig");
   }
@@ -629,22 +629,23 @@ TEST_F(TenantRegistryTest, BurstDefaultsToTheRateAndAtLeastOne) {
 }
 
 TEST_F(TenantRegistryTest, OriginsAreNormalizedAndMatchedExactly) {
-  absl::StatusOr<std::pair<TenantInfo, NewSecret>> created = registry_->CreateTenant(
-      "site1",
-      Origins({"HTTPS://WWW.Example.com:443", "http://localhost:8080", "http://shop.example:80",
-               "https://[::1]:8443"}),
-      SecretRole::kReadWrite);
+  absl::StatusOr<std::pair<TenantInfo, NewSecret>> created =
+      registry_->CreateTenant("site1",
+                              Origins({"HTTPS://WWW.Example.com:443", "http://localhost:8080",
+                                       "http://shop.example:80", "https://[::1]:8443"}),
+                              SecretRole::kReadWrite);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_THAT(created->first.settings.allowed_origins,
-              ElementsAre("https://www.example.com", "http://localhost:8080",
-                          "http://shop.example", "https://[::1]:8443"));
-  for (const char* ok : {"https://www.example.com", "http://localhost:8080",
-                         "http://shop.example", "https://[::1]:8443"}) {
+              ElementsAre("https://www.example.com", "http://localhost:8080", "http://shop.example",
+                          "https://[::1]:8443"));
+  for (const char* ok : {"https://www.example.com", "http://localhost:8080", "http://shop.example",
+                         "https://[::1]:8443"}) {
     EXPECT_TRUE(registry_->CheckOrigin("site1", ok).ok()) << ok;
   }
   for (const char* refused :
        {"http://www.example.com", "https://example.com", "https://www.example.com:8443",
-        "http://localhost", "https://www.example.com.evil.test", "null", "HTTPS://WWW.EXAMPLE.COM"}) {
+        "http://localhost", "https://www.example.com.evil.test", "null",
+        "HTTPS://WWW.EXAMPLE.COM"}) {
     ExpectAuthFailure(registry_->CheckOrigin("site1", refused), absl::StatusCode::kPermissionDenied,
                       reason::kOrigin, "Origin");
   }
@@ -659,15 +660,30 @@ TEST_F(TenantRegistryTest, OriginsAreNormalizedAndMatchedExactly) {
 }
 
 TEST_F(TenantRegistryTest, MalformedOriginsAreRefused) {
-  for (const char* bad :
-       {"", "www.example.com", "ftp://example.com", "https://", "https://example.com/",
-        "https://example.com/path", "https://example.com?q=1", "https://example.com#f",
-        "https://user@example.com", "https://example.com:0", "https://example.com:65536",
-        "https://example.com:", "https://example.com:8o", "https://exa mple.com", "*", "null",
-        "https://*.example.com", "https://.example.com", "https://a..b", "https://[::1",
-        "https://[zz]", "https://[]"}) {
-    absl::Status s = registry_->CreateTenant("site1", Origins({bad}), SecretRole::kReadWrite)
-                         .status();
+  for (const char* bad : {"",
+                          "www.example.com",
+                          "ftp://example.com",
+                          "https://",
+                          "https://example.com/",
+                          "https://example.com/path",
+                          "https://example.com?q=1",
+                          "https://example.com#f",
+                          "https://user@example.com",
+                          "https://example.com:0",
+                          "https://example.com:65536",
+                          "https://example.com:",
+                          "https://example.com:8o",
+                          "https://exa mple.com",
+                          "*",
+                          "null",
+                          "https://*.example.com",
+                          "https://.example.com",
+                          "https://a..b",
+                          "https://[::1",
+                          "https://[zz]",
+                          "https://[]"}) {
+    absl::Status s =
+        registry_->CreateTenant("site1", Origins({bad}), SecretRole::kReadWrite).status();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "': " << s;
     EXPECT_EQ(FieldOf(s), "settings.allowed_origins[0]") << bad;
   }
@@ -807,8 +823,8 @@ TEST_F(TenantRegistryTest, RotationReSealsEverySecretWithTheNewKey) {
   EXPECT_NE(RawMeta(), before);
   EXPECT_TRUE((*r)->CheckSecret("site-a", "", a.secret).ok());
   EXPECT_TRUE((*r)->CheckSecret("site-b", "s2", b2->secret).ok());
-  EXPECT_EQ(ReasonOf((*r)->CheckSecret("site-b", "s1", b.secret).status()),
-            auth_reason::kBadSecret) << "revoked stays revoked";
+  EXPECT_EQ(ReasonOf((*r)->CheckSecret("site-b", "s1", b.secret).status()), auth_reason::kBadSecret)
+      << "revoked stays revoked";
   r->reset();
 
   // Done: the new key alone opens it (nothing left to re-seal, even with the old key named)...

@@ -38,9 +38,9 @@ TEST(ValidateTest, LengthLimitIs256Bytes) {
 }
 
 TEST(ValidateTest, RejectsControlAndNonAsciiBytes) {
-  for (const std::string& bad : {std::string("a\tb"), std::string("a\nb"), std::string("\x7f"),
-                                 std::string("caf\xc3\xa9"), std::string("a\0b", 3),
-                                 std::string("\x80"), std::string("\xff")}) {
+  for (const std::string& bad :
+       {std::string("a\tb"), std::string("a\nb"), std::string("\x7f"), std::string("caf\xc3\xa9"),
+        std::string("a\0b", 3), std::string("\x80"), std::string("\xff")}) {
     SCOPED_TRACE(bad);
     ExpectFormatError(CheckIdentifier("class", bad), "class");
   }
@@ -79,11 +79,12 @@ TEST(ValidateTest, Utf8SequenceLengthFollowsRfc3629) {
   EXPECT_EQ(Utf8SequenceLength("\xf0\x9f\x98\x80"), 4u);  // U+1F600
   EXPECT_EQ(Utf8SequenceLength("\xf4\x8f\xbf\xbf"), 4u);  // U+10FFFF
   for (const std::string& bad :
-       {std::string("\x80"), std::string("\xbf"), std::string("\xc0\xaf"),  // continuation, overlong
-        std::string("\xc1\xbf"), std::string("\xe0\x80\xaf"),               // overlong
+       {std::string("\x80"), std::string("\xbf"),
+        std::string("\xc0\xaf"),                                           // continuation, overlong
+        std::string("\xc1\xbf"), std::string("\xe0\x80\xaf"),              // overlong
         std::string("\xf0\x80\x80\xaf"), std::string("\xed\xa0\x80"),      // overlong, surrogate
         std::string("\xf4\x90\x80\x80"), std::string("\xf5\x80\x80\x80"),  // above U+10FFFF
-        std::string("\xff"), std::string("\xc3"), std::string("\xe2\x82"),    // truncated
+        std::string("\xff"), std::string("\xc3"), std::string("\xe2\x82"),  // truncated
         std::string("\xc3\x41")}) {
     EXPECT_EQ(Utf8SequenceLength(bad), 0u) << absl::CHexEscape(bad);
   }

@@ -2,7 +2,6 @@
 // flags: defaults, accepted ranges, and refusals that name the flag.
 #include "server/flags.h"
 
-#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -134,8 +133,8 @@ TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
        {"tls_cert_file=", "tls_key_file=", "tls_client_ca_file=", "grpc_reflection=true",
         "grpc_max_message_bytes=4194304", "grpc_max_concurrent_streams=1000",
         "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
-        "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h",
-        "http_max_connections=10000", "http_max_url_bytes=8192"}) {
+        "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
+        "http_max_url_bytes=8192"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }

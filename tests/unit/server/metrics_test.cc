@@ -44,8 +44,7 @@ TEST(MetricsTest, RendersExactText) {
   requests->With({"/a.B/C", "OK"})->Increment(3);
   requests->With({"/a.B/C", "NOT_FOUND"})->Increment();
   r.AddGauge("demo_in_flight", "In flight.", {})->With({})->Set(2);
-  Family<Histogram>* latency =
-      r.AddHistogram("demo_seconds", "Latency.", {"route"}, {0.001, 0.25});
+  Family<Histogram>* latency = r.AddHistogram("demo_seconds", "Latency.", {"route"}, {0.001, 0.25});
   latency->With({"x"})->Observe(0.0005);
   latency->With({"x"})->Observe(0.5);
   r.AddCounter("demo_empty_total", "No children yet.", {"a"});
@@ -77,9 +76,7 @@ TEST(MetricsTest, RendersExactText) {
 
 TEST(MetricsTest, EscapesLabelValuesAndHelp) {
   Registry r;
-  r.AddCounter("demo_total", "Back\\slash and\nnewline.", {"v"})
-      ->With({"a\"b\\c\nd"})
-      ->Increment();
+  r.AddCounter("demo_total", "Back\\slash and\nnewline.", {"v"})->With({"a\"b\\c\nd"})->Increment();
   EXPECT_EQ(r.Render(),
             "# HELP demo_total Back\\\\slash and\\nnewline.\n"
             "# TYPE demo_total counter\n"
@@ -119,8 +116,8 @@ TEST(MetricsTest, ConcurrentIncrementsSumExactly) {
   for (uint64_t c : s.counts) total += c;
   EXPECT_EQ(total, uint64_t{kThreads * kPerThread});
   EXPECT_NEAR(s.sum, kThreads * kPerThread * 0.001, 1e-6);
-  EXPECT_THAT(r.Render(), HasSubstr("demo_seconds_count " +
-                                    std::to_string(kThreads * kPerThread) + "\n"));
+  EXPECT_THAT(r.Render(),
+              HasSubstr("demo_seconds_count " + std::to_string(kThreads * kPerThread) + "\n"));
 }
 
 TEST(MetricsTest, ProcessMetricsArePresentAndPlausible) {

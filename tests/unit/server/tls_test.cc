@@ -122,8 +122,7 @@ TEST_F(TlsTest, UnreadableFilesAreRefusedNamingFlagAndPath) {
 
 TEST_F(TlsTest, WrongContentsAreRefused) {
   const std::string empty = Write("empty.pem", "");
-  EXPECT_THAT(ExpectRefused({empty, key_, ""}, "--tls-cert-file"),
-              HasSubstr("no PEM certificate"));
+  EXPECT_THAT(ExpectRefused({empty, key_, ""}, "--tls-cert-file"), HasSubstr("no PEM certificate"));
   // The key file given as the certificate: no certificate in it.
   EXPECT_THAT(ExpectRefused({key_, key_, ""}, "--tls-cert-file"), HasSubstr("no PEM certificate"));
   // The certificate given as the key.

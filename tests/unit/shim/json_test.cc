@@ -42,13 +42,14 @@ TEST(ParseJsonTest, AcceptsTheMaximumDepthAndRefusesOneMore) {
 TEST(ParseJsonTest, RefusesADepthBombQuicklyWithoutRecursing) {
   // 500k levels would overflow the stack of a recursive parser (the crash this guards against).
   const std::string bomb = Nested(500'000);
-  const std::string object_bomb = absl::StrCat(std::string(300'000, '{'), std::string(300'000, '}'));
+  const std::string object_bomb =
+      absl::StrCat(std::string(300'000, '{'), std::string(300'000, '}'));
   rapidjson::Document doc;
   const absl::Time start = absl::Now();
   EXPECT_FALSE(ParseJson(bomb, &doc).ok());
   EXPECT_FALSE(ParseJson(object_bomb, &doc).ok());
-  EXPECT_FALSE(ParseJson(absl::StrCat("{\"counters\":", bomb, "}"), &doc, JsonTrailing::kIgnored)
-                   .ok());
+  EXPECT_FALSE(
+      ParseJson(absl::StrCat("{\"counters\":", bomb, "}"), &doc, JsonTrailing::kIgnored).ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
@@ -72,9 +73,9 @@ TEST(ParseJsonTest, RefusesNulBytesAnywhere) {
 TEST(ParseJsonTest, RefusesInvalidUtf8) {
   rapidjson::Document doc;
   EXPECT_FALSE(ParseJson("{\"a\":\"\xff\"}", &doc).ok());
-  EXPECT_FALSE(ParseJson("{\"a\":\"\xc0\xaf\"}", &doc).ok());          // overlong '/'
-  EXPECT_FALSE(ParseJson("{\"a\":\"\xed\xa0\x80\"}", &doc).ok());      // a surrogate
-  EXPECT_FALSE(ParseJson("{\"a\":\"\xe0\x80\xaf\"}", &doc).ok());      // overlong, 3 bytes
+  EXPECT_FALSE(ParseJson("{\"a\":\"\xc0\xaf\"}", &doc).ok());      // overlong '/'
+  EXPECT_FALSE(ParseJson("{\"a\":\"\xed\xa0\x80\"}", &doc).ok());  // a surrogate
+  EXPECT_FALSE(ParseJson("{\"a\":\"\xe0\x80\xaf\"}", &doc).ok());  // overlong, 3 bytes
   EXPECT_TRUE(ParseJson("{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}", &doc).ok());
 }
 
@@ -131,9 +132,15 @@ TEST(JsonQuoteTest, ReplacesInvalidUtf8SoTheResultIsValidJson) {
 }
 
 TEST(JsonQuoteTest, EscapesLineSeparatorsForJsonp) {
-  const std::string quoted = JsonQuote("a\xe2\x80\xa8" "b\xe2\x80\xa9" "c");
+  const std::string quoted = JsonQuote(
+      "a\xe2\x80\xa8"
+      "b\xe2\x80\xa9"
+      "c");
   EXPECT_EQ(quoted, R"("a\u2028b\u2029c")");
-  EXPECT_EQ(StrictString(quoted), "a\xe2\x80\xa8" "b\xe2\x80\xa9" "c");
+  EXPECT_EQ(StrictString(quoted),
+            "a\xe2\x80\xa8"
+            "b\xe2\x80\xa9"
+            "c");
 }
 
 }  // namespace

@@ -17,8 +17,8 @@ namespace {
 // From 192.0.2.1, the address gm.notifyAction records when no `ip` is sent.
 http::HttpRequest Request(std::string method, const std::string& target, std::string body = "",
                           std::string content_type = "") {
-  return test::MakeHttpRequest(std::move(method), target, std::move(body),
-                               std::move(content_type), "192.0.2.1");
+  return test::MakeHttpRequest(std::move(method), target, std::move(body), std::move(content_type),
+                               "192.0.2.1");
 }
 
 TEST(ParseStashRequestTest, IncrBecomesAnIncrRequest) {
@@ -79,9 +79,10 @@ TEST(ParseTallyRequestTest, ReadsAndTheirErrors) {
   EXPECT_TRUE(std::get<v1::GetTopKRequest>(*topk).with_metadata());
   EXPECT_TRUE(std::holds_alternative<v1::GetCountRequest>(
       *ParseTallyRequest(Request("GET", "/tally/site/ecount/articles/a1"))));
-  EXPECT_TRUE(absl::IsNotFound(ParseTallyRequest(Request("GET", "/tally/site/count/c/x")).status()));
-  for (const char* bad : {"/tally/site/topk/c?k=0", "/tally/site/topk/c?k=1&k=2",
-                          "/tally/site/ecount/c/x?y=1"}) {
+  EXPECT_TRUE(
+      absl::IsNotFound(ParseTallyRequest(Request("GET", "/tally/site/count/c/x")).status()));
+  for (const char* bad :
+       {"/tally/site/topk/c?k=0", "/tally/site/topk/c?k=1&k=2", "/tally/site/ecount/c/x?y=1"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ParseTallyRequest(Request("GET", bad)).status())) << bad;
   }
   EXPECT_TRUE(absl::IsInvalidArgument(
@@ -182,10 +183,10 @@ TEST(ParseTallyRequestTest, TopKTakesKFromThePathAndEcountAWindow) {
 
 TEST(ParseCanonicalRequestTest, ReadsProto3JsonAndRefusesTheRest) {
   v1::IncrRequest req;
-  ASSERT_TRUE(ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr",
-                                            R"({"tenant":"t","visitorId":"v","delta":"3"})",
-                                            "application/json"),
-                                    &req)
+  ASSERT_TRUE(ParseCanonicalRequest(
+                  Request("POST", "/v1/Counters/Incr",
+                          R"({"tenant":"t","visitorId":"v","delta":"3"})", "application/json"),
+                  &req)
                   .ok());
   EXPECT_EQ(req.visitor_id(), "v");
   EXPECT_EQ(req.delta(), 3);
@@ -193,8 +194,8 @@ TEST(ParseCanonicalRequestTest, ReadsProto3JsonAndRefusesTheRest) {
   EXPECT_FALSE(ParseCanonicalRequest(Request("GET", "/v1/Counters/Incr"), &other).ok());
   EXPECT_FALSE(
       ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr", "{}", "text/plain"), &other).ok());
-  EXPECT_FALSE(ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr", R"({"evil":1})"), &other)
-                   .ok());
+  EXPECT_FALSE(
+      ParseCanonicalRequest(Request("POST", "/v1/Counters/Incr", R"({"evil":1})"), &other).ok());
 }
 
 // The Gigya parse steps need no service: a table built over null APIs parses.

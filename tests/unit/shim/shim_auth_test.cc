@@ -31,8 +31,8 @@
 #include "server/shim/shim.h"
 #include "storage/clock.h"
 #include "storage/store.h"
-#include "tests/testing/http_request.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/http_request.h"
 #include "tests/testing/service_stack.h"
 #include "tests/testing/temp_dir.h"
 
@@ -101,8 +101,9 @@ class FakeRegistry : public logic::TenantRegistry {
   absl::StatusOr<logic::Principal> CheckSecret(absl::string_view tenant,
                                                absl::string_view secret_id,
                                                absl::string_view presented) override {
-    return Match(tenant, secret_id, [&](const Secret& s) { return s.value == presented; },
-                 reason::kBadSecret, absl::StrCat("secret ", presented, " is wrong"));
+    return Match(
+        tenant, secret_id, [&](const Secret& s) { return s.value == presented; },
+        reason::kBadSecret, absl::StrCat("secret ", presented, " is wrong"));
   }
   absl::StatusOr<logic::Principal> CheckSignature(absl::string_view tenant,
                                                   absl::string_view secret_id,
@@ -446,7 +447,7 @@ TEST_F(ShimAuthTest, UserKeySelectsTheSecret) {
                {{"apiKey", "acme"}, {"UID", "u"}, {"userKey", user_key}, {"secret", secret}});
   };
   EXPECT_EQ(ErrorCode(get("s1", kSecretRw)), 0);
-  EXPECT_EQ(ErrorCode(get("s2", kSecretRw)), 403007);  // s1's secret under the name s2
+  EXPECT_EQ(ErrorCode(get("s2", kSecretRw)), 403007);       // s1's secret under the name s2
   EXPECT_EQ(ErrorCode(get("s3", kSecretRevoked)), 403007);  // revoked
   EXPECT_EQ(ErrorCode(get("s9", kSecretRw)), 403007);       // no such secret
   EXPECT_EQ(ErrorCode(get("", kSecretRw)), 400006);         // empty userKey
@@ -457,8 +458,8 @@ TEST_F(ShimAuthTest, UserKeySelectsTheSecret) {
 }
 
 TEST_F(ShimAuthTest, SecretAndSignatureTogetherIsRefused) {
-  Params p = Signed({{"UID", "u"}, {"secret", kSecretRw}}, kSecretRw, "GET",
-                    "/accounts.getCounters");
+  Params p =
+      Signed({{"UID", "u"}, {"secret", kSecretRw}}, kSecretRw, "GET", "/accounts.getCounters");
   http::HttpResponse r = Get("/accounts.getCounters", p);
   EXPECT_EQ(ErrorCode(r), 400006) << Describe(r);
   ExpectNoCredentialEcho(r, p);
@@ -528,8 +529,7 @@ TEST_F(ShimAuthTest, SignatureBindsMethodHostSchemeAndPath) {
   http::HttpRequest tls = Request("GET", "/accounts.getCounters", Encode(p));
   tls.secure = true;
   EXPECT_EQ(ErrorCode(shim_->Handle(tls)), 403003);
-  EXPECT_EQ(ErrorCode(shim_->Handle(Request("POST", "/accounts.getCounters", Encode(p)))),
-            403003);
+  EXPECT_EQ(ErrorCode(shim_->Handle(Request("POST", "/accounts.getCounters", Encode(p)))), 403003);
   http::HttpRequest no_host = Request("GET", "/accounts.getCounters", Encode(p));
   no_host.headers.clear();
   http::HttpResponse r = shim_->Handle(no_host);
@@ -561,8 +561,8 @@ TEST_F(ShimAuthTest, ReadOnlySecretReadsButCannotWrite) {
   r = PostForm("/accounts.incrementCounters",
                Signed(Increment(), kSecretRo, "POST", "/accounts.incrementCounters"));
   EXPECT_EQ(ErrorCode(r), 403007) << Describe(r);
-  r = PostForm("/gm.notifyAction", Signed({{"UID", "u"}, {"action", "a"}}, kSecretRo, "POST",
-                                          "/gm.notifyAction"));
+  r = PostForm("/gm.notifyAction",
+               Signed({{"UID", "u"}, {"action", "a"}}, kSecretRo, "POST", "/gm.notifyAction"));
   EXPECT_EQ(ErrorCode(r), 403007) << Describe(r);
   EXPECT_EQ(AcmeCounters(), "");
 }
@@ -594,7 +594,8 @@ TEST_F(ShimAuthTest, AuthOffNeedsNoCredentials) {
   EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
 }
 
-// --- Stash and Tally ------------------------------------------------------------------------------
+// --- Stash and Tally
+// ------------------------------------------------------------------------------
 
 http::HttpRequest WithOrigin(http::HttpRequest r, const std::string& origin) {
   r.headers.emplace_back("origin", origin);
@@ -616,23 +617,25 @@ TEST_F(ShimAuthTest, StashDisallowedOriginIs403AndWritesNothing) {
   http::HttpResponse r = shim_->Handle(WithOrigin(
       Request("POST", "/stash/v1.1/count/incr/web/public/v:c", ""), "https://evil.example"));
   EXPECT_EQ(r.body, "{\"status\":403}");
-  r = shim_->Handle(WithOrigin(Request("POST", "/tally/web/ecount/c/x/60", ""),
-                               "https://evil.example"));
+  r = shim_->Handle(
+      WithOrigin(Request("POST", "/tally/web/ecount/c/x/60", ""), "https://evil.example"));
   EXPECT_EQ(r.body, "{\"error\":\"not saved\",\"status\":403}");
   // Nothing was written.
   r = open_->Handle(Request("GET", "/tally/web/ecount/c/x", ""));
   EXPECT_EQ(r.body, "{\"status\":404}") << Describe(r);
-  r = open_->Handle(Request("POST", "/stash/v1.1/count/getbatch/web/public", "",
-                            absl::StrCat("{\"keys\":[\"v:c:", absl::FormatTime("%Y-%m-%d",
-                                         absl::Now(), absl::UTCTimeZone()), "\"]}")));
+  r = open_->Handle(Request(
+      "POST", "/stash/v1.1/count/getbatch/web/public", "",
+      absl::StrCat("{\"keys\":[\"v:c:",
+                   absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()), "\"]}")));
   EXPECT_EQ(r.body, "{\"status\":404}") << Describe(r);  // getbatch: no key exists
   // The same read sees an allowed write (so the check above can fail).
   r = shim_->Handle(WithOrigin(Request("POST", "/stash/v1.1/count/incr/web/public/v:c", ""),
                                "https://shop.example"));
   ASSERT_THAT(r.body, HasSubstr("\"status\":200")) << Describe(r);
-  r = open_->Handle(Request("POST", "/stash/v1.1/count/getbatch/web/public", "",
-                            absl::StrCat("{\"keys\":[\"v:c:", absl::FormatTime("%Y-%m-%d",
-                                         absl::Now(), absl::UTCTimeZone()), "\"]}")));
+  r = open_->Handle(Request(
+      "POST", "/stash/v1.1/count/getbatch/web/public", "",
+      absl::StrCat("{\"keys\":[\"v:c:",
+                   absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()), "\"]}")));
   EXPECT_THAT(r.body, HasSubstr("\"1\"")) << Describe(r);
 }
 
@@ -643,13 +646,13 @@ TEST_F(ShimAuthTest, AllowedOriginIsEchoedWithVary) {
   ASSERT_NE(FindHeader(r, "Access-Control-Allow-Origin"), nullptr);
   EXPECT_EQ(*FindHeader(r, "Access-Control-Allow-Origin"), "https://shop.example");
   EXPECT_EQ(*FindHeader(r, "Vary"), "Origin");
-  r = shim_->Handle(WithOrigin(Request("POST", "/tally/web/topk/c/x/60", ""),
-                               "https://shop.example"));
+  r = shim_->Handle(
+      WithOrigin(Request("POST", "/tally/web/topk/c/x/60", ""), "https://shop.example"));
   EXPECT_EQ(r.body, "{\"status\":\"saved\"}");
   EXPECT_EQ(*FindHeader(r, "Access-Control-Allow-Origin"), "https://shop.example");
   // A tenant without an origin list answers any origin with "*".
-  r = shim_->Handle(WithOrigin(Request("POST", "/tally/acme/ecount/c/x/60", ""),
-                               "https://anywhere.example"));
+  r = shim_->Handle(
+      WithOrigin(Request("POST", "/tally/acme/ecount/c/x/60", ""), "https://anywhere.example"));
   EXPECT_EQ(r.body, "{\"status\":\"saved\"}");
   EXPECT_EQ(*FindHeader(r, "Access-Control-Allow-Origin"), "*");
 }
@@ -706,9 +709,9 @@ TEST_F(ShimAuthTest, CanonicalBearerAndHeaderPairSucceed) {
   http::HttpResponse r = shim_->Handle(Canonical(
       "Counters/Incr", body, {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
   EXPECT_EQ(r.status, 200) << Describe(r);
-  r = shim_->Handle(Canonical("Counters/Incr", body,
-                              {{"x-countd-tenant", "acme"}, {"x-countd-secret", kSecretRw},
-                               {"x-countd-secret-id", "s1"}}));
+  r = shim_->Handle(Canonical(
+      "Counters/Incr", body,
+      {{"x-countd-tenant", "acme"}, {"x-countd-secret", kSecretRw}, {"x-countd-secret-id", "s1"}}));
   EXPECT_EQ(r.status, 200) << Describe(r);
 }
 
@@ -749,19 +752,18 @@ TEST_F(ShimAuthTest, CanonicalRefusals) {
   EXPECT_EQ(r.status, 400) << Describe(r);  // no tenant in the request
 
   registry_.tenants["acme"].budget = 0;
-  r = shim_->Handle(
-      Canonical("Counters/Incr", body, {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
+  r = shim_->Handle(Canonical("Counters/Incr", body,
+                              {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
   EXPECT_EQ(r.status, 429) << Describe(r);
   EXPECT_EQ(CanonicalCode(r), 8);
 
   // Nothing was counted by any refused call.
   registry_.tenants["acme"].budget = -1;
-  r = shim_->Handle(Canonical("Counters/GetBatch",
-                              absl::StrCat(R"({"tenant":"acme","keys":["v:c:)",
-                                           absl::FormatTime("%Y-%m-%d", absl::Now(),
-                                                            absl::UTCTimeZone()),
-                                           R"("]})"),
-                              {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
+  r = shim_->Handle(Canonical(
+      "Counters/GetBatch",
+      absl::StrCat(R"({"tenant":"acme","keys":["v:c:)",
+                   absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()), R"("]})"),
+      {{"authorization", absl::StrCat("Bearer acme:", kSecretRw)}}));
   EXPECT_EQ(r.status, 200) << Describe(r);
   EXPECT_THAT(r.body, Not(HasSubstr("\"1\""))) << Describe(r);
 }

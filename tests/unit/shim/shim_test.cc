@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -27,9 +26,9 @@
 namespace countd::shim {
 namespace {
 
+using test::FailingStore;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using test::FailingStore;
 
 rapidjson::Document Parse(const std::string& text) {
   rapidjson::Document doc;
@@ -94,8 +93,7 @@ class ShimTest : public ::testing::Test {
     return shim_->Handle(Request("GET", target));
   }
   http::HttpResponse PostForm(const std::string& target, const std::string& body) {
-    return shim_->Handle(
-        Request("POST", target, body, "application/x-www-form-urlencoded"));
+    return shim_->Handle(Request("POST", target, body, "application/x-www-form-urlencoded"));
   }
   http::HttpResponse PostJson(const std::string& target, const std::string& body) {
     return shim_->Handle(Request("POST", target, body, "application/json"));
@@ -220,8 +218,7 @@ TEST_F(ShimTest, GmNotifyActionStorageFailureIs500001AndChangesNothing) {
   // After recovery the grant goes through once.
   http::HttpResponse ok = PostForm("/gm.notifyAction", "apiKey=site&UID=u&action=earn");
   EXPECT_EQ(ErrorCode(ok), 0) << Describe(ok);
-  EXPECT_THAT(Get("/gm.getChallengeStatus?apiKey=site&UID=u").body,
-              HasSubstr("\"pointsTotal\":5"));
+  EXPECT_THAT(Get("/gm.getChallengeStatus?apiKey=site&UID=u").body, HasSubstr("\"pointsTotal\":5"));
 }
 
 // --- Stash / Tally -------------------------------------------------------------------------------
@@ -337,8 +334,8 @@ TEST_F(ShimTest, UnknownPathIs404) {
 }
 
 TEST_F(ShimTest, OptionsPreflightOnStashAndTally) {
-  for (const char* target : {"/stash/v1.1/count/incr/site/public/v:c",
-                             "/tally/site/ecount/logins/alice/60"}) {
+  for (const char* target :
+       {"/stash/v1.1/count/incr/site/public/v:c", "/tally/site/ecount/logins/alice/60"}) {
     http::HttpResponse r = shim_->Handle(Request("OPTIONS", target));
     EXPECT_EQ(r.status, 204) << target;
     EXPECT_TRUE(r.body.empty()) << target;

@@ -56,8 +56,8 @@ TEST(CounterCellTest, RoundTripsExtremeValues) {
   const absl::int128 above_64_bits = absl::MakeInt128(12345, 0xfedcba9876543210ull);
   const absl::int128 below_64_bits = -above_64_bits;
   for (const CounterCell& in :
-       {Cell(kMax, huge_positive, kMax), Cell(kMin, huge_negative, kMin),
-        Cell(1, above_64_bits, 2), Cell(-1, below_64_bits, 3),
+       {Cell(kMax, huge_positive, kMax), Cell(kMin, huge_negative, kMin), Cell(1, above_64_bits, 2),
+        Cell(-1, below_64_bits, 3),
         Cell(0, absl::int128(std::numeric_limits<int64_t>::min()) - 1, 0)}) {
     CounterCell out = RoundTrip(in);
     EXPECT_EQ(out.count, in.count);

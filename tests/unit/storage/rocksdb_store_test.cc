@@ -277,8 +277,7 @@ TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
 
 TEST_F(RocksDbStoreTest, GetCounterOfNonCounterBytesIsDataLoss) {
   ASSERT_TRUE(Put(Table::kTotals, "bad", "not a cell").ok());
-  EXPECT_EQ(store_->GetCounter(Table::kTotals, "bad").status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->GetCounter(Table::kTotals, "bad").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
@@ -324,9 +323,9 @@ class RocksDbStoreScanTest : public RocksDbStoreTest {
  protected:
   void SetUp() override {
     RocksDbStoreTest::SetUp();
-    for (const std::string& k : {keys::Join({"o"}), keys::Join({"p", "a"}), keys::Join({"p", "b"}),
-                                 keys::Join({"p", "c"}), keys::Join({"pp", "x"}),
-                                 keys::Join({"q"})}) {
+    for (const std::string& k :
+         {keys::Join({"o"}), keys::Join({"p", "a"}), keys::Join({"p", "b"}), keys::Join({"p", "c"}),
+          keys::Join({"pp", "x"}), keys::Join({"q"})}) {
       ASSERT_TRUE(Put(Table::kMeta, k, "v:" + k).ok());
     }
   }
@@ -374,9 +373,11 @@ TEST_F(RocksDbStoreScanTest, ScanStopsWhenVisitorReturnsFalse) {
 TEST_F(RocksDbStoreScanTest, ScanWithoutUpperBoundRunsToTheEnd) {
   ScanRange range;
   range.begin = keys::Join({"pp"});
-  EXPECT_THAT(ScanKeys(Table::kMeta, range), ElementsAre(keys::Join({"pp", "x"}), keys::Join({"q"})));
+  EXPECT_THAT(ScanKeys(Table::kMeta, range),
+              ElementsAre(keys::Join({"pp", "x"}), keys::Join({"q"})));
   range.reverse = true;
-  EXPECT_THAT(ScanKeys(Table::kMeta, range), ElementsAre(keys::Join({"q"}), keys::Join({"pp", "x"})));
+  EXPECT_THAT(ScanKeys(Table::kMeta, range),
+              ElementsAre(keys::Join({"q"}), keys::Join({"pp", "x"})));
   EXPECT_EQ(ScanKeys(Table::kMeta, ScanRange{}).size(), 6u);
 }
 
@@ -530,7 +531,7 @@ class RocksDbStoreExpiryTest : public RocksDbStoreTest {
     clock_.Advance(step);
     ExpectVisible(table, old_key, false);  // hidden at once, before any compaction
     ExpectVisible(table, live_key, true);
-    EXPECT_EQ(RawEntries(table), 2);       // still stored
+    EXPECT_EQ(RawEntries(table), 2);  // still stored
 
     ASSERT_TRUE(CompactForTest(*store_, table).ok());
     EXPECT_EQ(RawEntries(table), 1);  // the expired bucket is gone for good

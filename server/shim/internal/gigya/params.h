@@ -113,8 +113,9 @@ GigyaMethod MakeGigyaMethod(
       m.rpc = service->method(j)->name();
     }
   }
-  m.parse = [parse = std::move(parse)](const GigyaParams& p, const http::HttpRequest& r)
-      -> absl::StatusOr<GigyaMethod::Request> {
+  m.parse = [parse = std::move(parse)](
+                const GigyaParams& p,
+                const http::HttpRequest& r) -> absl::StatusOr<GigyaMethod::Request> {
     absl::StatusOr<Req> req = parse(p, r);
     if (!req.ok()) return req.status();
     return std::make_unique<Req>(*std::move(req));

@@ -24,8 +24,8 @@ using ::testing::Pair;
 
 http::HttpRequest Request(std::string method, const std::string& target, std::string body = "",
                           std::string content_type = "") {
-  return test::MakeHttpRequest(std::move(method), target, std::move(body),
-                               std::move(content_type), "192.0.2.1");
+  return test::MakeHttpRequest(std::move(method), target, std::move(body), std::move(content_type),
+                               "192.0.2.1");
 }
 
 TEST(GigyaParamsTest, RepeatedNamesAreRecordedAndEveryPairIsKeptForTheSignature) {

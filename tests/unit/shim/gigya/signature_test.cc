@@ -66,14 +66,20 @@ struct Vector {
 
 const Vector kVectors[] = {
     // python: base_string("GET", "http://127.0.0.1:8080/accounts.getCounters", {...})
-    {"GET", false, "127.0.0.1:8080", "/accounts.getCounters",
+    {"GET",
+     false,
+     "127.0.0.1:8080",
+     "/accounts.getCounters",
      {{"apiKey", "tenant-1"}, {"UID", "user 1"}, {"timestamp", "1700000000"}, {"nonce", "n-1"}},
      "GET&http%3A%2F%2F127.0.0.1%3A8080%2Faccounts.getCounters&UID%3Duser%25201%26apiKey%3Dtenan"
      "t-1%26nonce%3Dn-1%26timestamp%3D1700000000",
      "qQX1J/Km84wCG5RNIFh3BjuSG74="},
     // python: base_string("post", "https://Accounts.US1.Gigya.com:443/accounts.incrementCounters",
     // ...): method upper-cased, host lower-cased, default port dropped, JSON value encoded.
-    {"post", true, "Accounts.US1.Gigya.com:443", "/accounts.incrementCounters",
+    {"post",
+     true,
+     "Accounts.US1.Gigya.com:443",
+     "/accounts.incrementCounters",
      {{"apiKey", "3_abc"},
       {"UID", "u~1+2"},
       {"counters", R"([{"class":"_c","path":"/a/b","value":1.5}])"},
@@ -88,7 +94,10 @@ const Vector kVectors[] = {
      "9WDARMxbl4vRrl8WOWHyOGS9HGU="},
     // python: base_string("GET", "http://Example.com:80/gm.getTopUsers", ...): byte order puts
     // upper-case names first; an empty value; '&', '=' and UTF-8 inside a value.
-    {"GET", false, "Example.com:80", "/gm.getTopUsers",
+    {"GET",
+     false,
+     "Example.com:80",
+     "/gm.getTopUsers",
      {{"apiKey", "k"},
       {"B", "2"},
       {"a", "1"},
@@ -100,7 +109,10 @@ const Vector kVectors[] = {
      "y3nK9sI5ZX17lqmwzX7SLDJMywI="},
     // python: base_string("POST", "https://Gm.Example.COM:8443/gm.notifyAction", ...): a
     // non-default port stays; reserved characters and a literal "%41" are encoded.
-    {"POST", true, "Gm.Example.COM:8443", "/gm.notifyAction",
+    {"POST",
+     true,
+     "Gm.Example.COM:8443",
+     "/gm.notifyAction",
      {{"apiKey", "k"},
       {"UID", "\xC3\xBC/\xC3\x9F*'()!"},
       {"action", "a.b_c-d~e"},
@@ -196,8 +208,8 @@ TEST(GigyaSignatureTest, BadHostsNameTheHostHeader) {
     EXPECT_EQ(logic::FieldOf(url.status()), "Host");
     EXPECT_EQ(logic::ReasonOf(url.status()), "missing");
   }
-  for (const char* host : {"h:", "h:x", "h:0", "h:65536", "h:123456", "h:-1", "[::1", "[::1]x",
-                           "[::1]:", "h: 80"}) {
+  for (const char* host :
+       {"h:", "h:x", "h:0", "h:65536", "h:123456", "h:-1", "[::1", "[::1]x", "[::1]:", "h: 80"}) {
     absl::StatusOr<std::string> url = SignatureNormalizedUrl(false, host, "/m");
     ASSERT_FALSE(url.ok()) << host;
     EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument) << host;

@@ -1,10 +1,11 @@
-// server/logic/openssl_util.h — owning pointers for OpenSSL objects and the error queue as text,
-// shared by the tenant secret box (server/logic/secret_box.cc), the TLS file checks
-// (server/tls.cc) and the test certificate maker (tests/testing). It lives in server/logic, the
-// lowest layer that uses OpenSSL, so that every user may include it (storage <- logic <- api <-
-// grpc|shim <- server). Header-only: users link OpenSSL::Crypto themselves.
-#ifndef COUNTD_SERVER_LOGIC_OPENSSL_UTIL_H_
-#define COUNTD_SERVER_LOGIC_OPENSSL_UTIL_H_
+// server/util/openssl_util.h — owning pointers for OpenSSL objects and the error queue as text,
+// shared by the tenant secret box (server/logic/secret_box.cc), the HTTPS transport
+// (server/http/http_server.cc), the TLS file checks (server/tls.cc) and the test certificate
+// maker (tests/testing). server/util/ is a leaf below every layer: it includes nothing of countd,
+// so logic and the HTTP transport (which may not include logic) can both use it.
+// Header-only: users link OpenSSL::Crypto themselves.
+#ifndef COUNTD_SERVER_UTIL_OPENSSL_UTIL_H_
+#define COUNTD_SERVER_UTIL_OPENSSL_UTIL_H_
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -60,4 +61,4 @@ inline std::string Errors() {
 
 }  // namespace countd::openssl
 
-#endif  // COUNTD_SERVER_LOGIC_OPENSSL_UTIL_H_
+#endif  // COUNTD_SERVER_UTIL_OPENSSL_UTIL_H_
