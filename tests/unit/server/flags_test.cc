@@ -2,6 +2,7 @@
 // flags: defaults, accepted ranges, and refusals that name the flag.
 #include "server/flags.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
