@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
@@ -55,6 +57,10 @@ void WriteBatch::Delete(Table table, absl::string_view key) {
 
 void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCell& delta) {
   ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
+}
+
+void WriteBatch::Expect(Table table, absl::string_view key, std::optional<std::string> value) {
+  preconditions_.push_back({table, std::string(key), std::move(value)});
 }
 
 ScanRange PrefixRange(absl::string_view prefix) {
@@ -244,7 +250,14 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> Get(Table table, absl::string_view key) override {
+  StoreKind kind() const override { return StoreKind::kRocksDb; }
+
+  // One key space: the partition only names where a key belongs (see Partition).
+  absl::StatusOr<std::string> Get(const Partition&, Table table, absl::string_view key) override {
+    return GetAny(table, key);
+  }
+
+  absl::StatusOr<std::string> GetAny(Table table, absl::string_view key) {
     rocksdb::PinnableSlice value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(table), ToSlice(key), &value);
     if (s.IsNotFound()) return absl::NotFoundError("not found");
@@ -253,14 +266,20 @@ class RocksDbStore : public Store {
     return value.ToString();
   }
 
-  absl::StatusOr<CounterCell> GetCounter(Table table, absl::string_view key) override {
-    absl::StatusOr<std::string> raw = Get(table, key);
+  absl::StatusOr<CounterCell> GetCounter(const Partition&, Table table,
+                                         absl::string_view key) override {
+    absl::StatusOr<std::string> raw = GetAny(table, key);
     if (!raw.ok()) return raw.status();
     return DecodeOrDataLoss(*raw);
   }
 
-  std::vector<absl::StatusOr<std::string>> MultiGet(Table table,
+  std::vector<absl::StatusOr<std::string>> MultiGet(const Partition&, Table table,
                                                     const std::vector<std::string>& keys) override {
+    return MultiGetAny(table, keys);
+  }
+
+  std::vector<absl::StatusOr<std::string>> MultiGetAny(Table table,
+                                                       const std::vector<std::string>& keys) {
     std::vector<absl::StatusOr<std::string>> out;
     out.reserve(keys.size());
     ForEachOfMultiGet(table, keys, [&](size_t i, const rocksdb::Status& s, absl::string_view v) {
@@ -276,16 +295,22 @@ class RocksDbStore : public Store {
   }
 
   std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(
-      Table table, const std::vector<std::string>& keys) override {
+      const Partition&, Table table, const std::vector<std::string>& keys) override {
     std::vector<absl::StatusOr<CounterCell>> out;
     out.reserve(keys.size());
-    for (absl::StatusOr<std::string>& raw : MultiGet(table, keys)) {
+    for (absl::StatusOr<std::string>& raw : MultiGetAny(table, keys)) {
       out.push_back(raw.ok() ? DecodeOrDataLoss(*raw) : raw.status());
     }
     return out;
   }
 
-  absl::Status Scan(Table table, const ScanRange& range, const ScanVisitor& visit) override {
+  absl::Status Scan(const Partition&, Table table, const ScanRange& range,
+                    const ScanVisitor& visit) override {
+    return ScanAllPartitions(table, range, visit);
+  }
+
+  absl::Status ScanAllPartitions(Table table, const ScanRange& range,
+                                 const ScanVisitor& visit) override {
     rocksdb::ReadOptions read_options;
     rocksdb::Slice lower(range.begin);
     rocksdb::Slice upper(range.end);
@@ -310,6 +335,25 @@ class RocksDbStore : public Store {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
+    if (batch.preconditions().empty()) return WriteOps(batch);
+    // Conditional batches of one partition check and write under one lock stripe, so no other
+    // conditional batch changes an expected key in between (unconditional batches never write
+    // keys that any batch expects: see WriteBatch::Expect).
+    absl::MutexLock lock(&condition_locks_[absl::HashOf(batch.partition().id()) %
+                                           condition_locks_.size()]);
+    for (const WriteBatch::Precondition& p : batch.preconditions()) {
+      absl::StatusOr<std::string> live = GetAny(p.table, p.key);
+      if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
+      const bool holds = p.value.has_value() ? (live.ok() && *live == *p.value) : !live.ok();
+      if (!holds) {
+        return absl::AbortedError(
+            absl::StrCat("storage: a record of table ", TableName(p.table), " changed meanwhile"));
+      }
+    }
+    return WriteOps(batch);
+  }
+
+  absl::Status WriteOps(const WriteBatch& batch) {
     rocksdb::WriteBatch wb;
     for (const WriteBatch::Op& op : batch.ops()) {
       rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
@@ -482,6 +526,7 @@ class RocksDbStore : public Store {
   StoreOptions options_;
   const Clock* clock_;
   Expiry expiry_;
+  std::array<absl::Mutex, 64> condition_locks_;
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;
