@@ -335,7 +335,7 @@ class CountdServerImpl : public CountdServer {
   // Ready = the database is open and takes a write (the probe writes one tiny record).
   absl::Status CheckReady() {
     if (stopping_.load()) return absl::UnavailableError("shutting down");
-    storage::WriteBatch probe;
+    storage::WriteBatch probe(storage::keys::TenantRegistryPartition());
     probe.Put(storage::Table::kMeta, storage::keys::Join({"readyz"}),
               absl::StrCat(absl::ToUnixMillis(absl::Now())));
     return store_->Write(probe);

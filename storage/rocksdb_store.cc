@@ -336,11 +336,23 @@ class RocksDbStore : public Store {
 
   absl::Status Write(const WriteBatch& batch) override {
     if (batch.preconditions().empty()) return WriteOps(batch);
-    // Conditional batches of one partition check and write under one lock stripe, so no other
-    // conditional batch changes an expected key in between (unconditional batches never write
-    // keys that any batch expects: see WriteBatch::Expect).
-    absl::MutexLock lock(&condition_locks_[absl::HashOf(batch.partition().id()) %
-                                           condition_locks_.size()]);
+    // A conditional batch checks and writes holding the lock stripes of its expected keys, so
+    // no other conditional batch changes one of them in between (unconditional batches never
+    // write keys that any batch expects: see WriteBatch::Expect). Stripes per key, not per
+    // partition, so conditional writes of different keys still share WAL writes and fsyncs.
+    std::vector<size_t> stripes;
+    for (const WriteBatch::Precondition& p : batch.preconditions()) {
+      stripes.push_back(absl::HashOf(static_cast<int>(p.table), p.key) % condition_locks_.size());
+    }
+    std::sort(stripes.begin(), stripes.end());  // one global order: no deadlock
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    for (size_t i : stripes) condition_locks_[i].Lock();
+    absl::Status s = CheckAndWrite(batch);
+    for (auto i = stripes.rbegin(); i != stripes.rend(); ++i) condition_locks_[*i].Unlock();
+    return s;
+  }
+
+  absl::Status CheckAndWrite(const WriteBatch& batch) {
     for (const WriteBatch::Precondition& p : batch.preconditions()) {
       absl::StatusOr<std::string> live = GetAny(p.table, p.key);
       if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
@@ -526,7 +538,7 @@ class RocksDbStore : public Store {
   StoreOptions options_;
   const Clock* clock_;
   Expiry expiry_;
-  std::array<absl::Mutex, 64> condition_locks_;
+  std::array<absl::Mutex, 256> condition_locks_;
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;

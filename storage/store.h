@@ -116,8 +116,8 @@ class WriteBatch {
   // values read as preconditions, and on ABORTED read again). Put/Delete/AddCounter of the same
   // batch do not affect its preconditions, which are all checked before any op applies.
   // Rule for callers: a key that any batch expects is only ever changed by batches that carry
-  // preconditions (RocksDB serializes conditional batches per partition; unconditional batches
-  // take no lock, so the hot increment path stays lock-free).
+  // preconditions (RocksDB serializes conditional batches that expect a common key;
+  // unconditional batches take no lock, so the hot increment path stays lock-free).
   void Expect(Table table, absl::string_view key, std::optional<std::string> value);
 
   const Partition& partition() const { return partition_; }
