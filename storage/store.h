@@ -223,6 +223,11 @@ class Store {
   // On kAborted and kUnavailable nothing of the batch is applied.
   virtual absl::Status Write(const WriteBatch& batch) = 0;
 
+  // Whether the whole store is reachable, for readiness: OK on RocksDB (an open database is
+  // there); on Redis Cluster every master answers PING and the slot map covers every slot.
+  // Errors: kUnavailable naming what is missing; kDeadlineExceeded.
+  virtual absl::Status Probe() { return absl::OkStatus(); }
+
   // Flushes memtables and the WAL; used before a clean shutdown. Errors: kUnavailable.
   virtual absl::Status Flush() = 0;
 
