@@ -135,9 +135,18 @@ TEST(KeyCodecTest, RegistryAndSettingsKeysAreDistinct) {
 }
 
 TEST(KeyCodecTest, RequestKeySeparatesScopesAndTenants) {
-  EXPECT_THAT(Split(RequestKey("Inc", "t", "r1")), ElementsAre("Inc", "t", "r1"));
-  EXPECT_NE(RequestKey("A", "t", "r"), RequestKey("B", "t", "r"));
-  EXPECT_NE(RequestKey("A", "t1", "r"), RequestKey("A", "t", "1r"));
+  EXPECT_THAT(Split(LegacyRequestKey("Inc", "t", "r1")), ElementsAre("Inc", "t", "r1"));
+  EXPECT_NE(LegacyRequestKey("A", "t", "r"), LegacyRequestKey("B", "t", "r"));
+  EXPECT_NE(LegacyRequestKey("A", "t1", "r"), LegacyRequestKey("A", "t", "1r"));
+}
+
+TEST(KeyCodecTest, RequestKeyEmbedsThePartitionAsWholeParts) {
+  const Partition p = TenantPartition("t");
+  EXPECT_THAT(Split(RequestKey("Inc", p, "r1")), ElementsAre("Inc", "t", "t", "r1"));
+  EXPECT_NE(RequestKey("A", p, "r"), RequestKey("B", p, "r"));
+  EXPECT_NE(RequestKey("A", TenantPartition("t1"), "r"), RequestKey("A", TenantPartition("t"), "1r"));
+  EXPECT_NE(RequestKey("A", StashPartition("t", "v"), "r"),
+            RequestKey("A", TallyPartition("t", "v"), "r"));
 }
 
 TEST(KeyCodecTest, TenantRecordsShareOnePrefixAndNoOtherKindOfMetaKey) {
