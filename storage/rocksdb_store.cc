@@ -286,8 +286,8 @@ class RocksDbStore : public Store {
     // Conditional batches of one partition check and write under one lock stripe, so no other
     // conditional batch changes an expected key in between (unconditional batches never write
     // keys that any batch expects: see WriteBatch::Expect).
-    absl::MutexLock lock(&condition_locks_[absl::HashOf(batch.partition().id()) %
-                                           condition_locks_.size()]);
+    absl::MutexLock lock(
+        &condition_locks_[absl::HashOf(batch.partition().id()) % condition_locks_.size()]);
     for (const WriteBatch::Precondition& p : batch.preconditions()) {
       absl::StatusOr<std::string> live = GetAny(p.table, p.key);
       if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();

@@ -416,21 +416,21 @@ class RedisStore : public Store {
       op_args.push_back(absl::StrCat(group_of(op.table)));
       op_args.push_back(op.key);
       op_args.push_back(op.value);
-      std::optional<absl::Time> at = op.type == WriteBatch::OpType::kDelete
-                                         ? std::nullopt
-                                         : ExpiresAt(op.table, op.key, op.value, options_.retention);
+      std::optional<absl::Time> at =
+          op.type == WriteBatch::OpType::kDelete
+              ? std::nullopt
+              : ExpiresAt(op.table, op.key, op.value, options_.retention);
       op_args.push_back(at.has_value() ? absl::StrCat(ClampedUnixMillis(*at)) : "");
     }
 
     std::vector<std::string> keys;
-    std::vector<std::string> args = {
-        absl::StrCat(now_ms),
-        BigEndian8(absl::ToUnixSeconds(now)),
-        absl::StrCat(groups.size()),
-        absl::StrCat(batch.preconditions().size()),
-        absl::StrCat(batch.ops().size()),
-        absl::StrCat(kRedisPruneLimit),
-        absl::StrCat(absl::ToInt64Milliseconds(kRedisExpirySlack))};
+    std::vector<std::string> args = {absl::StrCat(now_ms),
+                                     BigEndian8(absl::ToUnixSeconds(now)),
+                                     absl::StrCat(groups.size()),
+                                     absl::StrCat(batch.preconditions().size()),
+                                     absl::StrCat(batch.ops().size()),
+                                     absl::StrCat(kRedisPruneLimit),
+                                     absl::StrCat(absl::ToInt64Milliseconds(kRedisExpirySlack))};
     std::string tables;
     for (Table t : groups) {
       keys.push_back(Key(partition, t, 'h'));
@@ -460,8 +460,7 @@ class RedisStore : public Store {
       if (replies.ok() && (*replies)[0].is_error() &&
           absl::StartsWith((*replies)[0].str, "NOSCRIPT")) {
         // The script did not run; EVAL also caches it on that node.
-        replies =
-            client_->RunBatch({EvalCommand("EVAL", write_script_.body(), keys, args), wait});
+        replies = client_->RunBatch({EvalCommand("EVAL", write_script_.body(), keys, args), wait});
       }
       if (replies.ok()) {
         result = std::move((*replies)[0]);
@@ -502,12 +501,12 @@ class RedisStore : public Store {
       if (!waited.ok() || waited->type != Reply::Type::kInteger ||
           waited->integer < options_.wait_replicas) {
         int64_t acked = waited.ok() && waited->type == Reply::Type::kInteger ? waited->integer : 0;
-        return absl::UnavailableError(absl::StrCat(
-            "storage: redis ", what, ": applied on the master but acknowledged by ", acked, " of ",
-            options_.wait_replicas, " replicas within ",
-            absl::FormatDuration(options_.wait_timeout),
-            "; the write may exist on the master only and be lost if it fails before "
-            "replicating"));
+        return absl::UnavailableError(
+            absl::StrCat("storage: redis ", what, ": applied on the master but acknowledged by ",
+                         acked, " of ", options_.wait_replicas, " replicas within ",
+                         absl::FormatDuration(options_.wait_timeout),
+                         "; the write may exist on the master only and be lost if it fails before "
+                         "replicating"));
       }
     }
     return absl::OkStatus();
@@ -566,8 +565,8 @@ std::string RedisGroupKey(absl::string_view key_prefix, const Partition& partiti
   uint64_t h = Fnv1a64(partition.id());
   std::string tag(16, '0');
   for (int i = 15; i >= 0; --i, h >>= 4) tag[i] = kHex[h & 0xf];
-  return absl::StrCat(key_prefix, "{", tag, "}", absl::string_view(&kind, 1), ":",
-                      TableName(table), ":", partition.id());
+  return absl::StrCat(key_prefix, "{", tag, "}", absl::string_view(&kind, 1), ":", TableName(table),
+                      ":", partition.id());
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRedisClusterStore(const RedisStoreOptions& options) {

@@ -68,9 +68,9 @@ struct RedisStoreOptions {
 // Connects to the cluster and returns a Store over it. Thread-safe like every Store.
 // Stats: write_duration is measured; the RocksDB figures (memtables, caches, estimated_keys) stay
 // 0, and `sync` says kAlways, the deployment contract (masters run appendfsync always), which the
-// client does not probe. Checkpoint: kFailedPrecondition (use Redis persistence). ScanAllPartitions:
-// kUnimplemented.
-// Errors: kInvalidArgument for bad options; otherwise those of ClusterClient::Connect.
+// client does not probe. Checkpoint: kFailedPrecondition (use Redis persistence).
+// ScanAllPartitions: kUnimplemented. Errors: kInvalidArgument for bad options; otherwise those of
+// ClusterClient::Connect.
 absl::StatusOr<std::unique_ptr<Store>> OpenRedisClusterStore(const RedisStoreOptions& options);
 
 // The client counters of a store returned by OpenRedisClusterStore, for metrics.

@@ -144,7 +144,8 @@ TEST(KeyCodecTest, RequestKeyEmbedsThePartitionAsWholeParts) {
   const Partition p = TenantPartition("t");
   EXPECT_THAT(Split(RequestKey("Inc", p, "r1")), ElementsAre("Inc", "t", "t", "r1"));
   EXPECT_NE(RequestKey("A", p, "r"), RequestKey("B", p, "r"));
-  EXPECT_NE(RequestKey("A", TenantPartition("t1"), "r"), RequestKey("A", TenantPartition("t"), "1r"));
+  EXPECT_NE(RequestKey("A", TenantPartition("t1"), "r"),
+            RequestKey("A", TenantPartition("t"), "1r"));
   EXPECT_NE(RequestKey("A", StashPartition("t", "v"), "r"),
             RequestKey("A", TallyPartition("t", "v"), "r"));
 }

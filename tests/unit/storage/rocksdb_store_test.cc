@@ -283,7 +283,8 @@ TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
 
 TEST_F(RocksDbStoreTest, GetCounterOfNonCounterBytesIsDataLoss) {
   ASSERT_TRUE(Put(Table::kTotals, "bad", "not a cell").ok());
-  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, "bad").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, "bad").status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
@@ -307,7 +308,8 @@ TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
 TEST_F(RocksDbStoreTest, MultiGetReturnsRawValuesInOrder) {
   ASSERT_TRUE(Put(Table::kMeta, "a", std::string("1\0", 2)).ok());
   ASSERT_TRUE(Put(Table::kMeta, "c", "3").ok());
-  std::vector<absl::StatusOr<std::string>> got = store_->MultiGet(P(), Table::kMeta, {"c", "b", "a"});
+  std::vector<absl::StatusOr<std::string>> got =
+      store_->MultiGet(P(), Table::kMeta, {"c", "b", "a"});
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].value_or("?"), "3");
   EXPECT_TRUE(absl::IsNotFound(got[1].status()));
@@ -415,7 +417,8 @@ TEST_F(RocksDbStoreTest, WriteBatchAppliesAllTablesAtomically) {
   EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "old").status()));
   EXPECT_EQ(CountOf(Table::kTotals, "c"), 2);
   EXPECT_EQ(CountOf(Table::kMonthly, keys::WithBucket("c", month)), 2);
-  absl::StatusOr<CounterCell> daily = store_->GetCounter(P(), Table::kDaily, keys::WithBucket("c", day));
+  absl::StatusOr<CounterCell> daily =
+      store_->GetCounter(P(), Table::kDaily, keys::WithBucket("c", day));
   ASSERT_TRUE(daily.ok()) << daily.status();
   EXPECT_EQ(*daily, Cell(3, 6, 10));
   EXPECT_EQ(CountOf(Table::kStash, keys::WithBucket("s", day)), -1);
