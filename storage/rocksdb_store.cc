@@ -25,8 +25,9 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
-#include "storage/keys.h"
+#include "storage/expiry.h"
 #include "storage/store.h"
+#include "storage/write_durations.h"
 
 namespace countd::storage {
 
@@ -76,40 +77,17 @@ ScanRange PrefixRange(absl::string_view prefix) {
 
 namespace {
 
-bool IsCounterTable(Table t) {
-  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily || t == Table::kStash ||
-         t == Table::kTally || t == Table::kGmDaily;
-}
-
-int64_t BigEndian64(absl::string_view bytes) { return keys::GetBigEndian64(bytes); }
-
-// Decides whether records have expired. Stateless apart from the clock; thread-safe.
+// The expiry rule (storage/expiry.h) bound to the store's clock and retention. Thread-safe.
 class Expiry {
  public:
   Expiry(const Clock* clock, Retention retention) : clock_(clock), retention_(retention) {}
 
   // True when the record is past its table's retention at time `now`.
   bool Expired(Table table, absl::string_view key, absl::string_view value, absl::Time now) const {
-    switch (table) {
-      case Table::kDaily: return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.daily_days;
-      case Table::kStash: return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.stash_days;
-      case Table::kMonthly:
-        return keys::BucketOf(key) <= keys::MonthIndex(now) - retention_.monthly_months;
-      case Table::kGmDaily:
-        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.gm_daily_days;
-      case Table::kRequests:
-        return value.size() < 8 || BigEndian64(value) <= absl::ToUnixSeconds(now);
-      case Table::kTally:
-        return key.size() < 8 ||
-               BigEndian64(key.substr(key.size() - 8)) <= absl::ToUnixSeconds(now);
-      default: return false;
-    }
+    return IsExpired(table, key, value, retention_, now);
   }
 
-  bool Expires(Table table) const {
-    return table == Table::kDaily || table == Table::kStash || table == Table::kMonthly ||
-           table == Table::kRequests || table == Table::kTally || table == Table::kGmDaily;
-  }
+  bool Expires(Table table) const { return TableExpires(table); }
 
   const Clock* clock() const { return clock_; }
 
@@ -172,37 +150,6 @@ absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.dat
 absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
   return absl::UnavailableError(absl::StrCat("storage: ", what, ": ", s.ToString()));
 }
-
-// Durations of Store::Write in fixed buckets (relaxed atomics; thread-safe). Plain numbers only:
-// the server renders them as a metric.
-class WriteDurations {
- public:
-  static constexpr std::array<double, 15> kBounds = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
-                                                     0.0005,  0.001,    0.0025,  0.005,  0.01,
-                                                     0.025,   0.05,     0.1,     0.25,   1};
-
-  void Observe(std::chrono::steady_clock::duration d) {
-    int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-    double seconds = static_cast<double>(ns) / 1e9;
-    size_t i = std::lower_bound(kBounds.begin(), kBounds.end(), seconds) - kBounds.begin();
-    counts_[i].fetch_add(1, std::memory_order_relaxed);
-    sum_ns_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
-  }
-
-  DurationHistogram Snapshot() const {
-    DurationHistogram h;
-    h.upper_bounds_seconds.assign(kBounds.begin(), kBounds.end());
-    for (const std::atomic<uint64_t>& c : counts_) {
-      h.counts.push_back(c.load(std::memory_order_relaxed));
-    }
-    h.sum_seconds = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
-    return h;
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, kBounds.size() + 1> counts_{};
-  std::atomic<uint64_t> sum_ns_{0};
-};
 
 class RocksDbStore : public Store {
  public:
