@@ -495,13 +495,13 @@ class RedisStore : public Store {
     }
     if (verdict != "ok") return Unexpected(what);
     if (options_.wait_replicas > 0) {
-      // The write is applied on the master; only its replication is in doubt. Store::Write
-      // promises that UNAVAILABLE applies nothing, which cannot be undone here: the message
-      // says so, so that callers and operators know the record may exist on the master only.
+      // The write is applied on the master; only its replication is in doubt: DEADLINE_EXCEEDED,
+      // which Store::Write documents as "may or may not have been applied" (UNAVAILABLE would
+      // promise that nothing was). A retry with a request_id or preconditions is safe.
       if (!waited.ok() || waited->type != Reply::Type::kInteger ||
           waited->integer < options_.wait_replicas) {
         int64_t acked = waited.ok() && waited->type == Reply::Type::kInteger ? waited->integer : 0;
-        return absl::UnavailableError(
+        return absl::DeadlineExceededError(
             absl::StrCat("storage: redis ", what, ": applied on the master but acknowledged by ",
                          acked, " of ", options_.wait_replicas, " replicas within ",
                          absl::FormatDuration(options_.wait_timeout),
@@ -511,6 +511,9 @@ class RedisStore : public Store {
     }
     return absl::OkStatus();
   }
+
+  // Every master of the slot map answers PING and the map covers every slot.
+  absl::Status Probe() override { return client_->Ping(); }
 
   // Nothing is buffered on this side: every returned Write is on its master.
   absl::Status Flush() override { return absl::OkStatus(); }
