@@ -125,6 +125,10 @@ case "$cmd" in
     done
     [ -n "$agreed" ] || { cat "$dir/check.log" >&2; stop; exit 1; }
     echo "$base" >"$dir/baseport"
+    # For test clients (tests/testing/server_process.cc): the password of this throwaway cluster.
+    if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
+      (umask 077 && printf '%s\n' "$REDIS_CLUSTER_PASSWORD" >"$dir/password")
+    fi
     echo "redis-cluster: 6 nodes on 127.0.0.1:$base..$((base + 5)) ($dir)"
     ;;
   *)

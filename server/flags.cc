@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -12,7 +13,30 @@
 #include "absl/time/time.h"
 #include "server/logic/secret_box.h"
 
+ABSL_FLAG(std::string, store, "rocksdb",
+          "Where data lives: rocksdb (embedded, --data-dir; one process) or redis-cluster "
+          "(--redis-nodes; any number of stateless countd processes share one Redis Cluster).");
 ABSL_FLAG(std::string, data_dir, "./data", "RocksDB data directory (created when missing).");
+ABSL_FLAG(std::string, redis_nodes, "",
+          "--store=redis-cluster: seed nodes HOST:PORT,HOST:PORT (any one reachable node is "
+          "enough; the rest of the cluster is learned from CLUSTER SLOTS).");
+ABSL_FLAG(std::string, redis_username, "", "--store=redis-cluster: ACL user name (Redis 6+).");
+ABSL_FLAG(std::string, redis_password_file, "",
+          "--store=redis-cluster: file holding the password sent with AUTH (surrounding "
+          "whitespace trimmed); empty: no AUTH.");
+ABSL_FLAG(std::string, redis_key_prefix, "countd",
+          "--store=redis-cluster: prefix of every key countd writes, so several deployments can "
+          "share one cluster.");
+ABSL_FLAG(absl::Duration, redis_connect_timeout, absl::Seconds(1),
+          "--store=redis-cluster: bound of one connection attempt.");
+ABSL_FLAG(absl::Duration, redis_command_timeout, absl::Seconds(2),
+          "--store=redis-cluster: bound of one exchange with a node; slower calls fail "
+          "DEADLINE_EXCEEDED.");
+ABSL_FLAG(int32_t, redis_wait_replicas, 0,
+          "--store=redis-cluster: replicas that must acknowledge every write (WAIT) before "
+          "countd answers; 0 relies on the masters' own AOF (appendfsync always).");
+ABSL_FLAG(absl::Duration, redis_wait_timeout, absl::Milliseconds(500),
+          "--store=redis-cluster: how long a write waits for --redis-wait-replicas.");
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
 ABSL_FLAG(std::string, http_addr, "0.0.0.0:8080",
           "HTTP listen address HOST:PORT for the JSON shim, health and metrics (port 0 = any).");
@@ -112,7 +136,16 @@ namespace countd {
 namespace {
 
 const char* const kFlagNames[] = {
+    "store",
     "data_dir",
+    "redis_nodes",
+    "redis_username",
+    "redis_password_file",
+    "redis_key_prefix",
+    "redis_connect_timeout",
+    "redis_command_timeout",
+    "redis_wait_replicas",
+    "redis_wait_timeout",
     "grpc_addr",
     "http_addr",
     "sync",
@@ -164,7 +197,7 @@ absl::Status CheckRange(absl::string_view flag, T value, T lo, T hi) {
 
 // Flags naming files with credentials: the startup log says only whether they are set.
 const char* const kCredentialFileFlags[] = {"operator_token_file", "secrets_key_file",
-                                            "previous_secrets_key_file"};
+                                            "previous_secrets_key_file", "redis_password_file"};
 
 // Credential files are small; a bigger one is the wrong file.
 constexpr std::streamsize kMaxCredentialFileBytes = 4096;
@@ -308,8 +341,49 @@ std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
 
 absl::StatusOr<ServerConfig> ConfigFromFlags() {
   ServerConfig c;
+  const std::string store = absl::GetFlag(FLAGS_store);
+  if (store == "rocksdb") {
+    c.store = storage::StoreKind::kRocksDb;
+  } else if (store == "redis-cluster") {
+    c.store = storage::StoreKind::kRedisCluster;
+  } else {
+    return Bad("store", absl::StrCat("\"", store, "\" is not rocksdb or redis-cluster"));
+  }
   c.data_dir = absl::GetFlag(FLAGS_data_dir);
   if (c.data_dir.empty()) return Bad("data-dir", "must not be empty");
+  c.redis.nodes = absl::GetFlag(FLAGS_redis_nodes);
+  if (c.store == storage::StoreKind::kRedisCluster && c.redis.nodes.empty()) {
+    return Bad("redis-nodes", "is required with --store=redis-cluster (HOST:PORT,HOST:PORT)");
+  }
+  c.redis.username = absl::GetFlag(FLAGS_redis_username);
+  const std::string password_file = absl::GetFlag(FLAGS_redis_password_file);
+  if (!password_file.empty()) {
+    absl::StatusOr<std::string> password =
+        ReadCredentialFile("redis-password-file", password_file);
+    if (!password.ok()) return password.status();
+    c.redis.password = std::string(absl::StripAsciiWhitespace(*password));
+    if (c.redis.password.empty()) return Bad("redis-password-file", "the file is empty");
+  }
+  c.redis.key_prefix = absl::GetFlag(FLAGS_redis_key_prefix);
+  if (c.redis.key_prefix.empty() || c.redis.key_prefix.size() > 64 ||
+      c.redis.key_prefix.find_first_of("{} \t\r\n") != std::string::npos) {
+    return Bad("redis-key-prefix", "must be 1..64 characters without braces or whitespace");
+  }
+  c.redis.connect_timeout = absl::GetFlag(FLAGS_redis_connect_timeout);
+  c.redis.command_timeout = absl::GetFlag(FLAGS_redis_command_timeout);
+  for (auto [flag, d] : {std::pair<const char*, absl::Duration>{"redis-connect-timeout",
+                                                                 c.redis.connect_timeout},
+                         {"redis-command-timeout", c.redis.command_timeout}}) {
+    if (d < absl::Milliseconds(1) || d > absl::Minutes(1)) return Bad(flag, "must be 1ms..1m");
+  }
+  c.redis.wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas);
+  absl::Status replicas = CheckRange<int32_t>("redis-wait-replicas", c.redis.wait_replicas, 0, 16);
+  if (!replicas.ok()) return replicas;
+  c.redis.wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout);
+  if (c.redis.wait_timeout < absl::Milliseconds(1) ||
+      c.redis.wait_timeout >= c.redis.command_timeout) {
+    return Bad("redis-wait-timeout", "must be at least 1ms and below --redis-command-timeout");
+  }
   c.grpc_addr = absl::GetFlag(FLAGS_grpc_addr);
   c.http_addr = absl::GetFlag(FLAGS_http_addr);
   std::string sync = absl::GetFlag(FLAGS_sync);

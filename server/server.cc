@@ -30,6 +30,7 @@
 #include "server/shim/shim.h"
 #include "spdlog/spdlog.h"
 #include "storage/keys.h"
+#include "storage/redis_cluster/redis_store.h"
 
 namespace countd {
 namespace {
@@ -148,14 +149,7 @@ class CountdServerImpl : public CountdServer {
     }
     const storage::Clock* clock = config_.clock != nullptr ? config_.clock : storage::RealClock();
 
-    storage::StoreOptions store_options;
-    store_options.sync = config_.sync;
-    store_options.retention = config_.retention;
-    store_options.block_cache_bytes = config_.block_cache_bytes;
-    store_options.memtable_bytes = config_.memtable_bytes;
-    store_options.clock = clock;
-    absl::StatusOr<std::unique_ptr<storage::Store>> store =
-        storage::OpenRocksDbStore(config_.data_dir, store_options);
+    absl::StatusOr<std::unique_ptr<storage::Store>> store = OpenStore(clock);
     if (!store.ok()) return store.status();
     store_ = *std::move(store);
     metrics_ = std::make_unique<ServerMetrics>(store_.get());
@@ -332,13 +326,46 @@ class CountdServerImpl : public CountdServer {
     return absl::OkStatus();
   }
 
-  // Ready = the database is open and takes a write (the probe writes one tiny record).
+  absl::StatusOr<std::unique_ptr<storage::Store>> OpenStore(const storage::Clock* clock) {
+    if (config_.store == storage::StoreKind::kRedisCluster) {
+      storage::redis::RedisStoreOptions options;
+      options.client.seeds = config_.redis.nodes;
+      options.client.username = config_.redis.username;
+      options.client.password = config_.redis.password;
+      options.client.connect_timeout = config_.redis.connect_timeout;
+      options.client.command_timeout = config_.redis.command_timeout;
+      options.key_prefix = config_.redis.key_prefix;
+      options.retention = config_.retention;
+      options.clock = clock;
+      options.wait_replicas = config_.redis.wait_replicas;
+      options.wait_timeout = config_.redis.wait_timeout;
+      absl::StatusOr<std::unique_ptr<storage::Store>> store =
+          storage::redis::OpenRedisClusterStore(options);
+      if (store.ok()) {
+        spdlog::info("storage: Redis Cluster via {} (key prefix \"{}\", WAIT {} replicas)",
+                     config_.redis.nodes, config_.redis.key_prefix, config_.redis.wait_replicas);
+      }
+      return store;
+    }
+    storage::StoreOptions options;
+    options.sync = config_.sync;
+    options.retention = config_.retention;
+    options.block_cache_bytes = config_.block_cache_bytes;
+    options.memtable_bytes = config_.memtable_bytes;
+    options.clock = clock;
+    return storage::OpenRocksDbStore(config_.data_dir, options);
+  }
+
+  // Ready = the store is open and takes a write (the probe writes one tiny record; on Redis
+  // Cluster every master must also answer PING and the slot map cover every slot).
   absl::Status CheckReady() {
     if (stopping_.load()) return absl::UnavailableError("shutting down");
-    storage::WriteBatch probe;
+    storage::WriteBatch probe(storage::keys::TenantRegistryPartition());
     probe.Put(storage::Table::kMeta, storage::keys::Join({"readyz"}),
               absl::StrCat(absl::ToUnixMillis(absl::Now())));
-    return store_->Write(probe);
+    absl::Status s = store_->Write(probe);
+    if (!s.ok()) return s;
+    return store_->Probe();
   }
 
   std::string grpc_address() const override { return grpc_address_; }

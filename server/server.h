@@ -15,7 +15,21 @@
 
 namespace countd {
 
+// --store=redis-cluster settings (see the --redis-* flags).
+struct RedisConfig {
+  std::string nodes;     // seeds, HOST:PORT,HOST:PORT
+  std::string username;  // ACL user; empty: AUTH <password>
+  std::string password;  // from --redis-password-file; never logged
+  std::string key_prefix = "countd";
+  absl::Duration connect_timeout = absl::Seconds(1);
+  absl::Duration command_timeout = absl::Seconds(2);
+  int wait_replicas = 0;
+  absl::Duration wait_timeout = absl::Milliseconds(500);
+};
+
 struct ServerConfig {
+  storage::StoreKind store = storage::StoreKind::kRocksDb;
+  RedisConfig redis;
   std::string data_dir = "./data";
   std::string grpc_addr = "0.0.0.0:50051";
   std::string http_addr = "0.0.0.0:8080";

@@ -8,6 +8,7 @@
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
+#include "storage/redis_cluster/redis_store.h"
 
 namespace countd {
 namespace {
@@ -256,6 +257,10 @@ void ServerMetrics::WriteStoreMetrics(metrics::ExpositionWriter& w) const {
     return;
   }
   using metrics::MetricType;
+  if (store_->kind() == storage::StoreKind::kRedisCluster) {
+    WriteRedisMetrics(w);
+    return;
+  }
   w.Family("countd_rocksdb_memtable_bytes", "Bytes of all RocksDB memtables.", MetricType::kGauge);
   w.Sample("countd_rocksdb_memtable_bytes", {}, static_cast<double>(stats->memtable_bytes));
   w.Family("countd_rocksdb_pending_compaction_bytes",
@@ -286,6 +291,54 @@ void ServerMetrics::WriteStoreMetrics(metrics::ExpositionWriter& w) const {
   h.sum = stats->write_duration.sum_seconds;
   w.HistogramSamples("countd_rocksdb_write_duration_seconds",
                      {{"sync", stats->sync == storage::SyncMode::kAlways ? "always" : "none"}}, h);
+}
+
+void ServerMetrics::WriteRedisMetrics(metrics::ExpositionWriter& w) const {
+  absl::StatusOr<storage::redis::ClusterClientStats> stats =
+      storage::redis::RedisClientStats(*store_);
+  if (!stats.ok()) {
+    spdlog::warn("metrics: Redis client figures unavailable: {}", stats.status().ToString());
+    return;
+  }
+  using metrics::MetricType;
+  auto counter = [&](const char* name, const char* help, int64_t value) {
+    w.Family(name, help, MetricType::kCounter);
+    w.Sample(name, {}, static_cast<double>(value));
+  };
+  counter("countd_redis_calls_total", "Calls of countd's Redis Cluster client (a pipeline is one).",
+          stats->calls);
+  counter("countd_redis_commands_total",
+          "Commands written to Redis sockets, retries and ASKING included.", stats->commands);
+  w.Family("countd_redis_errors_total", "Failed Redis client calls, by kind.", MetricType::kCounter);
+  w.Sample("countd_redis_errors_total", {{"kind", "unavailable"}},
+           static_cast<double>(stats->errors_unavailable));
+  w.Sample("countd_redis_errors_total", {{"kind", "timeout"}},
+           static_cast<double>(stats->errors_timeout));
+  w.Sample("countd_redis_errors_total", {{"kind", "other"}},
+           static_cast<double>(stats->errors_other));
+  w.Sample("countd_redis_errors_total", {{"kind", "error_reply"}},
+           static_cast<double>(stats->error_replies));
+  w.Family("countd_redis_redirects_total", "MOVED and ASK redirects followed.",
+           MetricType::kCounter);
+  w.Sample("countd_redis_redirects_total", {{"kind", "moved"}},
+           static_cast<double>(stats->redirects_moved));
+  w.Sample("countd_redis_redirects_total", {{"kind", "ask"}},
+           static_cast<double>(stats->redirects_ask));
+  counter("countd_redis_retries_total",
+          "Retries after TRYAGAIN, CLUSTERDOWN or a failed connect.", stats->retries);
+  counter("countd_redis_slot_map_refreshes_total", "Slot map reloads from CLUSTER SLOTS.",
+          stats->slot_map_refreshes);
+  counter("countd_redis_connections_opened_total", "Connections opened to Redis nodes.",
+          stats->connections_opened);
+  w.Family("countd_redis_call_duration_seconds", "Duration of each Redis client call.",
+           MetricType::kHistogram);
+  metrics::HistogramSnapshot h;
+  for (int64_t us : storage::redis::ClusterClientStats::kLatencyBoundsUs) {
+    h.upper_bounds.push_back(static_cast<double>(us) / 1e6);
+  }
+  for (int64_t n : stats->latency_buckets) h.counts.push_back(static_cast<uint64_t>(n));
+  h.sum = static_cast<double>(stats->latency_sum_us) / 1e6;
+  w.HistogramSamples("countd_redis_call_duration_seconds", {}, h);
 }
 
 }  // namespace countd

@@ -58,6 +58,8 @@ class ServerMetrics {
   void ObserveHttp(absl::string_view method, const std::string& route, int status, double seconds,
                    absl::string_view remote_ip, absl::string_view peer_ip);
   void WriteStoreMetrics(metrics::ExpositionWriter& w) const;
+  // --store=redis-cluster: the Redis client's counters instead of RocksDB's figures.
+  void WriteRedisMetrics(metrics::ExpositionWriter& w) const;
 
   storage::Store* const store_;
   metrics::Registry registry_;

@@ -97,9 +97,37 @@ std::string StashKey(absl::string_view tenant, absl::string_view visitor,
   return WithBucket(Join({tenant, visitor, counter_name}), day);
 }
 
-std::string RequestKey(absl::string_view scope, absl::string_view tenant,
+Partition SignalsUserPartition(absl::string_view tenant, char kind, absl::string_view user) {
+  return Partition(Join({"su", tenant, absl::string_view(&kind, 1), user}));
+}
+
+Partition StashPartition(absl::string_view tenant, absl::string_view visitor) {
+  return Partition(Join({"sv", tenant, visitor}));
+}
+
+Partition TallyPartition(absl::string_view tenant, absl::string_view counter) {
+  return Partition(Join({"tc", tenant, counter}));
+}
+
+Partition TenantPartition(absl::string_view tenant) { return Partition(Join({"t", tenant})); }
+
+Partition TenantRegistryPartition() { return Partition(Join({"tr"})); }
+
+std::string RequestKey(absl::string_view scope, const Partition& partition,
                        absl::string_view request_id) {
+  std::string out = Join({scope});
+  out.append(partition.id());
+  out.append(Join({request_id}));
+  return out;
+}
+
+std::string LegacyRequestKey(absl::string_view scope, absl::string_view tenant,
+                             absl::string_view request_id) {
   return Join({scope, tenant, request_id});
+}
+
+std::string NonceKey(absl::string_view tenant, absl::string_view nonce) {
+  return Join({"nonce", tenant, nonce});
 }
 
 std::string RequestScopePrefix(absl::string_view scope) { return Join({scope}); }

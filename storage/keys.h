@@ -37,6 +37,22 @@ int32_t BucketOf(absl::string_view key);
 // `key` without its bucket suffix.
 absl::string_view WithoutBucket(absl::string_view key);
 
+// --- Partitions (store.h): the unit of atomic writes and scans ---
+// Each id starts with its own tag part, so ids of different kinds never collide, and is made of
+// whole parts, so one may be embedded in a key (RequestKey).
+// A Signals user (kTotals, kMonthly, kDaily and its request_id records).
+Partition SignalsUserPartition(absl::string_view tenant, char kind, absl::string_view user);
+// A Stash visitor (kStash).
+Partition StashPartition(absl::string_view tenant, absl::string_view visitor);
+// A Tally counter name, both ops (kTally, kTallyMeta).
+Partition TallyPartition(absl::string_view tenant, absl::string_view counter);
+// A tenant: its Signals registry and settings, its nonces, and all of its GameMechanics data
+// (configuration, user state, leaderboard index, action log, daily points, request_id records),
+// so that NotifyAction is one atomic write.
+Partition TenantPartition(absl::string_view tenant);
+// The tenant registry (the records of every tenant, kMeta).
+Partition TenantRegistryPartition();
+
 // --- Signals counters (tables kTotals, kMonthly, kDaily) ---
 // The user part: kind 'u' for a UID, 'r' for a regToken (separate namespaces).
 std::string SignalsUserPrefix(absl::string_view tenant, char kind, absl::string_view user);
@@ -59,9 +75,17 @@ std::string StashKey(absl::string_view tenant, absl::string_view visitor,
                      absl::string_view counter_name, int32_t day);
 
 // --- Idempotency records (table kRequests); value = 8-byte big-endian expiry + payload ---
-std::string RequestKey(absl::string_view scope, absl::string_view tenant,
+// The record of a request_id lives in the partition of the data it guards, so that it commits in
+// the same atomic write on every store; a request_id is therefore remembered per partition.
+std::string RequestKey(absl::string_view scope, const Partition& partition,
                        absl::string_view request_id);
-// The prefix of every RequestKey of `scope`.
+// The key request_id records had before partitions (scope, tenant, request_id). Still read, on
+// RocksDB, until the last of them expires.
+std::string LegacyRequestKey(absl::string_view scope, absl::string_view tenant,
+                             absl::string_view request_id);
+// A signed request's nonce, in the tenant's partition (TenantPartition).
+std::string NonceKey(absl::string_view tenant, absl::string_view nonce);
+// The prefix of every RequestKey of `scope`, and of every NonceKey (scope "nonce").
 std::string RequestScopePrefix(absl::string_view scope);
 
 // --- Tally (tables kTally, kTallyMeta) ---

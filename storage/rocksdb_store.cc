@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
@@ -23,8 +25,9 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
-#include "storage/keys.h"
+#include "storage/expiry.h"
 #include "storage/store.h"
+#include "storage/write_durations.h"
 
 namespace countd::storage {
 
@@ -57,6 +60,10 @@ void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCel
   ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
 }
 
+void WriteBatch::Expect(Table table, absl::string_view key, std::optional<std::string> value) {
+  preconditions_.push_back({table, std::string(key), std::move(value)});
+}
+
 ScanRange PrefixRange(absl::string_view prefix) {
   ScanRange range;
   range.begin = std::string(prefix);
@@ -70,40 +77,17 @@ ScanRange PrefixRange(absl::string_view prefix) {
 
 namespace {
 
-bool IsCounterTable(Table t) {
-  return t == Table::kTotals || t == Table::kMonthly || t == Table::kDaily || t == Table::kStash ||
-         t == Table::kTally || t == Table::kGmDaily;
-}
-
-int64_t BigEndian64(absl::string_view bytes) { return keys::GetBigEndian64(bytes); }
-
-// Decides whether records have expired. Stateless apart from the clock; thread-safe.
+// The expiry rule (storage/expiry.h) bound to the store's clock and retention. Thread-safe.
 class Expiry {
  public:
   Expiry(const Clock* clock, Retention retention) : clock_(clock), retention_(retention) {}
 
   // True when the record is past its table's retention at time `now`.
   bool Expired(Table table, absl::string_view key, absl::string_view value, absl::Time now) const {
-    switch (table) {
-      case Table::kDaily: return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.daily_days;
-      case Table::kStash: return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.stash_days;
-      case Table::kMonthly:
-        return keys::BucketOf(key) <= keys::MonthIndex(now) - retention_.monthly_months;
-      case Table::kGmDaily:
-        return keys::BucketOf(key) <= keys::DayIndex(now) - retention_.gm_daily_days;
-      case Table::kRequests:
-        return value.size() < 8 || BigEndian64(value) <= absl::ToUnixSeconds(now);
-      case Table::kTally:
-        return key.size() < 8 ||
-               BigEndian64(key.substr(key.size() - 8)) <= absl::ToUnixSeconds(now);
-      default: return false;
-    }
+    return IsExpired(table, key, value, retention_, now);
   }
 
-  bool Expires(Table table) const {
-    return table == Table::kDaily || table == Table::kStash || table == Table::kMonthly ||
-           table == Table::kRequests || table == Table::kTally || table == Table::kGmDaily;
-  }
+  bool Expires(Table table) const { return TableExpires(table); }
 
   const Clock* clock() const { return clock_; }
 
@@ -167,37 +151,6 @@ absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
   return absl::UnavailableError(absl::StrCat("storage: ", what, ": ", s.ToString()));
 }
 
-// Durations of Store::Write in fixed buckets (relaxed atomics; thread-safe). Plain numbers only:
-// the server renders them as a metric.
-class WriteDurations {
- public:
-  static constexpr std::array<double, 15> kBounds = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
-                                                     0.0005,  0.001,    0.0025,  0.005,  0.01,
-                                                     0.025,   0.05,     0.1,     0.25,   1};
-
-  void Observe(std::chrono::steady_clock::duration d) {
-    int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-    double seconds = static_cast<double>(ns) / 1e9;
-    size_t i = std::lower_bound(kBounds.begin(), kBounds.end(), seconds) - kBounds.begin();
-    counts_[i].fetch_add(1, std::memory_order_relaxed);
-    sum_ns_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
-  }
-
-  DurationHistogram Snapshot() const {
-    DurationHistogram h;
-    h.upper_bounds_seconds.assign(kBounds.begin(), kBounds.end());
-    for (const std::atomic<uint64_t>& c : counts_) {
-      h.counts.push_back(c.load(std::memory_order_relaxed));
-    }
-    h.sum_seconds = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
-    return h;
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, kBounds.size() + 1> counts_{};
-  std::atomic<uint64_t> sum_ns_{0};
-};
-
 class RocksDbStore : public Store {
  public:
   RocksDbStore(const StoreOptions& options)
@@ -244,7 +197,14 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> Get(Table table, absl::string_view key) override {
+  StoreKind kind() const override { return StoreKind::kRocksDb; }
+
+  // One key space: the partition only names where a key belongs (see Partition).
+  absl::StatusOr<std::string> Get(const Partition&, Table table, absl::string_view key) override {
+    return GetAny(table, key);
+  }
+
+  absl::StatusOr<std::string> GetAny(Table table, absl::string_view key) {
     rocksdb::PinnableSlice value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(table), ToSlice(key), &value);
     if (s.IsNotFound()) return absl::NotFoundError("not found");
@@ -253,14 +213,20 @@ class RocksDbStore : public Store {
     return value.ToString();
   }
 
-  absl::StatusOr<CounterCell> GetCounter(Table table, absl::string_view key) override {
-    absl::StatusOr<std::string> raw = Get(table, key);
+  absl::StatusOr<CounterCell> GetCounter(const Partition&, Table table,
+                                         absl::string_view key) override {
+    absl::StatusOr<std::string> raw = GetAny(table, key);
     if (!raw.ok()) return raw.status();
     return DecodeOrDataLoss(*raw);
   }
 
-  std::vector<absl::StatusOr<std::string>> MultiGet(Table table,
+  std::vector<absl::StatusOr<std::string>> MultiGet(const Partition&, Table table,
                                                     const std::vector<std::string>& keys) override {
+    return MultiGetAny(table, keys);
+  }
+
+  std::vector<absl::StatusOr<std::string>> MultiGetAny(Table table,
+                                                       const std::vector<std::string>& keys) {
     std::vector<absl::StatusOr<std::string>> out;
     out.reserve(keys.size());
     ForEachOfMultiGet(table, keys, [&](size_t i, const rocksdb::Status& s, absl::string_view v) {
@@ -276,16 +242,22 @@ class RocksDbStore : public Store {
   }
 
   std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(
-      Table table, const std::vector<std::string>& keys) override {
+      const Partition&, Table table, const std::vector<std::string>& keys) override {
     std::vector<absl::StatusOr<CounterCell>> out;
     out.reserve(keys.size());
-    for (absl::StatusOr<std::string>& raw : MultiGet(table, keys)) {
+    for (absl::StatusOr<std::string>& raw : MultiGetAny(table, keys)) {
       out.push_back(raw.ok() ? DecodeOrDataLoss(*raw) : raw.status());
     }
     return out;
   }
 
-  absl::Status Scan(Table table, const ScanRange& range, const ScanVisitor& visit) override {
+  absl::Status Scan(const Partition&, Table table, const ScanRange& range,
+                    const ScanVisitor& visit) override {
+    return ScanAllPartitions(table, range, visit);
+  }
+
+  absl::Status ScanAllPartitions(Table table, const ScanRange& range,
+                                 const ScanVisitor& visit) override {
     rocksdb::ReadOptions read_options;
     rocksdb::Slice lower(range.begin);
     rocksdb::Slice upper(range.end);
@@ -310,6 +282,37 @@ class RocksDbStore : public Store {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
+    if (batch.preconditions().empty()) return WriteOps(batch);
+    // A conditional batch checks and writes holding the lock stripes of its expected keys, so
+    // no other conditional batch changes one of them in between (unconditional batches never
+    // write keys that any batch expects: see WriteBatch::Expect). Stripes per key, not per
+    // partition, so conditional writes of different keys still share WAL writes and fsyncs.
+    std::vector<size_t> stripes;
+    for (const WriteBatch::Precondition& p : batch.preconditions()) {
+      stripes.push_back(absl::HashOf(static_cast<int>(p.table), p.key) % condition_locks_.size());
+    }
+    std::sort(stripes.begin(), stripes.end());  // one global order: no deadlock
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    for (size_t i : stripes) condition_locks_[i].Lock();
+    absl::Status s = CheckAndWrite(batch);
+    for (auto i = stripes.rbegin(); i != stripes.rend(); ++i) condition_locks_[*i].Unlock();
+    return s;
+  }
+
+  absl::Status CheckAndWrite(const WriteBatch& batch) {
+    for (const WriteBatch::Precondition& p : batch.preconditions()) {
+      absl::StatusOr<std::string> live = GetAny(p.table, p.key);
+      if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
+      const bool holds = p.value.has_value() ? (live.ok() && *live == *p.value) : !live.ok();
+      if (!holds) {
+        return absl::AbortedError(
+            absl::StrCat("storage: a record of table ", TableName(p.table), " changed meanwhile"));
+      }
+    }
+    return WriteOps(batch);
+  }
+
+  absl::Status WriteOps(const WriteBatch& batch) {
     rocksdb::WriteBatch wb;
     for (const WriteBatch::Op& op : batch.ops()) {
       rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
@@ -482,6 +485,7 @@ class RocksDbStore : public Store {
   StoreOptions options_;
   const Clock* clock_;
   Expiry expiry_;
+  std::array<absl::Mutex, 256> condition_locks_;
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;

@@ -1,12 +1,16 @@
-// storage/store.h — durable storage for countd: tables of byte keys, atomic multi-key writes,
-// counter cells combined by a merge operator, and time-based expiry of bucketed tables.
+// storage/store.h — durable storage for countd: tables of byte keys grouped into partitions,
+// atomic conditional writes within a partition, counter cells added without reading, and
+// time-based expiry of bucketed tables. Implemented by RocksDB (one node, the default) and by
+// Redis Cluster (storage/redis_cluster/redis_store.h).
 #ifndef COUNTD_STORAGE_STORE_H_
 #define COUNTD_STORAGE_STORE_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -61,8 +65,28 @@ struct StoreOptions {
   const Clock* clock = nullptr;
 };
 
-// An ordered set of writes applied atomically by Store::Write: all or none.
-// Not thread-safe; build it on one thread.
+// A partition: the unit of every atomic write and every scan. Each key of each table belongs to
+// exactly one partition, and every access to the key names that partition (the functions in
+// keys.h build both). On RocksDB a partition costs nothing (keys are unique across partitions and
+// any write is atomic); on Redis Cluster it is the hash tag that puts all of its keys in one
+// slot, so a partition is also the unit of placement: a hot partition is served by one master.
+// Partitions of countd: a Signals user, a Stash visitor, a Tally counter, a tenant (its registry,
+// settings and all of its GameMechanics data) and the tenant registry (keys.h).
+class Partition {
+ public:
+  explicit Partition(std::string id) : id_(std::move(id)) {}
+  const std::string& id() const { return id_; }
+
+  friend bool operator==(const Partition& a, const Partition& b) { return a.id_ == b.id_; }
+  friend bool operator!=(const Partition& a, const Partition& b) { return a.id_ != b.id_; }
+
+ private:
+  std::string id_;
+};
+
+// An ordered set of writes to one partition applied atomically by Store::Write: all or none,
+// and only when every precondition (Expect) holds at the moment of writing. Not thread-safe;
+// build it on one thread.
 class WriteBatch {
  public:
   enum class OpType { kPut, kDelete, kAddCounter };
@@ -72,20 +96,43 @@ class WriteBatch {
     std::string key;
     std::string value;  // kPut: the value; kAddCounter: an encoded CounterCell delta
   };
+  // The batch applies only if the live value of `key` equals `value` (nullopt: the key is
+  // absent or expired).
+  struct Precondition {
+    Table table;
+    std::string key;
+    std::optional<std::string> value;
+  };
+
+  explicit WriteBatch(Partition partition) : partition_(std::move(partition)) {}
 
   void Put(Table table, absl::string_view key, absl::string_view value);
   void Delete(Table table, absl::string_view key);
   // Adds `delta` to the CounterCell at `key` (absent counts as zero) without reading it.
   void AddCounter(Table table, absl::string_view key, const CounterCell& delta);
+  // Makes the batch conditional: Store::Write applies nothing and fails ABORTED unless, when it
+  // writes, `key` holds exactly `value` (nullopt: is absent). This is how N processes sharing
+  // one store keep read-modify-write exact (optimistic concurrency: read, build, write with the
+  // values read as preconditions, and on ABORTED read again). Put/Delete/AddCounter of the same
+  // batch do not affect its preconditions, which are all checked before any op applies.
+  // Rule for callers: a key that any batch expects is only ever changed by batches that carry
+  // preconditions (RocksDB serializes conditional batches that expect a common key;
+  // unconditional batches take no lock, so the hot increment path stays lock-free).
+  void Expect(Table table, absl::string_view key, std::optional<std::string> value);
 
+  const Partition& partition() const { return partition_; }
   const std::vector<Op>& ops() const { return ops_; }
+  const std::vector<Precondition>& preconditions() const { return preconditions_; }
   bool empty() const { return ops_.empty(); }
 
  private:
+  Partition partition_;
   std::vector<Op> ops_;
+  std::vector<Precondition> preconditions_;
 };
 
-// Range of a scan: keys k with begin <= k < end (end empty = no upper bound).
+// Range of a scan within one partition: keys k with begin <= k < end (end empty = no upper
+// bound). Keys of other partitions are never visited, even when they fall in the range.
 struct ScanRange {
   std::string begin;
   std::string end;
@@ -122,34 +169,64 @@ struct StoreStats {
   DurationHistogram write_duration;  // Store::Write durations since the store was opened
 };
 
-// A Store persists countd's tables. All methods are safe to call concurrently. Reads see every
-// write that returned before they started; expired buckets and records are never returned.
+// Which store a process runs on, for the few decisions that differ (backups, upgrades).
+enum class StoreKind { kRocksDb, kRedisCluster };
+
+// A Store persists countd's tables. All methods are safe to call concurrently, also from several
+// processes sharing one store (Redis Cluster). Reads see every write that returned before they
+// started; expired buckets and records are never returned. Every key is read and written with
+// the partition it belongs to (see Partition).
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Reads one value. Errors: kNotFound when absent or expired; kUnavailable on storage failure.
-  virtual absl::StatusOr<std::string> Get(Table table, absl::string_view key) = 0;
+  virtual StoreKind kind() const = 0;
+
+  // Reads one value. Errors: kNotFound when absent or expired; kUnavailable on storage failure;
+  // kDeadlineExceeded when a remote store did not answer in time.
+  virtual absl::StatusOr<std::string> Get(const Partition& partition, Table table,
+                                          absl::string_view key) = 0;
 
   // Reads one counter cell. Errors: kNotFound when absent or expired; kDataLoss when the stored
   // bytes are not a counter; kUnavailable on storage failure.
-  virtual absl::StatusOr<CounterCell> GetCounter(Table table, absl::string_view key) = 0;
+  virtual absl::StatusOr<CounterCell> GetCounter(const Partition& partition, Table table,
+                                                 absl::string_view key) = 0;
 
-  // Reads many values at once; the result has one entry per key, in order, each as Get.
+  // Reads many values of one partition at once; the result has one entry per key, in order,
+  // each as Get.
   virtual std::vector<absl::StatusOr<std::string>> MultiGet(
-      Table table, const std::vector<std::string>& keys) = 0;
+      const Partition& partition, Table table, const std::vector<std::string>& keys) = 0;
 
-  // Reads many counter cells at once; the result has one entry per key, in order, each as Get.
+  // Reads many counter cells of one partition at once; one entry per key, in order, each as
+  // GetCounter.
   virtual std::vector<absl::StatusOr<CounterCell>> MultiGetCounters(
-      Table table, const std::vector<std::string>& keys) = 0;
+      const Partition& partition, Table table, const std::vector<std::string>& keys) = 0;
 
-  // Visits live entries of `range` in key order (or reverse). Errors: kUnavailable on storage
-  // failure (the visitor may have seen some entries before it).
-  virtual absl::Status Scan(Table table, const ScanRange& range, const ScanVisitor& visit) = 0;
+  // Visits live entries of `range` within `partition` in key order (or reverse). RocksDB visits
+  // one snapshot; Redis Cluster visits pages of entries, each page one atomic read. Errors:
+  // kUnavailable on storage failure (the visitor may have seen some entries before it).
+  virtual absl::Status Scan(const Partition& partition, Table table, const ScanRange& range,
+                            const ScanVisitor& visit) = 0;
 
-  // Applies `batch` atomically and durably (per the sync mode) before returning.
-  // Errors: kUnavailable when the write failed; then nothing of the batch is applied.
+  // Visits live entries of `range` across every partition, in key order. Only a store with one
+  // ordered key space (RocksDB) implements it; Redis Cluster returns kUnimplemented. For
+  // one-time upgrades of data an older countd wrote (which only RocksDB can hold) and for moving
+  // a node's data out. Errors: kUnimplemented; kUnavailable as Scan.
+  virtual absl::Status ScanAllPartitions(Table table, const ScanRange& range,
+                                         const ScanVisitor& visit) = 0;
+
+  // Applies `batch` (all of it in batch.partition()) atomically and durably (per the store's
+  // durability settings) before returning, provided its preconditions hold.
+  // Errors: kAborted when a precondition does not hold; kUnavailable when the write failed;
+  // kDeadlineExceeded when a remote store did not answer in time (then the batch may or may
+  // not have been applied: callers that must know retry with preconditions or a request_id).
+  // On kAborted and kUnavailable nothing of the batch is applied.
   virtual absl::Status Write(const WriteBatch& batch) = 0;
+
+  // Whether the whole store is reachable, for readiness: OK on RocksDB (an open database is
+  // there); on Redis Cluster every master answers PING and the slot map covers every slot.
+  // Errors: kUnavailable naming what is missing; kDeadlineExceeded.
+  virtual absl::Status Probe() { return absl::OkStatus(); }
 
   // Flushes memtables and the WAL; used before a clean shutdown. Errors: kUnavailable.
   virtual absl::Status Flush() = 0;
@@ -158,7 +235,8 @@ class Store {
   // Errors: kUnavailable when the figures cannot be read.
   virtual absl::StatusOr<StoreStats> Stats() = 0;
 
-  // Creates in `dir` a consistent copy of the whole database, openable with OpenRocksDbStore
+  // RocksDB only (Redis Cluster answers kFailedPrecondition pointing to Redis' own persistence):
+  // creates in `dir` a consistent copy of the whole database, openable with OpenRocksDbStore
   // (with the same options) as a complete data directory: it holds every write that returned
   // before the call started and no part of any write still in flight (each WriteBatch is
   // either wholly in or wholly out). Safe to call while other threads read and write; they

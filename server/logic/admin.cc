@@ -35,6 +35,13 @@ int64_t SizeOf(const fs::path& dir) {
 }  // namespace
 
 absl::StatusOr<BackupResult> Admin::Backup(const std::string& dir) {
+  if (store_->kind() != storage::StoreKind::kRocksDb) {
+    // No pretending: a directory on one pod would hold none of the cluster's data.
+    return Refused("dir",
+                   "this countd runs on Redis Cluster (--store=redis-cluster), whose data is not "
+                   "on this pod: back it up with Redis persistence on every master (AOF "
+                   "appendfsync always, or BGSAVE and copy each dump.rdb); see docs/operations.md");
+  }
   if (dir.empty()) return MissingField("dir");
   if (dir.find('\0') != std::string::npos) return BadFormat("dir", "contains a NUL byte");
   fs::path path(dir);

@@ -40,19 +40,29 @@ bool SegmentChar(char c) {
 }
 
 // The user key prefix of `user`, after checking exactly one of uid / reg_token is given.
-absl::StatusOr<std::string> UserPrefix(const std::string& tenant, const CounterUser& user) {
+// Where one user's counters live: the key prefix and the partition.
+struct UserKeys {
+  std::string prefix;
+  storage::Partition partition;
+};
+
+UserKeys KeysOf(const std::string& tenant, char kind, const std::string& id) {
+  return {keys::SignalsUserPrefix(tenant, kind, id), keys::SignalsUserPartition(tenant, kind, id)};
+}
+
+absl::StatusOr<UserKeys> UserOf(const std::string& tenant, const CounterUser& user) {
   if (user.uid.has_value() && user.reg_token.has_value()) {
     return BadValue("uid", "give either uid or reg_token, not both");
   }
   if (user.uid.has_value()) {
     absl::Status s = CheckIdentifier("uid", *user.uid);
     if (!s.ok()) return s;
-    return keys::SignalsUserPrefix(tenant, 'u', *user.uid);
+    return KeysOf(tenant, 'u', *user.uid);
   }
   if (user.reg_token.has_value()) {
     absl::Status s = CheckIdentifier("reg_token", *user.reg_token);
     if (!s.ok()) return s;
-    return keys::SignalsUserPrefix(tenant, 'r', *user.reg_token);
+    return KeysOf(tenant, 'r', *user.reg_token);
   }
   return MissingField("uid");
 }
@@ -194,7 +204,9 @@ Counters::Counters(storage::Store* store, const storage::Clock* clock, RequestLo
 absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry(
     const std::string& tenant) {
   auto registry = std::make_shared<Registry>();
-  absl::Status s = store_->Scan(Table::kMeta, storage::PrefixRange(keys::RegistryPrefix(tenant)),
+  const storage::Partition partition = keys::TenantPartition(tenant);
+  absl::Status s = store_->Scan(partition, Table::kMeta,
+                                storage::PrefixRange(keys::RegistryPrefix(tenant)),
                                 [&](absl::string_view key, absl::string_view) {
                                   std::vector<absl::string_view> parts = keys::Split(key);
                                   if (parts.size() == 4)
@@ -202,7 +214,8 @@ absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry
                                   return true;
                                 });
   if (!s.ok()) return s;
-  absl::StatusOr<std::string> depth = store_->Get(Table::kMeta, keys::CounterSettingsKey(tenant));
+  absl::StatusOr<std::string> depth =
+      store_->Get(partition, Table::kMeta, keys::CounterSettingsKey(tenant));
   if (depth.ok()) {
     int d = 0;
     if (absl::SimpleAtoi(*depth, &d) && d >= 1 && d <= kMaxPathDepthLimit) {
@@ -259,7 +272,7 @@ absl::Status Counters::ChangeRegistry(const std::string& tenant,
   absl::StatusOr<std::shared_ptr<const Registry>> current = RegistryForWrite(tenant);
   if (!current.ok()) return current.status();
   auto next = std::make_shared<Registry>(**current);
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition(tenant));
   s = change(next.get(), &batch);
   if (!s.ok() || batch.empty()) return s;
   s = store_->Write(batch);
@@ -334,7 +347,7 @@ absl::StatusOr<CounterSettings> Counters::SetCounterSettings(const std::string& 
   absl::MutexLock write_lock(&write_mu_);
   absl::StatusOr<std::shared_ptr<const Registry>> current = RegistryForWrite(tenant);
   if (!current.ok()) return current.status();
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition(tenant));
   batch.Put(Table::kMeta, keys::CounterSettingsKey(tenant), absl::StrCat(settings.max_path_depth));
   s = store_->Write(batch);
   if (!s.ok()) return s;
@@ -355,8 +368,8 @@ absl::StatusOr<CounterSettings> Counters::GetCounterSettings(const std::string& 
 absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   absl::Status s = CheckIdentifier("tenant", args.tenant);
   if (!s.ok()) return s;
-  absl::StatusOr<std::string> user_prefix = UserPrefix(args.tenant, args.user);
-  if (!user_prefix.ok()) return user_prefix.status();
+  absl::StatusOr<UserKeys> who = UserOf(args.tenant, args.user);
+  if (!who.ok()) return who.status();
   if (args.counters.empty()) return MissingField("counters");
   if (args.counters.size() > kMaxCountersPerCall) {
     return BadValue("counters", absl::StrCat(args.counters.size(), " counters; at most ",
@@ -376,7 +389,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   absl::StatusOr<absl::Time> when = ResolveEventTime("event_time_ms", args.event_time_ms,
                                                      clock_->Now(), options_.daily_retention_days);
   if (!when.ok()) return when.status();
-  std::string canonical = *user_prefix;
+  std::string canonical = who->prefix;
   absl::StrAppend(&canonical, "|", args.event_time_ms.value_or(-1));
   for (size_t i = 0; i < args.counters.size(); ++i) {
     const CounterIncrement& c = args.counters[i];
@@ -395,7 +408,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
           absl::StrCat("class ", Quote(c.cls), " path ", Quote(c.path), " is not registered"));
     }
     Delta d;
-    d.key = keys::SignalsCounterKey(*user_prefix, c.cls, c.path);
+    d.key = keys::SignalsCounterKey(who->prefix, c.cls, c.path);
     d.cell.count = count;
     d.cell.value_micros = *micros;
     d.cell.updated_ms = absl::ToUnixMillis(*when);
@@ -406,7 +419,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   int32_t day = DayOf(*when);
   int32_t month = MonthOf(*when);
   absl::StatusOr<std::string> answer = requests_->Apply(
-      "IncrementCounters", args.tenant, args.request_id, canonical,
+      "IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
         for (const Delta& d : deltas) {
           batch->AddCounter(Table::kTotals, d.key, d.cell);
@@ -421,8 +434,8 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
 absl::StatusOr<std::vector<CounterValue>> Counters::GetCounters(const GetCountersArgs& args) {
   absl::Status s = CheckIdentifier("tenant", args.tenant);
   if (!s.ok()) return s;
-  absl::StatusOr<std::string> user_prefix = UserPrefix(args.tenant, args.user);
-  if (!user_prefix.ok()) return user_prefix.status();
+  absl::StatusOr<UserKeys> who = UserOf(args.tenant, args.user);
+  if (!who.ok()) return who.status();
   if (args.counters.size() > kMaxQueriesPerCall) {
     return BadValue("counters", absl::StrCat(args.counters.size(), " filters; at most ",
                                              kMaxQueriesPerCall, " per call"));
@@ -465,13 +478,13 @@ absl::StatusOr<std::vector<CounterValue>> Counters::GetCounters(const GetCounter
     results.emplace(std::move(key), std::move(v));
   };
 
-  const std::string prefix = ScanPrefix(*user_prefix, filters);
-  const size_t user_len = user_prefix->size();
+  const std::string prefix = ScanPrefix(who->prefix, filters);
+  const size_t user_len = who->prefix.size();
   // Visits entries of `table` under the prefix, handing (class, path, bucket, cell) to `fn`.
   auto scan = [&](Table table, bool bucketed, auto fn) -> absl::Status {
     absl::Status corrupt;
     absl::Status st = store_->Scan(
-        table, storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
+        who->partition, table, storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
           absl::string_view rest = key.substr(user_len);
           int32_t bucket = bucketed ? keys::BucketOf(rest) : 0;
           if (bucketed) rest = keys::WithoutBucket(rest);

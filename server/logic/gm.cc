@@ -18,6 +18,7 @@ namespace countd::logic {
 struct GameMechanics::Standing {
   int64_t balance = 0;
   bool is_new_level = false;
+  std::optional<std::string> stored;  // the bytes read (nullopt: absent), for preconditions
 };
 
 namespace {
@@ -193,7 +194,7 @@ absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::LoadConfig(
   auto config = std::make_shared<GmConfig>();
   absl::Status corrupt;
   absl::Status s = store_->Scan(
-      Table::kMeta, storage::PrefixRange(keys::GmConfigPrefix(tenant)),
+      keys::TenantPartition(tenant), Table::kMeta, storage::PrefixRange(keys::GmConfigPrefix(tenant)),
       [&](absl::string_view key, absl::string_view value) {
         std::vector<absl::string_view> parts = keys::Split(key);
         bool ok = parts.size() == 4;
@@ -263,7 +264,7 @@ absl::Status GameMechanics::SetActionConfig(const std::string& tenant, const GmA
     return Refused("action", absl::StrCat("the tenant has ", kMaxGmActions,
                                           " actions, the limit; delete one first"));
   }
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition(tenant));
   batch.Put(Table::kMeta, keys::GmActionKey(tenant, normal->action_id), EncodeAction(*normal));
   s = store_->Write(batch);
   if (!s.ok()) return s;
@@ -299,7 +300,7 @@ absl::Status GameMechanics::DeleteAction(const std::string& tenant, const std::s
   if ((*current)->FindAction(action_id) == nullptr) {
     return NotFound("action_id", absl::StrCat(Quote(action_id), " is not a configured action"));
   }
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition(tenant));
   batch.Delete(Table::kMeta, keys::GmActionKey(tenant, action_id));
   s = store_->Write(batch);
   if (!s.ok()) return s;
@@ -324,7 +325,7 @@ absl::Status GameMechanics::SetChallengeConfig(const std::string& tenant,
     return Refused("challenge", absl::StrCat("the tenant has ", kMaxGmChallenges,
                                              " challenges, the limit; delete one first"));
   }
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition(tenant));
   batch.Put(Table::kMeta, keys::GmChallengeKey(tenant, normal->challenge_id),
             EncodeChallenge(*normal));
   s = store_->Write(batch);
@@ -369,7 +370,7 @@ absl::Status GameMechanics::DeleteChallenge(const std::string& tenant,
     return NotFound("challenge_id",
                     absl::StrCat(Quote(challenge_id), " is not a configured challenge"));
   }
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition(tenant));
   batch.Delete(Table::kMeta, keys::GmChallengeKey(tenant, challenge_id));
   s = store_->Write(batch);
   if (!s.ok()) return s;
@@ -389,13 +390,15 @@ absl::StatusOr<std::vector<GameMechanics::Standing>> GameMechanics::ReadStanding
   for (const GmChallenge* c : challenges) {
     state_keys.push_back(keys::GmUserStateKey(tenant, uid, c->challenge_id));
   }
-  std::vector<absl::StatusOr<std::string>> raw = store_->MultiGet(Table::kGmState, state_keys);
+  std::vector<absl::StatusOr<std::string>> raw =
+      store_->MultiGet(keys::TenantPartition(tenant), Table::kGmState, state_keys);
   std::vector<Standing> out(challenges.size());
   for (size_t i = 0; i < raw.size(); ++i) {
     if (raw[i].ok()) {
       if (!DecodeStanding(*raw[i], &out[i].balance, &out[i].is_new_level)) {
         return Unreadable("user state");
       }
+      out[i].stored = *std::move(raw[i]);
     } else if (!absl::IsNotFound(raw[i].status())) {
       return raw[i].status();
     }
@@ -415,7 +418,7 @@ absl::StatusOr<std::vector<int64_t>> GameMechanics::Read7Days(
     }
   }
   std::vector<absl::StatusOr<storage::CounterCell>> cells =
-      store_->MultiGetCounters(Table::kGmDaily, day_keys);
+      store_->MultiGetCounters(keys::TenantPartition(tenant), Table::kGmDaily, day_keys);
   std::vector<int64_t> out(pairs.size(), 0);
   for (size_t i = 0; i < cells.size(); ++i) {
     if (cells[i].ok()) {
@@ -428,18 +431,19 @@ absl::StatusOr<std::vector<int64_t>> GameMechanics::Read7Days(
   return out;
 }
 
-absl::StatusOr<int64_t> GameMechanics::NextLogSeq(const std::string& log_prefix, int64_t time_ms) {
+absl::StatusOr<int64_t> GameMechanics::NextLogSeq(const std::string& tenant,
+                                                  const std::string& log_prefix, int64_t time_ms) {
   // The newest entry at this very millisecond, if any (clocks may also step back onto it).
   storage::ScanRange range;
   range.begin = keys::GmLogKey(log_prefix, time_ms, 0);
   range.end = keys::GmLogKey(log_prefix, time_ms + 1, 0);
   range.reverse = true;
   int64_t next = 0;
-  absl::Status s =
-      store_->Scan(Table::kGmLog, range, [&](absl::string_view key, absl::string_view) {
-        next = keys::GetBigEndian64(key.substr(key.size() - 8)) + 1;
-        return false;
-      });
+  absl::Status s = store_->Scan(keys::TenantPartition(tenant), Table::kGmLog, range,
+                                [&](absl::string_view key, absl::string_view) {
+                                  next = keys::GetBigEndian64(key.substr(key.size() - 8)) + 1;
+                                  return false;
+                                });
   if (!s.ok()) return s;
   return next;
 }
@@ -454,7 +458,8 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::AchievementsOf(
     state_keys.push_back(keys::GmUserStateKey(tenant, uid, challenge.challenge_id));
     pairs.emplace_back(uid, challenge.challenge_id);
   }
-  std::vector<absl::StatusOr<std::string>> raw = store_->MultiGet(Table::kGmState, state_keys);
+  std::vector<absl::StatusOr<std::string>> raw =
+      store_->MultiGet(keys::TenantPartition(tenant), Table::kGmState, state_keys);
   absl::StatusOr<std::vector<int64_t>> week = Read7Days(tenant, pairs, clock_->Now());
   if (!week.ok()) return week.status();
   std::vector<GmAchievement> out;
@@ -506,10 +511,11 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
   bool built = false;
   const std::string canonical = keys::Join({args.uid, args.action_id, args.ip});
   absl::StatusOr<std::string> answer = requests_->Apply(
-      kNotifyScope, args.tenant, args.request_id, canonical,
+      kNotifyScope, keys::TenantPartition(args.tenant), args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
         user_lock.emplace(&UserLock(args.tenant, args.uid));
         built = true;
+        changes.clear();  // a build runs again after a concurrent change (RequestLog)
         now = clock_->Now();  // read under the lock: one user's entries are in time order
         const int64_t now_ms = absl::ToUnixMillis(now);
         const int32_t day = keys::DayIndex(now);
@@ -521,13 +527,17 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
         absl::StatusOr<std::vector<int64_t>> week = Read7Days(args.tenant, pairs, now);
         if (!week.ok()) return week.status();
         const std::string log_prefix = keys::GmLogPrefix(args.tenant, args.uid);
-        absl::StatusOr<int64_t> seq = NextLogSeq(log_prefix, now_ms);
+        absl::StatusOr<int64_t> seq = NextLogSeq(args.tenant, log_prefix, now_ms);
         if (!seq.ok()) return seq.status();
 
         std::vector<GmAchievement> out;
         for (size_t i = 0; i < targets.size(); ++i) {
           const GmChallenge& c = *targets[i];
           const Standing& old = (*standings)[i];
+          // Exact across processes sharing the store: the write applies only if the standing
+          // is still the one read (else RequestLog builds again from fresh reads).
+          batch->Expect(Table::kGmState,
+                        keys::GmUserStateKey(args.tenant, args.uid, c.challenge_id), old.stored);
           const int64_t balance = std::max<int64_t>(0, SaturatingAdd(old.balance, points));
           const bool is_new =
               old.is_new_level || LevelNumber(c, balance) > LevelNumber(c, old.balance);
@@ -543,8 +553,10 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
                          keys::GmTopKey(args.tenant, c.challenge_id, balance, args.uid), "");
             }
           }
+          const std::string log_key = keys::GmLogKey(log_prefix, now_ms, (*seq)++);
+          batch->Expect(Table::kGmLog, log_key, std::nullopt);  // never overwrite an entry
           batch->Put(
-              Table::kGmLog, keys::GmLogKey(log_prefix, now_ms, (*seq)++),
+              Table::kGmLog, log_key,
               EncodeLogEntry(GmOperation::kGrant, points, args.action_id, args.ip, c.challenge_id));
           if (points != 0) {
             storage::CounterCell cell;
@@ -586,7 +598,7 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
   absl::optional<absl::MutexLock> user_lock;
   const std::string canonical = keys::Join({args.uid, challenge_id, absl::StrCat(args.points)});
   absl::StatusOr<std::string> answer = requests_->Apply(
-      kRedeemScope, args.tenant, args.request_id, canonical,
+      kRedeemScope, keys::TenantPartition(args.tenant), args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
         user_lock.emplace(&UserLock(args.tenant, args.uid));
         const absl::Time now = clock_->Now();
@@ -595,6 +607,8 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
             ReadStandings(args.tenant, args.uid, {challenge});
         if (!standings.ok()) return standings.status();
         const Standing old = (*standings)[0];
+        batch->Expect(Table::kGmState, keys::GmUserStateKey(args.tenant, args.uid, challenge_id),
+                      old.stored);
         if (args.points > old.balance) {
           return Refused("points",
                          absl::StrCat(args.points, " is more than the balance ", old.balance,
@@ -605,7 +619,7 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
             Read7Days(args.tenant, {{args.uid, challenge_id}}, now);
         if (!week.ok()) return week.status();
         const std::string log_prefix = keys::GmLogPrefix(args.tenant, args.uid);
-        absl::StatusOr<int64_t> seq = NextLogSeq(log_prefix, now_ms);
+        absl::StatusOr<int64_t> seq = NextLogSeq(args.tenant, log_prefix, now_ms);
         if (!seq.ok()) return seq.status();
 
         batch->Put(Table::kGmState, keys::GmUserStateKey(args.tenant, args.uid, challenge_id),
@@ -616,8 +630,10 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
           batch->Put(Table::kGmState, keys::GmTopKey(args.tenant, challenge_id, balance, args.uid),
                      "");
         }
+        const std::string log_key = keys::GmLogKey(log_prefix, now_ms, *seq);
+        batch->Expect(Table::kGmLog, log_key, std::nullopt);
         batch->Put(
-            Table::kGmLog, keys::GmLogKey(log_prefix, now_ms, *seq),
+            Table::kGmLog, log_key,
             EncodeLogEntry(GmOperation::kRedeem, -args.points, kRedeemActionId, "", challenge_id));
         return EncodeAchievements(
             {MakeAchievement(*challenge, balance, (*week)[0], old.is_new_level)});
@@ -642,13 +658,18 @@ absl::Status GameMechanics::ResetLevelStatus(const std::string& tenant, const st
                     absl::StrCat(Quote(challenge_id), " is not a configured challenge"));
   }
   absl::MutexLock user_lock(&UserLock(tenant, uid));
-  absl::StatusOr<std::vector<Standing>> standings = ReadStandings(tenant, uid, {challenge});
-  if (!standings.ok()) return standings.status();
-  if (!(*standings)[0].is_new_level) return absl::OkStatus();
-  storage::WriteBatch batch;
-  batch.Put(Table::kGmState, keys::GmUserStateKey(tenant, uid, challenge_id),
-            EncodeStanding((*standings)[0].balance, false));
-  return store_->Write(batch);
+  absl::StatusOr<std::string> done = requests_->Apply(
+      "ResetLevelStatus", keys::TenantPartition(tenant), tenant, /*request_id=*/"", "",
+      [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+        absl::StatusOr<std::vector<Standing>> standings = ReadStandings(tenant, uid, {challenge});
+        if (!standings.ok()) return standings.status();
+        if (!(*standings)[0].is_new_level) return std::string();
+        const std::string key = keys::GmUserStateKey(tenant, uid, challenge_id);
+        batch->Expect(Table::kGmState, key, (*standings)[0].stored);
+        batch->Put(Table::kGmState, key, EncodeStanding((*standings)[0].balance, false));
+        return std::string();
+      });
+  return done.status();
 }
 
 // --- User reads -------------------------------------------------------------------------------
@@ -692,7 +713,8 @@ absl::StatusOr<GmLogPage> GameMechanics::GetActionsLog(const GetActionsLogArgs& 
   bool more = false;
   absl::Status corrupt;
   if (range.begin < range.end) {
-    s = store_->Scan(Table::kGmLog, range, [&](absl::string_view key, absl::string_view value) {
+    s = store_->Scan(keys::TenantPartition(args.tenant), Table::kGmLog, range,
+                     [&](absl::string_view key, absl::string_view value) {
       if (page.entries.size() == static_cast<size_t>(page_size)) {
         more = true;
         return false;
@@ -777,8 +799,8 @@ absl::StatusOr<std::vector<GmTopUser>> GameMechanics::GetTopUsers(const GetTopUs
     // The index orders users by balance descending, then uid: the top is a short prefix scan.
     const std::string prefix = keys::GmTopPrefix(args.tenant, challenge_id);
     absl::Status corrupt;
-    s = store_->Scan(Table::kGmState, storage::PrefixRange(prefix),
-                     [&](absl::string_view key, absl::string_view) {
+    s = store_->Scan(keys::TenantPartition(args.tenant), Table::kGmState,
+                     storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view) {
                        absl::string_view rest = key.substr(prefix.size());
                        if (rest.size() <= keys::kGmTopBalanceSize) {
                          corrupt = Unreadable("leaderboard entry");
@@ -801,7 +823,8 @@ absl::StatusOr<std::vector<GmTopUser>> GameMechanics::GetTopUsers(const GetTopUs
         ahead.begin = prefix;
         ahead.end = keys::GmTopKey(args.tenant, challenge_id, (*self)[0].balance, args.uid);
         int64_t count = 0;
-        s = store_->Scan(Table::kGmState, ahead, [&](absl::string_view, absl::string_view) {
+        s = store_->Scan(keys::TenantPartition(args.tenant), Table::kGmState, ahead,
+                         [&](absl::string_view, absl::string_view) {
           ++count;
           return true;
         });

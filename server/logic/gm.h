@@ -204,7 +204,8 @@ class GameMechanics {
       const std::string& tenant, const std::vector<std::pair<std::string, std::string>>& pairs,
       absl::Time now);
   // The next free log sequence number of the user at `time_ms` (call under the user lock).
-  absl::StatusOr<int64_t> NextLogSeq(const std::string& log_prefix, int64_t time_ms);
+  absl::StatusOr<int64_t> NextLogSeq(const std::string& tenant, const std::string& log_prefix,
+                                     int64_t time_ms);
   // Achievements of `uids` in one challenge.
   absl::StatusOr<std::vector<GmAchievement>> AchievementsOf(const std::string& tenant,
                                                             const std::vector<std::string>& uids,

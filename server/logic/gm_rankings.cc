@@ -201,8 +201,8 @@ absl::StatusOr<bool> GmWeekRankings::EnsureRanking(Entry* entry, absl::Time now)
   bool oversized = false;
   absl::Status corrupt;
   absl::Status s =
-      store_->Scan(Table::kGmDaily, storage::PrefixRange(prefix),
-                   [&](absl::string_view key, absl::string_view raw) {
+      store_->Scan(keys::TenantPartition(entry->tenant), Table::kGmDaily,
+                   storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
                      absl::string_view uid;
                      int32_t day = 0;
                      int64_t points = 0;
@@ -304,7 +304,8 @@ absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::TopFromDisk(const Entry& e
       self_keys.push_back(keys::GmDailyKey(entry.tenant, entry.challenge_id, self_uid, d));
     }
     for (absl::StatusOr<storage::CounterCell>& cell :
-         store_->MultiGetCounters(Table::kGmDaily, self_keys)) {
+         store_->MultiGetCounters(keys::TenantPartition(entry.tenant), Table::kGmDaily,
+                                  self_keys)) {
       if (cell.ok()) {
         board.self_total += cell->count;
       } else if (!absl::IsNotFound(cell.status())) {
@@ -333,8 +334,8 @@ absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::TopFromDisk(const Entry& e
   const std::string prefix = keys::GmDailyChallengePrefix(entry.tenant, entry.challenge_id);
   absl::Status corrupt;
   absl::Status s =
-      store_->Scan(Table::kGmDaily, storage::PrefixRange(prefix),
-                   [&](absl::string_view key, absl::string_view raw) {
+      store_->Scan(keys::TenantPartition(entry.tenant), Table::kGmDaily,
+                   storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
                      absl::string_view uid;
                      int32_t day = 0;
                      int64_t points = 0;

@@ -1,6 +1,8 @@
 #include "server/logic/nonce_cache.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "server/logic/status_util.h"
@@ -11,6 +13,12 @@ namespace {
 
 // The kRequests scope of nonce records (request_id records use the service names).
 constexpr absl::string_view kScope = "nonce";
+
+absl::Status ReplayError() {
+  return AuthFailure(auth_reason::kReplay, "nonce",
+                     "was already used in a request signed within the signature window; "
+                     "send a new nonce with every request");
+}
 
 }  // namespace
 
@@ -45,11 +53,7 @@ absl::Status NonceCache::RecordLocked(absl::string_view tenant, absl::string_vie
                                       absl::Time expires, absl::Time now) {
   TenantNonces& t = tenants_[tenant];
   Expire(&t, now);
-  if (t.seen.contains(nonce)) {
-    return AuthFailure(auth_reason::kReplay, "nonce",
-                       "was already used in a request signed within the signature window; "
-                       "send a new nonce with every request");
-  }
+  if (t.seen.contains(nonce)) return ReplayError();
   if (expires < now) return absl::OkStatus();  // nothing left to remember
   if (t.by_expiry.size() >= std::max<size_t>(options_.max_per_tenant, 1)) {
     return AuthFailure(
@@ -80,7 +84,9 @@ absl::Status NonceCache::Load() {
   const absl::Time now = options_.clock->Now();
   absl::Status malformed;
   absl::MutexLock lock(&mu_);
-  absl::Status scanned = options_.store->Scan(
+  // Across tenants: only a store with one ordered key space can list them (RocksDB). Elsewhere
+  // the memory starts empty and the store's own check (Use) still refuses every replay.
+  absl::Status scanned = options_.store->ScanAllPartitions(
       storage::Table::kRequests, storage::PrefixRange(storage::keys::RequestScopePrefix(kScope)),
       [&](absl::string_view key, absl::string_view value) {
         std::vector<absl::string_view> parts = storage::keys::Split(key);
@@ -98,6 +104,7 @@ absl::Status NonceCache::Load() {
         }
         return true;
       });
+  if (absl::IsUnimplemented(scanned)) return absl::OkStatus();
   if (!scanned.ok()) return scanned;
   return malformed;
 }
@@ -117,9 +124,14 @@ absl::Status NonceCache::Use(absl::string_view tenant, absl::string_view nonce,
   // second after `expires` (the store drops a record once its expiry second has begun).
   std::string value;
   storage::keys::PutBigEndian64(&value, absl::ToUnixSeconds(expires) + 1);
-  storage::WriteBatch batch;
-  batch.Put(storage::Table::kRequests, storage::keys::RequestKey(kScope, tenant, nonce), value);
+  // Expected absent: another process sharing the store (Redis Cluster) that saw the nonce first
+  // makes this write fail ABORTED, which is a replay.
+  const std::string key = storage::keys::NonceKey(tenant, nonce);
+  storage::WriteBatch batch(storage::keys::TenantPartition(tenant));
+  batch.Expect(storage::Table::kRequests, key, std::nullopt);
+  batch.Put(storage::Table::kRequests, key, value);
   absl::Status written = options_.store->Write(batch);
+  if (absl::IsAborted(written)) return ReplayError();
   if (!written.ok()) Forget(tenant, nonce, expires);
   return written;
 }

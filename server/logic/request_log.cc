@@ -1,5 +1,10 @@
 #include "server/logic/request_log.h"
 
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
+
 #include "server/logic/status_util.h"
 #include "server/logic/validate.h"
 #include "storage/keys.h"
@@ -34,46 +39,64 @@ uint64_t Fingerprint(absl::string_view bytes) {
   return h;
 }
 
-absl::StatusOr<std::string> RequestLog::BuildAndWrite(const BuildFn& build,
-                                                      storage::WriteBatch* batch) {
-  absl::StatusOr<std::string> answer = build(batch);
-  if (!answer.ok()) return answer.status();
-  if (!batch->empty()) {
-    absl::Status s = store_->Write(*batch);
-    if (!s.ok()) return s;
+absl::StatusOr<std::string> RequestLog::Recorded(const storage::Partition& partition,
+                                                 const std::string& key,
+                                                 const std::string& legacy_key,
+                                                 absl::string_view request_id,
+                                                 uint64_t fingerprint) {
+  absl::StatusOr<std::string> previous = store_->Get(partition, storage::Table::kRequests, key);
+  if (absl::IsNotFound(previous.status()) && store_->kind() == storage::StoreKind::kRocksDb) {
+    // A record written before partitions; only RocksDB can hold one (until it expires).
+    previous = store_->Get(partition, storage::Table::kRequests, legacy_key);
   }
-  return answer;
+  if (!previous.ok()) return previous.status();
+  if (previous->size() < 16 || static_cast<uint64_t>(GetBigEndian64(
+                                   absl::string_view(*previous).substr(8))) != fingerprint) {
+    return Refused("request_id", Quote(request_id) + " was already used for a different request");
+  }
+  return previous->substr(16);
 }
 
-absl::StatusOr<std::string> RequestLog::Apply(absl::string_view scope, absl::string_view tenant,
+absl::StatusOr<std::string> RequestLog::Apply(absl::string_view scope,
+                                              const storage::Partition& partition,
+                                              absl::string_view tenant,
                                               absl::string_view request_id,
                                               absl::string_view canonical_request,
                                               const BuildFn& build) {
-  storage::WriteBatch batch;
-  if (request_id.empty()) return BuildAndWrite(build, &batch);
-  absl::Status valid = CheckIdentifier("request_id", request_id);
-  if (!valid.ok()) return valid;
-
-  std::string key = storage::keys::RequestKey(scope, tenant, request_id);
-  uint64_t fingerprint = Fingerprint(canonical_request);
-  absl::MutexLock lock(&locks_.For(key));
-  absl::StatusOr<std::string> previous = store_->Get(storage::Table::kRequests, key);
-  if (previous.ok()) {
-    if (previous->size() < 16 || static_cast<uint64_t>(GetBigEndian64(
-                                     absl::string_view(*previous).substr(8))) != fingerprint) {
-      return Refused("request_id", Quote(request_id) + " was already used for a different request");
-    }
-    return previous->substr(16);
+  std::string key;
+  std::string legacy_key;
+  uint64_t fingerprint = 0;
+  absl::optional<absl::MutexLock> lock;
+  if (!request_id.empty()) {
+    absl::Status valid = CheckIdentifier("request_id", request_id);
+    if (!valid.ok()) return valid;
+    key = storage::keys::RequestKey(scope, partition, request_id);
+    legacy_key = storage::keys::LegacyRequestKey(scope, tenant, request_id);
+    fingerprint = Fingerprint(canonical_request);
+    lock.emplace(&locks_.For(key));
   }
-  if (!absl::IsNotFound(previous.status())) return previous.status();
-
-  absl::StatusOr<std::string> answer = build(&batch);
-  if (!answer.ok()) return answer.status();
-  batch.Put(storage::Table::kRequests, key,
-            EncodeRecord(clock_->Now() + kRequestIdLifetime, fingerprint, *answer));
-  absl::Status s = store_->Write(batch);
-  if (!s.ok()) return s;
-  return answer;
+  absl::Status last;
+  for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
+    if (!key.empty()) {
+      absl::StatusOr<std::string> recorded =
+          Recorded(partition, key, legacy_key, request_id, fingerprint);
+      if (recorded.ok() || !absl::IsNotFound(recorded.status())) return recorded;
+    }
+    storage::WriteBatch batch(partition);
+    absl::StatusOr<std::string> answer = build(&batch);
+    if (!answer.ok()) return answer.status();
+    if (!key.empty()) {
+      batch.Expect(storage::Table::kRequests, key, std::nullopt);
+      batch.Put(storage::Table::kRequests, key,
+                EncodeRecord(clock_->Now() + kRequestIdLifetime, fingerprint, *answer));
+    }
+    if (batch.empty()) return answer;
+    last = store_->Write(batch);
+    if (last.ok()) return answer;
+    if (!absl::IsAborted(last)) return last;
+  }
+  return absl::AbortedError(
+      absl::StrCat("the data changed concurrently ", kMaxWriteAttempts, " times; try again"));
 }
 
 }  // namespace countd::logic

@@ -18,29 +18,44 @@ namespace countd::logic {
 // How long a request_id is remembered.
 inline constexpr absl::Duration kRequestIdLifetime = absl::Hours(24);
 
-// Applies writes at most once per (scope, tenant, request_id) within kRequestIdLifetime, and
-// answers repeats with the first answer. The record commits in the same atomic write as the
-// change it guards, so a crash never separates them. Thread-safe.
+// How often Apply builds and writes a request whose write keeps failing ABORTED (another
+// process changed what it read) before it gives up with ABORTED.
+inline constexpr int kMaxWriteAttempts = 16;
+
+// Applies writes at most once per (scope, partition, request_id) within kRequestIdLifetime, and
+// answers repeats with the first answer. The record lives in the partition of the data it guards
+// and commits in the same atomic write as the change, so a crash never separates them, and it is
+// written with the precondition "absent", so two processes sharing a store (Redis Cluster) never
+// both apply one request_id. Apply is also the optimistic-concurrency loop of every
+// read-modify-write: when a write fails ABORTED it builds again from fresh reads. Thread-safe.
 class RequestLog {
  public:
   // Fills `batch` with the writes of a request and returns its answer (bytes the caller can
-  // decode again), or an error, in which case nothing is written.
+  // decode again), or an error, in which case nothing is written. May run more than once per
+  // Apply (after ABORTED); each run starts with an empty batch and must read afresh. Values it
+  // read and relies on go into the batch as preconditions (WriteBatch::Expect).
   using BuildFn = std::function<absl::StatusOr<std::string>(storage::WriteBatch* batch)>;
 
   // `store` and `clock` must outlive this object.
   RequestLog(storage::Store* store, const storage::Clock* clock) : store_(store), clock_(clock) {}
 
-  // With an empty `request_id`: runs `build` and writes its batch. Otherwise, under a lock on
-  // the id: when the id was recorded for the same `canonical_request`, returns the recorded
-  // answer without writing; when recorded for another request, FAILED_PRECONDITION naming
-  // "request_id"; else runs `build`, adds the record to its batch and writes it.
-  // Errors: those of `build`; UNAVAILABLE when storage fails.
-  absl::StatusOr<std::string> Apply(absl::string_view scope, absl::string_view tenant,
-                                    absl::string_view request_id,
+  // Writes go to `partition`. With an empty `request_id`: runs `build` and writes its batch.
+  // Otherwise, under a lock on the id: when the id was recorded for the same
+  // `canonical_request`, returns the recorded answer without writing; when recorded for another
+  // request, FAILED_PRECONDITION naming "request_id"; else runs `build`, adds the record to its
+  // batch (expected absent) and writes it. A write that fails ABORTED is retried (a concurrent
+  // process may have recorded the id meanwhile: then its answer is returned).
+  // Errors: those of `build`; UNAVAILABLE when storage fails; ABORTED after kMaxWriteAttempts.
+  absl::StatusOr<std::string> Apply(absl::string_view scope, const storage::Partition& partition,
+                                    absl::string_view tenant, absl::string_view request_id,
                                     absl::string_view canonical_request, const BuildFn& build);
 
  private:
-  absl::StatusOr<std::string> BuildAndWrite(const BuildFn& build, storage::WriteBatch* batch);
+  // The recorded answer of `key` (also at `legacy_key` on RocksDB), NOT_FOUND when there is
+  // none, FAILED_PRECONDITION when it was recorded for another request.
+  absl::StatusOr<std::string> Recorded(const storage::Partition& partition, const std::string& key,
+                                       const std::string& legacy_key,
+                                       absl::string_view request_id, uint64_t fingerprint);
 
   storage::Store* store_;
   const storage::Clock* clock_;

@@ -44,7 +44,7 @@ absl::StatusOr<std::string> Stash::Add(const StashAddArgs& args, bool negate) {
   storage::CounterCell cell;
   cell.count = negate ? -delta : delta;
   cell.updated_ms = absl::ToUnixMillis(*when);
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(storage::keys::StashPartition(args.tenant, args.visitor_id));
   batch.AddCounter(storage::Table::kStash,
                    storage::keys::StashKey(args.tenant, args.visitor_id, args.counter_name, day),
                    cell);
@@ -62,7 +62,7 @@ absl::StatusOr<int64_t> Stash::Get(const std::string& tenant, const std::string&
   absl::StatusOr<int32_t> day = ParseDate("date", date);
   if (!day.ok()) return day.status();
   absl::StatusOr<storage::CounterCell> cell = store_->GetCounter(
-      storage::Table::kStash, storage::keys::StashKey(tenant, visitor_id, counter_name, *day));
+      storage::keys::StashPartition(tenant, visitor_id), storage::Table::kStash, storage::keys::StashKey(tenant, visitor_id, counter_name, *day));
   if (absl::IsNotFound(cell.status())) {
     return NotFound(
         "date", absl::StrCat("no bucket ", Quote(visitor_id), ":", Quote(counter_name), ":", date));
@@ -79,6 +79,8 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Stash::GetBatch(
   if (keys.size() > kMaxBatchKeys) {
     return BadValue("keys", absl::StrCat(keys.size(), " keys; at most ", kMaxBatchKeys));
   }
+  // Each visitor is its own partition: one read per visitor, for all of its keys.
+  std::vector<std::string> visitors;  // per key
   std::vector<std::string> storage_keys;
   storage_keys.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -93,9 +95,24 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Stash::GetBatch(
     absl::StatusOr<int32_t> day = ParseDate(field, parts[2]);
     if (!day.ok()) return day.status();
     storage_keys.push_back(storage::keys::StashKey(tenant, parts[0], parts[1], *day));
+    visitors.emplace_back(parts[0]);
   }
-  std::vector<absl::StatusOr<storage::CounterCell>> cells =
-      store_->MultiGetCounters(storage::Table::kStash, storage_keys);
+  std::vector<absl::StatusOr<storage::CounterCell>> cells(keys.size(),
+                                                          absl::NotFoundError("not read"));
+  absl::flat_hash_set<std::string> read;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!read.insert(visitors[i]).second) continue;
+    std::vector<size_t> indexes;
+    std::vector<std::string> group;
+    for (size_t j = i; j < keys.size(); ++j) {
+      if (visitors[j] != visitors[i]) continue;
+      indexes.push_back(j);
+      group.push_back(storage_keys[j]);
+    }
+    std::vector<absl::StatusOr<storage::CounterCell>> got = store_->MultiGetCounters(
+        storage::keys::StashPartition(tenant, visitors[i]), storage::Table::kStash, group);
+    for (size_t k = 0; k < indexes.size(); ++k) cells[indexes[k]] = std::move(got[k]);
+  }
   std::vector<std::pair<std::string, int64_t>> out;
   absl::flat_hash_set<std::string> seen;
   for (size_t i = 0; i < keys.size(); ++i) {

@@ -1,6 +1,7 @@
 #include "server/logic/tally.h"
 
 #include <algorithm>
+#include <optional>
 #include <queue>
 #include <utility>
 
@@ -115,7 +116,8 @@ absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(char op,
   absl::MutexLock lock(&state->mu);
   if (!state->settings_loaded) {
     absl::StatusOr<std::string> raw =
-        store_->Get(Table::kTallyMeta, keys::TallySettingsKey(op, tenant, counter));
+        store_->Get(keys::TallyPartition(tenant, counter), Table::kTallyMeta,
+                    keys::TallySettingsKey(op, tenant, counter));
     int32_t window = 0;
     if (raw.ok()) {
       if (!absl::SimpleAtoi(*raw, &window) || window < 1 || window > kMaxWindowMinutes) {
@@ -182,7 +184,7 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
     ++st->inflight;
   }
 
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TallyPartition(args.tenant, args.counter));
   storage::CounterCell cell;
   cell.count = delta;
   cell.updated_ms = absl::ToUnixMillis(now);
@@ -233,7 +235,8 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
 absl::Status Tally::ScanBuckets(const CounterState& st, const BucketVisitor& visit) {
   absl::Status corrupt;
   absl::Status s = store_->Scan(
-      Table::kTally, storage::PrefixRange(keys::TallyCounterPrefix(st.op, st.tenant, st.counter)),
+      keys::TallyPartition(st.tenant, st.counter), Table::kTally,
+      storage::PrefixRange(keys::TallyCounterPrefix(st.op, st.tenant, st.counter)),
       [&](absl::string_view key, absl::string_view raw) {
         std::vector<absl::string_view> parts =
             keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
@@ -328,7 +331,7 @@ absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, TallyOp op,
   bool seen = false;
   absl::Status corrupt;
   s = store_->Scan(
-      Table::kTally,
+      keys::TallyPartition(tenant, counter), Table::kTally,
       storage::PrefixRange(keys::TallyCountablePrefix((*state)->op, tenant, counter, countable)),
       [&](absl::string_view key, absl::string_view raw) {
         storage::CounterCell cell;
@@ -434,7 +437,8 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
     for (const TallyItem& item : items) {
       md_keys.push_back(keys::TallyMetadataKey(st->op, tenant, counter, item.countable));
     }
-    std::vector<absl::StatusOr<std::string>> md = store_->MultiGet(Table::kTallyMeta, md_keys);
+    std::vector<absl::StatusOr<std::string>> md =
+        store_->MultiGet(keys::TallyPartition(tenant, counter), Table::kTallyMeta, md_keys);
     for (size_t i = 0; i < items.size(); ++i) {
       if (md[i].ok()) {
         items[i].metadata = *std::move(md[i]);
@@ -449,25 +453,42 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
 absl::StatusOr<int64_t> Tally::SplitLegacyCounters() {
   constexpr size_t kRecordsPerWrite = 1000;
   int64_t moved = 0;
+  // The shared layout predates Redis Cluster support: only a RocksDB data dir can hold it.
+  if (store_->kind() != storage::StoreKind::kRocksDb) return moved;
   for (Table table : {Table::kTally, Table::kTallyMeta}) {
     for (const std::string& prefix : keys::TallyLegacyPrefixes(table)) {
       while (true) {
         // Each round reads the first records still under the legacy prefix: the previous
         // round's write removed the ones it moved.
-        storage::WriteBatch batch;
+        // One write holds records of one counter (one partition): a round stops at the first
+        // record of the next counter.
+        std::optional<storage::WriteBatch> batch;
         size_t records = 0;
-        absl::Status s = store_->Scan(
+        absl::Status corrupt;
+        absl::Status s = store_->ScanAllPartitions(
             table, storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
+              std::vector<absl::string_view> parts = keys::Split(key);
+              if (parts.size() < 3) {
+                corrupt = absl::DataLossError("storage: unreadable tally record of the old layout");
+                return false;
+              }
+              storage::Partition partition = keys::TallyPartition(parts[1], parts[2]);
+              if (!batch.has_value()) {
+                batch.emplace(std::move(partition));
+              } else if (batch->partition() != partition) {
+                return false;
+              }
               // A plain Put of the stored value: Scan returns the merged counter cell, and
               // writing it again over a copy left by an earlier run is harmless.
-              batch.Put(table, keys::TallyLegacyKeyAs(key, keys::kTallyECount), raw);
-              batch.Put(table, keys::TallyLegacyKeyAs(key, keys::kTallyTopK), raw);
-              batch.Delete(table, key);
+              batch->Put(table, keys::TallyLegacyKeyAs(key, keys::kTallyECount), raw);
+              batch->Put(table, keys::TallyLegacyKeyAs(key, keys::kTallyTopK), raw);
+              batch->Delete(table, key);
               return ++records < kRecordsPerWrite;
             });
         if (!s.ok()) return s;
+        if (!corrupt.ok()) return corrupt;
         if (records == 0) break;
-        s = store_->Write(batch);
+        s = store_->Write(*batch);
         if (!s.ok()) return s;
         moved += static_cast<int64_t>(records);
       }

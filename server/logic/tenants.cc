@@ -359,11 +359,12 @@ class TenantRegistryImpl final : public TenantRegistry {
     if (!nonces.ok()) return nonces;
     absl::Status failure;
     *rekeyed = 0;
-    storage::WriteBatch rekey;
+    storage::WriteBatch rekey(storage::keys::TenantRegistryPartition());
     std::map<std::string, Entry, std::less<>> loaded;
     const std::string prefix = storage::keys::TenantRegistryPrefix();
     absl::Status scanned = store_->Scan(
-        storage::Table::kMeta, storage::PrefixRange(prefix),
+        storage::keys::TenantRegistryPartition(), storage::Table::kMeta,
+        storage::PrefixRange(prefix),
         [&](absl::string_view key, absl::string_view value) {
           std::vector<absl::string_view> parts = storage::keys::Split(key);
           if (parts.size() != 2) {
@@ -459,7 +460,7 @@ class TenantRegistryImpl final : public TenantRegistry {
     absl::MutexLock admin(&admin_mu_);
     absl::StatusOr<std::shared_ptr<const TenantRecord>> current = Existing(tenant);
     if (!current.ok()) return current.status();
-    storage::WriteBatch batch;
+    storage::WriteBatch batch(storage::keys::TenantRegistryPartition());
     batch.Delete(storage::Table::kMeta, storage::keys::TenantRecordKey(tenant));
     absl::Status s = store_->Write(batch);
     if (!s.ok()) return s;
@@ -661,7 +662,7 @@ class TenantRegistryImpl final : public TenantRegistry {
   // Stores `record`, then makes it the tenant's current one. Requires admin_mu_.
   absl::Status Publish(std::shared_ptr<const TenantRecord> record, bool new_bucket)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(admin_mu_) {
-    storage::WriteBatch batch;
+    storage::WriteBatch batch(storage::keys::TenantRegistryPartition());
     batch.Put(storage::Table::kMeta, storage::keys::TenantRecordKey(record->tenant),
               EncodeRecord(*record));
     absl::Status s = store_->Write(batch);

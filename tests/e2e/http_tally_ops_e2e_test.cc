@@ -122,7 +122,7 @@ TEST_F(HttpTallyOpsE2eTest, SharedCountersOfAnOlderCountdReachBothOpsAtStart) {
         storage::OpenRocksDbStore(dir_.Sub("data"), storage::StoreOptions{});
     ASSERT_TRUE(store.ok()) << store.status();
     namespace keys = storage::keys;
-    storage::WriteBatch legacy;
+    storage::WriteBatch legacy(keys::TallyPartition(kTenant, "views"));
     storage::CounterCell cell;
     cell.count = 7;
     const int64_t now = absl::ToUnixSeconds(absl::Now());

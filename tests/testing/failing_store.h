@@ -22,7 +22,7 @@ class FailingStore : public storage::Store {
   enum class Op {
     kWrite,  // Write
     kGet,    // Get, GetCounter, MultiGet and MultiGetCounters (every key of the call fails)
-    kScan,   // Scan
+    kScan,   // Scan and ScanAllPartitions
   };
 
   explicit FailingStore(storage::Store* base) : base_(base) {}
@@ -52,37 +52,49 @@ class FailingStore : public storage::Store {
     return forwarded_[Index(op)];
   }
 
-  absl::StatusOr<std::string> Get(storage::Table table, absl::string_view key) override {
+  storage::StoreKind kind() const override { return base_->kind(); }
+
+  absl::StatusOr<std::string> Get(const storage::Partition& partition, storage::Table table,
+                                  absl::string_view key) override {
     if (Take(Op::kGet)) return Injected("get");
-    return base_->Get(table, key);
+    return base_->Get(partition, table, key);
   }
 
-  absl::StatusOr<storage::CounterCell> GetCounter(storage::Table table,
+  absl::StatusOr<storage::CounterCell> GetCounter(const storage::Partition& partition,
+                                                  storage::Table table,
                                                   absl::string_view key) override {
     if (Take(Op::kGet)) return Injected("get counter");
-    return base_->GetCounter(table, key);
+    return base_->GetCounter(partition, table, key);
   }
 
-  std::vector<absl::StatusOr<std::string>> MultiGet(storage::Table table,
+  std::vector<absl::StatusOr<std::string>> MultiGet(const storage::Partition& partition,
+                                                    storage::Table table,
                                                     const std::vector<std::string>& keys) override {
     if (Take(Op::kGet)) {
       return std::vector<absl::StatusOr<std::string>>(keys.size(), Injected("multiget"));
     }
-    return base_->MultiGet(table, keys);
+    return base_->MultiGet(partition, table, keys);
   }
 
   std::vector<absl::StatusOr<storage::CounterCell>> MultiGetCounters(
-      storage::Table table, const std::vector<std::string>& keys) override {
+      const storage::Partition& partition, storage::Table table,
+      const std::vector<std::string>& keys) override {
     if (Take(Op::kGet)) {
       return std::vector<absl::StatusOr<storage::CounterCell>>(keys.size(), Injected("multiget"));
     }
-    return base_->MultiGetCounters(table, keys);
+    return base_->MultiGetCounters(partition, table, keys);
   }
 
-  absl::Status Scan(storage::Table table, const storage::ScanRange& range,
-                    const storage::ScanVisitor& visit) override {
+  absl::Status Scan(const storage::Partition& partition, storage::Table table,
+                    const storage::ScanRange& range, const storage::ScanVisitor& visit) override {
     if (Take(Op::kScan)) return Injected("scan");
-    return base_->Scan(table, range, visit);
+    return base_->Scan(partition, table, range, visit);
+  }
+
+  absl::Status ScanAllPartitions(storage::Table table, const storage::ScanRange& range,
+                                 const storage::ScanVisitor& visit) override {
+    if (Take(Op::kScan)) return Injected("scan");
+    return base_->ScanAllPartitions(table, range, visit);
   }
 
   absl::Status Write(const storage::WriteBatch& batch) override {

@@ -19,47 +19,56 @@
 
 namespace countd::test {
 
-// Keeps every table in a std::map under one mutex; Write applies a batch atomically. Counter adds
-// combine with storage::AddCells, as RocksDB's merge operator does. Differences from
+// Keeps every table in a std::map under one mutex (one key space, like RocksDB: partitions only
+// name where a key belongs); Write checks preconditions and applies a batch atomically. Counter
+// adds combine with storage::AddCells, as RocksDB's merge operator does. Differences from
 // RocksDbStore, by design: nothing ever expires (retention is not modelled, so use it where data
 // is younger than every retention), nothing is durable, and Checkpoint is UNIMPLEMENTED.
 // Thread-safe.
 class InMemoryStore : public storage::Store {
  public:
-  absl::StatusOr<std::string> Get(storage::Table table, absl::string_view key) override {
+  storage::StoreKind kind() const override { return storage::StoreKind::kRocksDb; }
+
+  absl::StatusOr<std::string> Get(const storage::Partition&, storage::Table table,
+                                  absl::string_view key) override {
     absl::MutexLock lock(&mu_);
-    const Map& map = Tab(table);
-    auto it = map.find(std::string(key));
-    if (it == map.end()) return absl::NotFoundError("not found");
-    return it->second;
+    return GetLocked(table, key);
   }
 
-  absl::StatusOr<storage::CounterCell> GetCounter(storage::Table table,
+  absl::StatusOr<storage::CounterCell> GetCounter(const storage::Partition& partition,
+                                                  storage::Table table,
                                                   absl::string_view key) override {
-    absl::StatusOr<std::string> raw = Get(table, key);
+    absl::StatusOr<std::string> raw = Get(partition, table, key);
     if (!raw.ok()) return raw.status();
     return Decode(*raw);
   }
 
-  std::vector<absl::StatusOr<std::string>> MultiGet(storage::Table table,
+  std::vector<absl::StatusOr<std::string>> MultiGet(const storage::Partition& partition,
+                                                    storage::Table table,
                                                     const std::vector<std::string>& keys) override {
     std::vector<absl::StatusOr<std::string>> out;
     out.reserve(keys.size());
-    for (const std::string& key : keys) out.push_back(Get(table, key));
+    for (const std::string& key : keys) out.push_back(Get(partition, table, key));
     return out;
   }
 
   std::vector<absl::StatusOr<storage::CounterCell>> MultiGetCounters(
-      storage::Table table, const std::vector<std::string>& keys) override {
+      const storage::Partition& partition, storage::Table table,
+      const std::vector<std::string>& keys) override {
     std::vector<absl::StatusOr<storage::CounterCell>> out;
     out.reserve(keys.size());
-    for (const std::string& key : keys) out.push_back(GetCounter(table, key));
+    for (const std::string& key : keys) out.push_back(GetCounter(partition, table, key));
     return out;
   }
 
+  absl::Status Scan(const storage::Partition&, storage::Table table,
+                    const storage::ScanRange& range, const storage::ScanVisitor& visit) override {
+    return ScanAllPartitions(table, range, visit);
+  }
+
   // Visits a copy of the range, so the visitor may call back into the store.
-  absl::Status Scan(storage::Table table, const storage::ScanRange& range,
-                    const storage::ScanVisitor& visit) override {
+  absl::Status ScanAllPartitions(storage::Table table, const storage::ScanRange& range,
+                                 const storage::ScanVisitor& visit) override {
     std::vector<std::pair<std::string, std::string>> entries;
     {
       absl::MutexLock lock(&mu_);
@@ -82,6 +91,11 @@ class InMemoryStore : public storage::Store {
 
   absl::Status Write(const storage::WriteBatch& batch) override {
     absl::MutexLock lock(&mu_);
+    for (const storage::WriteBatch::Precondition& p : batch.preconditions()) {
+      absl::StatusOr<std::string> live = GetLocked(p.table, p.key);
+      const bool holds = p.value.has_value() ? (live.ok() && *live == *p.value) : !live.ok();
+      if (!holds) return absl::AbortedError("in-memory store: a record changed meanwhile");
+    }
     // Check first, so that a refused batch changes nothing.
     for (const storage::WriteBatch::Op& op : batch.ops()) {
       if (op.type == storage::WriteBatch::OpType::kAddCounter) {
@@ -136,6 +150,14 @@ class InMemoryStore : public storage::Store {
 
  private:
   using Map = std::map<std::string, std::string>;
+
+  absl::StatusOr<std::string> GetLocked(storage::Table table, absl::string_view key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const Map& map = Tab(table);
+    auto it = map.find(std::string(key));
+    if (it == map.end()) return absl::NotFoundError("not found");
+    return it->second;
+  }
 
   static bool IsCounterTable(storage::Table t) {
     using storage::Table;

@@ -11,8 +11,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -68,6 +72,36 @@ std::string ExitStatus::ToString() const {
   return absl::StrCat("killed by signal ", signal, " (", strsignal(signal), ")");
 }
 
+namespace {
+
+// With COUNTD_E2E_REDIS_CLUSTER_DIR set (a cluster started by scripts/redis-cluster.sh, which
+// leaves its password in <dir>/password), the server runs on that Redis Cluster instead of RocksDB:
+// the same e2e tests then check the cluster store end to end. The key prefix derives from the
+// data dir, so each test has its own keys and a restart of one test's server sees its data again.
+absl::Status AddRedisClusterArgs(const ServerProcessOptions& options,
+                                 std::vector<std::string>* args) {
+  const char* dir = std::getenv("COUNTD_E2E_REDIS_CLUSTER_DIR");
+  if (dir == nullptr || *dir == '\0') return absl::OkStatus();
+  for (const std::string& a : options.extra_args) {
+    if (absl::StartsWith(a, "--store=")) return absl::OkStatus();  // the test chose
+  }
+  std::ifstream in(absl::StrCat(dir, "/baseport"));
+  int base = 0;
+  if (!(in >> base) || base <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat("no Redis Cluster in ", dir));
+  }
+  args->push_back("--store=redis-cluster");
+  args->push_back(absl::StrCat("--redis-nodes=127.0.0.1:", base, ",127.0.0.1:", base + 1));
+  args->push_back(
+      absl::StrCat("--redis-key-prefix=e2e", absl::Hex(std::hash<std::string>()(options.data_dir))));
+  // The script leaves the cluster's password there when it set one.
+  const std::string password_file = absl::StrCat(dir, "/password");
+  if (std::ifstream(password_file).good()) args->push_back("--redis-password-file=" + password_file);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const ServerProcessOptions& options) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> process = Launch(options);
@@ -101,6 +135,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
   std::vector<std::string> args = {binary, "--data-dir=" + options.data_dir,
                                    "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"};
   if (!ChoosesAuth(options)) args.push_back("--auth=off");
+  absl::Status on_redis = AddRedisClusterArgs(options, &args);
+  if (!on_redis.ok()) return on_redis;
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -27,7 +27,7 @@ class AdminTest : public ::testing::Test {
         storage::OpenRocksDbStore(dir_.Sub("db"), options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    storage::WriteBatch batch;
+    storage::WriteBatch batch(storage::Partition("p"));
     batch.Put(storage::Table::kMeta, "k", "v");
     ASSERT_TRUE(store_->Write(batch).ok());
     admin_ = std::make_unique<Admin>(store_.get());
@@ -61,7 +61,7 @@ TEST_F(AdminTest, BackupWritesAnOpenableDataDirectoryInNormalForm) {
   options.clock = &clock_;
   absl::StatusOr<std::unique_ptr<storage::Store>> copy = storage::OpenRocksDbStore(r->dir, options);
   ASSERT_TRUE(copy.ok()) << copy.status();
-  EXPECT_EQ((*copy)->Get(storage::Table::kMeta, "k").value_or("missing"), "v");
+  EXPECT_EQ((*copy)->Get(storage::Partition("p"), storage::Table::kMeta, "k").value_or("missing"), "v");
 }
 
 TEST_F(AdminTest, BadDirectoriesAreRefusedNamingDir) {

@@ -644,9 +644,14 @@ TEST_F(CountersTest, RequestIdMakesRetriesIdempotent) {
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c /a total 1 1.5"));
   ExpectError(Increment(Uid("u"), {Inc("c", "/a", 2.5)}, "req-1"),
               absl::StatusCode::kFailedPrecondition, "request_id");
-  ExpectError(Increment(Uid("other"), {Inc("c", "/a", 1.5)}, "req-1"),
-              absl::StatusCode::kFailedPrecondition, "request_id");
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c /a total 1 1.5"));
+  // An id is remembered per user (it lives in the user's partition): for another user it is
+  // another request, applied once there too.
+  ASSERT_TRUE(Increment(Uid("other"), {Inc("c", "/a", 1.5)}, "req-1").ok());
+  ASSERT_TRUE(Increment(Uid("other"), {Inc("c", "/a", 1.5)}, "req-1").ok());
+  EXPECT_THAT(GetRows("other", {}), ElementsAre("c /a total 1 1.5"));
+  ExpectError(Increment(Uid("other"), {Inc("c", "/a", 2.5)}, "req-1"),
+              absl::StatusCode::kFailedPrecondition, "request_id");
   // Another id applies; the same id in another tenant is independent.
   ASSERT_TRUE(Increment(Uid("u"), {Inc("c", "/a", 1.5)}, "req-2").ok());
   ASSERT_TRUE(Increment(Uid("u"), {Inc("c", "/")}, "req-1", absl::nullopt, "other").ok());

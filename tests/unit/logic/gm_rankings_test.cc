@@ -55,7 +55,7 @@ class GmWeekRankingsTest : public ::testing::Test {
              int32_t days_ago = 0) {
     GmWeekRankings::Writer writer = rankings_->BeginWrite("site", {challenge});
     int32_t day = Today() - days_ago;
-    storage::WriteBatch batch;
+    storage::WriteBatch batch(keys::TenantPartition("site"));
     storage::CounterCell cell;
     cell.count = points;
     batch.AddCounter(Table::kGmDaily, keys::GmDailyKey("site", challenge, uid, day), cell);
@@ -118,7 +118,7 @@ TEST_F(GmWeekRankingsTest, UncommittedWriteIsNotCounted) {
 TEST_F(GmWeekRankingsTest, BuildWaitsForWritesInFlightAndCountsThemOnce) {
   // A write is stored but not yet committed to the (absent) ranking when a read starts a build.
   std::optional<GmWeekRankings::Writer> writer(rankings_->BeginWrite("site", {"c"}));
-  storage::WriteBatch batch;
+  storage::WriteBatch batch(keys::TenantPartition("site"));
   storage::CounterCell cell;
   cell.count = 1;
   batch.AddCounter(Table::kGmDaily, keys::GmDailyKey("site", "c", "a", Today()), cell);

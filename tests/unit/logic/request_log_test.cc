@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/logic/status_util.h"
+#include "storage/keys.h"
 #include "storage/rocksdb_store.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
@@ -25,6 +27,8 @@ namespace countd::logic {
 namespace {
 
 using storage::Table;
+
+storage::Partition P(absl::string_view tenant) { return storage::keys::TenantPartition(tenant); }
 
 absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
   return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
@@ -59,12 +63,13 @@ class RequestLogTest : public ::testing::Test {
 
   absl::StatusOr<std::string> Apply(absl::string_view request_id, absl::string_view canonical,
                                     const std::string& answer = "answer") {
-    return log_->Apply("Scope", "tenant", request_id, canonical, Adds("applied", answer));
+    return log_->Apply("Scope", P("tenant"), "tenant", request_id, canonical,
+                       Adds("applied", answer));
   }
 
   // How often the "applied" counter was incremented (0 when never).
   int64_t Applied(const std::string& key = "applied") {
-    absl::StatusOr<storage::CounterCell> c = store_->GetCounter(Table::kTotals, key);
+    absl::StatusOr<storage::CounterCell> c = store_->GetCounter(P("tenant"), Table::kTotals, key);
     if (absl::IsNotFound(c.status())) return 0;
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? c->count : -1;
@@ -118,14 +123,96 @@ TEST_F(RequestLogTest, SameIdForADifferentRequestIsRefused) {
   EXPECT_EQ(Applied(), 1);
 }
 
-TEST_F(RequestLogTest, IdsAreScopedByScopeAndTenant) {
-  ASSERT_TRUE(log_->Apply("A", "t1", "r", "c", Adds("applied", "a")).ok());
-  ASSERT_TRUE(log_->Apply("B", "t1", "r", "c", Adds("applied", "b")).ok());
-  ASSERT_TRUE(log_->Apply("A", "t2", "r", "c", Adds("applied", "c")).ok());
-  ASSERT_TRUE(log_->Apply("A", "t1", "r", "c", Adds("applied", "d")).ok());
-  EXPECT_EQ(builds_.load(), 3);
-  EXPECT_EQ(Applied(), 3);
-  EXPECT_EQ(Records(), 3);
+TEST_F(RequestLogTest, IdsAreScopedByScopeAndPartition) {
+  ASSERT_TRUE(log_->Apply("A", P("t1"), "t1", "r", "c", Adds("applied", "a")).ok());
+  ASSERT_TRUE(log_->Apply("B", P("t1"), "t1", "r", "c", Adds("applied", "b")).ok());
+  ASSERT_TRUE(log_->Apply("A", P("t2"), "t2", "r", "c", Adds("applied", "c")).ok());
+  // Another partition of the same tenant (another user) is another id space.
+  const storage::Partition user = storage::keys::SignalsUserPartition("t1", 'u', "alice");
+  ASSERT_TRUE(log_->Apply("A", user, "t1", "r", "c", Adds("applied", "e")).ok());
+  ASSERT_TRUE(log_->Apply("A", P("t1"), "t1", "r", "c", Adds("applied", "d")).ok());
+  EXPECT_EQ(builds_.load(), 4);
+  EXPECT_EQ(Applied(), 4);
+  EXPECT_EQ(Records(), 4);
+}
+
+TEST_F(RequestLogTest, RecordsOfTheLayoutBeforePartitionsAreStillHonoured) {
+  // A record as countd wrote it before partitions: key (scope, tenant, request_id).
+  RequestLog old(store_.get(), &clock_);
+  storage::WriteBatch batch(P("tenant"));
+  std::string value;
+  storage::keys::PutBigEndian64(&value, absl::ToUnixSeconds(clock_.Now() + absl::Hours(1)));
+  storage::keys::PutBigEndian64(&value, static_cast<int64_t>(Fingerprint("c")));
+  value += "old answer";
+  batch.Put(Table::kRequests, storage::keys::LegacyRequestKey("Scope", "tenant", "r1"), value);
+  ASSERT_TRUE(store_->Write(batch).ok());
+  absl::StatusOr<std::string> a = Apply("r1", "c");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(*a, "old answer");
+  EXPECT_EQ(Applied(), 0);
+  EXPECT_EQ(Apply("r1", "other").status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RequestLogTest, TwoLogsOnOneStoreApplyAnIdOnce) {
+  // Two processes sharing a store: separate RequestLogs (separate in-process locks). The record's
+  // "absent" precondition lets exactly one write win; the other answers from the record.
+  constexpr int kThreads = 8;
+  RequestLog other(store_.get(), &clock_);
+  absl::Barrier* start = new absl::Barrier(kThreads);
+  std::vector<absl::StatusOr<std::string>> answers(kThreads, absl::UnknownError("unset"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      RequestLog* log = t % 2 == 0 ? log_.get() : &other;
+      if (start->Block()) delete start;
+      answers[t] = log->Apply("Scope", P("tenant"), "tenant", "shared", "same",
+                              Adds("applied", "answer-" + std::to_string(t)));
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(Applied(), 1);
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(answers[t].ok()) << answers[t].status();
+    EXPECT_EQ(*answers[t], *answers[0]);
+  }
+}
+
+TEST_F(RequestLogTest, ABuildWhoseReadChangedMeanwhileRunsAgain) {
+  // Optimistic concurrency: the first build expects a value that another writer changes before
+  // the write; Apply builds again from a fresh read, and the second write applies.
+  int runs = 0;
+  RequestLog::BuildFn build = [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+    ++runs;
+    absl::StatusOr<std::string> v = store_->Get(P("tenant"), Table::kMeta, "v");
+    std::optional<std::string> seen;
+    if (v.ok()) seen = *v;
+    batch->Expect(Table::kMeta, "v", seen);
+    if (runs == 1) {
+      storage::WriteBatch sneaky(P("tenant"));
+      sneaky.Put(Table::kMeta, "v", "changed");
+      EXPECT_TRUE(store_->Write(sneaky).ok());
+    }
+    batch->Put(Table::kMeta, "v", seen.value_or("") + "+1");
+    return std::string("done");
+  };
+  absl::StatusOr<std::string> a = log_->Apply("Scope", P("tenant"), "tenant", "r", "c", build);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(store_->Get(P("tenant"), Table::kMeta, "v").value_or("?"), "changed+1");
+}
+
+TEST_F(RequestLogTest, GivesUpWithAbortedWhenTheDataKeepsChanging) {
+  int runs = 0;
+  RequestLog::BuildFn build = [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+    ++runs;
+    batch->Expect(Table::kMeta, "never", std::string("this value"));
+    batch->Put(Table::kMeta, "x", "y");
+    return std::string();
+  };
+  absl::StatusOr<std::string> a = log_->Apply("Scope", P("tenant"), "tenant", "", "c", build);
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(runs, kMaxWriteAttempts);
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P("tenant"), Table::kMeta, "x").status()));
 }
 
 TEST_F(RequestLogTest, FailingBuildWritesNothingAndDoesNotRecordTheId) {
@@ -136,13 +223,13 @@ TEST_F(RequestLogTest, FailingBuildWritesNothingAndDoesNotRecordTheId) {
     batch->AddCounter(Table::kTotals, "applied", one);  // added, then abandoned
     return Refused("counters[0].path", "not registered");
   };
-  absl::StatusOr<std::string> a = log_->Apply("Scope", "tenant", "r1", "c", failing);
+  absl::StatusOr<std::string> a = log_->Apply("Scope", P("tenant"), "tenant", "r1", "c", failing);
   EXPECT_EQ(a.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(FieldOf(a.status()), "counters[0].path");
   EXPECT_EQ(Applied(), 0);
   EXPECT_EQ(Records(), 0);
   // Without a request id the failure writes nothing either.
-  a = log_->Apply("Scope", "tenant", "", "c", failing);
+  a = log_->Apply("Scope", P("tenant"), "tenant", "", "c", failing);
   EXPECT_EQ(a.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Applied(), 0);
   // The id was not used up: a good request with it applies.

@@ -196,7 +196,7 @@ TEST_F(TallyTest, ECountCounterAloneHasNoTopK) {
 TEST_F(TallyTest, LegacySharedCountersAreSplitIntoBothOps) {
   // Records as a countd before the split wrote them: tags "b", "md" and "cfg" without an op.
   namespace keys = storage::keys;
-  storage::WriteBatch legacy;
+  storage::WriteBatch legacy(keys::TallyPartition("site", "views"));
   storage::CounterCell cell;
   cell.count = 4;
   cell.updated_ms = kStart * 1000;
@@ -235,7 +235,7 @@ TEST_F(TallyTest, LegacySharedCountersAreSplitIntoBothOps) {
 
 TEST_F(TallyTest, LegacySplitMovesLargeCountersInSeveralWrites) {
   namespace keys = storage::keys;
-  storage::WriteBatch legacy;
+  storage::WriteBatch legacy(keys::TallyPartition("site", "big"));
   storage::CounterCell cell;
   cell.count = 1;
   const int64_t end = kStart + 60;

@@ -108,7 +108,7 @@ class TenantRegistryTest : public ::testing::Test {
   // Every raw value of table kMeta, concatenated.
   std::string RawMeta() {
     std::string all;
-    absl::Status s = store_->Scan(storage::Table::kMeta, storage::ScanRange{},
+    absl::Status s = store_->ScanAllPartitions(storage::Table::kMeta, storage::ScanRange{},
                                   [&](absl::string_view key, absl::string_view value) {
                                     absl::StrAppend(&all, key, value);
                                     return true;
@@ -372,9 +372,10 @@ TEST_F(TenantRegistryTest, ACiphertextMovedToAnotherRecordDoesNotOpen) {
   Create("site1");
   registry_.reset();
   absl::StatusOr<std::string> value =
-      store_->Get(storage::Table::kMeta, storage::keys::TenantRecordKey("site1"));
+      store_->Get(storage::keys::TenantRegistryPartition(), storage::Table::kMeta,
+                  storage::keys::TenantRecordKey("site1"));
   ASSERT_TRUE(value.ok()) << value.status();
-  storage::WriteBatch copy;
+  storage::WriteBatch copy(storage::keys::TenantRegistryPartition());
   copy.Put(storage::Table::kMeta, storage::keys::TenantRecordKey("site2"), *value);
   ASSERT_TRUE(store_->Write(copy).ok());
   absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
@@ -385,7 +386,7 @@ TEST_F(TenantRegistryTest, ACiphertextMovedToAnotherRecordDoesNotOpen) {
 TEST_F(TenantRegistryTest, CorruptRecordIsDataLoss) {
   for (const std::string& bytes :
        {std::string(), std::string("\x02", 1), std::string("\x01\x00\x00", 3)}) {
-    storage::WriteBatch batch;
+    storage::WriteBatch batch(storage::keys::TenantRegistryPartition());
     batch.Put(storage::Table::kMeta, storage::keys::TenantRecordKey("broken"), bytes);
     ASSERT_TRUE(store_->Write(batch).ok());
     absl::StatusOr<std::unique_ptr<TenantRegistry>> reopened = Open(key_);
@@ -393,14 +394,15 @@ TEST_F(TenantRegistryTest, CorruptRecordIsDataLoss) {
     EXPECT_THAT(std::string(reopened.status().message()), HasSubstr("broken"));
   }
   // A valid record with a byte appended.
-  storage::WriteBatch cleanup;
+  storage::WriteBatch cleanup(storage::keys::TenantRegistryPartition());
   cleanup.Delete(storage::Table::kMeta, storage::keys::TenantRecordKey("broken"));
   ASSERT_TRUE(store_->Write(cleanup).ok());
   Create("site1");
   absl::StatusOr<std::string> value =
-      store_->Get(storage::Table::kMeta, storage::keys::TenantRecordKey("site1"));
+      store_->Get(storage::keys::TenantRegistryPartition(), storage::Table::kMeta,
+                  storage::keys::TenantRecordKey("site1"));
   ASSERT_TRUE(value.ok());
-  storage::WriteBatch longer;
+  storage::WriteBatch longer(storage::keys::TenantRegistryPartition());
   longer.Put(storage::Table::kMeta, storage::keys::TenantRecordKey("site1"), *value + "x");
   ASSERT_TRUE(store_->Write(longer).ok());
   EXPECT_EQ(Open(key_).status().code(), absl::StatusCode::kDataLoss);

@@ -128,6 +128,41 @@ TEST_F(FlagsTest, OutOfRangeValuesAreRefusedNamingTheFlag) {
   ExpectRefused("http_max_url_bytes", "4096", {{"http_max_header_bytes", "2048"}});
 }
 
+TEST_F(FlagsTest, StoreDefaultsToRocksDbAndRedisClusterNeedsNodes) {
+  absl::StatusOr<ServerConfig> c = ConfigWith({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store, storage::StoreKind::kRocksDb);
+  ExpectRefused("store", "redis");
+  ExpectRefused("redis_nodes", "", {{"store", "redis-cluster"}});
+  c = ConfigWith({{"store", "redis-cluster"},
+                  {"redis_nodes", "127.0.0.1:30001,127.0.0.1:30002"},
+                  {"redis_username", "countd"},
+                  {"redis_key_prefix", "blue"},
+                  {"redis_command_timeout", "250ms"},
+                  {"redis_wait_replicas", "1"},
+                  {"redis_wait_timeout", "100ms"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store, storage::StoreKind::kRedisCluster);
+  EXPECT_EQ(c->redis.nodes, "127.0.0.1:30001,127.0.0.1:30002");
+  EXPECT_EQ(c->redis.username, "countd");
+  EXPECT_EQ(c->redis.password, "");
+  EXPECT_EQ(c->redis.key_prefix, "blue");
+  EXPECT_EQ(c->redis.command_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(c->redis.wait_replicas, 1);
+  EXPECT_EQ(c->redis.wait_timeout, absl::Milliseconds(100));
+}
+
+TEST_F(FlagsTest, RedisFlagsAreChecked) {
+  ExpectRefused("redis_key_prefix", "a{b}");
+  ExpectRefused("redis_key_prefix", "");
+  ExpectRefused("redis_command_timeout", "0s");
+  ExpectRefused("redis_wait_replicas", "-1");
+  ExpectRefused("redis_wait_replicas", "17");
+  // WAIT must end before the command that carries it times out.
+  ExpectRefused("redis_wait_timeout", "2s", {{"redis_command_timeout", "1s"}});
+  ExpectRefused("redis_password_file", "/nonexistent/countd-redis-password");
+}
+
 TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
   const std::string flags = EffectiveFlags();
   for (const char* name :
@@ -135,7 +170,8 @@ TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
         "grpc_max_message_bytes=4194304", "grpc_max_concurrent_streams=1000",
         "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
         "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
-        "http_max_url_bytes=8192"}) {
+        "http_max_url_bytes=8192", "store=rocksdb", "redis_nodes=", "redis_password_file=<unset>",
+        "redis_wait_replicas=0"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }

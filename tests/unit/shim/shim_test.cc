@@ -75,7 +75,7 @@ class ShimTest : public ::testing::Test {
     services.gm = &stack_->gm_api;
     // As the server does: ready = the store takes a write.
     services.ready = [this] {
-      storage::WriteBatch probe;
+      storage::WriteBatch probe(storage::keys::TenantRegistryPartition());
       probe.Put(storage::Table::kMeta, storage::keys::Join({"readyz"}),
                 absl::StrCat(absl::ToUnixMillis(absl::Now())));
       return store_->Write(probe);

@@ -134,10 +134,31 @@ TEST(KeyCodecTest, RegistryAndSettingsKeysAreDistinct) {
   EXPECT_FALSE(absl::StartsWith(CounterSettingsKey("t"), RegistryPrefix("t")));
 }
 
-TEST(KeyCodecTest, RequestKeySeparatesScopesAndTenants) {
-  EXPECT_THAT(Split(RequestKey("Inc", "t", "r1")), ElementsAre("Inc", "t", "r1"));
-  EXPECT_NE(RequestKey("A", "t", "r"), RequestKey("B", "t", "r"));
-  EXPECT_NE(RequestKey("A", "t1", "r"), RequestKey("A", "t", "1r"));
+TEST(KeyCodecTest, PartitionsOfDifferentKindsNeverCollide) {
+  std::vector<std::string> ids = {
+      SignalsUserPartition("t", 'u', "x").id(), SignalsUserPartition("t", 'r', "x").id(),
+      StashPartition("t", "x").id(),            TallyPartition("t", "x").id(),
+      TenantPartition("t").id(),                TenantRegistryPartition().id(),
+      TallyPartition("t", "").id()};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (size_t j = i + 1; j < ids.size(); ++j) EXPECT_NE(ids[i], ids[j]) << i << " " << j;
+  }
+  // Whole parts: a partition id is a sequence of '\0'-terminated parts.
+  EXPECT_THAT(Split(TallyPartition("t", "c").id()), ElementsAre("tc", "t", "c"));
+  EXPECT_NE(TallyPartition("t1", "c").id(), TallyPartition("t", "1c").id());
+}
+
+TEST(KeyCodecTest, RequestKeySeparatesScopesAndPartitions) {
+  EXPECT_THAT(Split(RequestKey("Inc", TenantPartition("t"), "r1")),
+              ElementsAre("Inc", "t", "t", "r1"));
+  EXPECT_NE(RequestKey("A", TenantPartition("t"), "r"), RequestKey("B", TenantPartition("t"), "r"));
+  EXPECT_NE(RequestKey("A", TenantPartition("t1"), "r"),
+            RequestKey("A", TenantPartition("t"), "1r"));
+  EXPECT_NE(RequestKey("A", StashPartition("t", "v"), "r"),
+            RequestKey("A", StashPartition("t", "w"), "r"));
+  // The layout before partitions, still read on RocksDB, and nonces (unchanged).
+  EXPECT_THAT(Split(LegacyRequestKey("Inc", "t", "r1")), ElementsAre("Inc", "t", "r1"));
+  EXPECT_THAT(Split(NonceKey("t", "n")), ElementsAre("nonce", "t", "n"));
 }
 
 TEST(KeyCodecTest, TenantRecordsShareOnePrefixAndNoOtherKindOfMetaKey) {

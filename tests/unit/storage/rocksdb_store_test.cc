@@ -31,6 +31,12 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
+// Every test works in one partition (RocksDB ignores it; the conformance suite covers partitions).
+const Partition& P() {
+  static const Partition* const p = new Partition("p");
+  return *p;
+}
+
 absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
   return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
 }
@@ -72,20 +78,20 @@ class RocksDbStoreTest : public ::testing::Test {
   }
 
   absl::Status Put(Table table, absl::string_view key, absl::string_view value) {
-    WriteBatch batch;
+    WriteBatch batch(P());
     batch.Put(table, key, value);
     return store_->Write(batch);
   }
 
   absl::Status Add(Table table, absl::string_view key, const CounterCell& delta) {
-    WriteBatch batch;
+    WriteBatch batch(P());
     batch.AddCounter(table, key, delta);
     return store_->Write(batch);
   }
 
   std::vector<std::pair<std::string, std::string>> ScanAll(Table table, const ScanRange& range) {
     std::vector<std::pair<std::string, std::string>> out;
-    absl::Status s = store_->Scan(table, range, [&](absl::string_view k, absl::string_view v) {
+    absl::Status s = store_->Scan(P(), table, range, [&](absl::string_view k, absl::string_view v) {
       out.emplace_back(std::string(k), std::string(v));
       return true;
     });
@@ -106,7 +112,7 @@ class RocksDbStoreTest : public ::testing::Test {
   }
 
   int64_t CountOf(Table table, absl::string_view key) {
-    absl::StatusOr<CounterCell> c = store_->GetCounter(table, key);
+    absl::StatusOr<CounterCell> c = store_->GetCounter(P(), table, key);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? c->count : -1;
   }
@@ -152,13 +158,13 @@ TEST_F(RocksDbStoreTest, CheckpointIsAnOpenableCopyOfEverythingWrittenBefore) {
 
   absl::StatusOr<std::unique_ptr<Store>> copy = OpenRocksDbStore(dir, options_);
   ASSERT_TRUE(copy.ok()) << copy.status();
-  EXPECT_EQ((*copy)->Get(Table::kMeta, "flushed").value_or("missing"), "1");
-  absl::StatusOr<CounterCell> c = (*copy)->GetCounter(Table::kTotals, "c");
+  EXPECT_EQ((*copy)->Get(P(), Table::kMeta, "flushed").value_or("missing"), "1");
+  absl::StatusOr<CounterCell> c = (*copy)->GetCounter(P(), Table::kTotals, "c");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->count, 7);
-  EXPECT_TRUE(absl::IsNotFound((*copy)->Get(Table::kMeta, "later").status()));
+  EXPECT_TRUE(absl::IsNotFound((*copy)->Get(P(), Table::kMeta, "later").status()));
   // The live store is untouched by the copy.
-  EXPECT_EQ(store_->GetCounter(Table::kTotals, "c")->count, 107);
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, "c")->count, 107);
 }
 
 TEST_F(RocksDbStoreTest, CheckpointRefusesAnExistingOrEmptyTarget) {
@@ -173,10 +179,10 @@ TEST_F(RocksDbStoreTest, CheckpointRefusesAnExistingOrEmptyTarget) {
 }
 
 TEST_F(RocksDbStoreTest, GetMissingKeyIsNotFound) {
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "nope").status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(Table::kTotals, "nope").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "nope").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, "nope").status()));
   EXPECT_TRUE(absl::IsNotFound(
-      store_->GetCounter(Table::kDaily, keys::WithBucket("nope", keys::DayIndex(clock_.Now())))
+      store_->GetCounter(P(), Table::kDaily, keys::WithBucket("nope", keys::DayIndex(clock_.Now())))
           .status()));
 }
 
@@ -184,27 +190,27 @@ TEST_F(RocksDbStoreTest, PutThenGetReturnsValue) {
   const std::string key("k\0with\0nul", 10);
   const std::string value("v\0\xff", 3);
   ASSERT_TRUE(Put(Table::kMeta, key, value).ok());
-  absl::StatusOr<std::string> got = store_->Get(Table::kMeta, key);
+  absl::StatusOr<std::string> got = store_->Get(P(), Table::kMeta, key);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, value);
   ASSERT_TRUE(Put(Table::kMeta, key, "second").ok());
-  EXPECT_EQ(store_->Get(Table::kMeta, key).value_or(""), "second");
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, key).value_or(""), "second");
 }
 
 TEST_F(RocksDbStoreTest, DeleteRemovesKey) {
   ASSERT_TRUE(Put(Table::kMeta, "k", "v").ok());
-  WriteBatch batch;
+  WriteBatch batch(P());
   batch.Delete(Table::kMeta, "k");
   ASSERT_TRUE(store_->Write(batch).ok());
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "k").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "k").status()));
 }
 
 TEST_F(RocksDbStoreTest, TablesAreSeparateKeySpaces) {
   ASSERT_TRUE(Put(Table::kMeta, "k", "meta").ok());
   ASSERT_TRUE(Add(Table::kTotals, "k", Cell(1)).ok());
-  EXPECT_EQ(store_->Get(Table::kMeta, "k").value_or(""), "meta");
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, "k").value_or(""), "meta");
   EXPECT_EQ(CountOf(Table::kTotals, "k"), 1);
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kRequests, "k").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kRequests, "k").status()));
   EXPECT_EQ(RawEntries(Table::kMonthly), 0);
 }
 
@@ -221,7 +227,7 @@ TEST_F(RocksDbStoreTest, TableNamesAreDistinct) {
 
 TEST_F(RocksDbStoreTest, AddCounterOnAbsentKeyStartsFromZero) {
   ASSERT_TRUE(Add(Table::kTotals, "c", Cell(-3, -1500000, 77)).ok());
-  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  absl::StatusOr<CounterCell> c = store_->GetCounter(P(), Table::kTotals, "c");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(*c, Cell(-3, -1500000, 77));
 }
@@ -234,13 +240,13 @@ TEST_F(RocksDbStoreTest, AddCounterMergesManyDeltasIntoTheSum) {
       ASSERT_TRUE(store_->Flush().ok());  // a flushed base plus operands
     }
   }
-  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  absl::StatusOr<CounterCell> c = store_->GetCounter(P(), Table::kTotals, "c");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->count, int64_t{kAdds} * (kAdds + 1) / 2);
   EXPECT_EQ(c->value_micros, absl::int128(100000) * kAdds);
   EXPECT_EQ(c->updated_ms, 5000 + 994);  // the largest multiple of 7 up to 1000
   ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
-  absl::StatusOr<CounterCell> after = store_->GetCounter(Table::kTotals, "c");
+  absl::StatusOr<CounterCell> after = store_->GetCounter(P(), Table::kTotals, "c");
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, *c);
   EXPECT_EQ(RawEntries(Table::kTotals), 1);
@@ -249,7 +255,7 @@ TEST_F(RocksDbStoreTest, AddCounterMergesManyDeltasIntoTheSum) {
 TEST_F(RocksDbStoreTest, AddCounterOverPutValueAddsToIt) {
   ASSERT_TRUE(Put(Table::kTotals, "c", EncodeCounterCell(Cell(10, 5, 1))).ok());
   ASSERT_TRUE(Add(Table::kTotals, "c", Cell(2, 1, 3)).ok());
-  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  absl::StatusOr<CounterCell> c = store_->GetCounter(P(), Table::kTotals, "c");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(*c, Cell(12, 6, 3));
 }
@@ -269,7 +275,7 @@ TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
   }
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
-  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kStash, key);
+  absl::StatusOr<CounterCell> c = store_->GetCounter(P(), Table::kStash, key);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->count, kThreads * kAddsPerThread);
   EXPECT_EQ(c->value_micros, absl::int128(2) * kThreads * kAddsPerThread);
@@ -277,7 +283,8 @@ TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
 
 TEST_F(RocksDbStoreTest, GetCounterOfNonCounterBytesIsDataLoss) {
   ASSERT_TRUE(Put(Table::kTotals, "bad", "not a cell").ok());
-  EXPECT_EQ(store_->GetCounter(Table::kTotals, "bad").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, "bad").status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
@@ -285,7 +292,7 @@ TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
   ASSERT_TRUE(Add(Table::kTotals, "c", Cell(3)).ok());
   ASSERT_TRUE(Put(Table::kTotals, "d", "garbage").ok());
   std::vector<absl::StatusOr<CounterCell>> got =
-      store_->MultiGetCounters(Table::kTotals, {"a", "b", "c", "a", "d"});
+      store_->MultiGetCounters(P(), Table::kTotals, {"a", "b", "c", "a", "d"});
   ASSERT_EQ(got.size(), 5u);
   ASSERT_TRUE(got[0].ok()) << got[0].status();
   EXPECT_EQ(got[0]->count, 1);
@@ -295,13 +302,14 @@ TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
   ASSERT_TRUE(got[3].ok()) << got[3].status();
   EXPECT_EQ(got[3]->count, 1);
   EXPECT_EQ(got[4].status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_TRUE(store_->MultiGetCounters(Table::kTotals, {}).empty());
+  EXPECT_TRUE(store_->MultiGetCounters(P(), Table::kTotals, {}).empty());
 }
 
 TEST_F(RocksDbStoreTest, MultiGetReturnsRawValuesInOrder) {
   ASSERT_TRUE(Put(Table::kMeta, "a", std::string("1\0", 2)).ok());
   ASSERT_TRUE(Put(Table::kMeta, "c", "3").ok());
-  std::vector<absl::StatusOr<std::string>> got = store_->MultiGet(Table::kMeta, {"c", "b", "a"});
+  std::vector<absl::StatusOr<std::string>> got =
+      store_->MultiGet(P(), Table::kMeta, {"c", "b", "a"});
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].value_or("?"), "3");
   EXPECT_TRUE(absl::IsNotFound(got[1].status()));
@@ -351,7 +359,7 @@ TEST_F(RocksDbStoreScanTest, ScanHandsOverValues) {
 
 TEST_F(RocksDbStoreScanTest, ScanStopsWhenVisitorReturnsFalse) {
   std::vector<std::string> seen;
-  absl::Status s = store_->Scan(Table::kMeta, PrefixRange(keys::Join({"p"})),
+  absl::Status s = store_->Scan(P(), Table::kMeta, PrefixRange(keys::Join({"p"})),
                                 [&](absl::string_view k, absl::string_view) {
                                   seen.emplace_back(k);
                                   return seen.size() < 2;
@@ -362,7 +370,7 @@ TEST_F(RocksDbStoreScanTest, ScanStopsWhenVisitorReturnsFalse) {
   ScanRange reverse = PrefixRange(keys::Join({"p"}));
   reverse.reverse = true;
   seen.clear();
-  s = store_->Scan(Table::kMeta, reverse, [&](absl::string_view k, absl::string_view) {
+  s = store_->Scan(P(), Table::kMeta, reverse, [&](absl::string_view k, absl::string_view) {
     seen.emplace_back(k);
     return false;
   });
@@ -393,7 +401,7 @@ TEST_F(RocksDbStoreTest, WriteBatchAppliesAllTablesAtomically) {
   ASSERT_TRUE(Put(Table::kMeta, "old", "x").ok());
   const int32_t day = keys::DayIndex(clock_.Now());
   const int32_t month = keys::MonthIndex(clock_.Now());
-  WriteBatch batch;
+  WriteBatch batch(P());
   batch.Put(Table::kMeta, "reg", "1");
   batch.Delete(Table::kMeta, "old");
   batch.AddCounter(Table::kTotals, "c", Cell(2, 5, 9));
@@ -405,19 +413,20 @@ TEST_F(RocksDbStoreTest, WriteBatchAppliesAllTablesAtomically) {
   EXPECT_EQ(batch.ops().size(), 8u);
   ASSERT_TRUE(store_->Write(batch).ok());
 
-  EXPECT_EQ(store_->Get(Table::kMeta, "reg").value_or(""), "1");
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "old").status()));
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, "reg").value_or(""), "1");
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "old").status()));
   EXPECT_EQ(CountOf(Table::kTotals, "c"), 2);
   EXPECT_EQ(CountOf(Table::kMonthly, keys::WithBucket("c", month)), 2);
-  absl::StatusOr<CounterCell> daily = store_->GetCounter(Table::kDaily, keys::WithBucket("c", day));
+  absl::StatusOr<CounterCell> daily =
+      store_->GetCounter(P(), Table::kDaily, keys::WithBucket("c", day));
   ASSERT_TRUE(daily.ok()) << daily.status();
   EXPECT_EQ(*daily, Cell(3, 6, 10));
   EXPECT_EQ(CountOf(Table::kStash, keys::WithBucket("s", day)), -1);
-  EXPECT_EQ(store_->Get(Table::kRequests, "r").value_or("").substr(8), "answer");
+  EXPECT_EQ(store_->Get(P(), Table::kRequests, "r").value_or("").substr(8), "answer");
 }
 
 TEST_F(RocksDbStoreTest, EmptyBatchIsANoOp) {
-  WriteBatch batch;
+  WriteBatch batch(P());
   EXPECT_TRUE(batch.empty());
   EXPECT_TRUE(store_->Write(batch).ok());
   EXPECT_EQ(RawEntries(Table::kMeta), 0);
@@ -426,7 +435,7 @@ TEST_F(RocksDbStoreTest, EmptyBatchIsANoOp) {
 TEST_F(RocksDbStoreTest, AddCounterOnNonCounterTableFailsAndWritesNothing) {
   for (Table bad : {Table::kMeta, Table::kRequests}) {
     SCOPED_TRACE(TableName(bad));
-    WriteBatch batch;
+    WriteBatch batch(P());
     batch.Put(Table::kMeta, "before", "x");
     batch.AddCounter(Table::kTotals, "ok", Cell(1));
     batch.AddCounter(bad, "bad", Cell(1));
@@ -435,9 +444,9 @@ TEST_F(RocksDbStoreTest, AddCounterOnNonCounterTableFailsAndWritesNothing) {
     EXPECT_FALSE(s.ok());
     EXPECT_NE(s.message().find(TableName(bad)), absl::string_view::npos) << s;
   }
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "before").status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kMeta, "after").status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(Table::kTotals, "ok").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "before").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "after").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, "ok").status()));
   EXPECT_EQ(RawEntries(Table::kMeta), 0);
   EXPECT_EQ(RawEntries(Table::kTotals), 0);
   EXPECT_EQ(RawEntries(Table::kRequests), 0);
@@ -450,8 +459,8 @@ TEST_F(RocksDbStoreTest, ReopeningTheDirectoryKeepsData) {
   ASSERT_TRUE(Add(Table::kDaily, keys::WithBucket("c", day), Cell(1)).ok());
   // No Flush: the write-ahead log alone must bring the data back.
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  EXPECT_EQ(store_->Get(Table::kMeta, "k").value_or(""), "v");
-  absl::StatusOr<CounterCell> c = store_->GetCounter(Table::kTotals, "c");
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, "k").value_or(""), "v");
+  absl::StatusOr<CounterCell> c = store_->GetCounter(P(), Table::kTotals, "c");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(*c, Cell(4, 40, 400));
   // Adding after the reopen continues from the stored value.
@@ -474,11 +483,11 @@ TEST_F(RocksDbStoreTest, OpeningALockedDirectoryIsUnavailable) {
   absl::StatusOr<std::unique_ptr<Store>> second = OpenRocksDbStore(dir_.path(), options_);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
   // The first store still works, and after it closes the directory opens again.
-  EXPECT_EQ(store_->Get(Table::kMeta, "k").value_or(""), "v");
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, "k").value_or(""), "v");
   store_.reset();
   absl::StatusOr<std::unique_ptr<Store>> third = OpenRocksDbStore(dir_.path(), options_);
   ASSERT_TRUE(third.ok()) << third.status();
-  EXPECT_EQ((*third)->Get(Table::kMeta, "k").value_or(""), "v");
+  EXPECT_EQ((*third)->Get(P(), Table::kMeta, "k").value_or(""), "v");
 }
 
 // --- Expiry -------------------------------------------------------------------------------------
@@ -495,16 +504,16 @@ class RocksDbStoreExpiryTest : public RocksDbStoreTest {
   void ExpectVisible(Table table, const std::string& key, bool visible) {
     SCOPED_TRACE(absl::StrCat(TableName(table), " bucket ", keys::BucketOf(key),
                               visible ? " visible" : " hidden"));
-    absl::StatusOr<CounterCell> cell = store_->GetCounter(table, key);
+    absl::StatusOr<CounterCell> cell = store_->GetCounter(P(), table, key);
     EXPECT_EQ(cell.ok(), visible) << cell.status();
     if (!visible) {
       EXPECT_TRUE(absl::IsNotFound(cell.status())) << cell.status();
     }
-    EXPECT_EQ(store_->Get(table, key).ok(), visible);
-    std::vector<absl::StatusOr<std::string>> raw = store_->MultiGet(table, {key});
+    EXPECT_EQ(store_->Get(P(), table, key).ok(), visible);
+    std::vector<absl::StatusOr<std::string>> raw = store_->MultiGet(P(), table, {key});
     ASSERT_EQ(raw.size(), 1u);
     EXPECT_EQ(raw[0].ok(), visible);
-    std::vector<absl::StatusOr<CounterCell>> multi = store_->MultiGetCounters(table, {key});
+    std::vector<absl::StatusOr<CounterCell>> multi = store_->MultiGetCounters(P(), table, {key});
     ASSERT_EQ(multi.size(), 1u);
     EXPECT_EQ(multi[0].ok(), visible);
     if (!visible) {
@@ -592,25 +601,25 @@ TEST_F(RocksDbStoreExpiryTest, RequestRecordExpiresAtItsDeadline) {
   const std::string record = RequestRecord(deadline, std::string("ans\0wer", 7));
   ASSERT_TRUE(Put(Table::kRequests, "short", record).ok());
   ASSERT_TRUE(Put(Table::kRequests, "long", RequestRecord(deadline + absl::Hours(24), "x")).ok());
-  EXPECT_EQ(store_->Get(Table::kRequests, "short").value_or(""), record);
+  EXPECT_EQ(store_->Get(P(), Table::kRequests, "short").value_or(""), record);
   EXPECT_EQ(ScanKeys(Table::kRequests, ScanRange{}).size(), 2u);
 
   clock_.Set(deadline - absl::Milliseconds(1));
-  EXPECT_TRUE(store_->Get(Table::kRequests, "short").ok());
+  EXPECT_TRUE(store_->Get(P(), Table::kRequests, "short").ok());
 
   clock_.Set(deadline);
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kRequests, "short").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kRequests, "short").status()));
   EXPECT_THAT(ScanKeys(Table::kRequests, ScanRange{}), ElementsAre("long"));
   EXPECT_EQ(RawEntries(Table::kRequests), 2);
 
   ASSERT_TRUE(CompactForTest(*store_, Table::kRequests).ok());
   EXPECT_EQ(RawEntries(Table::kRequests), 1);
-  EXPECT_EQ(store_->Get(Table::kRequests, "long").value_or("").substr(8), "x");
+  EXPECT_EQ(store_->Get(P(), Table::kRequests, "long").value_or("").substr(8), "x");
 }
 
 TEST_F(RocksDbStoreExpiryTest, RequestRecordShorterThanItsExpiryIsTreatedAsExpired) {
   ASSERT_TRUE(Put(Table::kRequests, "r", "1234567").ok());
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(Table::kRequests, "r").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kRequests, "r").status()));
 }
 
 TEST_F(RocksDbStoreExpiryTest, TotalsAndMetaNeverExpire) {
@@ -620,7 +629,7 @@ TEST_F(RocksDbStoreExpiryTest, TotalsAndMetaNeverExpire) {
   ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
   ASSERT_TRUE(CompactForTest(*store_, Table::kMeta).ok());
   EXPECT_EQ(CountOf(Table::kTotals, "c"), 1);
-  EXPECT_EQ(store_->Get(Table::kMeta, "m").value_or(""), "v");
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, "m").value_or(""), "v");
 }
 
 TEST_F(RocksDbStoreExpiryTest, ExpiryFollowsTheConfiguredRetention) {
