@@ -358,8 +358,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   c.redis.username = absl::GetFlag(FLAGS_redis_username);
   const std::string password_file = absl::GetFlag(FLAGS_redis_password_file);
   if (!password_file.empty()) {
-    absl::StatusOr<std::string> password =
-        ReadCredentialFile("redis-password-file", password_file);
+    absl::StatusOr<std::string> password = ReadCredentialFile("redis-password-file", password_file);
     if (!password.ok()) return password.status();
     c.redis.password = std::string(absl::StripAsciiWhitespace(*password));
     if (c.redis.password.empty()) return Bad("redis-password-file", "the file is empty");
@@ -371,9 +370,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   }
   c.redis.connect_timeout = absl::GetFlag(FLAGS_redis_connect_timeout);
   c.redis.command_timeout = absl::GetFlag(FLAGS_redis_command_timeout);
-  for (auto [flag, d] : {std::pair<const char*, absl::Duration>{"redis-connect-timeout",
-                                                                 c.redis.connect_timeout},
-                         {"redis-command-timeout", c.redis.command_timeout}}) {
+  for (auto [flag, d] :
+       {std::pair<const char*, absl::Duration>{"redis-connect-timeout", c.redis.connect_timeout},
+        {"redis-command-timeout", c.redis.command_timeout}}) {
     if (d < absl::Milliseconds(1) || d > absl::Minutes(1)) return Bad(flag, "must be 1ms..1m");
   }
   c.redis.wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas);

@@ -205,14 +205,13 @@ absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry
     const std::string& tenant) {
   auto registry = std::make_shared<Registry>();
   const storage::Partition partition = keys::TenantPartition(tenant);
-  absl::Status s = store_->Scan(partition, Table::kMeta,
-                                storage::PrefixRange(keys::RegistryPrefix(tenant)),
-                                [&](absl::string_view key, absl::string_view) {
-                                  std::vector<absl::string_view> parts = keys::Split(key);
-                                  if (parts.size() == 4)
-                                    registry->pairs.insert(PairKey(parts[2], parts[3]));
-                                  return true;
-                                });
+  absl::Status s =
+      store_->Scan(partition, Table::kMeta, storage::PrefixRange(keys::RegistryPrefix(tenant)),
+                   [&](absl::string_view key, absl::string_view) {
+                     std::vector<absl::string_view> parts = keys::Split(key);
+                     if (parts.size() == 4) registry->pairs.insert(PairKey(parts[2], parts[3]));
+                     return true;
+                   });
   if (!s.ok()) return s;
   absl::StatusOr<std::string> depth =
       store_->Get(partition, Table::kMeta, keys::CounterSettingsKey(tenant));
@@ -483,20 +482,21 @@ absl::StatusOr<std::vector<CounterValue>> Counters::GetCounters(const GetCounter
   // Visits entries of `table` under the prefix, handing (class, path, bucket, cell) to `fn`.
   auto scan = [&](Table table, bool bucketed, auto fn) -> absl::Status {
     absl::Status corrupt;
-    absl::Status st = store_->Scan(
-        who->partition, table, storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
-          absl::string_view rest = key.substr(user_len);
-          int32_t bucket = bucketed ? keys::BucketOf(rest) : 0;
-          if (bucketed) rest = keys::WithoutBucket(rest);
-          std::vector<absl::string_view> parts = keys::Split(rest);
-          CounterCell cell;
-          if (parts.size() != 2 || !storage::DecodeCounterCell(raw, &cell)) {
-            corrupt = absl::DataLossError("storage: unreadable counter entry");
-            return false;
-          }
-          fn(parts[0], parts[1], bucket, cell);
-          return !too_many;
-        });
+    absl::Status st =
+        store_->Scan(who->partition, table, storage::PrefixRange(prefix),
+                     [&](absl::string_view key, absl::string_view raw) {
+                       absl::string_view rest = key.substr(user_len);
+                       int32_t bucket = bucketed ? keys::BucketOf(rest) : 0;
+                       if (bucketed) rest = keys::WithoutBucket(rest);
+                       std::vector<absl::string_view> parts = keys::Split(rest);
+                       CounterCell cell;
+                       if (parts.size() != 2 || !storage::DecodeCounterCell(raw, &cell)) {
+                         corrupt = absl::DataLossError("storage: unreadable counter entry");
+                         return false;
+                       }
+                       fn(parts[0], parts[1], bucket, cell);
+                       return !too_many;
+                     });
     return st.ok() ? corrupt : st;
   };
 

@@ -194,7 +194,8 @@ absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::LoadConfig(
   auto config = std::make_shared<GmConfig>();
   absl::Status corrupt;
   absl::Status s = store_->Scan(
-      keys::TenantPartition(tenant), Table::kMeta, storage::PrefixRange(keys::GmConfigPrefix(tenant)),
+      keys::TenantPartition(tenant), Table::kMeta,
+      storage::PrefixRange(keys::GmConfigPrefix(tenant)),
       [&](absl::string_view key, absl::string_view value) {
         std::vector<absl::string_view> parts = keys::Split(key);
         bool ok = parts.size() == 4;
@@ -515,7 +516,7 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
         user_lock.emplace(&UserLock(args.tenant, args.uid));
         built = true;
-        changes.clear();  // a build runs again after a concurrent change (RequestLog)
+        changes.clear();      // a build runs again after a concurrent change (RequestLog)
         now = clock_->Now();  // read under the lock: one user's entries are in time order
         const int64_t now_ms = absl::ToUnixMillis(now);
         const int32_t day = keys::DayIndex(now);
@@ -715,24 +716,24 @@ absl::StatusOr<GmLogPage> GameMechanics::GetActionsLog(const GetActionsLogArgs& 
   if (range.begin < range.end) {
     s = store_->Scan(keys::TenantPartition(args.tenant), Table::kGmLog, range,
                      [&](absl::string_view key, absl::string_view value) {
-      if (page.entries.size() == static_cast<size_t>(page_size)) {
-        more = true;
-        return false;
-      }
-      absl::string_view pos = key.substr(prefix.size());
-      GmLogEntry entry;
-      if (pos.size() != keys::kGmLogSuffixSize || !DecodeLogEntry(value, &entry)) {
-        corrupt = Unreadable("log entry");
-        return false;
-      }
-      entry.time = absl::FromUnixMillis(keys::GetBigEndian64(pos));
-      page.entries.push_back(std::move(entry));
-      if (page.entries.size() == static_cast<size_t>(page_size)) {
-        page.next_page_token =
-            EncodePageToken(keys::GetBigEndian64(pos), keys::GetBigEndian64(pos.substr(8)));
-      }
-      return true;
-    });
+                       if (page.entries.size() == static_cast<size_t>(page_size)) {
+                         more = true;
+                         return false;
+                       }
+                       absl::string_view pos = key.substr(prefix.size());
+                       GmLogEntry entry;
+                       if (pos.size() != keys::kGmLogSuffixSize || !DecodeLogEntry(value, &entry)) {
+                         corrupt = Unreadable("log entry");
+                         return false;
+                       }
+                       entry.time = absl::FromUnixMillis(keys::GetBigEndian64(pos));
+                       page.entries.push_back(std::move(entry));
+                       if (page.entries.size() == static_cast<size_t>(page_size)) {
+                         page.next_page_token = EncodePageToken(
+                             keys::GetBigEndian64(pos), keys::GetBigEndian64(pos.substr(8)));
+                       }
+                       return true;
+                     });
     if (s.ok()) s = corrupt;
     if (!s.ok()) return s;
   }
@@ -825,9 +826,9 @@ absl::StatusOr<std::vector<GmTopUser>> GameMechanics::GetTopUsers(const GetTopUs
         int64_t count = 0;
         s = store_->Scan(keys::TenantPartition(args.tenant), Table::kGmState, ahead,
                          [&](absl::string_view, absl::string_view) {
-          ++count;
-          return true;
-        });
+                           ++count;
+                           return true;
+                         });
         if (!s.ok()) return s;
         self_rank =
             static_cast<int32_t>(std::min<int64_t>(count + 1, std::numeric_limits<int32_t>::max()));

@@ -303,9 +303,8 @@ absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::TopFromDisk(const Entry& e
     for (int32_t d = today - (kGmWeekDays - 1); d <= today; ++d) {
       self_keys.push_back(keys::GmDailyKey(entry.tenant, entry.challenge_id, self_uid, d));
     }
-    for (absl::StatusOr<storage::CounterCell>& cell :
-         store_->MultiGetCounters(keys::TenantPartition(entry.tenant), Table::kGmDaily,
-                                  self_keys)) {
+    for (absl::StatusOr<storage::CounterCell>& cell : store_->MultiGetCounters(
+             keys::TenantPartition(entry.tenant), Table::kGmDaily, self_keys)) {
       if (cell.ok()) {
         board.self_total += cell->count;
       } else if (!absl::IsNotFound(cell.status())) {

@@ -57,12 +57,9 @@ absl::StatusOr<std::string> RequestLog::Recorded(const storage::Partition& parti
   return previous->substr(16);
 }
 
-absl::StatusOr<std::string> RequestLog::Apply(absl::string_view scope,
-                                              const storage::Partition& partition,
-                                              absl::string_view tenant,
-                                              absl::string_view request_id,
-                                              absl::string_view canonical_request,
-                                              const BuildFn& build) {
+absl::StatusOr<std::string> RequestLog::Apply(
+    absl::string_view scope, const storage::Partition& partition, absl::string_view tenant,
+    absl::string_view request_id, absl::string_view canonical_request, const BuildFn& build) {
   std::string key;
   std::string legacy_key;
   uint64_t fingerprint = 0;
