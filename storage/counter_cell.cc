@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/status/status.h"
+
 namespace countd::storage {
 namespace {
 
@@ -54,6 +56,14 @@ CounterCell AddCells(const CounterCell& a, const CounterCell& b) {
   out.value_micros = a.value_micros + b.value_micros;
   out.updated_ms = std::max(a.updated_ms, b.updated_ms);
   return out;
+}
+
+absl::StatusOr<CounterCell> DecodeCounterCellOrDataLoss(absl::string_view bytes) {
+  CounterCell cell;
+  if (!DecodeCounterCell(bytes, &cell)) {
+    return absl::DataLossError("storage: stored value is not a counter cell");
+  }
+  return cell;
 }
 
 }  // namespace countd::storage

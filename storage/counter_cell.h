@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/numeric/int128.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace countd::storage {
@@ -30,6 +31,9 @@ inline constexpr size_t kCounterCellSize = 32;
 std::string EncodeCounterCell(const CounterCell& cell);
 // Returns false when `bytes` is not an encoded CounterCell.
 bool DecodeCounterCell(absl::string_view bytes, CounterCell* cell);
+// The cell of a stored value, as every Store reads it. Errors: kDataLoss when `bytes` is not an
+// encoded CounterCell.
+absl::StatusOr<CounterCell> DecodeCounterCellOrDataLoss(absl::string_view bytes);
 
 // a + b: counts add and saturate at the int64 limits, values add, the later update time wins.
 CounterCell AddCells(const CounterCell& a, const CounterCell& b);

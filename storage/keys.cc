@@ -243,6 +243,15 @@ std::string GmDailyKey(absl::string_view tenant, absl::string_view challenge_id,
   return WithBucket(Join({tenant, challenge_id, uid}), day);
 }
 
+uint64_t Fnv1a64(absl::string_view bytes) {
+  uint64_t h = 14695981039346656037ull;  // the FNV-64 offset basis
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;  // the FNV-64 prime
+  }
+  return h;
+}
+
 void PutBigEndian64(std::string* out, int64_t v) {
   uint64_t u = static_cast<uint64_t>(v);
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));

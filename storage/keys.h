@@ -141,6 +141,10 @@ std::string GmDailyChallengePrefix(absl::string_view tenant, absl::string_view c
 std::string GmDailyKey(absl::string_view tenant, absl::string_view challenge_id,
                        absl::string_view uid, int32_t day);
 
+// FNV-1a, 64 bits: a hash that is stable across processes, versions and machines (absl::Hash
+// is not), for what is stored or shared: Redis hash tags, request fingerprints.
+uint64_t Fnv1a64(absl::string_view bytes);
+
 // Appends / reads an 8-byte big-endian integer.
 void PutBigEndian64(std::string* out, int64_t v);
 int64_t GetBigEndian64(absl::string_view bytes);

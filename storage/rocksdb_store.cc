@@ -217,7 +217,7 @@ class RocksDbStore : public Store {
                                          absl::string_view key) override {
     absl::StatusOr<std::string> raw = GetAny(table, key);
     if (!raw.ok()) return raw.status();
-    return DecodeOrDataLoss(*raw);
+    return DecodeCounterCellOrDataLoss(*raw);
   }
 
   std::vector<absl::StatusOr<std::string>> MultiGet(const Partition&, Table table,
@@ -246,7 +246,7 @@ class RocksDbStore : public Store {
     std::vector<absl::StatusOr<CounterCell>> out;
     out.reserve(keys.size());
     for (absl::StatusOr<std::string>& raw : MultiGetAny(table, keys)) {
-      out.push_back(raw.ok() ? DecodeOrDataLoss(*raw) : raw.status());
+      out.push_back(raw.ok() ? DecodeCounterCellOrDataLoss(*raw) : raw.status());
     }
     return out;
   }
@@ -435,14 +435,6 @@ class RocksDbStore : public Store {
   }
 
   static rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-
-  static absl::StatusOr<CounterCell> DecodeOrDataLoss(absl::string_view raw) {
-    CounterCell cell;
-    if (!DecodeCounterCell(raw, &cell)) {
-      return absl::DataLossError("storage: stored value is not a counter cell");
-    }
-    return cell;
-  }
 
   rocksdb::ColumnFamilyHandle* Handle(Table table) const {
     return handles_[static_cast<int>(table) + 1];  // [0] is RocksDB's default family

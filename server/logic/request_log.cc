@@ -30,14 +30,7 @@ std::string EncodeRecord(absl::Time expiry, uint64_t fingerprint, absl::string_v
 
 }  // namespace
 
-uint64_t Fingerprint(absl::string_view bytes) {
-  uint64_t h = 14695981039346656037ull;  // the FNV-64 offset basis
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+uint64_t Fingerprint(absl::string_view bytes) { return storage::keys::Fnv1a64(bytes); }
 
 absl::StatusOr<std::string> RequestLog::Recorded(const storage::Partition& partition,
                                                  const std::string& key,

@@ -517,18 +517,24 @@ absl::StatusOr<std::vector<Reply>> ClusterClient::RunBatch(absl::Span<const Comm
   return result;
 }
 
+Command EvalCommand(absl::string_view verb, absl::string_view body_or_sha,
+                    const std::vector<std::string>& keys, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {std::string(verb), std::string(body_or_sha),
+                                   absl::StrCat(keys.size())};
+  std::vector<size_t> positions;
+  for (const std::string& k : keys) {
+    positions.push_back(argv.size());
+    argv.push_back(k);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Command(std::move(argv), std::move(positions));
+}
+
 absl::StatusOr<Reply> ClusterClient::Eval(const Script& script,
                                           const std::vector<std::string>& keys,
                                           const std::vector<std::string>& args) {
-  auto make = [&](const std::string& verb, const std::string& body_or_sha) {
-    std::vector<std::string> argv = {verb, body_or_sha, absl::StrCat(keys.size())};
-    std::vector<size_t> positions;
-    for (const std::string& k : keys) {
-      positions.push_back(argv.size());
-      argv.push_back(k);
-    }
-    argv.insert(argv.end(), args.begin(), args.end());
-    return Command(std::move(argv), std::move(positions));
+  auto make = [&](absl::string_view verb, absl::string_view body_or_sha) {
+    return EvalCommand(verb, body_or_sha, keys, args);
   };
   absl::StatusOr<Reply> r = Run(make("EVALSHA", script.sha1()));
   if (r.ok() && r->is_error() && absl::StartsWith(r->str, "NOSCRIPT")) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "storage/redis_cluster/reply.h"
@@ -33,6 +34,11 @@ class Command {
   std::vector<std::string> args_;
   std::vector<size_t> key_positions_;
 };
+
+// EVAL or EVALSHA (`verb`) of a script body or SHA1 with `keys` (declared as key positions, so
+// the slot is computed) and `args`.
+Command EvalCommand(absl::string_view verb, absl::string_view body_or_sha,
+                    const std::vector<std::string>& keys, const std::vector<std::string>& args);
 
 // A Lua script identified by the SHA1 of its body (computed once, here).
 class Script {

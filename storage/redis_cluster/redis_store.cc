@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "storage/expiry.h"
+#include "storage/keys.h"
 #include "storage/write_durations.h"
 
 namespace countd::storage::redis {
@@ -193,22 +194,9 @@ if #m == 0 then return {{}, {}} end
 return {m, redis.call('HMGET', KEYS[1], unpack(m))}
 )lua";
 
-// FNV-1a, 64 bits: stable across processes, versions and machines (absl::Hash is not).
-uint64_t Fnv1a64(absl::string_view s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 std::string BigEndian8(int64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(static_cast<uint64_t>(v) & 0xff);
-    v = static_cast<int64_t>(static_cast<uint64_t>(v) >> 8);
-  }
+  std::string out;
+  keys::PutBigEndian64(&out, v);
   return out;
 }
 
@@ -246,14 +234,6 @@ absl::Status Unexpected(absl::string_view what) {
   return absl::InternalError(absl::StrCat("storage: redis ", what, ": unexpected reply shape"));
 }
 
-absl::StatusOr<CounterCell> DecodeOrDataLoss(absl::string_view raw) {
-  CounterCell cell;
-  if (!DecodeCounterCell(raw, &cell)) {
-    return absl::DataLossError("storage: stored value is not a counter cell");
-  }
-  return cell;
-}
-
 class RedisStore : public Store {
  public:
   RedisStore(const RedisStoreOptions& options, std::unique_ptr<ClusterClient> client)
@@ -284,7 +264,7 @@ class RedisStore : public Store {
                                          absl::string_view key) override {
     absl::StatusOr<std::string> raw = Get(partition, table, key);
     if (!raw.ok()) return raw.status();
-    return DecodeOrDataLoss(*raw);
+    return DecodeCounterCellOrDataLoss(*raw);
   }
 
   std::vector<absl::StatusOr<std::string>> MultiGet(const Partition& partition, Table table,
@@ -326,7 +306,7 @@ class RedisStore : public Store {
     std::vector<absl::StatusOr<CounterCell>> out;
     out.reserve(keys.size());
     for (absl::StatusOr<std::string>& raw : MultiGet(partition, table, keys)) {
-      out.push_back(raw.ok() ? DecodeOrDataLoss(*raw) : raw.status());
+      out.push_back(raw.ok() ? DecodeCounterCellOrDataLoss(*raw) : raw.status());
     }
     return out;
   }
@@ -539,19 +519,6 @@ class RedisStore : public Store {
     return RedisGroupKey(options_.key_prefix, partition, table, kind);
   }
 
-  static Command EvalCommand(const std::string& verb, const std::string& body_or_sha,
-                             const std::vector<std::string>& keys,
-                             const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {verb, body_or_sha, absl::StrCat(keys.size())};
-    std::vector<size_t> positions;
-    for (const std::string& k : keys) {
-      positions.push_back(argv.size());
-      argv.push_back(k);
-    }
-    argv.insert(argv.end(), args.begin(), args.end());
-    return Command(std::move(argv), std::move(positions));
-  }
-
   const RedisStoreOptions options_;
   const Clock* const clock_;
   const std::unique_ptr<ClusterClient> client_;
@@ -565,7 +532,7 @@ class RedisStore : public Store {
 std::string RedisGroupKey(absl::string_view key_prefix, const Partition& partition, Table table,
                           char kind) {
   static constexpr char kHex[] = "0123456789abcdef";
-  uint64_t h = Fnv1a64(partition.id());
+  uint64_t h = keys::Fnv1a64(partition.id());
   std::string tag(16, '0');
   for (int i = 15; i >= 0; --i, h >>= 4) tag[i] = kHex[h & 0xf];
   return absl::StrCat(key_prefix, "{", tag, "}", absl::string_view(&kind, 1), ":", TableName(table),
