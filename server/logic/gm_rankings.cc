@@ -1,6 +1,7 @@
 #include "server/logic/gm_rankings.h"
 
 #include <algorithm>
+#include <functional>
 #include <queue>
 #include <utility>
 
@@ -39,6 +40,29 @@ bool ParseDaily(absl::string_view rest, absl::string_view raw, absl::string_view
   *day = keys::BucketOf(rest);
   *points = cell.count;
   return true;
+}
+
+// Visits the stored daily grants of one challenge (grouped by uid, days ascending) as
+// (uid, day, points); `visit` returns false to stop. Errors: those of the scan; DATA_LOSS for an
+// unreadable entry.
+absl::Status ScanDaily(storage::Store* store, const std::string& tenant,
+                       const std::string& challenge_id,
+                       const std::function<bool(absl::string_view, int32_t, int64_t)>& visit) {
+  const std::string prefix = keys::GmDailyChallengePrefix(tenant, challenge_id);
+  absl::Status corrupt;
+  absl::Status s =
+      store->Scan(keys::TenantPartition(tenant), Table::kGmDaily, storage::PrefixRange(prefix),
+                  [&](absl::string_view key, absl::string_view raw) {
+                    absl::string_view uid;
+                    int32_t day = 0;
+                    int64_t points = 0;
+                    if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
+                      corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
+                      return false;
+                    }
+                    return visit(uid, day, points);
+                  });
+  return s.ok() ? corrupt : s;
 }
 
 }  // namespace
@@ -197,27 +221,16 @@ absl::StatusOr<bool> GmWeekRankings::EnsureRanking(Entry* entry, absl::Time now)
   // `loading` to clear: the scan sees each stored grant, and no Commit adds it again.
   auto ranking = std::make_unique<WindowRanking>();
   ranking->ExpireBefore(Horizon(now));
-  const std::string prefix = keys::GmDailyChallengePrefix(entry->tenant, entry->challenge_id);
   bool oversized = false;
-  absl::Status corrupt;
-  absl::Status s =
-      store_->Scan(keys::TenantPartition(entry->tenant), Table::kGmDaily,
-                   storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
-                     absl::string_view uid;
-                     int32_t day = 0;
-                     int64_t points = 0;
-                     if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
-                       corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
-                       return false;
-                     }
-                     ranking->Add(uid, BucketEnd(day), points);
-                     if (ranking->items() > options_.max_users) {
-                       oversized = true;
-                       return false;
-                     }
-                     return true;
-                   });
-  if (s.ok()) s = corrupt;
+  absl::Status s = ScanDaily(store_, entry->tenant, entry->challenge_id,
+                             [&](absl::string_view uid, int32_t day, int64_t points) {
+                               ranking->Add(uid, BucketEnd(day), points);
+                               if (ranking->items() > options_.max_users) {
+                                 oversized = true;
+                                 return false;
+                               }
+                               return true;
+                             });
 
   bool held = false;
   {
@@ -330,27 +343,18 @@ absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::TopFromDisk(const Entry& e
     best.push(std::move(current));
     if (best.size() > k) best.pop();
   };
-  const std::string prefix = keys::GmDailyChallengePrefix(entry.tenant, entry.challenge_id);
-  absl::Status corrupt;
-  absl::Status s =
-      store_->Scan(keys::TenantPartition(entry.tenant), Table::kGmDaily,
-                   storage::PrefixRange(prefix), [&](absl::string_view key, absl::string_view raw) {
-                     absl::string_view uid;
-                     int32_t day = 0;
-                     int64_t points = 0;
-                     if (!ParseDaily(key.substr(prefix.size()), raw, &uid, &day, &points)) {
-                       corrupt = absl::DataLossError("storage: unreadable gm daily bucket");
-                       return false;
-                     }
-                     if (!has_current || uid != current.item) {
-                       flush();
-                       current = WindowRanking::Entry{std::string(uid), 0};
-                       has_current = true;
-                     }
-                     if (day > today - kGmWeekDays && day <= today) current.total += points;
-                     return true;
-                   });
-  if (s.ok()) s = corrupt;
+  absl::Status s = ScanDaily(store_, entry.tenant, entry.challenge_id,
+                             [&](absl::string_view uid, int32_t day, int64_t points) {
+                               if (!has_current || uid != current.item) {
+                                 flush();
+                                 current = WindowRanking::Entry{std::string(uid), 0};
+                                 has_current = true;
+                               }
+                               if (day > today - kGmWeekDays && day <= today) {
+                                 current.total += points;
+                               }
+                               return true;
+                             });
   if (!s.ok()) return s;
   flush();
   board.top.reserve(best.size());
