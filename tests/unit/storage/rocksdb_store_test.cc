@@ -1,5 +1,8 @@
-// Tests of the RocksDB Store (storage/store.h) on a real database in a fresh temporary directory.
-// Only the Store interface is used; no rocksdb/ header is included here.
+// Tests of the RocksDB Store (storage/store.h) on a real database in a fresh temporary directory:
+// what is RocksDB's own (raw entries, compaction, checkpoints, sync, the merge operator under
+// many writers). What every Store must do is in the conformance suite
+// (store_conformance.cc), which runs on RocksDB too. Only the Store interface is used; no
+// rocksdb/ header is included here.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -178,14 +181,6 @@ TEST_F(RocksDbStoreTest, CheckpointRefusesAnExistingOrEmptyTarget) {
   EXPECT_FALSE(std::filesystem::exists(orphan));
 }
 
-TEST_F(RocksDbStoreTest, GetMissingKeyIsNotFound) {
-  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "nope").status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, "nope").status()));
-  EXPECT_TRUE(absl::IsNotFound(
-      store_->GetCounter(P(), Table::kDaily, keys::WithBucket("nope", keys::DayIndex(clock_.Now())))
-          .status()));
-}
-
 TEST_F(RocksDbStoreTest, PutThenGetReturnsValue) {
   const std::string key("k\0with\0nul", 10);
   const std::string value("v\0\xff", 3);
@@ -223,13 +218,6 @@ TEST_F(RocksDbStoreTest, TableNamesAreDistinct) {
   std::sort(names.begin(), names.end());
   EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
   EXPECT_EQ(std::count(names.begin(), names.end(), "unknown"), 0);
-}
-
-TEST_F(RocksDbStoreTest, AddCounterOnAbsentKeyStartsFromZero) {
-  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(-3, -1500000, 77)).ok());
-  absl::StatusOr<CounterCell> c = store_->GetCounter(P(), Table::kTotals, "c");
-  ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(*c, Cell(-3, -1500000, 77));
 }
 
 TEST_F(RocksDbStoreTest, AddCounterMergesManyDeltasIntoTheSum) {
@@ -279,12 +267,6 @@ TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->count, kThreads * kAddsPerThread);
   EXPECT_EQ(c->value_micros, absl::int128(2) * kThreads * kAddsPerThread);
-}
-
-TEST_F(RocksDbStoreTest, GetCounterOfNonCounterBytesIsDataLoss) {
-  ASSERT_TRUE(Put(Table::kTotals, "bad", "not a cell").ok());
-  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, "bad").status().code(),
-            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
@@ -351,33 +333,6 @@ TEST_F(RocksDbStoreScanTest, ScansPrefixInReverse) {
               ElementsAre(keys::Join({"p", "c"}), keys::Join({"p", "b"}), keys::Join({"p", "a"})));
 }
 
-TEST_F(RocksDbStoreScanTest, ScanHandsOverValues) {
-  std::vector<std::pair<std::string, std::string>> all =
-      ScanAll(Table::kMeta, PrefixRange(keys::Join({"pp"})));
-  EXPECT_THAT(all, ElementsAre(Pair(keys::Join({"pp", "x"}), "v:" + keys::Join({"pp", "x"}))));
-}
-
-TEST_F(RocksDbStoreScanTest, ScanStopsWhenVisitorReturnsFalse) {
-  std::vector<std::string> seen;
-  absl::Status s = store_->Scan(P(), Table::kMeta, PrefixRange(keys::Join({"p"})),
-                                [&](absl::string_view k, absl::string_view) {
-                                  seen.emplace_back(k);
-                                  return seen.size() < 2;
-                                });
-  ASSERT_TRUE(s.ok()) << s;
-  EXPECT_THAT(seen, ElementsAre(keys::Join({"p", "a"}), keys::Join({"p", "b"})));
-
-  ScanRange reverse = PrefixRange(keys::Join({"p"}));
-  reverse.reverse = true;
-  seen.clear();
-  s = store_->Scan(P(), Table::kMeta, reverse, [&](absl::string_view k, absl::string_view) {
-    seen.emplace_back(k);
-    return false;
-  });
-  ASSERT_TRUE(s.ok()) << s;
-  EXPECT_THAT(seen, ElementsAre(keys::Join({"p", "c"})));
-}
-
 TEST_F(RocksDbStoreScanTest, ScanWithoutUpperBoundRunsToTheEnd) {
   ScanRange range;
   range.begin = keys::Join({"pp"});
@@ -387,14 +342,6 @@ TEST_F(RocksDbStoreScanTest, ScanWithoutUpperBoundRunsToTheEnd) {
   EXPECT_THAT(ScanKeys(Table::kMeta, range),
               ElementsAre(keys::Join({"q"}), keys::Join({"pp", "x"})));
   EXPECT_EQ(ScanKeys(Table::kMeta, ScanRange{}).size(), 6u);
-}
-
-TEST_F(RocksDbStoreScanTest, EmptyRangeVisitsNothing) {
-  EXPECT_TRUE(ScanKeys(Table::kMeta, PrefixRange("zzz")).empty());
-  ScanRange reverse = PrefixRange("zzz");
-  reverse.reverse = true;
-  EXPECT_TRUE(ScanKeys(Table::kMeta, reverse).empty());
-  EXPECT_TRUE(ScanKeys(Table::kTotals, PrefixRange("p")).empty());
 }
 
 TEST_F(RocksDbStoreTest, WriteBatchAppliesAllTablesAtomically) {
@@ -582,20 +529,6 @@ TEST_F(RocksDbStoreExpiryTest, StashBucketExpiresAfterRetention) {
   CheckBucketExpiry(Table::kStash, today - 29, today - 1, absl::Hours(24));
 }
 
-TEST_F(RocksDbStoreExpiryTest, ExpiredBucketInTheMiddleOfAScanIsSkipped) {
-  const int32_t today = keys::DayIndex(clock_.Now());
-  const std::string base = keys::Join({"t", "x"});
-  for (int32_t day : {today - 200, today - 89, today - 90, today}) {
-    ASSERT_TRUE(Add(Table::kDaily, keys::WithBucket(base, day), Cell(1)).ok());
-  }
-  EXPECT_THAT(ScanKeys(Table::kDaily, PrefixRange(base)),
-              ElementsAre(keys::WithBucket(base, today - 89), keys::WithBucket(base, today)));
-  ScanRange reverse = PrefixRange(base);
-  reverse.reverse = true;
-  EXPECT_THAT(ScanKeys(Table::kDaily, reverse),
-              ElementsAre(keys::WithBucket(base, today), keys::WithBucket(base, today - 89)));
-}
-
 TEST_F(RocksDbStoreExpiryTest, RequestRecordExpiresAtItsDeadline) {
   const absl::Time deadline = clock_.Now() + absl::Seconds(10);
   const std::string record = RequestRecord(deadline, std::string("ans\0wer", 7));
@@ -630,18 +563,6 @@ TEST_F(RocksDbStoreExpiryTest, TotalsAndMetaNeverExpire) {
   ASSERT_TRUE(CompactForTest(*store_, Table::kMeta).ok());
   EXPECT_EQ(CountOf(Table::kTotals, "c"), 1);
   EXPECT_EQ(store_->Get(P(), Table::kMeta, "m").value_or(""), "v");
-}
-
-TEST_F(RocksDbStoreExpiryTest, ExpiryFollowsTheConfiguredRetention) {
-  options_.retention.daily_days = 2;
-  ASSERT_NO_FATAL_FAILURE(Reopen());
-  const int32_t today = keys::DayIndex(clock_.Now());
-  const std::string yesterday = keys::WithBucket("c", today - 1);
-  const std::string two_days_ago = keys::WithBucket("c", today - 2);
-  ASSERT_TRUE(Add(Table::kDaily, yesterday, Cell(1)).ok());
-  ASSERT_TRUE(Add(Table::kDaily, two_days_ago, Cell(1)).ok());
-  ExpectVisible(Table::kDaily, yesterday, true);
-  ExpectVisible(Table::kDaily, two_days_ago, false);
 }
 
 }  // namespace
