@@ -60,6 +60,19 @@ void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCel
   ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
 }
 
+void WriteBatch::AddRanked(absl::string_view ranking, absl::string_view item, int64_t bucket_end,
+                           int64_t keep_until, int64_t horizon, int64_t window, int64_t delta) {
+  ranking_ops_.push_back(RankingOp{RankingOpType::kAdd, std::string(ranking), std::string(item),
+                                   bucket_end, keep_until, horizon, window, delta});
+}
+
+void WriteBatch::ResetRanking(absl::string_view ranking) {
+  RankingOp op;
+  op.type = RankingOpType::kReset;
+  op.ranking = std::string(ranking);
+  ranking_ops_.push_back(std::move(op));
+}
+
 void WriteBatch::Expect(Table table, absl::string_view key, std::optional<std::string> value) {
   preconditions_.push_back({table, std::string(key), std::move(value)});
 }
@@ -282,6 +295,10 @@ class RocksDbStore : public Store {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
+    if (!batch.ranking_ops().empty()) {
+      return absl::InvalidArgumentError(
+          "storage: RocksDB keeps no rankings (Store::KeepsRankings is false); rank in memory");
+    }
     if (batch.preconditions().empty()) return WriteOps(batch);
     // A conditional batch checks and writes holding the lock stripes of its expected keys, so
     // no other conditional batch changes one of them in between (unconditional batches never

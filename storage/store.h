@@ -120,15 +120,53 @@ class WriteBatch {
   // unconditional batches take no lock, so the hot increment path stays lock-free).
   void Expect(Table table, absl::string_view key, std::optional<std::string> value);
 
+  // Rankings (only on a store whose KeepsRankings() is true; any other store refuses a batch
+  // that carries these ops with kInvalidArgument). A ranking is named within the batch's
+  // partition and holds, per time bucket, a count per item; its total for an item is the sum
+  // of the buckets that end after the ranking's horizon. Store::ReadRanking reads the top.
+  enum class RankingOpType { kAdd, kReset };
+  struct RankingOp {
+    RankingOpType type;
+    std::string ranking;
+    std::string item;        // kAdd only
+    int64_t bucket_end = 0;  // kAdd: the bucket's end (unix s)
+    int64_t keep_until = 0;  // kAdd: the bucket is dropped at this instant (unix s)
+    int64_t horizon = 0;     // kAdd: buckets ending at or before it no longer count (unix s)
+    int64_t window = 0;      // kAdd: the window's identity (e.g. its length); see below
+    int64_t delta = 0;       // kAdd: any sign
+  };
+  // Adds `delta` to `item` in the bucket ending at `bucket_end` of `ranking`, applied with the
+  // batch (atomically with its other ops). `horizon` moves the ranking's horizon forward (never
+  // back) as of this write; a different `window` than the ranking's last one re-evaluates every
+  // kept bucket against `horizon` (a widened window counts kept buckets again).
+  void AddRanked(absl::string_view ranking, absl::string_view item, int64_t bucket_end,
+                 int64_t keep_until, int64_t horizon, int64_t window, int64_t delta);
+  // Forgets every bucket of `ranking` (for rebuilding it, e.g. when data is moved in); ops of the
+  // same ranking later in the batch start from empty.
+  void ResetRanking(absl::string_view ranking);
+
   const Partition& partition() const { return partition_; }
   const std::vector<Op>& ops() const { return ops_; }
   const std::vector<Precondition>& preconditions() const { return preconditions_; }
-  bool empty() const { return ops_.empty(); }
+  const std::vector<RankingOp>& ranking_ops() const { return ranking_ops_; }
+  bool empty() const { return ops_.empty() && ranking_ops_.empty(); }
 
  private:
   Partition partition_;
   std::vector<Op> ops_;
   std::vector<Precondition> preconditions_;
+  std::vector<RankingOp> ranking_ops_;
+};
+
+// The top of a ranking (Store::ReadRanking).
+struct RankingTop {
+  struct Entry {
+    std::string item;
+    int64_t total = 0;
+  };
+  std::vector<Entry> top;  // total > 0 only; total descending, then item ascending (bytewise)
+  size_t self_rank = 0;    // 1-based rank of the asked item; 0 when its total is <= 0 or not asked
+  int64_t self_total = 0;  // its total when > 0, else 0
 };
 
 // Range of a scan within one partition: keys k with begin <= k < end (end empty = no upper
@@ -222,6 +260,24 @@ class Store {
   // not have been applied: callers that must know retry with preconditions or a request_id).
   // On kAborted and kUnavailable nothing of the batch is applied.
   virtual absl::Status Write(const WriteBatch& batch) = 0;
+
+  // Whether this store keeps rankings (WriteBatch::AddRanked, ReadRanking) that every process
+  // sharing it sees: Redis Cluster. On RocksDB (one process) the logic ranks in memory, which is
+  // cheaper, and this is false.
+  virtual bool KeepsRankings() const { return false; }
+
+  // Up to `k` items of `ranking` in `partition` with a positive total over the buckets ending
+  // after `horizon` (moved forward as AddRanked does, for `window`), and the rank and total of
+  // `self_item` when not empty. A ranking never written reads empty.
+  // Errors: kUnimplemented when !KeepsRankings(); kOutOfRange when a total or bucket count of
+  // the ranking left the range the store counts exactly (|x| >= 2^53): read the buckets
+  // instead; kUnavailable / kDeadlineExceeded as Get.
+  virtual absl::StatusOr<RankingTop> ReadRanking(const Partition& partition,
+                                                 absl::string_view ranking, int64_t horizon,
+                                                 int64_t window, size_t k,
+                                                 absl::string_view self_item) {
+    return absl::UnimplementedError("storage: this store keeps no rankings");
+  }
 
   // Whether the whole store is reachable, for readiness: OK on RocksDB (an open database is
   // there); on Redis Cluster every master answers PING and the slot map covers every slot.

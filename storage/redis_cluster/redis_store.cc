@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "storage/expiry.h"
 #include "storage/keys.h"
@@ -23,13 +24,117 @@ namespace {
 // well inside the 2^53 range where doubles are exact integers.
 constexpr int64_t kMaxExpiryMs = int64_t{1} << 52;
 
+// Rankings (WriteBatch::AddRanked, Store::ReadRanking). A ranking with base key B is:
+//   B:a  ZSET  item -> total over the buckets ending after the applied horizon (the aggregate)
+//   B:i  ZSET  bucket end -> bucket end (the buckets kept)
+//   B:m  HASH  h: applied horizon, w: window identity, x: "1" once a count left the exact range
+//   B:b:<end>  ZSET  item -> count in that bucket; expires at the bucket's keep_until
+// Sliding: moving the horizon subtracts from B:a each bucket that left the window (once: the
+// horizon only moves forward), so a read costs O(log n + k) plus the work the horizon owes, and
+// each bucket is subtracted once. A new window identity (or a bucket found missing) rebuilds
+// B:a from the kept buckets. Scores are doubles: exact for integers below 2^53, so any count or
+// total reaching it sets x, and reads then answer 'inexact' (the caller counts from its exact
+// records instead). B:a, B:i and B:m expire with the latest bucket plus the slack.
+constexpr char kRankingLua[] = R"lua(
+local RK_EXACT = 9007199254740992
+local function rk_exact_check(base, v)
+  local n = tonumber(v)
+  if n >= RK_EXACT or n <= -RK_EXACT then redis.call('HSET', base .. ':m', 'x', '1') end
+end
+-- Gives B:a and B:m the expiry of B:i (after they were recreated).
+local function rk_same_ttl(base)
+  local t = redis.call('EXPIRETIME', base .. ':i')
+  if t > 0 then
+    redis.call('EXPIREAT', base .. ':a', t)
+    redis.call('EXPIREAT', base .. ':m', t)
+  end
+end
+local function rk_add_bucket(base, e)
+  local cells = redis.call('ZRANGE', base .. ':b:' .. e, 0, -1, 'WITHSCORES')
+  for j = 1, #cells, 2 do
+    local t = redis.call('ZINCRBY', base .. ':a', cells[j + 1], cells[j])
+    rk_exact_check(base, t)
+  end
+end
+-- Brings B:a to `horizon` (never back) for window `w`.
+local function rk_advance(base, horizon, w)
+  local a, i, m = base .. ':a', base .. ':i', base .. ':m'
+  local st = redis.call('HMGET', m, 'h', 'w')
+  local h = st[1] and tonumber(st[1]) or nil
+  local rebuild = (h == nil) or (st[2] ~= w)
+  if not rebuild and horizon <= h then return end
+  if not rebuild then
+    local ends = redis.call('ZRANGEBYSCORE', i, '(' .. st[1], horizon)
+    for _, e in ipairs(ends) do
+      local b = base .. ':b:' .. e
+      if redis.call('EXISTS', b) == 0 then
+        rebuild = true
+        break
+      end
+      local cells = redis.call('ZRANGE', b, 0, -1, 'WITHSCORES')
+      for j = 1, #cells, 2 do
+        local t = redis.call('ZINCRBY', a, -tonumber(cells[j + 1]), cells[j])
+        if tonumber(t) == 0 then redis.call('ZREM', a, cells[j]) end
+      end
+    end
+  end
+  if rebuild then
+    redis.call('DEL', a)
+    for _, e in ipairs(redis.call('ZRANGEBYSCORE', i, '(' .. horizon, '+inf')) do
+      if redis.call('EXISTS', base .. ':b:' .. e) == 0 then
+        redis.call('ZREM', i, e)
+      else
+        rk_add_bucket(base, e)
+      end
+    end
+    redis.call('ZREMRANGEBYSCORE', a, 0, 0)
+  end
+  -- Forget buckets that expired on their own (bounded per call).
+  for _, e in ipairs(redis.call('ZRANGEBYSCORE', i, '-inf', horizon, 'LIMIT', 0, 8)) do
+    if redis.call('EXISTS', base .. ':b:' .. e) == 0 then redis.call('ZREM', i, e) end
+  end
+  redis.call('HSET', m, 'h', horizon, 'w', w)
+  rk_same_ttl(base)
+end
+local function rk_expire_at_least(key, at)
+  local t = redis.call('EXPIRETIME', key)
+  if t == -1 or t < at then redis.call('EXPIREAT', key, at) end
+end
+local function rk_add(base, item, e, keep, horizon, w, delta, slack_s, now_s)
+  rk_advance(base, horizon, w)
+  -- A bucket already past its keep_until is gone: adding to it would count what no longer is.
+  if keep <= now_s then return end
+  local b = base .. ':b:' .. e
+  rk_exact_check(base, delta)
+  rk_exact_check(base, redis.call('ZINCRBY', b, delta, item))
+  redis.call('ZADD', base .. ':i', e, e)
+  rk_expire_at_least(b, keep)
+  if tonumber(e) > tonumber(redis.call('HGET', base .. ':m', 'h')) then
+    local t = redis.call('ZINCRBY', base .. ':a', delta, item)
+    rk_exact_check(base, t)
+    if tonumber(t) == 0 then redis.call('ZREM', base .. ':a', item) end
+  end
+  rk_expire_at_least(base .. ':i', keep + slack_s)
+  rk_same_ttl(base)
+end
+local function rk_reset(base)
+  for _, e in ipairs(redis.call('ZRANGE', base .. ':i', 0, -1)) do
+    redis.call('DEL', base .. ':b:' .. e)
+  end
+  redis.call('DEL', base .. ':a', base .. ':i', base .. ':m')
+end
+)lua";
+
 // The writes of one batch, all in the slot of the batch's partition. Arguments (see the
 // C++ caller, RedisStore::Write):
 //   KEYS: for each group g (a table the batch names) its hash, index and expiry index
 //         (KEYS[3g-2], KEYS[3g-1], KEYS[3g]).
+//         then one base key per ranking the batch names (KEYS[3 * groups + r]).
 //   ARGV: now_ms, now (8-byte big-endian unix seconds), groups, preconditions, ops, prune limit,
-//         TTL slack (ms), one "1"/"0" per group (does the table expire), then per precondition
-//         (group, key, mode, want, value) and per op (type, group, key, value, expiry ms).
+//         TTL slack (ms), ranking ops, one "1"/"0" per group (does the table expire), then per
+//         precondition (group, key, mode, want, value), per op (type, group, key, value, expiry
+//         ms) and per ranking op (type "a"/"r", ranking, item, bucket end, keep until, horizon,
+//         window, delta).
 //   Precondition mode: "x" the record is expired by its key (the caller judged it with the same
 //   clock), "r" expired when its value's leading 8-byte expiry <= now (kRequests), "n" live.
 // Returns {"ok", 0}, {"aborted", precondition index} or {"dataloss", op index}; in the two
@@ -46,7 +151,8 @@ local npre = tonumber(ARGV[4])
 local nops = tonumber(ARGV[5])
 local prune_limit = tonumber(ARGV[6])
 local slack_ms = tonumber(ARGV[7])
-local a = 8
+local nrank = tonumber(ARGV[8])
+local a = 9
 local expires = {}
 for g = 1, ngroups do
   expires[g] = (ARGV[a] == '1')
@@ -178,7 +284,48 @@ for g = 1, ngroups do
     end
   end
 end
+
+for r = 1, nrank do
+  local t, base = ARGV[a], KEYS[3 * ngroups + tonumber(ARGV[a + 1])]
+  if t == 'r' then
+    rk_reset(base)
+  else
+    rk_add(base, ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]),
+           ARGV[a + 6], ARGV[a + 7], math.floor(slack_ms / 1000), math.floor(now_ms / 1000))
+  end
+  a = a + 8
+end
 return {'ok', 0}
+)lua";
+
+// One ranking read: KEYS = base; ARGV = horizon, window, k, self item. Returns {"inexact"} or
+// {"ok", {item, score, ...} (the top, unordered within equal scores), self score or "", self
+// rank}. The k-th score's ties are taken in ascending item order (ZRANGEBYSCORE orders equal
+// scores bytewise), so the caller's sort gives exactly the first k of (total desc, item asc).
+constexpr char kReadRankingScript[] = R"lua(
+local base = KEYS[1]
+local a = base .. ':a'
+if redis.call('EXISTS', base .. ':m') == 0 then return {'ok', {}, '', 0} end
+rk_advance(base, tonumber(ARGV[1]), ARGV[2])
+if redis.call('HGET', base .. ':m', 'x') == '1' then return {'inexact'} end
+local k = tonumber(ARGV[3])
+local top = redis.call('ZREVRANGEBYSCORE', a, '+inf', '(0', 'WITHSCORES', 'LIMIT', 0, k)
+if k > 0 and #top == 2 * k then
+  local sk = top[2 * k]
+  top = redis.call('ZREVRANGEBYSCORE', a, '+inf', '(' .. sk, 'WITHSCORES')
+  local ties = redis.call('ZRANGEBYSCORE', a, sk, sk, 'WITHSCORES', 'LIMIT', 0, k - #top / 2)
+  for _, v in ipairs(ties) do top[#top + 1] = v end
+end
+local score, rank = '', 0
+if ARGV[4] ~= '' then
+  local s = redis.call('ZSCORE', a, ARGV[4])
+  if s and tonumber(s) > 0 then
+    score = s
+    rank = redis.call('ZCOUNT', a, '(' .. s, '+inf') +
+           (redis.call('ZRANK', a, ARGV[4]) - redis.call('ZCOUNT', a, '-inf', '(' .. s)) + 1
+  end
+end
+return {'ok', top, score, rank}
 )lua";
 
 // One page of a scan: KEYS = hash, index; ARGV = lex min, lex max, limit, "1" for reverse.
@@ -198,6 +345,18 @@ std::string BigEndian8(int64_t v) {
   std::string out;
   keys::PutBigEndian64(&out, v);
   return out;
+}
+
+// A ranking score as Redis prints it: an integer below 2^53 (the scripts refuse to answer
+// otherwise), possibly in exponent form.
+bool ParseScore(absl::string_view text, int64_t* out) {
+  if (absl::SimpleAtoi(text, out)) return true;
+  double d = 0;
+  if (!absl::SimpleAtod(text, &d) || !(d > -9007199254740992.0 && d < 9007199254740992.0)) {
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return static_cast<double>(*out) == d;
 }
 
 int64_t ClampedUnixMillis(absl::Time t) {
@@ -240,8 +399,9 @@ class RedisStore : public Store {
       : options_(options),
         clock_(options.clock != nullptr ? options.clock : RealClock()),
         client_(std::move(client)),
-        write_script_(kWriteScript),
-        scan_script_(kScanScript) {}
+        write_script_(absl::StrCat(kRankingLua, kWriteScript)),
+        scan_script_(kScanScript),
+        read_ranking_script_(absl::StrCat(kRankingLua, kReadRankingScript)) {}
 
   StoreKind kind() const override { return StoreKind::kRedisCluster; }
 
@@ -353,7 +513,7 @@ class RedisStore : public Store {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
-    if (batch.ops().empty() && batch.preconditions().empty()) return absl::OkStatus();
+    if (batch.empty() && batch.preconditions().empty()) return absl::OkStatus();
     for (const WriteBatch::Op& op : batch.ops()) {
       if (op.type == WriteBatch::OpType::kAddCounter && !IsCounterTable(op.table)) {
         return absl::InternalError(
@@ -403,6 +563,24 @@ class RedisStore : public Store {
       op_args.push_back(at.has_value() ? absl::StrCat(ClampedUnixMillis(*at)) : "");
     }
 
+    // Rankings: one key per ranking named, in order of first use.
+    std::vector<std::string> rankings;
+    std::vector<std::string> rank_args;
+    for (const WriteBatch::RankingOp& op : batch.ranking_ops()) {
+      auto it = std::find(rankings.begin(), rankings.end(), op.ranking);
+      size_t r = static_cast<size_t>(it - rankings.begin()) + 1;
+      if (it == rankings.end()) rankings.push_back(op.ranking);
+      const bool add = op.type == WriteBatch::RankingOpType::kAdd;
+      rank_args.push_back(add ? "a" : "r");
+      rank_args.push_back(absl::StrCat(r));
+      rank_args.push_back(op.item);
+      rank_args.push_back(absl::StrCat(op.bucket_end));
+      rank_args.push_back(absl::StrCat(op.keep_until));
+      rank_args.push_back(absl::StrCat(op.horizon));
+      rank_args.push_back(absl::StrCat(op.window));
+      rank_args.push_back(absl::StrCat(op.delta));
+    }
+
     std::vector<std::string> keys;
     std::vector<std::string> args = {absl::StrCat(now_ms),
                                      BigEndian8(absl::ToUnixSeconds(now)),
@@ -410,7 +588,8 @@ class RedisStore : public Store {
                                      absl::StrCat(batch.preconditions().size()),
                                      absl::StrCat(batch.ops().size()),
                                      absl::StrCat(kRedisPruneLimit),
-                                     absl::StrCat(absl::ToInt64Milliseconds(kRedisExpirySlack))};
+                                     absl::StrCat(absl::ToInt64Milliseconds(kRedisExpirySlack)),
+                                     absl::StrCat(batch.ranking_ops().size())};
     std::string tables;
     for (Table t : groups) {
       keys.push_back(Key(partition, t, 'h'));
@@ -419,8 +598,13 @@ class RedisStore : public Store {
       args.push_back(TableExpires(t) ? "1" : "0");
       absl::StrAppend(&tables, tables.empty() ? "" : ",", TableName(t));
     }
+    for (const std::string& ranking : rankings) {
+      keys.push_back(RedisRankingKey(options_.key_prefix, partition, ranking));
+      absl::StrAppend(&tables, tables.empty() ? "" : ",", "ranking");
+    }
     args.insert(args.end(), pre_args.begin(), pre_args.end());
     args.insert(args.end(), op_args.begin(), op_args.end());
+    args.insert(args.end(), rank_args.begin(), rank_args.end());
     const std::string what = absl::StrCat("write (tables ", tables, ")");
 
     auto start = std::chrono::steady_clock::now();
@@ -492,6 +676,45 @@ class RedisStore : public Store {
     return absl::OkStatus();
   }
 
+  bool KeepsRankings() const override { return true; }
+
+  absl::StatusOr<RankingTop> ReadRanking(const Partition& partition, absl::string_view ranking,
+                                         int64_t horizon, int64_t window, size_t k,
+                                         absl::string_view self_item) override {
+    const std::string what = "read ranking";
+    absl::StatusOr<Reply> r = client_->Eval(
+        read_ranking_script_, {RedisRankingKey(options_.key_prefix, partition, ranking)},
+        {absl::StrCat(horizon), absl::StrCat(window), absl::StrCat(k), std::string(self_item)});
+    if (!r.ok()) return FromClient(what, r.status());
+    if (r->is_error()) return FromErrorReply(what, *r);
+    if (r->type != Reply::Type::kArray || r->elements.empty()) return Unexpected(what);
+    if (r->elements[0].str == "inexact") {
+      return absl::OutOfRangeError(
+          "storage: a count of this ranking reached 2^53, past which Redis scores are not exact");
+    }
+    if (r->elements[0].str != "ok" || r->elements.size() != 4 ||
+        r->elements[1].type != Reply::Type::kArray || r->elements[1].elements.size() % 2 != 0 ||
+        r->elements[3].type != Reply::Type::kInteger) {
+      return Unexpected(what);
+    }
+    RankingTop out;
+    const std::vector<Reply>& flat = r->elements[1].elements;
+    for (size_t i = 0; i + 1 < flat.size(); i += 2) {
+      int64_t total = 0;
+      if (!ParseScore(flat[i + 1].str, &total)) return Unexpected(what);
+      out.top.push_back({flat[i].str, total});
+    }
+    std::sort(out.top.begin(), out.top.end(), [](const auto& a, const auto& b) {
+      return a.total != b.total ? a.total > b.total : a.item < b.item;
+    });
+    if (out.top.size() > k) out.top.resize(k);
+    if (!r->elements[2].str.empty()) {
+      if (!ParseScore(r->elements[2].str, &out.self_total)) return Unexpected(what);
+      out.self_rank = static_cast<size_t>(r->elements[3].integer);
+    }
+    return out;
+  }
+
   // Every master of the slot map answers PING and the map covers every slot.
   absl::Status Probe() override { return client_->Ping(); }
 
@@ -524,6 +747,7 @@ class RedisStore : public Store {
   const std::unique_ptr<ClusterClient> client_;
   const Script write_script_;
   const Script scan_script_;
+  const Script read_ranking_script_;
   WriteDurations write_durations_;
 };
 
@@ -537,6 +761,13 @@ std::string RedisGroupKey(absl::string_view key_prefix, const Partition& partiti
   for (int i = 15; i >= 0; --i, h >>= 4) tag[i] = kHex[h & 0xf];
   return absl::StrCat(key_prefix, "{", tag, "}", absl::string_view(&kind, 1), ":", TableName(table),
                       ":", partition.id());
+}
+
+std::string RedisRankingKey(absl::string_view key_prefix, const Partition& partition,
+                            absl::string_view ranking) {
+  // The group key's tag and layout, kind 'r'; the ranking's length keeps names unambiguous.
+  std::string group = RedisGroupKey(key_prefix, partition, Table::kMeta, 'r');
+  return absl::StrCat(group, ":", ranking.size(), ":", ranking);
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRedisClusterStore(const RedisStoreOptions& options) {

@@ -82,6 +82,11 @@ absl::StatusOr<ClusterClientStats> RedisClientStats(const Store& store);
 std::string RedisGroupKey(absl::string_view key_prefix, const Partition& partition, Table table,
                           char kind);
 
+// The base key of a ranking (WriteBatch::AddRanked): "<group key of kind 'r'>:<len>:<ranking>",
+// followed by ":a" (aggregate ZSET), ":i" (bucket index), ":m" (state) and ":b:<end>" (buckets).
+std::string RedisRankingKey(absl::string_view key_prefix, const Partition& partition,
+                            absl::string_view ranking);
+
 }  // namespace countd::storage::redis
 
 #endif  // COUNTD_STORAGE_REDIS_CLUSTER_REDIS_STORE_H_

@@ -22,7 +22,7 @@ class FailingStore : public storage::Store {
   enum class Op {
     kWrite,  // Write
     kGet,    // Get, GetCounter, MultiGet and MultiGetCounters (every key of the call fails)
-    kScan,   // Scan and ScanAllPartitions
+    kScan,   // Scan, ScanAllPartitions and ReadRanking
   };
 
   explicit FailingStore(storage::Store* base) : base_(base) {}
@@ -100,6 +100,15 @@ class FailingStore : public storage::Store {
   absl::Status Write(const storage::WriteBatch& batch) override {
     if (Take(Op::kWrite)) return Injected("write");
     return base_->Write(batch);
+  }
+
+  bool KeepsRankings() const override { return base_->KeepsRankings(); }
+  absl::StatusOr<storage::RankingTop> ReadRanking(const storage::Partition& partition,
+                                                  absl::string_view ranking, int64_t horizon,
+                                                  int64_t window, size_t k,
+                                                  absl::string_view self_item) override {
+    if (Take(Op::kScan)) return Injected("read ranking");
+    return base_->ReadRanking(partition, ranking, horizon, window, k, self_item);
   }
 
   absl::Status Flush() override { return base_->Flush(); }

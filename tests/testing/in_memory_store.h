@@ -90,6 +90,9 @@ class InMemoryStore : public storage::Store {
   }
 
   absl::Status Write(const storage::WriteBatch& batch) override {
+    if (!batch.ranking_ops().empty()) {
+      return absl::InvalidArgumentError("in-memory store: keeps no rankings");
+    }
     absl::MutexLock lock(&mu_);
     for (const storage::WriteBatch::Precondition& p : batch.preconditions()) {
       absl::StatusOr<std::string> live = GetLocked(p.table, p.key);
