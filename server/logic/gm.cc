@@ -566,6 +566,7 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
             batch->AddCounter(Table::kGmDaily,
                               keys::GmDailyKey(args.tenant, c.challenge_id, args.uid, day), cell);
             changes.push_back({c.challenge_id, day, points});
+            week_.AddToBatch(batch, args.uid, changes.back(), now);
           }
           out.push_back(MakeAchievement(c, balance, SaturatingAdd((*week)[i], points), is_new));
         }

@@ -67,6 +67,18 @@ absl::Status ScanDaily(storage::Store* store, const std::string& tenant,
 
 }  // namespace
 
+std::string GmWeekRankingName(absl::string_view challenge_id) {
+  return keys::Join({"week", challenge_id});
+}
+
+void AddGmWeekRanked(storage::WriteBatch* batch, absl::string_view challenge_id,
+                     absl::string_view uid, int32_t day, int64_t points, absl::Time now) {
+  // A day counts for 7 days from its start; keep its bucket that long after its end.
+  batch->AddRanked(GmWeekRankingName(challenge_id), uid, BucketEnd(day),
+                   BucketEnd(day) + kGmWeekDays * kSecondsPerDay, Horizon(now), kGmWeekDays,
+                   points);
+}
+
 // One (tenant, challenge): its ranking when warm, and the bookkeeping that keeps a build from
 // missing or double-counting writes.
 struct GmWeekRankings::Entry {
@@ -118,7 +130,7 @@ void GmWeekRankings::Writer::Commit(absl::string_view uid, const std::vector<Cha
 
 GmWeekRankings::GmWeekRankings(storage::Store* store, const storage::Clock* clock,
                                GmWeekRankingsOptions options)
-    : store_(store), clock_(clock), options_(options) {
+    : store_(store), clock_(clock), options_(options), shared_(store->KeepsRankings()) {
   options_.max_rankings = std::max<size_t>(options_.max_rankings, 1);
 }
 
@@ -170,9 +182,18 @@ std::shared_ptr<GmWeekRankings::Entry> GmWeekRankings::Find(absl::string_view te
   return entry;
 }
 
+void GmWeekRankings::AddToBatch(storage::WriteBatch* batch, absl::string_view uid,
+                                const Change& change, absl::Time now) const {
+  if (shared_ && change.delta != 0) {
+    AddGmWeekRanked(batch, change.challenge_id, uid, change.day, change.delta, now);
+  }
+}
+
 GmWeekRankings::Writer GmWeekRankings::BeginWrite(absl::string_view tenant,
                                                   const std::vector<std::string>& challenge_ids) {
   std::vector<std::shared_ptr<Entry>> held;
+  // The store ranks the write itself (AddToBatch): nothing to announce.
+  if (shared_) return Writer(this, std::move(held));
   absl::MutexLock lock(&mu_);
   // Announce all challenges at once, only when none is being built: a writer never waits while
   // it holds some (a builder waits for those), so builders and writers cannot deadlock.
@@ -286,6 +307,23 @@ absl::StatusOr<GmWeekRankings::Board> GmWeekRankings::Top(absl::string_view tena
   }
   entry->last_used = ++use_clock_;
   const absl::Time now = clock_->Now();
+  if (shared_) {
+    absl::StatusOr<storage::RankingTop> top =
+        store_->ReadRanking(keys::TenantPartition(tenant), GmWeekRankingName(challenge_id),
+                            Horizon(now), kGmWeekDays, k, self_uid);
+    if (top.ok()) {
+      Board board;
+      for (storage::RankingTop::Entry& e : top->top) {
+        board.top.push_back(WindowRanking::Entry{std::move(e.item), e.total});
+      }
+      board.self_rank = top->self_rank;
+      board.self_total = top->self_total;
+      return board;
+    }
+    if (!absl::IsOutOfRange(top.status())) return top.status();
+    // A total passed what the store ranks exactly: count from the daily buckets.
+    return TopFromDisk(*entry, k, self_uid, now);
+  }
   absl::StatusOr<bool> held = EnsureRanking(entry.get(), now);
   if (!held.ok()) return held.status();
   if (*held) {

@@ -25,6 +25,17 @@ namespace countd::logic {
 // Days a 7-day total covers: today (UTC) and the 6 days before.
 inline constexpr int32_t kGmWeekDays = 7;
 
+// On a store that keeps rankings (Store::KeepsRankings: Redis Cluster, shared by several
+// processes) a challenge's 7-day leaderboard is the store's ranking of this name in the tenant's
+// partition, written with every grant; otherwise each process ranks in memory.
+std::string GmWeekRankingName(absl::string_view challenge_id);
+
+// Adds to `batch` (of the tenant's partition) the ranking op that goes with `points` stored in
+// `uid`'s kGmDaily bucket of `day` for `challenge_id`, written at `now`. Used by NotifyAction
+// (through GmWeekRankings::AddToBatch) and by the move of a node's data into a cluster.
+void AddGmWeekRanked(storage::WriteBatch* batch, absl::string_view challenge_id,
+                     absl::string_view uid, int32_t day, int64_t points, absl::Time now);
+
 struct GmWeekRankingsOptions {
   // (tenant, challenge) entries tracked at once; idle ones beyond it are forgotten, least
   // recently used first, and rebuilt from disk when asked for again.
@@ -88,6 +99,11 @@ class GmWeekRankings {
   // announced writes, and those may need the caller's locks to finish.
   Writer BeginWrite(absl::string_view tenant, const std::vector<std::string>& challenge_ids);
 
+  // On a store that keeps rankings, adds the ranking op of `change` for `uid` to the durable
+  // write itself (Writer::Commit then has nothing to do); otherwise nothing.
+  void AddToBatch(storage::WriteBatch* batch, absl::string_view uid, const Change& change,
+                  absl::Time now) const;
+
   // Up to `k` users with a positive 7-day total in the challenge, and the rank and total of
   // `self_uid` when not empty. Errors: UNAVAILABLE / DATA_LOSS when the rebuild from disk fails.
   absl::StatusOr<Board> Top(absl::string_view tenant, absl::string_view challenge_id, size_t k,
@@ -115,6 +131,8 @@ class GmWeekRankings {
   storage::Store* store_;
   const storage::Clock* clock_;
   GmWeekRankingsOptions options_;
+  // The store keeps the rankings (shared by processes): nothing is ranked in memory.
+  const bool shared_;
   std::atomic<size_t> held_users_{0};
   std::atomic<uint64_t> use_clock_{0};
   std::atomic<size_t> builds_waiting_{0};

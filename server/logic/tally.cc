@@ -69,8 +69,15 @@ struct Tally::CounterState {
   bool Quiet() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return inflight == 0; }
 };
 
+void AddTallyRanked(storage::WriteBatch* batch, absl::string_view countable, int64_t bucket_end,
+                    int64_t keep_until, int32_t window_minutes, int64_t now_s, int64_t delta) {
+  const int64_t window_s = int64_t{window_minutes} * 60;
+  batch->AddRanked(kTallyRanking, countable, bucket_end, keep_until, now_s - window_s, window_s,
+                   delta);
+}
+
 Tally::Tally(storage::Store* store, const storage::Clock* clock, TallyOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+    : store_(store), clock_(clock), options_(options), shared_(store->KeepsRankings()) {}
 
 Tally::~Tally() = default;
 
@@ -115,22 +122,41 @@ absl::StatusOr<std::shared_ptr<Tally::CounterState>> Tally::State(char op,
   state->last_used = ++use_clock_;
   absl::MutexLock lock(&state->mu);
   if (!state->settings_loaded) {
-    absl::StatusOr<std::string> raw =
-        store_->Get(keys::TallyPartition(tenant, counter), Table::kTallyMeta,
-                    keys::TallySettingsKey(op, tenant, counter));
-    int32_t window = 0;
-    if (raw.ok()) {
-      if (!absl::SimpleAtoi(*raw, &window) || window < 1 || window > kMaxWindowMinutes) {
-        return absl::DataLossError(
-            absl::StrCat("stored window of counter ", Quote(counter), " is unreadable"));
-      }
-    } else if (!absl::IsNotFound(raw.status())) {
-      return raw.status();
-    }
-    state->window_minutes = window;
+    absl::StatusOr<int32_t> window = ReadWindow(op, tenant, counter);
+    if (!window.ok()) return window.status();
+    state->window_minutes = *window;
     state->settings_loaded = true;
   }
   return state;
+}
+
+absl::StatusOr<int32_t> Tally::ReadWindow(char op, const std::string& tenant,
+                                          const std::string& counter) {
+  absl::StatusOr<std::string> raw =
+      store_->Get(keys::TallyPartition(tenant, counter), Table::kTallyMeta,
+                  keys::TallySettingsKey(op, tenant, counter));
+  int32_t window = 0;
+  if (raw.ok()) {
+    if (!absl::SimpleAtoi(*raw, &window) || window < 1 || window > kMaxWindowMinutes) {
+      return absl::DataLossError(
+          absl::StrCat("stored window of counter ", Quote(counter), " is unreadable"));
+    }
+  } else if (!absl::IsNotFound(raw.status())) {
+    return raw.status();
+  }
+  return window;
+}
+
+absl::StatusOr<int32_t> Tally::CurrentWindow(CounterState* st) {
+  if (shared_) {
+    absl::StatusOr<int32_t> window = ReadWindow(st->op, st->tenant, st->counter);
+    if (!window.ok()) return window.status();
+    absl::MutexLock lock(&st->mu);
+    st->window_minutes = *window;
+    return *window;
+  }
+  absl::MutexLock lock(&st->mu);
+  return st->window_minutes;
 }
 
 absl::Status Tally::Increment(const TallyIncrementArgs& args) {
@@ -172,7 +198,9 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   {
     absl::MutexLock lock(&st->mu);
     st->mu.Await(absl::Condition(st, &CounterState::NotLoading));
-    window_changed = st->window_minutes != args.window_minutes;
+    // On a shared store another process may have set another window meanwhile: every write
+    // stores its window (one more field in the same write), so the last write's window holds.
+    window_changed = shared_ || st->window_minutes != args.window_minutes;
     if (window_changed) {
       // Stored buckets keep their own width and expiry; a ranking built for the old window
       // is dropped and rebuilt for the new one on demand.
@@ -188,11 +216,16 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   storage::CounterCell cell;
   cell.count = delta;
   cell.updated_ms = absl::ToUnixMillis(now);
+  const int64_t keep_until = bucket_end + kStoredWindows * window_s;
   batch.AddCounter(Table::kTally,
                    keys::TallyBucketKey(keys::TallyCountablePrefix(st->op, args.tenant,
                                                                    args.counter, args.countable),
-                                        bucket_end, bucket_end + kStoredWindows * window_s),
+                                        bucket_end, keep_until),
                    cell);
+  if (shared_ && args.op == TallyOp::kTopK) {
+    AddTallyRanked(&batch, args.countable, bucket_end, keep_until, args.window_minutes, now_s,
+                   delta);
+  }
   if (args.metadata.has_value()) {
     batch.Put(Table::kTallyMeta,
               keys::TallyMetadataKey(st->op, args.tenant, args.counter, args.countable),
@@ -225,7 +258,7 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   }
   if (!s.ok()) return s;
   if (over_budget) EvictOverBudget(st);
-  if (args.op == TallyOp::kTopK) {
+  if (args.op == TallyOp::kTopK && !shared_) {
     // Keep the ranking of a top-K counter warm; a failure here only delays it to the next read.
     EnsureRanking(st, now).IgnoreError();
   }
@@ -234,19 +267,19 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
 
 absl::Status Tally::ScanBuckets(const CounterState& st, const BucketVisitor& visit) {
   absl::Status corrupt;
-  absl::Status s = store_->Scan(
-      keys::TallyPartition(st.tenant, st.counter), Table::kTally,
-      storage::PrefixRange(keys::TallyCounterPrefix(st.op, st.tenant, st.counter)),
-      [&](absl::string_view key, absl::string_view raw) {
-        std::vector<absl::string_view> parts =
-            keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
-        storage::CounterCell cell;
-        if (parts.size() != 4 || !storage::DecodeCounterCell(raw, &cell)) {
-          corrupt = absl::DataLossError("storage: unreadable tally bucket");
-          return false;
-        }
-        return visit(parts[3], keys::TallyBucketEnd(key), cell.count);
-      });
+  absl::Status s =
+      store_->Scan(keys::TallyPartition(st.tenant, st.counter), Table::kTally,
+                   storage::PrefixRange(keys::TallyCounterPrefix(st.op, st.tenant, st.counter)),
+                   [&](absl::string_view key, absl::string_view raw) {
+                     std::vector<absl::string_view> parts =
+                         keys::Split(key.substr(0, key.size() - keys::kTallySuffixSize));
+                     storage::CounterCell cell;
+                     if (parts.size() != 4 || !storage::DecodeCounterCell(raw, &cell)) {
+                       corrupt = absl::DataLossError("storage: unreadable tally bucket");
+                       return false;
+                     }
+                     return visit(parts[3], keys::TallyBucketEnd(key), cell.count);
+                   });
   return s.ok() ? corrupt : s;
 }
 
@@ -256,7 +289,7 @@ absl::StatusOr<bool> Tally::EnsureRanking(CounterState* st, absl::Time now) {
     absl::MutexLock lock(&st->mu);
     st->mu.Await(absl::Condition(st, &CounterState::NotLoading));
     if (st->ranking != nullptr) return true;
-    if (st->oversized || st->window_minutes == 0) return false;
+    if (shared_ || st->oversized || st->window_minutes == 0) return false;
     st->loading = true;
     st->mu.Await(absl::Condition(st, &CounterState::Quiet));
     window_minutes = st->window_minutes;
@@ -318,11 +351,9 @@ absl::StatusOr<int64_t> Tally::GetCount(const std::string& tenant, TallyOp op,
   if (!s.ok()) return s;
   absl::StatusOr<std::shared_ptr<CounterState>> state = State(OpTag(op), tenant, counter);
   if (!state.ok()) return state.status();
-  int32_t window_minutes;
-  {
-    absl::MutexLock lock(&(*state)->mu);
-    window_minutes = (*state)->window_minutes;
-  }
+  absl::StatusOr<int32_t> window = CurrentWindow(state->get());
+  if (!window.ok()) return window.status();
+  const int32_t window_minutes = *window;
   if (window_minutes == 0)
     return NotFound("counter", absl::StrCat(Quote(counter), " was never incremented"));
 
@@ -402,19 +433,32 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
   absl::StatusOr<std::shared_ptr<CounterState>> state = State(keys::kTallyTopK, tenant, counter);
   if (!state.ok()) return state.status();
   CounterState* st = state->get();
-  {
-    absl::MutexLock lock(&st->mu);
-    if (st->window_minutes == 0) {
-      return NotFound("counter", absl::StrCat(Quote(counter), " was never incremented"));
-    }
+  absl::StatusOr<int32_t> window = CurrentWindow(st);
+  if (!window.ok()) return window.status();
+  if (*window == 0) {
+    return NotFound("counter", absl::StrCat(Quote(counter), " was never incremented"));
   }
   absl::Time now = clock_->Now();
   absl::StatusOr<bool> held = EnsureRanking(st, now);
   if (!held.ok()) return held.status();
 
   std::vector<TallyItem> items;
-  bool from_memory = false;
-  if (*held) {
+  bool ranked = false;
+  if (shared_) {
+    const int64_t window_s = int64_t{*window} * 60;
+    absl::StatusOr<storage::RankingTop> top = store_->ReadRanking(
+        keys::TallyPartition(tenant, counter), kTallyRanking, absl::ToUnixSeconds(now) - window_s,
+        window_s, static_cast<size_t>(limit), "");
+    if (top.ok()) {
+      for (storage::RankingTop::Entry& e : top->top) {
+        items.push_back(TallyItem{std::move(e.item), e.total, absl::nullopt});
+      }
+      ranked = true;
+    } else if (!absl::IsOutOfRange(top.status())) {
+      return top.status();
+    }
+    // OUT_OF_RANGE: a count passed what the store ranks exactly; count from the buckets.
+  } else if (*held) {
     absl::MutexLock lock(&st->mu);
     if (st->ranking != nullptr) {
       st->ranking->ExpireBefore(absl::ToUnixSeconds(now) - int64_t{st->window_minutes} * 60);
@@ -422,10 +466,10 @@ absl::StatusOr<std::vector<TallyItem>> Tally::GetTopK(const std::string& tenant,
         items.push_back(TallyItem{std::move(e.item), e.total, absl::nullopt});
       }
       NoteItems(st);
-      from_memory = true;
+      ranked = true;
     }
   }
-  if (!from_memory) {
+  if (!ranked) {
     absl::StatusOr<std::vector<TallyItem>> disk = TopFromDisk(st, limit, now);
     if (!disk.ok()) return disk.status();
     items = *std::move(disk);

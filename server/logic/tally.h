@@ -55,6 +55,17 @@ struct TallyOptions {
 // Sub-bucket width of a window: max(1 s, window / 60), i.e. `window_minutes` seconds.
 inline int64_t TallyBucketSeconds(int32_t window_minutes) { return window_minutes; }
 
+// On a store that keeps rankings (Store::KeepsRankings: Redis Cluster, shared by several
+// processes) the ranking of a TOPK counter is the store's ranking of this name in the counter's
+// partition, written with every bucket; otherwise each process ranks in memory.
+inline constexpr char kTallyRanking[] = "topk";
+
+// Adds to `batch` the ranking op that goes with `delta` stored in the TOPK bucket ending at
+// `bucket_end` (kept until `keep_until`, unix s) of a counter whose window is `window_minutes`,
+// written at `now_s`. Used by Tally::Increment and by the move of a node's data into a cluster.
+void AddTallyRanked(storage::WriteBatch* batch, absl::string_view countable, int64_t bucket_end,
+                    int64_t keep_until, int32_t window_minutes, int64_t now_s, int64_t delta);
+
 // The Tally service logic. Thread-safe: increments of different counters run in parallel;
 // increments of one counter run their durable writes in parallel and serialize only the
 // in-memory ranking update.
@@ -98,6 +109,13 @@ class Tally {
 
   absl::StatusOr<std::shared_ptr<CounterState>> State(char op, const std::string& tenant,
                                                       const std::string& counter);
+  // The stored window of (op, counter), 0 when never incremented. Errors: DATA_LOSS; those of
+  // the store.
+  absl::StatusOr<int32_t> ReadWindow(char op, const std::string& tenant,
+                                     const std::string& counter);
+  // Reads the window of `state` from the store again when other processes may have changed it
+  // (a shared store); otherwise it is the one cached.
+  absl::StatusOr<int32_t> CurrentWindow(CounterState* state);
   // Makes `state` hold a current ranking (building it from disk when absent) unless the counter
   // is too large for memory. Returns whether a ranking is held.
   absl::StatusOr<bool> EnsureRanking(CounterState* state, absl::Time now);
@@ -115,6 +133,8 @@ class Tally {
   storage::Store* store_;
   const storage::Clock* clock_;
   TallyOptions options_;
+  // The store keeps the rankings (shared by processes): no in-memory ranking, no cached window.
+  const bool shared_;
   std::atomic<size_t> ranked_items_{0};
   std::atomic<uint64_t> use_clock_{0};
 
