@@ -25,6 +25,10 @@
 // kRedisPruneLimit of its expired fields (the oldest by expiry), and each group's three keys carry
 // a TTL of its latest record expiry plus kRedisExpirySlack, so an idle group disappears whole.
 //
+// Rankings (Store::KeepsRankings is true): per ranking a sorted set per time bucket, one of the
+// buckets kept and one aggregate that a forward-moving horizon subtracts expired buckets from;
+// updated in the write script with the records (see kRankingLua and docs/storage.md).
+//
 // Durability: a Write returns after its master applied it; with `appendfsync always` on the
 // masters that write is on the master's disk. wait_replicas > 0 adds WAIT in the same pipeline.
 // What survives a master's kill -9 is what its AOF holds (and, after a failover, what its replica
