@@ -166,7 +166,7 @@ struct RankingTop {
   };
   std::vector<Entry> top;  // total > 0 only; total descending, then item ascending (bytewise)
   size_t self_rank = 0;    // 1-based rank of the asked item; 0 when its total is <= 0 or not asked
-  int64_t self_total = 0;  // its total when > 0, else 0
+  int64_t self_total = 0;  // its total (any sign; 0 when it has none)
 };
 
 // Range of a scan within one partition: keys k with begin <= k < end (end empty = no upper

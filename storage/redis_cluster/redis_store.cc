@@ -319,8 +319,8 @@ end
 local score, rank = '', 0
 if ARGV[4] ~= '' then
   local s = redis.call('ZSCORE', a, ARGV[4])
+  if s then score = s end
   if s and tonumber(s) > 0 then
-    score = s
     rank = redis.call('ZCOUNT', a, '(' .. s, '+inf') +
            (redis.call('ZRANK', a, ARGV[4]) - redis.call('ZCOUNT', a, '-inf', '(' .. s)) + 1
   end

@@ -58,11 +58,10 @@ class Model {
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
       return a.total != b.total ? a.total > b.total : a.item < b.item;
     });
+    auto mine = totals.find(self);
+    if (mine != totals.end()) out.self_total = mine->second;
     for (size_t i = 0; i < all.size(); ++i) {
-      if (all[i].item == self) {
-        out.self_rank = i + 1;
-        out.self_total = all[i].total;
-      }
+      if (all[i].item == self) out.self_rank = i + 1;
     }
     if (all.size() > k) all.resize(k);
     out.top = all;
@@ -191,7 +190,7 @@ TEST_F(RedisRankingTest, TiesAtTheKthPlaceTakeTheSmallestItems) {
 TEST_F(RedisRankingTest, NonPositiveTotalsAreLeftOutButKept) {
   ASSERT_TRUE(Add("a", 200, 0, 1, -4).ok());
   ASSERT_TRUE(Add("b", 200, 0, 1, 2).ok());
-  EXPECT_EQ(Describe(Read(0, 1, 5, "a")), "b=2 | self #0 0");
+  EXPECT_EQ(Describe(Read(0, 1, 5, "a")), "b=2 | self #0 -4");
   ASSERT_TRUE(Add("a", 200, 0, 1, 5).ok());  // -4 + 5
   EXPECT_EQ(Describe(Read(0, 1, 5, "a")), "b=2 a=1 | self #2 1");
 }
