@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/logic/config_cache.h"
 #include "server/logic/secret_box.h"
 
 ABSL_FLAG(std::string, store, "rocksdb",
@@ -37,6 +38,11 @@ ABSL_FLAG(int32_t, redis_wait_replicas, 0,
           "countd answers; 0 relies on the masters' own AOF (appendfsync always).");
 ABSL_FLAG(absl::Duration, redis_wait_timeout, absl::Milliseconds(500),
           "--store=redis-cluster: how long a write waits for --redis-wait-replicas.");
+ABSL_FLAG(absl::Duration, config_cache_ttl, absl::Seconds(1),
+          "--store=redis-cluster: how stale a process's cached configuration (tenants, Signals "
+          "registry, GameMechanics configuration) may be: a change made through another process "
+          "is seen at most this long after it returned (0s: check on every read). Ignored "
+          "with --store=rocksdb (one process, never stale).");
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
 ABSL_FLAG(std::string, http_addr, "0.0.0.0:8080",
           "HTTP listen address HOST:PORT for the JSON shim, health and metrics (port 0 = any).");
@@ -146,6 +152,7 @@ const char* const kFlagNames[] = {
     "redis_command_timeout",
     "redis_wait_replicas",
     "redis_wait_timeout",
+    "config_cache_ttl",
     "grpc_addr",
     "http_addr",
     "sync",
@@ -382,6 +389,11 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   if (c.redis.wait_timeout < absl::Milliseconds(1) ||
       c.redis.wait_timeout >= c.redis.command_timeout) {
     return Bad("redis-wait-timeout", "must be at least 1ms and below --redis-command-timeout");
+  }
+  c.config_cache_ttl = absl::GetFlag(FLAGS_config_cache_ttl);
+  if (c.config_cache_ttl < absl::ZeroDuration() ||
+      c.config_cache_ttl > logic::kMaxConfigCacheTtl) {
+    return Bad("config-cache-ttl", "must be within 0s..1h");
   }
   c.grpc_addr = absl::GetFlag(FLAGS_grpc_addr);
   c.http_addr = absl::GetFlag(FLAGS_http_addr);

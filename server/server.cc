@@ -161,6 +161,8 @@ class CountdServerImpl : public CountdServer {
     services_options.counters.monthly_retention_months = config_.retention.monthly_months;
     services_options.stash.retention_days = config_.retention.stash_days;
     services_options.tally.max_ranked_items = config_.tally_max_ranked_items;
+    services_options.counters.config_cache_ttl = config_.config_cache_ttl;
+    services_options.gm.config_cache_ttl = config_.config_cache_ttl;
     services_options.tenants = tenants_.get();
     services_ = std::make_unique<Services>(store_.get(), clock, services_options);
     absl::StatusOr<int64_t> split = services_->tally.SplitLegacyCounters();
@@ -294,6 +296,7 @@ class CountdServerImpl : public CountdServer {
       options.clock = clock;
       options.secrets_key = config_.secrets_key;
       options.previous_secrets_key = config_.previous_secrets_key;
+      options.config_cache_ttl = config_.config_cache_ttl;
       int rekeyed = 0;
       options.rekeyed = &rekeyed;
       absl::StatusOr<std::unique_ptr<logic::TenantRegistry>> tenants =

@@ -30,6 +30,9 @@ struct RedisConfig {
 struct ServerConfig {
   storage::StoreKind store = storage::StoreKind::kRocksDb;
   RedisConfig redis;
+  // How stale a cached configuration may be when processes share the store (--config-cache-ttl;
+  // see server/logic/config_cache.h).
+  absl::Duration config_cache_ttl = absl::Seconds(1);
   std::string data_dir = "./data";
   std::string grpc_addr = "0.0.0.0:50051";
   std::string http_addr = "0.0.0.0:8080";

@@ -92,6 +92,14 @@ std::string TenantRegistryPrefix() { return Join({"tenant"}); }
 
 std::string TenantRecordKey(absl::string_view tenant) { return Join({"tenant", tenant}); }
 
+std::string ConfigVersionKey(absl::string_view kind, absl::string_view tenant) {
+  return Join({"cver", kind, tenant});
+}
+
+std::string TenantRegistryVersionKey() { return Join({"cver", "tenant"}); }
+
+std::string RateLimitKey(absl::string_view tenant) { return Join({"rate", tenant}); }
+
 std::string StashKey(absl::string_view tenant, absl::string_view visitor,
                      absl::string_view counter_name, int32_t day) {
   return WithBucket(Join({tenant, visitor, counter_name}), day);

@@ -70,6 +70,19 @@ std::string CounterSettingsKey(absl::string_view tenant);
 std::string TenantRegistryPrefix();
 std::string TenantRecordKey(absl::string_view tenant);
 
+// --- Configuration versions (table kMeta; server/logic/config_cache.h) ---
+// An 8-byte big-endian count of the changes of one cached configuration, bumped in the same
+// atomic write as each change. Per tenant, in TenantPartition: kind "reg" (the Signals registry
+// and settings) and "gmcfg" (the GameMechanics configuration).
+std::string ConfigVersionKey(absl::string_view kind, absl::string_view tenant);
+// The version record of the tenant registry, in TenantRegistryPartition.
+std::string TenantRegistryVersionKey();
+
+// --- Rate limits (table kRequests; server/logic/tenants.cc) ---
+// A tenant's shared token bucket (when processes share the store), in TenantPartition; the value
+// starts with its 8-byte big-endian expiry like every kRequests record.
+std::string RateLimitKey(absl::string_view tenant);
+
 // --- Stash daily counters (table kStash) ---
 std::string StashKey(absl::string_view tenant, absl::string_view visitor,
                      absl::string_view counter_name, int32_t day);

@@ -23,7 +23,6 @@ namespace keys = storage::keys;
 using storage::CounterCell;
 using storage::Table;
 
-constexpr size_t kMaxRegistryCacheTenants = 4096;
 constexpr absl::string_view kTotal = "total";
 constexpr absl::string_view kLast7Days = "last7Days";
 
@@ -197,9 +196,23 @@ absl::StatusOr<int> PathDepth(absl::string_view field, absl::string_view path) {
   return depth;
 }
 
+namespace {
+
+// Where the registry of `tenant` and its version record live.
+ConfigUnit RegistryUnit(const std::string& tenant) {
+  return ConfigUnit{keys::TenantPartition(tenant), keys::ConfigVersionKey("reg", tenant),
+                    absl::StrCat("the Signals registry of tenant ", Quote(tenant))};
+}
+
+}  // namespace
+
 Counters::Counters(storage::Store* store, const storage::Clock* clock, RequestLog* requests,
                    CountersOptions options)
-    : store_(store), clock_(clock), requests_(requests), options_(options) {}
+    : store_(store),
+      clock_(clock),
+      requests_(requests),
+      options_(options),
+      cache_(store, ConfigCacheOptions{clock, options.config_cache_ttl}) {}
 
 absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry(
     const std::string& tenant) {
@@ -229,34 +242,22 @@ absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry
   return std::shared_ptr<const Registry>(std::move(registry));
 }
 
-void Counters::CacheRegistry(const std::string& tenant, std::shared_ptr<const Registry> registry) {
-  absl::MutexLock lock(&cache_mu_);
-  // A bounded cache: forgetting everything is cheap, registries reload on demand.
-  if (cache_.size() >= kMaxRegistryCacheTenants && !cache_.contains(tenant)) cache_.clear();
-  cache_[tenant] = std::move(registry);
-}
-
-absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::RegistryForWrite(
-    const std::string& tenant) {
-  {
-    absl::ReaderMutexLock lock(&cache_mu_);
-    auto it = cache_.find(tenant);
-    if (it != cache_.end()) return it->second;
-  }
-  absl::StatusOr<std::shared_ptr<const Registry>> loaded = LoadRegistry(tenant);
-  if (loaded.ok()) CacheRegistry(tenant, *loaded);
-  return loaded;
-}
-
 absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::GetRegistry(
     const std::string& tenant) {
-  {
-    absl::ReaderMutexLock lock(&cache_mu_);
-    auto it = cache_.find(tenant);
-    if (it != cache_.end()) return it->second;
-  }
-  absl::MutexLock write_lock(&write_mu_);
-  return RegistryForWrite(tenant);
+  return cache_.Get(tenant, RegistryUnit(tenant),
+                    [&](const Registry*) { return LoadRegistry(tenant); });
+}
+
+absl::Status Counters::UpdateRegistry(const std::string& tenant, const RegistryChange& change) {
+  return cache_.Update(
+      tenant, RegistryUnit(tenant), [&](const Registry*) { return LoadRegistry(tenant); },
+      [&](const Registry& current,
+          storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const Registry>> {
+        auto next = std::make_shared<Registry>(current);
+        absl::Status s = change(next.get(), batch);
+        if (!s.ok()) return s;
+        return std::shared_ptr<const Registry>(std::move(next));
+      });
 }
 
 absl::Status Counters::ChangeRegistry(const std::string& tenant,
@@ -267,17 +268,7 @@ absl::Status Counters::ChangeRegistry(const std::string& tenant,
   s = CheckPairList("counters", paths);
   if (!s.ok()) return s;
 
-  absl::MutexLock write_lock(&write_mu_);
-  absl::StatusOr<std::shared_ptr<const Registry>> current = RegistryForWrite(tenant);
-  if (!current.ok()) return current.status();
-  auto next = std::make_shared<Registry>(**current);
-  storage::WriteBatch batch(keys::TenantPartition(tenant));
-  s = change(next.get(), &batch);
-  if (!s.ok() || batch.empty()) return s;
-  s = store_->Write(batch);
-  if (!s.ok()) return s;
-  CacheRegistry(tenant, std::move(next));
-  return absl::OkStatus();
+  return UpdateRegistry(tenant, change);
 }
 
 absl::Status Counters::RegisterCounters(const std::string& tenant,
@@ -343,16 +334,13 @@ absl::StatusOr<CounterSettings> Counters::SetCounterSettings(const std::string& 
     return BadValue("settings.max_path_depth",
                     absl::StrCat(settings.max_path_depth, " is outside 1..", kMaxPathDepthLimit));
   }
-  absl::MutexLock write_lock(&write_mu_);
-  absl::StatusOr<std::shared_ptr<const Registry>> current = RegistryForWrite(tenant);
-  if (!current.ok()) return current.status();
-  storage::WriteBatch batch(keys::TenantPartition(tenant));
-  batch.Put(Table::kMeta, keys::CounterSettingsKey(tenant), absl::StrCat(settings.max_path_depth));
-  s = store_->Write(batch);
+  s = UpdateRegistry(tenant, [&](Registry* next, storage::WriteBatch* batch) {
+    batch->Put(Table::kMeta, keys::CounterSettingsKey(tenant),
+               absl::StrCat(settings.max_path_depth));
+    next->settings = settings;
+    return absl::OkStatus();
+  });
   if (!s.ok()) return s;
-  auto next = std::make_shared<Registry>(**current);
-  next->settings = settings;
-  CacheRegistry(tenant, std::move(next));
   return settings;
 }
 

@@ -9,14 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "server/logic/config_cache.h"
 #include "server/logic/request_log.h"
 #include "storage/clock.h"
 #include "storage/store.h"
@@ -85,6 +84,8 @@ struct CounterSettings {
 struct CountersOptions {
   int daily_retention_days = 90;
   int monthly_retention_months = 25;
+  // When processes share the store: how stale a cached registry may be (ConfigCacheOptions).
+  absl::Duration config_cache_ttl = kDefaultConfigCacheTtl;
 };
 
 // Validates a counter path: "/" or "/seg[/seg...]" with segments of [A-Za-z0-9_.-], no
@@ -93,7 +94,11 @@ struct CountersOptions {
 absl::StatusOr<int> PathDepth(absl::string_view field, absl::string_view path);
 
 // The Signals counters service logic. Thread-safe: increments of different users run in
-// parallel; registry changes are serialized.
+// parallel; registry changes are serialized per process and conditional on the registry's
+// version record, so changes from processes sharing a store never lose one another. Each process
+// caches registries: when the store is shared, a change made through one process is seen by the
+// others' increments and reads at most `config_cache_ttl` after it returned (at once by the
+// process that made it); the changes themselves always start from the stored registry.
 class Counters {
  public:
   // `store`, `clock` and `requests` must outlive this object.
@@ -133,30 +138,23 @@ class Counters {
     CounterSettings settings;
   };
 
-  // Validates tenant and pairs, then under write_mu_ lets `change` edit a copy of the tenant's
-  // registry and fill a batch; writes the batch and publishes the copy when it is not empty.
+  // Validates tenant and pairs, then lets `change` edit a copy of the tenant's current registry
+  // and fill a batch; writes the batch (with the version bump) and publishes the copy when it is
+  // not empty.
   using RegistryChange = std::function<absl::Status(Registry* next, storage::WriteBatch* batch)>;
   absl::Status ChangeRegistry(const std::string& tenant, const std::vector<CounterPath>& paths,
                               const RegistryChange& change);
 
   absl::StatusOr<std::shared_ptr<const Registry>> GetRegistry(const std::string& tenant);
-  absl::StatusOr<std::shared_ptr<const Registry>> LoadRegistry(const std::string& tenant)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::StatusOr<std::shared_ptr<const Registry>> RegistryForWrite(const std::string& tenant)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  void CacheRegistry(const std::string& tenant, std::shared_ptr<const Registry> registry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::StatusOr<std::shared_ptr<const Registry>> LoadRegistry(const std::string& tenant);
+  absl::Status UpdateRegistry(const std::string& tenant, const RegistryChange& change);
 
   storage::Store* store_;
   const storage::Clock* clock_;
   RequestLog* requests_;
   CountersOptions options_;
 
-  // Serializes registry changes and cache fills, so the cache never holds a stale registry.
-  absl::Mutex write_mu_;
-  absl::Mutex cache_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
-  absl::flat_hash_map<std::string, std::shared_ptr<const Registry>> cache_
-      ABSL_GUARDED_BY(cache_mu_);
+  ConfigCache<Registry> cache_;
 };
 
 }  // namespace countd::logic

@@ -26,7 +26,6 @@ namespace {
 namespace keys = storage::keys;
 using storage::Table;
 
-constexpr size_t kMaxConfigCacheTenants = 4096;
 // Format versions of stored records, recorded answers and page tokens.
 constexpr uint8_t kStandingVersion = 1;
 constexpr uint8_t kLogVersion = 1;
@@ -159,6 +158,12 @@ GmAchievement MakeAchievement(const GmChallenge& challenge, int64_t balance, int
   return a;
 }
 
+// Where the configuration of `tenant` and its version record live.
+ConfigUnit ConfigUnitOf(const std::string& tenant) {
+  return ConfigUnit{keys::TenantPartition(tenant), keys::ConfigVersionKey("gmcfg", tenant),
+                    absl::StrCat("the GameMechanics configuration of tenant ", Quote(tenant))};
+}
+
 absl::Status CheckUser(const std::string& tenant, const std::string& uid) {
   absl::Status s = CheckIdentifier("tenant", tenant);
   if (!s.ok()) return s;
@@ -179,7 +184,8 @@ GameMechanics::GameMechanics(storage::Store* store, const storage::Clock* clock,
     : store_(store),
       clock_(clock),
       requests_(requests),
-      week_(store, clock, options.week_rankings) {}
+      week_(store, clock, options.week_rankings),
+      configs_(store, ConfigCacheOptions{clock, options.config_cache_ttl}) {}
 
 GameMechanics::~GameMechanics() = default;
 
@@ -221,34 +227,22 @@ absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::LoadConfig(
   return std::shared_ptr<const GmConfig>(std::move(config));
 }
 
-void GameMechanics::CacheConfig(const std::string& tenant, std::shared_ptr<const GmConfig> config) {
-  absl::MutexLock lock(&cache_mu_);
-  // A bounded cache: forgetting everything is cheap, configurations reload on demand.
-  if (cache_.size() >= kMaxConfigCacheTenants && !cache_.contains(tenant)) cache_.clear();
-  cache_[tenant] = std::move(config);
-}
-
-absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::ConfigForWrite(
-    const std::string& tenant) {
-  {
-    absl::ReaderMutexLock lock(&cache_mu_);
-    auto it = cache_.find(tenant);
-    if (it != cache_.end()) return it->second;
-  }
-  absl::StatusOr<std::shared_ptr<const GmConfig>> loaded = LoadConfig(tenant);
-  if (loaded.ok()) CacheConfig(tenant, *loaded);
-  return loaded;
-}
-
 absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::GetConfig(
     const std::string& tenant) {
-  {
-    absl::ReaderMutexLock lock(&cache_mu_);
-    auto it = cache_.find(tenant);
-    if (it != cache_.end()) return it->second;
-  }
-  absl::MutexLock write_lock(&config_mu_);
-  return ConfigForWrite(tenant);
+  return configs_.Get(tenant, ConfigUnitOf(tenant),
+                      [&](const GmConfig*) { return LoadConfig(tenant); });
+}
+
+absl::Status GameMechanics::UpdateConfig(const std::string& tenant, const ConfigChange& change) {
+  return configs_.Update(
+      tenant, ConfigUnitOf(tenant), [&](const GmConfig*) { return LoadConfig(tenant); },
+      [&](const GmConfig& current,
+          storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const GmConfig>> {
+        auto next = std::make_shared<GmConfig>(current);
+        absl::Status s = change(next.get(), batch);
+        if (!s.ok()) return s;
+        return std::shared_ptr<const GmConfig>(std::move(next));
+      });
 }
 
 absl::Status GameMechanics::SetActionConfig(const std::string& tenant, const GmAction& action) {
@@ -257,22 +251,15 @@ absl::Status GameMechanics::SetActionConfig(const std::string& tenant, const GmA
   absl::StatusOr<GmAction> normal = NormalizeAction(action);
   if (!normal.ok()) return normal.status();
 
-  absl::MutexLock write_lock(&config_mu_);
-  absl::StatusOr<std::shared_ptr<const GmConfig>> current = ConfigForWrite(tenant);
-  if (!current.ok()) return current.status();
-  if ((*current)->FindAction(normal->action_id) == nullptr &&
-      (*current)->actions.size() >= kMaxGmActions) {
-    return Refused("action", absl::StrCat("the tenant has ", kMaxGmActions,
-                                          " actions, the limit; delete one first"));
-  }
-  storage::WriteBatch batch(keys::TenantPartition(tenant));
-  batch.Put(Table::kMeta, keys::GmActionKey(tenant, normal->action_id), EncodeAction(*normal));
-  s = store_->Write(batch);
-  if (!s.ok()) return s;
-  auto next = std::make_shared<GmConfig>(**current);
-  next->actions[normal->action_id] = *std::move(normal);
-  CacheConfig(tenant, std::move(next));
-  return absl::OkStatus();
+  return UpdateConfig(tenant, [&](GmConfig* next, storage::WriteBatch* batch) {
+    if (next->FindAction(normal->action_id) == nullptr && next->actions.size() >= kMaxGmActions) {
+      return Refused("action", absl::StrCat("the tenant has ", kMaxGmActions,
+                                            " actions, the limit; delete one first"));
+    }
+    batch->Put(Table::kMeta, keys::GmActionKey(tenant, normal->action_id), EncodeAction(*normal));
+    next->actions[normal->action_id] = *normal;
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<GmAction>> GameMechanics::GetActionConfig(const std::string& tenant,
@@ -295,20 +282,13 @@ absl::Status GameMechanics::DeleteAction(const std::string& tenant, const std::s
   absl::Status s = CheckIdentifier("tenant", tenant);
   if (s.ok()) s = CheckIdentifier("action_id", action_id);
   if (!s.ok()) return s;
-  absl::MutexLock write_lock(&config_mu_);
-  absl::StatusOr<std::shared_ptr<const GmConfig>> current = ConfigForWrite(tenant);
-  if (!current.ok()) return current.status();
-  if ((*current)->FindAction(action_id) == nullptr) {
-    return NotFound("action_id", absl::StrCat(Quote(action_id), " is not a configured action"));
-  }
-  storage::WriteBatch batch(keys::TenantPartition(tenant));
-  batch.Delete(Table::kMeta, keys::GmActionKey(tenant, action_id));
-  s = store_->Write(batch);
-  if (!s.ok()) return s;
-  auto next = std::make_shared<GmConfig>(**current);
-  next->actions.erase(action_id);
-  CacheConfig(tenant, std::move(next));
-  return absl::OkStatus();
+  return UpdateConfig(tenant, [&](GmConfig* next, storage::WriteBatch* batch) {
+    if (next->actions.erase(action_id) == 0) {
+      return NotFound("action_id", absl::StrCat(Quote(action_id), " is not a configured action"));
+    }
+    batch->Delete(Table::kMeta, keys::GmActionKey(tenant, action_id));
+    return absl::OkStatus();
+  });
 }
 
 absl::Status GameMechanics::SetChallengeConfig(const std::string& tenant,
@@ -318,23 +298,17 @@ absl::Status GameMechanics::SetChallengeConfig(const std::string& tenant,
   absl::StatusOr<GmChallenge> normal = NormalizeChallenge(challenge);
   if (!normal.ok()) return normal.status();
 
-  absl::MutexLock write_lock(&config_mu_);
-  absl::StatusOr<std::shared_ptr<const GmConfig>> current = ConfigForWrite(tenant);
-  if (!current.ok()) return current.status();
-  if ((*current)->FindChallenge(normal->challenge_id) == nullptr &&
-      (*current)->challenges.size() >= kMaxGmChallenges) {
-    return Refused("challenge", absl::StrCat("the tenant has ", kMaxGmChallenges,
-                                             " challenges, the limit; delete one first"));
-  }
-  storage::WriteBatch batch(keys::TenantPartition(tenant));
-  batch.Put(Table::kMeta, keys::GmChallengeKey(tenant, normal->challenge_id),
-            EncodeChallenge(*normal));
-  s = store_->Write(batch);
-  if (!s.ok()) return s;
-  auto next = std::make_shared<GmConfig>(**current);
-  next->challenges[normal->challenge_id] = *std::move(normal);
-  CacheConfig(tenant, std::move(next));
-  return absl::OkStatus();
+  return UpdateConfig(tenant, [&](GmConfig* next, storage::WriteBatch* batch) {
+    if (next->FindChallenge(normal->challenge_id) == nullptr &&
+        next->challenges.size() >= kMaxGmChallenges) {
+      return Refused("challenge", absl::StrCat("the tenant has ", kMaxGmChallenges,
+                                               " challenges, the limit; delete one first"));
+    }
+    batch->Put(Table::kMeta, keys::GmChallengeKey(tenant, normal->challenge_id),
+               EncodeChallenge(*normal));
+    next->challenges[normal->challenge_id] = *normal;
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<GmChallenge>> GameMechanics::GetChallengeConfig(
@@ -364,21 +338,14 @@ absl::Status GameMechanics::DeleteChallenge(const std::string& tenant,
     return BadValue("challenge_id",
                     absl::StrCat(Quote(challenge_id), " always exists and cannot be deleted"));
   }
-  absl::MutexLock write_lock(&config_mu_);
-  absl::StatusOr<std::shared_ptr<const GmConfig>> current = ConfigForWrite(tenant);
-  if (!current.ok()) return current.status();
-  if ((*current)->FindChallenge(challenge_id) == nullptr) {
-    return NotFound("challenge_id",
-                    absl::StrCat(Quote(challenge_id), " is not a configured challenge"));
-  }
-  storage::WriteBatch batch(keys::TenantPartition(tenant));
-  batch.Delete(Table::kMeta, keys::GmChallengeKey(tenant, challenge_id));
-  s = store_->Write(batch);
-  if (!s.ok()) return s;
-  auto next = std::make_shared<GmConfig>(**current);
-  next->challenges.erase(challenge_id);
-  CacheConfig(tenant, std::move(next));
-  return absl::OkStatus();
+  return UpdateConfig(tenant, [&](GmConfig* next, storage::WriteBatch* batch) {
+    if (next->challenges.erase(challenge_id) == 0) {
+      return NotFound("challenge_id",
+                      absl::StrCat(Quote(challenge_id), " is not a configured challenge"));
+    }
+    batch->Delete(Table::kMeta, keys::GmChallengeKey(tenant, challenge_id));
+    return absl::OkStatus();
+  });
 }
 
 // --- Reads shared by the user methods --------------------------------------------------------

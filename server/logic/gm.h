@@ -4,6 +4,7 @@
 #define COUNTD_SERVER_LOGIC_GM_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "server/logic/config_cache.h"
 #include "server/logic/gm_config.h"
 #include "server/logic/gm_rankings.h"
 #include "server/logic/request_log.h"
@@ -105,11 +107,18 @@ struct GmTopUser {
 
 struct GameMechanicsOptions {
   GmWeekRankingsOptions week_rankings;
+  // When processes share the store: how stale a cached configuration may be
+  // (ConfigCacheOptions).
+  absl::Duration config_cache_ttl = kDefaultConfigCacheTtl;
 };
 
 // The GameMechanics service logic. Thread-safe. Writes of one user are serialized (a striped
 // lock held from reading the balance until the write is durable); writes of different users
-// run in parallel; configuration changes are serialized per process.
+// run in parallel; configuration changes are serialized per process and conditional on the
+// configuration's version record, so changes from processes sharing a store never lose one
+// another. Each process caches configurations: when the store is shared, a change made through
+// one process is seen by the others at most `config_cache_ttl` after it returned (at once by the
+// process that made it); the changes themselves always start from the stored configuration.
 class GameMechanics {
  public:
   // `store`, `clock` and `requests` must outlive this object.
@@ -189,11 +198,11 @@ class GameMechanics {
   struct Standing;
 
   absl::StatusOr<std::shared_ptr<const GmConfig>> GetConfig(const std::string& tenant);
-  absl::StatusOr<std::shared_ptr<const GmConfig>> ConfigForWrite(const std::string& tenant)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_);
   absl::StatusOr<std::shared_ptr<const GmConfig>> LoadConfig(const std::string& tenant);
-  void CacheConfig(const std::string& tenant, std::shared_ptr<const GmConfig> config)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_);
+  // Lets `change` edit a copy of the tenant's current configuration and fill a batch; writes it
+  // (with the version bump) and publishes the copy when the batch is not empty.
+  using ConfigChange = std::function<absl::Status(GmConfig* next, storage::WriteBatch* batch)>;
+  absl::Status UpdateConfig(const std::string& tenant, const ConfigChange& change);
 
   // Reads the user's balance and is_new_level in each challenge (absent = zero).
   absl::StatusOr<std::vector<Standing>> ReadStandings(
@@ -222,11 +231,7 @@ class GameMechanics {
   // request-id stripe.
   StripedMutex<> user_locks_;
 
-  // Serializes configuration changes and cache fills, so the cache never holds stale config.
-  absl::Mutex config_mu_;
-  absl::Mutex cache_mu_ ABSL_ACQUIRED_AFTER(config_mu_);
-  absl::flat_hash_map<std::string, std::shared_ptr<const GmConfig>> cache_
-      ABSL_GUARDED_BY(cache_mu_);
+  ConfigCache<GmConfig> configs_;
 };
 
 }  // namespace countd::logic

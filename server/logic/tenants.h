@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/logic/config_cache.h"
 #include "storage/clock.h"
 #include "storage/store.h"
 
@@ -68,7 +69,15 @@ struct Principal {
 inline constexpr int kMaxLiveSecrets = 2;
 
 // Thread-safe. Holds every tenant in memory (decrypted secrets included, never exposed); writes
-// go to storage first (table kMeta), then to memory.
+// go to storage first (table kMeta), then to memory. Each change is conditional on the
+// registry's version record (and bumps it in the same atomic write), so changes made through
+// several processes sharing a store never lose one another. A process sharing its store
+// re-reads that version record before trusting a copy older than `config_cache_ttl` (and then
+// reloads the records if it moved): a change made through one process is seen by the checks of
+// the others at most `config_cache_ttl` after it returned, at once by the process that made it.
+// On a store one process owns (RocksDB) memory is never re-checked: every change goes through it.
+// Rate limits are token buckets kept in memory on RocksDB, and in the store (one record per
+// tenant, exact across processes) when processes share it.
 class TenantRegistry {
  public:
   struct Options {
@@ -83,6 +92,9 @@ class TenantRegistry {
     int* rekeyed = nullptr;
     // Unexpired nonces of signed requests held per tenant (UseNonce); >= 1.
     size_t max_nonces_per_tenant = 100'000;
+    // When processes share the store: how stale the in-memory registry may be
+    // (ConfigCacheOptions).
+    absl::Duration config_cache_ttl = kDefaultConfigCacheTtl;
     // Tests only: returns the raw bytes of each new secret (asked for 32) instead of the CSPRNG,
     // so a test can check signatures against vectors computed elsewhere. Empty = RAND_bytes.
     std::function<std::string(size_t)> secret_bytes_for_test;
@@ -97,8 +109,12 @@ class TenantRegistry {
   virtual ~TenantRegistry() = default;
 
   // --- administration (countd.v1.Admin) ---
+  // Changes start from the stored registry (exact as of the call); GetTenant and ListTenants
+  // read the in-memory copy, as the request path does.
   // Errors (all): INVALID_ARGUMENT naming the field (tenant syntax, origin syntax, negative or
-  // non-finite rate, negative burst); NOT_FOUND naming "tenant" / "secret_id"; UNAVAILABLE.
+  // non-finite rate, negative burst); NOT_FOUND naming "tenant" / "secret_id"; UNAVAILABLE;
+  // ABORTED when other processes changed the registry kMaxWriteAttempts times during one change;
+  // DATA_LOSS for a tenant whose record holds a secret this process's keys do not open.
   virtual absl::StatusOr<std::pair<TenantInfo, NewSecret>> CreateTenant(
       absl::string_view tenant, const TenantSettings& settings,
       SecretRole role) = 0;  // +ALREADY_EXISTS
@@ -112,7 +128,12 @@ class TenantRegistry {
   virtual absl::StatusOr<TenantInfo> RevokeSecret(absl::string_view tenant,
                                                   absl::string_view secret_id) = 0;
 
-  // --- request path (no storage access; memory only) ---
+  // --- request path ---
+  // In memory, except that a process sharing its store re-reads the registry's version record
+  // at most once per config_cache_ttl (and the records when it moved), and that a limited tenant's
+  // Admit reads and writes its bucket record there. Errors (besides those named below):
+  // UNAVAILABLE / DEADLINE_EXCEEDED when that storage access fails; DATA_LOSS for a tenant
+  // whose record holds a secret added through a process with another secrets key.
   // `presented` against the tenant's live secrets (only the one with id `secret_id` when that is
   // non-empty), in constant time. Errors: AuthFailure kUnknownTenant (field "tenant" here,
   // as in every method below; edges re-label it as their parameter, e.g. "apiKey"), kBadSecret
@@ -132,7 +153,14 @@ class TenantRegistry {
   // OK when `origin` (the request's Origin header; empty when absent) may call the browser
   // routes of `tenant`. Errors: kUnknownTenant; kOrigin (field "Origin").
   virtual absl::Status CheckOrigin(absl::string_view tenant, absl::string_view origin) = 0;
-  // Takes one request from the tenant's token bucket. Errors: kUnknownTenant; kRateLimited.
+  // Takes one request from the tenant's token bucket (rate_limit_per_second refills, up to the
+  // burst). A tenant without a limit costs nothing. With a store one process owns the bucket is
+  // in memory; with a shared store it is one record in the tenant's partition, read and written
+  // conditionally, so N processes together admit exactly what one would. Requests of one tenant
+  // that arrive while this process writes its bucket take their tokens together in the next
+  // write. Errors: kUnknownTenant; kRateLimited; UNAVAILABLE / DEADLINE_EXCEEDED (shared store;
+  // the request is refused); ABORTED when other processes wrote the bucket kMaxWriteAttempts
+  // times in a row.
   virtual absl::Status Admit(absl::string_view tenant) = 0;
   // Records the nonce of a verified signed request of `tenant` whose signature stays valid until
   // `expires`; durable, so a restart still refuses its replay (NonceCache with the store).

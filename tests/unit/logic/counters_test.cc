@@ -18,6 +18,7 @@
 #include "server/logic/decimal.h"
 #include "server/logic/request_log.h"
 #include "server/logic/status_util.h"
+#include "storage/keys.h"
 #include "storage/rocksdb_store.h"
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
@@ -218,7 +219,14 @@ TEST_F(CountersTest, ReRegisteringIsANoOpSuccess) {
   ASSERT_TRUE(Register({{"c", "/a"}, {"c", "/a"}}).ok());
   ASSERT_TRUE(Register({{"c", "/a"}}).ok());
   EXPECT_THAT(Registered(), ElementsAre("c /a"));
-  EXPECT_EQ(RawEntries(Table::kMeta), 1);
+  // The pair and the registry's version record, which counts one change: the second call wrote
+  // nothing.
+  EXPECT_EQ(RawEntries(Table::kMeta), 2);
+  absl::StatusOr<std::string> version =
+      store_->Get(storage::keys::TenantPartition("site"), Table::kMeta,
+                  storage::keys::ConfigVersionKey("reg", "site"));
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(storage::keys::GetBigEndian64(*version), 1);
 }
 
 TEST_F(CountersTest, EachLevelIsRegisteredOnItsOwn) {

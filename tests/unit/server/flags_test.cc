@@ -163,6 +163,26 @@ TEST_F(FlagsTest, RedisFlagsAreChecked) {
   ExpectRefused("redis_password_file", "/nonexistent/countd-redis-password");
 }
 
+TEST_F(FlagsTest, ConfigCacheTtlDefaultsToOneSecondWithinZeroToOneHour) {
+  absl::StatusOr<ServerConfig> c = ConfigWith({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config_cache_ttl, absl::Seconds(1));
+  {
+    absl::FlagSaver restore;
+    c = ConfigWith({{"config_cache_ttl", "0s"}});
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->config_cache_ttl, absl::ZeroDuration());
+  }
+  {
+    absl::FlagSaver restore;
+    c = ConfigWith({{"config_cache_ttl", "1h"}});
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->config_cache_ttl, absl::Hours(1));
+  }
+  ExpectRefused("config_cache_ttl", "-1s");
+  ExpectRefused("config_cache_ttl", "61m");
+}
+
 TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
   const std::string flags = EffectiveFlags();
   for (const char* name :
@@ -171,7 +191,7 @@ TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
         "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
         "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
         "http_max_url_bytes=8192", "store=rocksdb", "redis_nodes=", "redis_password_file=<unset>",
-        "redis_wait_replicas=0"}) {
+        "redis_wait_replicas=0", "config_cache_ttl=1s"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }

@@ -171,5 +171,25 @@ TEST(KeyCodecTest, TenantRecordsShareOnePrefixAndNoOtherKindOfMetaKey) {
   EXPECT_FALSE(absl::StartsWith(GmConfigPrefix("tenant"), TenantRegistryPrefix()));
 }
 
+TEST(KeyCodecTest, VersionRecordsAreOutsideTheRecordsTheyVersion) {
+  EXPECT_THAT(Split(ConfigVersionKey("reg", "t")), ElementsAre("cver", "reg", "t"));
+  EXPECT_THAT(Split(TenantRegistryVersionKey()), ElementsAre("cver", "tenant"));
+  EXPECT_NE(ConfigVersionKey("reg", "t"), ConfigVersionKey("gmcfg", "t"));
+  EXPECT_NE(ConfigVersionKey("reg", "tenant"), TenantRegistryVersionKey());
+  for (const std::string& key : {ConfigVersionKey("reg", "tenant"),
+                                 ConfigVersionKey("gmcfg", "tenant"), TenantRegistryVersionKey()}) {
+    // No scan of a configuration (registry, GameMechanics, tenants) visits a version record.
+    EXPECT_FALSE(absl::StartsWith(key, RegistryPrefix("cver"))) << key;
+    EXPECT_FALSE(absl::StartsWith(key, GmConfigPrefix("cver"))) << key;
+    EXPECT_FALSE(absl::StartsWith(key, TenantRegistryPrefix())) << key;
+  }
+}
+
+TEST(KeyCodecTest, RateLimitRecordsHaveTheirOwnScope) {
+  EXPECT_THAT(Split(RateLimitKey("t")), ElementsAre("rate", "t"));
+  EXPECT_FALSE(absl::StartsWith(RateLimitKey("t"), RequestScopePrefix("nonce")));
+  EXPECT_NE(RateLimitKey("t1"), RateLimitKey("t"));
+}
+
 }  // namespace
 }  // namespace countd::storage::keys
