@@ -107,6 +107,7 @@ absl::StatusOr<ConfigVersionCache::Value> ConfigVersionCache::Get(const std::str
                                                                   const Loader& load) {
   const absl::Time start = options_.clock->Now();
   absl::optional<Entry> cached = Cached(name);
+  absl::optional<uint64_t> observed;  // the version read, when it moved
   if (cached.has_value()) {
     if (!revalidate_ || start - cached->checked < options_.ttl) return cached->value;
     // Due: one point read of the version record, outside every lock.
@@ -120,11 +121,17 @@ absl::StatusOr<ConfigVersionCache::Value> ConfigVersionCache::Get(const std::str
       }
       return cached->value;
     }
+    observed = *version;
   }
   absl::MutexLock change(&change_mu_);
-  // Another caller may have loaded the unit (or changed it) while this one waited.
+  // Another caller may have loaded the unit (or changed it) while this one waited: its value
+  // serves if it has the version read above, or (on a miss) is as fresh as the bound asks.
   absl::optional<Entry> now = Cached(name);
-  if (now.has_value() && (!revalidate_ || now->checked >= start)) return now->value;
+  if (now.has_value() &&
+      (!revalidate_ || (observed.has_value() ? now->version == *observed
+                                             : start - now->checked < options_.ttl))) {
+    return now->value;
+  }
   absl::StatusOr<Entry> loaded =
       LoadLocked(name, unit, load, now.has_value() ? now->value : nullptr);
   if (!loaded.ok()) return loaded.status();

@@ -24,10 +24,14 @@ namespace countd::test {
 // adds combine with storage::AddCells, as RocksDB's merge operator does. Differences from
 // RocksDbStore, by design: nothing ever expires (retention is not modelled, so use it where data
 // is younger than every retention), nothing is durable, and Checkpoint is UNIMPLEMENTED.
-// Thread-safe.
+// kind() is what the constructor says: kRocksDb (the default) for a store one process owns,
+// kRedisCluster for a store several logic instances share, each standing for one of several
+// countd processes on one cluster. Thread-safe.
 class InMemoryStore : public storage::Store {
  public:
-  storage::StoreKind kind() const override { return storage::StoreKind::kRocksDb; }
+  explicit InMemoryStore(storage::StoreKind kind = storage::StoreKind::kRocksDb) : kind_(kind) {}
+
+  storage::StoreKind kind() const override { return kind_; }
 
   absl::StatusOr<std::string> Get(const storage::Partition&, storage::Table table,
                                   absl::string_view key) override {
@@ -183,6 +187,7 @@ class InMemoryStore : public storage::Store {
     return tables_[static_cast<size_t>(t)];
   }
 
+  const storage::StoreKind kind_;
   mutable absl::Mutex mu_;
   std::array<Map, storage::kNumTables> tables_ ABSL_GUARDED_BY(mu_);
   int64_t writes_ ABSL_GUARDED_BY(mu_) = 0;

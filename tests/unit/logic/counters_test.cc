@@ -2,6 +2,7 @@
 // fresh temporary directory, with a fake clock shared by the store's expiry and the logic.
 #include "server/logic/counters.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/in_memory_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -801,6 +803,104 @@ TEST_F(CountersTest, ReadFailureIsUnavailableNotAnEmptyAnswer) {
   EXPECT_EQ(Get(Uid("u"), {Query("c", "/", "last7Days")}).status().code(),
             absl::StatusCode::kUnavailable);
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c / total 1 0"));
+}
+
+// --- Several processes on one shared store ---------------------------------------------------
+
+// Two Counters over one in-memory store that says it is shared: two countd processes on one
+// Redis Cluster.
+class CountersSharedStoreTest : public ::testing::Test {
+ protected:
+  struct Process {
+    Process(storage::Store* store, const storage::Clock* clock)
+        : requests(store, clock), counters(store, clock, &requests, CountersOptions{}) {}
+    RequestLog requests;
+    Counters counters;
+  };
+
+  CountersSharedStoreTest()
+      : clock_(Utc(2024, 6, 15, 12, 0, 0)),
+        store_(storage::StoreKind::kRedisCluster),
+        a_(&store_, &clock_),
+        b_(&store_, &clock_) {}
+
+  static absl::Status Increment(Process& p, const std::string& cls, const std::string& path) {
+    IncrementCountersArgs args;
+    args.tenant = "site";
+    args.user = Uid("u");
+    args.counters = {Inc(cls, path)};
+    return p.counters.IncrementCounters(args);
+  }
+
+  static std::vector<std::string> Registered(Process& p) {
+    absl::StatusOr<std::vector<CounterPath>> got = p.counters.GetRegisteredCounters("site");
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? Pairs(*got) : std::vector<std::string>{"<error>"};
+  }
+
+  test::FakeClock clock_;
+  test::InMemoryStore store_;
+  Process a_;
+  Process b_;
+};
+
+TEST_F(CountersSharedStoreTest, ARegistrationIsSeenByTheOtherProcessWithinTheTtl) {
+  ExpectError(Increment(b_, "c", "/a"), absl::StatusCode::kFailedPrecondition,
+              "counters[0].path");  // b caches the empty registry
+  ASSERT_TRUE(a_.counters.RegisterCounters("site", {{"c", "/a"}}).ok());
+  EXPECT_TRUE(Increment(a_, "c", "/a").ok());  // read-your-writes
+  ExpectError(Increment(b_, "c", "/a"), absl::StatusCode::kFailedPrecondition,
+              "counters[0].path");  // within the bound
+  clock_.Advance(kDefaultConfigCacheTtl);
+  EXPECT_TRUE(Increment(b_, "c", "/a").ok());
+  EXPECT_THAT(Registered(b_), ElementsAre("c /a"));
+
+  // Unregistering and settings travel the same way.
+  EXPECT_TRUE(Increment(a_, "c", "/a").ok());  // a checks its copy now
+  ASSERT_TRUE(b_.counters.UnregisterCounters("site", {{"c", "/a"}}).ok());
+  ASSERT_TRUE(b_.counters.SetCounterSettings("site", CounterSettings{4}).ok());
+  EXPECT_TRUE(Increment(a_, "c", "/a").ok());
+  clock_.Advance(kDefaultConfigCacheTtl);
+  ExpectError(Increment(a_, "c", "/a"), absl::StatusCode::kFailedPrecondition,
+              "counters[0].path");
+  EXPECT_EQ(a_.counters.GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
+            4);
+}
+
+TEST_F(CountersSharedStoreTest, ChangesStartFromTheStoredRegistry) {
+  ASSERT_TRUE(a_.counters.RegisterCounters("site", {{"c", "/a"}}).ok());
+  EXPECT_THAT(Registered(b_), ElementsAre("c /a"));  // b caches {c /a}
+  ASSERT_TRUE(a_.counters.SetCounterSettings("site", CounterSettings{1}).ok());
+  // b's copy still says depth 2, but the change reads the stored registry: /x/y is too deep.
+  ExpectError(b_.counters.RegisterCounters("site", {{"c", "/x/y"}}),
+              absl::StatusCode::kInvalidArgument, "counters[0].path");
+  ASSERT_TRUE(a_.counters.UnregisterCounters("site", {{"c", "/a"}}).ok());
+  ASSERT_TRUE(b_.counters.RegisterCounters("site", {{"c", "/b"}}).ok());
+  // b's own write is seen at once, and carries a's unregistration.
+  EXPECT_THAT(Registered(b_), ElementsAre("c /b"));
+}
+
+TEST_F(CountersSharedStoreTest, ConcurrentRegistrationsFromTwoProcessesAreAllKept) {
+  constexpr int kPerThread = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t) {
+    Process* p = t % 2 == 0 ? &a_ : &b_;
+    threads.emplace_back([p, t, &failed] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::Status s =
+            p->counters.RegisterCounters("site", {{"c", absl::StrCat("/t", t, "_", i)}});
+        if (!s.ok()) ++failed;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  clock_.Advance(kDefaultConfigCacheTtl);
+  EXPECT_THAT(Registered(a_), SizeIs(4 * kPerThread));
+  EXPECT_THAT(Registered(b_), SizeIs(4 * kPerThread));
+  Process c(&store_, &clock_);
+  EXPECT_THAT(Registered(c), SizeIs(4 * kPerThread));
 }
 
 }  // namespace
