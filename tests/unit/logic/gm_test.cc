@@ -2,6 +2,7 @@
 // temporary directory, with a fake clock shared by the store's expiry and the logic.
 #include "server/logic/gm.h"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <set>
@@ -24,6 +25,7 @@
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/in_memory_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -1097,6 +1099,109 @@ TEST_F(GmTest, TenantsAndUsersWithSharedPrefixesAreIsolated) {
   EXPECT_THAT(LogRows("u"), ElementsAre("_default one 1 grant"));
   EXPECT_THAT(TopRows(GmPeriod::kAll, 5), ElementsAre(TopRow("u", 1, 1), TopRow("u1", 2, 1)));
   EXPECT_THAT(TopRows(GmPeriod::kDays7, 5), ElementsAre(TopRow("u", 1, 1), TopRow("u1", 2, 1)));
+}
+
+// --- Several processes on one shared store ---------------------------------------------------
+
+// Two GameMechanics over one in-memory store that says it is shared: two countd processes on
+// one Redis Cluster.
+class GmSharedStoreTest : public ::testing::Test {
+ protected:
+  struct Process {
+    Process(storage::Store* store, const storage::Clock* clock, GameMechanicsOptions options)
+        : requests(store, clock), gm(store, clock, &requests, options) {}
+    RequestLog requests;
+    GameMechanics gm;
+  };
+
+  GmSharedStoreTest()
+      : clock_(Utc(2024, 6, 15, 12, 0, 0)), store_(storage::StoreKind::kRedisCluster) {
+    GameMechanicsOptions options;
+    options.config_cache_ttl = absl::Seconds(5);
+    a_ = std::make_unique<Process>(&store_, &clock_, options);
+    b_ = std::make_unique<Process>(&store_, &clock_, options);
+  }
+
+  static GmAction Action(const std::string& id, int64_t points) {
+    GmAction a;
+    a.action_id = id;
+    a.title = "title of " + id;
+    a.points = points;
+    return a;
+  }
+
+  static absl::StatusOr<std::vector<GmAchievement>> Notify(Process& p, const std::string& action) {
+    NotifyActionArgs args;
+    args.tenant = "site";
+    args.uid = "u";
+    args.action_id = action;
+    return p.gm.NotifyAction(args);
+  }
+
+  static std::vector<std::string> ActionIds(Process& p) {
+    absl::StatusOr<std::vector<GmAction>> got = p.gm.GetActionConfig("site", "", "");
+    EXPECT_TRUE(got.ok()) << got.status();
+    std::vector<std::string> out;
+    if (got.ok()) {
+      for (const GmAction& a : *got) out.push_back(a.action_id);
+    }
+    return out;
+  }
+
+  test::FakeClock clock_;
+  test::InMemoryStore store_;
+  std::unique_ptr<Process> a_;
+  std::unique_ptr<Process> b_;
+};
+
+TEST_F(GmSharedStoreTest, AnActionIsSeenByTheOtherProcessWithinTheConfiguredTtl) {
+  ExpectError(Notify(*b_, "one").status(), absl::StatusCode::kInvalidArgument, "action_id");
+  ASSERT_TRUE(a_->gm.SetActionConfig("site", Action("one", 3)).ok());
+  ASSERT_TRUE(Notify(*a_, "one").ok());  // read-your-writes
+  clock_.Advance(absl::Milliseconds(4999));
+  ExpectError(Notify(*b_, "one").status(), absl::StatusCode::kInvalidArgument, "action_id");
+  clock_.Advance(absl::Milliseconds(1));  // the bound: 5 s
+  absl::StatusOr<std::vector<GmAchievement>> got = Notify(*b_, "one");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].points_total, 6);
+
+  // A deletion through b stops a's grants within the bound too.
+  ASSERT_TRUE(Notify(*a_, "one").ok());  // a checks its copy now
+  ASSERT_TRUE(b_->gm.DeleteAction("site", "one").ok());
+  EXPECT_TRUE(Notify(*a_, "one").ok());
+  clock_.Advance(absl::Seconds(5));
+  ExpectError(Notify(*a_, "one").status(), absl::StatusCode::kInvalidArgument, "action_id");
+}
+
+TEST_F(GmSharedStoreTest, ChangesStartFromTheStoredConfiguration) {
+  ASSERT_TRUE(a_->gm.SetActionConfig("site", Action("one", 1)).ok());
+  EXPECT_THAT(ActionIds(*b_), ElementsAre("one"));
+  ASSERT_TRUE(a_->gm.DeleteAction("site", "one").ok());
+  // b's copy still has "one", but the deletion reads the stored configuration.
+  ExpectError(b_->gm.DeleteAction("site", "one"), absl::StatusCode::kNotFound, "action_id");
+  ASSERT_TRUE(a_->gm.SetChallengeConfig("site", GmChallenge{"c1"}).ok());
+  ExpectError(b_->gm.DeleteChallenge("site", "c2"), absl::StatusCode::kNotFound, "challenge_id");
+  ASSERT_TRUE(b_->gm.DeleteChallenge("site", "c1").ok());
+}
+
+TEST_F(GmSharedStoreTest, ConcurrentChangesFromTwoProcessesAreAllKept) {
+  constexpr int kPerThread = 30;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 4; ++t) {
+    Process* p = t % 2 == 0 ? a_.get() : b_.get();
+    threads.emplace_back([p, t, &failed] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!p->gm.SetActionConfig("site", Action(absl::StrCat("t", t, "_", i), 1)).ok()) ++failed;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_EQ(ActionIds(*a_).size(), 4u * kPerThread);
+  EXPECT_EQ(ActionIds(*b_).size(), 4u * kPerThread);
 }
 
 }  // namespace
