@@ -27,6 +27,7 @@
 #include "storage/store.h"
 #include "tests/testing/failing_store.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/in_memory_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::logic {
@@ -848,6 +849,242 @@ TEST_F(TenantRegistryTest, RotationReSealsEverySecretWithTheNewKey) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("nor with the previous one"));
   r = open(*new_key, "short", &rekeyed);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --- Several processes on one shared store ---------------------------------------------------
+
+// Registries over one in-memory store that says it is shared: countd processes on one Redis
+// Cluster. The store's calls can be counted and failed (FailingStore).
+class TenantRegistrySharedStoreTest : public ::testing::Test {
+ protected:
+  TenantRegistrySharedStoreTest()
+      : clock_(absl::FromUnixSeconds(1'700'000'000)),
+        store_(storage::StoreKind::kRedisCluster),
+        failing_(&store_) {}
+
+  void SetUp() override {
+    absl::StatusOr<std::string> key = RandomBytes(kSecretsKeyBytes);
+    ASSERT_TRUE(key.ok()) << key.status();
+    key_ = *key;
+    absl::StatusOr<std::unique_ptr<TenantRegistry>> a = Open(key_);
+    ASSERT_TRUE(a.ok()) << a.status();
+    a_ = *std::move(a);
+    absl::StatusOr<std::unique_ptr<TenantRegistry>> b = Open(key_);
+    ASSERT_TRUE(b.ok()) << b.status();
+    b_ = *std::move(b);
+  }
+
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> Open(const std::string& key,
+                                                       const std::string& previous = "") {
+    TenantRegistry::Options options;
+    options.clock = &clock_;
+    options.secrets_key = key;
+    options.previous_secrets_key = previous;
+    return TenantRegistry::Open(&failing_, options);
+  }
+
+  static NewSecret Create(TenantRegistry& r, const std::string& tenant,
+                          const TenantSettings& settings = {}) {
+    absl::StatusOr<std::pair<TenantInfo, NewSecret>> created =
+        r.CreateTenant(tenant, settings, SecretRole::kReadWrite);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? created->second : NewSecret{};
+  }
+
+  // How many of `calls` Admit calls, alternating between the registries, pass.
+  int AdmittedAlternating(const std::string& tenant, int calls) {
+    int admitted = 0;
+    for (int i = 0; i < calls; ++i) {
+      absl::Status s = (i % 2 == 0 ? a_ : b_)->Admit(tenant);
+      if (s.ok()) {
+        ++admitted;
+      } else {
+        EXPECT_EQ(ReasonOf(s), reason::kRateLimited) << s;
+      }
+    }
+    return admitted;
+  }
+
+  test::FakeClock clock_;
+  test::InMemoryStore store_;
+  test::FailingStore failing_;
+  std::string key_;
+  std::unique_ptr<TenantRegistry> a_;
+  std::unique_ptr<TenantRegistry> b_;
+};
+
+TEST_F(TenantRegistrySharedStoreTest, ATenantCreatedThroughOneProcessIsKnownToTheOtherWithinTheTtl) {
+  const NewSecret s1 = Create(*a_, "site1");
+  EXPECT_TRUE(a_->CheckSecret("site1", "", s1.secret).ok());  // read-your-writes
+  ExpectAuthFailure(b_->CheckSecret("site1", "", s1.secret).status(),
+                    absl::StatusCode::kUnauthenticated, reason::kUnknownTenant, "tenant");
+  clock_.Advance(absl::Milliseconds(999));
+  EXPECT_FALSE(b_->CheckSecret("site1", "", s1.secret).ok());
+  clock_.Advance(absl::Milliseconds(1));
+  absl::StatusOr<Principal> p = b_->CheckSecret("site1", "", s1.secret);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->secret_id, "s1");
+  EXPECT_EQ(b_->GetTenant("site1").value_or(TenantInfo{}).tenant, "site1");
+}
+
+TEST_F(TenantRegistrySharedStoreTest, RevocationsAndSettingsReachTheOtherProcessWithinTheTtl) {
+  const NewSecret s1 = Create(*a_, "site1");
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(b_->CheckSecret("site1", "", s1.secret).ok());  // b checked its copy now
+  ASSERT_TRUE(a_->RevokeSecret("site1", "s1").ok());
+  ASSERT_TRUE(a_->UpdateTenant("site1", Origins({"https://www.example.com"})).ok());
+  EXPECT_EQ(ReasonOf(a_->CheckSecret("site1", "", s1.secret).status()), reason::kBadSecret);
+  EXPECT_TRUE(b_->CheckSecret("site1", "", s1.secret).ok());  // within the bound
+  EXPECT_TRUE(b_->CheckOrigin("site1", "https://other.example").ok());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(ReasonOf(b_->CheckSecret("site1", "", s1.secret).status()), reason::kBadSecret);
+  ExpectAuthFailure(b_->CheckOrigin("site1", "https://other.example"),
+                    absl::StatusCode::kPermissionDenied, reason::kOrigin, "Origin");
+  // And a deletion.
+  ASSERT_TRUE(b_->DeleteTenant("site1").ok());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(ReasonOf(a_->Settings("site1").status()), reason::kUnknownTenant);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, ChangesThroughTwoProcessesNeverLoseOneAnother) {
+  Create(*a_, "site1");
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(b_->GetTenant("site1").ok());  // b's copy: no origins, one secret
+  ASSERT_TRUE(a_->UpdateTenant("site1", Origins({"https://www.example.com"})).ok());
+  // b's change starts from the stored record: a's settings stay.
+  absl::StatusOr<NewSecret> s2 = b_->AddSecret("site1", SecretRole::kReadOnly);
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_EQ(s2->info.id, "s2");
+  absl::StatusOr<TenantInfo> info = b_->GetTenant("site1");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_THAT(info->settings.allowed_origins, ElementsAre("https://www.example.com"));
+  EXPECT_EQ(info->secrets.size(), 2u);
+  // A name registered through a is refused by b, though b's copy does not have it yet.
+  Create(*a_, "site2");
+  EXPECT_EQ(b_->CreateTenant("site2", {}, SecretRole::kReadWrite).status().code(),
+            absl::StatusCode::kAlreadyExists);
+
+  // Concurrent creations from both processes: all kept.
+  constexpr int kPerThread = 15;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    TenantRegistry* r = t % 2 == 0 ? a_.get() : b_.get();
+    threads.emplace_back([r, t, &failed] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!r->CreateTenant(absl::StrCat("t", t, "-", i), {}, SecretRole::kReadWrite).ok()) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(a_->ListTenants().value_or(std::vector<TenantInfo>{}).size(), 2u + 4 * kPerThread);
+  EXPECT_EQ(b_->ListTenants().value_or(std::vector<TenantInfo>{}).size(), 2u + 4 * kPerThread);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, TheRateLimitAdmitsExactlyTheBudgetAcrossProcesses) {
+  Create(*a_, "site1", Rate(2, 10));
+  clock_.Advance(absl::Seconds(1));  // b knows the tenant
+  EXPECT_EQ(AdmittedAlternating("site1", 30), 10);
+  clock_.Advance(absl::Milliseconds(500));  // 0.5 s at 2/s: one token, for either process
+  EXPECT_EQ(AdmittedAlternating("site1", 5), 1);
+  clock_.Advance(absl::Seconds(60));  // refills up to the burst only
+  EXPECT_EQ(AdmittedAlternating("site1", 30), 10);
+  // A clock that steps back refills nothing.
+  clock_.Advance(absl::Seconds(-10));
+  EXPECT_EQ(AdmittedAlternating("site1", 4), 0);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, ConcurrentRequestsOnTwoProcessesTakeExactlyTheBurst) {
+  // A rate so low that nothing refills: every admission takes one of the 37 tokens.
+  Create(*a_, "site1", Rate(1e-6, 37));
+  clock_.Advance(absl::Seconds(1));
+  std::atomic<int> admitted{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    TenantRegistry* r = t % 2 == 0 ? a_.get() : b_.get();
+    threads.emplace_back([r, &admitted, &other] {
+      for (int i = 0; i < 40; ++i) {
+        absl::Status s = r->Admit("site1");
+        if (s.ok()) {
+          ++admitted;
+        } else if (ReasonOf(s) != reason::kRateLimited) {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 37);
+  EXPECT_EQ(other.load(), 0);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, ATenantWithoutALimitCostsNoStorageAccess) {
+  Create(*a_, "free");
+  ASSERT_TRUE(a_->Admit("free").ok());
+  const int gets = failing_.forwarded(test::FailingStore::Op::kGet);
+  const int writes = failing_.forwarded(test::FailingStore::Op::kWrite);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(a_->Admit("free").ok()) << i;
+  EXPECT_EQ(failing_.forwarded(test::FailingStore::Op::kGet), gets);
+  EXPECT_EQ(failing_.forwarded(test::FailingStore::Op::kWrite), writes);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, TheSharedBucketRecordExpiresWhenTheBucketIsFullAgain) {
+  Create(*a_, "site1", Rate(2, 4));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(a_->Admit("site1").ok()) << i;
+  absl::StatusOr<std::string> raw =
+      store_.Get(storage::keys::TenantPartition("site1"), storage::Table::kRequests,
+                 storage::keys::RateLimitKey("site1"));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  // 4 tokens at 2/s are back after 2 s; the record lives to the end of the second after that.
+  EXPECT_EQ(storage::keys::GetBigEndian64(*raw), absl::ToUnixSeconds(clock_.Now()) + 3);
+  // A storage failure refuses the request with it and takes nothing.
+  clock_.Advance(absl::Seconds(1));
+  failing_.FailNextWrite();
+  EXPECT_EQ(a_->Admit("site1").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(AdmittedAlternating("site1", 4), 2);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, ATenantCreatedAgainStartsWithAFullBucket) {
+  // Rates so low that nothing refills: only a new bucket can admit again.
+  Create(*a_, "site1", Rate(1e-6, 2));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(AdmittedAlternating("site1", 4), 2);
+  ASSERT_TRUE(a_->DeleteTenant("site1").ok());
+  clock_.Advance(absl::Seconds(1));
+  Create(*b_, "site1", Rate(1e-6, 3));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(AdmittedAlternating("site1", 6), 3);
+}
+
+TEST_F(TenantRegistrySharedStoreTest, KeyRotationWhileAnOldProcessStillRuns) {
+  const NewSecret s1 = Create(*a_, "site1");
+  const NewSecret u1 = Create(*a_, "other");
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(b_->CheckSecret("site1", "", s1.secret).ok());  // b knows the secrets
+  absl::StatusOr<std::string> new_key = RandomBytes(kSecretsKeyBytes);
+  ASSERT_TRUE(new_key.ok());
+  // A new process re-seals every record with the new key.
+  absl::StatusOr<std::unique_ptr<TenantRegistry>> c = Open(*new_key, key_);
+  ASSERT_TRUE(c.ok()) << c.status();
+  clock_.Advance(absl::Seconds(1));
+  // b (old key only) keeps the secrets it knew: ids never change their bytes.
+  EXPECT_TRUE(b_->CheckSecret("site1", "", s1.secret).ok());
+  // A secret added by the new process does not open in b: that tenant only fails, loudly.
+  absl::StatusOr<NewSecret> s2 = (*c)->AddSecret("site1", SecretRole::kReadWrite);
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  clock_.Advance(absl::Seconds(1));
+  absl::Status broken = b_->CheckSecret("site1", "", s1.secret).status();
+  EXPECT_EQ(broken.code(), absl::StatusCode::kDataLoss) << broken;
+  EXPECT_THAT(std::string(broken.message()), HasSubstr("does not decrypt"));
+  EXPECT_TRUE(b_->CheckSecret("other", "", u1.secret).ok());
+  EXPECT_TRUE((*c)->CheckSecret("site1", "s2", s2->secret).ok());
+  // A process started with the old key alone refuses to start.
+  EXPECT_EQ(Open(key_).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace
