@@ -391,8 +391,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
     return Bad("redis-wait-timeout", "must be at least 1ms and below --redis-command-timeout");
   }
   c.config_cache_ttl = absl::GetFlag(FLAGS_config_cache_ttl);
-  if (c.config_cache_ttl < absl::ZeroDuration() ||
-      c.config_cache_ttl > logic::kMaxConfigCacheTtl) {
+  if (c.config_cache_ttl < absl::ZeroDuration() || c.config_cache_ttl > logic::kMaxConfigCacheTtl) {
     return Bad("config-cache-ttl", "must be within 0s..1h");
   }
   c.grpc_addr = absl::GetFlag(FLAGS_grpc_addr);

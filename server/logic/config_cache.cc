@@ -23,9 +23,12 @@ std::string EncodeVersion(uint64_t version) {
 
 }  // namespace
 
-ConfigVersionCache::ConfigVersionCache(storage::Store* store, const ConfigCacheOptions& options)
+ConfigVersionCache::ConfigVersionCache(storage::Store* store, const ConfigCacheOptions& options,
+                                       Locate locate, Loader load)
     : store_(store),
       options_(options),
+      locate_(std::move(locate)),
+      load_(std::move(load)),
       // One process owns a RocksDB database: every change goes through this cache.
       revalidate_(store->kind() != storage::StoreKind::kRocksDb) {}
 
@@ -35,8 +38,7 @@ absl::StatusOr<uint64_t> ConfigVersionCache::ReadVersion(const ConfigUnit& unit)
   if (absl::IsNotFound(raw.status())) return 0;
   if (!raw.ok()) return raw.status();
   if (raw->size() != 8) {
-    return absl::DataLossError(
-        absl::StrCat("storage: unreadable version record of ", unit.what));
+    return absl::DataLossError(absl::StrCat("storage: unreadable version record of ", unit.what));
   }
   return static_cast<uint64_t>(storage::keys::GetBigEndian64(*raw));
 }
@@ -63,7 +65,6 @@ void ConfigVersionCache::Drop(const std::string& name) {
 
 absl::StatusOr<ConfigVersionCache::Entry> ConfigVersionCache::LoadLocked(const std::string& name,
                                                                          const ConfigUnit& unit,
-                                                                         const Loader& load,
                                                                          const Value& previous) {
   Entry entry;
   for (int attempt = 0; attempt < kMaxLoadAttempts; ++attempt) {
@@ -71,7 +72,7 @@ absl::StatusOr<ConfigVersionCache::Entry> ConfigVersionCache::LoadLocked(const s
     const absl::Time start = options_.clock->Now();
     absl::StatusOr<uint64_t> before = ReadVersion(unit);
     if (!before.ok()) return before.status();
-    absl::StatusOr<Value> value = load(previous);
+    absl::StatusOr<Value> value = load_(name, previous);
     if (!value.ok()) return value.status();
     entry = Entry{*std::move(value), *before, start};
     // RocksDB: no other writer, and this process's changes hold change_mu_.
@@ -88,24 +89,35 @@ absl::StatusOr<ConfigVersionCache::Entry> ConfigVersionCache::LoadLocked(const s
 }
 
 absl::StatusOr<ConfigVersionCache::Entry> ConfigVersionCache::FreshLocked(const std::string& name,
-                                                                          const ConfigUnit& unit,
-                                                                          const Loader& load) {
+                                                                          const ConfigUnit& unit) {
   absl::optional<Entry> cached = Cached(name);
-  if (!cached.has_value()) return LoadLocked(name, unit, load, nullptr);
+  if (!cached.has_value()) return LoadLocked(name, unit, nullptr);
   if (!revalidate_) return *std::move(cached);
   const absl::Time start = options_.clock->Now();
   absl::StatusOr<uint64_t> version = ReadVersion(unit);
   if (!version.ok()) return version.status();
-  if (*version != cached->version) return LoadLocked(name, unit, load, cached->value);
+  if (*version != cached->version) return LoadLocked(name, unit, cached->value);
   cached->checked = std::max(cached->checked, start);
   Put(name, *cached);
   return *std::move(cached);
 }
 
-absl::StatusOr<ConfigVersionCache::Value> ConfigVersionCache::Get(const std::string& name,
-                                                                  const ConfigUnit& unit,
-                                                                  const Loader& load) {
-  const absl::Time start = options_.clock->Now();
+absl::StatusOr<ConfigVersionCache::Value> ConfigVersionCache::Get(absl::string_view name) {
+  absl::optional<absl::Time> start;
+  if (revalidate_) start = options_.clock->Now();
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = entries_.find(name);
+    if (it != entries_.end() && (!revalidate_ || *start - it->second.checked < options_.ttl)) {
+      return it->second.value;
+    }
+  }
+  return GetSlow(std::string(name), start.value_or(absl::InfinitePast()));
+}
+
+absl::StatusOr<ConfigVersionCache::Value> ConfigVersionCache::GetSlow(const std::string& name,
+                                                                      absl::Time start) {
+  const ConfigUnit unit = locate_(name);
   absl::optional<Entry> cached = Cached(name);
   absl::optional<uint64_t> observed;  // the version read, when it moved
   if (cached.has_value()) {
@@ -128,21 +140,21 @@ absl::StatusOr<ConfigVersionCache::Value> ConfigVersionCache::Get(const std::str
   // serves if it has the version read above, or (on a miss) is as fresh as the bound asks.
   absl::optional<Entry> now = Cached(name);
   if (now.has_value() &&
-      (!revalidate_ || (observed.has_value() ? now->version == *observed
-                                             : start - now->checked < options_.ttl))) {
+      (!revalidate_ ||
+       (observed.has_value() ? now->version == *observed : start - now->checked < options_.ttl))) {
     return now->value;
   }
-  absl::StatusOr<Entry> loaded =
-      LoadLocked(name, unit, load, now.has_value() ? now->value : nullptr);
+  absl::StatusOr<Entry> loaded = LoadLocked(name, unit, now.has_value() ? now->value : nullptr);
   if (!loaded.ok()) return loaded.status();
   return loaded->value;
 }
 
-absl::Status ConfigVersionCache::Update(const std::string& name, const ConfigUnit& unit,
-                                        const Loader& load, const Change& change) {
+absl::Status ConfigVersionCache::Update(absl::string_view name_view, const Change& change) {
+  const std::string name(name_view);
+  const ConfigUnit unit = locate_(name);
   absl::MutexLock lock(&change_mu_);
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
-    absl::StatusOr<Entry> base = FreshLocked(name, unit, load);
+    absl::StatusOr<Entry> base = FreshLocked(name, unit);
     if (!base.ok()) return base.status();
     storage::WriteBatch batch(unit.partition);
     absl::StatusOr<Value> next = change(base->value, &batch);

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
@@ -62,35 +63,40 @@ struct ConfigUnit {
 class ConfigVersionCache {
  public:
   using Value = std::shared_ptr<const void>;
-  // Reads the unit's records from the store. `previous` is the value held before (nullptr when
-  // none), for loaders that can reuse parts of it. Called under the change lock.
-  using Loader = std::function<absl::StatusOr<Value>(const Value& previous)>;
+  // Where the unit `name` and its version record live.
+  using Locate = std::function<ConfigUnit(const std::string& name)>;
+  // Reads the records of unit `name` from the store. `previous` is the value held before
+  // (nullptr when none), for loaders that can reuse parts of it. Called under the change lock.
+  using Loader =
+      std::function<absl::StatusOr<Value>(const std::string& name, const Value& previous)>;
   // Computes a change from `current`: fills `batch` (of the unit's partition) and returns the
   // value the unit has once the batch is written. A batch left empty writes nothing and keeps
   // the cached value (a no-op). May run more than once per Update (after ABORTED), each time
   // from a fresh `current` and an empty batch.
-  using Change = std::function<absl::StatusOr<Value>(const Value& current,
-                                                     storage::WriteBatch* batch)>;
+  using Change =
+      std::function<absl::StatusOr<Value>(const Value& current, storage::WriteBatch* batch)>;
 
-  // `store` must outlive the cache.
-  ConfigVersionCache(storage::Store* store, const ConfigCacheOptions& options);
+  // `store` must outlive the cache; `locate` and `load` are called for as long as it lives.
+  ConfigVersionCache(storage::Store* store, const ConfigCacheOptions& options, Locate locate,
+                     Loader load);
   ConfigVersionCache(const ConfigVersionCache&) = delete;
   ConfigVersionCache& operator=(const ConfigVersionCache&) = delete;
 
-  // The unit's value, validated at most `ttl` ago (loaded when not held).
-  // Errors: those of `load`; UNAVAILABLE / DEADLINE_EXCEEDED when the version read fails;
+  // The unit's value, validated at most `ttl` ago (loaded when not held). On the fast path (a
+  // unit held and fresh, or any held unit when nothing is re-validated) it takes a reader lock
+  // and copies a pointer: no storage access, no allocation.
+  // Errors: those of the loader; UNAVAILABLE / DEADLINE_EXCEEDED when the version read fails;
   // DATA_LOSS when the version record is not 8 bytes. A failed read caches nothing.
-  absl::StatusOr<Value> Get(const std::string& name, const ConfigUnit& unit, const Loader& load);
+  absl::StatusOr<Value> Get(absl::string_view name);
 
   // Applies `change` to the unit's current value (exact as of the call: the version record is
   // read first when the store is shared) and writes its batch with the version precondition and
   // bump; the new value is then what this process reads (read-your-writes). Retried from fresh
   // reads when another process changed the unit meanwhile.
-  // Errors: those of `change` (nothing written); those of Get; the write's (UNAVAILABLE,
-  // DEADLINE_EXCEEDED: the unit is then reloaded on next use, since the write may have landed);
-  // ABORTED after kMaxWriteAttempts conflicting attempts.
-  absl::Status Update(const std::string& name, const ConfigUnit& unit, const Loader& load,
-                      const Change& change);
+  // Errors: those of `change` (nothing written); those of Get; the write's (UNAVAILABLE;
+  // DEADLINE_EXCEEDED, after which the unit is reloaded on next use since the write may have
+  // landed); ABORTED after kMaxWriteAttempts conflicting attempts.
+  absl::Status Update(absl::string_view name, const Change& change);
 
   // Whether cached values are re-validated (the store is shared by several processes).
   bool revalidates() const { return revalidate_; }
@@ -103,20 +109,23 @@ class ConfigVersionCache {
     absl::Time checked;
   };
 
+  // Get past the fast path: check the version, or load. `start`: when Get began (revalidating).
+  absl::StatusOr<Value> GetSlow(const std::string& name, absl::Time start);
   absl::StatusOr<uint64_t> ReadVersion(const ConfigUnit& unit);
   // Loads the unit and caches it. Requires change_mu_.
   absl::StatusOr<Entry> LoadLocked(const std::string& name, const ConfigUnit& unit,
-                                   const Loader& load, const Value& previous)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(change_mu_);
+                                   const Value& previous) ABSL_EXCLUSIVE_LOCKS_REQUIRED(change_mu_);
   // The unit as of now (read the version, reload when it moved). Requires change_mu_.
-  absl::StatusOr<Entry> FreshLocked(const std::string& name, const ConfigUnit& unit,
-                                    const Loader& load) ABSL_EXCLUSIVE_LOCKS_REQUIRED(change_mu_);
+  absl::StatusOr<Entry> FreshLocked(const std::string& name, const ConfigUnit& unit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(change_mu_);
   absl::optional<Entry> Cached(const std::string& name) const;
   void Put(const std::string& name, Entry entry);
   void Drop(const std::string& name);
 
   storage::Store* const store_;
   const ConfigCacheOptions options_;
+  const Locate locate_;
+  const Loader load_;
   const bool revalidate_;
   absl::Mutex change_mu_;
   mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(change_mu_);
@@ -128,21 +137,29 @@ template <typename T>
 class ConfigCache {
  public:
   using Ptr = std::shared_ptr<const T>;
-  using Loader = std::function<absl::StatusOr<Ptr>(const T* previous)>;
+  using Locate = ConfigVersionCache::Locate;
+  using Loader = std::function<absl::StatusOr<Ptr>(const std::string& name, const T* previous)>;
   using Change = std::function<absl::StatusOr<Ptr>(const T& current, storage::WriteBatch* batch)>;
 
-  ConfigCache(storage::Store* store, const ConfigCacheOptions& options) : core_(store, options) {}
+  ConfigCache(storage::Store* store, const ConfigCacheOptions& options, Locate locate, Loader load)
+      : core_(store, options, std::move(locate),
+              [load = std::move(load)](const std::string& name,
+                                       const ConfigVersionCache::Value& previous)
+                  -> absl::StatusOr<ConfigVersionCache::Value> {
+                absl::StatusOr<Ptr> v = load(name, static_cast<const T*>(previous.get()));
+                if (!v.ok()) return v.status();
+                return ConfigVersionCache::Value(*std::move(v));
+              }) {}
 
-  absl::StatusOr<Ptr> Get(const std::string& name, const ConfigUnit& unit, const Loader& load) {
-    absl::StatusOr<ConfigVersionCache::Value> v = core_.Get(name, unit, Untyped(load));
+  absl::StatusOr<Ptr> Get(absl::string_view name) {
+    absl::StatusOr<ConfigVersionCache::Value> v = core_.Get(name);
     if (!v.ok()) return v.status();
     return std::static_pointer_cast<const T>(*std::move(v));
   }
 
-  absl::Status Update(const std::string& name, const ConfigUnit& unit, const Loader& load,
-                      const Change& change) {
+  absl::Status Update(absl::string_view name, const Change& change) {
     return core_.Update(
-        name, unit, Untyped(load),
+        name,
         [&](const ConfigVersionCache::Value& current,
             storage::WriteBatch* batch) -> absl::StatusOr<ConfigVersionCache::Value> {
           absl::StatusOr<Ptr> next = change(*static_cast<const T*>(current.get()), batch);
@@ -154,15 +171,6 @@ class ConfigCache {
   bool revalidates() const { return core_.revalidates(); }
 
  private:
-  static ConfigVersionCache::Loader Untyped(const Loader& load) {
-    return [&load](const ConfigVersionCache::Value& previous)
-               -> absl::StatusOr<ConfigVersionCache::Value> {
-      absl::StatusOr<Ptr> v = load(static_cast<const T*>(previous.get()));
-      if (!v.ok()) return v.status();
-      return ConfigVersionCache::Value(*std::move(v));
-    };
-  }
-
   ConfigVersionCache core_;
 };
 

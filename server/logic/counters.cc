@@ -212,7 +212,8 @@ Counters::Counters(storage::Store* store, const storage::Clock* clock, RequestLo
       clock_(clock),
       requests_(requests),
       options_(options),
-      cache_(store, ConfigCacheOptions{clock, options.config_cache_ttl}) {}
+      cache_(store, ConfigCacheOptions{clock, options.config_cache_ttl}, RegistryUnit,
+             [this](const std::string& tenant, const Registry*) { return LoadRegistry(tenant); }) {}
 
 absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry(
     const std::string& tenant) {
@@ -244,13 +245,12 @@ absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::LoadRegistry
 
 absl::StatusOr<std::shared_ptr<const Counters::Registry>> Counters::GetRegistry(
     const std::string& tenant) {
-  return cache_.Get(tenant, RegistryUnit(tenant),
-                    [&](const Registry*) { return LoadRegistry(tenant); });
+  return cache_.Get(tenant);
 }
 
 absl::Status Counters::UpdateRegistry(const std::string& tenant, const RegistryChange& change) {
   return cache_.Update(
-      tenant, RegistryUnit(tenant), [&](const Registry*) { return LoadRegistry(tenant); },
+      tenant,
       [&](const Registry& current,
           storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const Registry>> {
         auto next = std::make_shared<Registry>(current);

@@ -185,7 +185,8 @@ GameMechanics::GameMechanics(storage::Store* store, const storage::Clock* clock,
       clock_(clock),
       requests_(requests),
       week_(store, clock, options.week_rankings),
-      configs_(store, ConfigCacheOptions{clock, options.config_cache_ttl}) {}
+      configs_(store, ConfigCacheOptions{clock, options.config_cache_ttl}, ConfigUnitOf,
+               [this](const std::string& tenant, const GmConfig*) { return LoadConfig(tenant); }) {}
 
 GameMechanics::~GameMechanics() = default;
 
@@ -229,13 +230,12 @@ absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::LoadConfig(
 
 absl::StatusOr<std::shared_ptr<const GmConfig>> GameMechanics::GetConfig(
     const std::string& tenant) {
-  return configs_.Get(tenant, ConfigUnitOf(tenant),
-                      [&](const GmConfig*) { return LoadConfig(tenant); });
+  return configs_.Get(tenant);
 }
 
 absl::Status GameMechanics::UpdateConfig(const std::string& tenant, const ConfigChange& change) {
   return configs_.Update(
-      tenant, ConfigUnitOf(tenant), [&](const GmConfig*) { return LoadConfig(tenant); },
+      tenant,
       [&](const GmConfig& current,
           storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const GmConfig>> {
         auto next = std::make_shared<GmConfig>(current);

@@ -341,9 +341,9 @@ struct Round {
 // record.
 struct SharedBucket {
   absl::Mutex mu;
-  bool busy ABSL_GUARDED_BY(mu) = false;              // a round is being written
-  std::shared_ptr<Round> next ABSL_GUARDED_BY(mu);    // the round requests join now
-  bool known ABSL_GUARDED_BY(mu) = false;             // `stored` is worth trying without a read
+  bool busy ABSL_GUARDED_BY(mu) = false;                  // a round is being written
+  std::shared_ptr<Round> next ABSL_GUARDED_BY(mu);        // the round requests join now
+  bool known ABSL_GUARDED_BY(mu) = false;                 // `stored` is worth trying without a read
   std::optional<std::string> stored ABSL_GUARDED_BY(mu);  // the record as last read or written
 };
 
@@ -394,8 +394,8 @@ struct BucketState {
 
 // The stored state of the bucket of the tenant incarnation `created`; a full bucket at `now`
 // when absent, of another incarnation, or unreadable.
-BucketState DecodeBucket(const std::optional<std::string>& stored, absl::Time created,
-                         double burst, absl::Time now) {
+BucketState DecodeBucket(const std::optional<std::string>& stored, absl::Time created, double burst,
+                         absl::Time now) {
   if (stored.has_value()) {
     Decoder d(*stored);
     d.I64();  // expiry
@@ -415,10 +415,9 @@ std::string EncodeBucket(const BucketState& b, absl::Time created, double rate, 
   // Full again after (burst - tokens) / rate seconds; the whole second after that, so the store
   // (which drops a record once its expiry second began) never drops it early.
   const double refill = std::max(0.0, (burst - b.tokens) / rate);
-  const int64_t lifetime =
-      refill >= static_cast<double>(kMaxBucketLifetimeSeconds)
-          ? kMaxBucketLifetimeSeconds
-          : static_cast<int64_t>(std::ceil(refill)) + 1;
+  const int64_t lifetime = refill >= static_cast<double>(kMaxBucketLifetimeSeconds)
+                               ? kMaxBucketLifetimeSeconds
+                               : static_cast<int64_t>(std::ceil(refill)) + 1;
   Encoder e;
   e.I64(absl::ToUnixSeconds(b.last) + lifetime);
   e.U8(kBucketVersion);
@@ -444,6 +443,9 @@ absl::Status RateLimited(absl::string_view tenant, double rate, double burst) {
                                   " requests per second (burst ", burst, "); retry later"));
 }
 
+// The one unit of the registry's ConfigCache.
+constexpr absl::string_view kRegistry = "tenants";
+
 ConfigUnit RegistryUnit() {
   return ConfigUnit{storage::keys::TenantRegistryPartition(),
                     storage::keys::TenantRegistryVersionKey(), "the tenant registry"};
@@ -459,7 +461,10 @@ class TenantRegistryImpl final : public TenantRegistry {
         box_(std::move(box)),
         previous_box_(std::move(previous_box)),
         nonces_(NonceCache::Options{options.clock, options.max_nonces_per_tenant, store}),
-        registry_(store, ConfigCacheOptions{options.clock, options.config_cache_ttl}),
+        registry_(
+            store, ConfigCacheOptions{options.clock, options.config_cache_ttl},
+            [](const std::string&) { return RegistryUnit(); },
+            [this](const std::string&, const Tenants* previous) { return LoadAll(previous); }),
         shared_buckets_(registry_.revalidates()) {}
 
   absl::Status UseNonce(absl::string_view tenant, absl::string_view nonce,
@@ -475,7 +480,7 @@ class TenantRegistryImpl final : public TenantRegistry {
     absl::Status nonces = nonces_.Load();
     if (!nonces.ok()) return nonces;
     absl::Status s = registry_.Update(
-        "", RegistryUnit(), Loader(),
+        kRegistry,
         [&](const Tenants& current,
             storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const Tenants>> {
           *rekeyed = 0;
@@ -732,10 +737,6 @@ class TenantRegistryImpl final : public TenantRegistry {
   }
 
  private:
-  ConfigCache<Tenants>::Loader Loader() {
-    return [this](const Tenants* previous) { return LoadAll(previous); };
-  }
-
   // Every tenant's record from the store, secrets decrypted (those `previous` already held are
   // taken from it: a secret id never changes its bytes).
   absl::StatusOr<std::shared_ptr<const Tenants>> LoadAll(const Tenants* previous) {
@@ -779,9 +780,7 @@ class TenantRegistryImpl final : public TenantRegistry {
     return std::shared_ptr<const Tenants>(std::move(loaded));
   }
 
-  absl::StatusOr<std::shared_ptr<const Tenants>> All() {
-    return registry_.Get("", RegistryUnit(), Loader());
-  }
+  absl::StatusOr<std::shared_ptr<const Tenants>> All() { return registry_.Get(kRegistry); }
 
   // The record of a registered tenant, for the request path. Errors: kUnknownTenant; the
   // tenant's DATA_LOSS (TenantRecord::broken); UNAVAILABLE when the registry cannot be
@@ -821,7 +820,7 @@ class TenantRegistryImpl final : public TenantRegistry {
   // stores it conditionally; see ConfigVersionCache::Update.
   absl::Status Change(const std::function<absl::Status(Tenants*, storage::WriteBatch*)>& change) {
     return registry_.Update(
-        "", RegistryUnit(), Loader(),
+        kRegistry,
         [&](const Tenants& current,
             storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const Tenants>> {
           auto next = std::make_shared<Tenants>(current);
@@ -855,8 +854,7 @@ class TenantRegistryImpl final : public TenantRegistry {
   // Admit on a shared store: joins the round that is forming; the first request of a round
   // writes it for everyone queued (one read-check-write of the tenant's record, retried from a
   // fresh read when another process wrote in between).
-  absl::Status AdmitShared(const TenantRecord& record, SharedBucket& b, double rate,
-                           double burst) {
+  absl::Status AdmitShared(const TenantRecord& record, SharedBucket& b, double rate, double burst) {
     std::shared_ptr<Round> round;
     int64_t position;
     bool lead;
@@ -865,9 +863,7 @@ class TenantRegistryImpl final : public TenantRegistry {
       if (b.next == nullptr) b.next = std::make_shared<Round>();
       round = b.next;
       position = round->requested++;
-      auto ready = [&]() {
-        return round->done || (!b.busy && b.next == round);
-      };
+      auto ready = [&]() { return round->done || (!b.busy && b.next == round); };
       b.mu.Await(absl::Condition(&ready));
       lead = !round->done;
       if (lead) {
@@ -922,8 +918,8 @@ class TenantRegistryImpl final : public TenantRegistry {
       const absl::Time now = clock_->Now();
       BucketState state = DecodeBucket(*stored, record.created, burst, now);
       Refill(&state, rate, burst, now);
-      const int64_t take = std::min<int64_t>(wanted, static_cast<int64_t>(std::floor(
-                                                         std::max(0.0, state.tokens))));
+      const int64_t take =
+          std::min<int64_t>(wanted, static_cast<int64_t>(std::floor(std::max(0.0, state.tokens))));
       // A refusal writes nothing: refilling is a function of the time alone.
       if (take == 0) return absl::OkStatus();
       state.tokens -= static_cast<double>(take);

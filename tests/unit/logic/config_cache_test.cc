@@ -39,28 +39,36 @@ constexpr char kValueKey[] = "value";
 class Process {
  public:
   Process(storage::Store* store, const storage::Clock* clock, absl::Duration ttl)
-      : store_(store), cache_(store, ConfigCacheOptions{clock, ttl}) {}
+      : store_(store),
+        cache_(
+            store, ConfigCacheOptions{clock, ttl},
+            [](const std::string& name) {
+              EXPECT_EQ(name, "u");
+              return Unit();
+            },
+            [this](const std::string&, const int64_t*) { return Load(); }) {}
 
   static ConfigUnit Unit() {
     return ConfigUnit{storage::Partition("p"), "version", "the test configuration"};
   }
 
   absl::StatusOr<int64_t> Get() {
-    absl::StatusOr<std::shared_ptr<const int64_t>> v = cache_.Get("u", Unit(), Loader());
+    absl::StatusOr<std::shared_ptr<const int64_t>> v = cache_.Get("u");
     if (!v.ok()) return v.status();
     return **v;
   }
 
   // Adds `delta` to the stored value through the cache.
   absl::Status Add(int64_t delta) {
-    return cache_.Update("u", Unit(), Loader(),
-                         [&](const int64_t& current, storage::WriteBatch* batch)
-                             -> absl::StatusOr<std::shared_ptr<const int64_t>> {
-                           ++changes_run_;
-                           if (during_change_) during_change_();
-                           batch->Put(Table::kMeta, kValueKey, absl::StrCat(current + delta));
-                           return std::make_shared<const int64_t>(current + delta);
-                         });
+    return cache_.Update(
+        "u",
+        [&](const int64_t& current,
+            storage::WriteBatch* batch) -> absl::StatusOr<std::shared_ptr<const int64_t>> {
+          ++changes_run_;
+          if (during_change_) during_change_();
+          batch->Put(Table::kMeta, kValueKey, absl::StrCat(current + delta));
+          return std::make_shared<const int64_t>(current + delta);
+        });
   }
 
   int loads() const { return loads_.load(); }
@@ -70,19 +78,17 @@ class Process {
   bool revalidates() const { return cache_.revalidates(); }
 
  private:
-  ConfigCache<int64_t>::Loader Loader() {
-    return [this](const int64_t*) -> absl::StatusOr<std::shared_ptr<const int64_t>> {
-      ++loads_;
-      if (during_load_) during_load_();
-      absl::StatusOr<std::string> raw = store_->Get(Unit().partition, Table::kMeta, kValueKey);
-      int64_t v = 0;
-      if (raw.ok()) {
-        if (!absl::SimpleAtoi(*raw, &v)) return absl::DataLossError("value");
-      } else if (!absl::IsNotFound(raw.status())) {
-        return raw.status();
-      }
-      return std::make_shared<const int64_t>(v);
-    };
+  absl::StatusOr<std::shared_ptr<const int64_t>> Load() {
+    ++loads_;
+    if (during_load_) during_load_();
+    absl::StatusOr<std::string> raw = store_->Get(Unit().partition, Table::kMeta, kValueKey);
+    int64_t v = 0;
+    if (raw.ok()) {
+      if (!absl::SimpleAtoi(*raw, &v)) return absl::DataLossError("value");
+    } else if (!absl::IsNotFound(raw.status())) {
+      return raw.status();
+    }
+    return std::make_shared<const int64_t>(v);
   }
 
   storage::Store* store_;
@@ -216,15 +222,16 @@ TEST_F(ConfigCacheTest, ConflictsPastTheAttemptLimitAreAbortedAndWriteNothing) {
 }
 
 TEST_F(ConfigCacheTest, AChangeThatWritesNothingBumpsNothing) {
-  ConfigCache<int64_t> cache(&shared_, ConfigCacheOptions{&clock_, absl::Seconds(1)});
-  absl::Status s = cache.Update(
-      "u", Process::Unit(),
-      [](const int64_t*) { return absl::StatusOr<std::shared_ptr<const int64_t>>(
-                               std::make_shared<const int64_t>(0)); },
-      [](const int64_t& current, storage::WriteBatch*) {
-        return absl::StatusOr<std::shared_ptr<const int64_t>>(
-            std::make_shared<const int64_t>(current + 1));
+  ConfigCache<int64_t> cache(
+      &shared_, ConfigCacheOptions{&clock_, absl::Seconds(1)},
+      [](const std::string&) { return Process::Unit(); },
+      [](const std::string&, const int64_t*) {
+        return absl::StatusOr<std::shared_ptr<const int64_t>>(std::make_shared<const int64_t>(0));
       });
+  absl::Status s = cache.Update("u", [](const int64_t& current, storage::WriteBatch*) {
+    return absl::StatusOr<std::shared_ptr<const int64_t>>(
+        std::make_shared<const int64_t>(current + 1));
+  });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(StoredVersion(&shared_), 0);
   EXPECT_EQ(shared_.writes(), 0);

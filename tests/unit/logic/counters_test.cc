@@ -861,10 +861,8 @@ TEST_F(CountersSharedStoreTest, ARegistrationIsSeenByTheOtherProcessWithinTheTtl
   ASSERT_TRUE(b_.counters.SetCounterSettings("site", CounterSettings{4}).ok());
   EXPECT_TRUE(Increment(a_, "c", "/a").ok());
   clock_.Advance(kDefaultConfigCacheTtl);
-  ExpectError(Increment(a_, "c", "/a"), absl::StatusCode::kFailedPrecondition,
-              "counters[0].path");
-  EXPECT_EQ(a_.counters.GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth,
-            4);
+  ExpectError(Increment(a_, "c", "/a"), absl::StatusCode::kFailedPrecondition, "counters[0].path");
+  EXPECT_EQ(a_.counters.GetCounterSettings("site").value_or(CounterSettings{-1}).max_path_depth, 4);
 }
 
 TEST_F(CountersSharedStoreTest, ChangesStartFromTheStoredRegistry) {

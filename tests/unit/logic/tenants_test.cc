@@ -913,7 +913,8 @@ class TenantRegistrySharedStoreTest : public ::testing::Test {
   std::unique_ptr<TenantRegistry> b_;
 };
 
-TEST_F(TenantRegistrySharedStoreTest, ATenantCreatedThroughOneProcessIsKnownToTheOtherWithinTheTtl) {
+TEST_F(TenantRegistrySharedStoreTest,
+       ATenantCreatedThroughOneProcessIsKnownToTheOtherWithinTheTtl) {
   const NewSecret s1 = Create(*a_, "site1");
   EXPECT_TRUE(a_->CheckSecret("site1", "", s1.secret).ok());  // read-your-writes
   ExpectAuthFailure(b_->CheckSecret("site1", "", s1.secret).status(),
