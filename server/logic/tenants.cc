@@ -841,6 +841,11 @@ class TenantRegistryImpl final : public TenantRegistry {
 
   // The bucket of the tenant incarnation `record`.
   BucketSlot SlotOf(const TenantRecord& record) {
+    {
+      absl::ReaderMutexLock lock(&buckets_mu_);
+      auto it = buckets_.find(record.tenant);
+      if (it != buckets_.end() && it->second.created == record.created) return it->second;
+    }
     absl::MutexLock lock(&buckets_mu_);
     BucketSlot& slot = buckets_[record.tenant];
     if (slot.created != record.created || (slot.local == nullptr && slot.shared == nullptr)) {
