@@ -3,22 +3,31 @@
 //
 // pod_spec.js renders the kustomization directory named by COUNTD_DEPLOY_K8S_DIR and prints the
 // container's args, its environment (from the ConfigMap) and its probes. The test starts the
-// real binary (COUNTD_BINARY) with those args and that environment, changing only the data
-// directory (a temporary one), the listen addresses (127.0.0.1:0, i.e. free loopback ports) and
-// the mount point of the Secret countd-credentials: arg values under /etc/countd/credentials/
-// point into a temporary directory instead, where the test writes what the Secret would hold
-// (operator-token: a random 48-character token; secrets-key: base64 of 32 random bytes, both
-// made at run time), then: startup and liveness probes = HTTP GET answering 200 within the probe's
-// timeoutSeconds; readiness = grpc.health.v1.Health/Check(service "") answering SERVING within
-// timeoutSeconds; SIGTERM = exit status 0 within terminationGracePeriodSeconds.
+// real binary (COUNTD_BINARY) with those args and that environment, changing only
+// - the data directory (a temporary one; with --store=redis-cluster it must stay empty),
+// - the listen addresses (127.0.0.1:0, i.e. free loopback ports),
+// - the mount points of the Secrets: arg values under /etc/countd/ point into a temporary
+//   directory instead, where the test writes what the Secret would hold (operator-token: a random
+//   48-character token; secrets-key: base64 of 32 random bytes, both made at run time; password:
+//   the Redis password of the test cluster),
+// - with --store=redis-cluster: the seeds of --redis-nodes become the nodes of the test cluster
+//   of the CTest fixture redis_cluster (COUNTD_DEPLOY_REDIS_CLUSTER_DIR, written by
+//   scripts/redis-cluster.sh), one per seed, and --redis-key-prefix is set to one of this run's
+//   own so that the test's keys cannot meet another test's on the shared cluster,
+// then: startup and liveness probes = HTTP GET answering 200 within the probe's timeoutSeconds;
+// readiness = grpc.health.v1.Health/Check(service "") answering SERVING, or HTTP GET answering
+// 200, within timeoutSeconds; SIGTERM = exit status 0 within terminationGracePeriodSeconds less
+// the preStop sleep (which the kubelet runs before it sends SIGTERM).
 #include <curl/curl.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -33,6 +42,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -54,6 +64,7 @@ struct Probe {
 
 struct PodSpec {
   int grace_s = 30;
+  int prestop_s = 0;  // a preStop sleep before SIGTERM
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<Probe> probes;
@@ -92,6 +103,9 @@ absl::StatusOr<PodSpec> LoadPodSpec() {
     std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
     if (kv.first == "grace") {
       if (!absl::SimpleAtoi(kv.second, &spec.grace_s))
+        return absl::InternalError(std::string(line));
+    } else if (kv.first == "prestop") {
+      if (!absl::SimpleAtoi(kv.second, &spec.prestop_s))
         return absl::InternalError(std::string(line));
     } else if (kv.first == "arg") {
       spec.args.push_back(kv.second);
@@ -134,8 +148,12 @@ int PortOf(const std::string& host_port) {
   return port;
 }
 
-// Where the manifests mount the Secret countd-credentials.
-constexpr absl::string_view kCredentialsMount = "/etc/countd/credentials/";
+// Where the manifests mount Secrets: countd-credentials in credentials/, the Redis Cluster's
+// password (redis-cluster-auth) in redis/.
+constexpr absl::string_view kSecretsMount = "/etc/countd/";
+
+// The test cluster of the CTest fixture redis_cluster, or "" when the test runs without it.
+std::string RedisClusterDir() { return Env("COUNTD_DEPLOY_REDIS_CLUSTER_DIR"); }
 
 std::string Urandom(size_t n) {
   std::ifstream in("/dev/urandom", std::ios::binary);
@@ -144,21 +162,48 @@ std::string Urandom(size_t n) {
   return out;
 }
 
-// Writes into `dir` the file of the Secret countd-credentials named `name`, as an operator would
-// create it (docs/auth.md). Errors: an item the test does not know.
-absl::Status WriteCredential(const std::string& dir, absl::string_view name) {
+// Writes at `path` the Secret file named `name` (its last path component), as an operator would
+// create it (docs/auth.md, docs/operations.md). Errors: an item the test does not know; a Redis
+// password without the test cluster.
+absl::Status WriteCredential(const std::string& path, absl::string_view name) {
   std::string text;
   if (name == "operator-token") {
     text = absl::Base64Escape(Urandom(36));
   } else if (name == "secrets-key") {
     text = absl::Base64Escape(Urandom(32));
+  } else if (name == "password") {
+    std::ifstream in(absl::StrCat(RedisClusterDir(), "/password"));
+    if (RedisClusterDir().empty() || !std::getline(in, text)) {
+      return absl::FailedPreconditionError(
+          "the manifests mount a Redis password but COUNTD_DEPLOY_REDIS_CLUSTER_DIR holds no "
+          "password file (run through ctest: the fixture redis_cluster starts the cluster)");
+    }
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("the manifests name a credential file \"", name, "\" this test cannot make"));
   }
-  std::ofstream out(absl::StrCat(dir, "/", name), std::ios::binary | std::ios::trunc);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text << "\n";
   return out.good() ? absl::OkStatus() : absl::InternalError("cannot write a credential file");
+}
+
+// --redis-nodes=<seeds> -> as many nodes of the test cluster (up to its 6), in order.
+absl::StatusOr<std::string> TestClusterSeeds(const std::string& seeds) {
+  std::ifstream in(absl::StrCat(RedisClusterDir(), "/baseport"));
+  int base = 0;
+  if (RedisClusterDir().empty() || !(in >> base) || base <= 0) {
+    return absl::FailedPreconditionError(
+        "the manifests run --store=redis-cluster but COUNTD_DEPLOY_REDIS_CLUSTER_DIR names no "
+        "running test cluster (run through ctest: the fixture redis_cluster starts it)");
+  }
+  std::vector<std::string> out;
+  const std::vector<std::string> names = absl::StrSplit(seeds, ',');
+  for (size_t i = 0; i < names.size() && i < 6; ++i) {
+    out.push_back(absl::StrCat("127.0.0.1:", base + static_cast<int>(i)));
+  }
+  return absl::StrJoin(out, ",");
 }
 
 size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
@@ -234,24 +279,35 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
   std::map<int, std::string> listener_of_port;  // container port -> "grpc" / "http"
   test::ServerProcessOptions options;
   options.data_dir = dir.path();
+  bool on_redis = false;
   for (const std::string& arg : spec->args) {
     const std::string name = FlagName(arg);
     const std::string value =
         arg.find('=') == std::string::npos ? "" : arg.substr(arg.find('=') + 1);
+    if (name == "store" && value == "redis-cluster") on_redis = true;
     if (name == "data_dir") {
       options.extra_args.push_back(absl::StrCat("--data-dir=", dir.path()));
     } else if (name == "grpc_addr" || name == "http_addr") {
       listener_of_port[PortOf(value)] = name.substr(0, 4);
       options.extra_args.push_back(absl::StrCat("--", name, "=127.0.0.1:0"));
-    } else if (absl::StartsWith(value, kCredentialsMount)) {
-      const std::string file = value.substr(kCredentialsMount.size());
-      absl::Status written = WriteCredential(credentials.path(), file);
+    } else if (name == "redis_nodes") {
+      absl::StatusOr<std::string> seeds = TestClusterSeeds(value);
+      ASSERT_TRUE(seeds.ok()) << seeds.status();
+      options.extra_args.push_back(absl::StrCat("--redis-nodes=", *seeds));
+    } else if (name == "redis_key_prefix") {
+      // replaced below
+    } else if (absl::StartsWith(value, kSecretsMount)) {
+      const std::string rel = value.substr(kSecretsMount.size());
+      const std::string path = absl::StrCat(credentials.path(), "/", rel);
+      absl::Status written = WriteCredential(path, rel.substr(rel.rfind('/') + 1));
       ASSERT_TRUE(written.ok()) << written;
-      options.extra_args.push_back(
-          absl::StrCat(arg.substr(0, arg.find('=') + 1), credentials.path(), "/", file));
+      options.extra_args.push_back(absl::StrCat(arg.substr(0, arg.find('=') + 1), path));
     } else {
       options.extra_args.push_back(arg);
     }
+  }
+  if (on_redis) {
+    options.extra_args.push_back(absl::StrCat("--redis-key-prefix=deployprobe", getpid()));
   }
   options.env = spec->env;
   // The kubelet waits up to period x failureThreshold for the startup probe.
@@ -267,14 +323,13 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
   };
   ASSERT_EQ(startup->type, "http");
   ASSERT_EQ(liveness->type, "http");
-  ASSERT_EQ(readiness->type, "grpc");
   const std::string startup_addr = address_for(*startup);
   const std::string liveness_addr = address_for(*liveness);
   const std::string readiness_addr = address_for(*readiness);
   ASSERT_EQ(listener_of_port[startup->port], "http") << "startup probe port " << startup->port;
   ASSERT_EQ(listener_of_port[liveness->port], "http") << "liveness probe port " << liveness->port;
-  ASSERT_EQ(listener_of_port[readiness->port], "grpc")
-      << "readiness probe port " << readiness->port;
+  ASSERT_EQ(listener_of_port[readiness->port], readiness->type)
+      << "readiness probe port " << readiness->port << " (" << readiness->type << " probe)";
 
   // Startup: probed every period until it passes; must pass within period x failureThreshold.
   const absl::Time startup_deadline =
@@ -299,22 +354,52 @@ TEST(DeployProbeTest, ProbesPassAndSigtermExitsWithinGracePeriod) {
     }
   }
 
-  absl::StatusOr<int> ready = KubeletGrpcCheck(readiness_addr, readiness->timeout_s);
-  ASSERT_TRUE(ready.ok()) << "readiness probe: " << ready.status();
-  EXPECT_EQ(*ready, 1) << "readiness probe: want SERVING (1)";
+  if (readiness->type == "grpc") {
+    absl::StatusOr<int> ready = KubeletGrpcCheck(readiness_addr, readiness->timeout_s);
+    ASSERT_TRUE(ready.ok()) << "readiness probe: " << ready.status();
+    EXPECT_EQ(*ready, 1) << "readiness probe: want SERVING (1)";
+  } else {
+    ASSERT_EQ(readiness->type, "http");
+    // On Redis Cluster /readyz writes a probe record (waiting for --redis-wait-replicas) and
+    // pings every master. The kubelet probes every period until it passes; a cluster just
+    // created may still be syncing its replicas, so allow up to 30 s.
+    const absl::Time ready_deadline = absl::Now() + absl::Seconds(30);
+    long ready_status = 0;
+    while ((ready_status = KubeletHttpGet(readiness_addr, readiness->path, readiness->timeout_s)) !=
+               200 &&
+           absl::Now() < ready_deadline) {
+      absl::SleepFor(absl::Seconds(readiness->period_s) / 5);
+    }
+    EXPECT_EQ(ready_status, 200) << "readiness probe GET " << readiness->path << "\nstderr:\n"
+                                 << s.stderr_text();
+  }
 
-  // SIGTERM as the kubelet sends it on pod deletion: readiness fails while draining (or the
-  // port closes), and countd exits 0 before the kubelet's SIGKILL.
+  // SIGTERM as the kubelet sends it on pod deletion, after the preStop sleep: readiness fails
+  // while draining (or the port closes), and countd exits 0 before the kubelet's SIGKILL.
+  const int grace_after_prestop = spec->grace_s - spec->prestop_s;
+  ASSERT_GT(grace_after_prestop, 0) << "preStop sleeps through the whole grace period";
   const absl::Time term = absl::Now();
   ASSERT_TRUE(s.Signal(SIGTERM).ok());
-  std::optional<test::ExitStatus> exit = s.WaitForExit(absl::Seconds(spec->grace_s));
-  ASSERT_TRUE(exit.has_value()) << "countd still runs " << spec->grace_s
-                                << " s (terminationGracePeriodSeconds) after SIGTERM";
+  std::optional<test::ExitStatus> exit = s.WaitForExit(absl::Seconds(grace_after_prestop));
+  ASSERT_TRUE(exit.has_value()) << "countd still runs " << grace_after_prestop
+                                << " s (terminationGracePeriodSeconds less preStop) after SIGTERM";
   EXPECT_TRUE(exit->Success()) << exit->ToString() << "\nstderr:\n" << s.stderr_text();
-  absl::StatusOr<int> after = KubeletGrpcCheck(readiness_addr, 1);
-  EXPECT_FALSE(after.ok() && *after == 1) << "still SERVING after exit";
-  std::printf("countd exited %s %.2f s after SIGTERM (grace %d s)\n", exit->ToString().c_str(),
-              absl::ToDoubleSeconds(absl::Now() - term), spec->grace_s);
+  if (readiness->type == "grpc") {
+    absl::StatusOr<int> after = KubeletGrpcCheck(readiness_addr, 1);
+    EXPECT_FALSE(after.ok() && *after == 1) << "still SERVING after exit";
+  } else {
+    EXPECT_NE(KubeletHttpGet(readiness_addr, readiness->path, 1), 200) << "still ready after exit";
+  }
+  std::printf("countd exited %s %.2f s after SIGTERM (grace %d s, preStop %d s)\n",
+              exit->ToString().c_str(), absl::ToDoubleSeconds(absl::Now() - term), spec->grace_s,
+              spec->prestop_s);
+
+  // Stateless: with the data in the Redis Cluster nothing may land on the pod's disk.
+  if (on_redis) {
+    std::error_code ec;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path(), ec) && !ec)
+        << "countd --store=redis-cluster wrote into " << dir.path();
+  }
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // tests/deploy/pod_spec.js — prints what the kubelet would run and probe for the countd container
-// of a kustomization directory, one item per line, for deploy_probe_test.cc:
+// of a kustomization directory (its one StatefulSet or Deployment with a container `countd`), one
+// item per line, for deploy_probe_test.cc:
 //   grace <terminationGracePeriodSeconds>
+//   prestop <seconds>                          (a preStop sleep, which the kubelet runs before SIGTERM)
 //   arg <container arg>                        (in order)
 //   env <NAME>=<value>                         (envFrom ConfigMaps, then env values)
 //   probe <startup|liveness|readiness> <http|grpc> <port> <path or -> <timeout> <period> <failures>
@@ -11,8 +13,10 @@ const { render } = require('./render.js');
 
 const dir = process.argv[2];
 const objects = render(dir);
-const sts = objects.find((o) => o.kind === 'StatefulSet');
-const spec = sts.spec.template.spec;
+const workloads = objects.filter((o) => ['StatefulSet', 'Deployment'].includes(o.kind) &&
+  o.spec.template.spec.containers.some((x) => x.name === 'countd'));
+if (workloads.length !== 1) throw new Error(`${dir}: want one workload with a countd container, found ${workloads.length}`);
+const spec = workloads[0].spec.template.spec;
 const c = spec.containers.find((x) => x.name === 'countd');
 const out = [];
 const line = (...parts) => {
@@ -21,6 +25,13 @@ const line = (...parts) => {
   out.push(s);
 };
 line('grace', spec.terminationGracePeriodSeconds === undefined ? 30 : spec.terminationGracePeriodSeconds);
+const preStop = c.lifecycle && c.lifecycle.preStop;
+if (preStop) {
+  const cmd = preStop.exec && preStop.exec.command;
+  if (preStop.sleep) line('prestop', preStop.sleep.seconds);
+  else if (cmd && cmd.length === 2 && cmd[0] === 'sleep' && /^\d+$/.test(String(cmd[1]))) line('prestop', cmd[1]);
+  else throw new Error('preStop: only a sleep is supported by the test');
+}
 for (const a of c.args || []) line('arg', a);
 for (const ef of c.envFrom || []) {
   const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === ef.configMapRef.name);
