@@ -3,8 +3,10 @@
 // Closed loop (default): --concurrency slots each keep one RPC outstanding and start the next one
 // from the completion callback, so no thread is spent per request. Open loop (--rate N): the
 // main thread issues RPCs on a fixed schedule of N/s, still bounded by --concurrency outstanding.
-// Calls are spread over --channels channels that do not share a connection. Requests sent during
-// --warmup are excluded from the figures. Output: requests, errors, throughput and latency
+// Calls are spread over --channels channels that do not share a connection. With --targets
+// (several countd processes) the slots are dealt round-robin over the targets, each target gets
+// --channels channels of its own, and the figures are given per target as well. Requests sent
+// during --warmup are excluded from the figures. Output: requests, errors, throughput and latency
 // percentiles, as text or (--json) one JSON object. Exit status 1 when any call failed unless
 // --allow-errors; 2 for usage errors.
 //
@@ -54,7 +56,11 @@
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -63,7 +69,11 @@
 #include "countd/v1/gm.grpc.pb.h"
 #include "countd/v1/tally.grpc.pb.h"
 
-ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "countd gRPC address");
+ABSL_FLAG(std::string, addr, "", "countd gRPC address (default 127.0.0.1:50051)");
+ABSL_FLAG(std::string, targets, "",
+          "instead of --addr: comma list of countd gRPC addresses; the --concurrency slots are "
+          "dealt round-robin over them, each gets --channels channels, and the figures are also "
+          "given per target");
 ABSL_FLAG(std::string, op, "incr",
           "incr | increment-counters | get | tally-ecount | tally-topk-incr | tally-topk-get | "
           "tally-topk-mix (9:1 incr:get) | gm-notify");
@@ -80,7 +90,7 @@ ABSL_FLAG(
     int, classes, 1,
     "distinct classes in one IncrementCounters batch: 1 = all \"_bench\", N = _bench0.._benchN-1 "
     "cycled over the batch");
-ABSL_FLAG(int, channels, 4, "gRPC channels (separate connections)");
+ABSL_FLAG(int, channels, 4, "gRPC channels (separate connections) per target");
 ABSL_FLAG(std::string, tenant, "bench", "tenant of every request");
 ABSL_FLAG(std::string, action, "bench", "action_id for gm-notify (must be configured)");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "time before measuring starts");
@@ -107,7 +117,8 @@ using Clock = std::chrono::steady_clock;
 
 // Everything the flags configure.
 struct Config {
-  std::string addr;
+  std::vector<std::string> targets;  // At least one; --addr is the only one when given.
+  std::string addr;                  // The targets joined by ",", for the output.
   std::string op;
   int concurrency;
   absl::Duration duration;
@@ -363,6 +374,7 @@ struct KindStats {
 // One outstanding-call slot. Only the thread running the slot's current call (or the thread
 // that starts it) touches it; completion callbacks order successive calls.
 struct Slot {
+  int target = 0;                                // Index into Config::targets.
   std::vector<std::unique_ptr<Caller>> callers;  // One per kind.
   std::vector<KindStats> stats;                  // One per kind.
   absl::InsecureBitGen rng;
@@ -385,18 +397,21 @@ class Runner {
     }
   }
 
-  // Opens the channels and waits until each is connected.
-  // Errors: kUnavailable when a channel does not connect within 5 s.
+  // Opens --channels channels to each target and waits until each is connected.
+  // Errors: kUnavailable naming the target when a channel does not connect within 5 s.
   absl::Status Connect() {
-    for (int i = 0; i < cfg_.channels; ++i) {
-      grpc::ChannelArguments args = cfg_.channel_args;
-      // A distinct argument gives each channel its own subchannel, hence its own connection.
-      args.SetInt("countd.bench.channel", i);
-      auto channel = grpc::CreateCustomChannel(cfg_.addr, cfg_.credentials, args);
-      if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(5)))) {
-        return absl::UnavailableError(absl::StrCat("cannot connect to ", cfg_.addr));
+    for (const std::string& target : cfg_.targets) {
+      std::vector<std::shared_ptr<grpc::Channel>>& channels = channels_.emplace_back();
+      for (int i = 0; i < cfg_.channels; ++i) {
+        grpc::ChannelArguments args = cfg_.channel_args;
+        // A distinct argument gives each channel its own subchannel, hence its own connection.
+        args.SetInt("countd.bench.channel", i);
+        auto channel = grpc::CreateCustomChannel(target, cfg_.credentials, args);
+        if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(5)))) {
+          return absl::UnavailableError(absl::StrCat("cannot connect to ", target));
+        }
+        channels.push_back(std::move(channel));
       }
-      channels_.push_back(std::move(channel));
     }
     return absl::OkStatus();
   }
@@ -405,11 +420,14 @@ class Runner {
   void Run() {
     std::seed_seq seed{cfg_.seed};
     std::mt19937_64 seeder(seed);
+    const int num_targets = static_cast<int>(channels_.size());
     for (int i = 0; i < cfg_.concurrency; ++i) {
       auto slot = std::make_unique<Slot>();
-      for (const Kind& kind : kinds_) {
-        slot->callers.push_back(kind.make(channels_[i % channels_.size()]));
-      }
+      // Slot i goes to target i % T, and over that target's channels in turn.
+      slot->target = i % num_targets;
+      const auto& channels = channels_[slot->target];
+      const auto& channel = channels[(i / num_targets) % channels.size()];
+      for (const Kind& kind : kinds_) slot->callers.push_back(kind.make(channel));
       slot->stats.resize(kinds_.size());
       std::seed_seq slot_seed{seeder(), seeder()};
       slot->rng = absl::InsecureBitGen(slot_seed);
@@ -532,7 +550,7 @@ class Runner {
   const std::vector<Kind> kinds_;
   const KeySampler sampler_;
   std::vector<int> pattern_;  // Kind of the n-th call of a slot, by n % size.
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::vector<std::shared_ptr<grpc::Channel>>> channels_;  // [target][channel]
   std::vector<std::unique_ptr<Slot>> slots_;
   Clock::time_point start_, measure_start_, stop_;
   std::atomic<int64_t> sent_{0};  // Measured calls claimed in --requests mode.
@@ -568,9 +586,12 @@ struct Summary {
   }
 };
 
-Summary Summarize(const Runner& runner, absl::optional<int> only_kind) {
+// The figures of the calls of one kind and/or one target (nullopt: all of them).
+Summary Summarize(const Runner& runner, absl::optional<int> only_kind,
+                  absl::optional<int> only_target = absl::nullopt) {
   Summary sum;
   for (const auto& slot : runner.slots()) {
+    if (only_target.has_value() && slot->target != *only_target) continue;
     for (size_t k = 0; k < slot->stats.size(); ++k) {
       if (only_kind.has_value() && static_cast<int>(k) != *only_kind) continue;
       sum.Add(slot->stats[k], runner.kinds()[k].items);
@@ -634,6 +655,13 @@ void PrintJson(const Config& cfg, const Runner& runner, const Summary& all, doub
           SummaryStruct(Summarize(runner, k), elapsed_s, batched);
     }
   }
+  if (cfg.targets.size() > 1) {
+    auto& targets = *f["targets"].mutable_struct_value()->mutable_fields();
+    for (size_t t = 0; t < cfg.targets.size(); ++t) {
+      *targets[cfg.targets[t]].mutable_struct_value() =
+          SummaryStruct(Summarize(runner, absl::nullopt, static_cast<int>(t)), elapsed_s, batched);
+    }
+  }
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -669,6 +697,12 @@ void PrintText(const Config& cfg, const Runner& runner, const Summary& all, doub
       PrintTextLine(runner.kinds()[k].name, Summarize(runner, k), elapsed_s, batched);
     }
   }
+  if (cfg.targets.size() > 1) {
+    for (size_t t = 0; t < cfg.targets.size(); ++t) {
+      PrintTextLine(cfg.targets[t], Summarize(runner, absl::nullopt, static_cast<int>(t)),
+                    elapsed_s, batched);
+    }
+  }
   if (all.errors > 0) std::printf("first error: %s\n", all.first_error.c_str());
   if (cfg.rate > 0 && elapsed_s > 0 && all.calls / elapsed_s < 0.95 * cfg.rate) {
     std::printf("warning: achieved %.0f req/s, below the target %.0f req/s\n",
@@ -676,10 +710,36 @@ void PrintText(const Config& cfg, const Runner& runner, const Summary& all, doub
   }
 }
 
+// The targets from --addr or --targets (comma list; entries trimmed).
+// Errors: kInvalidArgument when both are given, or an entry of --targets is empty or repeated.
+absl::StatusOr<std::vector<std::string>> ReadTargets() {
+  const std::string addr = absl::GetFlag(FLAGS_addr);
+  const std::string list = absl::GetFlag(FLAGS_targets);
+  if (!addr.empty() && !list.empty()) {
+    return absl::InvalidArgumentError("give --addr or --targets, not both");
+  }
+  if (list.empty()) return std::vector<std::string>{addr.empty() ? "127.0.0.1:50051" : addr};
+  std::vector<std::string> targets;
+  for (absl::string_view entry : absl::StrSplit(list, ',')) {
+    std::string target(absl::StripAsciiWhitespace(entry));
+    if (target.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--targets has an empty entry: '", list, "'"));
+    }
+    if (std::find(targets.begin(), targets.end(), target) != targets.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--targets lists '", target, "' twice"));
+    }
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
 // Reads and checks the flags. Errors: kInvalidArgument naming the bad flag.
 absl::StatusOr<Config> ReadConfig() {
   Config cfg;
-  cfg.addr = absl::GetFlag(FLAGS_addr);
+  absl::StatusOr<std::vector<std::string>> targets = ReadTargets();
+  if (!targets.ok()) return targets.status();
+  cfg.targets = *std::move(targets);
+  cfg.addr = absl::StrJoin(cfg.targets, ",");
   cfg.op = absl::GetFlag(FLAGS_op);
   cfg.concurrency =
       absl::GetFlag(FLAGS_c) > 0 ? absl::GetFlag(FLAGS_c) : absl::GetFlag(FLAGS_concurrency);
@@ -717,6 +777,10 @@ absl::StatusOr<Config> ReadConfig() {
   bool batched_op = cfg.op == "increment-counters";
   if (cfg.batch == 0) cfg.batch = batched_op ? 100 : 1;
   if (cfg.concurrency < 1) return absl::InvalidArgumentError("--concurrency must be >= 1");
+  if (cfg.concurrency < static_cast<int>(cfg.targets.size())) {
+    return absl::InvalidArgumentError(
+        "--concurrency must be >= the number of --targets (each target needs a slot)");
+  }
   if (cfg.channels < 1) return absl::InvalidArgumentError("--channels must be >= 1");
   if (cfg.keys < 1) return absl::InvalidArgumentError("--keys must be >= 1");
   if (cfg.dist != "uniform" && cfg.dist != "zipf" && cfg.dist != "sequential") {
@@ -751,7 +815,8 @@ void AcceptDashedFlagNames(int argc, char** argv) {
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "gRPC load generator for countd.\n"
-      "  countd-bench --addr=127.0.0.1:50051 --op=incr --concurrency=50 --duration=10s");
+      "  countd-bench --addr=127.0.0.1:50051 --op=incr --concurrency=50 --duration=10s\n"
+      "  countd-bench --targets=127.0.0.1:50051,127.0.0.1:50052 --op=incr  # spread over both");
   // Debian builds Abseil with Mutex deadlock detection on; gRPC creates and destroys a Mutex per
   // call (in ClientContext), and forgetting it in the global cycle graph cost ~5% of the client's
   // CPU in profiles. The bench has no lock-order bugs to find.

@@ -49,10 +49,19 @@ stop() {  # TERM to every node at once, then wait for each (bounded), then KILL
   done
 }
 
+# redis-cli reads the password from REDISCLI_AUTH (never from argv, where ps would show it). Set
+# only when there is a password: an empty REDISCLI_AUTH still makes redis-cli send AUTH, which a
+# node without a password refuses.
+if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
+  export REDISCLI_AUTH="$REDIS_CLUSTER_PASSWORD"
+else
+  unset REDISCLI_AUTH
+fi
+
 cli() {  # cli PORT ARGS...
   local port="$1"
   shift
-  REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" redis-cli -h 127.0.0.1 -p "$port" "$@"
+  redis-cli -h 127.0.0.1 -p "$port" "$@"
 }
 
 case "$cmd" in
@@ -96,8 +105,7 @@ case "$cmd" in
         sleep 0.1
       done
     done
-    REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" timeout 60 \
-      redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 ||
+    timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 ||
       { cat "$dir/create.log" >&2; stop; exit 1; }
     for i in 0 1 2 3 4 5; do
       ok=""
@@ -114,7 +122,7 @@ case "$cmd" in
     # propagating); tests that move slots need them to agree.
     agreed=""
     for _ in $(seq 300); do
-      if REDISCLI_AUTH="${REDIS_CLUSTER_PASSWORD:-}" redis-cli --cluster check "127.0.0.1:$base" \
+      if redis-cli --cluster check "127.0.0.1:$base" \
            >"$dir/check.log" 2>&1 &&
          grep -q 'All nodes agree about slots configuration' "$dir/check.log" &&
          grep -q 'All 16384 slots covered' "$dir/check.log"; then

@@ -1,13 +1,21 @@
 // End-to-end tests of the countd-bench load generator against a countd that runs as deployed:
 // --auth=required and TLS. The bench sends the tenant's credential on every call, dials TLS with
 // the --tls-* flags it shares with countctl (client/connection.h), and its counts must match what
-// the server stored.
+// the server stored. With --targets it spreads one load over several countd processes, and its
+// per-target figures must match what each of them stored.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "countd/v1/admin.grpc.pb.h"
 #include "countd/v1/counters.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -134,6 +142,126 @@ TEST_F(BenchClientE2eTest, ConnectionFlagErrorsAreUsageErrors) {
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("not both"));
   EXPECT_EQ(Count(), 0);
+}
+
+// Two plain countd processes (--auth=off, no TLS), one load spread over both with --targets.
+class BenchClientTargetsE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"a", "b"}) {
+      test::ServerProcessOptions options;
+      options.data_dir = dir_.Sub(name);
+      absl::StatusOr<std::unique_ptr<test::ServerProcess>> server =
+          test::ServerProcess::Start(options);
+      ASSERT_TRUE(server.ok()) << server.status();
+      servers_.push_back(*std::move(server));
+    }
+  }
+
+  std::string Targets() const {
+    return servers_[0]->grpc_address() + "," + servers_[1]->grpc_address();
+  }
+
+  // Visitor v0's count of "c" today on server `i`.
+  int64_t Count(int i) {
+    auto counters = v1::Counters::NewStub(
+        grpc::CreateChannel(servers_[i]->grpc_address(), grpc::InsecureChannelCredentials()));
+    v1::GetRequest req;
+    req.set_tenant("bench");
+    req.set_visitor_id("v0");
+    req.set_counter_name("c");
+    req.set_date(absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()));
+    v1::GetResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = counters->Get(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return 0;
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.count();
+  }
+
+  test::ScopedTempDir dir_;
+  std::vector<std::unique_ptr<test::ServerProcess>> servers_;
+};
+
+TEST_F(BenchClientTargetsE2eTest, SpreadsCallsOverTargetsAndReportsEach) {
+  // One key, so each server's count of v0 says how many calls it took.
+  CommandResult r = RunClient(COUNTD_BENCH_BINARY,
+                              {"--targets=" + Targets(), "--op=incr", "--keys=1", "--requests=60",
+                               "--concurrency=4", "--channels=1", "--warmup=0s", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  rapidjson::Document doc;
+  doc.Parse(r.out.c_str());
+  ASSERT_TRUE(doc.IsObject()) << r.out;
+  EXPECT_EQ(doc["requests"].GetInt64(), 60) << r.out;
+  EXPECT_EQ(doc["errors"].GetInt64(), 0) << r.out;
+  EXPECT_EQ(std::string(doc["addr"].GetString()), Targets());
+  ASSERT_TRUE(doc.HasMember("targets") && doc["targets"].IsObject()) << r.out;
+  int64_t sum = 0;
+  for (int i = 0; i < 2; ++i) {
+    const std::string addr = servers_[i]->grpc_address();
+    ASSERT_TRUE(doc["targets"].HasMember(addr.c_str())) << addr << " missing in " << r.out;
+    int64_t requests = doc["targets"][addr.c_str()]["requests"].GetInt64();
+    // Two of the four slots are bound to each target, so each takes part of the load.
+    EXPECT_GT(requests, 0) << r.out;
+    EXPECT_EQ(requests, Count(i)) << "server " << addr;
+    sum += requests;
+  }
+  EXPECT_EQ(sum, 60);
+
+  // The text output has a line per target (each starts with the target's address).
+  r = RunClient(COUNTD_BENCH_BINARY, {"--targets=" + Targets(), "--op=incr", "--requests=10",
+                                      "--concurrency=2", "--warmup=0s"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\n" + servers_[0]->grpc_address() + " "));
+  EXPECT_THAT(r.out, HasSubstr("\n" + servers_[1]->grpc_address() + " "));
+}
+
+TEST_F(BenchClientTargetsE2eTest, BadTargetsAreUsageErrorsAndSendNothing) {
+  const std::string a = servers_[0]->grpc_address();
+  const std::string b = servers_[1]->grpc_address();
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--addr=" + a, "--targets=" + b}, "give --addr or --targets, not both"},
+      {{"--targets=" + a + ",," + b}, "--targets has an empty entry"},
+      {{"--targets=" + a + ", " + a}, "--targets lists '" + a + "' twice"},
+      {{"--targets=" + a + "," + b, "--concurrency=1"},
+       "--concurrency must be >= the number of --targets"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.args;
+    args.insert(args.end(), {"--op=incr", "--keys=1", "--requests=5", "--warmup=0s"});
+    CommandResult r = RunClient(COUNTD_BENCH_BINARY, args);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_THAT(r.out, HasSubstr(c.message));
+  }
+  EXPECT_EQ(Count(0), 0);
+  EXPECT_EQ(Count(1), 0);
+}
+
+TEST_F(BenchClientTargetsE2eTest, AnUnreachableTargetIsNamedAndNothingIsSent) {
+  // A bound socket that never listens: connections to its port are refused for as long as it is
+  // held, and no other process can take the port meanwhile.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string closed = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  CommandResult r = RunClient(COUNTD_BENCH_BINARY,
+                              {"--targets=" + Targets() + "," + closed, "--op=incr", "--keys=1",
+                               "--requests=5", "--concurrency=3", "--warmup=0s"});
+  close(fd);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cannot connect to " + closed));
+  EXPECT_EQ(Count(0), 0);
+  EXPECT_EQ(Count(1), 0);
 }
 
 }  // namespace
