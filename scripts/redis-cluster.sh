@@ -4,17 +4,24 @@
 #
 #   scripts/redis-cluster.sh start DIR [BASEPORT]   # BASEPORT omitted: the first free block
 #   scripts/redis-cluster.sh stop DIR
+#   scripts/redis-cluster.sh start-node DIR I       # restart node I (0..5) of a started cluster
 #
 # start writes DIR/baseport (the 6 nodes listen on BASEPORT..BASEPORT+5, cluster bus +10000) and
-# returns once every node reports cluster_state:ok. With REDIS_CLUSTER_PASSWORD set, the nodes
-# require it (requirepass, masterauth). stop kills each node by its pidfile and waits for it.
+# returns once every node reports cluster_state:ok and every replica has synced. With
+# REDIS_CLUSTER_PASSWORD set, the nodes require it (requirepass, masterauth). stop kills each node by its pidfile and waits for it.
+# start-node starts one node again after it died (fault tests kill nodes with kill -9), with the
+# same settings and its own data directory (nodes.conf and AOF kept), and returns once it answers
+# PING: it rejoins the cluster by itself, as a replica if its slots failed over meanwhile.
+# Durability settings of every node: appendonly yes, appendfsync always (docs/storage.md).
+# REDIS_CLUSTER_NODE_TIMEOUT (ms, default 5000) sets cluster-node-timeout, the time before a
+# silent master is failed over.
 # Only 127.0.0.1; never port 6379; never a system service. Every wait is bounded.
 set -euo pipefail
 
 cmd="${1:-}"
 dir="${2:-}"
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-  echo "usage: $0 start DIR [BASEPORT] | stop DIR" >&2
+  echo "usage: $0 start DIR [BASEPORT] | stop DIR | start-node DIR I" >&2
   exit 2
 fi
 
@@ -64,6 +71,27 @@ cli() {  # cli PORT ARGS...
   redis-cli -h 127.0.0.1 -p "$port" "$@"
 }
 
+auth_args() {  # fills the array `auth` from REDIS_CLUSTER_PASSWORD or DIR/password
+  auth=()
+  local password="${REDIS_CLUSTER_PASSWORD:-}"
+  if [ -z "$password" ] && [ -f "$dir/password" ]; then password="$(cat "$dir/password")"; fi
+  if [ -n "$password" ]; then
+    REDIS_CLUSTER_PASSWORD="$password"
+    auth=(--requirepass "$password" --masterauth "$password")
+  fi
+}
+
+start_node() {  # start_node I: node I on port base+I, data in DIR/node-I (kept if present)
+  local i="$1" port=$((base + $1)) node_dir="$dir/node-$1"
+  mkdir -p "$node_dir"
+  redis-server --port "$port" --bind 127.0.0.1 --protected-mode no \
+    --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-node-timeout "${REDIS_CLUSTER_NODE_TIMEOUT:-5000}" \
+    --dir "$node_dir" --daemonize yes --pidfile "$node_dir/redis.pid" \
+    --logfile "$node_dir/redis.log" --appendonly yes --appendfsync always --save "" \
+    --repl-diskless-sync-delay 0 "${auth[@]}"
+}
+
 case "$cmd" in
   stop)
     stop
@@ -82,22 +110,13 @@ case "$cmd" in
       echo "redis-cluster: ports $base..$((base + 5)) (or +10000) are in use" >&2
       exit 1
     fi
-    auth=()
-    if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
-      auth=(--requirepass "$REDIS_CLUSTER_PASSWORD" --masterauth "$REDIS_CLUSTER_PASSWORD")
-    fi
+    rm -f "$dir/password"  # a password of an earlier run in DIR is not this run's
+    auth_args
     nodes=()
     for i in 0 1 2 3 4 5; do
-      port=$((base + i))
-      node_dir="$dir/node-$i"
-      rm -rf "$node_dir"
-      mkdir -p "$node_dir"
-      redis-server --port "$port" --bind 127.0.0.1 --protected-mode no \
-        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
-        --dir "$node_dir" --daemonize yes --pidfile "$node_dir/redis.pid" \
-        --logfile "$node_dir/redis.log" --appendonly yes --appendfsync always --save "" \
-        "${auth[@]}"
-      nodes+=("127.0.0.1:$port")
+      rm -rf "$dir/node-$i"
+      start_node "$i"
+      nodes+=("127.0.0.1:$((base + i))")
     done
     for i in 0 1 2 3 4 5; do
       for _ in $(seq 100); do
@@ -132,6 +151,21 @@ case "$cmd" in
       sleep 0.1
     done
     [ -n "$agreed" ] || { cat "$dir/check.log" >&2; stop; exit 1; }
+    # Every replica has finished its first sync: before that a WAIT never counts it, and a
+    # replica that never synced refuses to take over its master's slots.
+    for i in 0 1 2 3 4 5; do
+      synced=""
+      for _ in $(seq 300); do
+        info="$(cli $((base + i)) info replication 2>/dev/null || true)"
+        if echo "$info" | grep -q '^role:master' ||
+           echo "$info" | grep -q '^master_link_status:up'; then
+          synced=1
+          break
+        fi
+        sleep 0.1
+      done
+      [ -n "$synced" ] || { echo "redis-cluster: replica $((base + i)) not synced after 30 s" >&2; stop; exit 1; }
+    done
     echo "$base" >"$dir/baseport"
     # For test clients (tests/testing/server_process.cc): the password of this throwaway cluster.
     if [ -n "${REDIS_CLUSTER_PASSWORD:-}" ]; then
@@ -139,8 +173,33 @@ case "$cmd" in
     fi
     echo "redis-cluster: 6 nodes on 127.0.0.1:$base..$((base + 5)) ($dir)"
     ;;
+  start-node)
+    i="${3:-}"
+    case "$i" in
+      [0-5]) ;;
+      *) echo "usage: $0 start-node DIR I (I in 0..5)" >&2; exit 2 ;;
+    esac
+    [ -f "$dir/baseport" ] || { echo "redis-cluster: no cluster in $dir (no baseport)" >&2; exit 1; }
+    base="$(cat "$dir/baseport")"
+    pidfile="$dir/node-$i/redis.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "redis-cluster: node $i already runs (pid $(cat "$pidfile"))" >&2
+      exit 1
+    fi
+    rm -f "$pidfile"
+    port_free $((base + i)) || { echo "redis-cluster: port $((base + i)) is in use" >&2; exit 1; }
+    auth_args
+    start_node "$i"
+    for _ in $(seq 100); do
+      [ "$(cli $((base + i)) ping 2>/dev/null)" = PONG ] && break
+      sleep 0.1
+    done
+    [ "$(cli $((base + i)) ping 2>/dev/null)" = PONG ] ||
+      { echo "redis-cluster: node $i did not answer PING in 10 s" >&2; exit 1; }
+    echo "redis-cluster: node $i on 127.0.0.1:$((base + i)) started again ($dir)"
+    ;;
   *)
-    echo "usage: $0 start DIR [BASEPORT] | stop DIR" >&2
+    echo "usage: $0 start DIR [BASEPORT] | stop DIR | start-node DIR I" >&2
     exit 2
     ;;
 esac

@@ -33,7 +33,7 @@ ABSL_FLAG(absl::Duration, redis_connect_timeout, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, redis_command_timeout, absl::Seconds(2),
           "--store=redis-cluster: bound of one exchange with a node; slower calls fail "
           "DEADLINE_EXCEEDED.");
-ABSL_FLAG(int32_t, redis_wait_replicas, 0,
+ABSL_FLAG(int32_t, redis_wait_replicas, 1,
           "--store=redis-cluster: replicas that must acknowledge every write (WAIT) before "
           "countd answers; 0 relies on the masters' own AOF (appendfsync always).");
 ABSL_FLAG(absl::Duration, redis_wait_timeout, absl::Milliseconds(500),

@@ -23,7 +23,7 @@ struct RedisConfig {
   std::string key_prefix = "countd";
   absl::Duration connect_timeout = absl::Seconds(1);
   absl::Duration command_timeout = absl::Seconds(2);
-  int wait_replicas = 0;
+  int wait_replicas = 1;  // WAIT for this many replicas per write (docs/storage.md, Durability)
   absl::Duration wait_timeout = absl::Milliseconds(500);
 };
 

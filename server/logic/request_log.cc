@@ -32,22 +32,25 @@ std::string EncodeRecord(absl::Time expiry, uint64_t fingerprint, absl::string_v
 
 uint64_t Fingerprint(absl::string_view bytes) { return storage::keys::Fnv1a64(bytes); }
 
-absl::StatusOr<std::string> RequestLog::Recorded(const storage::Partition& partition,
-                                                 const std::string& key,
-                                                 const std::string& legacy_key,
-                                                 absl::string_view request_id,
-                                                 uint64_t fingerprint) {
+absl::StatusOr<RequestLog::Record> RequestLog::Recorded(const storage::Partition& partition,
+                                                        const std::string& key,
+                                                        const std::string& legacy_key,
+                                                        absl::string_view request_id,
+                                                        uint64_t fingerprint) {
+  Record record;
   absl::StatusOr<std::string> previous = store_->Get(partition, storage::Table::kRequests, key);
   if (absl::IsNotFound(previous.status()) && store_->kind() == storage::StoreKind::kRocksDb) {
     // A record written before partitions; only RocksDB can hold one (until it expires).
     previous = store_->Get(partition, storage::Table::kRequests, legacy_key);
+    record.legacy = true;
   }
   if (!previous.ok()) return previous.status();
   if (previous->size() < 16 || static_cast<uint64_t>(GetBigEndian64(
                                    absl::string_view(*previous).substr(8))) != fingerprint) {
     return Refused("request_id", Quote(request_id) + " was already used for a different request");
   }
-  return previous->substr(16);
+  record.stored = *std::move(previous);
+  return record;
 }
 
 absl::StatusOr<std::string> RequestLog::Apply(
@@ -68,9 +71,25 @@ absl::StatusOr<std::string> RequestLog::Apply(
   absl::Status last;
   for (int attempt = 0; attempt < kMaxWriteAttempts; ++attempt) {
     if (!key.empty()) {
-      absl::StatusOr<std::string> recorded =
+      absl::StatusOr<Record> recorded =
           Recorded(partition, key, legacy_key, request_id, fingerprint);
-      if (recorded.ok() || !absl::IsNotFound(recorded.status())) return recorded;
+      if (recorded.ok() && recorded->legacy) return recorded->stored.substr(16);
+      if (recorded.ok()) {
+        // A repeat is answered only once its record has been written again, unchanged. The
+        // first attempt may have been applied without being acknowledged (Redis Cluster: on the
+        // master, but a replica did not confirm it within the WAIT bound); answering the repeat
+        // from a mere read would acknowledge data that a failover can still lose. The rewrite is
+        // acknowledged under the store's own rule (WAIT included), and a replica that has it has
+        // everything its master wrote before, the first attempt included.
+        storage::WriteBatch again(partition);
+        again.Expect(storage::Table::kRequests, key, recorded->stored);
+        again.Put(storage::Table::kRequests, key, recorded->stored);
+        last = store_->Write(again);
+        if (last.ok()) return recorded->stored.substr(16);
+        if (!absl::IsAborted(last)) return last;
+        continue;  // the record changed or expired meanwhile: look again
+      }
+      if (!absl::IsNotFound(recorded.status())) return recorded.status();
     }
     storage::WriteBatch batch(partition);
     absl::StatusOr<std::string> answer = build(&batch);

@@ -41,21 +41,29 @@ class RequestLog {
 
   // Writes go to `partition`. With an empty `request_id`: runs `build` and writes its batch.
   // Otherwise, under a lock on the id: when the id was recorded for the same
-  // `canonical_request`, returns the recorded answer without writing; when recorded for another
-  // request, FAILED_PRECONDITION naming "request_id"; else runs `build`, adds the record to its
-  // batch (expected absent) and writes it. A write that fails ABORTED is retried (a concurrent
-  // process may have recorded the id meanwhile: then its answer is returned).
-  // Errors: those of `build`; UNAVAILABLE when storage fails; ABORTED after kMaxWriteAttempts.
+  // `canonical_request`, writes the record again unchanged (expected unchanged, so the repeat is
+  // acknowledged under the same durability rule as a first write, e.g. WAIT on Redis Cluster) and
+  // returns the recorded answer, without running `build`; when recorded for another request,
+  // FAILED_PRECONDITION naming "request_id"; else runs `build`, adds the record to its batch
+  // (expected absent) and writes it. A write that fails ABORTED is retried (a concurrent process
+  // may have recorded the id meanwhile: then its answer is returned).
+  // Errors: those of `build`; those of Store::Write (UNAVAILABLE when storage fails,
+  // DEADLINE_EXCEEDED when it may have been applied), for a repeat too; ABORTED after
+  // kMaxWriteAttempts.
   absl::StatusOr<std::string> Apply(absl::string_view scope, const storage::Partition& partition,
                                     absl::string_view tenant, absl::string_view request_id,
                                     absl::string_view canonical_request, const BuildFn& build);
 
  private:
-  // The recorded answer of `key` (also at `legacy_key` on RocksDB), NOT_FOUND when there is
-  // none, FAILED_PRECONDITION when it was recorded for another request.
-  absl::StatusOr<std::string> Recorded(const storage::Partition& partition, const std::string& key,
-                                       const std::string& legacy_key,
-                                       absl::string_view request_id, uint64_t fingerprint);
+  struct Record {
+    std::string stored;   // the stored value: expiry, fingerprint, answer
+    bool legacy = false;  // found at the legacy key (RocksDB, before partitions)
+  };
+  // The record of `key` (also at `legacy_key` on RocksDB), NOT_FOUND when there is none,
+  // FAILED_PRECONDITION when it was recorded for another request.
+  absl::StatusOr<Record> Recorded(const storage::Partition& partition, const std::string& key,
+                                  const std::string& legacy_key, absl::string_view request_id,
+                                  uint64_t fingerprint);
 
   storage::Store* store_;
   const storage::Clock* clock_;

@@ -74,14 +74,20 @@ std::string ExitStatus::ToString() const {
 
 namespace {
 
-// With COUNTD_E2E_REDIS_CLUSTER_DIR set (a cluster started by scripts/redis-cluster.sh, which
-// leaves its password in <dir>/password), the server runs on that Redis Cluster instead of RocksDB:
-// the same e2e tests then check the cluster store end to end. The key prefix derives from the
-// data dir, so each test has its own keys and a restart of one test's server sees its data again.
+// With a Redis Cluster directory (ServerProcessOptions::redis_cluster_dir, else the environment
+// variable COUNTD_E2E_REDIS_CLUSTER_DIR: a cluster started by scripts/redis-cluster.sh, which
+// leaves <dir>/baseport and, when it set one, <dir>/password), the server runs on that Redis
+// Cluster instead of RocksDB: the same e2e tests then check the cluster store end to end. The key
+// prefix is options.redis_key_prefix, or else derives from the data dir, so each test has its own
+// keys and a restart of one test's server sees its data again.
 absl::Status AddRedisClusterArgs(const ServerProcessOptions& options,
                                  std::vector<std::string>* args) {
-  const char* dir = std::getenv("COUNTD_E2E_REDIS_CLUSTER_DIR");
-  if (dir == nullptr || *dir == '\0') return absl::OkStatus();
+  std::string dir = options.redis_cluster_dir;
+  if (dir.empty()) {
+    const char* env = std::getenv("COUNTD_E2E_REDIS_CLUSTER_DIR");
+    if (env != nullptr) dir = env;
+  }
+  if (dir.empty()) return absl::OkStatus();
   for (const std::string& a : options.extra_args) {
     if (absl::StartsWith(a, "--store=")) return absl::OkStatus();  // the test chose
   }
@@ -91,12 +97,20 @@ absl::Status AddRedisClusterArgs(const ServerProcessOptions& options,
     return absl::FailedPreconditionError(absl::StrCat("no Redis Cluster in ", dir));
   }
   args->push_back("--store=redis-cluster");
-  args->push_back(absl::StrCat("--redis-nodes=127.0.0.1:", base, ",127.0.0.1:", base + 1));
-  args->push_back(
-      absl::StrCat("--redis-key-prefix=e2e", absl::Hex(std::hash<std::string>()(options.data_dir))));
+  // Every node is a seed, so the server starts (and finds the slot map again) whichever nodes
+  // a fault test has killed.
+  std::string nodes;
+  for (int i = 0; i < 6; ++i) absl::StrAppend(&nodes, i == 0 ? "" : ",", "127.0.0.1:", base + i);
+  args->push_back("--redis-nodes=" + nodes);
+  args->push_back(absl::StrCat(
+      "--redis-key-prefix=",
+      !options.redis_key_prefix.empty()
+          ? options.redis_key_prefix
+          : absl::StrCat("e2e", absl::Hex(std::hash<std::string>()(options.data_dir)))));
   // The script leaves the cluster's password there when it set one.
   const std::string password_file = absl::StrCat(dir, "/password");
-  if (std::ifstream(password_file).good()) args->push_back("--redis-password-file=" + password_file);
+  if (std::ifstream(password_file).good())
+    args->push_back("--redis-password-file=" + password_file);
   return absl::OkStatus();
 }
 

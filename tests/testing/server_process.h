@@ -49,6 +49,15 @@ struct ServerProcessOptions {
   // Also wait for "http listening on HOST:PORT" (countd prints it right after the grpc line).
   // false: only the grpc line is awaited, and http_address() may still be empty after Start().
   bool wait_for_http = true;
+  // Redis Cluster mode. The child runs with --store=redis-cluster (unless extra_args choose a
+  // --store) on the cluster that scripts/redis-cluster.sh started in this directory (it reads
+  // <dir>/baseport and <dir>/password); empty = the directory named by the environment variable
+  // COUNTD_E2E_REDIS_CLUSTER_DIR, and neither set = the default store (RocksDB).
+  std::string redis_cluster_dir;
+  // --redis-key-prefix in Redis Cluster mode; empty = one derived from data_dir, so each test
+  // (and each data directory) has its own keys and a restart on the same data_dir sees them
+  // again. Processes that must share data (several countd on one cluster) pass the same prefix.
+  std::string redis_key_prefix;
 };
 
 // A running countd child. Its stdout is read by a background thread for the whole life of the

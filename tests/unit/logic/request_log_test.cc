@@ -113,6 +113,27 @@ TEST_F(RequestLogTest, RepeatedRequestIsAppliedOnceAndAnsweredAsTheFirstTime) {
   EXPECT_EQ(Records(), 1);
 }
 
+TEST_F(RequestLogTest, RepeatIsAnsweredOnlyOnceItsRecordIsWrittenAgain) {
+  ASSERT_TRUE(Apply("r1", "canonical").ok());
+  const std::string key = storage::keys::RequestKey("Scope", P("tenant"), "r1");
+  const std::string record = store_->Get(P("tenant"), Table::kRequests, key).value_or("?");
+  const int writes = failing_->forwarded(test::FailingStore::Op::kWrite);
+  // The first attempt may have been applied without being acknowledged (on Redis Cluster: not
+  // confirmed by a replica); a repeat must not acknowledge it on the strength of a read alone.
+  failing_->FailNextWrite();
+  absl::StatusOr<std::string> repeat = Apply("r1", "canonical");
+  EXPECT_EQ(repeat.status().code(), absl::StatusCode::kUnavailable) << repeat.status();
+  repeat = Apply("r1", "canonical");
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_EQ(*repeat, "answer");
+  // One rewrite per answered repeat, of the record only and unchanged (its lifetime too).
+  EXPECT_EQ(failing_->forwarded(test::FailingStore::Op::kWrite), writes + 1);
+  EXPECT_EQ(store_->Get(P("tenant"), Table::kRequests, key).value_or("!"), record);
+  EXPECT_EQ(builds_.load(), 1);
+  EXPECT_EQ(Applied(), 1);
+  EXPECT_EQ(Records(), 1);
+}
+
 TEST_F(RequestLogTest, SameIdForADifferentRequestIsRefused) {
   ASSERT_TRUE(Apply("r1", "canonical A").ok());
   absl::StatusOr<std::string> other = Apply("r1", "canonical B");

@@ -134,12 +134,17 @@ TEST_F(FlagsTest, StoreDefaultsToRocksDbAndRedisClusterNeedsNodes) {
   EXPECT_EQ(c->store, storage::StoreKind::kRocksDb);
   ExpectRefused("store", "redis");
   ExpectRefused("redis_nodes", "", {{"store", "redis-cluster"}});
+  // By default a write waits for one replica (docs/storage.md, Durability).
+  c = ConfigWith({{"store", "redis-cluster"}, {"redis_nodes", "127.0.0.1:30001"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->redis.wait_replicas, 1);
+  EXPECT_EQ(c->redis.wait_timeout, absl::Milliseconds(500));
   c = ConfigWith({{"store", "redis-cluster"},
                   {"redis_nodes", "127.0.0.1:30001,127.0.0.1:30002"},
                   {"redis_username", "countd"},
                   {"redis_key_prefix", "blue"},
                   {"redis_command_timeout", "250ms"},
-                  {"redis_wait_replicas", "1"},
+                  {"redis_wait_replicas", "0"},
                   {"redis_wait_timeout", "100ms"}});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->store, storage::StoreKind::kRedisCluster);
@@ -148,7 +153,7 @@ TEST_F(FlagsTest, StoreDefaultsToRocksDbAndRedisClusterNeedsNodes) {
   EXPECT_EQ(c->redis.password, "");
   EXPECT_EQ(c->redis.key_prefix, "blue");
   EXPECT_EQ(c->redis.command_timeout, absl::Milliseconds(250));
-  EXPECT_EQ(c->redis.wait_replicas, 1);
+  EXPECT_EQ(c->redis.wait_replicas, 0);
   EXPECT_EQ(c->redis.wait_timeout, absl::Milliseconds(100));
 }
 
@@ -191,7 +196,7 @@ TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
         "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
         "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
         "http_max_url_bytes=8192", "store=rocksdb", "redis_nodes=", "redis_password_file=<unset>",
-        "redis_wait_replicas=0", "config_cache_ttl=1s"}) {
+        "redis_wait_replicas=1", "config_cache_ttl=1s"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }
