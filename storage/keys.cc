@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 
 namespace countd::storage::keys {
@@ -249,6 +251,146 @@ std::string GmDailyChallengePrefix(absl::string_view tenant, absl::string_view c
 std::string GmDailyKey(absl::string_view tenant, absl::string_view challenge_id,
                        absl::string_view uid, int32_t day) {
   return WithBucket(Join({tenant, challenge_id, uid}), day);
+}
+
+namespace {
+
+// Splits a key that is exactly '\0'-terminated parts; false when bytes follow the last
+// terminator.
+bool SplitWhole(absl::string_view key, std::vector<absl::string_view>* parts) {
+  *parts = Split(key);
+  return key.empty() || key.back() == '\0';
+}
+
+// The first `n` '\0'-terminated parts of `key` and what follows them; false when it has fewer.
+bool SplitHead(absl::string_view key, size_t n, std::vector<absl::string_view>* parts,
+               absl::string_view* rest) {
+  parts->clear();
+  size_t start = 0;
+  while (parts->size() < n) {
+    size_t end = key.find('\0', start);
+    if (end == absl::string_view::npos) return false;
+    parts->push_back(key.substr(start, end - start));
+    start = end + 1;
+  }
+  *rest = key.substr(start);
+  return true;
+}
+
+// The base of a key that ends with a fixed-size suffix (a bucket index, an expiry, a time and
+// sequence) split into whole parts; false when it is too short or not whole parts.
+bool SplitBeforeSuffix(absl::string_view key, size_t suffix_size,
+                       std::vector<absl::string_view>* parts) {
+  if (key.size() < suffix_size) return false;
+  return SplitWhole(key.substr(0, key.size() - suffix_size), parts);
+}
+
+bool IsOneOf(absl::string_view tag, std::initializer_list<absl::string_view> tags) {
+  for (absl::string_view t : tags) {
+    if (tag == t) return true;
+  }
+  return false;
+}
+
+// The partition of a request_id record (RequestKey) or nonce (NonceKey), kRequests.
+absl::StatusOr<Partition> PartitionOfRequestKey(const std::vector<absl::string_view>& p) {
+  // NonceKey: "nonce", tenant, nonce.
+  if (p.size() == 3 && p[0] == "nonce") return TenantPartition(p[1]);
+  // RequestKey: scope, the parts of the partition id (its tag first), request_id.
+  if (p.size() >= 3) {
+    const absl::string_view tag = p[1];
+    if (tag == "su" && p.size() == 6 && p[3].size() == 1) {
+      return SignalsUserPartition(p[2], p[3][0], p[4]);
+    }
+    if (tag == "sv" && p.size() == 5) return StashPartition(p[2], p[3]);
+    if (tag == "tc" && p.size() == 5) return TallyPartition(p[2], p[3]);
+    if (tag == "t" && p.size() == 4) return TenantPartition(p[2]);
+    if (tag == "tr" && p.size() == 3) return TenantRegistryPartition();
+    // LegacyRequestKey: scope, tenant, request_id.
+    if (p.size() == 3) {
+      return absl::FailedPreconditionError(
+          "storage: a request_id record of table requests from before partitions belongs to no "
+          "partition");
+    }
+  }
+  return absl::DataLossError("storage: a key of table requests has no known layout");
+}
+
+}  // namespace
+
+absl::StatusOr<Partition> PartitionOfKey(Table table, absl::string_view key) {
+  std::vector<absl::string_view> p;
+  absl::string_view rest;
+  switch (table) {
+    case Table::kMeta:
+      if (!SplitWhole(key, &p) || p.empty()) break;
+      if (p[0] == "reg" && p.size() == 4) return TenantPartition(p[1]);
+      if (p[0] == "csettings" && p.size() == 2) return TenantPartition(p[1]);
+      if (p[0] == "tenant" && p.size() == 2) return TenantRegistryPartition();
+      if (p[0] == "gmcfg" && p.size() == 4 && IsOneOf(p[2], {"a", "c"})) {
+        return TenantPartition(p[1]);
+      }
+      break;
+    case Table::kTotals:
+    case Table::kMonthly:
+    case Table::kDaily: {
+      // SignalsCounterKey: tenant, kind + user, class, path (+ bucket for monthly and daily).
+      const bool whole = table == Table::kTotals ? SplitWhole(key, &p)
+                                                 : SplitBeforeSuffix(key, kBucketSuffixSize, &p);
+      if (whole && p.size() == 4 && !p[1].empty() && IsOneOf(p[1].substr(0, 1), {"u", "r"})) {
+        return SignalsUserPartition(p[0], p[1][0], p[1].substr(1));
+      }
+      break;
+    }
+    case Table::kStash:
+      if (SplitBeforeSuffix(key, kBucketSuffixSize, &p) && p.size() == 3) {
+        return StashPartition(p[0], p[1]);
+      }
+      break;
+    case Table::kRequests:
+      if (!SplitWhole(key, &p)) break;
+      return PartitionOfRequestKey(p);
+    case Table::kTally:
+      if (SplitBeforeSuffix(key, kTallySuffixSize, &p) && p.size() == 4 &&
+          IsOneOf(p[0], {"be", "bt", "b"})) {
+        return TallyPartition(p[1], p[2]);
+      }
+      break;
+    case Table::kTallyMeta:
+      if (!SplitWhole(key, &p) || p.empty()) break;
+      if (p.size() == 4 && IsOneOf(p[0], {"mde", "mdt", "md"})) return TallyPartition(p[1], p[2]);
+      if (p.size() == 3 && IsOneOf(p[0], {"cfge", "cfgt", "cfg"})) {
+        return TallyPartition(p[1], p[2]);
+      }
+      break;
+    case Table::kGmLog:
+      if (SplitBeforeSuffix(key, kGmLogSuffixSize, &p) && p.size() == 2) {
+        return TenantPartition(p[0]);
+      }
+      break;
+    case Table::kGmState:
+      if (SplitHead(key, 1, &p, &rest) && p[0] == "u") {
+        if (SplitWhole(key, &p) && p.size() == 4) return TenantPartition(p[1]);
+      } else if (SplitHead(key, 3, &p, &rest) && p[0] == "top" &&
+                 rest.size() >= kGmTopBalanceSize) {
+        return TenantPartition(p[1]);
+      }
+      break;
+    case Table::kGmDaily:
+      if (SplitBeforeSuffix(key, kBucketSuffixSize, &p) && p.size() == 3) {
+        return TenantPartition(p[0]);
+      }
+      break;
+  }
+  return absl::DataLossError(
+      absl::StrCat("storage: a key of table ", TableName(table), " has no known layout"));
+}
+
+bool IsTallyLegacyKey(Table table, absl::string_view key) {
+  for (const std::string& prefix : TallyLegacyPrefixes(table)) {
+    if (absl::StartsWith(key, prefix)) return true;
+  }
+  return false;
 }
 
 uint64_t Fnv1a64(absl::string_view bytes) {

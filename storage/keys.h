@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "storage/store.h"
@@ -153,6 +154,22 @@ std::string GmLogKey(absl::string_view log_prefix, int64_t time_ms, int64_t seq)
 std::string GmDailyChallengePrefix(absl::string_view tenant, absl::string_view challenge_id);
 std::string GmDailyKey(absl::string_view tenant, absl::string_view challenge_id,
                        absl::string_view uid, int32_t day);
+
+// --- The partition of a stored key: the inverse of the builders above ---
+// The partition `key` of `table` belongs to, read back from the key alone (ScanAllPartitions
+// visits keys without their partitions; moving a node's data into a cluster needs them). Covers
+// every layout of this file, also Tally records of the layout shared by both ops
+// (TallyLegacyPrefixes: their counter's partition). The key must be whole: a key with bytes
+// missing or left over is not of its layout.
+// Errors: kDataLoss when `key` is of no layout of `table` (the message names the table, never
+// the key, which may hold personal data such as a uid); kFailedPrecondition for a request_id
+// record of the layout before partitions (LegacyRequestKey), which belongs to no partition.
+// (A legacy record of a tenant named "tr" reads as a record of the tenant registry's partition,
+// whose RequestKey it equals byte for byte.)
+absl::StatusOr<Partition> PartitionOfKey(Table table, absl::string_view key);
+// Whether `key` of `table` is a Tally record of the layout shared by both ops (see
+// TallyLegacyPrefixes), which Tally::SplitLegacyCounters moves at start.
+bool IsTallyLegacyKey(Table table, absl::string_view key);
 
 // FNV-1a, 64 bits: a hash that is stable across processes, versions and machines (absl::Hash
 // is not), for what is stored or shared: Redis hash tags, request fingerprints.

@@ -1,10 +1,13 @@
 // Tests of storage/keys.h: the key layout every table relies on.
 #include "storage/keys.h"
 
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -135,11 +138,13 @@ TEST(KeyCodecTest, RegistryAndSettingsKeysAreDistinct) {
 }
 
 TEST(KeyCodecTest, PartitionsOfDifferentKindsNeverCollide) {
-  std::vector<std::string> ids = {
-      SignalsUserPartition("t", 'u', "x").id(), SignalsUserPartition("t", 'r', "x").id(),
-      StashPartition("t", "x").id(),            TallyPartition("t", "x").id(),
-      TenantPartition("t").id(),                TenantRegistryPartition().id(),
-      TallyPartition("t", "").id()};
+  std::vector<std::string> ids = {SignalsUserPartition("t", 'u', "x").id(),
+                                  SignalsUserPartition("t", 'r', "x").id(),
+                                  StashPartition("t", "x").id(),
+                                  TallyPartition("t", "x").id(),
+                                  TenantPartition("t").id(),
+                                  TenantRegistryPartition().id(),
+                                  TallyPartition("t", "").id()};
   for (size_t i = 0; i < ids.size(); ++i) {
     for (size_t j = i + 1; j < ids.size(); ++j) EXPECT_NE(ids[i], ids[j]) << i << " " << j;
   }
@@ -189,6 +194,174 @@ TEST(KeyCodecTest, RateLimitRecordsHaveTheirOwnScope) {
   EXPECT_THAT(Split(RateLimitKey("t")), ElementsAre("rate", "t"));
   EXPECT_FALSE(absl::StartsWith(RateLimitKey("t"), RequestScopePrefix("nonce")));
   EXPECT_NE(RateLimitKey("t1"), RateLimitKey("t"));
+}
+
+// --- PartitionOfKey: every key builder's key reads back as the partition it is written with ---
+
+// Names with the bytes that could confuse a parser: empty, tag-like, long, printable punctuation.
+const char* const kNames[] = {"", "t", "su", "tr", "u", "top", "nonce", "a b/c:d", "x\x7f~"};
+
+void ExpectPartition(Table table, const std::string& key, const Partition& want) {
+  absl::StatusOr<Partition> got = PartitionOfKey(table, key);
+  ASSERT_TRUE(got.ok()) << TableName(table) << ": " << got.status();
+  EXPECT_EQ(got->id(), want.id()) << TableName(table);
+}
+
+TEST(PartitionOfKeyTest, SignalsCountersBelongToTheirUser) {
+  for (const char* tenant : kNames) {
+    for (const char* user : kNames) {
+      for (char kind : {'u', 'r'}) {
+        const std::string key =
+            SignalsCounterKey(SignalsUserPrefix(tenant, kind, user), "cls", "/a/b");
+        const Partition want = SignalsUserPartition(tenant, kind, user);
+        ExpectPartition(Table::kTotals, key, want);
+        // Bucket indexes whose bytes are '\0' or look like parts.
+        for (int32_t bucket : {0, 0x00000100, 0x00740000, 19723}) {
+          ExpectPartition(Table::kMonthly, WithBucket(key, bucket), want);
+          ExpectPartition(Table::kDaily, WithBucket(key, bucket), want);
+        }
+      }
+    }
+  }
+  // An empty class and path are still whole parts.
+  ExpectPartition(Table::kTotals, SignalsCounterKey(SignalsUserPrefix("t1", 'u', "x"), "", ""),
+                  SignalsUserPartition("t1", 'u', "x"));
+}
+
+TEST(PartitionOfKeyTest, StashBucketsBelongToTheirVisitor) {
+  for (const char* tenant : kNames) {
+    for (const char* visitor : kNames) {
+      for (int32_t day : {0, 1, 20000}) {
+        ExpectPartition(Table::kStash, StashKey(tenant, visitor, "views", day),
+                        StashPartition(tenant, visitor));
+      }
+    }
+  }
+}
+
+TEST(PartitionOfKeyTest, TallyRecordsOfBothOpsBelongToTheirCounter) {
+  for (const char* tenant : kNames) {
+    for (const char* counter : kNames) {
+      const Partition want = TallyPartition(tenant, counter);
+      for (char op : {kTallyECount, kTallyTopK}) {
+        for (auto [end, expiry] : {std::pair<int64_t, int64_t>{0, 0},
+                                   {1700000040, 1700086440},
+                                   {int64_t{1} << 40, -1}}) {
+          ExpectPartition(
+              Table::kTally,
+              TallyBucketKey(TallyCountablePrefix(op, tenant, counter, "item"), end, expiry), want);
+        }
+        ExpectPartition(Table::kTallyMeta, TallyMetadataKey(op, tenant, counter, "item"), want);
+        ExpectPartition(Table::kTallyMeta, TallySettingsKey(op, tenant, counter), want);
+        EXPECT_FALSE(IsTallyLegacyKey(Table::kTallyMeta, TallySettingsKey(op, tenant, counter)));
+      }
+    }
+  }
+}
+
+TEST(PartitionOfKeyTest, TallyRecordsOfTheSharedLayoutBelongToTheirCounterAndAreLegacy) {
+  const std::string bucket = TallyBucketKey(Join({"b", "t1", "c", "item"}), 60, 120);
+  const std::string metadata = Join({"md", "t1", "c", "item"});
+  const std::string settings = Join({"cfg", "t1", "c"});
+  ExpectPartition(Table::kTally, bucket, TallyPartition("t1", "c"));
+  ExpectPartition(Table::kTallyMeta, metadata, TallyPartition("t1", "c"));
+  ExpectPartition(Table::kTallyMeta, settings, TallyPartition("t1", "c"));
+  EXPECT_TRUE(IsTallyLegacyKey(Table::kTally, bucket));
+  EXPECT_TRUE(IsTallyLegacyKey(Table::kTallyMeta, metadata));
+  EXPECT_TRUE(IsTallyLegacyKey(Table::kTallyMeta, settings));
+  EXPECT_FALSE(IsTallyLegacyKey(
+      Table::kTally, TallyBucketKey(TallyCountablePrefix('t', "t1", "c", "i"), 60, 120)));
+}
+
+TEST(PartitionOfKeyTest, MetaRecordsBelongToTheirTenantOrTheRegistry) {
+  for (const char* tenant : kNames) {
+    ExpectPartition(Table::kMeta, RegistryKey(tenant, "cls", "/p"), TenantPartition(tenant));
+    ExpectPartition(Table::kMeta, CounterSettingsKey(tenant), TenantPartition(tenant));
+    ExpectPartition(Table::kMeta, GmActionKey(tenant, "act"), TenantPartition(tenant));
+    ExpectPartition(Table::kMeta, GmChallengeKey(tenant, "ch"), TenantPartition(tenant));
+    ExpectPartition(Table::kMeta, TenantRecordKey(tenant), TenantRegistryPartition());
+  }
+}
+
+TEST(PartitionOfKeyTest, RequestRecordsAndNoncesBelongToThePartitionTheyGuard) {
+  for (const char* tenant : kNames) {
+    for (const char* name : kNames) {
+      const Partition partitions[] = {SignalsUserPartition(tenant, 'u', name),
+                                      SignalsUserPartition(tenant, 'r', name),
+                                      StashPartition(tenant, name),
+                                      TallyPartition(tenant, name),
+                                      TenantPartition(tenant),
+                                      TenantRegistryPartition()};
+      for (const Partition& partition : partitions) {
+        for (const char* scope : {"IncrementCounters", "gm.NotifyAction", "t"}) {
+          ExpectPartition(Table::kRequests, RequestKey(scope, partition, "req-1"), partition);
+        }
+      }
+      ExpectPartition(Table::kRequests, NonceKey(tenant, name), TenantPartition(tenant));
+    }
+  }
+}
+
+TEST(PartitionOfKeyTest, RequestRecordsFromBeforePartitionsBelongToNone) {
+  absl::StatusOr<Partition> legacy =
+      PartitionOfKey(Table::kRequests, LegacyRequestKey("IncrementCounters", "acme", "uid-9"));
+  EXPECT_EQ(legacy.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(legacy.status().message()),
+              ::testing::Not(::testing::HasSubstr("uid-9")));
+}
+
+TEST(PartitionOfKeyTest, GameMechanicsRecordsBelongToTheirTenant) {
+  for (const char* tenant : kNames) {
+    for (const char* uid : kNames) {
+      const Partition want = TenantPartition(tenant);
+      ExpectPartition(Table::kGmState, GmUserStateKey(tenant, uid, "ch"), want);
+      // Balances whose 8 bytes hold '\0' (INT64_MAX - balance = 0) and look like parts.
+      for (int64_t balance :
+           {int64_t{0}, int64_t{-5}, int64_t{1} << 40, std::numeric_limits<int64_t>::max()}) {
+        ExpectPartition(Table::kGmState, GmTopKey(tenant, "ch", balance, uid), want);
+      }
+      for (int64_t seq : {0, 1, 256}) {
+        ExpectPartition(Table::kGmLog, GmLogKey(GmLogPrefix(tenant, uid), 1700000000000, seq),
+                        want);
+      }
+      ExpectPartition(Table::kGmDaily, GmDailyKey(tenant, "ch", uid, 19723), want);
+      ExpectPartition(Table::kGmDaily, GmDailyKey(tenant, "ch", uid, 0), want);
+    }
+  }
+}
+
+TEST(PartitionOfKeyTest, KeysOfNoLayoutAreDataLossNamingTheTableNotTheKey) {
+  const std::string user = SignalsUserPrefix("acme", 'u', "secret-uid");
+  const std::pair<Table, std::string> bad[] = {
+      {Table::kTotals, "secret-uid"},                             // no terminator
+      {Table::kTotals, user + "cls" + std::string(1, '\0')},      // a part missing
+      {Table::kTotals, SignalsCounterKey(user, "c", "p") + "x"},  // bytes left over
+      {Table::kTotals, SignalsCounterKey(Join({"acme", "qsecret-uid"}), "c", "p")},  // kind
+      {Table::kDaily, "ab"},                                         // shorter than a bucket
+      {Table::kStash, WithBucket(Join({"acme", "secret-uid"}), 3)},  // a part missing
+      {Table::kMeta, Join({"reg", "acme", "secret-uid"})},           // a part missing
+      {Table::kMeta, Join({"gmcfg", "acme", "x", "secret-uid"})},    // neither action nor challenge
+      {Table::kMeta, TallySettingsKey('t', "acme", "secret-uid")},   // another table's key
+      {Table::kRequests, Join({"scope", "zz", "acme", "secret-uid"})},  // unknown partition tag
+      {Table::kRequests, Join({"scope", "secret-uid"})},                // too few parts
+      {Table::kTally, TallyCountablePrefix('t', "acme", "c", "secret-uid")},           // no suffix
+      {Table::kTally, TallyBucketKey(Join({"bx", "acme", "c", "secret-uid"}), 1, 2)},  // tag
+      {Table::kTallyMeta, Join({"mdt", "acme", "secret-uid"})},        // a part missing
+      {Table::kGmLog, Join({"acme", "secret-uid"})},                   // no suffix
+      {Table::kGmState, Join({"u", "acme", "secret-uid"})},            // challenge missing
+      {Table::kGmState, GmTopPrefix("acme", "secret-uid") + "1234"},   // balance cut short
+      {Table::kGmState, Join({"x", "acme", "secret-uid", "c"})},       // unknown tag
+      {Table::kGmDaily, WithBucket(Join({"acme", "secret-uid"}), 7)},  // a part missing
+  };
+  for (const auto& [table, key] : bad) {
+    absl::StatusOr<Partition> got = PartitionOfKey(table, key);
+    ASSERT_FALSE(got.ok()) << TableName(table) << " took a key of no layout";
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+    const std::string message(got.status().message());
+    EXPECT_THAT(message, ::testing::HasSubstr(absl::StrCat("table ", TableName(table))));
+    EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("secret-uid")));
+    EXPECT_THAT(message, ::testing::Not(::testing::HasSubstr("acme")));
+  }
 }
 
 }  // namespace
