@@ -1,10 +1,16 @@
 // RocksDB implementation of Store. rocksdb/ headers stay inside this file.
 #include "storage/rocksdb_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdarg>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -14,6 +20,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
@@ -158,6 +165,13 @@ class CounterMergeOperator : public rocksdb::AssociativeMergeOperator {
   const char* Name() const override { return "countd.CounterAdd"; }
 };
 
+// RocksDB's info log, dropped: a read-only open must not write LOG files into the directory.
+class DiscardingLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
 absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
 
 absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
@@ -172,12 +186,15 @@ class RocksDbStore : public Store {
         expiry_(clock_, options.retention) {}
 
   ~RocksDbStore() override {
-    if (db_ == nullptr) return;
-    db_->FlushWAL(/*sync=*/true).PermitUncheckedError();
-    for (rocksdb::ColumnFamilyHandle* h : handles_) {
-      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    if (db_ != nullptr) {
+      if (!options_.read_only) db_->FlushWAL(/*sync=*/true).PermitUncheckedError();
+      for (rocksdb::ColumnFamilyHandle* h : handles_) {
+        db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+      }
+      db_->Close().PermitUncheckedError();
+      db_.reset();
     }
-    db_->Close().PermitUncheckedError();
+    if (dir_lock_fd_ >= 0) close(dir_lock_fd_);  // releases the read-only lock, after the close
   }
 
   absl::Status Open(const std::string& dir) {
@@ -203,11 +220,75 @@ class RocksDbStore : public Store {
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(db_options, dir, families, &handles, &db);
+    rocksdb::Status s;
+    if (options_.read_only) {
+      absl::Status ready = PrepareReadOnly(dir, families, &db_options);
+      if (!ready.ok()) return ready;
+      s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &handles, &db);
+    } else {
+      s = rocksdb::DB::Open(db_options, dir, families, &handles, &db);
+    }
     if (!s.ok()) return Unavailable(absl::StrCat("open ", dir), s);
     db_.reset(db);
     handles_ = std::move(handles);
     return absl::OkStatus();
+  }
+
+  // Read-only open: refuses a database another process has open (its data would change under
+  // the reader) and holds it against writers meanwhile; checks that every table exists (a
+  // read-only open cannot create one); keeps RocksDB's info log out of the directory.
+  absl::Status PrepareReadOnly(const std::string& dir,
+                               const std::vector<rocksdb::ColumnFamilyDescriptor>& families,
+                               rocksdb::DBOptions* db_options) {
+    // RocksDB holds an fcntl write lock on <dir>/LOCK while a database is open (and never
+    // removes the file). A read lock conflicts with it, and with the write lock of a countd that
+    // starts later, and needs no write access: a backup on read-only media can still be read.
+    // An open-file-description lock, so that it also conflicts within this process. No LOCK
+    // file: the directory was never opened read-write (e.g. a checkpoint), no one has it.
+    const std::string lock_path = dir + "/LOCK";
+    int fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      struct flock lock = {};
+      lock.l_type = F_RDLCK;
+      lock.l_whence = SEEK_SET;
+      if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+        const int err = errno;
+        close(fd);
+        if (err == EACCES || err == EAGAIN) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "storage: ", dir,
+              " is open in another process (a running countd?): stop it first, or read a "
+              "backup of it (Admin.Backup)"));
+        }
+        return absl::UnavailableError(
+            absl::StrCat("storage: lock ", lock_path, ": ", std::strerror(err)));
+      }
+      dir_lock_fd_ = fd;
+    } else if (errno != ENOENT) {
+      return absl::UnavailableError(
+          absl::StrCat("storage: open ", lock_path, ": ", std::strerror(errno)));
+    }
+    std::vector<std::string> names;
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(*db_options, dir, &names);
+    if (!s.ok()) return Unavailable(absl::StrCat("open ", dir, " read-only"), s);
+    std::vector<std::string> missing;
+    for (const rocksdb::ColumnFamilyDescriptor& f : families) {
+      if (std::find(names.begin(), names.end(), f.name) == names.end()) missing.push_back(f.name);
+    }
+    if (!missing.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "storage: ", dir, " lacks the tables ", absl::StrJoin(missing, ", "),
+          ": an older countd wrote it; start this countd on it once (on a copy, for a backup)"));
+    }
+    db_options->create_if_missing = false;
+    db_options->create_missing_column_families = false;
+    db_options->info_log = std::make_shared<DiscardingLogger>();
+    return absl::OkStatus();
+  }
+
+  absl::Status RefuseReadOnly(absl::string_view what) const {
+    return absl::FailedPreconditionError(
+        absl::StrCat("storage: ", what, ": the store was opened read-only"));
   }
 
   StoreKind kind() const override { return StoreKind::kRocksDb; }
@@ -295,6 +376,7 @@ class RocksDbStore : public Store {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
+    if (options_.read_only) return RefuseReadOnly("write");
     if (!batch.ranking_ops().empty()) {
       return absl::InvalidArgumentError(
           "storage: RocksDB keeps no rankings (Store::KeepsRankings is false); rank in memory");
@@ -357,6 +439,7 @@ class RocksDbStore : public Store {
   }
 
   absl::Status Flush() override {
+    if (options_.read_only) return RefuseReadOnly("flush");
     rocksdb::Status s = db_->FlushWAL(/*sync=*/true);
     if (!s.ok()) return Unavailable("flush wal", s);
     rocksdb::FlushOptions flush_options;
@@ -392,6 +475,7 @@ class RocksDbStore : public Store {
   }
 
   absl::Status Checkpoint(const std::string& dir) override {
+    if (options_.read_only) return RefuseReadOnly("checkpoint");
     if (dir.empty()) return absl::InvalidArgumentError("storage: checkpoint: empty directory");
     // RocksDB wants an absolute path and stages the copy in "<dir>.tmp": a trailing slash
     // would put the staging directory inside the target, so normalize first.
@@ -500,6 +584,7 @@ class RocksDbStore : public Store {
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  int dir_lock_fd_ = -1;  // read-only: holds the read lock on <dir>/LOCK
   WriteDurations write_durations_;
 };
 

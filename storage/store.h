@@ -63,6 +63,13 @@ struct StoreOptions {
   size_t memtable_bytes = size_t{64} << 20;
   // Time source for expiry; must outlive the store. nullptr = RealClock().
   const Clock* clock = nullptr;
+  // RocksDB: open an existing database for reading only (a stopped node's data dir, or a
+  // backup that Admin.Backup made) and change nothing in its directory: no WAL replayed into
+  // files, no log or options file written. Write, Flush and Checkpoint answer
+  // kFailedPrecondition. While it is open no countd can open the directory (and it is refused
+  // while a countd has it open). A process must not open one directory both ways at once: POSIX
+  // drops a process's record locks on a file when it closes any descriptor of it.
+  bool read_only = false;
 };
 
 // A partition: the unit of every atomic write and every scan. Each key of each table belongs to
@@ -306,8 +313,11 @@ class Store {
   virtual absl::Status Checkpoint(const std::string& dir) = 0;
 };
 
-// Opens or creates a RocksDB-backed Store in `dir`.
-// Errors: kUnavailable when the database cannot be opened (locked, corrupt, unwritable).
+// Opens or creates a RocksDB-backed Store in `dir` (with options.read_only: opens the existing
+// one without writing).
+// Errors: kUnavailable when the database cannot be opened (locked, corrupt, unwritable, missing
+// when read-only); kFailedPrecondition, read-only only, when another process has it open or it
+// lacks a table (an older countd wrote it: open it once read-write, on a copy for a backup).
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(const std::string& dir,
                                                         const StoreOptions& options);
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -435,6 +437,108 @@ TEST_F(RocksDbStoreTest, OpeningALockedDirectoryIsUnavailable) {
   absl::StatusOr<std::unique_ptr<Store>> third = OpenRocksDbStore(dir_.path(), options_);
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_EQ((*third)->Get(P(), Table::kMeta, "k").value_or(""), "v");
+}
+
+// --- Read-only open (reading a stopped node's data dir or a backup without changing it) ----------
+
+// Every file under `dir` (relative name -> contents): what "changes nothing" is checked against.
+std::map<std::string, std::string> Snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    files[std::filesystem::relative(entry.path(), dir).string()] = std::move(bytes);
+  }
+  return files;
+}
+
+TEST_F(RocksDbStoreTest, ReadOnlyOpenReadsEverythingAndChangesNothingInTheDirectory) {
+  ASSERT_TRUE(Put(Table::kMeta, "flushed", "1").ok());
+  ASSERT_TRUE(store_->Flush().ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(5)).ok());
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(2)).ok());  // only in the WAL when closed
+  ASSERT_TRUE(Put(Table::kMeta, "wal-only", "2").ok());
+  store_.reset();
+  const std::map<std::string, std::string> before = Snapshot(dir_.path());
+  ASSERT_FALSE(before.empty());
+
+  StoreOptions read_only = options_;
+  read_only.read_only = true;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> opened = OpenRocksDbStore(dir_.path(), read_only);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    Store& ro = **opened;
+    EXPECT_EQ(ro.Get(P(), Table::kMeta, "flushed").value_or("missing"), "1");
+    EXPECT_EQ(ro.Get(P(), Table::kMeta, "wal-only").value_or("missing"), "2");
+    absl::StatusOr<CounterCell> c = ro.GetCounter(P(), Table::kTotals, "c");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->count, 7);
+    std::vector<std::string> keys;
+    ASSERT_TRUE(ro.ScanAllPartitions(Table::kMeta, ScanRange{},
+                                     [&](absl::string_view k, absl::string_view) {
+                                       keys.emplace_back(k);
+                                       return true;
+                                     })
+                    .ok());
+    EXPECT_THAT(keys, ElementsAre("flushed", "wal-only"));
+    // Nothing writes.
+    WriteBatch batch(P());
+    batch.Put(Table::kMeta, "new", "x");
+    EXPECT_EQ(ro.Write(batch).code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(ro.Flush().code(), absl::StatusCode::kFailedPrecondition);
+    test::ScopedTempDir backups;
+    EXPECT_EQ(ro.Checkpoint(backups.Sub("b")).code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_FALSE(std::filesystem::exists(backups.Sub("b")));
+  }
+  EXPECT_EQ(Snapshot(dir_.path()), before);
+  // And the directory still opens read-write with every write in it.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(CountOf(Table::kTotals, "c"), 7);
+}
+
+TEST_F(RocksDbStoreTest, ReadOnlyOpenKeepsWritersOutUntilItCloses) {
+  ASSERT_TRUE(Put(Table::kMeta, "k", "v").ok());
+  store_.reset();
+  StoreOptions read_only = options_;
+  read_only.read_only = true;
+  absl::StatusOr<std::unique_ptr<Store>> ro = OpenRocksDbStore(dir_.path(), read_only);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  absl::StatusOr<std::unique_ptr<Store>> writer = OpenRocksDbStore(dir_.path(), options_);
+  EXPECT_EQ(writer.status().code(), absl::StatusCode::kUnavailable) << writer.status();
+  // Readers may share it.
+  absl::StatusOr<std::unique_ptr<Store>> second = OpenRocksDbStore(dir_.path(), read_only);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->Get(P(), Table::kMeta, "k").value_or(""), "v");
+  second->reset();
+  ro->reset();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->Get(P(), Table::kMeta, "k").value_or(""), "v");
+}
+
+TEST_F(RocksDbStoreTest, ReadOnlyOpenOfACheckpointChangesNothingInIt) {
+  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(3)).ok());
+  test::ScopedTempDir backups;
+  const std::string backup = backups.Sub("b1");
+  ASSERT_TRUE(store_->Checkpoint(backup).ok());
+  const std::map<std::string, std::string> before = Snapshot(backup);
+  StoreOptions read_only = options_;
+  read_only.read_only = true;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> ro = OpenRocksDbStore(backup, read_only);
+    ASSERT_TRUE(ro.ok()) << ro.status();
+    EXPECT_EQ((*ro)->GetCounter(P(), Table::kTotals, "c")->count, 3);
+  }
+  EXPECT_EQ(Snapshot(backup), before);
+}
+
+TEST_F(RocksDbStoreTest, ReadOnlyOpenOfAMissingDirectoryIsUnavailableAndCreatesNothing) {
+  StoreOptions read_only = options_;
+  read_only.read_only = true;
+  const std::string missing = dir_.Sub("no-such-db");
+  absl::StatusOr<std::unique_ptr<Store>> ro = OpenRocksDbStore(missing, read_only);
+  EXPECT_EQ(ro.status().code(), absl::StatusCode::kUnavailable) << ro.status();
+  EXPECT_FALSE(std::filesystem::exists(missing));
 }
 
 // --- Expiry -------------------------------------------------------------------------------------
