@@ -43,6 +43,16 @@ ABSL_FLAG(absl::Duration, config_cache_ttl, absl::Seconds(1),
           "registry, GameMechanics configuration) may be: a change made through another process "
           "is seen at most this long after it returned (0s: check on every read). Ignored "
           "with --store=rocksdb (one process, never stale).");
+ABSL_FLAG(bool, restart, false,
+          "countd migrate-to-redis only: start the copy over, forgetting the progress an earlier "
+          "run recorded in the cluster.");
+ABSL_FLAG(bool, verify_only, false,
+          "countd migrate-to-redis only: copy nothing, only compare the data dir with the "
+          "cluster.");
+ABSL_FLAG(int64_t, max_partitions, 0,
+          "countd migrate-to-redis only: stop after copying this many partitions (one "
+          "partition's records in one table count as one), recording the progress; the next run "
+          "continues. 0 = no limit.");
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address HOST:PORT (port 0 = any).");
 ABSL_FLAG(std::string, http_addr, "0.0.0.0:8080",
           "HTTP listen address HOST:PORT for the JSON shim, health and metrics (port 0 = any).");
@@ -153,6 +163,9 @@ const char* const kFlagNames[] = {
     "redis_wait_replicas",
     "redis_wait_timeout",
     "config_cache_ttl",
+    "restart",
+    "verify_only",
+    "max_partitions",
     "grpc_addr",
     "http_addr",
     "sync",
@@ -332,6 +345,65 @@ absl::Status TlsAndConnectionFlags(ServerConfig& c) {
   return absl::OkStatus();
 }
 
+// The --redis-* flags into `r`. `nodes_required`: the reason --redis-nodes must be set (nullptr:
+// it may be empty).
+absl::Status RedisFlags(const char* nodes_required, RedisConfig* r) {
+  r->nodes = absl::GetFlag(FLAGS_redis_nodes);
+  if (nodes_required != nullptr && r->nodes.empty()) {
+    return Bad("redis-nodes", absl::StrCat(nodes_required, " (HOST:PORT,HOST:PORT)"));
+  }
+  r->username = absl::GetFlag(FLAGS_redis_username);
+  const std::string password_file = absl::GetFlag(FLAGS_redis_password_file);
+  if (!password_file.empty()) {
+    absl::StatusOr<std::string> password = ReadCredentialFile("redis-password-file", password_file);
+    if (!password.ok()) return password.status();
+    r->password = std::string(absl::StripAsciiWhitespace(*password));
+    logic::Cleanse(&*password);
+    if (r->password.empty()) return Bad("redis-password-file", "the file is empty");
+  }
+  r->key_prefix = absl::GetFlag(FLAGS_redis_key_prefix);
+  if (r->key_prefix.empty() || r->key_prefix.size() > 64 ||
+      r->key_prefix.find_first_of("{} \t\r\n") != std::string::npos) {
+    return Bad("redis-key-prefix", "must be 1..64 characters without braces or whitespace");
+  }
+  r->connect_timeout = absl::GetFlag(FLAGS_redis_connect_timeout);
+  r->command_timeout = absl::GetFlag(FLAGS_redis_command_timeout);
+  for (auto [flag, d] :
+       {std::pair<const char*, absl::Duration>{"redis-connect-timeout", r->connect_timeout},
+        {"redis-command-timeout", r->command_timeout}}) {
+    if (d < absl::Milliseconds(1) || d > absl::Minutes(1)) return Bad(flag, "must be 1ms..1m");
+  }
+  r->wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas);
+  absl::Status replicas = CheckRange<int32_t>("redis-wait-replicas", r->wait_replicas, 0, 16);
+  if (!replicas.ok()) return replicas;
+  r->wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout);
+  if (r->wait_timeout < absl::Milliseconds(1) || r->wait_timeout >= r->command_timeout) {
+    return Bad("redis-wait-timeout", "must be at least 1ms and below --redis-command-timeout");
+  }
+  return absl::OkStatus();
+}
+
+// The RocksDB cache and memtable sizes and the retention flags.
+absl::Status RocksDbFlags(size_t* block_cache_bytes, size_t* memtable_bytes,
+                          storage::Retention* retention) {
+  int64_t cache_mb = absl::GetFlag(FLAGS_block_cache_mb);
+  absl::Status s = CheckRange<int64_t>("block-cache-mb", cache_mb, 8, 1 << 20);
+  if (!s.ok()) return s;
+  *block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
+  int64_t memtable_mb = absl::GetFlag(FLAGS_memtable_mb);
+  s = CheckRange<int64_t>("memtable-mb", memtable_mb, 8, 1 << 20);
+  if (!s.ok()) return s;
+  *memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
+  retention->daily_days = absl::GetFlag(FLAGS_daily_retention_days);
+  s = CheckRange("daily-retention-days", retention->daily_days, 1, 3650);
+  if (!s.ok()) return s;
+  retention->monthly_months = absl::GetFlag(FLAGS_monthly_retention_months);
+  s = CheckRange("monthly-retention-months", retention->monthly_months, 1, 1200);
+  if (!s.ok()) return s;
+  retention->stash_days = absl::GetFlag(FLAGS_stash_retention_days);
+  return CheckRange("stash-retention-days", retention->stash_days, 1, 3650);
+}
+
 }  // namespace
 
 std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
@@ -356,40 +428,20 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   } else {
     return Bad("store", absl::StrCat("\"", store, "\" is not rocksdb or redis-cluster"));
   }
+  if (absl::GetFlag(FLAGS_restart) || absl::GetFlag(FLAGS_verify_only) ||
+      absl::GetFlag(FLAGS_max_partitions) != 0) {
+    const char* flag = absl::GetFlag(FLAGS_restart)       ? "restart"
+                       : absl::GetFlag(FLAGS_verify_only) ? "verify-only"
+                                                          : "max-partitions";
+    return Bad(flag, "is a flag of `countd migrate-to-redis`, not of the server");
+  }
   c.data_dir = absl::GetFlag(FLAGS_data_dir);
   if (c.data_dir.empty()) return Bad("data-dir", "must not be empty");
-  c.redis.nodes = absl::GetFlag(FLAGS_redis_nodes);
-  if (c.store == storage::StoreKind::kRedisCluster && c.redis.nodes.empty()) {
-    return Bad("redis-nodes", "is required with --store=redis-cluster (HOST:PORT,HOST:PORT)");
-  }
-  c.redis.username = absl::GetFlag(FLAGS_redis_username);
-  const std::string password_file = absl::GetFlag(FLAGS_redis_password_file);
-  if (!password_file.empty()) {
-    absl::StatusOr<std::string> password = ReadCredentialFile("redis-password-file", password_file);
-    if (!password.ok()) return password.status();
-    c.redis.password = std::string(absl::StripAsciiWhitespace(*password));
-    if (c.redis.password.empty()) return Bad("redis-password-file", "the file is empty");
-  }
-  c.redis.key_prefix = absl::GetFlag(FLAGS_redis_key_prefix);
-  if (c.redis.key_prefix.empty() || c.redis.key_prefix.size() > 64 ||
-      c.redis.key_prefix.find_first_of("{} \t\r\n") != std::string::npos) {
-    return Bad("redis-key-prefix", "must be 1..64 characters without braces or whitespace");
-  }
-  c.redis.connect_timeout = absl::GetFlag(FLAGS_redis_connect_timeout);
-  c.redis.command_timeout = absl::GetFlag(FLAGS_redis_command_timeout);
-  for (auto [flag, d] :
-       {std::pair<const char*, absl::Duration>{"redis-connect-timeout", c.redis.connect_timeout},
-        {"redis-command-timeout", c.redis.command_timeout}}) {
-    if (d < absl::Milliseconds(1) || d > absl::Minutes(1)) return Bad(flag, "must be 1ms..1m");
-  }
-  c.redis.wait_replicas = absl::GetFlag(FLAGS_redis_wait_replicas);
-  absl::Status replicas = CheckRange<int32_t>("redis-wait-replicas", c.redis.wait_replicas, 0, 16);
-  if (!replicas.ok()) return replicas;
-  c.redis.wait_timeout = absl::GetFlag(FLAGS_redis_wait_timeout);
-  if (c.redis.wait_timeout < absl::Milliseconds(1) ||
-      c.redis.wait_timeout >= c.redis.command_timeout) {
-    return Bad("redis-wait-timeout", "must be at least 1ms and below --redis-command-timeout");
-  }
+  absl::Status redis = RedisFlags(c.store == storage::StoreKind::kRedisCluster
+                                      ? "is required with --store=redis-cluster"
+                                      : nullptr,
+                                  &c.redis);
+  if (!redis.ok()) return redis;
   c.config_cache_ttl = absl::GetFlag(FLAGS_config_cache_ttl);
   if (c.config_cache_ttl < absl::ZeroDuration() || c.config_cache_ttl > logic::kMaxConfigCacheTtl) {
     return Bad("config-cache-ttl", "must be within 0s..1h");
@@ -408,22 +460,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   if (c.grace_period < absl::ZeroDuration() || c.grace_period > absl::Hours(1)) {
     return Bad("grace-period", "must be within 0s..1h");
   }
-  int64_t cache_mb = absl::GetFlag(FLAGS_block_cache_mb);
-  absl::Status s = CheckRange<int64_t>("block-cache-mb", cache_mb, 8, 1 << 20);
-  if (!s.ok()) return s;
-  c.block_cache_bytes = static_cast<size_t>(cache_mb) << 20;
-  int64_t memtable_mb = absl::GetFlag(FLAGS_memtable_mb);
-  s = CheckRange<int64_t>("memtable-mb", memtable_mb, 8, 1 << 20);
-  if (!s.ok()) return s;
-  c.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
-  c.retention.daily_days = absl::GetFlag(FLAGS_daily_retention_days);
-  s = CheckRange("daily-retention-days", c.retention.daily_days, 1, 3650);
-  if (!s.ok()) return s;
-  c.retention.monthly_months = absl::GetFlag(FLAGS_monthly_retention_months);
-  s = CheckRange("monthly-retention-months", c.retention.monthly_months, 1, 1200);
-  if (!s.ok()) return s;
-  c.retention.stash_days = absl::GetFlag(FLAGS_stash_retention_days);
-  s = CheckRange("stash-retention-days", c.retention.stash_days, 1, 3650);
+  absl::Status s = RocksDbFlags(&c.block_cache_bytes, &c.memtable_bytes, &c.retention);
   if (!s.ok()) return s;
   int64_t ranked = absl::GetFlag(FLAGS_tally_max_ranked_items);
   s = CheckRange<int64_t>("tally-max-ranked-items", ranked, 1000, int64_t{1} << 32);
@@ -499,6 +536,28 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   c.signature_window = absl::GetFlag(FLAGS_signature_window);
   if (c.signature_window <= absl::ZeroDuration() || c.signature_window > absl::Hours(24)) {
     return Bad("signature-window", "must be within (0s, 24h]");
+  }
+  return c;
+}
+
+absl::StatusOr<MigrateConfig> MigrateConfigFromFlags() {
+  MigrateConfig c;
+  c.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (c.data_dir.empty()) return Bad("data-dir", "must not be empty");
+  absl::Status s = RedisFlags("is required: the cluster to move the data into", &c.redis);
+  if (!s.ok()) return s;
+  s = RocksDbFlags(&c.block_cache_bytes, &c.memtable_bytes, &c.retention);
+  if (!s.ok()) return s;
+  c.restart = absl::GetFlag(FLAGS_restart);
+  c.verify_only = absl::GetFlag(FLAGS_verify_only);
+  c.max_partitions = absl::GetFlag(FLAGS_max_partitions);
+  if (c.max_partitions < 0) return Bad("max-partitions", "must be 0 (no limit) or more");
+  if (c.verify_only && (c.restart || c.max_partitions != 0)) {
+    return Bad("verify-only", "copies nothing: --restart and --max-partitions do not apply");
+  }
+  const std::string level = LogLevelFlag();
+  if (level != "debug" && level != "info" && level != "warn" && level != "error") {
+    return Bad("log-level", absl::StrCat("\"", level, "\" is not debug, info, warn or error"));
   }
   return c;
 }

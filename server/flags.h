@@ -18,8 +18,27 @@ std::vector<std::string> ArgsWithEnvironment(int argc, char** argv);
 
 // Reads the parsed flags, and the credential files they name (--operator-token-file,
 // --secrets-key-file). Errors: INVALID_ARGUMENT naming the flag and the bad value (for a
-// credential file: its path and what is wrong, never its contents).
+// credential file: its path and what is wrong, never its contents), also for a flag of
+// `countd migrate-to-redis` (--restart, --verify-only, --max-partitions).
 absl::StatusOr<ServerConfig> ConfigFromFlags();
+
+// What `countd migrate-to-redis` reads (server/migrate_command.h): the RocksDB data dir to move,
+// the cluster (the --redis-* flags), the retention flags (which records are live; they must be
+// those the node and the cluster's countd run with), RocksDB's cache sizes, and its own
+// --restart, --verify-only and --max-partitions. The other flags are ignored.
+struct MigrateConfig {
+  std::string data_dir;
+  RedisConfig redis;
+  storage::Retention retention;
+  size_t block_cache_bytes = size_t{128} << 20;
+  size_t memtable_bytes = size_t{64} << 20;
+  bool restart = false;
+  bool verify_only = false;
+  int64_t max_partitions = 0;
+};
+
+// Reads the flags of MigrateConfig. Errors: INVALID_ARGUMENT naming the flag and the bad value.
+absl::StatusOr<MigrateConfig> MigrateConfigFromFlags();
 
 // The log level flag ("debug", "info", "warn", "error").
 std::string LogLevelFlag();

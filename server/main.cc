@@ -14,7 +14,9 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "server/flags.h"
+#include "server/migrate_command.h"
 #include "server/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -30,6 +32,21 @@ int WaitForSignal(const sigset_t& signals, absl::Duration timeout) {
 // the file holding main) would list none: --help and --helpshort list server/flags.cc's flags.
 bool IsCountdFlagFile(absl::string_view file) { return absl::EndsWith(file, "server/flags.cc"); }
 
+constexpr char kMigrateCommand[] = "migrate-to-redis";
+
+// `countd migrate-to-redis`: a one-shot run, no server. Logs go to stderr, the reports to stdout.
+int Migrate() {
+  absl::StatusOr<countd::MigrateConfig> config = countd::MigrateConfigFromFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "countd %s: %s\n", kMigrateCommand,
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("migrate"));
+  spdlog::set_level(spdlog::level::from_str(countd::LogLevelFlag()));
+  return countd::RunMigrateToRedis(*config);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,17 +58,25 @@ int main(int argc, char** argv) {
       "counters, tallies and points over gRPC and a JSON shim, on RocksDB.\n"
       "Every flag can also be set by the environment variable COUNTD_<FLAG> "
       "(e.g. COUNTD_DATA_DIR); the command line wins. Dashes and underscores are the same in "
-      "flag names (--data-dir = --data_dir).\nUsage: countd [flags]");
+      "flag names (--data-dir = --data_dir).\nUsage: countd [flags]\n"
+      "       countd migrate-to-redis --data-dir=DIR --redis-nodes=HOST:PORT,... [--redis-*] "
+      "[--restart | --verify-only] [--max-partitions=N]\n"
+      "         moves a stopped node's data dir (or a backup) into a Redis Cluster and verifies "
+      "it (docs/storage.md)");
   std::vector<std::string> args = countd::ArgsWithEnvironment(argc, argv);
   std::vector<char*> arg_ptrs;
   for (std::string& a : args) arg_ptrs.push_back(a.data());
   std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
-  if (positional.size() > 1) {
-    std::fprintf(stderr, "countd: unexpected argument \"%s\" (flags are --name=value)\n",
-                 positional[1]);
+  const bool migrate = positional.size() > 1 && absl::string_view(positional[1]) == kMigrateCommand;
+  if (positional.size() > (migrate ? 2 : 1)) {
+    std::fprintf(stderr,
+                 "countd: unexpected argument \"%s\" (flags are --name=value; the one command "
+                 "is %s)\n",
+                 positional[migrate ? 2 : 1], kMigrateCommand);
     return 2;
   }
+  if (migrate) return Migrate();
   absl::StatusOr<countd::ServerConfig> config = countd::ConfigFromFlags();
   if (!config.ok()) {
     std::fprintf(stderr, "countd: %s\n", std::string(config.status().message()).c_str());

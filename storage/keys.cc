@@ -296,6 +296,8 @@ bool IsOneOf(absl::string_view tag, std::initializer_list<absl::string_view> tag
 absl::StatusOr<Partition> PartitionOfRequestKey(const std::vector<absl::string_view>& p) {
   // NonceKey: "nonce", tenant, nonce.
   if (p.size() == 3 && p[0] == "nonce") return TenantPartition(p[1]);
+  // RateLimitKey: "rate", tenant.
+  if (p.size() == 2 && p[0] == "rate") return TenantPartition(p[1]);
   // RequestKey: scope, the parts of the partition id (its tag first), request_id.
   if (p.size() >= 3) {
     const absl::string_view tag = p[1];
@@ -327,6 +329,11 @@ absl::StatusOr<Partition> PartitionOfKey(Table table, absl::string_view key) {
       if (p[0] == "reg" && p.size() == 4) return TenantPartition(p[1]);
       if (p[0] == "csettings" && p.size() == 2) return TenantPartition(p[1]);
       if (p[0] == "tenant" && p.size() == 2) return TenantRegistryPartition();
+      // ConfigVersionKey: "cver", kind, tenant; TenantRegistryVersionKey: "cver", "tenant".
+      if (p[0] == "cver" && p.size() == 3 && IsOneOf(p[1], {"reg", "gmcfg"})) {
+        return TenantPartition(p[2]);
+      }
+      if (p[0] == "cver" && p.size() == 2 && p[1] == "tenant") return TenantRegistryPartition();
       if (p[0] == "gmcfg" && p.size() == 4 && IsOneOf(p[2], {"a", "c"})) {
         return TenantPartition(p[1]);
       }

@@ -188,6 +188,72 @@ TEST_F(FlagsTest, ConfigCacheTtlDefaultsToOneSecondWithinZeroToOneHour) {
   ExpectRefused("config_cache_ttl", "61m");
 }
 
+TEST_F(FlagsTest, TheServerRefusesTheFlagsOfMigrateToRedis) {
+  for (const auto& [name, value] : {std::pair<const char*, const char*>{"restart", "true"},
+                                    {"verify_only", "true"},
+                                    {"max_partitions", "5"}}) {
+    ExpectRefused(name, value);
+    absl::FlagSaver restore;
+    absl::StatusOr<ServerConfig> c = ConfigWith({{name, value}});
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr("countd migrate-to-redis"));
+  }
+}
+
+// MigrateConfigFromFlags with `values` set.
+absl::StatusOr<MigrateConfig> MigrateWith(
+    const std::vector<std::pair<std::string, std::string>>& values) {
+  for (const auto& [name, value] : values) {
+    std::string error;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr || !flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("parse --", name, ": ", error));
+    }
+  }
+  return MigrateConfigFromFlags();
+}
+
+TEST_F(FlagsTest, MigrateToRedisReadsTheStoreFlagsAndItsOwn) {
+  absl::StatusOr<MigrateConfig> c =
+      MigrateWith({{"data_dir", "/srv/node"},
+                   {"redis_nodes", "127.0.0.1:30001"},
+                   {"redis_key_prefix", "blue"},
+                   {"daily_retention_days", "30"},
+                   {"block_cache_mb", "16"},
+                   {"max_partitions", "100"},
+                   {"restart", "true"},
+                   // Server-only flags are ignored, even ones the server would refuse together.
+                   {"auth", "required"},
+                   {"grpc_addr", "not an address"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->data_dir, "/srv/node");
+  EXPECT_EQ(c->redis.nodes, "127.0.0.1:30001");
+  EXPECT_EQ(c->redis.key_prefix, "blue");
+  EXPECT_EQ(c->retention.daily_days, 30);
+  EXPECT_EQ(c->block_cache_bytes, size_t{16} << 20);
+  EXPECT_EQ(c->max_partitions, 100);
+  EXPECT_TRUE(c->restart);
+  EXPECT_FALSE(c->verify_only);
+}
+
+TEST_F(FlagsTest, MigrateToRedisRefusesBadFlagsNamingThem) {
+  const std::pair<std::vector<std::pair<std::string, std::string>>, const char*> cases[] = {
+      {{}, "--redis-nodes: is required"},
+      {{{"redis_nodes", "h:1"}, {"max_partitions", "-1"}}, "--max-partitions: "},
+      {{{"redis_nodes", "h:1"}, {"verify_only", "true"}, {"restart", "true"}}, "--verify-only: "},
+      {{{"redis_nodes", "h:1"}, {"verify_only", "true"}, {"max_partitions", "2"}},
+       "--verify-only: "},
+      {{{"redis_nodes", "h:1"}, {"redis_key_prefix", "a b"}}, "--redis-key-prefix: "},
+      {{{"redis_nodes", "h:1"}, {"stash_retention_days", "0"}}, "--stash-retention-days: "},
+      {{{"redis_nodes", "h:1"}, {"data_dir", ""}}, "--data-dir: "},
+  };
+  for (const auto& [values, message] : cases) {
+    absl::FlagSaver restore;
+    absl::StatusOr<MigrateConfig> c = MigrateWith(values);
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << message;
+    EXPECT_THAT(std::string(c.status().message()), StartsWith(message));
+  }
+}
+
 TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
   const std::string flags = EffectiveFlags();
   for (const char* name :
@@ -196,7 +262,8 @@ TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
         "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
         "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
         "http_max_url_bytes=8192", "store=rocksdb", "redis_nodes=", "redis_password_file=<unset>",
-        "redis_wait_replicas=1", "config_cache_ttl=1s"}) {
+        "redis_wait_replicas=1", "config_cache_ttl=1s", "restart=false", "verify_only=false",
+        "max_partitions=0"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }

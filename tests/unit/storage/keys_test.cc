@@ -280,7 +280,13 @@ TEST(PartitionOfKeyTest, MetaRecordsBelongToTheirTenantOrTheRegistry) {
     ExpectPartition(Table::kMeta, GmActionKey(tenant, "act"), TenantPartition(tenant));
     ExpectPartition(Table::kMeta, GmChallengeKey(tenant, "ch"), TenantPartition(tenant));
     ExpectPartition(Table::kMeta, TenantRecordKey(tenant), TenantRegistryPartition());
+    // Version records sit in the partition of the configuration they version.
+    ExpectPartition(Table::kMeta, ConfigVersionKey("reg", tenant), TenantPartition(tenant));
+    ExpectPartition(Table::kMeta, ConfigVersionKey("gmcfg", tenant), TenantPartition(tenant));
   }
+  ExpectPartition(Table::kMeta, TenantRegistryVersionKey(), TenantRegistryPartition());
+  EXPECT_EQ(PartitionOfKey(Table::kMeta, ConfigVersionKey("other", "t")).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST(PartitionOfKeyTest, RequestRecordsAndNoncesBelongToThePartitionTheyGuard) {
@@ -299,6 +305,7 @@ TEST(PartitionOfKeyTest, RequestRecordsAndNoncesBelongToThePartitionTheyGuard) {
       }
       ExpectPartition(Table::kRequests, NonceKey(tenant, name), TenantPartition(tenant));
     }
+    ExpectPartition(Table::kRequests, RateLimitKey(tenant), TenantPartition(tenant));
   }
 }
 
