@@ -81,8 +81,8 @@ ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(60),
           "How long an idle keep-alive HTTP connection is kept open.");
 ABSL_FLAG(int32_t, workers, -1,
-          "Threads that run request work: 0 = gRPC's own threads, -1 = auto (0 for --sync=none, "
-          "32 for --sync=always), else 1..1024.");
+          "Threads that run request work: 0 = gRPC's own threads, -1 = auto (32 for --sync=always "
+          "or --store=redis-cluster, else 0), else 1..1024.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
 ABSL_FLAG(std::string, auth, "required",
           "required: every Counters/Tally/GameMechanics call and HTTP route needs a tenant's "

@@ -175,7 +175,14 @@ class CountdServerImpl : public CountdServer {
     }
 
     int workers = config_.workers;
-    if (workers < 0) workers = config_.sync == storage::SyncMode::kAlways ? 32 : 0;
+    // Auto: 32 whenever a request may block (an fsync, or a round trip to the cluster), so gRPC's
+    // few callback threads never wait on I/O; else run on them.
+    if (workers < 0) {
+      workers = config_.sync == storage::SyncMode::kAlways ||
+                        config_.store == storage::StoreKind::kRedisCluster
+                    ? 32
+                    : 0;
+    }
     executor_ =
         workers == 0 ? NewInlineExecutor() : NewThreadPoolExecutor(workers, kMaxQueuedRequests);
     // Backups block on the disk for seconds: one thread of their own, never the request path's.

@@ -27,8 +27,9 @@ namespace countd::logic {
 //
 // Checked in memory. With a store, every record is also written there (table kRequests, scope
 // "nonce", expiring with the record) before Use() says OK, and Load() reads the unexpired ones
-// back at start: a restart forgets nothing. Replicas do not share it (countd runs one writer per
-// database). Thread-safe.
+// back at start: a restart forgets nothing. Processes sharing a store (Redis Cluster) each keep
+// their own memory, but the store write expects the record absent, so a nonce first seen by
+// another process is refused as a replay by the store. Thread-safe.
 class NonceCache {
  public:
   struct Options {
