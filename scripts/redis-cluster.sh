@@ -2,7 +2,7 @@
 # Starts and stops a throw-away 6-node Redis Cluster (3 masters + 3 replicas) on loopback, for the
 # tests of storage/redis_cluster (CTest fixture redis_cluster, tests/integration/redis_cluster).
 #
-#   scripts/redis-cluster.sh start DIR [BASEPORT]   # BASEPORT omitted: the first free block
+#   scripts/redis-cluster.sh start DIR [BASEPORT]   # BASEPORT omitted: the first free block from 20001
 #   scripts/redis-cluster.sh stop DIR
 #   scripts/redis-cluster.sh start-node DIR I       # restart node I (0..5) of a started cluster
 #
@@ -102,10 +102,13 @@ case "$cmd" in
     stop  # leftovers of an interrupted run in the same DIR
     base="${3:-}"
     if [ -z "$base" ]; then
-      for candidate in $(seq 30001 10 30991); do
+      # Node ports 20001..21496, cluster bus ports (+10000) 30001..31496: both below Linux's
+      # ephemeral range (32768..60999 by default), so no client connection of a busy machine can
+      # hold one of them between the check and redis-server's bind.
+      for candidate in $(seq 20001 10 21491); do
         if block_free "$candidate"; then base="$candidate"; break; fi
       done
-      [ -n "$base" ] || { echo "redis-cluster: no free block of 6 ports in 30001..30996" >&2; exit 1; }
+      [ -n "$base" ] || { echo "redis-cluster: no free block of 6 ports in 20001..21496" >&2; exit 1; }
     elif ! block_free "$base"; then
       echo "redis-cluster: ports $base..$((base + 5)) (or +10000) are in use" >&2
       exit 1

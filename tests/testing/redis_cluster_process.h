@@ -23,7 +23,7 @@ inline constexpr int kRedisClusterNodes = 6;
 // them by their pidfiles. Not thread-safe: use it from the test's thread.
 class RedisClusterProcess {
  public:
-  // Runs `scripts/redis-cluster.sh start dir` (a free block of ports from 30001; it returns once
+  // Runs `scripts/redis-cluster.sh start dir` (a free block of ports from 20001; it returns once
   // every node reports cluster_state:ok and every replica has synced). The nodes require
   // `password` (non-empty) and fail a silent master over after `node_timeout`
   // (cluster-node-timeout). Errors: FAILED_PRECONDITION when the script fails or takes more than
