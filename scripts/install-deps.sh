@@ -22,6 +22,8 @@ packages=(
   redis-server redis-tools wrk nghttp2-client
   # bench/auth_overhead makes a throw-away TLS certificate with the openssl command
   openssl
+  # bench/migrate_speed times the migration with GNU time (wall clock, CPU, peak RSS)
+  time
 )
 # Fuzzing (scripts/fuzz.sh, run by scripts/test.sh): clang with libFuzzer and the sanitizer
 # runtimes, lld for fast links of the instrumented binaries, llvm-14 for llvm-symbolizer (readable
