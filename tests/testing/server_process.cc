@@ -140,17 +140,20 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
     return absl::FailedPreconditionError(
         absl::StrCat("countd binary ", binary, " is not executable: ", strerror(errno)));
   }
-  if (options.data_dir.empty()) {
+  if (options.countd_args && options.data_dir.empty()) {
     return absl::FailedPreconditionError("ServerProcessOptions.data_dir is required");
   }
 
   // Everything the child needs is built before fork(): between fork and exec only
   // async-signal-safe calls are allowed (the test process has gRPC threads).
-  std::vector<std::string> args = {binary, "--data-dir=" + options.data_dir,
-                                   "--grpc-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"};
-  if (!ChoosesAuth(options)) args.push_back("--auth=off");
-  absl::Status on_redis = AddRedisClusterArgs(options, &args);
-  if (!on_redis.ok()) return on_redis;
+  std::vector<std::string> args = {binary};
+  if (options.countd_args) {
+    args.insert(args.end(), {"--data-dir=" + options.data_dir, "--grpc-addr=127.0.0.1:0",
+                             "--http-addr=127.0.0.1:0"});
+    if (!ChoosesAuth(options)) args.push_back("--auth=off");
+    absl::Status on_redis = AddRedisClusterArgs(options, &args);
+    if (!on_redis.ok()) return on_redis;
+  }
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -31,8 +31,12 @@ struct ExitStatus {
 };
 
 struct ServerProcessOptions {
-  // Passed as --data-dir. Required.
+  // Passed as --data-dir. Required unless !countd_args.
   std::string data_dir;
+  // false: the binary is another program that prints "grpc listening on HOST:PORT" (e.g.
+  // bench/grpc-ceiling): its arguments are extra_args alone, without countd's defaults (no
+  // --data-dir, addresses, --auth or Redis Cluster flags). Pair with wait_for_http = false.
+  bool countd_args = true;
   // Appended after the defaults (--data-dir, --grpc-addr=127.0.0.1:0, --http-addr=127.0.0.1:0,
   // and --auth=off); a later flag wins, so these may override the defaults.
   // Authentication: unless these hold an --auth=... flag (or `env` sets COUNTD_AUTH), the child
