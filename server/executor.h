@@ -19,6 +19,8 @@ class Executor {
   virtual bool Schedule(std::function<void()> task) = 0;
   // Runs every accepted task, then refuses new ones. Idempotent.
   virtual void Drain() = 0;
+  // True when Schedule runs each task on the calling thread before it returns.
+  virtual bool RunsOnCaller() const { return false; }
 };
 
 // Runs each task on the calling thread.
