@@ -18,12 +18,12 @@
 #include "countd/v1/tally.grpc.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/security/server_credentials.h"
 #include "server/executor.h"
 #include "server/grpc/completion_queues.h"
 #include "server/grpc/grpc_auth.h"
+#include "server/grpc/health_service.h"
 #include "server/grpc/table_service.h"
 #include "server/http/http_server.h"
 #include "server/logic/tenants.h"
@@ -213,8 +213,13 @@ class CountdServerImpl : public CountdServer {
                                                 executor_.get());
     AddTableService<v1::Admin::Service>(&services_->admin_api, api::kAdminMethods,
                                         admin_executor_.get());
-    grpc::EnableDefaultHealthCheckService(true);
+    // The health service too: gRPC's own would run on the callback API (health_service.h).
+    auto health = std::make_unique<grpc_edge::HealthService>(metrics_.get());
+    health_service_ = health.get();
+    cq_services_.push_back(health.get());
+    grpc_services_.push_back(std::move(health));
     grpc::ServerBuilder builder;
+    builder.SetOption(health_service_->BuilderOption());
     builder.SetOption(std::make_unique<ReflectionOption>(config_.grpc_reflection));
     ApplyGrpcLimits(config_, builder);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
@@ -453,7 +458,8 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<Executor> admin_executor_;
   std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
   std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
-  std::vector<grpc_edge::CqService*> cq_services_;  // the same services
+  std::vector<grpc_edge::CqService*> cq_services_;      // the same services
+  grpc_edge::HealthService* health_service_ = nullptr;  // one of them
   // The polling threads of the table services; Shutdown stops them once every call ended.
   std::unique_ptr<grpc_edge::CompletionQueues> completion_queues_;
   std::unique_ptr<grpc::Server> grpc_server_;
