@@ -1,5 +1,5 @@
 // server/executor.h — where request work runs: inline on the caller's thread, or on a fixed
-// pool of worker threads (used when writes block on fsync, so gRPC's few callback threads never
+// pool of worker threads (used when writes block on fsync, so the few gRPC polling threads never
 // wait on the disk).
 #ifndef COUNTD_SERVER_EXECUTOR_H_
 #define COUNTD_SERVER_EXECUTOR_H_

@@ -80,9 +80,10 @@ ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(10),
           "Time a client has to send a whole HTTP request; slower connections are closed.");
 ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(60),
           "How long an idle keep-alive HTTP connection is kept open.");
-ABSL_FLAG(int32_t, workers, -1,
-          "Threads that run request work: 0 = gRPC's own threads, -1 = auto (32 for --sync=always "
-          "or --store=redis-cluster, else 0), else 1..1024.");
+ABSL_FLAG(
+    int32_t, workers, -1,
+    "Threads that run request work: 0 = the --grpc-cq-threads, -1 = auto (32 for --sync=always "
+    "or --store=redis-cluster, else 0), else 1..1024.");
 ABSL_FLAG(int32_t, grpc_cq_threads, 0,
           "Threads that receive and answer the countd.v1 gRPC calls (one completion queue each; "
           "with --workers=0 the request work runs on them too): 0 = the number of cores, at "

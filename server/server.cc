@@ -186,7 +186,7 @@ class CountdServerImpl : public CountdServer {
 
     int workers = config_.workers;
     // Auto: 32 whenever a request may block (an fsync, or a round trip to the cluster), so gRPC's
-    // few callback threads never wait on I/O; else run on them.
+    // few polling threads never wait on I/O; else run on them.
     if (workers < 0) {
       workers = config_.sync == storage::SyncMode::kAlways ||
                         config_.store == storage::StoreKind::kRedisCluster
