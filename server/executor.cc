@@ -18,6 +18,7 @@ class InlineExecutor : public Executor {
     return true;
   }
   void Drain() override {}
+  bool RunsOnCaller() const override { return true; }
 };
 
 class ThreadPoolExecutor : public Executor {

@@ -1,5 +1,5 @@
 // server/executor.h — where request work runs: inline on the caller's thread, or on a fixed
-// pool of worker threads (used when writes block on fsync, so gRPC's few callback threads never
+// pool of worker threads (used when writes block on fsync, so the few gRPC polling threads never
 // wait on the disk).
 #ifndef COUNTD_SERVER_EXECUTOR_H_
 #define COUNTD_SERVER_EXECUTOR_H_
@@ -19,6 +19,8 @@ class Executor {
   virtual bool Schedule(std::function<void()> task) = 0;
   // Runs every accepted task, then refuses new ones. Idempotent.
   virtual void Drain() = 0;
+  // True when Schedule runs each task on the calling thread before it returns.
+  virtual bool RunsOnCaller() const { return false; }
 };
 
 // Runs each task on the calling thread.

@@ -80,9 +80,14 @@ ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(10),
           "Time a client has to send a whole HTTP request; slower connections are closed.");
 ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(60),
           "How long an idle keep-alive HTTP connection is kept open.");
-ABSL_FLAG(int32_t, workers, -1,
-          "Threads that run request work: 0 = gRPC's own threads, -1 = auto (32 for --sync=always "
-          "or --store=redis-cluster, else 0), else 1..1024.");
+ABSL_FLAG(
+    int32_t, workers, -1,
+    "Threads that run request work: 0 = the --grpc-cq-threads, -1 = auto (32 for --sync=always "
+    "or --store=redis-cluster, else 0), else 1..1024.");
+ABSL_FLAG(int32_t, grpc_cq_threads, 0,
+          "Threads that receive and answer the countd.v1 gRPC calls (one completion queue each; "
+          "with --workers=0 the request work runs on them too): 0 = the number of cores, at "
+          "most 8; else 1..64.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
 ABSL_FLAG(std::string, auth, "required",
           "required: every Counters/Tally/GameMechanics call and HTTP route needs a tenant's "
@@ -181,6 +186,7 @@ const char* const kFlagNames[] = {
     "http_read_timeout",
     "http_idle_timeout",
     "workers",
+    "grpc_cq_threads",
     "log_level",
     "tls_cert_file",
     "tls_key_file",
@@ -482,6 +488,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
   }
   c.workers = absl::GetFlag(FLAGS_workers);
   s = CheckRange("workers", c.workers, -1, 1024);
+  if (!s.ok()) return s;
+  c.grpc_cq_threads = absl::GetFlag(FLAGS_grpc_cq_threads);
+  s = CheckRange("grpc-cq-threads", c.grpc_cq_threads, 0, 64);
   if (!s.ok()) return s;
   s = TlsAndConnectionFlags(c);
   if (!s.ok()) return s;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -17,11 +18,12 @@
 #include "countd/v1/tally.grpc.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
-#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/security/server_credentials.h"
 #include "server/executor.h"
+#include "server/grpc/completion_queues.h"
 #include "server/grpc/grpc_auth.h"
+#include "server/grpc/health_service.h"
 #include "server/grpc/table_service.h"
 #include "server/http/http_server.h"
 #include "server/logic/tenants.h"
@@ -79,6 +81,14 @@ class ReflectionOption : public grpc::ServerBuilderOption {
  private:
   const bool enabled_;
 };
+
+// --grpc-cq-threads: 0 = the number of cores, at most kMaxAutoCqThreads.
+constexpr int kMaxAutoCqThreads = 8;
+int GrpcCqThreads(int flag) {
+  if (flag > 0) return flag;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores, 1, kMaxAutoCqThreads);
+}
 
 int ClampedMillis(absl::Duration d) {
   return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
@@ -176,7 +186,7 @@ class CountdServerImpl : public CountdServer {
 
     int workers = config_.workers;
     // Auto: 32 whenever a request may block (an fsync, or a round trip to the cluster), so gRPC's
-    // few callback threads never wait on I/O; else run on them.
+    // few polling threads never wait on I/O; else run on them.
     if (workers < 0) {
       workers = config_.sync == storage::SyncMode::kAlways ||
                         config_.store == storage::StoreKind::kRedisCluster
@@ -194,17 +204,22 @@ class CountdServerImpl : public CountdServer {
     auth_options.operator_token = config_.operator_token;
     grpc_auth_ = std::make_unique<grpc_edge::GrpcAuth>(std::move(auth_options));
 
-    using grpc_edge::MakeTableService;
-    grpc_services_.push_back(MakeTableService<v1::Counters::Service>(
-        &services_->counters_api, api::kCountersMethods, executor_.get(), grpc_auth_.get()));
-    grpc_services_.push_back(MakeTableService<v1::Tally::Service>(
-        &services_->tally_api, api::kTallyMethods, executor_.get(), grpc_auth_.get()));
-    grpc_services_.push_back(MakeTableService<v1::GameMechanics::Service>(
-        &services_->gm_api, api::kGmMethods, executor_.get(), grpc_auth_.get()));
-    grpc_services_.push_back(MakeTableService<v1::Admin::Service>(
-        &services_->admin_api, api::kAdminMethods, admin_executor_.get(), grpc_auth_.get()));
-    grpc::EnableDefaultHealthCheckService(true);
+    // The countd.v1 services run on gRPC's completion-queue API: a few polling threads of our own,
+    // no thread hand-off when the work runs inline (docs/architecture.md, "The gRPC edge").
+    AddTableService<v1::Counters::Service>(&services_->counters_api, api::kCountersMethods,
+                                           executor_.get());
+    AddTableService<v1::Tally::Service>(&services_->tally_api, api::kTallyMethods, executor_.get());
+    AddTableService<v1::GameMechanics::Service>(&services_->gm_api, api::kGmMethods,
+                                                executor_.get());
+    AddTableService<v1::Admin::Service>(&services_->admin_api, api::kAdminMethods,
+                                        admin_executor_.get());
+    // The health service too: gRPC's own would run on the callback API (health_service.h).
+    auto health = std::make_unique<grpc_edge::HealthService>(metrics_.get());
+    health_service_ = health.get();
+    cq_services_.push_back(health.get());
+    grpc_services_.push_back(std::move(health));
     grpc::ServerBuilder builder;
+    builder.SetOption(health_service_->BuilderOption());
     builder.SetOption(std::make_unique<ReflectionOption>(config_.grpc_reflection));
     ApplyGrpcLimits(config_, builder);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
@@ -215,14 +230,27 @@ class CountdServerImpl : public CountdServer {
     for (const std::unique_ptr<grpc::Service>& service : grpc_services_) {
       builder.RegisterService(service.get());
     }
+    const int cq_threads = GrpcCqThreads(config_.grpc_cq_threads);
+    completion_queues_ = std::make_unique<grpc_edge::CompletionQueues>(builder, cq_threads);
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port == 0) {
       return absl::UnavailableError(
           absl::StrCat("--grpc-addr: cannot listen on ", config_.grpc_addr));
     }
+    completion_queues_->Start(cq_services_);
+    spdlog::info("grpc: {} completion-queue threads, request work {}", cq_threads,
+                 workers == 0 ? "inline on them" : absl::StrCat("on ", workers, " workers"));
     grpc_address_ = absl::StrCat(HostOf(config_.grpc_addr), ":", port);
     grpc_server_->GetHealthCheckService()->SetServingStatus(true);
     return StartHttp(workers, *tls);
+  }
+
+  template <typename GeneratedService, typename Api, typename Table>
+  void AddTableService(Api* api, const Table& table, Executor* executor) {
+    auto service = grpc_edge::MakeTableService<GeneratedService>(api, table, executor,
+                                                                 grpc_auth_.get(), metrics_.get());
+    cq_services_.push_back(service.get());
+    grpc_services_.push_back(std::move(service));
   }
 
   absl::Status StartHttp(int workers, const TlsMaterial& tls) {
@@ -397,6 +425,9 @@ class CountdServerImpl : public CountdServer {
     spdlog::info("shutdown: grpc drained after {}", absl::FormatDuration(absl::Now() - start));
     if (executor_ != nullptr) executor_->Drain();
     if (admin_executor_ != nullptr) admin_executor_->Drain();  // a running backup completes
+    // Every call has ended (Shutdown returned) and no work is left to finish one: nothing starts
+    // an operation on the queues any more.
+    if (completion_queues_ != nullptr) completion_queues_->Stop();
     if (store_ != nullptr) {
       absl::Status s = store_->Flush();
       if (!s.ok()) spdlog::error("flush on shutdown failed: {}", s.ToString());
@@ -406,6 +437,8 @@ class CountdServerImpl : public CountdServer {
     http_server_.reset();
     shim_.reset();
     grpc_server_.reset();
+    completion_queues_.reset();
+    cq_services_.clear();
     grpc_services_.clear();
     grpc_auth_.reset();
     services_.reset();
@@ -425,6 +458,10 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<Executor> admin_executor_;
   std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
   std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
+  std::vector<grpc_edge::CqService*> cq_services_;      // the same services
+  grpc_edge::HealthService* health_service_ = nullptr;  // one of them
+  // The polling threads of the table services; Shutdown stops them once every call ended.
+  std::unique_ptr<grpc_edge::CompletionQueues> completion_queues_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<shim::JsonShim> shim_;
   std::unique_ptr<http::HttpServer> http_server_;

@@ -48,9 +48,13 @@ struct ServerConfig {
   int64_t http_max_header_bytes = 16 << 10;
   absl::Duration http_read_timeout = absl::Seconds(10);
   absl::Duration http_idle_timeout = absl::Seconds(60);
-  // Worker threads for request work; 0 = run on gRPC's callback threads. -1 = automatic: 0 with
+  // Worker threads for request work; 0 = run on the gRPC polling threads (grpc_cq_threads). -1 =
+  // automatic: 0 with
   // --sync=none, 32 with --sync=always (so concurrent fsyncs group-commit).
   int workers = -1;
+  // Threads polling the gRPC completion queues of the countd.v1 services, one queue each;
+  // 0 = the number of cores, at most 8.
+  int grpc_cq_threads = 0;
   // Time source; nullptr = the real clock. Must outlive the server.
   const storage::Clock* clock = nullptr;
 

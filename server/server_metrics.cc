@@ -1,5 +1,6 @@
 #include "server/server_metrics.h"
 
+#include <atomic>
 #include <chrono>
 #include <string_view>
 #include <utility>
@@ -67,12 +68,78 @@ absl::string_view LoggedHttpMethod(absl::string_view m) {
 
 }  // namespace
 
-// One per call: created when the call is matched to a method, destroyed when it is done.
+// The figures and the log line of one gRPC method (or of "unknown"). Its metric children are
+// created on the first call that needs them, so /metrics lists only what happened, and cached, so
+// a call after that costs a few relaxed atomics and no lock.
+class ServerMetrics::GrpcMethod final : public grpc_edge::MethodCallObserver {
+ public:
+  GrpcMethod(ServerMetrics* m, std::string label) : m_(m), label_(std::move(label)) {}
+
+  void Started() override { m_->grpc_in_flight_->Add(1); }
+
+  void Finished(const grpc::Status& status, double seconds,
+                const grpc::ServerContext& ctx) override {
+    Record(status, seconds, [&ctx] { return ctx.peer(); });
+  }
+
+  // Runs once per call, before its status is sent (or when it ended without one): a client that
+  // has its answer never sees its call still counted in flight.
+  template <typename Peer>
+  void Record(const grpc::Status& status, double seconds, const Peer& peer) {
+    m_->grpc_in_flight_->Add(-1);
+    const grpc::StatusCode code = status.error_code();
+    const char* code_name = CodeName(code);
+    RequestsWith(code)->Increment();
+    Duration()->Observe(seconds);
+    spdlog::level::level_enum level = GrpcLogLevel(code);
+    if (!spdlog::should_log(level)) return;
+    if (level == spdlog::level::debug) {
+      spdlog::debug("grpc method={} code={} duration_us={} peer={}", label_, code_name,
+                    Micros(seconds), peer());
+    } else {
+      // Only server faults get here; their messages come from storage and the service layer,
+      // never from request data.
+      spdlog::log(level, "grpc method={} code={} duration_us={} peer={} error=\"{}\"", label_,
+                  code_name, Micros(seconds), peer(), status.error_message());
+    }
+  }
+
+ private:
+  static constexpr int kCodes = 17;  // OK .. UNAUTHENTICATED
+
+  metrics::Counter* RequestsWith(grpc::StatusCode code) {
+    int i = static_cast<int>(code);
+    if (i < 0 || i >= kCodes) i = static_cast<int>(grpc::StatusCode::UNKNOWN);
+    metrics::Counter* c = requests_[i].load(std::memory_order_acquire);
+    if (c == nullptr) {
+      c = m_->grpc_requests_->With({label_, CodeName(static_cast<grpc::StatusCode>(i))});
+      requests_[i].store(c, std::memory_order_release);  // the same child whoever wins
+    }
+    return c;
+  }
+
+  metrics::Histogram* Duration() {
+    metrics::Histogram* h = duration_.load(std::memory_order_acquire);
+    if (h == nullptr) {
+      h = m_->grpc_duration_->With({label_});
+      duration_.store(h, std::memory_order_release);
+    }
+    return h;
+  }
+
+  ServerMetrics* const m_;
+  const std::string label_;
+  std::atomic<metrics::Counter*> requests_[kCodes] = {};
+  std::atomic<metrics::Histogram*> duration_{nullptr};
+};
+
+// One per call of a method the table services do not observe themselves (health, reflection,
+// unknown paths): created when the call is matched to a method, destroyed when it is done.
 class ServerMetrics::Interceptor : public grpc::experimental::Interceptor {
  public:
-  Interceptor(ServerMetrics* m, grpc::experimental::ServerRpcInfo* info)
-      : m_(m), info_(info), method_(m->GrpcMethodLabel(info->method())), start_(Clock::now()) {
-    m_->grpc_in_flight_->Add(1);
+  Interceptor(GrpcMethod* method, grpc::experimental::ServerRpcInfo* info)
+      : method_(method), info_(info), start_(Clock::now()) {
+    method_->Started();
   }
 
   ~Interceptor() override {
@@ -89,32 +156,15 @@ class ServerMetrics::Interceptor : public grpc::experimental::Interceptor {
   }
 
  private:
-  // Runs once per call, before its status is sent (or when it ended without one): a client that
-  // has its answer never sees its call still counted in flight.
   void Record(const grpc::Status& status) {
     recorded_ = true;
-    m_->grpc_in_flight_->Add(-1);
-    double seconds = SecondsSince(start_);
-    const char* code = CodeName(status.error_code());
-    m_->grpc_requests_->With({method_, code})->Increment();
-    m_->grpc_duration_->With({method_})->Observe(seconds);
-    spdlog::level::level_enum level = GrpcLogLevel(status.error_code());
-    if (!spdlog::should_log(level)) return;
-    std::string peer = info_->server_context() != nullptr ? info_->server_context()->peer() : "";
-    if (level == spdlog::level::debug) {
-      spdlog::debug("grpc method={} code={} duration_us={} peer={}", method_, code, Micros(seconds),
-                    peer);
-    } else {
-      // Only server faults get here; their messages come from storage and the service layer,
-      // never from request data.
-      spdlog::log(level, "grpc method={} code={} duration_us={} peer={} error=\"{}\"", method_,
-                  code, Micros(seconds), peer, status.error_message());
-    }
+    method_->Record(status, SecondsSince(start_), [this] {
+      return info_->server_context() != nullptr ? info_->server_context()->peer() : std::string();
+    });
   }
 
-  ServerMetrics* const m_;
+  GrpcMethod* const method_;
   grpc::experimental::ServerRpcInfo* const info_;
-  const std::string method_;
   const Clock::time_point start_;
   bool recorded_ = false;  // hooks of one call never run concurrently
 };
@@ -125,7 +175,10 @@ class ServerMetrics::InterceptorFactory
   explicit InterceptorFactory(ServerMetrics* m) : m_(m) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new Interceptor(m_, info);
+    // The table services report their calls themselves (ObserveMethod); no interceptor for those.
+    if (info->method() != nullptr && m_->self_observed_.contains(absl::string_view(info->method())))
+      return nullptr;
+    return new Interceptor(m_->GrpcMethodFor(info->method()), info);
   }
 
  private:
@@ -144,6 +197,7 @@ ServerMetrics::ServerMetrics(storage::Store* store) : store_(store) {
                         .AddGauge("countd_grpc_in_flight_requests",
                                   "gRPC calls received and not yet finished.", {})
                         ->With({});
+  unknown_method_ = std::make_unique<GrpcMethod>(this, "unknown");
   http_requests_ = registry_.AddCounter(
       "countd_http_requests_total",
       "HTTP requests answered (including refused ones), by route and HTTP status.",
@@ -173,12 +227,18 @@ ServerMetrics::NewGrpcInterceptorFactory() {
   return std::make_unique<InterceptorFactory>(this);
 }
 
-std::string ServerMetrics::GrpcMethodLabel(const char* method) {
-  if (method == nullptr) return "unknown";
+grpc_edge::MethodCallObserver* ServerMetrics::ObserveMethod(const std::string& method_path) {
+  self_observed_.insert(method_path);
+  return GrpcMethodFor(method_path.c_str());
+}
+
+ServerMetrics::GrpcMethod* ServerMetrics::GrpcMethodFor(const char* method) {
+  if (method == nullptr) return unknown_method_.get();
   absl::string_view path(method);
   {
     absl::ReaderMutexLock lock(&methods_mu_);
-    if (known_methods_.contains(path)) return std::string(path);
+    auto it = methods_.find(path);
+    if (it != methods_.end()) return it->second.get();
   }
   // Unregistered methods reach the server's generic handler with the path the client sent; only
   // paths of methods compiled into this binary become label values, so the label stays bounded.
@@ -189,10 +249,11 @@ std::string ServerMetrics::GrpcMethodLabel(const char* method) {
     std::string full = absl::StrCat(path.substr(1, slash - 1), ".", path.substr(slash + 1));
     known = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr;
   }
-  if (!known) return "unknown";
+  if (!known) return unknown_method_.get();
   absl::MutexLock lock(&methods_mu_);
-  known_methods_.insert(std::string(path));
-  return std::string(path);
+  std::unique_ptr<GrpcMethod>& entry = methods_[path];
+  if (entry == nullptr) entry = std::make_unique<GrpcMethod>(this, std::string(path));
+  return entry.get();
 }
 
 void ServerMetrics::ObserveHttp(absl::string_view method, const std::string& route, int status,
@@ -309,7 +370,8 @@ void ServerMetrics::WriteRedisMetrics(metrics::ExpositionWriter& w) const {
           stats->calls);
   counter("countd_redis_commands_total",
           "Commands written to Redis sockets, retries and ASKING included.", stats->commands);
-  w.Family("countd_redis_errors_total", "Failed Redis client calls, by kind.", MetricType::kCounter);
+  w.Family("countd_redis_errors_total", "Failed Redis client calls, by kind.",
+           MetricType::kCounter);
   w.Sample("countd_redis_errors_total", {{"kind", "unavailable"}},
            static_cast<double>(stats->errors_unavailable));
   w.Sample("countd_redis_errors_total", {{"kind", "timeout"}},
@@ -324,8 +386,8 @@ void ServerMetrics::WriteRedisMetrics(metrics::ExpositionWriter& w) const {
            static_cast<double>(stats->redirects_moved));
   w.Sample("countd_redis_redirects_total", {{"kind", "ask"}},
            static_cast<double>(stats->redirects_ask));
-  counter("countd_redis_retries_total",
-          "Retries after TRYAGAIN, CLUSTERDOWN or a failed connect.", stats->retries);
+  counter("countd_redis_retries_total", "Retries after TRYAGAIN, CLUSTERDOWN or a failed connect.",
+          stats->retries);
   counter("countd_redis_slot_map_refreshes_total", "Slot map reloads from CLUSTER SLOTS.",
           stats->slot_map_refreshes);
   counter("countd_redis_connections_opened_total", "Connections opened to Redis nodes.",

@@ -1,13 +1,18 @@
 // server/grpc/table_service.h — a countd.v1 gRPC service served from its method table
-// (server/api/rpc.h): each row becomes a callback method that checks the caller (GrpcAuth), runs
-// the api method on the executor and finishes with the status mapped once (grpc_status.h).
+// (server/api/rpc.h) through gRPC's asynchronous completion-queue API: each row becomes an async
+// method whose calls are checked (GrpcAuth), run on the executor and finished with the status
+// mapped once (grpc_status.h), reported to a CallObserver on the way.
 #ifndef COUNTD_SERVER_GRPC_TABLE_SERVICE_H_
 #define COUNTD_SERVER_GRPC_TABLE_SERVICE_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -15,8 +20,10 @@
 #include "grpcpp/grpcpp.h"
 #include "server/api/rpc.h"
 #include "server/executor.h"
+#include "server/grpc/call_observer.h"
+#include "server/grpc/completion_queues.h"
 #include "server/grpc/grpc_auth.h"
-#include "server/grpc/reactor.h"
+#include "server/grpc/grpc_status.h"
 
 namespace countd::grpc_edge {
 
@@ -35,65 +42,205 @@ absl::string_view TenantOf(const Req& req) {
   }
 }
 
+// What the calls of one service share.
+struct TableCallEnv {
+  Executor* executor;
+  const GrpcAuth* auth;
+  // Executor::RunsOnCaller(): the work runs on the polling thread the moment the call arrives, so
+  // there is no wait in which the call could be cancelled and no need to hear of cancellation.
+  bool inline_work;
+};
+
+// One unary call of `Row`'s method, from the request for it to its end. The queue's thread
+// delivers its events; the work runs on the executor. Deletes itself.
+//
+// Events: the call arrives (Proceed in kRequested; ok=false = the server is shutting down and no
+// call came), its status is sent (Proceed in kFinishing, ok or not), and, unless the work runs
+// inline, the done notification (DoneTag; it comes whenever the call ends, before our status if
+// the client cancelled or the deadline passed). The object dies after the last of these.
+template <typename Service, typename Row>
+class TableCall final : public CqTag {
+ public:
+  using Req = typename Row::Request;
+  using Resp = typename Row::Response;
+
+  TableCall(Service* service, grpc::ServerCompletionQueue* cq, int method_index, api::Access access,
+            MethodCallObserver* observer, const TableCallEnv* env)
+      : service_(service),
+        cq_(cq),
+        method_index_(method_index),
+        access_(access),
+        observer_(observer),
+        env_(env),
+        responder_(&ctx_),
+        done_tag_(this) {}
+
+  // Asks gRPC for the next call of the method on the queue.
+  void Request() {
+    if (!env_->inline_work) ctx_.AsyncNotifyWhenDone(&done_tag_);
+    service_->RequestCall(method_index_, &ctx_, &req_, &responder_, cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    if (state_ == State::kFinishing) {
+      Release();
+      return;
+    }
+    if (!ok) {  // no call: the server is shutting down (no done notification follows)
+      delete this;
+      return;
+    }
+    // The next call of this method may arrive while this one runs.
+    (new TableCall(service_, cq_, method_index_, access_, observer_, env_))->Request();
+    start_ = std::chrono::steady_clock::now();
+    observer_->Started();
+    absl::Status admitted = env_->auth->Check(ctx_.client_metadata(), access_, TenantOf(req_));
+    if (!admitted.ok()) {
+      Finish(ToGrpcStatus(admitted));
+      return;
+    }
+    if (!env_->executor->Schedule([this] { Run(); })) {
+      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "server overloaded: request queue is full"));
+    }
+  }
+
+ private:
+  enum class State { kRequested, kFinishing };
+
+  class DoneTag final : public CqTag {
+   public:
+    explicit DoneTag(TableCall* call) : call_(call) {}
+    void Proceed(bool) override {
+      call_->ended_.store(true, std::memory_order_release);
+      call_->Release();
+    }
+
+   private:
+    TableCall* const call_;
+  };
+
+  void Run() {
+    // The call ended before its work ran: the client cancelled it or its deadline passed.
+    if (ended_.load(std::memory_order_acquire)) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before it ran"));
+      return;
+    }
+    Finish(ToGrpcStatus(Row::Call(service_->api(), req_, &resp_)));
+  }
+
+  // Sends `status` (and the response when it is OK). The object may be gone when this returns.
+  void Finish(const grpc::Status& status) {
+    observer_->Finished(
+        status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+        ctx_);
+    state_ = State::kFinishing;
+    if (status.ok()) {
+      responder_.Finish(resp_, status, this);
+    } else {
+      responder_.FinishWithError(status, this);
+    }
+  }
+
+  void Release() {
+    if (env_->inline_work || refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  Service* const service_;
+  grpc::ServerCompletionQueue* const cq_;
+  const int method_index_;
+  const api::Access access_;
+  MethodCallObserver* const observer_;
+  const TableCallEnv* const env_;
+  grpc::ServerContext ctx_;
+  Req req_;
+  Resp resp_;
+  grpc::ServerAsyncResponseWriter<Resp> responder_;
+  DoneTag done_tag_;
+  // Set before the status is sent and read by the queue's thread after that completes (the queue
+  // orders the two).
+  State state_ = State::kRequested;
+  std::chrono::steady_clock::time_point start_;
+  std::atomic<bool> ended_{false};  // the done notification came
+  std::atomic<int> refs_{2};        // the status sent + the done notification (not inline)
+};
+
 // `GeneratedService` is the generated base of the service (e.g. v1::Tally::Service): it
 // registers every RPC of the .proto with the gRPC server, so reflection lists them all. The
-// constructor replaces each RPC's handler by a callback handler made from the table row of the
-// same name, the way the generated CallbackService does for hand-written overrides (through
-// grpc::Service::MarkMethodCallback and grpc::internal::CallbackUnaryHandler, the gRPC 1.51
-// codegen API those use). A table that does not match the .proto is a broken build and aborts
-// at start (tests/unit/api/rpc_test.cc catches it first).
-// Thread-safe; `api`, `executor` and `auth` must outlive it.
+// constructor marks each RPC asynchronous, as the generated AsyncService does (through
+// grpc::Service::MarkMethodAsync and RequestAsyncUnary, the gRPC 1.51 codegen API it uses), and
+// serves it with the table row of the same name. A table that does not match the .proto is a
+// broken build and aborts at start (tests/unit/api/rpc_test.cc catches it first).
+// Thread-safe; `api`, `executor`, `auth` and `observer` must outlive it. It must outlive the
+// server's shutdown and the CompletionQueues' Stop (its calls refer to it).
 template <typename GeneratedService, typename Api, typename Table>
-class TableService final : public GeneratedService {
+class TableService final : public GeneratedService, public CqService {
  public:
-  TableService(Api* api, const Table& table, Executor* executor, const GrpcAuth* auth)
-      : api_(api), executor_(executor), auth_(auth) {
+  TableService(Api* api, const Table& table, Executor* executor, const GrpcAuth* auth,
+               CallObserver* observer)
+      : api_(api), env_{executor, auth, executor->RunsOnCaller()} {
     const google::protobuf::ServiceDescriptor* service =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
             absl::StrCat("countd.v1.", table.service));
     if (service == nullptr) std::abort();
-    int served = 0;
-    table.ForEach([&](const auto& row) {
-      Serve(*service, row);
-      ++served;
-    });
-    if (served != service->method_count()) std::abort();
+    table.ForEach([&](const auto& row) { Serve(*service, row, observer); });
+    if (static_cast<int>(starters_.size()) != service->method_count()) std::abort();
+  }
+
+  void ServeOn(grpc::ServerCompletionQueue* cq) override {
+    for (const Starter& start : starters_) start(cq);
+  }
+
+  Api* api() const { return api_; }
+
+  // RequestAsyncUnary is protected in grpc::Service; TableCall asks through this.
+  template <typename Req, typename Resp>
+  void RequestCall(int index, grpc::ServerContext* ctx, Req* req,
+                   grpc::ServerAsyncResponseWriter<Resp>* responder,
+                   grpc::ServerCompletionQueue* cq, void* tag) {
+    this->RequestAsyncUnary(index, ctx, req, responder, cq, cq, tag);
   }
 
  private:
+  using Starter = std::function<void(grpc::ServerCompletionQueue*)>;
+
   template <typename Row>
-  void Serve(const google::protobuf::ServiceDescriptor& service, const Row& row) {
+  void Serve(const google::protobuf::ServiceDescriptor& service, const Row& row,
+             CallObserver* observer) {
     using Req = typename Row::Request;
     using Resp = typename Row::Response;
     static_assert(std::is_same_v<typename Row::ApiType, Api>, "a row of another service");
     const google::protobuf::MethodDescriptor* method =
         service.FindMethodByName(std::string(row.name));
     if (method == nullptr || method->input_type() != Req::descriptor() ||
-        method->output_type() != Resp::descriptor()) {
+        method->output_type() != Resp::descriptor() || method->client_streaming() ||
+        method->server_streaming()) {
       std::abort();
     }
+    const int index = method->index();
+    this->MarkMethodAsync(index);
+    MethodCallObserver* method_observer =
+        observer->ObserveMethod(absl::StrCat("/", service.full_name(), "/", method->name()));
     const api::Access access = row.access;
-    this->MarkMethodCallback(
-        method->index(),
-        new grpc::internal::CallbackUnaryHandler<Req, Resp>(
-            [this, access](grpc::CallbackServerContext* ctx, const Req* req, Resp* resp) {
-              return RunUnary(ctx, executor_,
-                              auth_->Check(ctx->client_metadata(), access, TenantOf(*req)),
-                              [this, req, resp] { return Row::Call(api_, *req, resp); });
-            }));
+    starters_.push_back([this, index, access, method_observer](grpc::ServerCompletionQueue* cq) {
+      (new TableCall<TableService, Row>(this, cq, index, access, method_observer, &env_))
+          ->Request();
+    });
   }
 
   Api* const api_;
-  Executor* const executor_;
-  const GrpcAuth* const auth_;
+  const TableCallEnv env_;
+  std::vector<Starter> starters_;  // one per row
 };
 
 // The service of `table` over `api`, e.g. MakeTableService<v1::Tally::Service>(&tally_api,
-// api::kTallyMethods, executor, auth).
+// api::kTallyMethods, executor, auth, observer).
 template <typename GeneratedService, typename Api, typename Table>
-std::unique_ptr<grpc::Service> MakeTableService(Api* api, const Table& table, Executor* executor,
-                                                const GrpcAuth* auth) {
-  return std::make_unique<TableService<GeneratedService, Api, Table>>(api, table, executor, auth);
+std::unique_ptr<TableService<GeneratedService, Api, Table>> MakeTableService(
+    Api* api, const Table& table, Executor* executor, const GrpcAuth* auth,
+    CallObserver* observer) {
+  return std::make_unique<TableService<GeneratedService, Api, Table>>(api, table, executor, auth,
+                                                                      observer);
 }
 
 }  // namespace countd::grpc_edge

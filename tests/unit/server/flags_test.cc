@@ -73,6 +73,7 @@ TEST_F(FlagsTest, DefaultsOfTheConnectionFlags) {
   EXPECT_EQ(c->grpc_max_connection_age, absl::ZeroDuration());
   EXPECT_EQ(c->grpc_max_connection_age_grace, absl::Seconds(30));
   EXPECT_EQ(c->grpc_keepalive_time, absl::Hours(2));
+  EXPECT_EQ(c->grpc_cq_threads, 0);  // automatic: the number of cores, at most 8
   EXPECT_EQ(c->http_max_connections, 10000);
   EXPECT_EQ(c->http_max_url_bytes, 8192);
 }
@@ -96,6 +97,7 @@ TEST_F(FlagsTest, TlsFilesAndSwitchesPassThrough) {
 TEST_F(FlagsTest, RangesAreInclusive) {
   absl::StatusOr<ServerConfig> c = ConfigWith({{"grpc_max_message_bytes", "16384"},
                                                {"grpc_max_concurrent_streams", "1"},
+                                               {"grpc_cq_threads", "1"},
                                                {"grpc_keepalive_time", "10s"},
                                                {"grpc_max_connection_idle", "1s"},
                                                {"http_max_connections", "1"},
@@ -103,11 +105,13 @@ TEST_F(FlagsTest, RangesAreInclusive) {
   ASSERT_TRUE(c.ok()) << c.status();
   c = ConfigWith({{"grpc_max_message_bytes", "1073741824"},
                   {"grpc_max_concurrent_streams", "1000000"},
+                  {"grpc_cq_threads", "64"},
                   {"http_max_connections", "1000000"},
                   {"http_max_header_bytes", "32768"},
                   {"http_max_url_bytes", "32768"}});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->http_max_url_bytes, 32768);
+  EXPECT_EQ(c->grpc_cq_threads, 64);
 }
 
 TEST_F(FlagsTest, OutOfRangeValuesAreRefusedNamingTheFlag) {
@@ -115,6 +119,8 @@ TEST_F(FlagsTest, OutOfRangeValuesAreRefusedNamingTheFlag) {
   ExpectRefused("grpc_max_message_bytes", "1073741825");
   ExpectRefused("grpc_max_concurrent_streams", "0");
   ExpectRefused("grpc_max_concurrent_streams", "1000001");
+  ExpectRefused("grpc_cq_threads", "-1");
+  ExpectRefused("grpc_cq_threads", "65");
   ExpectRefused("grpc_max_connection_idle", "-1s");
   ExpectRefused("grpc_max_connection_idle", "500ms");
   ExpectRefused("grpc_max_connection_age", "9000h");
@@ -263,7 +269,7 @@ TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
         "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
         "http_max_url_bytes=8192", "store=rocksdb", "redis_nodes=", "redis_password_file=<unset>",
         "redis_wait_replicas=1", "config_cache_ttl=1s", "restart=false", "verify_only=false",
-        "max_partitions=0"}) {
+        "max_partitions=0", "grpc_cq_threads=0"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }

@@ -1,0 +1,267 @@
+// tests/unit/grpc/table_service_test.cc — a table service on gRPC's completion-queue API, in
+// process over an in-memory store: answers and their reports to the CallObserver, the
+// saturated executor, a call that ended before its work ran, and shutdown with calls in flight.
+#include "server/grpc/table_service.h"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "countd/v1/counters.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/api/counters_api.h"
+#include "server/executor.h"
+#include "server/grpc/completion_queues.h"
+#include "tests/testing/in_memory_store.h"
+#include "tests/testing/service_stack.h"
+
+namespace countd::grpc_edge {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kIncr[] = "/countd.v1.Counters/Incr";
+
+// Holds the tasks it accepts until the test runs them; refuses every task when `refuse` is set.
+class HoldingExecutor : public Executor {
+ public:
+  explicit HoldingExecutor(bool refuse = false) : refuse_(refuse) {}
+
+  bool Schedule(std::function<void()> task) override {
+    absl::MutexLock lock(&mu_);
+    if (refuse_ || drained_) return false;
+    tasks_.push_back(std::move(task));
+    return true;
+  }
+  void Drain() override {
+    RunAll();
+    absl::MutexLock lock(&mu_);
+    drained_ = true;
+  }
+
+  // Waits until `n` tasks are held (false after 10 s).
+  bool WaitForTasks(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tasks_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
+
+  void RunAll() {
+    std::vector<std::function<void()>> tasks;
+    {
+      absl::MutexLock lock(&mu_);
+      tasks.swap(tasks_);
+    }
+    for (std::function<void()>& task : tasks) task();
+  }
+
+ private:
+  absl::Mutex mu_;
+  const bool refuse_;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+};
+
+// Records what the service reports, per method path.
+class RecordingObserver : public CallObserver {
+ public:
+  struct Method : MethodCallObserver {
+    void Started() override {
+      absl::MutexLock lock(&mu);
+      ++started;
+    }
+    void Finished(const grpc::Status& status, double seconds, const grpc::ServerContext&) override {
+      absl::MutexLock lock(&mu);
+      finished.push_back(status);
+      EXPECT_GE(seconds, 0);
+    }
+    std::vector<grpc::Status> Finishes() {
+      absl::MutexLock lock(&mu);
+      return finished;
+    }
+    absl::Mutex mu;
+    int started ABSL_GUARDED_BY(mu) = 0;
+    std::vector<grpc::Status> finished ABSL_GUARDED_BY(mu);
+  };
+
+  MethodCallObserver* ObserveMethod(const std::string& method_path) override {
+    std::unique_ptr<Method>& m = methods_[method_path];
+    if (m == nullptr) m = std::make_unique<Method>();
+    return m.get();
+  }
+
+  Method* method(const std::string& path) {
+    auto it = methods_.find(path);
+    return it == methods_.end() ? nullptr : it->second.get();
+  }
+  size_t size() const { return methods_.size(); }
+
+ private:
+  std::map<std::string, std::unique_ptr<Method>> methods_;
+};
+
+class TableServiceTest : public ::testing::Test {
+ protected:
+  TableServiceTest() : stack_(&store_), auth_(GrpcAuthOptions{}) {}
+
+  ~TableServiceTest() override { Stop(absl::Seconds(5)); }
+
+  // Serves the Counters table with `executor` on `queues` completion queues.
+  void Start(Executor* executor, int queues = 1) {
+    executor_ = executor;
+    service_ = MakeTableService<v1::Counters::Service>(&stack_.counters_api, api::kCountersMethods,
+                                                       executor, &auth_, &observer_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    queues_ = std::make_unique<CompletionQueues>(builder, queues);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port, 0);
+    queues_->Start({service_.get()});
+    stub_ = v1::Counters::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+
+  // The server's shutdown sequence (server/server.cc): server, executor, queues.
+  void Stop(absl::Duration grace) {
+    if (server_ == nullptr) return;
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+    executor_->Drain();
+    queues_->Stop();
+    server_.reset();
+  }
+
+  grpc::Status Incr(const std::string& visitor, absl::Duration deadline = absl::Seconds(10)) {
+    v1::IncrRequest req;
+    req.set_tenant("t");
+    req.set_visitor_id(visitor);
+    req.set_counter_name("views");
+    v1::IncrResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    return stub_->Incr(&ctx, req, &resp);
+  }
+
+  test::InMemoryStore store_;
+  test::ServiceStack stack_;
+  GrpcAuth auth_;
+  RecordingObserver observer_;
+  // Alive until the fixture's destructor stopped the server.
+  std::unique_ptr<Executor> inline_ = NewInlineExecutor();
+  HoldingExecutor holding_;
+  HoldingExecutor refusing_{/*refuse=*/true};
+  Executor* executor_ = nullptr;
+  std::unique_ptr<TableService<v1::Counters::Service, api::CountersApi,
+                               std::decay_t<decltype(api::kCountersMethods)>>>
+      service_;
+  std::unique_ptr<CompletionQueues> queues_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Counters::Stub> stub_;
+};
+
+TEST_F(TableServiceTest, EveryRowIsObservedAndAnsweredInlineOnThePollingThread) {
+  Start(inline_.get(), /*queues=*/2);
+  EXPECT_EQ(observer_.size(), static_cast<size_t>(google::protobuf::DescriptorPool::generated_pool()
+                                                      ->FindServiceByName("countd.v1.Counters")
+                                                      ->method_count()));
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(Incr("v1").ok());
+  grpc::Status bad = Incr("");  // the logic refuses an empty visitor id, naming it
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("visitor_id"));
+
+  RecordingObserver::Method* incr = observer_.method(kIncr);
+  ASSERT_NE(incr, nullptr);
+  std::vector<grpc::Status> finished = incr->Finishes();
+  ASSERT_EQ(finished.size(), 5u);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(finished[i].ok());
+  EXPECT_EQ(finished[4].error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  absl::MutexLock lock(&incr->mu);
+  EXPECT_EQ(incr->started, 5);
+}
+
+TEST_F(TableServiceTest, SaturatedExecutorAnswersResourceExhaustedWithoutTheWork) {
+  Start(&refusing_);
+  grpc::Status s = Incr("v1");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("server overloaded"));
+  std::vector<grpc::Status> finished = observer_.method(kIncr)->Finishes();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(TableServiceTest, CallThatEndedBeforeItsWorkRanFinishesCancelledWithoutTheWork) {
+  Start(&holding_);
+  const int64_t writes = store_.writes();
+  grpc::Status s = Incr("v1", absl::Milliseconds(200));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(holding_.WaitForTasks(1));
+  // The done notification reaches the server shortly after the client gave up.
+  absl::SleepFor(absl::Milliseconds(300));
+  holding_.RunAll();
+  std::vector<grpc::Status> finished = observer_.method(kIncr)->Finishes();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(finished[0].error_message(), HasSubstr("cancelled before it ran"));
+  EXPECT_EQ(store_.writes(), writes) << "the work ran";
+}
+
+TEST_F(TableServiceTest, ShutdownWaitsForCallsInFlightAndAnswersThem) {
+  Start(&holding_);
+  std::vector<grpc::Status> answers(3);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([this, i, &answers] { answers[i] = Incr(absl::StrCat("v", i)); });
+  }
+  ASSERT_TRUE(holding_.WaitForTasks(3));
+  const absl::Time start = absl::Now();
+  std::thread shutdown(
+      [this] { server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(20))); });
+  absl::SleepFor(absl::Milliseconds(200));
+  holding_.RunAll();  // the calls in flight finish within the grace...
+  shutdown.join();    // ...so the shutdown ends without waiting for it to run out
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  for (std::thread& c : clients) c.join();
+  for (const grpc::Status& a : answers) EXPECT_TRUE(a.ok()) << a.error_message();
+  Stop(absl::ZeroDuration());
+}
+
+TEST_F(TableServiceTest, ShutdownAfterTheGraceCancelsCallsStillQueued) {
+  Start(&holding_, /*queues=*/2);
+  const int64_t writes = store_.writes();
+  std::vector<grpc::Status> answers(4);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([this, i, &answers] { answers[i] = Incr(absl::StrCat("v", i)); });
+  }
+  ASSERT_TRUE(holding_.WaitForTasks(4));
+  // The grace runs out with the work still queued: gRPC cancels the calls and waits for them to
+  // end; the work, run later (a busy executor), finishes each as cancelled without doing it.
+  std::thread late_worker([this] {
+    absl::SleepFor(absl::Milliseconds(600));
+    holding_.RunAll();
+  });
+  Stop(absl::Milliseconds(100));
+  late_worker.join();
+  for (std::thread& c : clients) c.join();
+  for (const grpc::Status& a : answers) EXPECT_FALSE(a.ok());
+  std::vector<grpc::Status> finished = observer_.method(kIncr)->Finishes();
+  ASSERT_EQ(finished.size(), 4u);
+  for (const grpc::Status& f : finished) EXPECT_EQ(f.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(store_.writes(), writes) << "work ran after its call was cancelled";
+}
+
+}  // namespace
+}  // namespace countd::grpc_edge
