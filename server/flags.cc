@@ -86,8 +86,8 @@ ABSL_FLAG(
     "or --store=redis-cluster, else 0), else 1..1024.");
 ABSL_FLAG(int32_t, grpc_cq_threads, 0,
           "Threads that receive and answer the countd.v1 gRPC calls (one completion queue each; "
-          "with --workers=0 the request work runs on them too): 0 = the number of cores, at "
-          "most 8; else 1..64.");
+          "with --workers=0 the request work runs on them too): 0 = half the cores, 1..8; "
+          "else 1..64.");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warn or error.");
 ABSL_FLAG(std::string, auth, "required",
           "required: every Counters/Tally/GameMechanics call and HTTP route needs a tenant's "

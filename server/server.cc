@@ -82,12 +82,15 @@ class ReflectionOption : public grpc::ServerBuilderOption {
   const bool enabled_;
 };
 
-// --grpc-cq-threads: 0 = the number of cores, at most kMaxAutoCqThreads.
+// --grpc-cq-threads: 0 = half the cores (at least 1, at most kMaxAutoCqThreads), leaving the
+// rest to RocksDB's writes, the kernel's network work and the HTTP shim. Measured on 2 cores
+// (h2load, 50 connections): 1 polling thread served Incr at 28.5k req/s and health Check at
+// 46.5k, 2 threads 22.0k and 27.3k.
 constexpr int kMaxAutoCqThreads = 8;
 int GrpcCqThreads(int flag) {
   if (flag > 0) return flag;
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  return std::clamp(cores, 1, kMaxAutoCqThreads);
+  return std::clamp(cores / 2, 1, kMaxAutoCqThreads);
 }
 
 int ClampedMillis(absl::Duration d) {
