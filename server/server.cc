@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <utility>
@@ -422,6 +423,10 @@ class CountdServerImpl : public CountdServer {
     if (http_server_ != nullptr) http_server_->Shutdown(grace);
     spdlog::info("shutdown: http stopped after {}", absl::FormatDuration(absl::Now() - start));
     if (grpc_server_ != nullptr) {
+      if (completion_queues_ != nullptr) {
+        completion_queues_->BeginShutdown(std::chrono::steady_clock::now() +
+                                          absl::ToChronoNanoseconds(grace));
+      }
       grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
       grpc_server_->Wait();
     }

@@ -10,6 +10,7 @@ CompletionQueues::CompletionQueues(grpc::ServerBuilder& builder, int count) {
 CompletionQueues::~CompletionQueues() { Stop(); }
 
 void CompletionQueues::Start(const std::vector<CqService*>& services) {
+  services_ = services;
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& cq : queues_) {
     for (CqService* service : services) service->ServeOn(cq.get());
   }
@@ -21,6 +22,10 @@ void CompletionQueues::Start(const std::vector<CqService*>& services) {
       while (q->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
     });
   }
+}
+
+void CompletionQueues::BeginShutdown(std::chrono::steady_clock::time_point grace_end) {
+  for (CqService* service : services_) service->CancelWorkStartingAfter(grace_end);
 }
 
 void CompletionQueues::Stop() {

@@ -3,6 +3,7 @@
 #ifndef COUNTD_SERVER_GRPC_COMPLETION_QUEUES_H_
 #define COUNTD_SERVER_GRPC_COMPLETION_QUEUES_H_
 
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -28,11 +29,19 @@ class CqService {
   // Requests one call of each of its methods on `cq` (and keeps doing so as calls arrive, until
   // the server shuts down). Called once per queue, after the server started.
   virtual void ServeOn(grpc::ServerCompletionQueue* cq) = 0;
+  // The shutdown is starting with its grace ending at `grace_end`: work of a call that has not
+  // started by then finishes as cancelled without being done (gRPC has cancelled the call and
+  // told its client so). Call before grpc::Server::Shutdown. A service whose calls do all their
+  // work on the polling thread as they arrive has no queued work, hence nothing to do.
+  virtual void CancelWorkStartingAfter(std::chrono::steady_clock::time_point grace_end) {
+    static_cast<void>(grace_end);
+  }
 };
 
 // Lifecycle: construct with the builder (adds the queues), BuildAndStart, Start, then at shutdown:
-// grpc::Server::Shutdown (the threads keep polling, so calls in flight finish), drain the
-// executors the services use, Stop. Not thread-safe; the queues themselves are.
+// BeginShutdown, grpc::Server::Shutdown with the same grace (the threads keep polling, so calls in
+// flight finish), drain the executors the services use, Stop. Not thread-safe; the queues
+// themselves are.
 class CompletionQueues {
  public:
   // Adds `count` (>= 1) completion queues to `builder`; call before BuildAndStart.
@@ -41,6 +50,10 @@ class CompletionQueues {
 
   // Each service requests its calls on every queue, then one thread per queue starts polling.
   void Start(const std::vector<CqService*>& services);
+
+  // Tells every service started here that the shutdown grace ends at `grace_end`
+  // (CqService::CancelWorkStartingAfter).
+  void BeginShutdown(std::chrono::steady_clock::time_point grace_end);
 
   // Shuts the queues down, delivers what is left on them and joins the threads. Call after
   // grpc::Server::Shutdown returned and nothing will start operations on the queues any more.
@@ -52,6 +65,7 @@ class CompletionQueues {
  private:
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<std::thread> threads_;
+  std::vector<CqService*> services_;
   bool stopped_ = false;
 };
 

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -44,11 +46,20 @@ absl::string_view TenantOf(const Req& req) {
 
 // What the calls of one service share.
 struct TableCallEnv {
-  Executor* executor;
-  const GrpcAuth* auth;
+  Executor* executor = nullptr;
+  const GrpcAuth* auth = nullptr;
   // Executor::RunsOnCaller(): the work runs on the polling thread the moment the call arrives, so
   // there is no wait in which the call could be cancelled and no need to hear of cancellation.
-  bool inline_work;
+  bool inline_work = false;
+  // The end of the shutdown grace (steady_clock nanoseconds; max = not shutting down). gRPC
+  // cancels every call still running when it passes; work that was still queued then finishes as
+  // cancelled without being done, even if the call's done notification has not reached us yet.
+  std::atomic<int64_t> grace_end_ns{std::numeric_limits<int64_t>::max()};
+
+  bool GraceOver() const {
+    return std::chrono::steady_clock::now().time_since_epoch().count() >=
+           grace_end_ns.load(std::memory_order_acquire);
+  }
 };
 
 // One unary call of `Row`'s method, from the request for it to its end. The queue's thread
@@ -121,8 +132,10 @@ class TableCall final : public CqTag {
   };
 
   void Run() {
-    // The call ended before its work ran: the client cancelled it or its deadline passed.
-    if (ended_.load(std::memory_order_acquire)) {
+    // The call ended before its work ran: the client cancelled it, its deadline passed, or the
+    // server's shutdown grace ran out (gRPC cancels the call; its notification may still be on
+    // the way).
+    if (ended_.load(std::memory_order_acquire) || env_->GraceOver()) {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before it ran"));
       return;
     }
@@ -178,7 +191,10 @@ class TableService final : public GeneratedService, public CqService {
  public:
   TableService(Api* api, const Table& table, Executor* executor, const GrpcAuth* auth,
                CallObserver* observer)
-      : api_(api), env_{executor, auth, executor->RunsOnCaller()} {
+      : api_(api) {
+    env_.executor = executor;
+    env_.auth = auth;
+    env_.inline_work = executor->RunsOnCaller();
     const google::protobuf::ServiceDescriptor* service =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
             absl::StrCat("countd.v1.", table.service));
@@ -189,6 +205,10 @@ class TableService final : public GeneratedService, public CqService {
 
   void ServeOn(grpc::ServerCompletionQueue* cq) override {
     for (const Starter& start : starters_) start(cq);
+  }
+
+  void CancelWorkStartingAfter(std::chrono::steady_clock::time_point grace_end) override {
+    env_.grace_end_ns.store(grace_end.time_since_epoch().count(), std::memory_order_release);
   }
 
   Api* api() const { return api_; }
@@ -229,7 +249,7 @@ class TableService final : public GeneratedService, public CqService {
   }
 
   Api* const api_;
-  const TableCallEnv env_;
+  TableCallEnv env_;
   std::vector<Starter> starters_;  // one per row
 };
 

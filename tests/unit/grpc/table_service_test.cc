@@ -134,9 +134,10 @@ class TableServiceTest : public ::testing::Test {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   }
 
-  // The server's shutdown sequence (server/server.cc): server, executor, queues.
+  // The server's shutdown sequence (server/server.cc): queues told, server, executor, queues.
   void Stop(absl::Duration grace) {
     if (server_ == nullptr) return;
+    queues_->BeginShutdown(std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(grace));
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     server_->Wait();
     executor_->Drain();
@@ -227,8 +228,10 @@ TEST_F(TableServiceTest, ShutdownWaitsForCallsInFlightAndAnswersThem) {
   }
   ASSERT_TRUE(holding_.WaitForTasks(3));
   const absl::Time start = absl::Now();
-  std::thread shutdown(
-      [this] { server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(20))); });
+  std::thread shutdown([this] {
+    queues_->BeginShutdown(std::chrono::steady_clock::now() + std::chrono::seconds(20));
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  });
   absl::SleepFor(absl::Milliseconds(200));
   holding_.RunAll();  // the calls in flight finish within the grace...
   shutdown.join();    // ...so the shutdown ends without waiting for it to run out
