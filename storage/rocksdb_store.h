@@ -3,7 +3,9 @@
 #ifndef COUNTD_STORAGE_ROCKSDB_STORE_H_
 #define COUNTD_STORAGE_ROCKSDB_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +31,17 @@ inline constexpr size_t kMaxSuccessiveMerges = 64;
 absl::Status CompactForTest(Store& store, Table table);
 // Counts the raw entries stored in `table`, live or expired but not yet compacted.
 absl::StatusOr<int64_t> CountRawEntriesForTest(Store& store, Table table);
+// Calls `hook` in the group writer just before each RocksDB write with the number of batches
+// the write carries; a non-OK answer fails that write as a RocksDB error would (every batch of
+// the group gets it). The hook may block to hold writes in the queue. nullptr removes it.
+absl::Status SetWriteHookForTest(Store& store, std::function<absl::Status(size_t batches)> hook);
+// Refuses new writes (kUnavailable) and returns once every queued write is answered, as the
+// store's destructor does first.
+absl::Status CloseForTest(Store& store);
+// Whether CloseForTest (or the destructor) has begun.
+absl::StatusOr<bool> ClosingForTest(Store& store);
+// Writes waiting in the queue, the group being written excluded.
+absl::StatusOr<size_t> QueuedWritesForTest(Store& store);
 
 }  // namespace countd::storage
 
