@@ -195,10 +195,14 @@ inline TableKey MakeTableKey(Table table, absl::string_view key) {
 }
 
 // One op of a group as it will be written; `cell` is the summed delta of folded increments.
+// `settled` (with `value`) is a put of a counter's current value, written ahead of its next
+// increment so that RocksDB reads fold few operands (see FoldHotCounter).
 struct StagedOp {
   const WriteBatch::Op* op;
   CounterCell cell;
-  bool folded;
+  bool folded = false;
+  bool settled = false;
+  std::string value;
 };
 
 // The RocksDB batch a group leader builds, and the callers it answers.
@@ -538,7 +542,7 @@ class RocksDbStore : public Store {
   // is added into it when that is exact: both counts of one sign and their sum in range, so
   // that (x + a) + b == x + (a + b) under AddCells' saturation for every stored x. Puts and
   // deletes stay in order; an increment after one starts a new operand.
-  static void Stage(const WriteBatch::Op& op, GroupBatch* out) {
+  void Stage(const WriteBatch::Op& op, GroupBatch* out) {
     auto [it, inserted] = out->touched.try_emplace(MakeTableKey(op.table, op.key), -1);
     if (op.type == WriteBatch::OpType::kAddCounter) {
       CounterCell delta;
@@ -553,12 +557,30 @@ class RocksDbStore : public Store {
           return;
         }
       }
+      if (inserted) FoldHotCounter(op, out);
       it->second = static_cast<int>(out->ops.size());
-      out->ops.push_back(StagedOp{&op, delta, false});
+      out->ops.push_back(StagedOp{&op, delta, false, false, {}});
       return;
     }
     it->second = -1;
-    out->ops.push_back(StagedOp{&op, CounterCell(), false});
+    out->ops.push_back(StagedOp{&op, CounterCell(), false, false, {}});
+  }
+
+  // Bounds the merge operands of one counter in the memtables (which every read of it folds),
+  // as RocksDB's max_successive_merges would but without its memtable search on every insert:
+  // the writer counts the operands it wrote per key (by hash; a collision only settles a key
+  // early) and, at kMaxSuccessiveMerges, reads the counter's value and writes it as a put ahead
+  // of the group's increment. Exact because only this writer writes: nothing changes the key
+  // between the read and the group's write, and this is the key's first op in the group.
+  void FoldHotCounter(const WriteBatch::Op& op, GroupBatch* out) {
+    if (operand_counts_.size() >= kMaxCountedKeys) operand_counts_.clear();
+    uint32_t& n = operand_counts_[absl::HashOf(static_cast<int>(op.table), op.key)];
+    if (++n < kMaxSuccessiveMerges) return;
+    n = 0;
+    absl::StatusOr<std::string> current = GetAny(op.table, op.key);
+    if (!current.ok()) return;  // absent, expired (then dropped by compaction) or unreadable
+    StagedOp settle{&op, CounterCell(), false, true, *std::move(current)};
+    out->ops.push_back(std::move(settle));
   }
 
   // Writes the staged ops as one RocksDB batch and answers its members; empties `out`.
@@ -582,7 +604,9 @@ class RocksDbStore : public Store {
         case WriteBatch::OpType::kPut: s = wb.Put(cf, op.key, op.value); break;
         case WriteBatch::OpType::kDelete: s = wb.Delete(cf, op.key); break;
         case WriteBatch::OpType::kAddCounter:
-          if (staged.folded) {
+          if (staged.settled) {
+            s = wb.Put(cf, op.key, staged.value);
+          } else if (staged.folded) {
             folded = EncodeCounterCell(staged.cell);
             s = wb.Merge(cf, op.key, folded);
           } else {
@@ -683,6 +707,19 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<int> MergeOperandsForTest(Table table, absl::string_view key) {
+    constexpr int kMax = 4096;
+    std::vector<rocksdb::PinnableSlice> operands(kMax);
+    rocksdb::GetMergeOperandsOptions options;
+    options.expected_max_number_of_operands = kMax;
+    int n = 0;
+    rocksdb::Status s = db_->GetMergeOperands(rocksdb::ReadOptions(), Handle(table), ToSlice(key),
+                                              operands.data(), &options, &n);
+    if (s.IsNotFound()) return 0;
+    if (!s.ok()) return Unavailable("merge operands", s);
+    return n;
+  }
+
   absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
     int64_t n = 0;
@@ -732,9 +769,10 @@ class RocksDbStore : public Store {
     cf.level_compaction_dynamic_level_bytes = true;
     if (IsCounterTable(table)) {
       cf.merge_operator = std::make_shared<CounterMergeOperator>();
-      // A hot counter's deltas pile up in the memtable and every read folds them all; past this
-      // many, RocksDB folds them into one value as it inserts the next, so reads stay cheap.
-      cf.max_successive_merges = kMaxSuccessiveMerges;
+      // A hot counter's deltas pile up in the memtable and every read folds them all. The
+      // writer bounds them (FoldHotCounter); RocksDB's max_successive_merges stays 0, since it
+      // would search the memtable on every insert.
+      cf.max_successive_merges = 0;
     }
     if (expiry_.Expires(table)) {
       filters_.push_back(std::make_unique<ExpiryCompactionFilter>(&expiry_, table));
@@ -754,6 +792,9 @@ class RocksDbStore : public Store {
   bool leader_active_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::function<absl::Status(size_t)> write_hook_ ABSL_GUARDED_BY(mu_);
+  // Merge operands written per counter key (hash) since its value was last settled; only the
+  // group leader touches it. Cleared when it reaches kMaxCountedKeys keys.
+  absl::flat_hash_map<uint64_t, uint32_t> operand_counts_;
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;
@@ -789,6 +830,12 @@ namespace {
 RocksDbStore* AsRocks(Store& store) { return dynamic_cast<RocksDbStore*>(&store); }
 absl::Status NotRocks() { return absl::InvalidArgumentError("storage: not a RocksDB store"); }
 }  // namespace
+
+absl::StatusOr<int> MergeOperandsForTest(Store& store, Table table, absl::string_view key) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  return rocks->MergeOperandsForTest(table, key);
+}
 
 absl::Status SetWriteHookForTest(Store& store, std::function<absl::Status(size_t)> hook) {
   RocksDbStore* rocks = AsRocks(store);

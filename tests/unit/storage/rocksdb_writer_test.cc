@@ -221,11 +221,11 @@ TEST_F(RocksDbWriterTest, FoldedIncrementsEqualSeparateOnes) {
     std::optional<CounterCell> delta;  // nullopt: delete the key
   };
   std::vector<Step> steps = {
-      {"x", Cell(kMax - 3, 7, 100)}, {"x", Cell(2, 1, 50)},   {"x", Cell(5, -3, 300)},
-      {"x", Cell(-1, 0, 20)},        {"x", Cell(-4, 2, 10)},  {"x", Cell(0, 0, 400)},
-      {"y", Cell(kMin + 1, 0, 1)},   {"y", Cell(-5, 0, 2)},   {"y", Cell(kMax, 0, 3)},
-      {"z", Cell(3, 1000000, 5)},    {"z", std::nullopt},     {"z", Cell(4, 1, 6)},
-      {"z", Cell(6, 2, 7)},          {"w", Cell(1, 0, 1)},    {"w", Cell(kMax, 0, 1)},
+      {"x", Cell(kMax - 3, 7, 100)}, {"x", Cell(2, 1, 50)},  {"x", Cell(5, -3, 300)},
+      {"x", Cell(-1, 0, 20)},        {"x", Cell(-4, 2, 10)}, {"x", Cell(0, 0, 400)},
+      {"y", Cell(kMin + 1, 0, 1)},   {"y", Cell(-5, 0, 2)},  {"y", Cell(kMax, 0, 3)},
+      {"z", Cell(3, 1000000, 5)},    {"z", std::nullopt},    {"z", Cell(4, 1, 6)},
+      {"z", Cell(6, 2, 7)},          {"w", Cell(1, 0, 1)},   {"w", Cell(kMax, 0, 1)},
       {"w", Cell(1, 0, 1)},
   };
   auto batch_of = [](const Step& s) {
@@ -254,8 +254,8 @@ TEST_F(RocksDbWriterTest, FoldedIncrementsEqualSeparateOnes) {
     absl::StatusOr<CounterCell> one_by_one = Counter(*separate, key);
     ASSERT_TRUE(grouped.ok()) << key << ": " << grouped.status();
     ASSERT_TRUE(one_by_one.ok()) << key << ": " << one_by_one.status();
-    EXPECT_EQ(*grouped, *one_by_one) << key << ": " << grouped->count << " vs "
-                                     << one_by_one->count;
+    EXPECT_EQ(*grouped, *one_by_one)
+        << key << ": " << grouped->count << " vs " << one_by_one->count;
   }
   // And both equal the in-order fold of AddCells.
   CounterCell x;
@@ -333,6 +333,30 @@ TEST_F(RocksDbWriterTest, CloseWhileWritesQueue) {
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(Counter(*store_, "n")->count, 3);
   EXPECT_EQ(Value("k"), "v");
+}
+
+// A counter incremented one Write at a time keeps few operands for reads to fold: the writer
+// settles its value every kMaxSuccessiveMerges operands, and the sum stays exact.
+TEST_F(RocksDbWriterTest, HotCounterOperandsStayBounded) {
+  CounterCell want;
+  for (int i = 0; i < 1000; ++i) {
+    const CounterCell delta = Cell(1 + i % 3, i, 1000 - i);
+    ASSERT_TRUE(store_->Write(AddBatch("hot", delta)).ok());
+    ASSERT_TRUE(store_->Write(AddBatch(absl::StrCat("cold", i), Cell(1))).ok());
+    want = AddCells(want, delta);
+    absl::StatusOr<int> n = MergeOperandsForTest(*store_, Table::kTotals, "hot");
+    ASSERT_TRUE(n.ok()) << n.status();
+    // The settled value plus the operands since.
+    ASSERT_LE(*n, static_cast<int>(kMaxSuccessiveMerges) + 1) << "after " << i + 1 << " writes";
+  }
+  EXPECT_EQ(*Counter(*store_, "hot"), want);
+  // A cold key is written once: one operand.
+  EXPECT_EQ(*MergeOperandsForTest(*store_, Table::kTotals, "cold7"), 1);
+  // After a reopen (WAL replayed) the sum is the same.
+  store_.reset();
+  store_ = OpenAt(dir_.path());
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(*Counter(*store_, "hot"), want);
 }
 
 // Many threads at once, conditional and not: every increment counts once, and conditional
