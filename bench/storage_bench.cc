@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
@@ -51,7 +52,13 @@ void BM_StoreIncrement(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) store.reset();
 }
-BENCHMARK(BM_StoreIncrement)->ArgName("sync_always")->Arg(0)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_StoreIncrement)
+    ->ArgName("sync_always")
+    ->Arg(0)
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(50)  // as many writers as countd-bench -c 50 keeps gRPC threads busy
+    ->UseRealTime();
 BENCHMARK(BM_StoreIncrement)
     ->ArgName("sync_always")
     ->Arg(1)
@@ -76,6 +83,45 @@ void BM_StoreIncrementBatch100(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 100);
 }
 BENCHMARK(BM_StoreIncrementBatch100)->UseRealTime();
+
+// IncrementCounters of 100 Signals counters per Write, as the logic writes it: three merge
+// increments per counter (total, month, day) under the user's keys, one atomic Write per call.
+// range(0): 0 = users uniform over 100k, 1 = every call on one hot user. Threads write at once,
+// as gRPC handler threads do.
+void BM_StoreSignalsBatch100(benchmark::State& state) {
+  static std::unique_ptr<storage::Store> store;
+  const bool hot = state.range(0) == 1;
+  if (state.thread_index() == 0) {
+    store = Open(FreshDir(absl::StrCat("signals", state.range(0))), storage::SyncMode::kNone);
+  }
+  std::mt19937_64 rng(state.thread_index() + 1);
+  storage::CounterCell one;
+  one.count = 1;
+  one.updated_ms = 1760000000000;
+  std::vector<std::string> classes;
+  for (int i = 0; i < 100; ++i) classes.push_back(absl::StrCat("_bench", i));
+  for (auto _ : state) {
+    const std::string user = hot ? std::string("u0") : absl::StrCat("u", rng() % 100000);
+    const std::string prefix = storage::keys::SignalsUserPrefix("bench", 'u', user);
+    storage::WriteBatch batch(storage::keys::SignalsUserPartition("bench", 'u', user));
+    for (const std::string& cls : classes) {
+      const std::string key = storage::keys::SignalsCounterKey(prefix, cls, "/");
+      batch.AddCounter(storage::Table::kTotals, key, one);
+      batch.AddCounter(storage::Table::kMonthly, storage::keys::WithBucket(key, 670), one);
+      batch.AddCounter(storage::Table::kDaily, storage::keys::WithBucket(key, 20400), one);
+    }
+    if (!store->Write(batch).ok()) state.SkipWithError("write failed");
+  }
+  state.SetItemsProcessed(state.iterations() * 100);
+  if (state.thread_index() == 0) store.reset();
+}
+BENCHMARK(BM_StoreSignalsBatch100)
+    ->ArgName("hot_user")
+    ->Arg(0)
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(16)
+    ->UseRealTime();
 
 // A Tally counter with `n` countables (counts 1..n) on a fresh store.
 struct TallyFixture {

@@ -11,13 +11,16 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -178,6 +181,39 @@ absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
   return absl::UnavailableError(absl::StrCat("storage: ", what, ": ", s.ToString()));
 }
 
+// A caller's batch waiting in the write queue (RocksDbStore::Write), on the caller's stack.
+struct PendingWrite {
+  const WriteBatch* batch;
+  absl::Status status;
+  bool done = false;  // answered: `status` is final
+  bool lead = false;  // this caller writes the next group
+};
+
+using TableKey = std::pair<int, absl::string_view>;
+inline TableKey MakeTableKey(Table table, absl::string_view key) {
+  return {static_cast<int>(table), key};
+}
+
+// One op of a group as it will be written; `cell` is the summed delta of folded increments.
+// `settled` (with `value`) is a put of a counter's current value, written ahead of its next
+// increment so that RocksDB reads fold few operands (see FoldHotCounter).
+struct StagedOp {
+  const WriteBatch::Op* op;
+  CounterCell cell;
+  bool folded = false;
+  bool settled = false;
+  std::string value;
+};
+
+// The RocksDB batch a group leader builds, and the callers it answers.
+struct GroupBatch {
+  std::vector<StagedOp> ops;
+  // Every key staged, with the index in `ops` of its latest increment (-1: its latest op is a
+  // put or delete). Views into the callers' batches, which outlive the group.
+  absl::flat_hash_map<TableKey, int> touched;
+  std::vector<PendingWrite*> members;
+};
+
 class RocksDbStore : public Store {
  public:
   RocksDbStore(const StoreOptions& options)
@@ -186,6 +222,7 @@ class RocksDbStore : public Store {
         expiry_(clock_, options.retention) {}
 
   ~RocksDbStore() override {
+    Close();
     if (db_ != nullptr) {
       if (!options_.read_only) db_->FlushWAL(/*sync=*/true).PermitUncheckedError();
       for (rocksdb::ColumnFamilyHandle* h : handles_) {
@@ -375,30 +412,104 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
+  // Every write goes through one writer at a time (group commit): a caller queues its batch; the
+  // first caller to find no writer active leads, takes every queued batch, checks their
+  // preconditions against the store, writes all that hold as one RocksDB batch (one WAL append,
+  // one fsync with --sync=always) and then answers each caller; the next queued caller leads the
+  // next group. One writer means no RocksDB write-thread contention (spinning, yielding) and no
+  // locks for conditional batches: a precondition read in the group sees every earlier write.
   absl::Status Write(const WriteBatch& batch) override {
     if (options_.read_only) return RefuseReadOnly("write");
     if (!batch.ranking_ops().empty()) {
       return absl::InvalidArgumentError(
           "storage: RocksDB keeps no rankings (Store::KeepsRankings is false); rank in memory");
     }
-    if (batch.preconditions().empty()) return WriteOps(batch);
-    // A conditional batch checks and writes holding the lock stripes of its expected keys, so
-    // no other conditional batch changes one of them in between (unconditional batches never
-    // write keys that any batch expects: see WriteBatch::Expect). Stripes per key, not per
-    // partition, so conditional writes of different keys still share WAL writes and fsyncs.
-    std::vector<size_t> stripes;
-    for (const WriteBatch::Precondition& p : batch.preconditions()) {
-      stripes.push_back(absl::HashOf(static_cast<int>(p.table), p.key) % condition_locks_.size());
+    const auto start = std::chrono::steady_clock::now();
+    PendingWrite self{&batch, absl::OkStatus()};
+    mu_.Lock();
+    if (closing_) {
+      mu_.Unlock();
+      return absl::UnavailableError("storage: write: the store is closing");
     }
-    std::sort(stripes.begin(), stripes.end());  // one global order: no deadlock
-    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    for (size_t i : stripes) condition_locks_[i].Lock();
-    absl::Status s = CheckAndWrite(batch);
-    for (auto i = stripes.rbegin(); i != stripes.rend(); ++i) condition_locks_[*i].Unlock();
-    return s;
+    queue_.push_back(&self);
+    if (leader_active_) {
+      mu_.Await(absl::Condition(
+          +[](PendingWrite* w) { return w->done || w->lead; }, &self));
+    } else {
+      leader_active_ = true;
+      self.lead = true;
+    }
+    if (!self.done) {
+      std::vector<PendingWrite*> group(queue_.begin(), queue_.end());
+      queue_.clear();
+      mu_.Unlock();
+      WriteGroup(group);
+      mu_.Lock();
+      for (PendingWrite* w : group) w->done = true;
+      if (queue_.empty()) {
+        leader_active_ = false;
+      } else {
+        queue_.front()->lead = true;  // hands the writer on
+      }
+    }
+    absl::Status status = std::move(self.status);
+    mu_.Unlock();
+    write_durations_.Observe(std::chrono::steady_clock::now() - start);
+    return status;
   }
 
-  absl::Status CheckAndWrite(const WriteBatch& batch) {
+  // Refuses new writes and waits until every queued write is answered. Idempotent.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    mu_.Await(absl::Condition(
+        +[](RocksDbStore* s) { return !s->leader_active_ && s->queue_.empty(); }, this));
+  }
+
+  bool ClosingForTest() {
+    absl::MutexLock lock(&mu_);
+    return closing_;
+  }
+
+  size_t QueuedWritesForTest() {
+    absl::MutexLock lock(&mu_);
+    return queue_.size();
+  }
+
+  void SetWriteHookForTest(std::function<absl::Status(size_t)> hook) {
+    absl::MutexLock lock(&mu_);
+    write_hook_ = std::move(hook);
+  }
+
+  // Writes one group (the leader alone runs this). Each batch answers for itself: a failed
+  // precondition or an invalid op leaves out that batch only; a failed RocksDB write fails every
+  // batch that shared it. Increments of one counter within the group are summed into one merge
+  // operand where the sum is exact (see Stage).
+  void WriteGroup(const std::vector<PendingWrite*>& group) {
+    GroupBatch out;
+    for (PendingWrite* w : group) {
+      const WriteBatch& batch = *w->batch;
+      if (!batch.preconditions().empty()) {
+        // A precondition must see the writes of earlier batches of the group: when one of them
+        // touched an expected key, commit what is staged first and read after it.
+        for (const WriteBatch::Precondition& p : batch.preconditions()) {
+          if (out.touched.contains(MakeTableKey(p.table, p.key))) {
+            Commit(&out);
+            break;
+          }
+        }
+        w->status = CheckPreconditions(batch);
+        if (!w->status.ok()) continue;
+      }
+      w->status = ValidateOps(batch);
+      if (!w->status.ok()) continue;
+      for (const WriteBatch::Op& op : batch.ops()) Stage(op, &out);
+      out.members.push_back(w);
+    }
+    Commit(&out);
+  }
+
+  absl::Status CheckPreconditions(const WriteBatch& batch) {
     for (const WriteBatch::Precondition& p : batch.preconditions()) {
       absl::StatusOr<std::string> live = GetAny(p.table, p.key);
       if (!live.ok() && !absl::IsNotFound(live.status())) return live.status();
@@ -408,32 +519,115 @@ class RocksDbStore : public Store {
             absl::StrCat("storage: a record of table ", TableName(p.table), " changed meanwhile"));
       }
     }
-    return WriteOps(batch);
+    return absl::OkStatus();
   }
 
-  absl::Status WriteOps(const WriteBatch& batch) {
-    rocksdb::WriteBatch wb;
+  static absl::Status ValidateOps(const WriteBatch& batch) {
     for (const WriteBatch::Op& op : batch.ops()) {
+      if (op.type == WriteBatch::OpType::kAddCounter) {
+        if (!IsCounterTable(op.table)) {
+          return absl::InternalError(
+              absl::StrCat("storage: counter add on table ", TableName(op.table)));
+        }
+        CounterCell cell;
+        if (!DecodeCounterCell(op.value, &cell)) {
+          return absl::InternalError("storage: counter add of a value that is not a cell");
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Stages one op of the group. An increment of a key whose latest staged op is an increment
+  // is added into it when that is exact: both counts of one sign and their sum in range, so
+  // that (x + a) + b == x + (a + b) under AddCells' saturation for every stored x. Puts and
+  // deletes stay in order; an increment after one starts a new operand.
+  void Stage(const WriteBatch::Op& op, GroupBatch* out) {
+    auto [it, inserted] = out->touched.try_emplace(MakeTableKey(op.table, op.key), -1);
+    if (op.type == WriteBatch::OpType::kAddCounter) {
+      CounterCell delta;
+      DecodeCounterCell(op.value, &delta);  // ValidateOps checked it
+      if (!inserted && it->second >= 0) {
+        StagedOp& last = out->ops[it->second];
+        int64_t sum;
+        if ((last.cell.count >= 0) == (delta.count >= 0) &&
+            !__builtin_add_overflow(last.cell.count, delta.count, &sum)) {
+          last.cell = AddCells(last.cell, delta);
+          last.folded = true;
+          return;
+        }
+      }
+      if (inserted) FoldHotCounter(op, out);
+      it->second = static_cast<int>(out->ops.size());
+      out->ops.push_back(StagedOp{&op, delta, false, false, {}});
+      return;
+    }
+    it->second = -1;
+    out->ops.push_back(StagedOp{&op, CounterCell(), false, false, {}});
+  }
+
+  // Bounds the merge operands of one counter in the memtables (which every read of it folds),
+  // as RocksDB's max_successive_merges would but without its memtable search on every insert:
+  // the writer counts the operands it wrote per key (by hash; a collision only settles a key
+  // early) and, at kMaxSuccessiveMerges, reads the counter's value and writes it as a put ahead
+  // of the group's increment. Exact because only this writer writes: nothing changes the key
+  // between the read and the group's write, and this is the key's first op in the group.
+  void FoldHotCounter(const WriteBatch::Op& op, GroupBatch* out) {
+    if (operand_counts_.size() >= kMaxCountedKeys) operand_counts_.clear();
+    uint32_t& n = operand_counts_[absl::HashOf(static_cast<int>(op.table), op.key)];
+    if (++n < kMaxSuccessiveMerges) return;
+    n = 0;
+    absl::StatusOr<std::string> current = GetAny(op.table, op.key);
+    if (!current.ok()) return;  // absent, expired (then dropped by compaction) or unreadable
+    StagedOp settle{&op, CounterCell(), false, true, *std::move(current)};
+    out->ops.push_back(std::move(settle));
+  }
+
+  // Writes the staged ops as one RocksDB batch and answers its members; empties `out`.
+  void Commit(GroupBatch* out) {
+    if (out->members.empty()) return;
+    absl::Status status = WriteStaged(*out);
+    for (PendingWrite* w : out->members) w->status = status;
+    out->members.clear();
+    out->ops.clear();
+    out->touched.clear();
+  }
+
+  absl::Status WriteStaged(const GroupBatch& out) {
+    rocksdb::WriteBatch wb;
+    std::string folded;
+    for (const StagedOp& staged : out.ops) {
+      const WriteBatch::Op& op = *staged.op;
       rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
       rocksdb::Status s;
       switch (op.type) {
         case WriteBatch::OpType::kPut: s = wb.Put(cf, op.key, op.value); break;
         case WriteBatch::OpType::kDelete: s = wb.Delete(cf, op.key); break;
         case WriteBatch::OpType::kAddCounter:
-          if (!IsCounterTable(op.table)) {
-            return absl::InternalError(
-                absl::StrCat("storage: counter add on table ", TableName(op.table)));
+          if (staged.settled) {
+            s = wb.Put(cf, op.key, staged.value);
+          } else if (staged.folded) {
+            folded = EncodeCounterCell(staged.cell);
+            s = wb.Merge(cf, op.key, folded);
+          } else {
+            s = wb.Merge(cf, op.key, op.value);
           }
-          s = wb.Merge(cf, op.key, op.value);
           break;
       }
       if (!s.ok()) return Unavailable("batch", s);
     }
+    std::function<absl::Status(size_t)> hook;
+    {
+      absl::MutexLock lock(&mu_);
+      hook = write_hook_;
+    }
+    if (hook) {
+      absl::Status injected = hook(out.members.size());
+      if (!injected.ok()) return injected;
+    }
     rocksdb::WriteOptions write_options;
     write_options.sync = options_.sync == SyncMode::kAlways;
-    auto start = std::chrono::steady_clock::now();
     rocksdb::Status s = db_->Write(write_options, &wb);
-    write_durations_.Observe(std::chrono::steady_clock::now() - start);
     if (!s.ok()) return Unavailable("write", s);
     return absl::OkStatus();
   }
@@ -513,6 +707,19 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<int> MergeOperandsForTest(Table table, absl::string_view key) {
+    constexpr int kMax = 4096;
+    std::vector<rocksdb::PinnableSlice> operands(kMax);
+    rocksdb::GetMergeOperandsOptions options;
+    options.expected_max_number_of_operands = kMax;
+    int n = 0;
+    rocksdb::Status s = db_->GetMergeOperands(rocksdb::ReadOptions(), Handle(table), ToSlice(key),
+                                              operands.data(), &options, &n);
+    if (s.IsNotFound()) return 0;
+    if (!s.ok()) return Unavailable("merge operands", s);
+    return n;
+  }
+
   absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
     int64_t n = 0;
@@ -562,9 +769,10 @@ class RocksDbStore : public Store {
     cf.level_compaction_dynamic_level_bytes = true;
     if (IsCounterTable(table)) {
       cf.merge_operator = std::make_shared<CounterMergeOperator>();
-      // A hot counter's deltas pile up in the memtable and every read folds them all; past this
-      // many, RocksDB folds them into one value as it inserts the next, so reads stay cheap.
-      cf.max_successive_merges = kMaxSuccessiveMerges;
+      // A hot counter's deltas pile up in the memtable and every read folds them all. The
+      // writer bounds them (FoldHotCounter); RocksDB's max_successive_merges stays 0, since it
+      // would search the memtable on every insert.
+      cf.max_successive_merges = 0;
     }
     if (expiry_.Expires(table)) {
       filters_.push_back(std::make_unique<ExpiryCompactionFilter>(&expiry_, table));
@@ -578,7 +786,15 @@ class RocksDbStore : public Store {
   StoreOptions options_;
   const Clock* clock_;
   Expiry expiry_;
-  std::array<absl::Mutex, 256> condition_locks_;
+  // The write queue (see Write).
+  absl::Mutex mu_;
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
+  bool leader_active_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<absl::Status(size_t)> write_hook_ ABSL_GUARDED_BY(mu_);
+  // Merge operands written per counter key (hash) since its value was last settled; only the
+  // group leader touches it. Cleared when it reaches kMaxCountedKeys keys.
+  absl::flat_hash_map<uint64_t, uint32_t> operand_counts_;
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;
@@ -608,6 +824,43 @@ absl::StatusOr<int64_t> CountRawEntriesForTest(Store& store, Table table) {
   auto* rocks = dynamic_cast<RocksDbStore*>(&store);
   if (rocks == nullptr) return absl::InvalidArgumentError("storage: not a RocksDB store");
   return rocks->CountRawEntriesForTest(table);
+}
+
+namespace {
+RocksDbStore* AsRocks(Store& store) { return dynamic_cast<RocksDbStore*>(&store); }
+absl::Status NotRocks() { return absl::InvalidArgumentError("storage: not a RocksDB store"); }
+}  // namespace
+
+absl::StatusOr<int> MergeOperandsForTest(Store& store, Table table, absl::string_view key) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  return rocks->MergeOperandsForTest(table, key);
+}
+
+absl::Status SetWriteHookForTest(Store& store, std::function<absl::Status(size_t)> hook) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  rocks->SetWriteHookForTest(std::move(hook));
+  return absl::OkStatus();
+}
+
+absl::Status CloseForTest(Store& store) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  rocks->Close();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ClosingForTest(Store& store) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  return rocks->ClosingForTest();
+}
+
+absl::StatusOr<size_t> QueuedWritesForTest(Store& store) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  return rocks->QueuedWritesForTest();
 }
 
 }  // namespace countd::storage
