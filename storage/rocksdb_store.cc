@@ -596,7 +596,18 @@ class RocksDbStore : public Store {
   absl::Status WriteStaged(const GroupBatch& out) {
     rocksdb::WriteBatch wb;
     std::string folded;
-    for (const StagedOp& staged : out.ops) {
+    // In key order per table (stable: one key's ops keep their order). The memtable inserts a
+    // batch's entries one after the other from where the previous one went, so neighbours are
+    // found in a few steps instead of a search from the top of the skiplist each time.
+    std::vector<const StagedOp*> ordered;
+    ordered.reserve(out.ops.size());
+    for (const StagedOp& staged : out.ops) ordered.push_back(&staged);
+    std::stable_sort(ordered.begin(), ordered.end(), [](const StagedOp* a, const StagedOp* b) {
+      if (a->op->table != b->op->table) return a->op->table < b->op->table;
+      return a->op->key < b->op->key;
+    });
+    for (const StagedOp* staged_ptr : ordered) {
+      const StagedOp& staged = *staged_ptr;
       const WriteBatch::Op& op = *staged.op;
       rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
       rocksdb::Status s;
