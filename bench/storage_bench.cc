@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "server/logic/tally.h"
+#include "server/logic/window_ranking.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 
@@ -161,6 +162,24 @@ void BM_TallyTopK(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TallyTopK)->RangeMultiplier(10)->Range(1000, 1000000)->Unit(benchmark::kMicrosecond);
+
+// The in-memory ranking alone under P3's write shape: +1 to a uniformly random one of n items
+// (names "i0".."i<n-1>", every one present with a total of 1 or 2 first), one bucket.
+void BM_WindowRankingAdd(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  logic::WindowRanking ranking;
+  std::vector<std::string> names;
+  names.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    names.push_back(absl::StrCat("i", i));
+    ranking.Add(names.back(), 1, 1 + i % 2);
+  }
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<int64_t> pick(0, n - 1);
+  for (auto _ : state) ranking.Add(names[pick(rng)], 1, 1);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_WindowRankingAdd)->Arg(1000)->Arg(1000000);
 
 // Rebuilding the in-memory ranking of n countables from disk, as after a restart.
 void BM_TallyRebuild(benchmark::State& state) {

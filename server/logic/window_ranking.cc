@@ -21,10 +21,10 @@ WindowRanking::ItemId WindowRanking::Intern(absl::string_view item) {
   if (!free_ids_.empty()) {
     id = free_ids_.back();
     free_ids_.pop_back();
-    items_[id] = Item{std::string(item), 0, 0};
+    items_[id] = Item{std::string(item), 0, 0, {}};
   } else {
     id = static_cast<ItemId>(items_.size());
-    items_.push_back(Item{std::string(item), 0, 0});
+    items_.push_back(Item{std::string(item), 0, 0, {}});
   }
   index_.emplace(items_[id].name, id);
   return id;
@@ -32,18 +32,21 @@ WindowRanking::ItemId WindowRanking::Intern(absl::string_view item) {
 
 void WindowRanking::Release(ItemId id) {
   Item& item = items_[id];
-  if (item.total > 0) ranked_.erase(id);
+  if (item.total > 0) ranked_.erase(item.rank);
   index_.erase(item.name);
   item = Item{};
   free_ids_.push_back(id);
 }
 
-// Changes an item's total, keeping the ordered set consistent (erase before, insert after).
+// Changes an item's total, keeping the ordered set consistent: the item leaves through its
+// stored place (no search) and is inserted again, with its old neighbour as the hint (exact when
+// the change does not move it past another item, e.g. the only item of its total).
 void WindowRanking::Move(ItemId id, int64_t delta) {
   Item& item = items_[id];
-  if (item.total > 0) ranked_.erase(id);
+  RankedSet::iterator hint = ranked_.end();
+  if (item.total > 0) hint = ranked_.erase(item.rank);
   item.total += delta;
-  if (item.total > 0) ranked_.insert(id);
+  if (item.total > 0) item.rank = ranked_.insert(hint, id);
 }
 
 bool WindowRanking::Add(absl::string_view item, int64_t bucket_end, int64_t delta) {

@@ -18,7 +18,8 @@ namespace countd::logic {
 // An item's total is the sum over its buckets not yet expired; the ranking orders items by total
 // descending, then by name ascending, and leaves out items whose total is <= 0.
 //
-// Costs: Add is O(log n); ExpireBefore is O(log n) per (item, bucket) cell it drops, each cell
+// Costs: Add is O(log n) (an item leaves its old place in O(1) and is placed with one search);
+// ExpireBefore is O(log n) per (item, bucket) cell it drops, each cell
 // dropped once; Top(k) is O(k); memory is O(items + non-empty cells). Items with no bucket left
 // are forgotten.
 //
@@ -64,10 +65,12 @@ class WindowRanking {
     const WindowRanking* self;
     bool operator()(ItemId a, ItemId b) const;
   };
+  using RankedSet = std::set<ItemId, Order>;
   struct Item {
     std::string name;
     int64_t total = 0;
     uint32_t live_buckets = 0;  // buckets with a non-zero cell for this item
+    RankedSet::iterator rank;   // its place in ranked_ while total > 0 (no search to leave it)
   };
 
   ItemId Intern(absl::string_view item);
@@ -77,7 +80,7 @@ class WindowRanking {
   std::vector<Item> items_;
   std::vector<ItemId> free_ids_;
   absl::flat_hash_map<std::string, ItemId> index_;
-  std::set<ItemId, Order> ranked_;                                   // items with total > 0
+  RankedSet ranked_;                                                 // items with total > 0
   std::map<int64_t, absl::flat_hash_map<ItemId, int64_t>> buckets_;  // by bucket end
   int64_t horizon_;
   size_t cells_ = 0;

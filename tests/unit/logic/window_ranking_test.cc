@@ -2,6 +2,9 @@
 // (server/logic/window_ranking.h).
 #include "server/logic/window_ranking.h"
 
+#include <algorithm>
+#include <map>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,6 +162,42 @@ TEST(WindowRankingTest, ExpiryKeepsTheOrderOfTheRemainingItems) {
   EXPECT_EQ(r.RankOf("u50"), 51u);
   EXPECT_EQ(r.items(), 100u);
   EXPECT_EQ(r.cells(), 100u);
+}
+
+// Random adds (both signs, several buckets) and expiries against a plain model: the full order,
+// every rank and every total stay exact as items move up and down past many others.
+TEST(WindowRankingTest, RandomChangesMatchAPlainModel) {
+  WindowRanking r;
+  std::map<std::string, std::map<int64_t, int64_t>> model;  // item -> bucket -> count
+  std::mt19937 rng(7);
+  int64_t horizon = 0;
+  for (int step = 0; step < 20000; ++step) {
+    std::string item = absl::StrCat("k", rng() % 300);
+    int64_t bucket = horizon + 1 + static_cast<int64_t>(rng() % 5);
+    int64_t delta = static_cast<int64_t>(rng() % 7) - 2;  // -2..4
+    if (r.Add(item, bucket, delta)) model[item][bucket] += delta;
+    if (step % 1000 == 999) {
+      horizon += 1;
+      r.ExpireBefore(horizon);
+      for (auto& [name, buckets] : model)
+        buckets.erase(buckets.begin(), buckets.upper_bound(horizon));
+    }
+  }
+  std::vector<std::pair<int64_t, std::string>> want;  // (-total, name): the ranking's order
+  for (const auto& [name, buckets] : model) {
+    int64_t total = 0;
+    for (const auto& [bucket, count] : buckets) total += count;
+    EXPECT_EQ(r.Total(name), total) << name;
+    if (total > 0) want.emplace_back(-total, name);
+  }
+  std::sort(want.begin(), want.end());
+  std::vector<WindowRanking::Entry> top = r.Top(want.size() + 10);
+  ASSERT_EQ(top.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(top[i].item, want[i].second) << i;
+    EXPECT_EQ(top[i].total, -want[i].first) << i;
+    EXPECT_EQ(r.RankOf(want[i].second), i + 1);
+  }
 }
 
 }  // namespace
