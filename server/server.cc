@@ -241,6 +241,8 @@ class CountdServerImpl : public CountdServer {
       return absl::UnavailableError(
           absl::StrCat("--grpc-addr: cannot listen on ", config_.grpc_addr));
     }
+    // Inline work: a polling thread flushes the WAL once for the calls it answers together.
+    if (workers == 0) completion_queues_->DeferWalFlushesOf(store_.get());
     completion_queues_->Start(cq_services_);
     spdlog::info("grpc: {} completion-queue threads, request work {}", cq_threads,
                  workers == 0 ? "inline on them" : absl::StrCat("on ", workers, " workers"));
@@ -253,6 +255,7 @@ class CountdServerImpl : public CountdServer {
   void AddTableService(Api* api, const Table& table, Executor* executor) {
     auto service = grpc_edge::MakeTableService<GeneratedService>(api, table, executor,
                                                                  grpc_auth_.get(), metrics_.get());
+    service->FlushWalBeforeReplies(store_.get());
     cq_services_.push_back(service.get());
     grpc_services_.push_back(std::move(service));
   }
@@ -264,6 +267,11 @@ class CountdServerImpl : public CountdServer {
     services.gm = &services_->gm_api;
     services.ready = [this] { return CheckReady(); };
     services.metrics = [this] { return metrics_->Render(); };
+    // An HTTP answer may show a write a polling thread has not flushed yet (read from the store or
+    // from an in-memory ranking): flush first (CompletionQueues::DeferWalFlushesOf).
+    services.before_reply = [store = store_.get()] {
+      return store->WalFlushPending() ? store->FlushWal() : absl::OkStatus();
+    };
     // nullptr = --auth=off: the shim answers without credentials (the registry, when open, is
     // then only for Admin).
     services.tenants = config_.auth_required ? tenants_.get() : nullptr;

@@ -248,6 +248,9 @@ class RocksDbStore : public Store {
     db_options.keep_log_file_num = 5;
     db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
     db_options.avoid_unnecessary_blocking_io = true;
+    // --sync=none: WAL records are written to the OS by FlushWal (see Write), so a thread that
+    // answers many calls at once (DeferWalFlush) pays one write() for all of them.
+    db_options.manual_wal_flush = manual_wal_flush_;
 
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
@@ -454,8 +457,27 @@ class RocksDbStore : public Store {
     }
     absl::Status status = std::move(self.status);
     mu_.Unlock();
+    if (status.ok() && !DeferWalFlush::Active()) status = FlushWal();
     write_durations_.Observe(std::chrono::steady_clock::now() - start);
     return status;
+  }
+
+  bool WalFlushPending() const override {
+    return manual_wal_flush_ &&
+           written_.load(std::memory_order_acquire) > flushed_.load(std::memory_order_acquire);
+  }
+
+  absl::Status FlushWal() override {
+    if (!manual_wal_flush_) return absl::OkStatus();
+    absl::MutexLock lock(&flush_mu_);
+    // Every write counted here has returned from RocksDB (writes count and write under this
+    // lock): the flush covers it.
+    const uint64_t upto = written_.load(std::memory_order_acquire);
+    if (flushed_.load(std::memory_order_acquire) >= upto) return absl::OkStatus();
+    rocksdb::Status s = db_->FlushWAL(/*sync=*/false);
+    if (!s.ok()) return Unavailable("flush wal", s);
+    flushed_.store(upto, std::memory_order_release);
+    return absl::OkStatus();
   }
 
   // Refuses new writes and waits until every queued write is answered. Idempotent.
@@ -638,7 +660,15 @@ class RocksDbStore : public Store {
     }
     rocksdb::WriteOptions write_options;
     write_options.sync = options_.sync == SyncMode::kAlways;
-    rocksdb::Status s = db_->Write(write_options, &wb);
+    rocksdb::Status s;
+    {
+      // Counted before RocksDB makes it visible, and under the flush lock: whoever reads the
+      // write (from the store, or a ranking updated after it) then sees a flush pending, and a
+      // FlushWal that counts it runs only after the record is in the WAL buffer.
+      absl::MutexLock lock(&flush_mu_);
+      written_.fetch_add(1, std::memory_order_release);
+      s = db_->Write(write_options, &wb);
+    }
     if (!s.ok()) return Unavailable("write", s);
     return absl::OkStatus();
   }
@@ -681,6 +711,8 @@ class RocksDbStore : public Store {
 
   absl::Status Checkpoint(const std::string& dir) override {
     if (options_.read_only) return RefuseReadOnly("checkpoint");
+    absl::Status flushed = FlushWal();  // the checkpoint holds what was acknowledged
+    if (!flushed.ok()) return flushed;
     if (dir.empty()) return absl::InvalidArgumentError("storage: checkpoint: empty directory");
     // RocksDB wants an absolute path and stages the copy in "<dir>.tmp": a trailing slash
     // would put the staging directory inside the target, so normalize first.
@@ -800,6 +832,12 @@ class RocksDbStore : public Store {
   // The write queue (see Write).
   absl::Mutex mu_;
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(mu_);
+  // Deferred WAL flushes (FlushWal): RocksDB writes made (counted just before each, under
+  // flush_mu_), and the count the last flush covered.
+  const bool manual_wal_flush_ = options_.sync == SyncMode::kNone && !options_.read_only;
+  std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> flushed_{0};
+  absl::Mutex flush_mu_;
   bool leader_active_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::function<absl::Status(size_t)> write_hook_ ABSL_GUARDED_BY(mu_);

@@ -217,6 +217,21 @@ struct StoreStats {
 // Which store a process runs on, for the few decisions that differ (backups, upgrades).
 enum class StoreKind { kRocksDb, kRedisCluster };
 
+// Marks the current thread, while alive, as one that answers its callers only after
+// Store::FlushWal (countd's completion-queue threads when they run the request work inline).
+class DeferWalFlush {
+ public:
+  DeferWalFlush() { ++depth_; }
+  ~DeferWalFlush() { --depth_; }
+  DeferWalFlush(const DeferWalFlush&) = delete;
+  DeferWalFlush& operator=(const DeferWalFlush&) = delete;
+
+  static bool Active() { return depth_ > 0; }
+
+ private:
+  inline static thread_local int depth_ = 0;
+};
+
 // A Store persists countd's tables. All methods are safe to call concurrently, also from several
 // processes sharing one store (Redis Cluster). Reads see every write that returned before they
 // started; expired buckets and records are never returned. Every key is read and written with
@@ -293,6 +308,16 @@ class Store {
 
   // Flushes memtables and the WAL; used before a clean shutdown. Errors: kUnavailable.
   virtual absl::Status Flush() = 0;
+
+  // Deferred WAL flushes (RocksDB with --sync=none). A Write on a thread inside a
+  // DeferWalFlush scope may return OK while its WAL record is still in the process's memory:
+  // that thread must call FlushWal before it lets anyone see a result (its own or another
+  // thread's write, read from the store or from memory). A Write on any other thread flushes
+  // before it returns. Other stores never defer: pending is always false.
+  virtual bool WalFlushPending() const { return false; }
+  // Writes every WAL record made so far to the operating system (not fsync). Errors:
+  // kUnavailable.
+  virtual absl::Status FlushWal() { return absl::OkStatus(); }
 
   // Monitoring figures (see StoreStats); cheap enough to call on every metrics scrape.
   // Errors: kUnavailable when the figures cannot be read.

@@ -1,5 +1,8 @@
 #include "server/grpc/completion_queues.h"
 
+#include <chrono>
+#include <vector>
+
 namespace countd::grpc_edge {
 
 CompletionQueues::CompletionQueues(grpc::ServerBuilder& builder, int count) {
@@ -16,12 +19,64 @@ void CompletionQueues::Start(const std::vector<CqService*>& services) {
   }
   threads_.reserve(queues_.size());
   for (const std::unique_ptr<grpc::ServerCompletionQueue>& cq : queues_) {
-    threads_.emplace_back([q = cq.get()] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (q->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+    threads_.emplace_back([q = cq.get(), store = wal_store_] {
+      if (store == nullptr) {
+        void* tag = nullptr;
+        bool ok = false;
+        while (q->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+        return;
+      }
+      PollDeferringReplies(q, store);
     });
   }
+}
+
+namespace {
+struct HeldReplies {
+  storage::Store* store = nullptr;
+  std::vector<DeferredReply*> replies;
+};
+thread_local HeldReplies* held = nullptr;
+
+// Flushes the WAL once and sends every held reply.
+void SendHeld(HeldReplies& h) {
+  if (h.replies.empty()) return;
+  const absl::Status flushed = h.store->FlushWal();
+  std::vector<DeferredReply*> replies;
+  replies.swap(h.replies);
+  for (DeferredReply* r : replies) r->Send(flushed);
+}
+}  // namespace
+
+bool CompletionQueues::Defer(DeferredReply* reply) {
+  if (held == nullptr || !held->store->WalFlushPending()) return false;
+  held->replies.push_back(reply);
+  return true;
+}
+
+void CompletionQueues::PollDeferringReplies(grpc::ServerCompletionQueue* q, storage::Store* store) {
+  storage::DeferWalFlush defer;
+  HeldReplies h;
+  h.store = store;
+  held = &h;
+  void* tag = nullptr;
+  bool ok = false;
+  for (;;) {
+    // With replies held, only look for events already there; without, wait.
+    grpc::CompletionQueue::NextStatus status =
+        h.replies.empty() ? (q->Next(&tag, &ok) ? grpc::CompletionQueue::GOT_EVENT
+                                                : grpc::CompletionQueue::SHUTDOWN)
+                          : q->AsyncNext(&tag, &ok, std::chrono::system_clock::now());
+    if (status == grpc::CompletionQueue::TIMEOUT) {
+      SendHeld(h);
+      continue;
+    }
+    if (status == grpc::CompletionQueue::SHUTDOWN) break;
+    static_cast<CqTag*>(tag)->Proceed(ok);
+    if (h.replies.size() >= kMaxDeferredReplies) SendHeld(h);
+  }
+  SendHeld(h);  // nothing is held at a shutdown (every call ended first); kept for safety
+  held = nullptr;
 }
 
 void CompletionQueues::BeginShutdown(std::chrono::steady_clock::time_point grace_end) {

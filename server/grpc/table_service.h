@@ -51,6 +51,10 @@ struct TableCallEnv {
   // Executor::RunsOnCaller(): the work runs on the polling thread the moment the call arrives, so
   // there is no wait in which the call could be cancelled and no need to hear of cancellation.
   bool inline_work = false;
+  // The store whose pending WAL records a reply must wait for (Store::WalFlushPending), or
+  // nullptr. On a polling thread that defers (CompletionQueues::DeferWalFlushesOf) the reply is
+  // held; on any other thread it flushes first.
+  storage::Store* wal_store = nullptr;
   // The end of the shutdown grace (steady_clock nanoseconds; max = not shutting down). gRPC
   // cancels every call still running when it passes; work that was still queued then finishes as
   // cancelled without being done, even if the call's done notification has not reached us yet.
@@ -70,7 +74,7 @@ struct TableCallEnv {
 // inline, the done notification (DoneTag; it comes whenever the call ends, before our status if
 // the client cancelled or the deadline passed). The object dies after the last of these.
 template <typename Service, typename Row>
-class TableCall final : public CqTag {
+class TableCall final : public CqTag, public DeferredReply {
  public:
   using Req = typename Row::Request;
   using Resp = typename Row::Response;
@@ -142,8 +146,31 @@ class TableCall final : public CqTag {
     Finish(ToGrpcStatus(Row::Call(service_->api(), req_, &resp_)));
   }
 
-  // Sends `status` (and the response when it is OK). The object may be gone when this returns.
+  // Sends `status` (and the response when it is OK), or holds it until the WAL records of the
+  // writes before it are flushed (CompletionQueues::Defer). The object may be gone when this
+  // returns.
   void Finish(const grpc::Status& status) {
+    if (CompletionQueues::Defer(this)) {
+      held_ = status;
+      return;
+    }
+    if (env_->wal_store != nullptr && env_->wal_store->WalFlushPending()) {
+      held_ = status;
+      Send(env_->wal_store->FlushWal());
+      return;
+    }
+    Answer(status);
+  }
+
+  void Send(const absl::Status& flushed) override {
+    if (held_.ok() && !flushed.ok()) {
+      Answer(ToGrpcStatus(flushed));  // written, but not known to be in the WAL: not acknowledged
+      return;
+    }
+    Answer(held_);
+  }
+
+  void Answer(const grpc::Status& status) {
     observer_->Finished(
         status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
         ctx_);
@@ -174,6 +201,7 @@ class TableCall final : public CqTag {
   // orders the two).
   State state_ = State::kRequested;
   std::chrono::steady_clock::time_point start_;
+  grpc::Status held_;               // the answer held by Finish until Send
   std::atomic<bool> ended_{false};  // the done notification came
   std::atomic<int> refs_{2};        // the status sent + the done notification (not inline)
 };
@@ -206,6 +234,10 @@ class TableService final : public GeneratedService, public CqService {
   void ServeOn(grpc::ServerCompletionQueue* cq) override {
     for (const Starter& start : starters_) start(cq);
   }
+
+  // Replies wait for `store`'s pending WAL records (TableCallEnv::wal_store). Call before the
+  // server starts.
+  void FlushWalBeforeReplies(storage::Store* store) { env_.wal_store = store; }
 
   void CancelWorkStartingAfter(std::chrono::steady_clock::time_point grace_end) override {
     env_.grace_end_ns.store(grace_end.time_since_epoch().count(), std::memory_order_release);

@@ -243,6 +243,27 @@ JsonShim::JsonShim(ShimServices services)
 JsonShim::~JsonShim() = default;
 
 http::HttpResponse JsonShim::Handle(const http::HttpRequest& request) {
+  http::HttpResponse answer = Route(request);
+  if (services_.before_reply) {
+    absl::Status durable = services_.before_reply();
+    if (!durable.ok()) return NotDurable(request.path, durable);
+  }
+  return answer;
+}
+
+http::HttpResponse JsonShim::NotDurable(const std::string& path, const absl::Status& status) {
+  switch (FamilyOf(path)) {
+    case Family::kStash: return StashStatus(Classify(status).qubit);
+    case Family::kTally: return CorsJson("{\"error\":\"not saved\"}");
+    case Family::kGigya: return GigyaRefused(status);
+    case Family::kCanonical: return CanonicalError(status);
+    case Family::kOther: break;
+  }
+  return PlainJson(Classify(status).http,
+                   absl::StrCat("{\"error\":", JsonQuote(status.message()), "}"));
+}
+
+http::HttpResponse JsonShim::Route(const http::HttpRequest& request) {
   const std::string& path = request.path;
   if (path == "/healthz") return PlainJson(200, "{\"status\":\"ok\"}");
   if (path == "/readyz") {

@@ -31,6 +31,11 @@ struct ShimServices {
   std::function<absl::Status()> ready;
   // The Prometheus text exposition (GET /metrics); empty = no /metrics route.
   std::function<std::string()> metrics;
+  // Called after a route did its work and before its answer goes out: makes durable whatever the
+  // answer may show (countd: the WAL flush of writes whose callers have not been answered yet,
+  // Store::FlushWal). An error replaces the answer with the route family's form of it. Empty =
+  // nothing to do.
+  std::function<absl::Status()> before_reply;
 
   // Authentication (README: Gigya request signing). nullptr = --auth=off: every route answers
   // without credentials, as before tenants existed. Must outlive the shim.
@@ -53,6 +58,10 @@ class JsonShim {
   // Answers one request in the format of its route family.
   http::HttpResponse Handle(const http::HttpRequest& request);
 
+  // The answer of a request whose work was done but could not be made durable (`status`), in
+  // the route family's format.
+  http::HttpResponse NotDurable(const std::string& path, const absl::Status& status);
+
   // Answers a request the HTTP server refused (too large, URL too long, malformed), in the route
   // family's format when the target says which family it was meant for.
   http::HttpResponse Reject(const std::string& target, absl::string_view kind);
@@ -65,6 +74,7 @@ class JsonShim {
 
  private:
   class Canonical;
+  http::HttpResponse Route(const http::HttpRequest& request);
   // The Stash / Tally routes with the tenant's origin and rate rules applied (auth on).
   http::HttpResponse HandleBrowser(const http::HttpRequest& request, bool stash,
                                    const std::vector<std::string>& segments);

@@ -3,6 +3,7 @@
 // saturated executor, a call that ended before its work ran, and shutdown with calls in flight.
 #include "server/grpc/table_service.h"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "countd/v1/counters.grpc.pb.h"
@@ -72,6 +74,39 @@ class HoldingExecutor : public Executor {
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
 };
 
+// An in-memory store whose writes on a DeferWalFlush thread leave a WAL flush pending, as the
+// RocksDB store's do with --sync=none. FlushWal can be held (to see that replies wait for it)
+// or made to fail.
+class DeferringStore : public test::InMemoryStore {
+ public:
+  absl::Status Write(const storage::WriteBatch& batch) override {
+    absl::Status s = InMemoryStore::Write(batch);
+    if (s.ok() && storage::DeferWalFlush::Active()) pending_ = true;
+    return s;
+  }
+  bool WalFlushPending() const override { return pending_; }
+  absl::Status FlushWal() override {
+    if (hold_) release_.WaitForNotification();
+    ++flushes_;
+    if (!flush_error_.ok()) return flush_error_;
+    pending_ = false;
+    return absl::OkStatus();
+  }
+
+  void HoldFlushes() { hold_ = true; }
+  void ReleaseFlushes() { release_.Notify(); }
+  void FailFlushes(absl::Status error) { flush_error_ = std::move(error); }
+  void SetPending() { pending_ = true; }
+  int flushes() const { return flushes_; }
+
+ private:
+  std::atomic<bool> pending_{false};
+  std::atomic<int> flushes_{0};
+  std::atomic<bool> hold_{false};
+  absl::Notification release_;
+  absl::Status flush_error_;  // set before the calls start
+};
+
 // Records what the service reports, per method path.
 class RecordingObserver : public CallObserver {
  public:
@@ -117,15 +152,19 @@ class TableServiceTest : public ::testing::Test {
   ~TableServiceTest() override { Stop(absl::Seconds(5)); }
 
   // Serves the Counters table with `executor` on `queues` completion queues.
-  void Start(Executor* executor, int queues = 1) {
+  // With `defer_wal`, the polling threads hold replies for one WAL flush of store_ (the
+  // server's setup when the work runs inline).
+  void Start(Executor* executor, int queues = 1, bool defer_wal = false) {
     executor_ = executor;
     service_ = MakeTableService<v1::Counters::Service>(&stack_.counters_api, api::kCountersMethods,
                                                        executor, &auth_, &observer_);
+    service_->FlushWalBeforeReplies(&store_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
     queues_ = std::make_unique<CompletionQueues>(builder, queues);
+    if (defer_wal) queues_->DeferWalFlushesOf(&store_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_NE(port, 0);
@@ -156,7 +195,7 @@ class TableServiceTest : public ::testing::Test {
     return stub_->Incr(&ctx, req, &resp);
   }
 
-  test::InMemoryStore store_;
+  DeferringStore store_;
   test::ServiceStack stack_;
   GrpcAuth auth_;
   RecordingObserver observer_;
@@ -264,6 +303,53 @@ TEST_F(TableServiceTest, ShutdownAfterTheGraceCancelsCallsStillQueued) {
   ASSERT_EQ(finished.size(), 4u);
   for (const grpc::Status& f : finished) EXPECT_EQ(f.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_EQ(store_.writes(), writes) << "work ran after its call was cancelled";
+}
+
+TEST_F(TableServiceTest, InlineRepliesWaitForOneWalFlushOfTheirWrites) {
+  Start(inline_.get(), /*queues=*/1, /*defer_wal=*/true);
+  store_.HoldFlushes();
+  std::vector<grpc::Status> answers(4);
+  std::atomic<int> answered{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([this, i, &answers, &answered] {
+      answers[i] = Incr(absl::StrCat("v", i));
+      ++answered;
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(answered.load(), 0) << "a reply went out before the WAL flush of its write";
+  EXPECT_TRUE(store_.WalFlushPending());
+  store_.ReleaseFlushes();
+  for (std::thread& c : clients) c.join();
+  for (const grpc::Status& a : answers) EXPECT_TRUE(a.ok()) << a.error_message();
+  EXPECT_FALSE(store_.WalFlushPending());
+  EXPECT_GE(store_.flushes(), 1);
+  EXPECT_LE(store_.flushes(), 4);
+}
+
+TEST_F(TableServiceTest, AFailedWalFlushAnswersUnavailableInsteadOfOk) {
+  Start(inline_.get(), /*queues=*/1, /*defer_wal=*/true);
+  store_.FailFlushes(absl::UnavailableError("storage: flush wal: disk gone"));
+  grpc::Status s = Incr("v1");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("flush wal"));
+  std::vector<grpc::Status> finished = observer_.method(kIncr)->Finishes();
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TableServiceTest, AReplyOffThePollingThreadFlushesAPendingWalFirst) {
+  Start(&holding_);
+  grpc::Status answer;
+  std::thread client([this, &answer] { answer = Incr("v1"); });
+  ASSERT_TRUE(holding_.WaitForTasks(1));
+  store_.SetPending();  // a polling thread's write, not yet flushed
+  holding_.RunAll();    // the work and its reply run here, on this thread
+  client.join();
+  EXPECT_TRUE(answer.ok()) << answer.error_message();
+  EXPECT_EQ(store_.flushes(), 1);
+  EXPECT_FALSE(store_.WalFlushPending());
 }
 
 }  // namespace

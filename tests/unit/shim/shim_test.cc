@@ -80,6 +80,10 @@ class ShimTest : public ::testing::Test {
                 absl::StrCat(absl::ToUnixMillis(absl::Now())));
       return store_->Write(probe);
     };
+    services.before_reply = [this] {
+      ++before_reply_calls_;
+      return before_reply_status_;
+    };
     shim_ = std::make_unique<JsonShim>(std::move(services));
   }
 
@@ -137,6 +141,9 @@ class ShimTest : public ::testing::Test {
   std::unique_ptr<FailingStore> store_;
   std::unique_ptr<test::ServiceStack> stack_;
   std::unique_ptr<JsonShim> shim_;
+  // What the durability barrier (ShimServices::before_reply) answers, and how often it ran.
+  absl::Status before_reply_status_;
+  int before_reply_calls_ = 0;
 };
 
 constexpr char kIncrement[] =
@@ -290,6 +297,33 @@ TEST_F(ShimTest, CanonicalIncrStorageFailureIs503Unavailable) {
       PostJson("/v1/Counters/Incr", R"({"tenant":"site","visitorId":"v","counterName":"c"})");
   EXPECT_EQ(ok.status, 200) << Describe(ok);
   EXPECT_THAT(ok.body, HasSubstr("\"key\":\"site:c:"));
+}
+
+// --- durability barrier ------------------------------------------------------------------------
+
+// The work was done but could not be made durable (a WAL flush failed): every family answers
+// with its own form of a storage failure, as if the write had failed.
+TEST_F(ShimTest, AnAnswerThatCannotBeMadeDurableIsEachFamilysStorageFailure) {
+  EXPECT_THAT(PostJson("/tally/site/ecount/logins/alice/60", "").body,
+              JsonEq(R"({"status":"saved"})"));
+  EXPECT_EQ(before_reply_calls_, 1);
+  before_reply_status_ = absl::UnavailableError("storage: flush wal: disk gone");
+
+  http::HttpResponse stash = PostJson("/stash/v1.1/count/incr/site/public/v:c", "");
+  EXPECT_EQ(stash.status, 200) << Describe(stash);
+  EXPECT_THAT(stash.body, JsonEq(R"({"status":500})")) << Describe(stash);
+
+  http::HttpResponse tally = PostJson("/tally/site/ecount/logins/alice/60", "");
+  EXPECT_THAT(tally.body, JsonEq(R"({"error":"not saved"})")) << Describe(tally);
+
+  http::HttpResponse gigya = Get("/accounts.getCounters?apiKey=site&UID=u");
+  EXPECT_THAT(gigya.body, HasSubstr("\"errorCode\":500001")) << Describe(gigya);
+
+  http::HttpResponse canonical =
+      PostJson("/v1/Counters/Incr", R"({"tenant":"site","visitorId":"v","counterName":"c"})");
+  EXPECT_EQ(canonical.status, 503) << Describe(canonical);
+  EXPECT_THAT(canonical.body, HasSubstr("\"code\":14")) << Describe(canonical);
+  EXPECT_EQ(before_reply_calls_, 5);
 }
 
 // --- health ------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Tests of the RocksDB store's group writer (RocksDbStore::Write): concurrent writes queue and
 // one leader writes each group as one RocksDB batch. The test hook (SetWriteHookForTest) holds
 // the first write so that the next ones queue in a known order, then lets them go as one group.
+#include <unistd.h>
+
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -442,6 +444,52 @@ TEST_F(RocksDbWriterTest, ConcurrentWritersLoseNothing) {
     EXPECT_EQ(Counter(*store_, absl::StrCat("t", t))->count, kPerThread);
   }
   EXPECT_EQ(Value("cas"), std::to_string(kThreads * kPerThread / 10));
+}
+
+// --sync=none with deferred WAL flushes: a write on a DeferWalFlush thread leaves its WAL record
+// in memory until FlushWal; every other write flushes before it returns.
+TEST_F(RocksDbWriterTest, WritesInADeferWalFlushScopeWaitForFlushWal) {
+  ASSERT_TRUE(store_->Write(PutBatch("plain", "1")).ok());
+  EXPECT_FALSE(store_->WalFlushPending());
+  {
+    DeferWalFlush defer;
+    ASSERT_TRUE(store_->Write(PutBatch("deferred", "1")).ok());
+    EXPECT_TRUE(store_->WalFlushPending());
+    EXPECT_EQ(Value("deferred"), std::optional<std::string>("1"));  // visible in this process
+  }
+  ASSERT_TRUE(store_->FlushWal().ok());
+  EXPECT_FALSE(store_->WalFlushPending());
+  {
+    DeferWalFlush defer;
+    ASSERT_TRUE(store_->Write(PutBatch("deferred2", "1")).ok());
+  }
+  ASSERT_TRUE(store_->Write(PutBatch("plain2", "1")).ok());  // another thread's write flushes all
+  EXPECT_FALSE(store_->WalFlushPending());
+}
+
+// What a process death keeps: the WAL up to the last flush. A child process writes one record
+// and flushes, writes another without flushing, and dies without any cleanup.
+TEST(RocksDbWalFlushDeathTest, AProcessDeathLosesOnlyWhatWasNotFlushed) {
+  // The default "fast" style forks without exec, so the child writes into this test's
+  // directory (ctest runs every test in a process of its own: no RocksDB threads exist yet).
+  test::ScopedTempDir dir;
+  const std::string path = dir.path();
+  EXPECT_EXIT(
+      {
+        std::unique_ptr<Store> store = OpenAt(path);
+        DeferWalFlush defer;
+        if (store == nullptr || !store->Write(PutBatch("flushed", "1")).ok() ||
+            !store->FlushWal().ok() || !store->Write(PutBatch("unflushed", "1")).ok() ||
+            !store->WalFlushPending()) {
+          _exit(1);
+        }
+        _exit(0);  // no destructor: the WAL buffer is lost, as with kill -9
+      },
+      ::testing::ExitedWithCode(0), "");
+  std::unique_ptr<Store> reopened = OpenAt(path);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_TRUE(reopened->Get(P(), Table::kMeta, "flushed").ok());
+  EXPECT_TRUE(absl::IsNotFound(reopened->Get(P(), Table::kMeta, "unflushed").status()));
 }
 
 }  // namespace
