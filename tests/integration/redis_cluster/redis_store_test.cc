@@ -213,9 +213,7 @@ TEST_F(RedisStoreTest, WaitForMissingReplicasIsDeadlineExceededAndSaysTheWriteMa
   EXPECT_EQ(store_->Get(partition_, Table::kMeta, "k").value_or(""), "secret-value");
 }
 
-TEST_F(RedisStoreTest, ProbeSeesEveryMaster) {
-  EXPECT_TRUE(store_->Probe().ok());
-}
+TEST_F(RedisStoreTest, ProbeSeesEveryMaster) { EXPECT_TRUE(store_->Probe().ok()); }
 
 TEST_F(RedisStoreTest, ClientStatsCountCalls) {
   ASSERT_TRUE(store_->Get(partition_, Table::kMeta, "x").status().code() ==

@@ -262,14 +262,27 @@ TEST_F(FlagsTest, MigrateToRedisRefusesBadFlagsNamingThem) {
 
 TEST_F(FlagsTest, EffectiveFlagsListTheNewFlags) {
   const std::string flags = EffectiveFlags();
-  for (const char* name :
-       {"tls_cert_file=", "tls_key_file=", "tls_client_ca_file=", "grpc_reflection=true",
-        "grpc_max_message_bytes=4194304", "grpc_max_concurrent_streams=1000",
-        "grpc_max_connection_idle=30m", "grpc_max_connection_age=0",
-        "grpc_max_connection_age_grace=30s", "grpc_keepalive_time=2h", "http_max_connections=10000",
-        "http_max_url_bytes=8192", "store=rocksdb", "redis_nodes=", "redis_password_file=<unset>",
-        "redis_wait_replicas=1", "config_cache_ttl=1s", "restart=false", "verify_only=false",
-        "max_partitions=0", "grpc_cq_threads=0"}) {
+  for (const char* name : {"tls_cert_file=",
+                           "tls_key_file=",
+                           "tls_client_ca_file=",
+                           "grpc_reflection=true",
+                           "grpc_max_message_bytes=4194304",
+                           "grpc_max_concurrent_streams=1000",
+                           "grpc_max_connection_idle=30m",
+                           "grpc_max_connection_age=0",
+                           "grpc_max_connection_age_grace=30s",
+                           "grpc_keepalive_time=2h",
+                           "http_max_connections=10000",
+                           "http_max_url_bytes=8192",
+                           "store=rocksdb",
+                           "redis_nodes=",
+                           "redis_password_file=<unset>",
+                           "redis_wait_replicas=1",
+                           "config_cache_ttl=1s",
+                           "restart=false",
+                           "verify_only=false",
+                           "max_partitions=0",
+                           "grpc_cq_threads=0"}) {
     EXPECT_THAT(flags, HasSubstr(name));
   }
 }

@@ -24,6 +24,7 @@
 #include "storage/counter_cell.h"
 #include "storage/rocksdb_store.h"
 #include "storage/store.h"
+#include "tests/testing/counter_cells.h"
 #include "tests/testing/temp_dir.h"
 
 namespace countd::storage {
@@ -34,13 +35,7 @@ const Partition& P() {
   return *p;
 }
 
-CounterCell Cell(int64_t count, absl::int128 value_micros = 0, int64_t updated_ms = 0) {
-  CounterCell c;
-  c.count = count;
-  c.value_micros = value_micros;
-  c.updated_ms = updated_ms;
-  return c;
-}
+using test::Cell;
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();

@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "storage/counter_cell.h"
 #include "storage/keys.h"
+#include "tests/testing/counter_cells.h"
 
 namespace countd::storage::conformance {
 
@@ -39,13 +40,7 @@ absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
   return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
 }
 
-CounterCell Cell(int64_t count, absl::int128 value_micros = 0, int64_t updated_ms = 0) {
-  CounterCell c;
-  c.count = count;
-  c.value_micros = value_micros;
-  c.updated_ms = updated_ms;
-  return c;
-}
+using test::Cell;
 
 // A kRequests record: 8-byte big-endian expiry (unix seconds), then the payload.
 std::string RequestRecord(absl::Time expiry, absl::string_view payload) {
