@@ -30,6 +30,11 @@ inline constexpr size_t kMaxSuccessiveMerges = 64;
 // is then settled up to kMaxSuccessiveMerges operands later).
 inline constexpr size_t kMaxCountedKeys = size_t{1} << 16;
 
+// Batches one replying thread may keep (Store::Submit) before they are applied at once.
+// countd's completion-queue threads flush after at most 8 held replies, one batch each, so
+// this only bounds a caller that flushes rarely.
+inline constexpr size_t kMaxKeptBatches = 64;
+
 // Test hooks of a Store returned by OpenRocksDbStore; any other Store gets kInvalidArgument.
 //
 // Forces a full compaction of `table` (drops expired buckets now).

@@ -152,6 +152,13 @@ class WriteBatch {
   // same ranking later in the batch start from empty.
   void ResetRanking(absl::string_view ranking);
 
+  // Declares that nothing but the store reflects this batch: its caller keeps no in-memory state
+  // (a ranking, a cache) that it updates from the write. A store may then keep a batch of
+  // counter increments alone (AddCounter ops, no preconditions) that a replying thread submits,
+  // and apply it a little later (Store::Submit).
+  void AllowDeferredApply() { deferred_apply_ = true; }
+  bool deferred_apply_allowed() const { return deferred_apply_; }
+
   const Partition& partition() const { return partition_; }
   const std::vector<Op>& ops() const { return ops_; }
   const std::vector<Precondition>& preconditions() const { return preconditions_; }
@@ -163,6 +170,7 @@ class WriteBatch {
   std::vector<Op> ops_;
   std::vector<Precondition> preconditions_;
   std::vector<RankingOp> ranking_ops_;
+  bool deferred_apply_ = false;
 };
 
 // The top of a ranking (Store::ReadRanking).
@@ -283,6 +291,19 @@ class Store {
   // On kAborted and kUnavailable nothing of the batch is applied.
   virtual absl::Status Write(const WriteBatch& batch) = 0;
 
+  // Write, taking the batch, which a store may keep and apply later: RocksDB with --sync=none,
+  // on a thread inside a DeferWalFlush scope (whose replies wait for its FlushWal anyway), keeps
+  // a batch that AllowDeferredApply and holds only AddCounter ops and no preconditions, and
+  // returns OK once its ops are valid. The thread's kept batches are applied together, in
+  // order and as one atomic write (increments of one counter summed), at the latest when the
+  // same thread next calls FlushWal, reads this store or writes a batch it does not keep. So the
+  // thread reads its own writes, its writes stay in program order, and no other thread can see
+  // a kept write before the thread may acknowledge it. A failure to apply them is returned by
+  // the call that applied them and by the thread's next FlushWal, whose held replies then
+  // answer it (the writes are not acknowledged). Kept batches a thread never flushes are lost
+  // when the store closes, like any write not yet acknowledged. Every other case: Write(batch).
+  virtual absl::Status Submit(WriteBatch batch) { return Write(batch); }
+
   // Whether this store keeps rankings (WriteBatch::AddRanked, ReadRanking) that every process
   // sharing it sees: Redis Cluster. On RocksDB (one process) the logic ranks in memory, which is
   // cheaper, and this is false.
@@ -310,13 +331,16 @@ class Store {
   virtual absl::Status Flush() = 0;
 
   // Deferred WAL flushes (RocksDB with --sync=none). A Write on a thread inside a
-  // DeferWalFlush scope may return OK while its WAL record is still in the process's memory:
-  // that thread must call FlushWal before it lets anyone see a result (its own or another
-  // thread's write, read from the store or from memory). A Write on any other thread flushes
-  // before it returns. Other stores never defer: pending is always false.
+  // DeferWalFlush scope may return OK while its WAL record is still in the process's memory, and
+  // a Submit there may return OK for a batch kept in memory: that thread must call FlushWal
+  // before it lets anyone see a result (its own or another thread's write, read from the store
+  // or from memory). A Write on any other thread flushes before it returns. Pending: a WAL record
+  // not yet flushed, or a batch this thread submitted and the store keeps. Other stores never
+  // defer: pending is always false.
   virtual bool WalFlushPending() const { return false; }
-  // Writes every WAL record made so far to the operating system (not fsync). Errors:
-  // kUnavailable.
+  // Applies the batches this thread submitted and the store keeps (Submit), then writes every
+  // WAL record made so far to the operating system (not fsync). Errors: kUnavailable, also when
+  // applying this thread's kept batches failed since its last FlushWal.
   virtual absl::Status FlushWal() { return absl::OkStatus(); }
 
   // Monitoring figures (see StoreStats); cheap enough to call on every metrics scrape.

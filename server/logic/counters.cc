@@ -408,6 +408,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   absl::StatusOr<std::string> answer = requests_->Apply(
       "IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+        batch->AllowDeferredApply();  // counters are read back from the store only
         for (const Delta& d : deltas) {
           batch->AddCounter(Table::kTotals, d.key, d.cell);
           batch->AddCounter(Table::kMonthly, keys::WithBucket(d.key, month), d.cell);

@@ -100,7 +100,7 @@ absl::StatusOr<std::string> RequestLog::Apply(
                 EncodeRecord(clock_->Now() + kRequestIdLifetime, fingerprint, *answer));
     }
     if (batch.empty()) return answer;
-    last = store_->Write(batch);
+    last = store_->Submit(std::move(batch));
     if (last.ok()) return answer;
     if (!absl::IsAborted(last)) return last;
   }

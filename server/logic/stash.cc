@@ -48,7 +48,8 @@ absl::StatusOr<std::string> Stash::Add(const StashAddArgs& args, bool negate) {
   batch.AddCounter(storage::Table::kStash,
                    storage::keys::StashKey(args.tenant, args.visitor_id, args.counter_name, day),
                    cell);
-  s = store_->Write(batch);
+  batch.AllowDeferredApply();  // counters are read back from the store only
+  s = store_->Submit(std::move(batch));
   if (!s.ok()) return s;
   return absl::StrCat(args.tenant, ":", args.counter_name, ":", IsoDate(day));
 }

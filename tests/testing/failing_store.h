@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -20,7 +21,7 @@ namespace countd::test {
 class FailingStore : public storage::Store {
  public:
   enum class Op {
-    kWrite,  // Write
+    kWrite,  // Write and Submit
     kGet,    // Get, GetCounter, MultiGet and MultiGetCounters (every key of the call fails)
     kScan,   // Scan, ScanAllPartitions and ReadRanking
   };
@@ -101,6 +102,14 @@ class FailingStore : public storage::Store {
     if (Take(Op::kWrite)) return Injected("write");
     return base_->Write(batch);
   }
+
+  // Counted as a Write.
+  absl::Status Submit(storage::WriteBatch batch) override {
+    if (Take(Op::kWrite)) return Injected("write");
+    return base_->Submit(std::move(batch));
+  }
+  bool WalFlushPending() const override { return base_->WalFlushPending(); }
+  absl::Status FlushWal() override { return base_->FlushWal(); }
 
   bool KeepsRankings() const override { return base_->KeepsRankings(); }
   absl::StatusOr<storage::RankingTop> ReadRanking(const storage::Partition& partition,

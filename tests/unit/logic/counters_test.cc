@@ -377,6 +377,30 @@ TEST_F(CountersTest, CountDefaultsToOneAndValueToZero) {
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c / total 7 1"));
 }
 
+// On a replying thread (DeferWalFlush, as countd's completion-queue threads) the store keeps
+// plain increments until the thread flushes (Store::Submit): the thread reads them at once,
+// another thread only after the flush. With a request_id the write carries a precondition and
+// is applied at once.
+TEST_F(CountersTest, IncrementsOnAReplyingThreadAreKeptUntilItsFlush) {
+  auto elsewhere = [&](const std::string& uid) {
+    std::vector<std::string> rows;
+    std::thread reader([&] { rows = GetRows(uid, {}); });
+    reader.join();
+    return rows;
+  };
+  storage::DeferWalFlush defer;
+  ASSERT_TRUE(Increment("u", {Inc("c", "/")}).ok());
+  ASSERT_TRUE(Increment("u", {Inc("c", "/", 1.5, 2)}).ok());
+  EXPECT_TRUE(store_->WalFlushPending());
+  EXPECT_THAT(elsewhere("u"), IsEmpty());
+  ASSERT_TRUE(Increment(Uid("r"), {Inc("c", "/")}, "req-1").ok());
+  EXPECT_THAT(elsewhere("r"), ElementsAre("c / total 1 0"));
+  EXPECT_THAT(GetRows("u", {}), ElementsAre("c / total 3 1.5"));  // this thread: at once
+  ASSERT_TRUE(Increment("u", {Inc("c", "/")}).ok());
+  ASSERT_TRUE(store_->FlushWal().ok());
+  EXPECT_THAT(elsewhere("u"), ElementsAre("c / total 4 1.5"));
+}
+
 TEST_F(CountersTest, NegativeCountIsRejectedAndNothingIsWritten) {
   ExpectError(Increment("u", {Inc("c", "/"), Inc("c", "/", 1, -1)}),
               absl::StatusCode::kInvalidArgument, "counters[1].count");

@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -115,6 +116,27 @@ TEST_F(StashTest, IncrReturnsTenantCounterAndDate) {
   EXPECT_EQ(CountOf("v1", "logins", "2024-06-15"), 1);
   ASSERT_TRUE(Incr("v1", "logins", 4).ok());
   EXPECT_EQ(CountOf("v1", "logins", "2024-06-15"), 5);
+}
+
+// On a replying thread (DeferWalFlush) the store keeps Incr and Decr until the thread flushes
+// (Store::Submit): another thread sees them only after the flush, this thread at once.
+TEST_F(StashTest, WritesOnAReplyingThreadAreKeptUntilItsFlush) {
+  auto elsewhere = [&] {
+    int64_t count = 0;
+    std::thread reader([&] { count = CountOf("v1", "logins", "2024-06-15"); });
+    reader.join();
+    return count;
+  };
+  storage::DeferWalFlush defer;
+  ASSERT_TRUE(Incr("v1", "logins", 5).ok());
+  ASSERT_TRUE(Decr("v1", "logins").ok());
+  EXPECT_TRUE(store_->WalFlushPending());
+  EXPECT_EQ(elsewhere(), -999);  // absent
+  ASSERT_TRUE(store_->FlushWal().ok());
+  EXPECT_EQ(elsewhere(), 4);
+  ASSERT_TRUE(Incr("v1", "logins").ok());
+  EXPECT_EQ(CountOf("v1", "logins", "2024-06-15"), 5);  // this thread: at once
+  ASSERT_TRUE(store_->FlushWal().ok());
 }
 
 TEST_F(StashTest, DecrCreatesTheBucketAtZeroThenSubtracts) {
