@@ -376,8 +376,13 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   absl::StatusOr<absl::Time> when = ResolveEventTime("event_time_ms", args.event_time_ms,
                                                      clock_->Now(), options_.daily_retention_days);
   if (!when.ok()) return when.status();
-  std::string canonical = who->prefix;
-  absl::StrAppend(&canonical, "|", args.event_time_ms.value_or(-1));
+  // The request as a request_id's fingerprint sees it; built only when there is one.
+  const bool with_request_id = !args.request_id.empty();
+  std::string canonical;
+  if (with_request_id) {
+    canonical = who->prefix;
+    absl::StrAppend(&canonical, "|", args.event_time_ms.value_or(-1));
+  }
   for (size_t i = 0; i < args.counters.size(); ++i) {
     const CounterIncrement& c = args.counters[i];
     s = CheckPair("counters", i, {c.cls, c.path});
@@ -399,7 +404,10 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
     d.cell.count = count;
     d.cell.value_micros = *micros;
     d.cell.updated_ms = absl::ToUnixMillis(*when);
-    absl::StrAppend(&canonical, "|", c.cls, "\t", c.path, "\t", count, "\t", FormatMicros(*micros));
+    if (with_request_id) {
+      absl::StrAppend(&canonical, "|", c.cls, "\t", c.path, "\t", count, "\t",
+                      FormatMicros(*micros));
+    }
     deltas.push_back(std::move(d));
   }
 

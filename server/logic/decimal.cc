@@ -23,10 +23,14 @@ std::string FormatMicros(absl::int128 micros) {
   absl::uint128 whole = magnitude / 1000000;
   uint64_t frac = static_cast<uint64_t>(magnitude % 1000000);
   std::string out = negative ? "-" : "";
-  // absl::uint128 streams in decimal; the whole part of a value <= 2^127 / 1e6 fits.
-  std::ostringstream os;
-  os << whole;
-  out += os.str();
+  if (absl::Uint128High64(whole) == 0) {
+    absl::StrAppend(&out, absl::Uint128Low64(whole));  // every value a counter reaches in practice
+  } else {
+    // absl::uint128 streams in decimal; the whole part of a value <= 2^127 / 1e6 fits.
+    std::ostringstream os;
+    os << whole;
+    out += os.str();
+  }
   if (frac != 0) {
     std::string digits = absl::StrCat(frac + 1000000).substr(1);  // 6 digits, leading zeros
     while (!digits.empty() && digits.back() == '0') digits.pop_back();

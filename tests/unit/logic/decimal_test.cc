@@ -92,6 +92,10 @@ TEST(DecimalTest, FormatsShortestExactDecimal) {
 TEST(DecimalTest, FormatsHugeValues) {
   EXPECT_EQ(FormatMicros(absl::int128(1000000000000000) * 1000000), "1000000000000000");
   EXPECT_EQ(FormatMicros(absl::Int128Max()), "170141183460469231731687303715884.105727");
+  // Whole parts on both sides of 2^64 (formatted by different code).
+  const absl::int128 below = static_cast<absl::int128>(absl::MakeUint128(0, ~uint64_t{0}));
+  EXPECT_EQ(FormatMicros(below * 1000000 + 1), "18446744073709551615.000001");
+  EXPECT_EQ(FormatMicros(-(below + 1) * 1000000), "-18446744073709551616");
   EXPECT_EQ(FormatMicros(absl::Int128Min()), "-170141183460469231731687303715884.105728");
   EXPECT_EQ(FormatMicros(absl::int128(std::numeric_limits<int64_t>::max()) * 10),
             "92233720368547.75807");
