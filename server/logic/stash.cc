@@ -62,8 +62,9 @@ absl::StatusOr<int64_t> Stash::Get(const std::string& tenant, const std::string&
   if (!s.ok()) return s;
   absl::StatusOr<int32_t> day = ParseDate("date", date);
   if (!day.ok()) return day.status();
-  absl::StatusOr<storage::CounterCell> cell = store_->GetCounter(
-      storage::keys::StashPartition(tenant, visitor_id), storage::Table::kStash, storage::keys::StashKey(tenant, visitor_id, counter_name, *day));
+  absl::StatusOr<storage::CounterCell> cell =
+      store_->GetCounter(storage::keys::StashPartition(tenant, visitor_id), storage::Table::kStash,
+                         storage::keys::StashKey(tenant, visitor_id, counter_name, *day));
   if (absl::IsNotFound(cell.status())) {
     return NotFound(
         "date", absl::StrCat("no bucket ", Quote(visitor_id), ":", Quote(counter_name), ":", date));
