@@ -1,14 +1,28 @@
 #include "server/logic/window_ranking.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace countd::logic {
+namespace {
 
-bool WindowRanking::Order::operator()(ItemId a, ItemId b) const {
-  const Item& x = self->items_[a];
-  const Item& y = self->items_[b];
-  if (x.total != y.total) return x.total > y.total;
-  return x.name < y.name;
+// The first 8 bytes of `name` as a big-endian number, zero-padded: a < b for the prefixes of two
+// names implies a < b for the names, and a > b implies a > b.
+uint64_t NamePrefix(absl::string_view name) {
+  uint64_t prefix = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    prefix = (prefix << 8) | (i < name.size() ? static_cast<unsigned char>(name[i]) : 0);
+  }
+  return prefix;
+}
+
+}  // namespace
+
+bool WindowRanking::Order::operator()(const RankKey& a, const RankKey& b) const {
+  if (a.total != b.total) return a.total > b.total;
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  if (a.id == b.id) return false;
+  return self->items_[a.id].name < self->items_[b.id].name;
 }
 
 WindowRanking::WindowRanking()
@@ -21,10 +35,10 @@ WindowRanking::ItemId WindowRanking::Intern(absl::string_view item) {
   if (!free_ids_.empty()) {
     id = free_ids_.back();
     free_ids_.pop_back();
-    items_[id] = Item{std::string(item), 0, 0, {}};
+    items_[id] = Item{std::string(item), 0, NamePrefix(item), 0};
   } else {
     id = static_cast<ItemId>(items_.size());
-    items_.push_back(Item{std::string(item), 0, 0, {}});
+    items_.push_back(Item{std::string(item), 0, NamePrefix(item), 0});
   }
   index_.emplace(items_[id].name, id);
   return id;
@@ -32,21 +46,19 @@ WindowRanking::ItemId WindowRanking::Intern(absl::string_view item) {
 
 void WindowRanking::Release(ItemId id) {
   Item& item = items_[id];
-  if (item.total > 0) ranked_.erase(item.rank);
+  if (item.total > 0) ranked_.erase(RankKey{item.total, item.prefix, id});
   index_.erase(item.name);
   item = Item{};
   free_ids_.push_back(id);
 }
 
-// Changes an item's total, keeping the ordered set consistent: the item leaves through its
-// stored place (no search) and is inserted again, with its old neighbour as the hint (exact when
-// the change does not move it past another item, e.g. the only item of its total).
+// Changes an item's total, keeping the ordered set consistent: the item leaves its old place
+// and is inserted at its new one.
 void WindowRanking::Move(ItemId id, int64_t delta) {
   Item& item = items_[id];
-  RankedSet::iterator hint = ranked_.end();
-  if (item.total > 0) hint = ranked_.erase(item.rank);
+  if (item.total > 0) ranked_.erase(RankKey{item.total, item.prefix, id});
   item.total += delta;
-  if (item.total > 0) item.rank = ranked_.insert(hint, id);
+  if (item.total > 0) ranked_.insert(RankKey{item.total, item.prefix, id});
 }
 
 bool WindowRanking::Add(absl::string_view item, int64_t bucket_end, int64_t delta) {
@@ -90,7 +102,7 @@ std::vector<WindowRanking::Entry> WindowRanking::Top(size_t k) const {
   std::vector<Entry> out;
   out.reserve(std::min(k, ranked_.size()));
   for (auto it = ranked_.begin(); it != ranked_.end() && out.size() < k; ++it) {
-    out.push_back(Entry{items_[*it].name, items_[*it].total});
+    out.push_back(Entry{items_[it->id].name, it->total});
   }
   return out;
 }
@@ -99,7 +111,7 @@ size_t WindowRanking::RankOf(absl::string_view item) const {
   auto found = index_.find(item);
   if (found == index_.end() || items_[found->second].total <= 0) return 0;
   size_t rank = 1;
-  for (auto it = ranked_.begin(); it != ranked_.end() && *it != found->second; ++it) ++rank;
+  for (auto it = ranked_.begin(); it != ranked_.end() && it->id != found->second; ++it) ++rank;
   return rank;
 }
 

@@ -5,10 +5,10 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 
@@ -18,10 +18,10 @@ namespace countd::logic {
 // An item's total is the sum over its buckets not yet expired; the ranking orders items by total
 // descending, then by name ascending, and leaves out items whose total is <= 0.
 //
-// Costs: Add is O(log n) (an item leaves its old place in O(1) and is placed with one search);
-// ExpireBefore is O(log n) per (item, bucket) cell it drops, each cell
-// dropped once; Top(k) is O(k); memory is O(items + non-empty cells). Items with no bucket left
-// are forgotten.
+// Costs: Add is O(log n) (an item leaves its old place and is placed again, two searches of a
+// B-tree whose keys carry the total and the first 8 bytes of the name, so most comparisons touch
+// no item); ExpireBefore is O(log n) per (item, bucket) cell it drops, each cell dropped once;
+// Top(k) is O(k); memory is O(items + non-empty cells). Items with no bucket left are forgotten.
 //
 // Not thread-safe: the owner serializes all calls.
 class WindowRanking {
@@ -61,16 +61,24 @@ class WindowRanking {
 
  private:
   using ItemId = uint32_t;
+  // An item's place in the ranking. `prefix` is the name's first 8 bytes, big-endian and
+  // zero-padded, so comparing prefixes orders names as comparing the names would, except that
+  // equal prefixes need the names themselves.
+  struct RankKey {
+    int64_t total;
+    uint64_t prefix;
+    ItemId id;
+  };
   struct Order {
     const WindowRanking* self;
-    bool operator()(ItemId a, ItemId b) const;
+    bool operator()(const RankKey& a, const RankKey& b) const;
   };
-  using RankedSet = std::set<ItemId, Order>;
+  using RankedSet = absl::btree_set<RankKey, Order>;
   struct Item {
     std::string name;
     int64_t total = 0;
+    uint64_t prefix = 0;        // RankKey::prefix of name
     uint32_t live_buckets = 0;  // buckets with a non-zero cell for this item
-    RankedSet::iterator rank;   // its place in ranked_ while total > 0 (no search to leave it)
   };
 
   ItemId Intern(absl::string_view item);

@@ -3,6 +3,7 @@
 #include "server/logic/window_ranking.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -165,14 +166,15 @@ TEST(WindowRankingTest, ExpiryKeepsTheOrderOfTheRemainingItems) {
 }
 
 // Random adds (both signs, several buckets) and expiries against a plain model: the full order,
-// every rank and every total stay exact as items move up and down past many others.
-TEST(WindowRankingTest, RandomChangesMatchAPlainModel) {
+// every rank and every total stay exact as items move up and down past many others. `name` makes
+// the item of each of 300 numbers.
+void ExpectRandomChangesMatchAPlainModel(const std::function<std::string(uint32_t)>& name) {
   WindowRanking r;
   std::map<std::string, std::map<int64_t, int64_t>> model;  // item -> bucket -> count
   std::mt19937 rng(7);
   int64_t horizon = 0;
   for (int step = 0; step < 20000; ++step) {
-    std::string item = absl::StrCat("k", rng() % 300);
+    std::string item = name(rng() % 300);
     int64_t bucket = horizon + 1 + static_cast<int64_t>(rng() % 5);
     int64_t delta = static_cast<int64_t>(rng() % 7) - 2;  // -2..4
     if (r.Add(item, bucket, delta)) model[item][bucket] += delta;
@@ -198,6 +200,25 @@ TEST(WindowRankingTest, RandomChangesMatchAPlainModel) {
     EXPECT_EQ(top[i].total, -want[i].first) << i;
     EXPECT_EQ(r.RankOf(want[i].second), i + 1);
   }
+}
+
+TEST(WindowRankingTest, RandomChangesMatchAPlainModel) {
+  ExpectRandomChangesMatchAPlainModel([](uint32_t n) { return absl::StrCat("k", n); });
+}
+
+// The ranking compares the first 8 bytes of names as numbers before the names themselves: names
+// that share those bytes, are shorter than 8 bytes, hold NUL bytes or bytes above 0x7f must still
+// sort as std::string does (bytes unsigned).
+TEST(WindowRankingTest, NamesSharingTheirFirstEightBytesOrHoldingAnyByteSortAsStrings) {
+  ExpectRandomChangesMatchAPlainModel([](uint32_t n) {
+    switch (n % 5) {
+      case 0: return absl::StrCat("countable/", n);  // shared 8-byte prefix, then digits
+      case 1: return absl::StrCat("count", std::string(1, '\0'), n);  // NUL inside the prefix
+      case 2: return std::string(n % 9, '\0') + "z";  // all-NUL prefixes of different lengths
+      case 3: return absl::StrCat("\xc3\xa9t\xc3\xa9-", n);  // UTF-8: bytes above 0x7f
+      default: return absl::StrCat("c", n % 7);  // short, and "countable/..." shares its first byte
+    }
+  });
 }
 
 }  // namespace
