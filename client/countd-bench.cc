@@ -1,8 +1,12 @@
-// countd-bench: a gRPC load generator for countd built on the generated callback stubs.
+// countd-bench: a gRPC load generator for countd built on the generated stubs.
 //
 // Closed loop (default): --concurrency slots each keep one RPC outstanding and start the next one
-// from the completion callback, so no thread is spent per request. Open loop (--rate N): the
+// as the previous one completes, so no thread is spent per request. Open loop (--rate N): the
 // main thread issues RPCs on a fixed schedule of N/s, still bounded by --concurrency outstanding.
+// --api=cq (default) drives the calls through the stubs' completion-queue API, polled by
+// --cq-threads threads; --api=callback through the callback API (gRPC's own threads run the
+// completions). Both send the same calls; on 2 shared cores the completion-queue client needs less
+// CPU, which leaves more to the server (bench/RESULTS.md).
 // Calls are spread over --channels channels that do not share a connection. With --targets
 // (several countd processes) the slots are dealt round-robin over the targets, each target gets
 // --channels channels of its own, and the figures are given per target as well. Requests sent
@@ -30,6 +34,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -46,6 +51,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -91,6 +97,10 @@ ABSL_FLAG(
     "distinct classes in one IncrementCounters batch: 1 = all \"_bench\", N = _bench0.._benchN-1 "
     "cycled over the batch");
 ABSL_FLAG(int, channels, 4, "gRPC channels (separate connections) per target");
+ABSL_FLAG(std::string, api, "cq",
+          "client API: cq (completion queues polled by --cq-threads threads) | callback (gRPC's "
+          "callback API, completions on gRPC's own threads)");
+ABSL_FLAG(int, cq_threads, 1, "with --api=cq: completion queues, one polling thread each (1-64)");
 ABSL_FLAG(std::string, tenant, "bench", "tenant of every request");
 ABSL_FLAG(std::string, action, "bench", "action_id for gm-notify (must be configured)");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "time before measuring starts");
@@ -128,6 +138,8 @@ struct Config {
   int batch;
   int classes;
   int channels;
+  bool cq_api;     // --api=cq
+  int cq_threads;  // with cq_api
   std::string tenant;
   std::string action;
   absl::Duration warmup;
@@ -184,20 +196,31 @@ using DoneCallback = std::function<void(grpc::Status)>;
 class Caller {
  public:
   virtual ~Caller() = default;
-  // Starts one RPC about `key` on `ctx`; `done` runs once, on a gRPC thread, when it completes.
+  // Callback API: starts one RPC about `key` on `ctx`; `done` runs once, on a gRPC thread, when
+  // it completes.
   virtual void Start(grpc::ClientContext* ctx, int64_t key, DoneCallback done) = 0;
+  // Completion-queue API: starts one RPC about `key` on `ctx`; when it completes, `*status` is
+  // set and `tag` comes out of `cq`.
+  virtual void StartOn(grpc::CompletionQueue* cq, grpc::ClientContext* ctx, int64_t key,
+                       grpc::Status* status, void* tag) = 0;
 };
 
-// A Caller for one unary method: `fill` writes the key into the request, `invoke` starts the
-// call on a stub (the lambda owns the stub).
+// A Caller for one unary method: `fill` writes the key into the request; `invoke` starts the
+// call through a stub's callback API and `prepare` through its completion-queue API (the lambdas
+// own the stub).
 template <typename Req, typename Resp>
 class UnaryCaller final : public Caller {
  public:
   using Fill = std::function<void(int64_t key, Req* req)>;
   using Invoke = std::function<void(grpc::ClientContext*, const Req*, Resp*, DoneCallback)>;
+  using Reader = std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>;
+  using Prepare = std::function<Reader(grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>;
 
-  UnaryCaller(Req base, Fill fill, Invoke invoke)
-      : req_(std::move(base)), fill_(std::move(fill)), invoke_(std::move(invoke)) {}
+  UnaryCaller(Req base, Fill fill, Invoke invoke, Prepare prepare)
+      : req_(std::move(base)),
+        fill_(std::move(fill)),
+        invoke_(std::move(invoke)),
+        prepare_(std::move(prepare)) {}
 
   void Start(grpc::ClientContext* ctx, int64_t key, DoneCallback done) override {
     fill_(key, &req_);
@@ -205,18 +228,30 @@ class UnaryCaller final : public Caller {
     invoke_(ctx, &req_, &resp_, std::move(done));
   }
 
+  void StartOn(grpc::CompletionQueue* cq, grpc::ClientContext* ctx, int64_t key,
+               grpc::Status* status, void* tag) override {
+    fill_(key, &req_);
+    resp_.Clear();
+    reader_ = prepare_(ctx, req_, cq);
+    reader_->StartCall();
+    reader_->Finish(&resp_, status, tag);
+  }
+
  private:
   Req req_;
   Resp resp_;
   Fill fill_;
   Invoke invoke_;
+  Prepare prepare_;
+  Reader reader_;  // The call in flight (--api=cq).
 };
 
 template <typename Req, typename Resp>
 std::unique_ptr<Caller> MakeUnary(Req base, typename UnaryCaller<Req, Resp>::Fill fill,
-                                  typename UnaryCaller<Req, Resp>::Invoke invoke) {
+                                  typename UnaryCaller<Req, Resp>::Invoke invoke,
+                                  typename UnaryCaller<Req, Resp>::Prepare prepare) {
   return std::make_unique<UnaryCaller<Req, Resp>>(std::move(base), std::move(fill),
-                                                  std::move(invoke));
+                                                  std::move(invoke), std::move(prepare));
 }
 
 using CallerFactory = std::function<std::unique_ptr<Caller>(const std::shared_ptr<grpc::Channel>&)>;
@@ -244,6 +279,9 @@ CallerFactory IncrFactory(const Config& cfg) {
         [](int64_t key, v1::IncrRequest* req) { req->set_visitor_id(absl::StrCat("v", key)); },
         [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
           stub->async()->Incr(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncIncr(ctx, req, cq);
         });
   };
 }
@@ -267,6 +305,9 @@ CallerFactory IncrementCountersFactory(const Config& cfg) {
         },
         [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
           stub->async()->IncrementCounters(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncIncrementCounters(ctx, req, cq);
         });
   };
 }
@@ -284,6 +325,9 @@ CallerFactory GetFactory(const Config& cfg) {
         [](int64_t key, v1::GetRequest* req) { req->set_visitor_id(absl::StrCat("v", key)); },
         [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
           stub->async()->Get(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncGet(ctx, req, cq);
         });
   };
 }
@@ -303,6 +347,9 @@ CallerFactory TallyIncrementFactory(const Config& cfg, v1::TallyOp op) {
         },
         [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
           stub->async()->Increment(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncIncrement(ctx, req, cq);
         });
   };
 }
@@ -318,6 +365,9 @@ CallerFactory TallyTopKFactory(const Config& cfg) {
         std::move(base), [](int64_t, v1::GetTopKRequest*) {},
         [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
           stub->async()->GetTopK(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncGetTopK(ctx, req, cq);
         });
   };
 }
@@ -333,6 +383,9 @@ CallerFactory NotifyActionFactory(const Config& cfg) {
         [](int64_t key, v1::NotifyActionRequest* req) { req->set_uid(absl::StrCat("u", key)); },
         [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
           stub->async()->NotifyAction(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncNotifyAction(ctx, req, cq);
         });
   };
 }
@@ -372,9 +425,11 @@ struct KindStats {
 };
 
 // One outstanding-call slot. Only the thread running the slot's current call (or the thread
-// that starts it) touches it; completion callbacks order successive calls.
+// that starts it) touches it; completions order successive calls.
 struct Slot {
   int target = 0;                                // Index into Config::targets.
+  grpc::CompletionQueue* cq = nullptr;           // --api=cq: the queue its calls complete on.
+  grpc::Status status;                           // --api=cq: the status of the call in flight.
   std::vector<std::unique_ptr<Caller>> callers;  // One per kind.
   std::vector<KindStats> stats;                  // One per kind.
   absl::InsecureBitGen rng;
@@ -386,8 +441,8 @@ struct Slot {
   Clock::time_point last_done;  // Completion time of the latest measured call.
 };
 
-// Runs the load and keeps the slots. Thread-safe as used: Run() on one thread, callbacks on
-// gRPC's threads.
+// Runs the load and keeps the slots. Thread-safe as used: Run() on one thread, completions on
+// the polling threads (--api=cq) or gRPC's threads (--api=callback).
 class Runner {
  public:
   Runner(Config cfg, std::vector<Kind> kinds, KeySampler sampler)
@@ -434,6 +489,16 @@ class Runner {
       slot->seq = static_cast<uint64_t>(i);  // Staggers the mix across slots.
       slots_.push_back(std::move(slot));
     }
+    // --api=cq: the slots are dealt over the queues, each polled by a thread of its own.
+    std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
+    std::vector<std::thread> pollers;
+    if (cfg_.cq_api) {
+      for (int q = 0; q < cfg_.cq_threads; ++q) {
+        queues.push_back(std::make_unique<grpc::CompletionQueue>());
+      }
+      for (size_t i = 0; i < slots_.size(); ++i) slots_[i]->cq = queues[i % queues.size()].get();
+      for (auto& queue : queues) pollers.emplace_back([this, cq = queue.get()] { Poll(cq); });
+    }
     start_ = Clock::now();
     measure_start_ = start_ + absl::ToChronoNanoseconds(cfg_.warmup);
     stop_ = measure_start_ + absl::ToChronoNanoseconds(cfg_.duration);
@@ -442,8 +507,12 @@ class Runner {
     } else {
       for (auto& slot : slots_) NextClosedLoop(slot.get());
     }
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &Runner::AllIdle));
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &Runner::AllIdle));
+    }
+    for (auto& queue : queues) queue->Shutdown();
+    for (std::thread& poller : pollers) poller.join();
   }
 
   const std::vector<std::unique_ptr<Slot>>& slots() const { return slots_; }
@@ -456,6 +525,17 @@ class Runner {
     if (t < measure_start_) return true;
     if (cfg_.requests > 0) return sent_.fetch_add(1, std::memory_order_relaxed) < cfg_.requests;
     return t < stop_;
+  }
+
+  // --api=cq: runs the completions of `cq` until it is shut down and drained. Every tag is the
+  // Slot whose call completed (unary Finish always reports ok).
+  void Poll(grpc::CompletionQueue* cq) {
+    void* tag;
+    bool ok;
+    while (cq->Next(&tag, &ok)) {
+      Slot* slot = static_cast<Slot*>(tag);
+      OnDone(slot, slot->status);
+    }
   }
 
   // Closed loop: starts the slot's next call, or parks the slot when the run is over.
@@ -505,8 +585,13 @@ class Runner {
     slot->ctx->set_deadline(absl::ToChronoTime(absl::Now() + cfg_.deadline));
     if (!authorization_.empty()) slot->ctx->AddMetadata("authorization", authorization_);
     int64_t key = sampler_.Next(slot->rng);
-    slot->callers[slot->kind]->Start(slot->ctx.get(), key,
-                                     [this, slot](grpc::Status status) { OnDone(slot, status); });
+    Caller& caller = *slot->callers[slot->kind];
+    if (slot->cq != nullptr) {
+      caller.StartOn(slot->cq, slot->ctx.get(), key, &slot->status, slot);
+    } else {
+      caller.Start(slot->ctx.get(), key,
+                   [this, slot](grpc::Status status) { OnDone(slot, status); });
+    }
   }
 
   // Records the finished call, then continues the slot (closed loop) or frees it (open loop).
@@ -643,6 +728,7 @@ void PrintJson(const Config& cfg, const Runner& runner, const Summary& all, doub
   f["addr"].set_string_value(cfg.addr);
   f["concurrency"] = Number(cfg.concurrency);
   f["channels"] = Number(cfg.channels);
+  f["api"].set_string_value(cfg.cq_api ? absl::StrCat("cq/", cfg.cq_threads) : "callback");
   f["keys"] = Number(cfg.keys);
   f["dist"].set_string_value(cfg.dist);
   f["batch"] = Number(cfg.batch);
@@ -685,9 +771,11 @@ void PrintTextLine(absl::string_view label, const Summary& sum, double elapsed_s
 // Prints the run as text.
 void PrintText(const Config& cfg, const Runner& runner, const Summary& all, double elapsed_s) {
   bool batched = cfg.batch > 1;
-  std::printf("countd-bench op=%s addr=%s concurrency=%d channels=%d keys=%lld dist=%s batch=%d",
-              cfg.op.c_str(), cfg.addr.c_str(), cfg.concurrency, cfg.channels,
-              static_cast<long long>(cfg.keys), cfg.dist.c_str(), cfg.batch);
+  std::printf(
+      "countd-bench op=%s addr=%s concurrency=%d channels=%d api=%s keys=%lld dist=%s batch=%d",
+      cfg.op.c_str(), cfg.addr.c_str(), cfg.concurrency, cfg.channels,
+      cfg.cq_api ? absl::StrCat("cq/", cfg.cq_threads).c_str() : "callback",
+      static_cast<long long>(cfg.keys), cfg.dist.c_str(), cfg.batch);
   if (cfg.rate > 0) std::printf(" rate=%.0f/s", cfg.rate);
   std::printf("\nelapsed %.2f s (after %s warmup)\n", elapsed_s,
               absl::FormatDuration(cfg.warmup).c_str());
@@ -750,6 +838,9 @@ absl::StatusOr<Config> ReadConfig() {
   cfg.batch = absl::GetFlag(FLAGS_batch);
   cfg.classes = absl::GetFlag(FLAGS_classes);
   cfg.channels = absl::GetFlag(FLAGS_channels);
+  const std::string api = absl::GetFlag(FLAGS_api);
+  cfg.cq_api = api == "cq";
+  cfg.cq_threads = absl::GetFlag(FLAGS_cq_threads);
   cfg.tenant = absl::GetFlag(FLAGS_tenant);
   cfg.action = absl::GetFlag(FLAGS_action);
   cfg.warmup = absl::GetFlag(FLAGS_warmup);
@@ -782,6 +873,12 @@ absl::StatusOr<Config> ReadConfig() {
         "--concurrency must be >= the number of --targets (each target needs a slot)");
   }
   if (cfg.channels < 1) return absl::InvalidArgumentError("--channels must be >= 1");
+  if (api != "cq" && api != "callback") {
+    return absl::InvalidArgumentError("--api must be cq or callback");
+  }
+  if (cfg.cq_threads < 1 || cfg.cq_threads > 64) {
+    return absl::InvalidArgumentError("--cq-threads must be 1-64");
+  }
   if (cfg.keys < 1) return absl::InvalidArgumentError("--keys must be >= 1");
   if (cfg.dist != "uniform" && cfg.dist != "zipf" && cfg.dist != "sequential") {
     return absl::InvalidArgumentError("--dist must be uniform, zipf or sequential");

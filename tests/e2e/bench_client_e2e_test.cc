@@ -126,6 +126,44 @@ TEST_F(BenchClientE2eTest, WithoutCredentialsEveryCallFailsAndNothingIsCounted) 
   EXPECT_EQ(Count(), 0);
 }
 
+// --api=cq (completion queues, the default) and --api=callback send the same calls: each run of
+// 60 increments on one key moves the count by exactly 60, with one or several polling threads.
+TEST_F(BenchClientE2eTest, BothClientApisSendEveryCallOnce) {
+  int64_t want = 0;
+  for (const char* api : {"--api=cq", "--api=callback"}) {
+    for (const char* threads : {"--cq-threads=1", "--cq-threads=3"}) {
+      CommandResult r =
+          Bench({"--op=incr", "--keys=1", "--requests=60", "--concurrency=7", "--channels=2",
+                 "--warmup=0s", "--json", api, threads, "--tls-ca-file=" + files_.ca},
+                "bench:" + secret_);
+      ASSERT_EQ(r.exit_code, 0) << api << " " << threads << ": " << r.out;
+      rapidjson::Document doc;
+      doc.Parse(r.out.c_str());
+      ASSERT_TRUE(doc.IsObject() && doc.HasMember("requests") && doc.HasMember("api")) << r.out;
+      EXPECT_EQ(doc["requests"].GetInt64(), 60) << r.out;
+      EXPECT_EQ(doc["errors"].GetInt64(), 0) << r.out;
+      EXPECT_EQ(std::string(doc["api"].GetString()),
+                std::string(api) == "--api=callback"
+                    ? "callback"
+                    : "cq/" + std::string(threads).substr(std::string("--cq-threads=").size()));
+      want += 60;
+      EXPECT_EQ(Count(), want) << api << " " << threads;
+    }
+  }
+}
+
+TEST_F(BenchClientE2eTest, BadClientApiFlagsAreUsageErrorsAndSendNothing) {
+  CommandResult r = Bench({"--op=incr", "--requests=5", "--api=threads"}, "bench:" + secret_);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--api must be cq or callback"));
+  for (const char* threads : {"--cq-threads=0", "--cq-threads=65"}) {
+    r = Bench({"--op=incr", "--requests=5", threads}, "bench:" + secret_);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("--cq-threads must be 1-64"));
+  }
+  EXPECT_EQ(Count(), 0);
+}
+
 TEST_F(BenchClientE2eTest, ConnectionFlagErrorsAreUsageErrors) {
   // Plaintext against a TLS port does not connect; bad flags are named.
   CommandResult r = Bench({"--op=incr", "--requests=1"}, "bench:" + secret_);
