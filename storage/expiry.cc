@@ -28,15 +28,23 @@ bool TableExpires(Table table) {
 
 bool ExpiryDependsOnValue(Table table) { return table == Table::kRequests; }
 
+std::optional<int32_t> LastExpiredBucket(Table table, const Retention& retention, absl::Time now) {
+  switch (table) {
+    case Table::kDaily: return keys::DayIndex(now) - retention.daily_days;
+    case Table::kStash: return keys::DayIndex(now) - retention.stash_days;
+    case Table::kMonthly: return keys::MonthIndex(now) - retention.monthly_months;
+    case Table::kGmDaily: return keys::DayIndex(now) - retention.gm_daily_days;
+    default: return std::nullopt;
+  }
+}
+
 bool IsExpired(Table table, absl::string_view key, absl::string_view value,
                const Retention& retention, absl::Time now) {
   switch (table) {
-    case Table::kDaily: return keys::BucketOf(key) <= keys::DayIndex(now) - retention.daily_days;
-    case Table::kStash: return keys::BucketOf(key) <= keys::DayIndex(now) - retention.stash_days;
+    case Table::kDaily:
+    case Table::kStash:
     case Table::kMonthly:
-      return keys::BucketOf(key) <= keys::MonthIndex(now) - retention.monthly_months;
-    case Table::kGmDaily:
-      return keys::BucketOf(key) <= keys::DayIndex(now) - retention.gm_daily_days;
+    case Table::kGmDaily: return keys::BucketOf(key) <= *LastExpiredBucket(table, retention, now);
     case Table::kRequests:
       return value.size() < 8 || keys::GetBigEndian64(value) <= absl::ToUnixSeconds(now);
     case Table::kTally:

@@ -4,6 +4,7 @@
 #ifndef COUNTD_STORAGE_EXPIRY_H_
 #define COUNTD_STORAGE_EXPIRY_H_
 
+#include <cstdint>
 #include <optional>
 
 #include "absl/strings/string_view.h"
@@ -27,6 +28,10 @@ bool ExpiryDependsOnValue(Table table);
 // ignored unless ExpiryDependsOnValue(table). Pure function; thread-safe.
 bool IsExpired(Table table, absl::string_view key, absl::string_view value,
                const Retention& retention, absl::Time now);
+
+// For the tables whose keys end with a bucket index (kDaily, kMonthly, kStash, kGmDaily): the
+// newest bucket expired at `now` (IsExpired is BucketOf(key) <= it). nullopt for other tables.
+std::optional<int32_t> LastExpiredBucket(Table table, const Retention& retention, absl::Time now);
 
 // The first instant at which the record is expired: IsExpired(..., t) == (t >= *ExpiresAt(...))
 // for every t. nullopt for tables that never expire; absl::InfinitePast() for records too short

@@ -36,6 +36,8 @@
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "storage/expiry.h"
+#include "storage/keys.h"
+#include "storage/signals_cell.h"
 #include "storage/store.h"
 #include "storage/write_durations.h"
 
@@ -87,6 +89,26 @@ void WriteBatch::Expect(Table table, absl::string_view key, std::optional<std::s
   preconditions_.push_back({table, std::string(key), std::move(value)});
 }
 
+absl::Status CheckBatchOps(const WriteBatch& batch) {
+  for (const WriteBatch::Op& op : batch.ops()) {
+    CounterCell cell;
+    if (op.type == WriteBatch::OpType::kAddCounter) {
+      if (!IsCounterTable(op.table)) {
+        return absl::InternalError(
+            absl::StrCat("storage: counter add on table ", TableName(op.table)));
+      }
+      if (!DecodeCounterCell(op.value, &cell)) {
+        return absl::InternalError("storage: counter add of a value that is not a cell");
+      }
+    } else if (op.type == WriteBatch::OpType::kPut && IsSignalsTable(op.table) &&
+               !DecodeCounterCell(op.value, &cell)) {
+      return absl::InternalError(absl::StrCat(
+          "storage: put of a value that is not a cell on table ", TableName(op.table)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 ScanRange PrefixRange(absl::string_view prefix) {
   ScanRange range;
   range.begin = std::string(prefix);
@@ -100,6 +122,8 @@ ScanRange PrefixRange(absl::string_view prefix) {
 
 namespace {
 
+absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
 // The expiry rule (storage/expiry.h) bound to the store's clock and retention. Thread-safe.
 class Expiry {
  public:
@@ -111,6 +135,34 @@ class Expiry {
   }
 
   bool Expires(Table table) const { return TableExpires(table); }
+
+  std::optional<int32_t> LastExpiredBucket(Table table, absl::Time now) const {
+    return storage::LastExpiredBucket(table, retention_, now);
+  }
+
+  // The newest expired month and day of Signals records at `now`. Compactions and reads ask for
+  // every record; the answer holds for a whole UTC day, so each thread keeps the last one.
+  std::pair<int32_t, int32_t> SignalsHorizon(absl::Time now) const {
+    struct Cached {
+      int monthly_months = -1, daily_days = -1;  // the retention it is for
+      int64_t from_s = 0, until_s = 0;           // [from, until): the UTC day it holds for
+      std::pair<int32_t, int32_t> horizon;
+    };
+    thread_local Cached cached;
+    const int64_t now_s = absl::ToUnixSeconds(now);
+    if (cached.monthly_months != retention_.monthly_months ||
+        cached.daily_days != retention_.daily_days || now_s < cached.from_s ||
+        now_s >= cached.until_s) {
+      const int64_t day = keys::DayIndex(now);
+      cached.monthly_months = retention_.monthly_months;
+      cached.daily_days = retention_.daily_days;
+      cached.from_s = day * 86400;
+      cached.until_s = cached.from_s + 86400;
+      cached.horizon = {*LastExpiredBucket(Table::kMonthly, now),
+                        *LastExpiredBucket(Table::kDaily, now)};
+    }
+    return cached.horizon;
+  }
 
   const Clock* clock() const { return clock_; }
 
@@ -144,6 +196,54 @@ class ExpiryCompactionFilter : public rocksdb::CompactionFilter {
   Table table_;
 };
 
+// The current state of a Signals record read whole from the store: the parts that exist and
+// have not expired at `now`, each set to its value. Returns whether anything was dropped.
+bool LiveSignalsParts(const Expiry& expiry, absl::Time now, SignalsCell* cell) {
+  const size_t before = cell->entries.size();
+  SettleSignalsCell(cell);
+  const auto [last_expired_month, last_expired_day] = expiry.SignalsHorizon(now);
+  auto expired = [&](const SignalsEntry& e) {
+    switch (e.part) {
+      case SignalsPart::kMonth: return e.bucket <= last_expired_month;
+      case SignalsPart::kDay: return e.bucket <= last_expired_day;
+      default: return false;
+    }
+  };
+  cell->entries.erase(std::remove_if(cell->entries.begin(), cell->entries.end(), expired),
+                      cell->entries.end());
+  return cell->entries.size() != before;
+}
+
+// Trims Signals records while RocksDB compacts: a whole value (not an operand, whose removes
+// and adds still matter to what lies below it) loses its removed parts and expired buckets, and
+// goes when nothing is left.
+class SignalsCompactionFilter : public rocksdb::CompactionFilter {
+ public:
+  explicit SignalsCompactionFilter(const Expiry* expiry) : expiry_(expiry) {}
+
+  Decision FilterV2(int /*level*/, const rocksdb::Slice& /*key*/, ValueType value_type,
+                    const rocksdb::Slice& existing_value, std::string* new_value,
+                    std::string* /*skip_until*/) const override {
+    if (value_type != ValueType::kValue) return Decision::kKeep;
+    SignalsCell cell;
+    if (!DecodeSignalsCell(absl::string_view(existing_value.data(), existing_value.size()),
+                           &cell)) {
+      return Decision::kKeep;  // readers report it
+    }
+    // A record with no part left (everything removed or expired by the merge that made it).
+    if (cell.entries.empty()) return Decision::kRemove;
+    if (!LiveSignalsParts(*expiry_, expiry_->clock()->Now(), &cell)) return Decision::kKeep;
+    if (cell.entries.empty()) return Decision::kRemove;
+    *new_value = EncodeSignalsCell(cell);
+    return Decision::kChangeValue;
+  }
+
+  const char* Name() const override { return "countd.SignalsCompactionFilter"; }
+
+ private:
+  const Expiry* expiry_;
+};
+
 // Combines CounterCell deltas: the write path merges, it never reads.
 class CounterMergeOperator : public rocksdb::AssociativeMergeOperator {
  public:
@@ -168,14 +268,52 @@ class CounterMergeOperator : public rocksdb::AssociativeMergeOperator {
   const char* Name() const override { return "countd.CounterAdd"; }
 };
 
+// Composes Signals records (storage/signals_cell.h) in the totals family, where an increment
+// of a counter's total, month and day is one operand. A full merge (a base, or none, and every
+// operand above it) yields the record's current state, without removed parts or expired
+// buckets; a partial merge composes operands only (their removes still matter below them).
+class SignalsMergeOperator : public rocksdb::MergeOperator {
+ public:
+  explicit SignalsMergeOperator(const Expiry* expiry) : expiry_(expiry) {}
+
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    SignalsCell cell;
+    if (in.existing_value != nullptr && !DecodeSignalsCell(View(*in.existing_value), &cell)) {
+      return false;  // RocksDB reports Corruption to the reader
+    }
+    SignalsCell operand;
+    for (const rocksdb::Slice& s : in.operand_list) {
+      if (!DecodeSignalsCell(View(s), &operand)) return false;
+      cell = ComposeSignalsCells(cell, operand);
+    }
+    LiveSignalsParts(*expiry_, expiry_->clock()->Now(), &cell);
+    out->new_value = EncodeSignalsCell(cell);
+    return true;
+  }
+
+  bool PartialMerge(const rocksdb::Slice& /*key*/, const rocksdb::Slice& left,
+                    const rocksdb::Slice& right, std::string* new_value,
+                    rocksdb::Logger* /*logger*/) const override {
+    SignalsCell older, newer;
+    if (!DecodeSignalsCell(View(left), &older) || !DecodeSignalsCell(View(right), &newer)) {
+      return false;
+    }
+    *new_value = EncodeSignalsCell(ComposeSignalsCells(older, newer));
+    return true;
+  }
+
+  const char* Name() const override { return "countd.SignalsCompose"; }
+
+ private:
+  const Expiry* expiry_;
+};
+
 // RocksDB's info log, dropped: a read-only open must not write LOG files into the directory.
 class DiscardingLogger : public rocksdb::Logger {
  public:
   using rocksdb::Logger::Logv;
   void Logv(const char*, va_list) override {}
 };
-
-absl::string_view View(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
 
 absl::Status Unavailable(absl::string_view what, const rocksdb::Status& s) {
   return absl::UnavailableError(absl::StrCat("storage: ", what, ": ", s.ToString()));
@@ -203,6 +341,40 @@ struct StagedOp {
   bool folded = false;
   bool settled = false;
   std::string value;
+};
+
+// The edits a group makes to Signals records (storage/signals_cell.h), one operand per record
+// key. Views into the callers' batches, which outlive the group.
+class SignalsOperands {
+ public:
+  void Add(const StagedOp& staged) {
+    const WriteBatch::Op& op = *staged.op;
+    SignalsEdit edit = SignalsEdit::kAdd;
+    CounterCell cell = staged.cell;  // an increment's (summed) delta
+    if (op.type == WriteBatch::OpType::kPut) {
+      edit = SignalsEdit::kSet;
+      DecodeCounterCell(op.value, &cell);  // ValidateOps checked it
+    } else if (op.type == WriteBatch::OpType::kDelete) {
+      edit = SignalsEdit::kRemove;
+    }
+    absl::string_view counter_key;
+    const SignalsEntry entry = SignalsEntryOf(op.table, op.key, edit, cell, &counter_key);
+    auto [it, inserted] = records_.try_emplace(counter_key);
+    if (inserted) it->second.entries.reserve(3);  // a total, a month and a day
+    ApplySignalsEdit(&it->second, entry);
+  }
+
+  std::vector<std::pair<absl::string_view, const SignalsCell*>> Sorted() const {
+    std::vector<std::pair<absl::string_view, const SignalsCell*>> out;
+    out.reserve(records_.size());
+    for (const auto& [key, cell] : records_) out.emplace_back(key, &cell);
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+  }
+
+ private:
+  absl::flat_hash_map<absl::string_view, SignalsCell> records_;
 };
 
 // The RocksDB batch a group leader builds, and the callers it answers.
@@ -284,6 +456,63 @@ class RocksDbStore : public Store {
     if (!s.ok()) return Unavailable(absl::StrCat("open ", dir), s);
     db_.reset(db);
     handles_ = std::move(handles);
+    return MoveLegacySignalsBuckets();
+  }
+
+  // Moves the monthly and daily buckets an older countd kept as records of their own (one per
+  // counter and bucket) into the counters' Signals records, up to kLegacyMoveChunk per atomic
+  // write (copies in as sets, originals out), so a run that stops resumes where it stopped and
+  // moving a bucket twice changes nothing. Expired buckets are dropped. A read-only open cannot
+  // move them and refuses such a directory.
+  // Errors: kFailedPrecondition (read-only, buckets to move); kDataLoss for a bucket that is
+  // not a counter cell (left in place); kUnavailable.
+  absl::Status MoveLegacySignalsBuckets() {
+    constexpr int kLegacyMoveChunk = 1000;
+    const absl::Time now = clock_->Now();
+    bool moved = false;
+    for (Table table : {Table::kMonthly, Table::kDaily}) {
+      // The iterator reads the family as it was when it was made; the chunks written meanwhile
+      // do not disturb it.
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
+      it->SeekToFirst();
+      if (it->Valid() && options_.read_only) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "storage: the ", TableName(table),
+            " buckets are in an older countd's layout: start this countd on the directory once "
+            "(on a copy, for a backup)"));
+      }
+      while (it->Valid()) {
+        rocksdb::WriteBatch wb;
+        for (int n = 0; it->Valid() && n < kLegacyMoveChunk; it->Next(), ++n) {
+          const absl::string_view key = View(it->key());
+          CounterCell cell;
+          if (!DecodeCounterCell(View(it->value()), &cell)) {
+            return absl::DataLossError(absl::StrCat("storage: a record of table ", TableName(table),
+                                                    " is not a counter cell"));
+          }
+          if (!expiry_.Expired(table, key, {}, now)) {
+            absl::string_view counter_key;
+            SignalsCell one;
+            one.entries.push_back(
+                SignalsEntryOf(table, key, SignalsEdit::kSet, cell, &counter_key));
+            rocksdb::Status s =
+                wb.Merge(Handle(Table::kTotals), ToSlice(counter_key), EncodeSignalsCell(one));
+            if (!s.ok()) return Unavailable("upgrade", s);
+          }
+          rocksdb::Status s = wb.Delete(Handle(table), it->key());
+          if (!s.ok()) return Unavailable("upgrade", s);
+        }
+        rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &wb);
+        if (!s.ok()) return Unavailable("upgrade", s);
+        moved = true;
+      }
+      if (!it->status().ok()) return Unavailable("upgrade", it->status());
+    }
+    if (moved) {
+      rocksdb::Status s = db_->FlushWAL(/*sync=*/true);
+      if (!s.ok()) return Unavailable("upgrade: flush wal", s);
+    }
     return absl::OkStatus();
   }
 
@@ -353,6 +582,16 @@ class RocksDbStore : public Store {
   }
 
   absl::StatusOr<std::string> GetAny(Table table, absl::string_view key) {
+    if (IsSignalsTable(table)) {
+      absl::string_view counter_key;
+      const SignalsEntry want = SignalsEntryOf(table, key, SignalsEdit::kAdd, {}, &counter_key);
+      rocksdb::PinnableSlice record;
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), Handle(Table::kTotals), ToSlice(counter_key), &record);
+      if (s.IsNotFound()) return absl::NotFoundError("not found");
+      if (!s.ok()) return Unavailable("get", s);
+      return SignalsPartValue(View(record), want, clock_->Now());
+    }
     rocksdb::PinnableSlice value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(table), ToSlice(key), &value);
     if (s.IsNotFound()) return absl::NotFoundError("not found");
@@ -381,6 +620,29 @@ class RocksDbStore : public Store {
                                                        const std::vector<std::string>& keys) {
     std::vector<absl::StatusOr<std::string>> out;
     out.reserve(keys.size());
+    if (IsSignalsTable(table)) {
+      std::vector<SignalsEntry> wanted;
+      std::vector<std::string> counter_keys;
+      wanted.reserve(keys.size());
+      counter_keys.reserve(keys.size());
+      for (const std::string& key : keys) {
+        absl::string_view counter_key;
+        wanted.push_back(SignalsEntryOf(table, key, SignalsEdit::kAdd, {}, &counter_key));
+        counter_keys.emplace_back(counter_key);
+      }
+      const absl::Time now = clock_->Now();
+      ForEachOfMultiGet(Table::kTotals, counter_keys,
+                        [&](size_t i, const rocksdb::Status& s, absl::string_view record) {
+                          if (s.IsNotFound()) {
+                            out.push_back(absl::NotFoundError("not found"));
+                          } else if (!s.ok()) {
+                            out.push_back(Unavailable("multiget", s));
+                          } else {
+                            out.push_back(SignalsPartValue(record, wanted[i], now));
+                          }
+                        });
+      return out;
+    }
     ForEachOfMultiGet(table, keys, [&](size_t i, const rocksdb::Status& s, absl::string_view v) {
       if (s.IsNotFound() || (s.ok() && Expired(table, keys[i], v))) {
         out.push_back(absl::NotFoundError("not found"));
@@ -414,6 +676,7 @@ class RocksDbStore : public Store {
   absl::Status ScanAllPartitions(Table table, const ScanRange& range,
                                  const ScanVisitor& visit) override {
     if (absl::Status applied = ApplyKept(); !applied.ok()) return applied;
+    if (IsSignalsTable(table)) return ScanSignals(table, range, visit);
     rocksdb::ReadOptions read_options;
     rocksdb::Slice lower(range.begin);
     rocksdb::Slice upper(range.end);
@@ -432,6 +695,84 @@ class RocksDbStore : public Store {
       absl::string_view v = View(it->value());
       if (expires && expiry_.Expired(table, k, v, now)) continue;
       if (!visit(k, v)) return absl::OkStatus();
+    }
+    if (!it->status().ok()) return Unavailable("scan", it->status());
+    return absl::OkStatus();
+  }
+
+  // The value of the part `want` names in the Signals record `record`, as the logical table
+  // holds it (an encoded CounterCell). Errors: kNotFound when the part does not exist or has
+  // expired at `now`; kDataLoss when the record is unreadable.
+  absl::StatusOr<std::string> SignalsPartValue(absl::string_view record, const SignalsEntry& want,
+                                               absl::Time now) const {
+    SignalsCell cell;
+    if (!DecodeSignalsCell(record, &cell)) return UnreadableRecord();
+    const SignalsEntry* e = cell.Find(want.part, want.bucket);
+    if (e == nullptr || !e->Exists()) return absl::NotFoundError("not found");
+    if (want.part != SignalsPart::kTotal &&
+        expiry_.Expired(TableOfPart(want.part), keys::WithBucket({}, want.bucket), {}, now)) {
+      return absl::NotFoundError("expired");
+    }
+    return EncodeCounterCell(e->cell);
+  }
+
+  static absl::Status UnreadableRecord() {
+    return absl::DataLossError("storage: unreadable Signals counter record");
+  }
+
+  // Scan of kTotals, kMonthly or kDaily: the parts of that table in the Signals records, as
+  // logical entries in logical key order. A monthly or daily key is its record's key followed by
+  // the bucket, and no record key is a prefix of another (keys are whole '\0'-terminated parts),
+  // so records in key order expanded bucket by bucket are in logical key order. Records from
+  // the begin of the range cut after the last '\0' before its last 4 bytes (whole parts, so a
+  // record with an entry at or past the begin has its key at or past that) up to its end (a
+  // record key at or past the end has every logical key past it) hold every entry in the range;
+  // entries outside it are skipped.
+  absl::Status ScanSignals(Table table, const ScanRange& range, const ScanVisitor& visit) {
+    const SignalsPart part = PartOfTable(table);
+    std::string lower_key = range.begin;
+    if (part != SignalsPart::kTotal) {
+      // Cut after a part's terminator, never inside a bucket (whose bytes may be 0).
+      const size_t cut =
+          lower_key.size() > keys::kBucketSuffixSize
+              ? lower_key.find_last_of('\0', lower_key.size() - keys::kBucketSuffixSize - 1)
+              : std::string::npos;
+      lower_key.erase(cut == std::string::npos ? 0 : cut + 1);
+    }
+    rocksdb::ReadOptions read_options;
+    rocksdb::Slice lower(lower_key);
+    rocksdb::Slice upper(range.end);
+    read_options.iterate_lower_bound = &lower;
+    if (!range.end.empty()) read_options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, Handle(Table::kTotals)));
+    const absl::Time now = clock_->Now();
+    if (range.reverse) {
+      it->SeekToLast();
+    } else {
+      it->Seek(lower);
+    }
+    SignalsCell cell;
+    std::string value;
+    for (; it->Valid(); range.reverse ? it->Prev() : it->Next()) {
+      const absl::string_view counter_key = View(it->key());
+      if (!DecodeSignalsCell(View(it->value()), &cell)) return UnreadableRecord();
+      LiveSignalsParts(expiry_, now, &cell);
+      auto visit_entry = [&](const SignalsEntry& e) {
+        if (e.part != part) return true;
+        const std::string key = SignalsLogicalKey(counter_key, e);
+        if (key < range.begin || (!range.end.empty() && key >= range.end)) return true;
+        value = EncodeCounterCell(e.cell);
+        return visit(key, value);
+      };
+      if (range.reverse) {
+        for (auto e = cell.entries.rbegin(); e != cell.entries.rend(); ++e) {
+          if (!visit_entry(*e)) return absl::OkStatus();
+        }
+      } else {
+        for (const SignalsEntry& e : cell.entries) {
+          if (!visit_entry(e)) return absl::OkStatus();
+        }
+      }
     }
     if (!it->status().ok()) return Unavailable("scan", it->status());
     return absl::OkStatus();
@@ -657,21 +998,7 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
-  static absl::Status ValidateOps(const WriteBatch& batch) {
-    for (const WriteBatch::Op& op : batch.ops()) {
-      if (op.type == WriteBatch::OpType::kAddCounter) {
-        if (!IsCounterTable(op.table)) {
-          return absl::InternalError(
-              absl::StrCat("storage: counter add on table ", TableName(op.table)));
-        }
-        CounterCell cell;
-        if (!DecodeCounterCell(op.value, &cell)) {
-          return absl::InternalError("storage: counter add of a value that is not a cell");
-        }
-      }
-    }
-    return absl::OkStatus();
-  }
+  static absl::Status ValidateOps(const WriteBatch& batch) { return CheckBatchOps(batch); }
 
   // Stages one op of the group. An increment of a key whose latest staged op is an increment
   // is added into it when that is exact: both counts of one sign and their sum in range, so
@@ -692,7 +1019,8 @@ class RocksDbStore : public Store {
           return;
         }
       }
-      if (inserted) FoldHotCounter(op, out);
+      // A Signals record's operands are counted and settled per record (WriteSignals).
+      if (inserted && !IsSignalsTable(op.table)) FoldHotCounter(op, out);
       it->second = static_cast<int>(out->ops.size());
       out->ops.push_back(StagedOp{&op, delta, false, false, {}});
       return;
@@ -741,9 +1069,14 @@ class RocksDbStore : public Store {
       if (a->op->table != b->op->table) return a->op->table < b->op->table;
       return a->op->key < b->op->key;
     });
+    SignalsOperands signals;
     for (const StagedOp* staged_ptr : ordered) {
       const StagedOp& staged = *staged_ptr;
       const WriteBatch::Op& op = *staged.op;
+      if (IsSignalsTable(op.table)) {
+        signals.Add(staged);
+        continue;
+      }
       rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
       rocksdb::Status s;
       switch (op.type) {
@@ -762,6 +1095,7 @@ class RocksDbStore : public Store {
       }
       if (!s.ok()) return Unavailable("batch", s);
     }
+    if (absl::Status s = WriteSignals(signals, &wb); !s.ok()) return s;
     std::function<absl::Status(size_t)> hook;
     {
       absl::MutexLock lock(&mu_);
@@ -783,6 +1117,33 @@ class RocksDbStore : public Store {
       s = db_->Write(write_options, &wb);
     }
     if (!s.ok()) return Unavailable("write", s);
+    return absl::OkStatus();
+  }
+
+  // Adds to `wb` one operand per Signals record that the group's ops of kTotals, kMonthly and
+  // kDaily touch (their edits composed in op order), in key order; a record with
+  // kMaxSuccessiveMerges operands since it was last settled is first settled, as
+  // FoldHotCounter settles other counters.
+  absl::Status WriteSignals(const SignalsOperands& signals, rocksdb::WriteBatch* wb) {
+    rocksdb::ColumnFamilyHandle* cf = Handle(Table::kTotals);
+    for (auto& [counter_key, cell] : signals.Sorted()) {
+      if (operand_counts_.size() >= kMaxCountedKeys) operand_counts_.clear();
+      uint32_t& n = operand_counts_[absl::HashOf(static_cast<int>(Table::kTotals), counter_key)];
+      if (++n >= kMaxSuccessiveMerges) {
+        n = 0;
+        rocksdb::PinnableSlice current;
+        SignalsCell settled;
+        rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), cf, ToSlice(counter_key), &current);
+        if (got.ok() && DecodeSignalsCell(View(current), &settled)) {
+          // Expired parts stay for the compaction filter (reads hide them).
+          SettleSignalsCell(&settled);
+          rocksdb::Status s = wb->Put(cf, ToSlice(counter_key), EncodeSignalsCell(settled));
+          if (!s.ok()) return Unavailable("batch", s);
+        }
+      }
+      rocksdb::Status s = wb->Merge(cf, ToSlice(counter_key), EncodeSignalsCell(*cell));
+      if (!s.ok()) return Unavailable("batch", s);
+    }
     return absl::OkStatus();
   }
 
@@ -855,16 +1216,29 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
+  // Signals tables (kTotals, kMonthly, kDaily): the family of their records.
   absl::Status CompactForTest(Table table) {
     rocksdb::CompactRangeOptions cro;
     cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    rocksdb::Status s = db_->Flush(rocksdb::FlushOptions(), Handle(table));
-    if (s.ok()) s = db_->CompactRange(cro, Handle(table), nullptr, nullptr);
+    rocksdb::ColumnFamilyHandle* cf = Handle(IsSignalsTable(table) ? Table::kTotals : table);
+    rocksdb::Status s = db_->Flush(rocksdb::FlushOptions(), cf);
+    if (s.ok()) s = db_->CompactRange(cro, cf, nullptr, nullptr);
     if (!s.ok()) return Unavailable("compact", s);
     return absl::OkStatus();
   }
 
+  absl::Status PutLegacyForTest(Table table, absl::string_view key, absl::string_view value) {
+    rocksdb::Status s =
+        db_->Put(rocksdb::WriteOptions(), Handle(table), ToSlice(key), ToSlice(value));
+    return s.ok() ? absl::OkStatus() : Unavailable("put", s);
+  }
+
+  // Signals tables: the operands of the record that holds the key's part.
   absl::StatusOr<int> MergeOperandsForTest(Table table, absl::string_view key) {
+    if (IsSignalsTable(table)) {
+      SignalsEntryOf(table, key, SignalsEdit::kAdd, {}, &key);
+      table = Table::kTotals;
+    }
     constexpr int kMax = 4096;
     std::vector<rocksdb::PinnableSlice> operands(kMax);
     rocksdb::GetMergeOperandsOptions options;
@@ -877,9 +1251,24 @@ class RocksDbStore : public Store {
     return n;
   }
 
+  // Signals tables: the stored parts of that table in the records (expired or not) and any
+  // record of an older layout in the table's own family.
   absl::StatusOr<int64_t> CountRawEntriesForTest(Table table) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
     int64_t n = 0;
+    if (IsSignalsTable(table)) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(rocksdb::ReadOptions(), Handle(Table::kTotals)));
+      SignalsCell cell;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (!DecodeSignalsCell(View(it->value()), &cell)) return UnreadableRecord();
+        for (const SignalsEntry& e : cell.entries) {
+          n += e.Exists() && e.part == PartOfTable(table);
+        }
+      }
+      if (!it->status().ok()) return Unavailable("count", it->status());
+      if (table == Table::kTotals) return n;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), Handle(table)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
     if (!it->status().ok()) return Unavailable("count", it->status());
     return n;
@@ -924,7 +1313,16 @@ class RocksDbStore : public Store {
     cf.write_buffer_size = options_.memtable_bytes / (small ? 8 : 4);
     cf.max_write_buffer_number = 3;
     cf.level_compaction_dynamic_level_bytes = true;
-    if (IsCounterTable(table)) {
+    if (table == Table::kTotals) {
+      // The Signals records (signals_cell.h): kMonthly and kDaily are views of them, and their
+      // own families only hold what an older countd wrote until MoveLegacySignalsBuckets runs.
+      cf.merge_operator = std::make_shared<SignalsMergeOperator>(&expiry_);
+      cf.max_successive_merges = 0;  // settled by the writer (WriteSignals)
+      signals_filter_ = std::make_unique<SignalsCompactionFilter>(&expiry_);
+      cf.compaction_filter = signals_filter_.get();
+      cf.periodic_compaction_seconds =
+          static_cast<uint64_t>(absl::ToInt64Seconds(kPeriodicCompaction));
+    } else if (IsCounterTable(table)) {
       cf.merge_operator = std::make_shared<CounterMergeOperator>();
       // A hot counter's deltas pile up in the memtable and every read folds them all. The
       // writer bounds them (FoldHotCounter); RocksDB's max_successive_merges stays 0, since it
@@ -962,6 +1360,7 @@ class RocksDbStore : public Store {
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
   std::vector<std::unique_ptr<ExpiryCompactionFilter>> filters_;
+  std::unique_ptr<SignalsCompactionFilter> signals_filter_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   int dir_lock_fd_ = -1;  // read-only: holds the read lock on <dir>/LOCK
@@ -994,6 +1393,13 @@ namespace {
 RocksDbStore* AsRocks(Store& store) { return dynamic_cast<RocksDbStore*>(&store); }
 absl::Status NotRocks() { return absl::InvalidArgumentError("storage: not a RocksDB store"); }
 }  // namespace
+
+absl::Status PutLegacyForTest(Store& store, Table table, absl::string_view key,
+                              absl::string_view value) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  return rocks->PutLegacyForTest(table, key, value);
+}
 
 absl::StatusOr<int> MergeOperandsForTest(Store& store, Table table, absl::string_view key) {
   RocksDbStore* rocks = AsRocks(store);

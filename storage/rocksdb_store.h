@@ -41,6 +41,11 @@ inline constexpr size_t kMaxKeptBatches = 64;
 absl::Status CompactForTest(Store& store, Table table);
 // Counts the raw entries stored in `table`, live or expired but not yet compacted.
 absl::StatusOr<int64_t> CountRawEntriesForTest(Store& store, Table table);
+// Writes `value` at `key` of `table` as an older countd kept it: in the table's own family,
+// not in a Signals record (kTotals: a 32-byte total; kMonthly, kDaily: a bucket of its own,
+// moved into its counter's record when the store next opens read-write).
+absl::Status PutLegacyForTest(Store& store, Table table, absl::string_view key,
+                              absl::string_view value);
 // The entries a read of `key` folds: merge operands plus the base value (0 when absent).
 absl::StatusOr<int> MergeOperandsForTest(Store& store, Table table, absl::string_view key);
 // Calls `hook` in the group writer just before each RocksDB write with the number of batches

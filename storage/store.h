@@ -24,6 +24,9 @@ namespace countd::storage {
 // The tables of the store. Each is a RocksDB column family tuned for its access pattern.
 enum class Table : int {
   kMeta = 0,  // small configuration records (registry, settings); point reads, prefix scans
+  // kTotals, kMonthly and kDaily hold only CounterCells (a Put of other bytes is refused with
+  // kInternal): RocksDB keeps a counter's total, months and days in one record of the totals
+  // family (storage/signals_cell.h) and these three tables are views of it.
   kTotals,    // CounterCell per counter, never expires; merge-heavy
   kMonthly,   // CounterCell per counter and month; key ends with a month index (keys.h)
   kDaily,     // CounterCell per counter and day; key ends with a day index
@@ -37,7 +40,8 @@ enum class Table : int {
 };
 inline constexpr int kNumTables = 11;
 
-// Name of a table (its column family).
+// Name of a table (its column family; kMonthly's and kDaily's hold only what an older countd
+// wrote, until the store moves it into the records of the totals family at open).
 const char* TableName(Table table);
 
 // How long bucketed tables keep data. A bucket is dropped (by compaction, and hidden from reads
@@ -191,6 +195,12 @@ struct ScanRange {
   std::string end;
   bool reverse = false;  // visit from the largest key down
 };
+
+// Checks what every store refuses before writing anything of `batch`: an AddCounter on a table
+// that holds no counters, or of a value that is not a CounterCell, and a Put on kTotals, kMonthly
+// or kDaily of a value that is not a CounterCell. Errors: kInternal (a caller's bug) naming the
+// table.
+absl::Status CheckBatchOps(const WriteBatch& batch);
 
 // The smallest range holding every key that starts with `prefix`.
 ScanRange PrefixRange(absl::string_view prefix);

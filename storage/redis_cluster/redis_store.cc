@@ -514,12 +514,7 @@ class RedisStore : public Store {
 
   absl::Status Write(const WriteBatch& batch) override {
     if (batch.empty() && batch.preconditions().empty()) return absl::OkStatus();
-    for (const WriteBatch::Op& op : batch.ops()) {
-      if (op.type == WriteBatch::OpType::kAddCounter && !IsCounterTable(op.table)) {
-        return absl::InternalError(
-            absl::StrCat("storage: counter add on table ", TableName(op.table)));
-      }
-    }
+    if (absl::Status valid = CheckBatchOps(batch); !valid.ok()) return valid;
     const Partition& partition = batch.partition();
     const absl::Time now = clock_->Now();
     const int64_t now_ms = absl::ToUnixMillis(now);

@@ -26,6 +26,7 @@
 #include "storage/counter_cell.h"
 #include "storage/keys.h"
 #include "storage/rocksdb_store.h"
+#include "storage/signals_cell.h"
 #include "storage/store.h"
 #include "tests/testing/counter_cells.h"
 #include "tests/testing/fake_clock.h"
@@ -35,6 +36,7 @@ namespace countd::storage {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::Pair;
 
 // Every test works in one partition (RocksDB ignores it; the conformance suite covers partitions).
@@ -267,11 +269,15 @@ TEST_F(RocksDbStoreTest, ConcurrentAddsAreAllCounted) {
 }
 
 TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
-  ASSERT_TRUE(Add(Table::kTotals, "a", Cell(1)).ok());
-  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(3)).ok());
-  ASSERT_TRUE(Put(Table::kTotals, "d", "garbage").ok());
+  // Stash keys end with their (live) day; kTotals takes only cells
+  // (SignalsTablesRefuseNonCellPuts).
+  const int32_t day = keys::DayIndex(clock_.Now());
+  auto k = [&](const char* name) { return keys::WithBucket(name, day); };
+  ASSERT_TRUE(Add(Table::kStash, k("a"), Cell(1)).ok());
+  ASSERT_TRUE(Add(Table::kStash, k("c"), Cell(3)).ok());
+  ASSERT_TRUE(Put(Table::kStash, k("d"), "garbage").ok());
   std::vector<absl::StatusOr<CounterCell>> got =
-      store_->MultiGetCounters(P(), Table::kTotals, {"a", "b", "c", "a", "d"});
+      store_->MultiGetCounters(P(), Table::kStash, {k("a"), k("b"), k("c"), k("a"), k("d")});
   ASSERT_EQ(got.size(), 5u);
   ASSERT_TRUE(got[0].ok()) << got[0].status();
   EXPECT_EQ(got[0]->count, 1);
@@ -281,7 +287,7 @@ TEST_F(RocksDbStoreTest, MultiGetCountersMixesFoundAndMissing) {
   ASSERT_TRUE(got[3].ok()) << got[3].status();
   EXPECT_EQ(got[3]->count, 1);
   EXPECT_EQ(got[4].status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_TRUE(store_->MultiGetCounters(P(), Table::kTotals, {}).empty());
+  EXPECT_TRUE(store_->MultiGetCounters(P(), Table::kStash, {}).empty());
 }
 
 TEST_F(RocksDbStoreTest, MultiGetReturnsRawValuesInOrder) {
@@ -538,6 +544,169 @@ TEST_F(RocksDbStoreTest, ReadOnlyOpenOfAMissingDirectoryIsUnavailableAndCreatesN
 
 // --- Expiry -------------------------------------------------------------------------------------
 
+// --- Signals records (storage/signals_cell.h): kTotals, kMonthly, kDaily ---------------------
+
+// A counter's total, month and day as IncrementCounters writes them.
+WriteBatch SignalsIncrement(absl::string_view counter, int32_t month, int32_t day,
+                            const CounterCell& delta) {
+  WriteBatch batch(P());
+  batch.AddCounter(Table::kTotals, counter, delta);
+  batch.AddCounter(Table::kMonthly, keys::WithBucket(counter, month), delta);
+  batch.AddCounter(Table::kDaily, keys::WithBucket(counter, day), delta);
+  return batch;
+}
+
+TEST_F(RocksDbStoreTest, SignalsIncrementOfTotalMonthAndDayIsOneOperand) {
+  const std::string counter = keys::Join({"t", "uu1", "c", "/"});
+  const int32_t day = keys::DayIndex(clock_.Now());
+  const int32_t month = keys::MonthIndex(clock_.Now());
+  ASSERT_TRUE(store_->Write(SignalsIncrement(counter, month, day, Cell(2, 3, 4))).ok());
+  EXPECT_EQ(*MergeOperandsForTest(*store_, Table::kTotals, counter), 1);
+  EXPECT_EQ(*MergeOperandsForTest(*store_, Table::kDaily, keys::WithBucket(counter, day)), 1);
+  ASSERT_TRUE(store_->Write(SignalsIncrement(counter, month, day - 1, Cell(1, 1, 5))).ok());
+  EXPECT_EQ(*MergeOperandsForTest(*store_, Table::kTotals, counter), 2);
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, counter).value_or(Cell(-1)), Cell(3, 4, 5));
+  EXPECT_EQ(
+      store_->GetCounter(P(), Table::kMonthly, keys::WithBucket(counter, month)).value_or(Cell(-1)),
+      Cell(3, 4, 5));
+  EXPECT_EQ(
+      store_->GetCounter(P(), Table::kDaily, keys::WithBucket(counter, day)).value_or(Cell(-1)),
+      Cell(2, 3, 4));
+  EXPECT_EQ(
+      store_->GetCounter(P(), Table::kDaily, keys::WithBucket(counter, day - 1)).value_or(Cell(-1)),
+      Cell(1, 1, 5));
+  EXPECT_EQ(RawEntries(Table::kTotals), 1);
+  EXPECT_EQ(RawEntries(Table::kMonthly), 1);
+  EXPECT_EQ(RawEntries(Table::kDaily), 2);
+}
+
+TEST_F(RocksDbStoreTest, SignalsPartsArePutAndDeletedOneByOne) {
+  const std::string counter = keys::Join({"t", "uu1", "c", "/"});
+  const int32_t day = keys::DayIndex(clock_.Now());
+  const int32_t month = keys::MonthIndex(clock_.Now());
+  const std::string month_key = keys::WithBucket(counter, month);
+  const std::string day_key = keys::WithBucket(counter, day);
+  ASSERT_TRUE(store_->Write(SignalsIncrement(counter, month, day, Cell(2))).ok());
+  ASSERT_TRUE(store_->Flush().ok());  // a base below the edits that follow
+  {
+    WriteBatch batch(P());
+    batch.Delete(Table::kDaily, day_key);
+    batch.Put(Table::kMonthly, month_key, EncodeCounterCell(Cell(7)));
+    ASSERT_TRUE(store_->Write(batch).ok());
+  }
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kDaily, day_key).status()));
+  EXPECT_EQ(store_->GetCounter(P(), Table::kMonthly, month_key).value_or(Cell(-1)), Cell(7));
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, counter).value_or(Cell(-1)), Cell(2));
+  EXPECT_TRUE(ScanKeys(Table::kDaily, PrefixRange(counter)).empty());
+  // A delete then an add in one batch: the part is exactly the add.
+  {
+    WriteBatch batch(P());
+    batch.Delete(Table::kTotals, counter);
+    batch.AddCounter(Table::kTotals, counter, Cell(1));
+    batch.AddCounter(Table::kDaily, day_key, Cell(4));
+    ASSERT_TRUE(store_->Write(batch).ok());
+  }
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, counter).value_or(Cell(-1)), Cell(1));
+  EXPECT_EQ(store_->GetCounter(P(), Table::kDaily, day_key).value_or(Cell(-1)), Cell(4));
+  // Every part deleted: nothing is left once compacted.
+  {
+    WriteBatch batch(P());
+    batch.Delete(Table::kTotals, counter);
+    batch.Delete(Table::kMonthly, month_key);
+    batch.Delete(Table::kDaily, day_key);
+    ASSERT_TRUE(store_->Write(batch).ok());
+  }
+  ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
+  EXPECT_EQ(RawEntries(Table::kTotals), 0);
+  EXPECT_EQ(RawEntries(Table::kMonthly), 0);
+  EXPECT_EQ(RawEntries(Table::kDaily), 0);
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, counter).status()));
+  // The compaction's merge left an empty record (a merge cannot delete); the next one drops it.
+  ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
+  EXPECT_EQ(*MergeOperandsForTest(*store_, Table::kTotals, counter), 0);
+}
+
+TEST_F(RocksDbStoreTest, SignalsScansWithinOneCountersBucketsForwardAndBack) {
+  const std::string a = keys::Join({"t", "uu1", "a", "/"});
+  const std::string b = keys::Join({"t", "uu1", "b", "/"});
+  const int32_t day = keys::DayIndex(clock_.Now());
+  for (int32_t d : {day - 2, day - 1, day}) {
+    ASSERT_TRUE(store_->Write(SignalsIncrement(a, 1, d, Cell(1))).ok());
+    ASSERT_TRUE(store_->Write(SignalsIncrement(b, 1, d, Cell(1))).ok());
+  }
+  ScanRange range;
+  range.begin = keys::WithBucket(a, day - 1);
+  range.end = keys::WithBucket(b, day - 1);  // b's first bucket in, its second out
+  EXPECT_THAT(ScanKeys(Table::kDaily, range),
+              ElementsAre(keys::WithBucket(a, day - 1), keys::WithBucket(a, day),
+                          keys::WithBucket(b, day - 2)));
+  range.reverse = true;
+  EXPECT_THAT(ScanKeys(Table::kDaily, range),
+              ElementsAre(keys::WithBucket(b, day - 2), keys::WithBucket(a, day),
+                          keys::WithBucket(a, day - 1)));
+  EXPECT_THAT(ScanKeys(Table::kTotals, PrefixRange(keys::Join({"t", "uu1"}))), ElementsAre(a, b));
+}
+
+TEST_F(RocksDbStoreTest, LegacyBucketsMoveIntoTheCountersRecordsAtOpen) {
+  const std::string counter = keys::Join({"t", "uu1", "c", "/"});
+  const int32_t day = keys::DayIndex(clock_.Now());
+  const int32_t month = keys::MonthIndex(clock_.Now());
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kTotals, counter, EncodeCounterCell(Cell(5))).ok());
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kMonthly, keys::WithBucket(counter, month),
+                               EncodeCounterCell(Cell(3)))
+                  .ok());
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kDaily, keys::WithBucket(counter, day),
+                               EncodeCounterCell(Cell(2)))
+                  .ok());
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kDaily, keys::WithBucket(counter, day - 200),
+                               EncodeCounterCell(Cell(9)))
+                  .ok());  // past the retention: dropped
+  // Enough buckets of other counters that the move takes several writes.
+  for (int i = 0; i < 2500; ++i) {
+    ASSERT_TRUE(
+        PutLegacyForTest(*store_, Table::kDaily,
+                         keys::WithBucket(keys::Join({"t", "uu2", absl::StrCat("k", i), "/"}), day),
+                         EncodeCounterCell(Cell(i)))
+            .ok());
+  }
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(CountOf(Table::kTotals, counter), 5);
+  EXPECT_EQ(CountOf(Table::kMonthly, keys::WithBucket(counter, month)), 3);
+  EXPECT_EQ(CountOf(Table::kDaily, keys::WithBucket(counter, day)), 2);
+  EXPECT_EQ(RawEntries(Table::kDaily), 2501);  // every one in a record, none left on its own
+  EXPECT_EQ(CountOf(Table::kDaily, keys::WithBucket(keys::Join({"t", "uu2", "k2499", "/"}), day)),
+            2499);
+  // Increments add to what was moved.
+  ASSERT_TRUE(store_->Write(SignalsIncrement(counter, month, day, Cell(1))).ok());
+  EXPECT_EQ(CountOf(Table::kTotals, counter), 6);
+  EXPECT_EQ(CountOf(Table::kMonthly, keys::WithBucket(counter, month)), 4);
+  EXPECT_EQ(CountOf(Table::kDaily, keys::WithBucket(counter, day)), 3);
+  // A second open moves nothing again.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(CountOf(Table::kDaily, keys::WithBucket(counter, day)), 3);
+  EXPECT_EQ(RawEntries(Table::kDaily), 2501);
+}
+
+TEST_F(RocksDbStoreTest, ReadOnlyOpenRefusesBucketsOfTheOlderLayout) {
+  const std::string key = keys::WithBucket(keys::Join({"t", "uu1", "c", "/"}), 20000);
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kDaily, key, EncodeCounterCell(Cell(1))).ok());
+  store_.reset();
+  StoreOptions read_only = options_;
+  read_only.read_only = true;
+  absl::StatusOr<std::unique_ptr<Store>> opened = OpenRocksDbStore(dir_.path(), read_only);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition) << opened.status();
+  EXPECT_THAT(std::string(opened.status().message()), HasSubstr("older countd"));
+}
+
+TEST_F(RocksDbStoreTest, LegacyBucketThatIsNotACellStopsTheOpen) {
+  const std::string key =
+      keys::WithBucket(keys::Join({"t", "uu1", "c", "/"}), keys::DayIndex(clock_.Now()));
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kDaily, key, "garbage").ok());
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<Store>> opened = OpenRocksDbStore(dir_.path(), options_);
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kDataLoss) << opened.status();
+}
+
 class RocksDbStoreExpiryTest : public RocksDbStoreTest {
  protected:
   RocksDbStoreExpiryTest() {
@@ -586,7 +755,10 @@ class RocksDbStoreExpiryTest : public RocksDbStoreTest {
     clock_.Advance(step);
     ExpectVisible(table, old_key, false);  // hidden at once, before any compaction
     ExpectVisible(table, live_key, true);
-    EXPECT_EQ(RawEntries(table), 2);  // still stored
+    // A bucket record of its own stays stored until compaction; a bucket in a Signals record
+    // (kMonthly, kDaily: signals_cell.h) goes at the record's next full merge, which the
+    // count's own read is.
+    EXPECT_EQ(RawEntries(table), IsSignalsTable(table) ? 1 : 2);
 
     ASSERT_TRUE(CompactForTest(*store_, table).ok());
     EXPECT_EQ(RawEntries(table), 1);  // the expired bucket is gone for good

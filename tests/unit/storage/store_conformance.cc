@@ -386,9 +386,30 @@ TEST_P(StoreConformanceTest, AddCounterOnNonCounterTableFailsAndWritesNothing) {
   EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, "ok").status()));
 }
 
+TEST_P(StoreConformanceTest, SignalsTablesRefuseNonCellPuts) {
+  for (Table table : {Table::kTotals, Table::kMonthly, Table::kDaily}) {
+    SCOPED_TRACE(TableName(table));
+    WriteBatch batch(P());
+    batch.Put(Table::kMeta, "before", "x");
+    batch.AddCounter(Table::kTotals, "ok", Cell(1));
+    batch.Put(table, "bad", "not a cell");
+    absl::Status s = store_->Write(batch);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(TableName(table)));
+  }
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(P(), Table::kMeta, "before").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, "ok").status()));
+  // A cell is taken.
+  const std::string today = keys::WithBucket("c", keys::DayIndex(clock_.Now()));
+  ASSERT_TRUE(Put(Table::kDaily, today, EncodeCounterCell(Cell(4))).ok());
+  EXPECT_EQ(CellOf(Table::kDaily, today), Cell(4));
+}
+
 TEST_P(StoreConformanceTest, GetCounterOfNonCounterBytesIsDataLoss) {
-  ASSERT_TRUE(Put(Table::kTotals, "bad", "not a cell").ok());
-  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, "bad").status().code(),
+  // Not kTotals, kMonthly or kDaily, which take only cells (SignalsTablesRefuseNonCellPuts).
+  const std::string bad = keys::WithBucket("bad", keys::DayIndex(clock_.Now()));
+  ASSERT_TRUE(Put(Table::kStash, bad, "not a cell").ok());
+  EXPECT_EQ(store_->GetCounter(P(), Table::kStash, bad).status().code(),
             absl::StatusCode::kDataLoss);
 }
 
@@ -408,18 +429,22 @@ TEST_P(StoreConformanceTest, MultiGetReturnsValuesInOrderWithMissingEntries) {
 }
 
 TEST_P(StoreConformanceTest, MultiGetCountersMixesFoundMissingAndCorrupt) {
-  ASSERT_TRUE(Add(Table::kTotals, "a", Cell(1)).ok());
-  ASSERT_TRUE(Add(Table::kTotals, "c", Cell(3)).ok());
-  ASSERT_TRUE(Put(Table::kTotals, "d", "garbage").ok());
+  // Stash keys end with their (live) day; kTotals takes only cells
+  // (SignalsTablesRefuseNonCellPuts).
+  const int32_t day = keys::DayIndex(clock_.Now());
+  auto k = [&](const char* name) { return keys::WithBucket(name, day); };
+  ASSERT_TRUE(Add(Table::kStash, k("a"), Cell(1)).ok());
+  ASSERT_TRUE(Add(Table::kStash, k("c"), Cell(3)).ok());
+  ASSERT_TRUE(Put(Table::kStash, k("d"), "garbage").ok());
   std::vector<absl::StatusOr<CounterCell>> got =
-      store_->MultiGetCounters(P(), Table::kTotals, {"a", "b", "c", "a", "d"});
+      store_->MultiGetCounters(P(), Table::kStash, {k("a"), k("b"), k("c"), k("a"), k("d")});
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[0].value_or(Cell(-1)).count, 1);
   EXPECT_TRUE(absl::IsNotFound(got[1].status()));
   EXPECT_EQ(got[2].value_or(Cell(-1)).count, 3);
   EXPECT_EQ(got[3].value_or(Cell(-1)).count, 1);
   EXPECT_EQ(got[4].status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_TRUE(store_->MultiGetCounters(P(), Table::kTotals, {}).empty());
+  EXPECT_TRUE(store_->MultiGetCounters(P(), Table::kStash, {}).empty());
 }
 
 // --- Scan -------------------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+// storage/signals_cell.h — one Signals counter as RocksDB stores it: its total and its monthly
+// and daily buckets in one record, so that an increment is one memtable entry (one merge
+// operand) instead of three. The logical tables kTotals, kMonthly and kDaily of the Store
+// interface are views of these records (rocksdb_store.cc); other stores keep their own layout.
+//
+// A record is a list of entries, one per part: the total, or the bucket of a month or a day.
+// Each entry is an edit of that part: add a CounterCell to it, set it to one, or remove it.
+// Edits compose (ComposeSignalsCells), so a merge operand is a record too, and the value RocksDB
+// folds from a base and its operands is the record of the counter's current state, in which an
+// add or a set entry is a part that exists and a remove entry is one that does not.
+#ifndef COUNTD_STORAGE_SIGNALS_CELL_H_
+#define COUNTD_STORAGE_SIGNALS_CELL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "storage/counter_cell.h"
+#include "storage/store.h"
+
+namespace countd::storage {
+
+// The part of a counter an entry is about; the order of the parts in a record.
+enum class SignalsPart : uint8_t { kTotal = 0, kMonth = 1, kDay = 2 };
+
+enum class SignalsEdit : uint8_t { kAdd = 0, kSet = 1, kRemove = 2 };
+
+struct SignalsEntry {
+  SignalsPart part = SignalsPart::kTotal;
+  int32_t bucket = 0;  // the month or day index (keys.h); 0 for the total
+  SignalsEdit edit = SignalsEdit::kAdd;
+  CounterCell cell;  // zero for kRemove
+
+  bool Exists() const { return edit != SignalsEdit::kRemove; }
+};
+
+// Entries sorted by (part, bucket), at most one per part.
+struct SignalsCell {
+  std::vector<SignalsEntry> entries;
+
+  // The entry of (part, bucket), or nullptr.
+  const SignalsEntry* Find(SignalsPart part, int32_t bucket) const;
+};
+
+// The logical table of a part and back: kTotals, kMonthly, kDaily. IsSignalsTable says which
+// tables are views of SignalsCell records.
+bool IsSignalsTable(Table table);
+SignalsPart PartOfTable(Table table);
+Table TableOfPart(SignalsPart part);
+
+// Encoding: a tag byte, then 37 bytes per entry (part and edit, bucket big-endian, CounterCell).
+// Its length is never kCounterCellSize, so the 32-byte totals of older countd versions, which
+// decode as a record setting the total, stay readable where they are.
+std::string EncodeSignalsCell(const SignalsCell& cell);
+// Returns false when `bytes` is neither an encoded record nor an encoded CounterCell.
+bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell);
+
+// The record of applying `older`'s edits and then `newer`'s: per part, a set or a remove in
+// `newer` replaces what `older` had; an add adds to an add or a set of `older` (keeping its
+// kind), becomes a set after a remove, and stays an add where `older` had no entry. Associative,
+// so operands may be composed in any grouping.
+SignalsCell ComposeSignalsCells(const SignalsCell& older, const SignalsCell& newer);
+
+// ComposeSignalsCells(*cell, {edit}), in place.
+void ApplySignalsEdit(SignalsCell* cell, const SignalsEntry& edit);
+
+// Makes a record read whole from the store (a base with every operand composed) its own base:
+// drops the parts it removes and turns every other edit into a set.
+void SettleSignalsCell(SignalsCell* cell);
+
+// The edit that one logical op makes: AddCounter / Put of a CounterCell / Delete of the part
+// that the logical key of `table` names (keys.h: monthly and daily keys end with their bucket).
+// `counter_key` receives the record's key (the logical key without its bucket).
+SignalsEntry SignalsEntryOf(Table table, absl::string_view logical_key, SignalsEdit edit,
+                            const CounterCell& cell, absl::string_view* counter_key);
+
+// The logical key of `entry` of the record at `counter_key`.
+std::string SignalsLogicalKey(absl::string_view counter_key, const SignalsEntry& entry);
+
+}  // namespace countd::storage
+
+#endif  // COUNTD_STORAGE_SIGNALS_CELL_H_
