@@ -31,11 +31,15 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 std::string EncodeCounterCell(const CounterCell& cell) {
   std::string out;
   out.reserve(kCounterCellSize);
-  PutFixed64(&out, static_cast<uint64_t>(cell.count));
-  PutFixed64(&out, absl::Uint128Low64(static_cast<absl::uint128>(cell.value_micros)));
-  PutFixed64(&out, absl::Uint128High64(static_cast<absl::uint128>(cell.value_micros)));
-  PutFixed64(&out, static_cast<uint64_t>(cell.updated_ms));
+  AppendCounterCell(cell, &out);
   return out;
+}
+
+void AppendCounterCell(const CounterCell& cell, std::string* out) {
+  PutFixed64(out, static_cast<uint64_t>(cell.count));
+  PutFixed64(out, absl::Uint128Low64(static_cast<absl::uint128>(cell.value_micros)));
+  PutFixed64(out, absl::Uint128High64(static_cast<absl::uint128>(cell.value_micros)));
+  PutFixed64(out, static_cast<uint64_t>(cell.updated_ms));
 }
 
 bool DecodeCounterCell(absl::string_view bytes, CounterCell* cell) {

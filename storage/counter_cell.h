@@ -29,6 +29,8 @@ inline constexpr size_t kCounterCellSize = 32;
 
 // Fixed 32-byte little-endian encoding.
 std::string EncodeCounterCell(const CounterCell& cell);
+// Appends EncodeCounterCell(cell) to `out`.
+void AppendCounterCell(const CounterCell& cell, std::string* out);
 // Returns false when `bytes` is not an encoded CounterCell.
 bool DecodeCounterCell(absl::string_view bytes, CounterCell* cell);
 // The cell of a stored value, as every Store reads it. Errors: kDataLoss when `bytes` is not an

@@ -284,7 +284,7 @@ class SignalsMergeOperator : public rocksdb::MergeOperator {
     SignalsCell operand;
     for (const rocksdb::Slice& s : in.operand_list) {
       if (!DecodeSignalsCell(View(s), &operand)) return false;
-      cell = ComposeSignalsCells(cell, operand);
+      for (const SignalsEntry& e : operand.entries) ApplySignalsEdit(&cell, e);
     }
     LiveSignalsParts(*expiry_, expiry_->clock()->Now(), &cell);
     out->new_value = EncodeSignalsCell(cell);
@@ -359,9 +359,7 @@ class SignalsOperands {
     }
     absl::string_view counter_key;
     const SignalsEntry entry = SignalsEntryOf(op.table, op.key, edit, cell, &counter_key);
-    auto [it, inserted] = records_.try_emplace(counter_key);
-    if (inserted) it->second.entries.reserve(3);  // a total, a month and a day
-    ApplySignalsEdit(&it->second, entry);
+    ApplySignalsEdit(&records_[counter_key], entry);
   }
 
   std::vector<std::pair<absl::string_view, const SignalsCell*>> Sorted() const {

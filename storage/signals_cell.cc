@@ -75,7 +75,7 @@ std::string EncodeSignalsCell(const SignalsCell& cell) {
         static_cast<char>((static_cast<uint8_t>(e.part) << 4) | static_cast<uint8_t>(e.edit)));
     const uint32_t b = static_cast<uint32_t>(e.bucket);
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(b >> shift));
-    out += EncodeCounterCell(e.cell);
+    AppendCounterCell(e.cell, &out);
   }
   return out;
 }

@@ -13,8 +13,8 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "storage/counter_cell.h"
 #include "storage/store.h"
@@ -35,9 +35,10 @@ struct SignalsEntry {
   bool Exists() const { return edit != SignalsEdit::kRemove; }
 };
 
-// Entries sorted by (part, bucket), at most one per part.
+// Entries sorted by (part, bucket), at most one per part. Inline room for a total, a month and
+// a day: an increment's operand, and the record of a counter used on one day, allocate nothing.
 struct SignalsCell {
-  std::vector<SignalsEntry> entries;
+  absl::InlinedVector<SignalsEntry, 3> entries;
 
   // The entry of (part, bucket), or nullptr.
   const SignalsEntry* Find(SignalsPart part, int32_t bucket) const;

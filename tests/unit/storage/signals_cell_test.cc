@@ -45,7 +45,7 @@ SignalsEntry Entry(SignalsPart part, int32_t bucket, SignalsEdit edit,
 
 SignalsCell Record(std::vector<SignalsEntry> entries) {
   SignalsCell c;
-  c.entries = std::move(entries);
+  c.entries.assign(entries.begin(), entries.end());
   return c;
 }
 
