@@ -8,7 +8,50 @@ namespace countd::storage {
 namespace {
 
 constexpr char kTag = '\xC5';
-constexpr size_t kEntrySize = 1 + 4 + kCounterCellSize;
+constexpr char kPaddedTag = '\xC6';  // one 0 byte follows, then the entries
+
+// Varints: 7 bits a byte, low groups first, the high bit set on every byte but the last.
+template <typename U>
+void PutVarint(U v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(static_cast<uint8_t>(v) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(static_cast<uint8_t>(v)));
+}
+
+// Reads a varint of at most sizeof(U) * 8 bits off the front of `in`; false when it is cut
+// short, longer than U holds, or not in its shortest form.
+template <typename U>
+bool GetVarint(absl::string_view* in, U* v) {
+  constexpr int kBits = sizeof(U) * 8;
+  U out = 0;
+  for (int shift = 0; shift < kBits; shift += 7) {
+    if (in->empty()) return false;
+    const uint8_t byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    const U group = static_cast<U>(byte & 0x7F);
+    if (shift > 0 && byte == 0) return false;  // not the shortest form
+    if (shift + 7 > kBits && (group >> (kBits - shift)) != 0) return false;  // too large
+    out |= group << shift;
+    if ((byte & 0x80) == 0) {
+      *v = out;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+absl::uint128 ZigZag(absl::int128 v) {
+  return (static_cast<absl::uint128>(v) << 1) ^ static_cast<absl::uint128>(v >> 127);
+}
+template <typename S, typename U>
+S UnZigZag(U u) {
+  return static_cast<S>((u >> 1) ^ (~(u & 1) + 1));
+}
 
 // Buckets compare as their keys do (keys::WithBucket: unsigned big-endian), so a record's
 // entries of one part are in the order of their logical keys.
@@ -68,14 +111,21 @@ Table TableOfPart(SignalsPart part) {
 
 std::string EncodeSignalsCell(const SignalsCell& cell) {
   std::string out;
-  out.reserve(1 + kEntrySize * cell.entries.size());
+  out.reserve(1 + 20 * cell.entries.size());
   out.push_back(kTag);
   for (const SignalsEntry& e : cell.entries) {
     out.push_back(
         static_cast<char>((static_cast<uint8_t>(e.part) << 4) | static_cast<uint8_t>(e.edit)));
-    const uint32_t b = static_cast<uint32_t>(e.bucket);
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(b >> shift));
-    AppendCounterCell(e.cell, &out);
+    if (e.part != SignalsPart::kTotal) PutVarint(static_cast<uint32_t>(e.bucket), &out);
+    if (e.edit == SignalsEdit::kRemove) continue;
+    PutVarint(ZigZag(e.cell.count), &out);
+    PutVarint(ZigZag(e.cell.value_micros), &out);
+    PutVarint(ZigZag(e.cell.updated_ms), &out);
+  }
+  // An older countd's totals are 32 bytes long: a record never is.
+  if (out.size() == kCounterCellSize) {
+    out[0] = kPaddedTag;
+    out.insert(1, 1, '\0');
   }
   return out;
 }
@@ -99,10 +149,18 @@ bool DecodeSignalsEntries(absl::string_view bytes, SignalsCell* cell) {
     cell->entries.push_back(total);
     return true;
   }
-  if (bytes.empty() || bytes[0] != kTag || (bytes.size() - 1) % kEntrySize != 0) return false;
-  cell->entries.reserve((bytes.size() - 1) / kEntrySize);
-  for (size_t at = 1; at < bytes.size(); at += kEntrySize) {
-    const uint8_t head = static_cast<uint8_t>(bytes[at]);
+  if (bytes.empty()) return false;
+  if (bytes[0] == kPaddedTag) {
+    if (bytes.size() != kCounterCellSize + 1 || bytes[1] != '\0') return false;
+    bytes.remove_prefix(2);
+  } else if (bytes[0] == kTag) {
+    bytes.remove_prefix(1);
+  } else {
+    return false;
+  }
+  while (!bytes.empty()) {
+    const uint8_t head = static_cast<uint8_t>(bytes[0]);
+    bytes.remove_prefix(1);
     const uint8_t part = head >> 4;
     const uint8_t edit = head & 0x0F;
     if (part > static_cast<uint8_t>(SignalsPart::kDay) ||
@@ -112,15 +170,27 @@ bool DecodeSignalsEntries(absl::string_view bytes, SignalsCell* cell) {
     SignalsEntry e;
     e.part = static_cast<SignalsPart>(part);
     e.edit = static_cast<SignalsEdit>(edit);
-    e.bucket = keys::BucketOf(bytes.substr(at + 1, 4));
-    if (!DecodeCounterCell(bytes.substr(at + 5, kCounterCellSize), &e.cell)) return false;
+    if (e.part != SignalsPart::kTotal) {
+      uint32_t bucket;
+      if (!GetVarint(&bytes, &bucket)) return false;
+      e.bucket = static_cast<int32_t>(bucket);
+    }
+    if (e.edit != SignalsEdit::kRemove) {
+      uint64_t count, updated;
+      absl::uint128 value;
+      if (!GetVarint(&bytes, &count) || !GetVarint(&bytes, &value) ||
+          !GetVarint(&bytes, &updated)) {
+        return false;
+      }
+      e.cell.count = UnZigZag<int64_t>(count);
+      e.cell.value_micros = UnZigZag<absl::int128>(value);
+      e.cell.updated_ms = UnZigZag<int64_t>(updated);
+    }
     if (!cell->entries.empty() && !Less(cell->entries.back(), e)) return false;  // unsorted
-    if (e.part == SignalsPart::kTotal && e.bucket != 0) return false;
     cell->entries.push_back(e);
   }
   return true;
 }
-
 }  // namespace
 
 SignalsCell ComposeSignalsCells(const SignalsCell& older, const SignalsCell& newer) {

@@ -50,9 +50,12 @@ bool IsSignalsTable(Table table);
 SignalsPart PartOfTable(Table table);
 Table TableOfPart(SignalsPart part);
 
-// Encoding: a tag byte, then 37 bytes per entry (part and edit, bucket big-endian, CounterCell).
-// Its length is never kCounterCellSize, so the 32-byte totals of older countd versions, which
-// decode as a record setting the total, stay readable where they are.
+// Encoding: a tag byte, then per entry a byte of part and edit, the bucket (not for the total),
+// and, unless it removes, the cell's count, value and update time: varints, the signed ones
+// zigzagged (an increment's total, month and day: about 35 bytes, not 3 x 37). Its length is
+// never kCounterCellSize (a record that would be 32 bytes long gets another tag and a padding
+// byte), so the 32-byte totals of older countd versions, which decode as a record setting the
+// total, stay readable where they are.
 std::string EncodeSignalsCell(const SignalsCell& cell);
 // Returns false when `bytes` is neither an encoded record nor an encoded CounterCell.
 bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell);
