@@ -350,7 +350,7 @@ class SignalsOperands {
   void Add(const StagedOp& staged) {
     const WriteBatch::Op& op = *staged.op;
     SignalsEdit edit = SignalsEdit::kAdd;
-    CounterCell cell = staged.cell;  // an increment's (summed) delta
+    CounterCell cell = staged.cell;  // an increment's delta
     if (op.type == WriteBatch::OpType::kPut) {
       edit = SignalsEdit::kSet;
       DecodeCounterCell(op.value, &cell);  // ValidateOps checked it
@@ -379,8 +379,10 @@ class SignalsOperands {
 struct GroupBatch {
   std::vector<StagedOp> ops;
   // Every key staged, with the index in `ops` of its latest increment (-1: its latest op is a
-  // put or delete). Views into the callers' batches, which outlive the group.
+  // put or delete). Views into the callers' batches, which outlive the group. Not the keys of
+  // Signals tables, whose ops SignalsOperands composes per record.
   absl::flat_hash_map<TableKey, int> touched;
+  bool signals_staged = false;  // an op of kTotals, kMonthly or kDaily is staged
   std::vector<PendingWrite*> members;
 };
 
@@ -967,7 +969,8 @@ class RocksDbStore : public Store {
         // A precondition must see the writes of earlier batches of the group: when one of them
         // touched an expected key, commit what is staged first and read after it.
         for (const WriteBatch::Precondition& p : batch.preconditions()) {
-          if (out.touched.contains(MakeTableKey(p.table, p.key))) {
+          if (IsSignalsTable(p.table) ? out.signals_staged
+                                      : out.touched.contains(MakeTableKey(p.table, p.key))) {
             Commit(&out);
             break;
           }
@@ -1003,6 +1006,17 @@ class RocksDbStore : public Store {
   // that (x + a) + b == x + (a + b) under AddCells' saturation for every stored x. Puts and
   // deletes stay in order; an increment after one starts a new operand.
   void Stage(const WriteBatch::Op& op, GroupBatch* out) {
+    if (IsSignalsTable(op.table)) {
+      // Composed in op order per record by SignalsOperands (WriteStaged), which also sums the
+      // increments of one part: exact for the counts Signals writes (never negative, and
+      // saturating sums of non-negative counts do not depend on their grouping), as RocksDB's
+      // own partial merges of the record's operands assume.
+      CounterCell delta;
+      if (op.type == WriteBatch::OpType::kAddCounter) DecodeCounterCell(op.value, &delta);
+      out->ops.push_back(StagedOp{&op, delta, false, false, {}});
+      out->signals_staged = true;
+      return;
+    }
     auto [it, inserted] = out->touched.try_emplace(MakeTableKey(op.table, op.key), -1);
     if (op.type == WriteBatch::OpType::kAddCounter) {
       CounterCell delta;
@@ -1017,8 +1031,7 @@ class RocksDbStore : public Store {
           return;
         }
       }
-      // A Signals record's operands are counted and settled per record (WriteSignals).
-      if (inserted && !IsSignalsTable(op.table)) FoldHotCounter(op, out);
+      if (inserted) FoldHotCounter(op, out);
       it->second = static_cast<int>(out->ops.size());
       out->ops.push_back(StagedOp{&op, delta, false, false, {}});
       return;
@@ -1052,6 +1065,7 @@ class RocksDbStore : public Store {
     out->members.clear();
     out->ops.clear();
     out->touched.clear();
+    out->signals_staged = false;
   }
 
   absl::Status WriteStaged(const GroupBatch& out) {
@@ -1060,21 +1074,23 @@ class RocksDbStore : public Store {
     // In key order per table (stable: one key's ops keep their order). The memtable inserts a
     // batch's entries one after the other from where the previous one went, so neighbours are
     // found in a few steps instead of a search from the top of the skiplist each time.
+    // Signals ops go to their records in op order (WriteSignals writes those in key order).
     std::vector<const StagedOp*> ordered;
-    ordered.reserve(out.ops.size());
-    for (const StagedOp& staged : out.ops) ordered.push_back(&staged);
+    SignalsOperands signals;
+    for (const StagedOp& staged : out.ops) {
+      if (IsSignalsTable(staged.op->table)) {
+        signals.Add(staged);
+      } else {
+        ordered.push_back(&staged);
+      }
+    }
     std::stable_sort(ordered.begin(), ordered.end(), [](const StagedOp* a, const StagedOp* b) {
       if (a->op->table != b->op->table) return a->op->table < b->op->table;
       return a->op->key < b->op->key;
     });
-    SignalsOperands signals;
     for (const StagedOp* staged_ptr : ordered) {
       const StagedOp& staged = *staged_ptr;
       const WriteBatch::Op& op = *staged.op;
-      if (IsSignalsTable(op.table)) {
-        signals.Add(staged);
-        continue;
-      }
       rocksdb::ColumnFamilyHandle* cf = Handle(op.table);
       rocksdb::Status s;
       switch (op.type) {
