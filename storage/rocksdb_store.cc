@@ -1241,9 +1241,11 @@ class RocksDbStore : public Store {
     return absl::OkStatus();
   }
 
-  absl::Status PutLegacyForTest(Table table, absl::string_view key, absl::string_view value) {
+  absl::Status PutLegacyForTest(Table table, absl::string_view key, absl::string_view value,
+                                bool merge = false) {
     rocksdb::Status s =
-        db_->Put(rocksdb::WriteOptions(), Handle(table), ToSlice(key), ToSlice(value));
+        merge ? db_->Merge(rocksdb::WriteOptions(), Handle(table), ToSlice(key), ToSlice(value))
+              : db_->Put(rocksdb::WriteOptions(), Handle(table), ToSlice(key), ToSlice(value));
     return s.ok() ? absl::OkStatus() : Unavailable("put", s);
   }
 
@@ -1413,6 +1415,13 @@ absl::Status PutLegacyForTest(Store& store, Table table, absl::string_view key,
   RocksDbStore* rocks = AsRocks(store);
   if (rocks == nullptr) return NotRocks();
   return rocks->PutLegacyForTest(table, key, value);
+}
+
+absl::Status MergeLegacyForTest(Store& store, Table table, absl::string_view key,
+                                absl::string_view value) {
+  RocksDbStore* rocks = AsRocks(store);
+  if (rocks == nullptr) return NotRocks();
+  return rocks->PutLegacyForTest(table, key, value, /*merge=*/true);
 }
 
 absl::StatusOr<int> MergeOperandsForTest(Store& store, Table table, absl::string_view key) {

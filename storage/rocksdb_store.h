@@ -46,6 +46,10 @@ absl::StatusOr<int64_t> CountRawEntriesForTest(Store& store, Table table);
 // moved into its counter's record when the store next opens read-write).
 absl::Status PutLegacyForTest(Store& store, Table table, absl::string_view key,
                               absl::string_view value);
+// Writes `value` as a merge operand at `key` of `table`'s own family, as an older countd's
+// counter increments were (a 32-byte CounterCell delta).
+absl::Status MergeLegacyForTest(Store& store, Table table, absl::string_view key,
+                                absl::string_view value);
 // The entries a read of `key` folds: merge operands plus the base value (0 when absent).
 absl::StatusOr<int> MergeOperandsForTest(Store& store, Table table, absl::string_view key);
 // Calls `hook` in the group writer just before each RocksDB write with the number of batches

@@ -142,9 +142,9 @@ bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell) {
 namespace {
 
 bool DecodeSignalsEntries(absl::string_view bytes, SignalsCell* cell) {
-  if (bytes.size() == kCounterCellSize) {  // an older countd's total
+  if (bytes.size() == kCounterCellSize) {  // an older countd's total, or a delta of one
     SignalsEntry total;
-    total.edit = SignalsEdit::kSet;
+    total.edit = SignalsEdit::kAdd;
     if (!DecodeCounterCell(bytes, &total.cell)) return false;
     cell->entries.push_back(total);
     return true;

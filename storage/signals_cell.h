@@ -54,8 +54,9 @@ Table TableOfPart(SignalsPart part);
 // and, unless it removes, the cell's count, value and update time: varints, the signed ones
 // zigzagged (an increment's total, month and day: about 35 bytes, not 3 x 37). Its length is
 // never kCounterCellSize (a record that would be 32 bytes long gets another tag and a padding
-// byte), so the 32-byte totals of older countd versions, which decode as a record setting the
-// total, stay readable where they are.
+// byte), so the 32-byte values of older countd versions' totals stay readable where they are:
+// one decodes as a record adding that cell to the total, which is right both for a stored total
+// (a base: added to nothing) and for a delta not yet merged into it (a merge operand).
 std::string EncodeSignalsCell(const SignalsCell& cell);
 // Returns false when `bytes` is neither an encoded record nor an encoded CounterCell.
 bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell);

@@ -687,6 +687,25 @@ TEST_F(RocksDbStoreTest, LegacyBucketsMoveIntoTheCountersRecordsAtOpen) {
   EXPECT_EQ(RawEntries(Table::kDaily), 2501);
 }
 
+TEST_F(RocksDbStoreTest, LegacyTotalsAndTheirUnmergedDeltasAddUp) {
+  const std::string counter = keys::Join({"t", "uu1", "c", "/"});
+  // An older countd's total: a flushed value and deltas above it, some flushed, some not.
+  ASSERT_TRUE(PutLegacyForTest(*store_, Table::kTotals, counter, EncodeCounterCell(Cell(10))).ok());
+  ASSERT_TRUE(
+      MergeLegacyForTest(*store_, Table::kTotals, counter, EncodeCounterCell(Cell(1, 2, 3))).ok());
+  ASSERT_TRUE(store_->Flush().ok());
+  ASSERT_TRUE(
+      MergeLegacyForTest(*store_, Table::kTotals, counter, EncodeCounterCell(Cell(2, 1, 9))).ok());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, counter).value_or(Cell(-1)), Cell(13, 3, 9));
+  const int32_t day = keys::DayIndex(clock_.Now());
+  ASSERT_TRUE(store_->Write(SignalsIncrement(counter, 1, day, Cell(1))).ok());
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, counter).value_or(Cell(-1)), Cell(14, 3, 9));
+  ASSERT_TRUE(CompactForTest(*store_, Table::kTotals).ok());
+  EXPECT_EQ(store_->GetCounter(P(), Table::kTotals, counter).value_or(Cell(-1)), Cell(14, 3, 9));
+  EXPECT_EQ(CountOf(Table::kDaily, keys::WithBucket(counter, day)), 1);
+}
+
 TEST_F(RocksDbStoreTest, ReadOnlyOpenRefusesBucketsOfTheOlderLayout) {
   const std::string key = keys::WithBucket(keys::Join({"t", "uu1", "c", "/"}), 20000);
   ASSERT_TRUE(PutLegacyForTest(*store_, Table::kDaily, key, EncodeCounterCell(Cell(1))).ok());

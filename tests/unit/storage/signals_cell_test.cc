@@ -328,7 +328,7 @@ TEST(SignalsCellCodecTest, RecordThatWouldBe32BytesLongIsPadded) {
   ASSERT_TRUE(DecodeCounterCell(unpadded, &legacy));
   SignalsCell misread;
   ASSERT_TRUE(DecodeSignalsCell(unpadded, &misread));
-  EXPECT_TRUE(SameCells(misread, Record({Entry(kTotal, 0, kSet, legacy)})));
+  EXPECT_TRUE(SameCells(misread, Record({Entry(kTotal, 0, kAdd, legacy)})));
   EXPECT_FALSE(SameCells(misread, ThirtyTwoByteRecord()));
 
   // So it takes the other tag and a 0 byte after it, 33 bytes, and reads back as itself.
@@ -365,19 +365,20 @@ TEST(SignalsCellCodecTest, EmptyRecordRoundTrips) {
   EXPECT_TRUE(out.entries.empty());
 }
 
-TEST(SignalsCellCodecTest, LegacyCounterCellDecodesAsSetOfTotal) {
+// Older totals are bases and merge operands alike: both add to what lies below them.
+TEST(SignalsCellCodecTest, LegacyCounterCellDecodesAsAddToTotal) {
   const CounterCell legacy = Cell(7, -3000001, 1700000000999);
   const std::string bytes = EncodeCounterCell(legacy);
   ASSERT_EQ(bytes.size(), kCounterCellSize);
   SignalsCell out = Record({Entry(kMonth, 3, kAdd, Cell(1)), Entry(kDay, 4, kAdd, Cell(2))});
   ASSERT_TRUE(DecodeSignalsCell(bytes, &out));
-  EXPECT_TRUE(SameCells(out, Record({Entry(kTotal, 0, kSet, legacy)})));
+  EXPECT_TRUE(SameCells(out, Record({Entry(kTotal, 0, kAdd, legacy)})));
 }
 
-TEST(SignalsCellCodecTest, LegacyZeroCellDecodesAsSetOfZeroTotal) {
+TEST(SignalsCellCodecTest, LegacyZeroCellDecodesAsAddOfZeroToTotal) {
   SignalsCell out;
   ASSERT_TRUE(DecodeSignalsCell(std::string(kCounterCellSize, '\0'), &out));
-  EXPECT_TRUE(SameCells(out, Record({Entry(kTotal, 0, kSet, Cell(0))})));
+  EXPECT_TRUE(SameCells(out, Record({Entry(kTotal, 0, kAdd, Cell(0))})));
 }
 
 // --- Decoding rejects what is not a record ---
