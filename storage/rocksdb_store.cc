@@ -201,7 +201,10 @@ class ExpiryCompactionFilter : public rocksdb::CompactionFilter {
 bool LiveSignalsParts(const Expiry& expiry, absl::Time now, SignalsCell* cell) {
   const size_t before = cell->entries.size();
   SettleSignalsCell(cell);
-  const auto [last_expired_month, last_expired_day] = expiry.SignalsHorizon(now);
+  // Plain locals: lambdas may not capture structured bindings before C++20 (clang refuses).
+  const std::pair<int32_t, int32_t> horizon = expiry.SignalsHorizon(now);
+  const int32_t last_expired_month = horizon.first;
+  const int32_t last_expired_day = horizon.second;
   auto expired = [&](const SignalsEntry& e) {
     switch (e.part) {
       case SignalsPart::kMonth: return e.bucket <= last_expired_month;

@@ -63,8 +63,10 @@ bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell);
 
 // The record of applying `older`'s edits and then `newer`'s: per part, a set or a remove in
 // `newer` replaces what `older` had; an add adds to an add or a set of `older` (keeping its
-// kind), becomes a set after a remove, and stays an add where `older` had no entry. Associative,
-// so operands may be composed in any grouping.
+// kind), becomes a set after a remove, and stays an add where `older` had no entry. Associative
+// while no count saturates (AddCells stops at the int64 limits, where the grouping matters), so
+// operands may be composed in any grouping: Signals never adds negative counts, and sums of
+// non-negative counts saturate alike in every grouping.
 SignalsCell ComposeSignalsCells(const SignalsCell& older, const SignalsCell& newer);
 
 // ComposeSignalsCells(*cell, {edit}), in place.
