@@ -464,9 +464,9 @@ class RocksDbStore : public Store {
 
   // Moves the monthly and daily buckets an older countd kept as records of their own (one per
   // counter and bucket) into the counters' Signals records, up to kLegacyMoveChunk per atomic
-  // write (copies in as sets, originals out), so a run that stops resumes where it stopped and
-  // moving a bucket twice changes nothing. Expired buckets are dropped. A read-only open cannot
-  // move them and refuses such a directory.
+  // write (each bucket added to its record and deleted in the same write), so a run that stops
+  // resumes where it stopped and every bucket moves exactly once. Expired buckets are dropped.
+  // A read-only open cannot move them and refuses such a directory.
   // Errors: kFailedPrecondition (read-only, buckets to move); kDataLoss for a bucket that is
   // not a counter cell (left in place); kUnavailable.
   absl::Status MoveLegacySignalsBuckets() {
@@ -498,7 +498,7 @@ class RocksDbStore : public Store {
             absl::string_view counter_key;
             SignalsCell one;
             one.entries.push_back(
-                SignalsEntryOf(table, key, SignalsEdit::kSet, cell, &counter_key));
+                SignalsEntryOf(table, key, SignalsEdit::kAdd, cell, &counter_key));
             rocksdb::Status s =
                 wb.Merge(Handle(Table::kTotals), ToSlice(counter_key), EncodeSignalsCell(one));
             if (!s.ok()) return Unavailable("upgrade", s);
