@@ -35,8 +35,9 @@ struct SignalsEntry {
   bool Exists() const { return edit != SignalsEdit::kRemove; }
 };
 
-// Entries sorted by (part, bucket), at most one per part. Inline room for a total, a month and
-// a day: an increment's operand, and the record of a counter used on one day, allocate nothing.
+// Entries sorted by part, then bucket as unsigned (the order of its key bytes), at most one per
+// part. Inline room for a total, a month and a day: an increment's operand, and the record of a
+// counter used on one day, allocate nothing.
 struct SignalsCell {
   absl::InlinedVector<SignalsEntry, 3> entries;
 
@@ -52,11 +53,12 @@ Table TableOfPart(SignalsPart part);
 
 // Encoding: a tag byte, then per entry a byte of part and edit, the bucket (not for the total),
 // and, unless it removes, the cell's count, value and update time: varints, the signed ones
-// zigzagged (an increment's total, month and day: about 35 bytes, not 3 x 37). Its length is
-// never kCounterCellSize (a record that would be 32 bytes long gets another tag and a padding
-// byte), so the 32-byte values of older countd versions' totals stay readable where they are:
-// one decodes as a record adding that cell to the total, which is right both for a stored total
-// (a base: added to nothing) and for a delta not yet merged into it (a merge operand).
+// zigzagged (an increment's total, month and day: about 35 bytes, where three records of their
+// own held 3 x 32 bytes of values under three keys). Its length is never kCounterCellSize (a
+// record that would be 32 bytes long gets another tag and a padding byte), so the 32-byte
+// values of older countd versions' totals stay readable where they are: one decodes as a record
+// adding that cell to the total, which is right both for a stored total (a base: added to
+// nothing) and for a delta not yet merged into it (a merge operand).
 std::string EncodeSignalsCell(const SignalsCell& cell);
 // Returns false when `bytes` is neither an encoded record nor an encoded CounterCell.
 bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell);
