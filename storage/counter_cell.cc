@@ -56,8 +56,11 @@ bool DecodeCounterCell(absl::string_view bytes, CounterCell* cell) {
 CounterCell AddCells(const CounterCell& a, const CounterCell& b) {
   CounterCell out;
   out.count = SaturatingAdd(a.count, b.count);
-  // Values are bounded per increment (|v| <= 1e21 micros) so 2^127 is out of reach in practice.
-  out.value_micros = a.value_micros + b.value_micros;
+  // Values are bounded per increment (|v| <= 1e21 micros) so 2^127 is out of reach in practice;
+  // the sum is taken modulo 2^128 all the same, so that a corrupt stored value cannot make the
+  // merge operator overflow a signed integer (undefined behaviour).
+  out.value_micros = static_cast<absl::int128>(static_cast<absl::uint128>(a.value_micros) +
+                                               static_cast<absl::uint128>(b.value_micros));
   out.updated_ms = std::max(a.updated_ms, b.updated_ms);
   return out;
 }

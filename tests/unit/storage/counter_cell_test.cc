@@ -86,6 +86,14 @@ TEST(CounterCellTest, DecodeRejectsWrongSize) {
   EXPECT_EQ(out, Cell(9, 9, 9));  // untouched on failure
 }
 
+// Never reached through the API (|v| <= 1e21 micros per increment), but a corrupt stored value
+// must not make the merge operator overflow a signed integer: the sum wraps modulo 2^128.
+TEST(CounterCellTest, AddCellsWrapsValuesPastTheInt128Range) {
+  EXPECT_EQ(AddCells(Cell(0, absl::Int128Max(), 0), Cell(0, 1, 0)).value_micros, absl::Int128Min());
+  EXPECT_EQ(AddCells(Cell(0, absl::Int128Min(), 0), Cell(0, -1, 0)).value_micros,
+            absl::Int128Max());
+}
+
 TEST(CounterCellTest, AddCellsSumsCountsAndValues) {
   CounterCell sum = AddCells(Cell(2, 300000, 10), Cell(3, -100000, 5));
   EXPECT_EQ(sum.count, 5);
