@@ -85,8 +85,8 @@ void BM_StoreIncrementBatch100(benchmark::State& state) {
 }
 BENCHMARK(BM_StoreIncrementBatch100)->UseRealTime();
 
-// IncrementCounters of 100 Signals counters per Write, as the logic writes it: three merge
-// increments per counter (total, month, day) under the user's keys, one atomic Write per call.
+// IncrementCounters of 100 Signals counters per Write, as the logic writes it: one AddSignals
+// per counter (its total, month and day) under the user's keys, one atomic Write per call.
 // range(0): 0 = users uniform over 100k, 1 = every call on one hot user. Threads write at once,
 // as gRPC handler threads do.
 void BM_StoreSignalsBatch100(benchmark::State& state) {
@@ -107,9 +107,7 @@ void BM_StoreSignalsBatch100(benchmark::State& state) {
     storage::WriteBatch batch(storage::keys::SignalsUserPartition("bench", 'u', user));
     for (const std::string& cls : classes) {
       const std::string key = storage::keys::SignalsCounterKey(prefix, cls, "/");
-      batch.AddCounter(storage::Table::kTotals, key, one);
-      batch.AddCounter(storage::Table::kMonthly, storage::keys::WithBucket(key, 670), one);
-      batch.AddCounter(storage::Table::kDaily, storage::keys::WithBucket(key, 20400), one);
+      batch.AddSignals(key, 670, 20400, one);
     }
     if (!store->Write(batch).ok()) state.SkipWithError("write failed");
   }

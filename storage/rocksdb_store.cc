@@ -72,6 +72,29 @@ void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCel
   ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
 }
 
+void WriteBatch::AddSignals(absl::string_view key, int32_t month, int32_t day,
+                            const CounterCell& delta) {
+  ops_.push_back({OpType::kAddSignals, Table::kTotals, std::string(key), EncodeCounterCell(delta),
+                  month, day});
+}
+
+std::vector<WriteBatch::Op> ExpandedOps(const WriteBatch& batch) {
+  std::vector<WriteBatch::Op> out;
+  out.reserve(batch.ops().size());
+  for (const WriteBatch::Op& op : batch.ops()) {
+    if (op.type != WriteBatch::OpType::kAddSignals) {
+      out.push_back(op);
+      continue;
+    }
+    using Type = WriteBatch::OpType;
+    out.push_back({Type::kAddCounter, Table::kTotals, op.key, op.value});
+    out.push_back(
+        {Type::kAddCounter, Table::kMonthly, keys::WithBucket(op.key, op.month), op.value});
+    out.push_back({Type::kAddCounter, Table::kDaily, keys::WithBucket(op.key, op.day), op.value});
+  }
+  return out;
+}
+
 void WriteBatch::AddRanked(absl::string_view ranking, absl::string_view item, int64_t bucket_end,
                            int64_t keep_until, int64_t horizon, int64_t window, int64_t delta) {
   ranking_ops_.push_back(RankingOp{RankingOpType::kAdd, std::string(ranking), std::string(item),
@@ -92,7 +115,11 @@ void WriteBatch::Expect(Table table, absl::string_view key, std::optional<std::s
 absl::Status CheckBatchOps(const WriteBatch& batch) {
   for (const WriteBatch::Op& op : batch.ops()) {
     CounterCell cell;
-    if (op.type == WriteBatch::OpType::kAddCounter) {
+    if (op.type == WriteBatch::OpType::kAddSignals) {
+      if (op.table != Table::kTotals || !DecodeCounterCell(op.value, &cell)) {
+        return absl::InternalError("storage: a Signals add that is not a cell on table totals");
+      }
+    } else if (op.type == WriteBatch::OpType::kAddCounter) {
       if (!IsCounterTable(op.table)) {
         return absl::InternalError(
             absl::StrCat("storage: counter add on table ", TableName(op.table)));
@@ -352,6 +379,19 @@ class SignalsOperands {
  public:
   void Add(const StagedOp& staged) {
     const WriteBatch::Op& op = *staged.op;
+    if (op.type == WriteBatch::OpType::kAddSignals) {
+      SignalsCell& record = records_[op.key];
+      SignalsEntry e;
+      e.cell = staged.cell;
+      ApplySignalsEdit(&record, e);  // the total
+      e.part = SignalsPart::kMonth;
+      e.bucket = op.month;
+      ApplySignalsEdit(&record, e);
+      e.part = SignalsPart::kDay;
+      e.bucket = op.day;
+      ApplySignalsEdit(&record, e);
+      return;
+    }
     SignalsEdit edit = SignalsEdit::kAdd;
     CounterCell cell = staged.cell;  // an increment's delta
     if (op.type == WriteBatch::OpType::kPut) {
@@ -821,7 +861,10 @@ class RocksDbStore : public Store {
       return false;
     }
     for (const WriteBatch::Op& op : batch.ops()) {
-      if (op.type != WriteBatch::OpType::kAddCounter) return false;
+      if (op.type != WriteBatch::OpType::kAddCounter &&
+          op.type != WriteBatch::OpType::kAddSignals) {
+        return false;
+      }
     }
     return true;
   }
@@ -1015,7 +1058,10 @@ class RocksDbStore : public Store {
       // saturating sums of non-negative counts do not depend on their grouping), as RocksDB's
       // own partial merges of the record's operands assume.
       CounterCell delta;
-      if (op.type == WriteBatch::OpType::kAddCounter) DecodeCounterCell(op.value, &delta);
+      if (op.type == WriteBatch::OpType::kAddCounter ||
+          op.type == WriteBatch::OpType::kAddSignals) {
+        DecodeCounterCell(op.value, &delta);
+      }
       out->ops.push_back(StagedOp{&op, delta, false, false, {}});
       out->signals_staged = true;
       return;
@@ -1109,6 +1155,8 @@ class RocksDbStore : public Store {
             s = wb.Merge(cf, op.key, op.value);
           }
           break;
+        case WriteBatch::OpType::kAddSignals:  // kTotals: staged with the Signals ops above
+          return absl::InternalError("storage: a Signals add outside the Signals records");
       }
       if (!s.ok()) return Unavailable("batch", s);
     }

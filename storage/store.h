@@ -100,12 +100,14 @@ class Partition {
 // build it on one thread.
 class WriteBatch {
  public:
-  enum class OpType { kPut, kDelete, kAddCounter };
+  enum class OpType { kPut, kDelete, kAddCounter, kAddSignals };
   struct Op {
     OpType type;
     Table table;
     std::string key;
-    std::string value;  // kPut: the value; kAddCounter: an encoded CounterCell delta
+    std::string value;  // kPut: the value; kAddCounter, kAddSignals: an encoded CounterCell delta
+    int32_t month = 0;  // kAddSignals: the month and day buckets the delta also goes to
+    int32_t day = 0;
   };
   // The batch applies only if the live value of `key` equals `value` (nullopt: the key is
   // absent or expired).
@@ -121,6 +123,11 @@ class WriteBatch {
   void Delete(Table table, absl::string_view key);
   // Adds `delta` to the CounterCell at `key` (absent counts as zero) without reading it.
   void AddCounter(Table table, absl::string_view key, const CounterCell& delta);
+  // Adds `delta` to the Signals counter `key` of kTotals and to its buckets `month` of kMonthly
+  // and `day` of kDaily (keys::WithBucket(key, month), keys::WithBucket(key, day)): the three
+  // AddCounter ops of a Signals increment as one op, which RocksDB composes into the counter's
+  // record without building the bucket keys. Other stores apply ExpandedOps.
+  void AddSignals(absl::string_view key, int32_t month, int32_t day, const CounterCell& delta);
   // Makes the batch conditional: Store::Write applies nothing and fails ABORTED unless, when it
   // writes, `key` holds exactly `value` (nullopt: is absent). This is how N processes sharing
   // one store keep read-modify-write exact (optimistic concurrency: read, build, write with the
@@ -195,6 +202,10 @@ struct ScanRange {
   std::string end;
   bool reverse = false;  // visit from the largest key down
 };
+
+// The ops of `batch` with every kAddSignals op replaced by its three AddCounter ops, in place:
+// for stores that keep kTotals, kMonthly and kDaily apart.
+std::vector<WriteBatch::Op> ExpandedOps(const WriteBatch& batch);
 
 // Checks what every store refuses before writing anything of `batch`: an AddCounter on a table
 // that holds no counters, or of a value that is not a CounterCell, and a Put on kTotals, kMonthly

@@ -417,11 +417,8 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
       "IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
         batch->AllowDeferredApply();  // counters are read back from the store only
-        for (const Delta& d : deltas) {
-          batch->AddCounter(Table::kTotals, d.key, d.cell);
-          batch->AddCounter(Table::kMonthly, keys::WithBucket(d.key, month), d.cell);
-          batch->AddCounter(Table::kDaily, keys::WithBucket(d.key, day), d.cell);
-        }
+        // Total, month and day: kTotals, kMonthly and kDaily.
+        for (const Delta& d : deltas) batch->AddSignals(d.key, month, day, d.cell);
         return std::string();
       });
   return answer.status();

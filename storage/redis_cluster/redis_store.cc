@@ -515,6 +515,8 @@ class RedisStore : public Store {
   absl::Status Write(const WriteBatch& batch) override {
     if (batch.empty() && batch.preconditions().empty()) return absl::OkStatus();
     if (absl::Status valid = CheckBatchOps(batch); !valid.ok()) return valid;
+    // kTotals, kMonthly and kDaily are hashes of their own here.
+    const std::vector<WriteBatch::Op> ops = ExpandedOps(batch);
     const Partition& partition = batch.partition();
     const absl::Time now = clock_->Now();
     const int64_t now_ms = absl::ToUnixMillis(now);
@@ -542,11 +544,13 @@ class RedisStore : public Store {
       pre_args.push_back(p.value.value_or(""));
     }
     std::vector<std::string> op_args;
-    for (const WriteBatch::Op& op : batch.ops()) {
+    for (const WriteBatch::Op& op : ops) {
       switch (op.type) {
         case WriteBatch::OpType::kPut: op_args.push_back("p"); break;
         case WriteBatch::OpType::kDelete: op_args.push_back("d"); break;
         case WriteBatch::OpType::kAddCounter: op_args.push_back("a"); break;
+        case WriteBatch::OpType::kAddSignals:  // ExpandedOps replaced it
+          return absl::InternalError("storage: a Signals add left unexpanded");
       }
       op_args.push_back(absl::StrCat(group_of(op.table)));
       op_args.push_back(op.key);
@@ -581,7 +585,7 @@ class RedisStore : public Store {
                                      BigEndian8(absl::ToUnixSeconds(now)),
                                      absl::StrCat(groups.size()),
                                      absl::StrCat(batch.preconditions().size()),
-                                     absl::StrCat(batch.ops().size()),
+                                     absl::StrCat(ops.size()),
                                      absl::StrCat(kRedisPruneLimit),
                                      absl::StrCat(absl::ToInt64Milliseconds(kRedisExpirySlack)),
                                      absl::StrCat(batch.ranking_ops().size())};
@@ -646,9 +650,8 @@ class RedisStore : public Store {
           absl::StrCat("storage: a record of table ", TableName(t), " changed meanwhile"));
     }
     if (verdict == "dataloss") {
-      Table t = index >= 1 && static_cast<size_t>(index) <= batch.ops().size()
-                    ? batch.ops()[index - 1].table
-                    : Table::kMeta;
+      Table t = index >= 1 && static_cast<size_t>(index) <= ops.size() ? ops[index - 1].table
+                                                                       : Table::kMeta;
       return absl::DataLossError(absl::StrCat("storage: counter add on a stored value of table ",
                                               TableName(t), " that is not a counter cell"));
     }

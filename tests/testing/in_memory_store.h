@@ -103,8 +103,9 @@ class InMemoryStore : public storage::Store {
       const bool holds = p.value.has_value() ? (live.ok() && *live == *p.value) : !live.ok();
       if (!holds) return absl::AbortedError("in-memory store: a record changed meanwhile");
     }
-    // Check first, so that a refused batch changes nothing.
-    for (const storage::WriteBatch::Op& op : batch.ops()) {
+    // Check first, so that a refused batch changes nothing. Signals adds as their three ops.
+    const std::vector<storage::WriteBatch::Op> ops = storage::ExpandedOps(batch);
+    for (const storage::WriteBatch::Op& op : ops) {
       if (op.type == storage::WriteBatch::OpType::kAddCounter) {
         storage::CounterCell cell;
         if (!IsCounterTable(op.table) || !storage::DecodeCounterCell(op.value, &cell)) {
@@ -117,7 +118,7 @@ class InMemoryStore : public storage::Store {
         }
       }
     }
-    for (const storage::WriteBatch::Op& op : batch.ops()) {
+    for (const storage::WriteBatch::Op& op : ops) {
       Map& map = Tab(op.table);
       switch (op.type) {
         case storage::WriteBatch::OpType::kPut: map[op.key] = op.value; break;
@@ -130,6 +131,8 @@ class InMemoryStore : public storage::Store {
           map[op.key] = storage::EncodeCounterCell(storage::AddCells(current, delta));
           break;
         }
+        case storage::WriteBatch::OpType::kAddSignals:  // ExpandedOps replaced it
+          return absl::InternalError("in-memory store: a Signals add left unexpanded");
       }
     }
     ++writes_;

@@ -300,6 +300,12 @@ TEST_F(RocksDbWriterTest, KeyOrderKeepsEachKeysOpsInOrder) {
           all.AddCounter(op.table, op.key, c);
           break;
         }
+        case WriteBatch::OpType::kAddSignals: {
+          CounterCell c;
+          ASSERT_TRUE(DecodeCounterCell(op.value, &c));
+          all.AddSignals(op.key, op.month, op.day, c);
+          break;
+        }
       }
     }
   }

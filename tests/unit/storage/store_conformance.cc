@@ -386,6 +386,34 @@ TEST_P(StoreConformanceTest, AddCounterOnNonCounterTableFailsAndWritesNothing) {
   EXPECT_TRUE(absl::IsNotFound(store_->GetCounter(P(), Table::kTotals, "ok").status()));
 }
 
+TEST_P(StoreConformanceTest, AddSignalsAddsToTheTotalTheMonthAndTheDay) {
+  const std::string c = keys::Join({"t", "uu1", "c", "/"});
+  const int32_t day = keys::DayIndex(clock_.Now());
+  const int32_t month = keys::MonthIndex(clock_.Now());
+  {
+    WriteBatch batch(P());
+    batch.AddSignals(c, month, day, Cell(2, 5, 9));
+    batch.AddCounter(Table::kDaily, keys::WithBucket(c, day), Cell(1, 1, 10));
+    batch.AddSignals(c, month, day - 1, Cell(3, 0, 4));
+    ASSERT_TRUE(store_->Write(batch).ok());
+  }
+  EXPECT_EQ(CellOf(Table::kTotals, c), Cell(5, 5, 9));
+  EXPECT_EQ(CellOf(Table::kMonthly, keys::WithBucket(c, month)), Cell(5, 5, 9));
+  EXPECT_EQ(CellOf(Table::kDaily, keys::WithBucket(c, day)), Cell(3, 6, 10));
+  EXPECT_EQ(CellOf(Table::kDaily, keys::WithBucket(c, day - 1)), Cell(3, 0, 4));
+  EXPECT_THAT(ScanKeys(Table::kDaily, PrefixRange(c)),
+              ElementsAre(keys::WithBucket(c, day - 1), keys::WithBucket(c, day)));
+  // After a delete of the day in the same batch, the day is exactly what follows it.
+  {
+    WriteBatch batch(P());
+    batch.Delete(Table::kDaily, keys::WithBucket(c, day));
+    batch.AddSignals(c, month, day, Cell(1));
+    ASSERT_TRUE(store_->Write(batch).ok());
+  }
+  EXPECT_EQ(CellOf(Table::kDaily, keys::WithBucket(c, day)), Cell(1));
+  EXPECT_EQ(CellOf(Table::kTotals, c).count, 6);
+}
+
 TEST_P(StoreConformanceTest, SignalsTablesRefuseNonCellPuts) {
   for (Table table : {Table::kTotals, Table::kMonthly, Table::kDaily}) {
     SCOPED_TRACE(TableName(table));
