@@ -163,10 +163,6 @@ class Expiry {
 
   bool Expires(Table table) const { return TableExpires(table); }
 
-  std::optional<int32_t> LastExpiredBucket(Table table, absl::Time now) const {
-    return storage::LastExpiredBucket(table, retention_, now);
-  }
-
   // The newest expired month and day of Signals records at `now`. Compactions and reads ask for
   // every record; the answer holds for a whole UTC day, so each thread keeps the last one.
   std::pair<int32_t, int32_t> SignalsHorizon(absl::Time now) const {
@@ -185,8 +181,8 @@ class Expiry {
       cached.daily_days = retention_.daily_days;
       cached.from_s = day * 86400;
       cached.until_s = cached.from_s + 86400;
-      cached.horizon = {*LastExpiredBucket(Table::kMonthly, now),
-                        *LastExpiredBucket(Table::kDaily, now)};
+      cached.horizon = {*storage::LastExpiredBucket(Table::kMonthly, retention_, now),
+                        *storage::LastExpiredBucket(Table::kDaily, retention_, now)};
     }
     return cached.horizon;
   }
@@ -223,21 +219,25 @@ class ExpiryCompactionFilter : public rocksdb::CompactionFilter {
   Table table_;
 };
 
+// Whether the month or day bucket of `part` and `bucket` is past its retention at `now` (the
+// total never is): the expiry rule of kMonthly and kDaily for the parts of a Signals record.
+bool SignalsBucketExpired(const Expiry& expiry, SignalsPart part, int32_t bucket,
+                          absl::Time now) {
+  const std::pair<int32_t, int32_t> horizon = expiry.SignalsHorizon(now);
+  switch (part) {
+    case SignalsPart::kMonth: return bucket <= horizon.first;
+    case SignalsPart::kDay: return bucket <= horizon.second;
+    default: return false;
+  }
+}
+
 // The current state of a Signals record read whole from the store: the parts that exist and
 // have not expired at `now`, each set to its value. Returns whether anything was dropped.
 bool LiveSignalsParts(const Expiry& expiry, absl::Time now, SignalsCell* cell) {
   const size_t before = cell->entries.size();
   SettleSignalsCell(cell);
-  // Plain locals: lambdas may not capture structured bindings before C++20 (clang refuses).
-  const std::pair<int32_t, int32_t> horizon = expiry.SignalsHorizon(now);
-  const int32_t last_expired_month = horizon.first;
-  const int32_t last_expired_day = horizon.second;
   auto expired = [&](const SignalsEntry& e) {
-    switch (e.part) {
-      case SignalsPart::kMonth: return e.bucket <= last_expired_month;
-      case SignalsPart::kDay: return e.bucket <= last_expired_day;
-      default: return false;
-    }
+    return SignalsBucketExpired(expiry, e.part, e.bucket, now);
   };
   cell->entries.erase(std::remove_if(cell->entries.begin(), cell->entries.end(), expired),
                       cell->entries.end());
@@ -260,10 +260,10 @@ class SignalsCompactionFilter : public rocksdb::CompactionFilter {
                            &cell)) {
       return Decision::kKeep;  // readers report it
     }
-    // A record with no part left (everything removed or expired by the merge that made it).
+    const bool dropped = LiveSignalsParts(*expiry_, expiry_->clock()->Now(), &cell);
+    // Nothing left: removed or expired now, or already by the merge that made this value.
     if (cell.entries.empty()) return Decision::kRemove;
-    if (!LiveSignalsParts(*expiry_, expiry_->clock()->Now(), &cell)) return Decision::kKeep;
-    if (cell.entries.empty()) return Decision::kRemove;
+    if (!dropped) return Decision::kKeep;
     *new_value = EncodeSignalsCell(cell);
     return Decision::kChangeValue;
   }
@@ -752,8 +752,7 @@ class RocksDbStore : public Store {
     if (!DecodeSignalsCell(record, &cell)) return UnreadableRecord();
     const SignalsEntry* e = cell.Find(want.part, want.bucket);
     if (e == nullptr || !e->Exists()) return absl::NotFoundError("not found");
-    if (want.part != SignalsPart::kTotal &&
-        expiry_.Expired(TableOfPart(want.part), keys::WithBucket({}, want.bucket), {}, now)) {
+    if (SignalsBucketExpired(expiry_, want.part, want.bucket, now)) {
       return absl::NotFoundError("expired");
     }
     return EncodeCounterCell(e->cell);
@@ -1096,14 +1095,21 @@ class RocksDbStore : public Store {
   // of the group's increment. Exact because only this writer writes: nothing changes the key
   // between the read and the group's write, and this is the key's first op in the group.
   void FoldHotCounter(const WriteBatch::Op& op, GroupBatch* out) {
-    if (operand_counts_.size() >= kMaxCountedKeys) operand_counts_.clear();
-    uint32_t& n = operand_counts_[absl::HashOf(static_cast<int>(op.table), op.key)];
-    if (++n < kMaxSuccessiveMerges) return;
-    n = 0;
+    if (!DueForSettle(op.table, op.key)) return;
     absl::StatusOr<std::string> current = GetAny(op.table, op.key);
     if (!current.ok()) return;  // absent, expired (then dropped by compaction) or unreadable
     StagedOp settle{&op, CounterCell(), false, true, *std::move(current)};
     out->ops.push_back(std::move(settle));
+  }
+
+  // Counts one more merge operand written at `key` of `table` (the family's key); true at the
+  // kMaxSuccessiveMerges-th since the key was last settled, when the count restarts.
+  bool DueForSettle(Table table, absl::string_view key) {
+    if (operand_counts_.size() >= kMaxCountedKeys) operand_counts_.clear();
+    uint32_t& n = operand_counts_[absl::HashOf(static_cast<int>(table), key)];
+    if (++n < kMaxSuccessiveMerges) return false;
+    n = 0;
+    return true;
   }
 
   // Writes the staged ops as one RocksDB batch and answers its members; empties `out`.
@@ -1192,15 +1198,11 @@ class RocksDbStore : public Store {
   absl::Status WriteSignals(const SignalsOperands& signals, rocksdb::WriteBatch* wb) {
     rocksdb::ColumnFamilyHandle* cf = Handle(Table::kTotals);
     for (auto& [counter_key, cell] : signals.Sorted()) {
-      if (operand_counts_.size() >= kMaxCountedKeys) operand_counts_.clear();
-      uint32_t& n = operand_counts_[absl::HashOf(static_cast<int>(Table::kTotals), counter_key)];
-      if (++n >= kMaxSuccessiveMerges) {
-        n = 0;
+      if (DueForSettle(Table::kTotals, counter_key)) {
         rocksdb::PinnableSlice current;
         SignalsCell settled;
         rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), cf, ToSlice(counter_key), &current);
         if (got.ok() && DecodeSignalsCell(View(current), &settled)) {
-          // Expired parts stay for the compaction filter (reads hide them).
           SettleSignalsCell(&settled);
           rocksdb::Status s = wb->Put(cf, ToSlice(counter_key), EncodeSignalsCell(settled));
           if (!s.ok()) return Unavailable("batch", s);

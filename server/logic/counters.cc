@@ -413,14 +413,14 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
 
   int32_t day = DayOf(*when);
   int32_t month = MonthOf(*when);
-  absl::StatusOr<std::string> answer = requests_->Apply(
-      "IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
-      [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
-        batch->AllowDeferredApply();  // counters are read back from the store only
-        // Total, month and day: kTotals, kMonthly and kDaily.
-        for (const Delta& d : deltas) batch->AddSignals(d.key, month, day, d.cell);
-        return std::string();
-      });
+  absl::StatusOr<std::string> answer =
+      requests_->Apply("IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
+                       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+                         batch->AllowDeferredApply();  // counters are read back from the store only
+                         // Total, month and day: kTotals, kMonthly and kDaily.
+                         for (const Delta& d : deltas) batch->AddSignals(d.key, month, day, d.cell);
+                         return std::string();
+                       });
   return answer.status();
 }
 
