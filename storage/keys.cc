@@ -77,8 +77,14 @@ std::string SignalsUserPrefix(absl::string_view tenant, char kind, absl::string_
 
 std::string SignalsCounterKey(absl::string_view user_prefix, absl::string_view cls,
                               absl::string_view path) {
-  std::string out(user_prefix);
-  out += Join({cls, path});
+  // One allocation, with room for a bucket suffix as Join leaves.
+  std::string out;
+  out.reserve(user_prefix.size() + cls.size() + path.size() + 2 + kBucketSuffixSize);
+  out.append(user_prefix.data(), user_prefix.size());
+  out.append(cls.data(), cls.size());
+  out.push_back('\0');
+  out.append(path.data(), path.size());
+  out.push_back('\0');
   return out;
 }
 

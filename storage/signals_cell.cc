@@ -111,23 +111,28 @@ Table TableOfPart(SignalsPart part) {
 
 std::string EncodeSignalsCell(const SignalsCell& cell) {
   std::string out;
-  out.reserve(1 + 20 * cell.entries.size());
-  out.push_back(kTag);
+  EncodeSignalsCellTo(cell, &out);
+  return out;
+}
+
+void EncodeSignalsCellTo(const SignalsCell& cell, std::string* out) {
+  out->clear();
+  out->reserve(1 + 20 * cell.entries.size());
+  out->push_back(kTag);
   for (const SignalsEntry& e : cell.entries) {
-    out.push_back(
+    out->push_back(
         static_cast<char>((static_cast<uint8_t>(e.part) << 4) | static_cast<uint8_t>(e.edit)));
-    if (e.part != SignalsPart::kTotal) PutVarint(static_cast<uint32_t>(e.bucket), &out);
+    if (e.part != SignalsPart::kTotal) PutVarint(static_cast<uint32_t>(e.bucket), out);
     if (e.edit == SignalsEdit::kRemove) continue;
-    PutVarint(ZigZag(e.cell.count), &out);
-    PutVarint(ZigZag(e.cell.value_micros), &out);
-    PutVarint(ZigZag(e.cell.updated_ms), &out);
+    PutVarint(ZigZag(e.cell.count), out);
+    PutVarint(ZigZag(e.cell.value_micros), out);
+    PutVarint(ZigZag(e.cell.updated_ms), out);
   }
   // An older countd's totals are 32 bytes long: a record never is.
-  if (out.size() == kCounterCellSize) {
-    out[0] = kPaddedTag;
-    out.insert(1, 1, '\0');
+  if (out->size() == kCounterCellSize) {
+    (*out)[0] = kPaddedTag;
+    out->insert(1, 1, '\0');
   }
-  return out;
 }
 
 bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell) {

@@ -60,6 +60,8 @@ Table TableOfPart(SignalsPart part);
 // adding that cell to the total, which is right both for a stored total (a base: added to
 // nothing) and for a delta not yet merged into it (a merge operand).
 std::string EncodeSignalsCell(const SignalsCell& cell);
+// The same into `out` (replacing what it held), so that a writer can reuse one buffer.
+void EncodeSignalsCellTo(const SignalsCell& cell, std::string* out);
 // Returns false when `bytes` is neither an encoded record nor an encoded CounterCell.
 bool DecodeSignalsCell(absl::string_view bytes, SignalsCell* cell);
 

@@ -119,6 +119,8 @@ class WriteBatch {
 
   explicit WriteBatch(Partition partition) : partition_(std::move(partition)) {}
 
+  // Room for `ops` more ops without reallocating.
+  void Reserve(size_t ops) { ops_.reserve(ops_.size() + ops); }
   void Put(Table table, absl::string_view key, absl::string_view value);
   void Delete(Table table, absl::string_view key);
   // Adds `delta` to the CounterCell at `key` (absent counts as zero) without reading it.

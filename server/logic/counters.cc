@@ -417,6 +417,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
       requests_->Apply("IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
                        [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
                          batch->AllowDeferredApply();  // counters are read back from the store only
+                         batch->Reserve(deltas.size());
                          // Total, month and day: kTotals, kMonthly and kDaily.
                          for (const Delta& d : deltas) batch->AddSignals(d.key, month, day, d.cell);
                          return std::string();

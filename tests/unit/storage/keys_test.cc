@@ -120,6 +120,13 @@ TEST(KeyCodecTest, CounterKeySplitsIntoClassAndPath) {
   EXPECT_THAT(Split(key), ElementsAre("tenant", "ualice", "views", "/a/b"));
 }
 
+TEST(KeyCodecTest, CounterKeyBytes) {
+  using std::string_literals::operator""s;
+  EXPECT_EQ(SignalsCounterKey(SignalsUserPrefix("t", 'u', "x"), "views", "/a"),
+            "t\0ux\0views\0/a\0"s);
+  EXPECT_EQ(SignalsCounterKey(SignalsUserPrefix("t", 'r', ""), "", "/"), "t\0r\0\0/\0"s);
+}
+
 TEST(KeyCodecTest, ClassPrefixDoesNotMatchLongerClass) {
   std::string prefix = SignalsUserPrefix("t", 'u', "x");
   EXPECT_FALSE(absl::StartsWith(SignalsCounterKey(prefix, "abc", "/"), prefix + Join({"ab"})));

@@ -357,6 +357,23 @@ TEST(SignalsCellCodecTest, RecordThatWouldBe32BytesLongIsPadded) {
   }
 }
 
+// The writer encodes every record of a group into one reused buffer: what it held before never
+// shows, including the padding of a 32-byte record and a longer record's tail.
+TEST(SignalsCellCodecTest, EncodeToReplacesWhatTheBufferHeld) {
+  const SignalsCell kRecords[] = {
+      Record({Entry(kTotal, 0, kAdd, Cell(1, 2, 3)), Entry(kMonth, 670, kAdd, Cell(1, 2, 3)),
+              Entry(kDay, 20400, kSet, Cell(7, -9, 1700000000000))}),
+      ThirtyTwoByteRecord(),
+      Record({Entry(kDay, 20401, kRemove, CounterCell())}),
+      SignalsCell(),
+  };
+  std::string buffer = "left over from before, longer than any record here";
+  for (const SignalsCell& c : kRecords) {
+    EncodeSignalsCellTo(c, &buffer);
+    EXPECT_EQ(buffer, EncodeSignalsCell(c)) << Describe(c);
+  }
+}
+
 TEST(SignalsCellCodecTest, EmptyRecordRoundTrips) {
   const std::string bytes = EncodeSignalsCell(SignalsCell());
   EXPECT_EQ(bytes, std::string("\xC5"));
