@@ -72,10 +72,9 @@ void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCel
   ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
 }
 
-void WriteBatch::AddSignals(absl::string_view key, int32_t month, int32_t day,
-                            const CounterCell& delta) {
-  ops_.push_back({OpType::kAddSignals, Table::kTotals, std::string(key), EncodeCounterCell(delta),
-                  month, day});
+void WriteBatch::AddSignals(std::string key, int32_t month, int32_t day, const CounterCell& delta) {
+  ops_.push_back(
+      {OpType::kAddSignals, Table::kTotals, std::move(key), std::string(), month, day, delta});
 }
 
 std::vector<WriteBatch::Op> ExpandedOps(const WriteBatch& batch) {
@@ -87,10 +86,10 @@ std::vector<WriteBatch::Op> ExpandedOps(const WriteBatch& batch) {
       continue;
     }
     using Type = WriteBatch::OpType;
-    out.push_back({Type::kAddCounter, Table::kTotals, op.key, op.value});
-    out.push_back(
-        {Type::kAddCounter, Table::kMonthly, keys::WithBucket(op.key, op.month), op.value});
-    out.push_back({Type::kAddCounter, Table::kDaily, keys::WithBucket(op.key, op.day), op.value});
+    const std::string delta = EncodeCounterCell(op.delta);
+    out.push_back({Type::kAddCounter, Table::kTotals, op.key, delta});
+    out.push_back({Type::kAddCounter, Table::kMonthly, keys::WithBucket(op.key, op.month), delta});
+    out.push_back({Type::kAddCounter, Table::kDaily, keys::WithBucket(op.key, op.day), delta});
   }
   return out;
 }
@@ -116,8 +115,8 @@ absl::Status CheckBatchOps(const WriteBatch& batch) {
   for (const WriteBatch::Op& op : batch.ops()) {
     CounterCell cell;
     if (op.type == WriteBatch::OpType::kAddSignals) {
-      if (op.table != Table::kTotals || !DecodeCounterCell(op.value, &cell)) {
-        return absl::InternalError("storage: a Signals add that is not a cell on table totals");
+      if (op.table != Table::kTotals) {
+        return absl::InternalError("storage: a Signals add on a table other than totals");
       }
     } else if (op.type == WriteBatch::OpType::kAddCounter) {
       if (!IsCounterTable(op.table)) {
@@ -1060,9 +1059,10 @@ class RocksDbStore : public Store {
       // saturating sums of non-negative counts do not depend on their grouping), as RocksDB's
       // own partial merges of the record's operands assume.
       CounterCell delta;
-      if (op.type == WriteBatch::OpType::kAddCounter ||
-          op.type == WriteBatch::OpType::kAddSignals) {
-        DecodeCounterCell(op.value, &delta);
+      if (op.type == WriteBatch::OpType::kAddSignals) {
+        delta = op.delta;
+      } else if (op.type == WriteBatch::OpType::kAddCounter) {
+        DecodeCounterCell(op.value, &delta);  // ValidateOps checked it
       }
       out->ops.push_back(StagedOp{&op, delta, false, false, {}});
       out->signals_staged = true;

@@ -105,9 +105,10 @@ class WriteBatch {
     OpType type;
     Table table;
     std::string key;
-    std::string value;  // kPut: the value; kAddCounter, kAddSignals: an encoded CounterCell delta
+    std::string value;  // kPut: the value; kAddCounter: an encoded CounterCell delta
     int32_t month = 0;  // kAddSignals: the month and day buckets the delta also goes to
     int32_t day = 0;
+    CounterCell delta;  // kAddSignals: the delta (`value` stays empty)
   };
   // The batch applies only if the live value of `key` equals `value` (nullopt: the key is
   // absent or expired).
@@ -129,7 +130,8 @@ class WriteBatch {
   // and `day` of kDaily (keys::WithBucket(key, month), keys::WithBucket(key, day)): the three
   // AddCounter ops of a Signals increment as one op, which RocksDB composes into the counter's
   // record without building the bucket keys. Other stores apply ExpandedOps.
-  void AddSignals(absl::string_view key, int32_t month, int32_t day, const CounterCell& delta);
+  // Takes the key by value: a caller that built it for this op moves it in.
+  void AddSignals(std::string key, int32_t month, int32_t day, const CounterCell& delta);
   // Makes the batch conditional: Store::Write applies nothing and fails ABORTED unless, when it
   // writes, `key` holds exactly `value` (nullopt: is absent). This is how N processes sharing
   // one store keep read-modify-write exact (optimistic concurrency: read, build, write with the

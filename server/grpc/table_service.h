@@ -7,17 +7,20 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/grpcpp.h"
 #include "server/api/rpc.h"
@@ -79,21 +82,33 @@ class TableCall final : public CqTag, public DeferredReply {
   using Req = typename Row::Request;
   using Resp = typename Row::Response;
 
+  // The inline first block of a request's arena (bytes).
+  static constexpr size_t kArenaInlineBytes = 1024;
+
+  // `on_arena`: parse the request onto an arena (RequestOnArena).
   TableCall(Service* service, grpc::ServerCompletionQueue* cq, int method_index, api::Access access,
-            MethodCallObserver* observer, const TableCallEnv* env)
+            bool on_arena, MethodCallObserver* observer, const TableCallEnv* env)
       : service_(service),
         cq_(cq),
         method_index_(method_index),
         access_(access),
         observer_(observer),
+        on_arena_(on_arena),
         env_(env),
         responder_(&ctx_),
-        done_tag_(this) {}
+        done_tag_(this) {
+    if (on_arena_) {
+      google::protobuf::ArenaOptions options;
+      options.initial_block = arena_block_;
+      options.initial_block_size = sizeof(arena_block_);
+      req_ = google::protobuf::Arena::CreateMessage<Req>(&arena_.emplace(options));
+    }
+  }
 
   // Asks gRPC for the next call of the method on the queue.
   void Request() {
     if (!env_->inline_work) ctx_.AsyncNotifyWhenDone(&done_tag_);
-    service_->RequestCall(method_index_, &ctx_, &req_, &responder_, cq_, this);
+    service_->RequestCall(method_index_, &ctx_, req_, &responder_, cq_, this);
   }
 
   void Proceed(bool ok) override {
@@ -106,10 +121,10 @@ class TableCall final : public CqTag, public DeferredReply {
       return;
     }
     // The next call of this method may arrive while this one runs.
-    (new TableCall(service_, cq_, method_index_, access_, observer_, env_))->Request();
+    (new TableCall(service_, cq_, method_index_, access_, on_arena_, observer_, env_))->Request();
     start_ = std::chrono::steady_clock::now();
     observer_->Started();
-    absl::Status admitted = env_->auth->Check(ctx_.client_metadata(), access_, TenantOf(req_));
+    absl::Status admitted = env_->auth->Check(ctx_.client_metadata(), access_, TenantOf(*req_));
     if (!admitted.ok()) {
       Finish(ToGrpcStatus(admitted));
       return;
@@ -143,7 +158,7 @@ class TableCall final : public CqTag, public DeferredReply {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before it ran"));
       return;
     }
-    Finish(ToGrpcStatus(Row::Call(service_->api(), req_, &resp_)));
+    Finish(ToGrpcStatus(Row::Call(service_->api(), *req_, &resp_)));
   }
 
   // Sends `status` (and the response when it is OK), or holds it until the WAL records of the
@@ -193,7 +208,12 @@ class TableCall final : public CqTag, public DeferredReply {
   MethodCallObserver* const observer_;
   const TableCallEnv* const env_;
   grpc::ServerContext ctx_;
-  Req req_;
+  const bool on_arena_;
+  // With on_arena_ the request is parsed onto arena_ (first block inline), else into inline_req_.
+  alignas(alignof(std::max_align_t)) char arena_block_[kArenaInlineBytes];
+  std::optional<google::protobuf::Arena> arena_;
+  Req inline_req_;
+  Req* req_ = &inline_req_;
   Resp resp_;
   grpc::ServerAsyncResponseWriter<Resp> responder_;
   DoneTag done_tag_;
@@ -205,6 +225,20 @@ class TableCall final : public CqTag, public DeferredReply {
   std::atomic<bool> ended_{false};  // the done notification came
   std::atomic<int> refs_{2};        // the status sent + the done notification (not inline)
 };
+
+// Whether calls parse requests of `type` onto an arena: those with a repeated message field
+// (IncrementCounters' counters, GetCounters' queries, ...), where parsing a large request would
+// otherwise allocate and free every nested message; an arena takes a few blocks. Small requests
+// are parsed into the call object, as an arena's own setup would cost them more than it saves.
+inline bool RequestOnArena(const google::protobuf::Descriptor& type) {
+  for (int i = 0; i < type.field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = type.field(i);
+    if (f->is_repeated() && f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      return true;
+    }
+  }
+  return false;
+}
 
 // `GeneratedService` is the generated base of the service (e.g. v1::Tally::Service): it
 // registers every RPC of the .proto with the gRPC server, so reflection lists them all. The
@@ -274,8 +308,10 @@ class TableService final : public GeneratedService, public CqService {
     MethodCallObserver* method_observer =
         observer->ObserveMethod(absl::StrCat("/", service.full_name(), "/", method->name()));
     const api::Access access = row.access;
-    starters_.push_back([this, index, access, method_observer](grpc::ServerCompletionQueue* cq) {
-      (new TableCall<TableService, Row>(this, cq, index, access, method_observer, &env_))
+    const bool on_arena = RequestOnArena(*Req::descriptor());
+    starters_.push_back([this, index, access, on_arena,
+                         method_observer](grpc::ServerCompletionQueue* cq) {
+      (new TableCall<TableService, Row>(this, cq, index, access, on_arena, method_observer, &env_))
           ->Request();
     });
   }

@@ -368,7 +368,8 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   // Validate everything before writing anything; build the deltas and a canonical form of the
   // request (for request_id) on the way.
   struct Delta {
-    std::string key;
+    absl::string_view cls;
+    absl::string_view path;
     CounterCell cell;
   };
   std::vector<Delta> deltas;
@@ -400,7 +401,8 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
           absl::StrCat("class ", Quote(c.cls), " path ", Quote(c.path), " is not registered"));
     }
     Delta d;
-    d.key = keys::SignalsCounterKey(who->prefix, c.cls, c.path);
+    d.cls = c.cls;
+    d.path = c.path;
     d.cell.count = count;
     d.cell.value_micros = *micros;
     d.cell.updated_ms = absl::ToUnixMillis(*when);
@@ -419,7 +421,10 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
                          batch->AllowDeferredApply();  // counters are read back from the store only
                          batch->Reserve(deltas.size());
                          // Total, month and day: kTotals, kMonthly and kDaily.
-                         for (const Delta& d : deltas) batch->AddSignals(d.key, month, day, d.cell);
+                         for (const Delta& d : deltas) {
+                           batch->AddSignals(keys::SignalsCounterKey(who->prefix, d.cls, d.path),
+                                             month, day, d.cell);
+                         }
                          return std::string();
                        });
   return answer.status();

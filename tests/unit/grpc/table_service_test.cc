@@ -232,6 +232,68 @@ TEST_F(TableServiceTest, EveryRowIsObservedAndAnsweredInlineOnThePollingThread) 
   EXPECT_EQ(incr->started, 5);
 }
 
+TEST(RequestOnArenaTest, RequestsWithRepeatedMessagesOnly) {
+  EXPECT_TRUE(RequestOnArena(*v1::IncrementCountersRequest::descriptor()));
+  EXPECT_TRUE(RequestOnArena(*v1::GetCountersRequest::descriptor()));
+  EXPECT_TRUE(RequestOnArena(*v1::RegisterCountersRequest::descriptor()));
+  EXPECT_FALSE(RequestOnArena(*v1::IncrRequest::descriptor()));
+  EXPECT_FALSE(RequestOnArena(*v1::GetBatchRequest::descriptor()));  // repeated strings only
+}
+
+// A request parsed onto an arena, about four times the arena's inline first block
+// (1 KiB), run inline on the polling thread and then on a worker thread (the arena is then used
+// on two threads): every counter arrives, with class names longer than a string's inline buffer.
+TEST_F(TableServiceTest, LargeRequestsParsedOntoAnArenaArriveWhole) {
+  for (bool on_worker : {false, true}) {
+    SCOPED_TRACE(on_worker ? "worker" : "inline");
+    Start(on_worker ? static_cast<Executor*>(&holding_) : inline_.get());
+    const std::string uid = on_worker ? "worker-user" : "inline-user";
+    v1::IncrementCountersRequest req;
+    req.set_tenant("t");
+    req.set_uid(uid);
+    for (int i = 0; i < 100; ++i) {
+      v1::CounterIncrement* c = req.add_counters();
+      c->set_class_(absl::StrCat("a-class-name-longer-than-sso-", i));
+      c->set_path("/");
+      c->set_count(i + 1);
+    }
+    ASSERT_GT(req.ByteSizeLong(), 3000u);
+    v1::IncrementCountersResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status incremented;
+    std::thread caller([&] { incremented = stub_->IncrementCounters(&ctx, req, &resp); });
+    if (on_worker) {
+      ASSERT_TRUE(holding_.WaitForTasks(1));
+      holding_.RunAll();
+    }
+    caller.join();
+    ASSERT_TRUE(incremented.ok()) << incremented.error_message();
+
+    v1::GetCountersRequest get;
+    get.set_tenant("t");
+    get.set_uid(uid);
+    v1::GetCountersResponse got;
+    grpc::ClientContext get_ctx;
+    get_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status read;
+    std::thread reader([&] { read = stub_->GetCounters(&get_ctx, get, &got); });
+    if (on_worker) {
+      ASSERT_TRUE(holding_.WaitForTasks(1));
+      holding_.RunAll();
+    }
+    reader.join();
+    ASSERT_TRUE(read.ok()) << read.error_message();
+    std::map<std::string, int64_t> counts;
+    for (const v1::CounterValue& v : got.counters()) counts[v.class_()] = v.count();
+    ASSERT_EQ(counts.size(), 100u);
+    for (int i = 0; i < 100; ++i) {
+      EXPECT_EQ(counts[absl::StrCat("a-class-name-longer-than-sso-", i)], i + 1) << i;
+    }
+    Stop(absl::Seconds(5));
+  }
+}
+
 TEST_F(TableServiceTest, SaturatedExecutorAnswersResourceExhaustedWithoutTheWork) {
   Start(&refusing_);
   grpc::Status s = Incr("v1");

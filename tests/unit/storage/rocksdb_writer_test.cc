@@ -300,12 +300,9 @@ TEST_F(RocksDbWriterTest, KeyOrderKeepsEachKeysOpsInOrder) {
           all.AddCounter(op.table, op.key, c);
           break;
         }
-        case WriteBatch::OpType::kAddSignals: {
-          CounterCell c;
-          ASSERT_TRUE(DecodeCounterCell(op.value, &c));
-          all.AddSignals(op.key, op.month, op.day, c);
+        case WriteBatch::OpType::kAddSignals:
+          all.AddSignals(op.key, op.month, op.day, op.delta);
           break;
-        }
       }
     }
   }
