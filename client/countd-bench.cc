@@ -24,6 +24,8 @@
 //                       path "/", count 1}}; throughput also in items (increments) per second
 //   get                 Counters.Get{visitor_id "v<key>", counter_name "c", date today (UTC)};
 //                       NOT_FOUND counts as success
+//   get-counters        Counters.GetCounters{uid "u<key>"}: every counter's total of the user
+//                       (what increment-counters wrote); a user without counters answers empty
 //   tally-ecount        Tally.Increment{op OP_ECOUNT, counter "c", countable "i<key>", window 60}
 //   tally-topk-incr     the same with OP_TOPK
 //   tally-topk-get      Tally.GetTopK{counter "c", k 25}; NOT_FOUND counts as success
@@ -81,7 +83,8 @@ ABSL_FLAG(std::string, targets, "",
           "dealt round-robin over them, each gets --channels channels, and the figures are also "
           "given per target");
 ABSL_FLAG(std::string, op, "incr",
-          "incr | increment-counters | get | tally-ecount | tally-topk-incr | tally-topk-get | "
+          "incr | increment-counters | get | get-counters | tally-ecount | tally-topk-incr | "
+          "tally-topk-get | "
           "tally-topk-mix (9:1 incr:get) | gm-notify");
 ABSL_FLAG(int, concurrency, 50, "outstanding requests");
 ABSL_FLAG(int, c, 0, "short for --concurrency");
@@ -312,6 +315,23 @@ CallerFactory IncrementCountersFactory(const Config& cfg) {
   };
 }
 
+CallerFactory GetCountersFactory(const Config& cfg) {
+  return [cfg](const std::shared_ptr<grpc::Channel>& channel) {
+    std::shared_ptr<v1::Counters::Stub> stub = v1::Counters::NewStub(channel);
+    v1::GetCountersRequest base;
+    base.set_tenant(cfg.tenant);
+    return MakeUnary<v1::GetCountersRequest, v1::GetCountersResponse>(
+        std::move(base),
+        [](int64_t key, v1::GetCountersRequest* req) { req->set_uid(absl::StrCat("u", key)); },
+        [stub](auto* ctx, auto* req, auto* resp, DoneCallback done) {
+          stub->async()->GetCounters(ctx, req, resp, std::move(done));
+        },
+        [stub](auto* ctx, const auto& req, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncGetCounters(ctx, req, cq);
+        });
+  };
+}
+
 CallerFactory GetFactory(const Config& cfg) {
   std::string today = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
   return [cfg, today](const std::shared_ptr<grpc::Channel>& channel) {
@@ -398,6 +418,9 @@ absl::StatusOr<std::vector<Kind>> KindsForOp(const Config& cfg) {
     return std::vector<Kind>{{op, 1, cfg.batch, false, IncrementCountersFactory(cfg)}};
   }
   if (op == "get") return std::vector<Kind>{{op, 1, 1, true, GetFactory(cfg)}};
+  if (op == "get-counters") {
+    return std::vector<Kind>{{op, 1, 1, false, GetCountersFactory(cfg)}};
+  }
   if (op == "tally-ecount") {
     return std::vector<Kind>{{op, 1, 1, false, TallyIncrementFactory(cfg, v1::OP_ECOUNT)}};
   }

@@ -1395,9 +1395,9 @@ class RocksDbStore : public Store {
       cf.max_successive_merges = 0;  // settled by the writer (WriteSignals)
       // Increments land on records spread over the whole key space, so every compaction of L0
       // files rewrites about all of the level below them. Waiting for 16 L0 files instead of 4
-      // rewrites it a quarter as often: under P2's many-users load compaction took 23% less CPU
-      // and the writer got it (docs/performance.md). Reads check up to that many more files
-      // (bloom filters for point reads; a prefix scan seeks in each).
+      // rewrites it a quarter as often: under P2's many-users load compaction took 22-42% less
+      // CPU and the writer got it (bench/RESULTS.md, 2026-12-06 23:05). Reads check up to that
+      // many more files (bloom filters for point reads; a prefix scan seeks in each).
       cf.level0_file_num_compaction_trigger = 16;
       cf.level0_slowdown_writes_trigger = 40;
       cf.level0_stop_writes_trigger = 60;

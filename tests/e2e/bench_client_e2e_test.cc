@@ -152,6 +152,39 @@ TEST_F(BenchClientE2eTest, BothClientApisSendEveryCallOnce) {
   }
 }
 
+// --op=get-counters reads the users --op=increment-counters wrote: three users, five counters
+// each, then six reads over the same keys, all answered OK.
+TEST_F(BenchClientE2eTest, GetCountersReadsWhatIncrementCountersWrote) {
+  CommandResult r =
+      Bench({"--op=increment-counters", "--keys=3", "--dist=sequential", "--requests=3",
+             "--batch=5", "--classes=5", "--warmup=0s", "--json", "--tls-ca-file=" + files_.ca},
+            "bench:" + secret_);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto counters = v1::Counters::NewStub(channel_);
+  for (int user = 0; user < 3; ++user) {
+    v1::GetCountersRequest req;
+    req.set_tenant("bench");
+    req.set_uid(absl::StrCat("u", user));
+    v1::GetCountersResponse resp;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer bench:" + secret_);
+    grpc::Status s = counters->GetCounters(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(resp.counters_size(), 5) << user;
+    for (const v1::CounterValue& v : resp.counters()) EXPECT_EQ(v.count(), 1) << v.class_();
+  }
+
+  r = Bench({"--op=get-counters", "--keys=3", "--requests=6", "--concurrency=2", "--warmup=0s",
+             "--json", "--tls-ca-file=" + files_.ca},
+            "bench:" + secret_);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  rapidjson::Document doc;
+  doc.Parse(r.out.c_str());
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("requests")) << r.out;
+  EXPECT_EQ(doc["requests"].GetInt64(), 6) << r.out;
+  EXPECT_EQ(doc["errors"].GetInt64(), 0) << r.out;
+}
+
 TEST_F(BenchClientE2eTest, BadClientApiFlagsAreUsageErrorsAndSendNothing) {
   CommandResult r = Bench({"--op=incr", "--requests=5", "--api=threads"}, "bench:" + secret_);
   EXPECT_EQ(r.exit_code, 2) << r.out;
