@@ -67,6 +67,11 @@ absl::StatusOr<UserKeys> UserOf(const std::string& tenant, const CounterUser& us
 }
 
 absl::Status CheckPair(absl::string_view list, size_t i, const CounterPath& p) {
+  // This runs for every counter of every call: the indexed field names are built only to
+  // report an error, by checking again with them.
+  if (CheckIdentifier("class", p.cls).ok() && PathDepth("path", p.path).ok()) {
+    return absl::OkStatus();
+  }
   absl::Status s = CheckIdentifier(Indexed(list, i, "class"), p.cls);
   if (!s.ok()) return s;
   return PathDepth(Indexed(list, i, "path"), p.path).status();
@@ -392,9 +397,10 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
     if (count < 0) {
       return BadValue(Indexed("counters", i, "count"), absl::StrCat(count, " is negative"));
     }
-    absl::StatusOr<absl::int128> micros =
-        ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0));
-    if (!micros.ok()) return micros.status();
+    absl::StatusOr<absl::int128> micros = ToMicros("value", c.value.value_or(0.0));
+    if (!micros.ok()) {  // again with the field's full name (built only for the error)
+      return ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0)).status();
+    }
     if (c.path != "/" && !(*registry)->pairs.contains(PairKey(c.cls, c.path))) {
       return Refused(
           Indexed("counters", i, "path"),

@@ -407,6 +407,19 @@ TEST_F(CountersTest, NegativeCountIsRejectedAndNothingIsWritten) {
   EXPECT_THAT(GetRows("u", {}), IsEmpty());
 }
 
+// The checks name the counter's index and field (built only on the error path).
+TEST_F(CountersTest, BadClassOrPathIsNamedWithItsIndexAndNothingIsWritten) {
+  ExpectError(Increment("u", {Inc("c", "/"), Inc("c", "/"), Inc("", "/")}),
+              absl::StatusCode::kInvalidArgument, "counters[2].class");
+  ExpectError(Increment("u", {Inc("c", "/"), Inc("c\x01", "/")}),
+              absl::StatusCode::kInvalidArgument, "counters[1].class");
+  ExpectError(Increment("u", {Inc("c", "/"), Inc("c", "a/b")}), absl::StatusCode::kInvalidArgument,
+              "counters[1].path");
+  ExpectError(Increment("u", {Inc("c", "")}), absl::StatusCode::kInvalidArgument,
+              "counters[0].path");
+  EXPECT_THAT(GetRows("u", {}), IsEmpty());
+}
+
 TEST_F(CountersTest, NonFiniteOrHugeValueIsRejected) {
   ExpectError(Increment("u", {Inc("c", "/"), Inc("c", "/", std::nan(""))}),
               absl::StatusCode::kInvalidArgument, "counters[1].value");
