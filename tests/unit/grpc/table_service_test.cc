@@ -195,6 +195,22 @@ class TableServiceTest : public ::testing::Test {
     return stub_->Incr(&ctx, req, &resp);
   }
 
+  // Makes one call with a 10 s deadline (`call` issues it on the stub with the context given).
+  // With the holding executor, the call's work is run here once it is held. The calling thread
+  // is always joined, also when the work never arrives (then the deadline ends the call).
+  grpc::Status CallRunningHeldWork(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status status;
+    std::thread caller([&] { status = call(&ctx); });
+    if (executor_ == &holding_) {
+      EXPECT_TRUE(holding_.WaitForTasks(1));
+      holding_.RunAll();
+    }
+    caller.join();
+    return status;
+  }
+
   DeferringStore store_;
   test::ServiceStack stack_;
   GrpcAuth auth_;
@@ -259,30 +275,16 @@ TEST_F(TableServiceTest, LargeRequestsParsedOntoAnArenaArriveWhole) {
     }
     ASSERT_GT(req.ByteSizeLong(), 3000u);
     v1::IncrementCountersResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    grpc::Status incremented;
-    std::thread caller([&] { incremented = stub_->IncrementCounters(&ctx, req, &resp); });
-    if (on_worker) {
-      ASSERT_TRUE(holding_.WaitForTasks(1));
-      holding_.RunAll();
-    }
-    caller.join();
+    grpc::Status incremented = CallRunningHeldWork(
+        [&](grpc::ClientContext* ctx) { return stub_->IncrementCounters(ctx, req, &resp); });
     ASSERT_TRUE(incremented.ok()) << incremented.error_message();
 
     v1::GetCountersRequest get;
     get.set_tenant("t");
     get.set_uid(uid);
     v1::GetCountersResponse got;
-    grpc::ClientContext get_ctx;
-    get_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    grpc::Status read;
-    std::thread reader([&] { read = stub_->GetCounters(&get_ctx, get, &got); });
-    if (on_worker) {
-      ASSERT_TRUE(holding_.WaitForTasks(1));
-      holding_.RunAll();
-    }
-    reader.join();
+    grpc::Status read = CallRunningHeldWork(
+        [&](grpc::ClientContext* ctx) { return stub_->GetCounters(ctx, get, &got); });
     ASSERT_TRUE(read.ok()) << read.error_message();
     std::map<std::string, int64_t> counts;
     for (const v1::CounterValue& v : got.counters()) counts[v.class_()] = v.count();
