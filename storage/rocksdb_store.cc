@@ -220,8 +220,7 @@ class ExpiryCompactionFilter : public rocksdb::CompactionFilter {
 
 // Whether the month or day bucket of `part` and `bucket` is past its retention at `now` (the
 // total never is): the expiry rule of kMonthly and kDaily for the parts of a Signals record.
-bool SignalsBucketExpired(const Expiry& expiry, SignalsPart part, int32_t bucket,
-                          absl::Time now) {
+bool SignalsBucketExpired(const Expiry& expiry, SignalsPart part, int32_t bucket, absl::Time now) {
   const std::pair<int32_t, int32_t> horizon = expiry.SignalsHorizon(now);
   switch (part) {
     case SignalsPart::kMonth: return bucket <= horizon.first;
