@@ -2,6 +2,8 @@
 //   increments per second through the Store API with the WAL on (--sync none and always),
 //   top-K read time at 10^3..10^6 countables, and the rebuild of a ranking from disk (restart).
 // Run: ./build/bench/storage_bench [--benchmark_filter=TopK]
+#include <malloc.h>
+
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -163,19 +165,28 @@ BENCHMARK(BM_TallyTopK)->RangeMultiplier(10)->Range(1000, 1000000)->Unit(benchma
 
 // The in-memory ranking alone under P3's write shape: +1 to a uniformly random one of n items
 // (names "i0".."i<n-1>", every one present with a total of 1 or 2 first), one bucket.
+// Counters: bytes_per_item, the heap the ranking took for its n items (glibc's mallinfo2, before
+// the timed adds), and sorted_items, how many it kept sorted at the end.
 void BM_WindowRankingAdd(benchmark::State& state) {
   const int64_t n = state.range(0);
-  logic::WindowRanking ranking;
   std::vector<std::string> names;
   names.reserve(n);
-  for (int64_t i = 0; i < n; ++i) {
-    names.push_back(absl::StrCat("i", i));
-    ranking.Add(names.back(), 1, 1 + i % 2);
-  }
+  for (int64_t i = 0; i < n; ++i) names.push_back(absl::StrCat("i", i));
+  // In use: small chunks plus the mmap()ed ones (large vectors and hash tables).
+  auto heap = [] {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+  };
+  const size_t heap_before = heap();
+  logic::WindowRanking ranking;
+  for (int64_t i = 0; i < n; ++i) ranking.Add(names[i], 1, 1 + i % 2);
+  state.counters["bytes_per_item"] =
+      static_cast<double>(heap() - heap_before) / static_cast<double>(n);
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<int64_t> pick(0, n - 1);
   for (auto _ : state) ranking.Add(names[pick(rng)], 1, 1);
   state.SetItemsProcessed(state.iterations());
+  state.counters["sorted_items"] = static_cast<double>(ranking.sorted_items());
 }
 BENCHMARK(BM_WindowRankingAdd)->Arg(1000)->Arg(1000000);
 

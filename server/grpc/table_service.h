@@ -93,8 +93,8 @@ class TableCall final : public CqTag, public DeferredReply {
         method_index_(method_index),
         access_(access),
         observer_(observer),
-        on_arena_(on_arena),
         env_(env),
+        on_arena_(on_arena),
         responder_(&ctx_),
         done_tag_(this) {
     if (on_arena_) {

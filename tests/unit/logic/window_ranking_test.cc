@@ -165,34 +165,65 @@ TEST(WindowRankingTest, ExpiryKeepsTheOrderOfTheRemainingItems) {
   EXPECT_EQ(r.cells(), 100u);
 }
 
+// The ranking's order of a plain model (item -> bucket -> count): (-total, name) of every item
+// with a positive total.
+std::vector<std::pair<int64_t, std::string>> ModelOrder(
+    const std::map<std::string, std::map<int64_t, int64_t>>& model) {
+  std::vector<std::pair<int64_t, std::string>> order;
+  for (const auto& [name, buckets] : model) {
+    int64_t total = 0;
+    for (const auto& [bucket, count] : buckets) total += count;
+    if (total > 0) order.emplace_back(-total, name);
+  }
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
 // Random adds (both signs, several buckets) and expiries against a plain model: the full order,
 // every rank and every total stay exact as items move up and down past many others. `name` makes
-// the item of each of 300 numbers.
-void ExpectRandomChangesMatchAPlainModel(const std::function<std::string(uint32_t)>& name) {
-  WindowRanking r;
+// the item of each of 300 numbers; `min_ranked` is the ranking's head target (a small one makes
+// its floor move up and down all the time). Every 1000 steps the top 3, and at the end every
+// rank, are checked before the full Top (which sorts everything from then on).
+void ExpectRandomChangesMatchAPlainModel(const std::function<std::string(uint32_t)>& name,
+                                         size_t min_ranked = WindowRanking::kDefaultMinRanked) {
+  WindowRanking r(min_ranked);
   std::map<std::string, std::map<int64_t, int64_t>> model;  // item -> bucket -> count
   std::mt19937 rng(7);
   int64_t horizon = 0;
+  size_t fewest_sorted = 300;
   for (int step = 0; step < 20000; ++step) {
     std::string item = name(rng() % 300);
     int64_t bucket = horizon + 1 + static_cast<int64_t>(rng() % 5);
     int64_t delta = static_cast<int64_t>(rng() % 7) - 2;  // -2..4
     if (r.Add(item, bucket, delta)) model[item][bucket] += delta;
+    fewest_sorted = std::min(fewest_sorted, r.sorted_items());
     if (step % 1000 == 999) {
       horizon += 1;
       r.ExpireBefore(horizon);
       for (auto& [name, buckets] : model)
         buckets.erase(buckets.begin(), buckets.upper_bound(horizon));
+      std::vector<std::pair<int64_t, std::string>> want = ModelOrder(model);
+      std::vector<WindowRanking::Entry> top = r.Top(3);
+      ASSERT_EQ(top.size(), std::min<size_t>(3, want.size())) << step;
+      for (size_t i = 0; i < top.size(); ++i) {
+        EXPECT_EQ(top[i].item, want[i].second) << step << " " << i;
+        EXPECT_EQ(top[i].total, -want[i].first) << step << " " << i;
+      }
     }
   }
-  std::vector<std::pair<int64_t, std::string>> want;  // (-total, name): the ranking's order
+  std::vector<std::pair<int64_t, std::string>> want = ModelOrder(model);
   for (const auto& [name, buckets] : model) {
     int64_t total = 0;
     for (const auto& [bucket, count] : buckets) total += count;
     EXPECT_EQ(r.Total(name), total) << name;
-    if (total > 0) want.emplace_back(-total, name);
+    if (total <= 0) EXPECT_EQ(r.RankOf(name), 0u) << name;
   }
-  std::sort(want.begin(), want.end());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(r.RankOf(want[i].second), i + 1) << i;
+  if (min_ranked < 100) {
+    // The floor did its work: most of the time only a part of the items was kept sorted.
+    EXPECT_LT(fewest_sorted, 4 * min_ranked + 1);
+    EXPECT_LT(r.sorted_items(), want.size());
+  }
   std::vector<WindowRanking::Entry> top = r.Top(want.size() + 10);
   ASSERT_EQ(top.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -204,6 +235,59 @@ void ExpectRandomChangesMatchAPlainModel(const std::function<std::string(uint32_
 
 TEST(WindowRankingTest, RandomChangesMatchAPlainModel) {
   ExpectRandomChangesMatchAPlainModel([](uint32_t n) { return absl::StrCat("k", n); });
+}
+
+// With a head of a few items the floor rises and falls thousands of times: items cross it both
+// ways (negative deltas, expiry), ties sit on it, and ranks below it are counted, all exactly.
+TEST(WindowRankingTest, RandomChangesMatchAPlainModelWithASmallSortedHead) {
+  for (size_t min_ranked : {1, 4, 16}) {
+    SCOPED_TRACE(min_ranked);
+    ExpectRandomChangesMatchAPlainModel([](uint32_t n) { return absl::StrCat("k", n); },
+                                        min_ranked);
+  }
+}
+
+// Many items, one bucket, +1 at random (P3's shape): the sorted head stays near its target, far
+// below the item count, and the top and a rank below the floor match the plain order.
+TEST(WindowRankingTest, ManyItemsKeepOnlyTheHeadSorted) {
+  WindowRanking r(8);
+  std::map<std::string, std::map<int64_t, int64_t>> model;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 5000; ++i) {
+    std::string item = absl::StrCat("i", i);
+    r.Add(item, 1, 1);
+    model[item][1] += 1;
+  }
+  for (int step = 0; step < 50000; ++step) {
+    std::string item = absl::StrCat("i", rng() % 5000);
+    r.Add(item, 1, 1);
+    model[item][1] += 1;
+  }
+  EXPECT_EQ(r.items(), 5000u);
+  EXPECT_LE(r.sorted_items(), 4u * 8 + 64);  // ties at the floor may stay a little above 4x
+  std::vector<std::pair<int64_t, std::string>> want = ModelOrder(model);
+  std::vector<WindowRanking::Entry> top = r.Top(5);
+  ASSERT_EQ(top.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(top[i].item, want[i].second) << i;
+  const size_t low = want.size() - 1;  // the last item of the order, far below the floor
+  EXPECT_EQ(r.RankOf(want[low].second), low + 1);
+}
+
+// Asking for more than the head holds lowers the floor at once, and the head then keeps as many.
+TEST(WindowRankingTest, TopOfMoreThanTheHeadHoldsIsExactAndKeepsThatMany) {
+  WindowRanking r(2);
+  for (int i = 0; i < 1000; ++i) r.Add(absl::StrCat("i", i), 1, 1 + i);  // i999 best
+  for (int i = 0; i < 1000; ++i) r.Add(absl::StrCat("i", i), 1, 1);  // every total moves once more
+  ASSERT_LT(r.sorted_items(), 100u);
+  std::vector<WindowRanking::Entry> top = r.Top(100);
+  ASSERT_EQ(top.size(), 100u);
+  for (size_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(top[i].item, absl::StrCat("i", 999 - i)) << i;
+    EXPECT_EQ(top[i].total, static_cast<int64_t>(1001 - i)) << i;
+  }
+  EXPECT_GE(r.sorted_items(), 100u);
+  for (int i = 0; i < 1000; ++i) r.Add(absl::StrCat("i", i), 1, 1);
+  EXPECT_GE(r.sorted_items(), 100u);
 }
 
 // The ranking compares the first 8 bytes of names as numbers before the names themselves: names
