@@ -397,7 +397,9 @@ TEST_F(TallyTest, ConcurrentIncrementsAndReadsLoseNothing) {
     threads.emplace_back([this, t] {
       for (int i = 0; i < kPerThread; ++i) {
         EXPECT_TRUE(Incr("hot", absl::StrCat("x", i % 10), 60).ok());
-        if (i % 50 == t) EXPECT_TRUE(tally_->GetTopK("site", "hot", 5, false).ok());
+        if (i % 50 == t) {
+          EXPECT_TRUE(tally_->GetTopK("site", "hot", 5, false).ok());
+        }
       }
     });
   }

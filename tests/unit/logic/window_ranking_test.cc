@@ -216,7 +216,9 @@ void ExpectRandomChangesMatchAPlainModel(const std::function<std::string(uint32_
     int64_t total = 0;
     for (const auto& [bucket, count] : buckets) total += count;
     EXPECT_EQ(r.Total(name), total) << name;
-    if (total <= 0) EXPECT_EQ(r.RankOf(name), 0u) << name;
+    if (total <= 0) {
+      EXPECT_EQ(r.RankOf(name), 0u) << name;
+    }
   }
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(r.RankOf(want[i].second), i + 1) << i;
   if (min_ranked < 100) {
