@@ -12,12 +12,20 @@
 // pods' DNS names do not exist here; an address resolves to itself).
 // Checks, in order:
 //   - start.sh refuses a password with a space, a short one, and a missing file, starting nothing;
+//   - start.sh waiting for a peer's name (one that does not resolve, REDIS_RESOLVE_WAIT_SECONDS
+//     300) ends within 5 s of SIGTERM with its trap's status 143, starting nothing. It runs as
+//     PID 1 of a PID namespace of its own, as in its container, where the kernel drops the signals
+//     PID 1 has no handler for (unshare; where unshare cannot make one, as an ordinary process);
 //   - six nodes start; without the password every command is refused (NOAUTH); the running
-//     configuration has cluster mode, appendonly yes, appendfsync always, noeviction;
+//     configuration has cluster mode, appendonly yes, appendfsync always, noeviction,
+//     shutdown-on-sigterm force;
 //   - the liveness and readiness probes pass on each node alone;
 //   - the Job forms 3 masters with one replica each covering all 16384 slots; the readiness
 //     probe then passes (cluster ok, replicas in sync) and a write is acknowledged by WAIT 1;
 //   - the Job run again exits 0 and changes nothing (same node ids, same epoch);
+//   - the replica holding the write, stopped while it writes its first AOF (as after every full
+//     sync, e.g. the restart below; held there by rdb-key-save-delay), exits 0 within 5 s of
+//     SIGTERM (Redis 7.0 ignores that SIGTERM for good unless shutdown-on-sigterm has force);
 //   - every node stopped, every address in every nodes.conf made stale (127.0.0.9, where nothing
 //     listens), every node started again: start.sh finds the others by name, the cluster is ok
 //     again and the write is still there (AOF);
@@ -49,7 +57,11 @@ const N = sts.spec.replicas;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'countd-redis-cluster-'));
 const password = crypto.randomBytes(32).toString('base64');
-const children = new Map();  // node index -> { child, exited }
+const children = new Map();  // node index -> { child, exited, pid1 }
+// Runs a command as PID 1 of a new PID namespace; --kill-child: SIGKILL to unshare ends it too.
+// unshare itself ignores SIGTERM: signal the PID 1 (entry.pid1), as the kubelet does.
+const UNSHARE = ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--kill-child'];
+const canUnshare = spawnSync(UNSHARE[0], [...UNSHARE.slice(1), 'true']).status === 0;
 
 // A volume of the pod spec as a local directory: ConfigMap and Secret items as files.
 function materialize(volume, where, secretText) {
@@ -140,17 +152,47 @@ function prepareNode(i, secretText) {
     { REDIS_PORT: String(base + i), REDIS_ANNOUNCE_HOSTNAME: '127.0.0.1' });
 }
 
-// Runs the container's command for node i (start.sh, which execs redis-server).
-function startNode(i) {
-  const cmd = container.command.map((a) => localPath(a, nodeMounts[i]));
+// Runs the container's command for node i (start.sh, which execs redis-server); with asPid1, as
+// PID 1 of a PID namespace of its own (see UNSHARE; findPid1 then fills entry.pid1).
+function startNode(i, { asPid1 = false } = {}) {
+  const cmd = [...(asPid1 ? UNSHARE : []), ...container.command.map((a) => localPath(a, nodeMounts[i])),
+    '--bind', '127.0.0.1'];
   const log = fs.openSync(path.join(tmp, `${nodeName(i)}.log`), 'a');
-  const child = spawn(cmd[0], [...cmd.slice(1), '--bind', '127.0.0.1'],
-    { env: nodeEnv[i], cwd: tmp, stdio: ['ignore', log, log] });
+  const child = spawn(cmd[0], cmd.slice(1), { env: nodeEnv[i], cwd: tmp, stdio: ['ignore', log, log] });
   fs.closeSync(log);
-  const entry = { child, exited: null };
+  const entry = { child, exited: null, pid1: 0 };
   child.on('exit', (code, signal) => { entry.exited = { code, signal }; });
   children.set(i, entry);
   return entry;
+}
+
+// The pids whose parent is `pid`, from /proc.
+function childPids(pid) {
+  const pids = [];
+  for (const d of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let stat = '';
+    try { stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8'); } catch (e) { continue; }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) pids.push(Number(d));
+  }
+  return pids;
+}
+
+// The PID 1 that unshare forked for `entry`.
+async function findPid1(entry) {
+  const end = Date.now() + 5000;
+  while (!entry.exited && Date.now() < end) {
+    const [pid] = childPids(entry.child.pid);
+    if (pid) return pid;
+    await sleep(50);
+  }
+  return 0;
+}
+
+// SIGTERM to what the kubelet would signal: the container's PID 1.
+function terminate(entry) {
+  if (!entry.pid1) { entry.child.kill('SIGTERM'); return; }
+  try { process.kill(entry.pid1, 'SIGTERM'); } catch (e) { /* it has just exited */ }
 }
 
 async function waitExit(entry, ms) {
@@ -162,7 +204,7 @@ async function waitExit(entry, ms) {
 async function stopNode(i) {
   const entry = children.get(i);
   if (!entry || entry.exited) return;
-  entry.child.kill('SIGTERM');
+  terminate(entry);
   if (!(await waitExit(entry, 20000))) {
     fail(`${nodeName(i)} did not stop 20 s after SIGTERM; killing it`);
     entry.child.kill('SIGKILL');
@@ -236,10 +278,83 @@ async function checkBadPasswords() {
   }
 }
 
+// start.sh held in its wait for a peer's name must end at SIGTERM: in its container it is PID 1,
+// which gets only the signals it has a handler for, and a trap runs only once the foreground
+// command has ended.
+async function checkStopWhileResolving() {
+  prepareNode(0, password);
+  nodeEnv[0].REDIS_RESOLVE_WAIT_SECONDS = '300';
+  const nodesConf = path.join(localPath(nodeEnv[0].REDIS_DATA_DIR, nodeMounts[0]), 'nodes.conf');
+  const unresolved = path.join(localPath(nodeEnv[0].REDIS_RUN_DIR, nodeMounts[0]), 'unresolved');
+  // The peer's name is under .invalid, which never resolves (RFC 6761).
+  const self = 'a'.repeat(40);
+  const text = `${self} 127.0.0.1:${base}@${base + 10000},127.0.0.1 myself,master - 0 0 1 connected 0-16383\n` +
+    `${'b'.repeat(40)} 127.0.0.9:${base + 1}@${base + 10001},${nodeName(1)}.invalid slave ${self} 0 0 1 connected\n` +
+    'vars currentEpoch 1 lastVoteEpoch 0\n';
+  fs.writeFileSync(nodesConf, text);
+  const how = canUnshare ? 'as PID 1 of its PID namespace' : 'as an ordinary process (unshare cannot make a PID namespace here)';
+  const entry = startNode(0, { asPid1: canUnshare });
+  const waiting = () => fs.existsSync(unresolved) && fs.readFileSync(unresolved, 'utf8').trim() === '1';
+  if (await until(`start.sh ${how} waits for ${nodeName(1)}.invalid`, 15000, () => entry.exited || waiting())) {
+    if (canUnshare) entry.pid1 = await findPid1(entry);
+    if (entry.exited || (canUnshare && !entry.pid1)) {
+      fail(`start.sh ${how} with a peer that does not resolve: exited before SIGTERM (${JSON.stringify(entry.exited)})`);
+    } else {
+      const t0 = Date.now();
+      terminate(entry);
+      const exited = await waitExit(entry, 5000);
+      if (!exited) fail(`start.sh ${how}, waiting for a peer's name: still running 5 s after SIGTERM`);
+      else if (exited.code !== 143) fail(`start.sh ${how}, waiting for a peer's name, SIGTERM: want exit status 143, have ${JSON.stringify(exited)}`);
+      else console.log(`start.sh ${how}, waiting for a peer's name: exit 143 ${Date.now() - t0} ms after SIGTERM`);
+    }
+  }
+  if (!entry.exited) { entry.child.kill('SIGKILL'); await waitExit(entry, 5000); }
+  if (!(await portFree(base))) fail(`start.sh stopped while waiting for a peer's name: something listens on ${base}`);
+  if (fs.readFileSync(nodesConf, 'utf8') !== text) fail('start.sh stopped while waiting for a peer\'s name changed nodes.conf');
+  fs.rmSync(path.join(tmp, nodeName(0)), { recursive: true, force: true });
+  fs.rmSync(path.join(tmp, `${nodeName(0)}.log`), { force: true });
+}
+
+// The replica holding the key (a first AOF is written only when there is data to write) is put
+// into the state that follows every full sync: appendonly switched on, the AOF rewrite child
+// writing the first AOF. rdb-key-save-delay (in µs per key) holds the child there; the server's
+// own value goes back to 0 so that its final RDB save does not wait (the child keeps its copy).
+async function checkStopWhileWritingFirstAof() {
+  const i = [...Array(N).keys()].find((k) => field(cli(base + k, ['info', 'replication']), 'role') === 'slave' &&
+    Number(cli(base + k, ['dbsize']).trim()) > 0);
+  if (i === undefined) { fail('no replica holds the acknowledged write'); return; }
+  const port = base + i;
+  const set = (k, v) => {
+    const r = cli(port, ['config', 'set', k, v]).trim();
+    if (r !== 'OK') fail(`${nodeName(i)}: CONFIG SET ${k} ${v}: ${r}`);
+    return r === 'OK';
+  };
+  const rewriting = set('rdb-key-save-delay', '30000000') && set('appendonly', 'no') && set('appendonly', 'yes') &&
+    await until(`${nodeName(i)} writes its first AOF`, 10000,
+      () => field(cli(port, ['info', 'persistence']), 'aof_rewrite_in_progress') === '1');
+  set('rdb-key-save-delay', '0');
+  if (!rewriting) return;
+  const entry = children.get(i);
+  terminate(entry);
+  const exited = await waitExit(entry, 5000);
+  const log = fs.readFileSync(path.join(tmp, `${nodeName(i)}.log`), 'utf8').split('\n').slice(-15).join('\n');
+  if (!exited) {
+    fail(`${nodeName(i)} (replica) still running 5 s after SIGTERM while it writes its first AOF; killing it:\n${log}`);
+    for (const pid of childPids(entry.child.pid)) process.kill(pid, 'SIGKILL');  // the AOF rewrite
+    entry.child.kill('SIGKILL');
+    await waitExit(entry, 5000);
+  } else if (exited.code !== 0) {
+    fail(`${nodeName(i)} (replica) stopped while it writes its first AOF: ${JSON.stringify(exited)}:\n${log}`);
+  } else if (!/Writing initial AOF/.test(log)) {
+    fail(`${nodeName(i)} had written its first AOF before SIGTERM, so this proved nothing:\n${log}`);
+  }
+}
+
 async function main() {
   base = await freeBlock();
   console.log(`${N} nodes on 127.0.0.1:${base}..${base + N - 1} in ${tmp}`);
   await checkBadPasswords();
+  await checkStopWhileResolving();
 
   for (let i = 0; i < N; i++) { prepareNode(i, password); startNode(i); }
   for (let i = 0; i < N; i++) {
@@ -250,7 +365,8 @@ async function main() {
   const conf = new Map();
   for (let k = 0; k + 1 < config.length; k += 2) conf.set(config[k], config[k + 1]);
   for (const [k, v] of [['appendonly', 'yes'], ['appendfsync', 'always'], ['cluster-enabled', 'yes'],
-    ['maxmemory-policy', 'noeviction'], ['cluster-preferred-endpoint-type', 'hostname']]) {
+    ['maxmemory-policy', 'noeviction'], ['cluster-preferred-endpoint-type', 'hostname'],
+    ['shutdown-on-sigterm', 'force']]) {
     if (conf.get(k) !== v) fail(`CONFIG GET ${k}: want ${v}, have ${conf.get(k)}`);
   }
   if (conf.get('requirepass') !== password || conf.get('masterauth') !== password) fail('requirepass/masterauth are not the Secret\'s password');
@@ -296,6 +412,7 @@ async function main() {
 
   // Every pod restarted on a new IP: stale addresses in every nodes.conf.
   await until('every node knows every other node\'s announced name', 30000, () => clusterNodes(base).every((n) => n.addr.includes(',')));
+  await checkStopWhileWritingFirstAof();
   for (let i = 0; i < N; i++) await stopNode(i);
   for (let i = 0; i < N; i++) {
     const file = path.join(localPath(nodeEnv[i].REDIS_DATA_DIR, nodeMounts[i]), 'nodes.conf');
