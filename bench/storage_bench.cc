@@ -137,7 +137,7 @@ struct TallyFixture {
     for (int64_t i = 0; i < n; ++i) {
       logic::TallyIncrementArgs args;
       args.tenant = "bench";
-      args.op = logic::TallyOp::kECount;
+      args.op = logic::TallyOp::kTopK;  // GetTopK ranks the countables of a TOPK counter
       args.counter = "c";
       args.countable = absl::StrCat("item", i);
       args.window_minutes = 60;
@@ -155,7 +155,12 @@ struct TallyFixture {
 // GetTopK(k=25) on a warm ranking of n countables.
 void BM_TallyTopK(benchmark::State& state) {
   TallyFixture f(state.range(0));
-  if (!f.tally->GetTopK("bench", "c", 25, false).ok()) std::abort();  // warm the ranking
+  auto warm = f.tally->GetTopK("bench", "c", 25, false);  // warms the ranking
+  if (!warm.ok() || warm->size() != 25) {
+    state.SkipWithError(warm.ok() ? "fewer than 25 countables ranked"
+                                  : warm.status().ToString().c_str());
+    return;
+  }
   for (auto _ : state) {
     auto top = f.tally->GetTopK("bench", "c", 25, false);
     benchmark::DoNotOptimize(top);
@@ -196,7 +201,11 @@ void BM_TallyRebuild(benchmark::State& state) {
   for (auto _ : state) {
     logic::Tally fresh(f.store.get(), storage::RealClock(), logic::TallyOptions{});
     auto top = fresh.GetTopK("bench", "c", 25, false);
-    if (!top.ok()) state.SkipWithError("rebuild failed");
+    if (!top.ok() || top->size() != 25) {
+      state.SkipWithError(top.ok() ? "fewer than 25 countables ranked"
+                                   : top.status().ToString().c_str());
+      return;
+    }
   }
 }
 BENCHMARK(BM_TallyRebuild)
