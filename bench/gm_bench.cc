@@ -122,6 +122,7 @@ BENCHMARK(BM_GetTopUsers)
     ->Args({1000000, 1, 0})
     ->Args({1000000, 0, 1})
     ->Args({1000000, 1, 1})
+    ->Args({1000, 1, 1})  // small: for bench.smoke
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

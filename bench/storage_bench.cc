@@ -20,8 +20,13 @@
 namespace countd {
 namespace {
 
+std::string DirFor(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("countd-bench-" + name)).string();
+}
+
+// An empty directory for benchmark `name` (a previous run's is removed).
 std::string FreshDir(const std::string& name) {
-  std::string dir = (std::filesystem::temp_directory_path() / ("countd-bench-" + name)).string();
+  std::string dir = DirFor(name);
   std::filesystem::remove_all(dir);
   return dir;
 }
@@ -53,7 +58,10 @@ void BM_StoreIncrement(benchmark::State& state) {
     if (!store->Write(batch).ok()) state.SkipWithError("write failed");
   }
   state.SetItemsProcessed(state.iterations());
-  if (state.thread_index() == 0) store.reset();
+  if (state.thread_index() == 0) {
+    store.reset();
+    std::filesystem::remove_all(DirFor(absl::StrCat("incr", state.range(0))));
+  }
 }
 BENCHMARK(BM_StoreIncrement)
     ->ArgName("sync_always")
@@ -84,6 +92,8 @@ void BM_StoreIncrementBatch100(benchmark::State& state) {
     if (!store->Write(batch).ok()) state.SkipWithError("write failed");
   }
   state.SetItemsProcessed(state.iterations() * 100);
+  store.reset();
+  std::filesystem::remove_all(DirFor("batch"));
 }
 BENCHMARK(BM_StoreIncrementBatch100)->UseRealTime();
 
@@ -114,7 +124,10 @@ void BM_StoreSignalsBatch100(benchmark::State& state) {
     if (!store->Write(batch).ok()) state.SkipWithError("write failed");
   }
   state.SetItemsProcessed(state.iterations() * 100);
-  if (state.thread_index() == 0) store.reset();
+  if (state.thread_index() == 0) {
+    store.reset();
+    std::filesystem::remove_all(DirFor(absl::StrCat("signals", state.range(0))));
+  }
 }
 BENCHMARK(BM_StoreSignalsBatch100)
     ->ArgName("hot_user")
