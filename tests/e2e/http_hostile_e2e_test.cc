@@ -26,6 +26,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using namespace std::string_literals;  // "...\0..."s keeps a NUL inside a literal
 
 constexpr absl::Duration kRowLimit = absl::Seconds(5);    // any row: no hang
 constexpr absl::Duration kRegexLimit = absl::Seconds(2);  // a regex bomb row
@@ -1388,9 +1389,9 @@ TEST_F(HttpHostileE2eTest, TransportOddities) {
         Plain(400, "bad_request")),
       R("two spaces in the request line", "GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
         Plain(400, "bad_request")),
-      R("NUL in the target", std::string("GET /hea\0lthz HTTP/1.1\r\nHost: x\r\n\r\n", 38),
+      R("NUL in the target", "GET /hea\0lthz HTTP/1.1\r\nHost: x\r\n\r\n"s,
         Plain(400, "bad_request")),
-      R("NUL in a header value", std::string("GET /healthz HTTP/1.1\r\nHost: x\0y\r\n\r\n", 37),
+      R("NUL in a header value", "GET /healthz HTTP/1.1\r\nHost: x\0y\r\n\r\n"s,
         Plain(400, "bad_request")),
       R("a header without a colon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
         Plain(400, "bad_request")),
