@@ -61,20 +61,23 @@ const char* TableName(Table table) {
 }
 
 void WriteBatch::Put(Table table, absl::string_view key, absl::string_view value) {
-  ops_.push_back({OpType::kPut, table, std::string(key), std::string(value)});
+  ops_.push_back(MakeOp(OpType::kPut, table, std::string(key), std::string(value)));
 }
 
 void WriteBatch::Delete(Table table, absl::string_view key) {
-  ops_.push_back({OpType::kDelete, table, std::string(key), {}});
+  ops_.push_back(MakeOp(OpType::kDelete, table, std::string(key), std::string()));
 }
 
 void WriteBatch::AddCounter(Table table, absl::string_view key, const CounterCell& delta) {
-  ops_.push_back({OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)});
+  ops_.push_back(MakeOp(OpType::kAddCounter, table, std::string(key), EncodeCounterCell(delta)));
 }
 
 void WriteBatch::AddSignals(std::string key, int32_t month, int32_t day, const CounterCell& delta) {
-  ops_.push_back(
-      {OpType::kAddSignals, Table::kTotals, std::move(key), std::string(), month, day, delta});
+  Op op = MakeOp(OpType::kAddSignals, Table::kTotals, std::move(key), std::string());
+  op.month = month;
+  op.day = day;
+  op.delta = delta;
+  ops_.push_back(std::move(op));
 }
 
 std::vector<WriteBatch::Op> ExpandedOps(const WriteBatch& batch) {
@@ -87,9 +90,11 @@ std::vector<WriteBatch::Op> ExpandedOps(const WriteBatch& batch) {
     }
     using Type = WriteBatch::OpType;
     const std::string delta = EncodeCounterCell(op.delta);
-    out.push_back({Type::kAddCounter, Table::kTotals, op.key, delta});
-    out.push_back({Type::kAddCounter, Table::kMonthly, keys::WithBucket(op.key, op.month), delta});
-    out.push_back({Type::kAddCounter, Table::kDaily, keys::WithBucket(op.key, op.day), delta});
+    out.push_back(WriteBatch::MakeOp(Type::kAddCounter, Table::kTotals, op.key, delta));
+    out.push_back(WriteBatch::MakeOp(Type::kAddCounter, Table::kMonthly,
+                                     keys::WithBucket(op.key, op.month), delta));
+    out.push_back(WriteBatch::MakeOp(Type::kAddCounter, Table::kDaily,
+                                     keys::WithBucket(op.key, op.day), delta));
   }
   return out;
 }

@@ -110,6 +110,15 @@ class WriteBatch {
     int32_t day = 0;
     CounterCell delta;  // kAddSignals: the delta (`value` stays empty)
   };
+  // An op of `type` on `key` holding `value`, its kAddSignals fields left at zero.
+  static Op MakeOp(OpType type, Table table, std::string key, std::string value) {
+    Op op;
+    op.type = type;
+    op.table = table;
+    op.key = std::move(key);
+    op.value = std::move(value);
+    return op;
+  }
   // The batch applies only if the live value of `key` equals `value` (nullopt: the key is
   // absent or expired).
   struct Precondition {

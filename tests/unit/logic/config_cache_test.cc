@@ -275,7 +275,9 @@ TEST_F(ConfigCacheTest, ALoadThatAChangeOvertookIsReadAgain) {
   // The first load is overtaken once: it is read again at once, and the second read is kept.
   int overtake = 1;
   a.set_during_load([&] {
-    if (overtake-- > 0) ASSERT_TRUE(b.Add(1).ok());
+    if (overtake-- > 0) {
+      ASSERT_TRUE(b.Add(1).ok());
+    }
   });
   EXPECT_EQ(a.Get().value_or(-1), 1);
   EXPECT_EQ(a.loads(), 2);

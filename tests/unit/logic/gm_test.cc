@@ -1180,7 +1180,9 @@ TEST_F(GmSharedStoreTest, ChangesStartFromTheStoredConfiguration) {
   ASSERT_TRUE(a_->gm.DeleteAction("site", "one").ok());
   // b's copy still has "one", but the deletion reads the stored configuration.
   ExpectError(b_->gm.DeleteAction("site", "one"), absl::StatusCode::kNotFound, "action_id");
-  ASSERT_TRUE(a_->gm.SetChallengeConfig("site", GmChallenge{"c1"}).ok());
+  GmChallenge c1;
+  c1.challenge_id = "c1";
+  ASSERT_TRUE(a_->gm.SetChallengeConfig("site", c1).ok());
   ExpectError(b_->gm.DeleteChallenge("site", "c2"), absl::StatusCode::kNotFound, "challenge_id");
   ASSERT_TRUE(b_->gm.DeleteChallenge("site", "c1").ok());
 }

@@ -135,7 +135,9 @@ TEST(MetricsTest, ProcessMetricsArePresentAndPlausible) {
     } else {
       EXPECT_GT(v, 0) << name;
     }
-    if (absl::StrContains(name, "start_time")) EXPECT_GT(v, 1.5e9);  // after 2017
+    if (absl::StrContains(name, "start_time")) {
+      EXPECT_GT(v, 1.5e9);  // after 2017
+    }
   }
 }
 

@@ -141,15 +141,21 @@ void StoreConformanceTest::ExpectVisible(Table table, const std::string& key, bo
   SCOPED_TRACE(absl::StrCat(TableName(table), visible ? " visible" : " hidden"));
   absl::StatusOr<std::string> got = store_->Get(P(), table, key);
   EXPECT_EQ(got.ok(), visible) << got.status();
-  if (!visible) EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+  if (!visible) {
+    EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+  }
   std::vector<absl::StatusOr<std::string>> multi = store_->MultiGet(P(), table, {key});
   ASSERT_EQ(multi.size(), 1u);
   EXPECT_EQ(multi[0].ok(), visible);
-  if (!visible) EXPECT_TRUE(absl::IsNotFound(multi[0].status()));
+  if (!visible) {
+    EXPECT_TRUE(absl::IsNotFound(multi[0].status()));
+  }
   if (table != Table::kRequests) {
     absl::StatusOr<CounterCell> cell = store_->GetCounter(P(), table, key);
     EXPECT_EQ(cell.ok(), visible) << cell.status();
-    if (!visible) EXPECT_TRUE(absl::IsNotFound(cell.status()));
+    if (!visible) {
+      EXPECT_TRUE(absl::IsNotFound(cell.status()));
+    }
     std::vector<absl::StatusOr<CounterCell>> cells = store_->MultiGetCounters(P(), table, {key});
     ASSERT_EQ(cells.size(), 1u);
     EXPECT_EQ(cells[0].ok(), visible);
