@@ -30,13 +30,14 @@ bool WindowRanking::Order::operator()(const RankKey& a, const RankKey& b) const 
 }
 
 WindowRanking::WindowRanking(size_t min_ranked)
-    : ranked_(Order{this}),
+    : index_(0, NameHash{this}, NameEq{this}),
+      ranked_(Order{this}),
       min_ranked_(std::max<size_t>(min_ranked, 1)),
       horizon_(std::numeric_limits<int64_t>::min()) {}
 
 WindowRanking::ItemId WindowRanking::Intern(absl::string_view item) {
   auto it = index_.find(item);
-  if (it != index_.end()) return it->second;
+  if (it != index_.end()) return *it;
   ItemId id;
   if (!free_ids_.empty()) {
     id = free_ids_.back();
@@ -46,7 +47,7 @@ WindowRanking::ItemId WindowRanking::Intern(absl::string_view item) {
     id = static_cast<ItemId>(items_.size());
     items_.push_back(Item{std::string(item), 0, NamePrefix(item), 0});
   }
-  index_.emplace(items_[id].name, id);
+  index_.insert(id);
   return id;
 }
 
@@ -57,7 +58,7 @@ void WindowRanking::Release(ItemId id) {
   } else if (item.total > 0) {
     --unranked_positive_;
   }
-  index_.erase(item.name);
+  index_.erase(id);  // before the name goes: the set hashes ids by their names
   item = Item{};
   free_ids_.push_back(id);
 }
@@ -165,7 +166,7 @@ void WindowRanking::ExpireBefore(int64_t horizon) {
 
 int64_t WindowRanking::Total(absl::string_view item) const {
   auto it = index_.find(item);
-  return it == index_.end() ? 0 : items_[it->second].total;
+  return it == index_.end() ? 0 : items_[*it].total;
 }
 
 std::vector<WindowRanking::Entry> WindowRanking::Top(size_t k) {
@@ -182,11 +183,11 @@ std::vector<WindowRanking::Entry> WindowRanking::Top(size_t k) {
 size_t WindowRanking::RankOf(absl::string_view item) const {
   auto found = index_.find(item);
   if (found == index_.end()) return 0;
-  const Item& self = items_[found->second];
+  const Item& self = items_[*found];
   if (self.total <= 0) return 0;
   size_t rank = 1;
   if (self.total >= floor_) {
-    for (auto it = ranked_.begin(); it != ranked_.end() && it->id != found->second; ++it) ++rank;
+    for (auto it = ranked_.begin(); it != ranked_.end() && it->id != *found; ++it) ++rank;
     return rank;
   }
   // Below the floor: after the whole head, and after the items below it that sort first.

@@ -12,6 +12,8 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 
 namespace countd::logic {
@@ -125,7 +127,22 @@ class WindowRanking {
 
   std::vector<Item> items_;
   std::vector<ItemId> free_ids_;
-  absl::flat_hash_map<std::string, ItemId> index_;
+  // Ids by name. The set holds ids only and reads their names in items_, so each name is stored
+  // once; a lookup by name hashes the name, and ids stand for their (distinct) names.
+  struct NameHash {
+    using is_transparent = void;
+    const WindowRanking* self;
+    size_t operator()(absl::string_view name) const { return absl::HashOf(name); }
+    size_t operator()(ItemId id) const { return (*this)(self->items_[id].name); }
+  };
+  struct NameEq {
+    using is_transparent = void;
+    const WindowRanking* self;
+    bool operator()(ItemId a, ItemId b) const { return a == b; }
+    bool operator()(ItemId a, absl::string_view b) const { return self->items_[a].name == b; }
+    bool operator()(absl::string_view a, ItemId b) const { return a == self->items_[b].name; }
+  };
+  absl::flat_hash_set<ItemId, NameHash, NameEq> index_;
   // The head: the items whose total is >= floor_ (floor_ >= 1, so every total here is > 0).
   // Every other item's total is < floor_.
   RankedSet ranked_;
