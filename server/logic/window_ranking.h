@@ -34,10 +34,10 @@ namespace countd::logic {
 // and the first 8 bytes of the name, so most comparisons touch no item). When the head grows past
 // 4x its target the floor rises (O(h)); when it shrinks below its target while items are below
 // the floor (expiry, negative deltas, a larger k), the floor is lowered by one pass over all items
-// (O(n)), which then lasts for at least as many drops as the target. ExpireBefore is O(1) or O(log h)
-// per (item, bucket) cell it drops, each cell dropped once; Top(k) is O(k) (O(n) when it must
-// lower the floor); memory is O(items + non-empty cells).
-// Items with no bucket left are forgotten.
+// (O(n)), which then lasts for at least as many drops as the target. ExpireBefore is O(1) or
+// O(log h) per (item, bucket) cell it drops, each cell dropped once; Top(k) is O(k) (O(n) when it
+// must lower the floor); memory is O(items + non-empty cells). Items with no bucket left are
+// forgotten.
 //
 // Not thread-safe: the owner serializes all calls.
 class WindowRanking {
@@ -149,7 +149,7 @@ class WindowRanking {
   int64_t floor_ = 1;
   size_t unranked_positive_ = 0;  // items with 0 < total < floor_
   const size_t min_ranked_;
-  size_t asked_ = 0;        // the largest k Top was asked for
+  size_t asked_ = 0;         // the largest k Top was asked for
   size_t head_inserts_ = 0;  // items placed in the head since the floor last tried to rise
   std::map<int64_t, absl::flat_hash_map<ItemId, int64_t>> buckets_;  // by bucket end
   int64_t horizon_;
