@@ -194,7 +194,14 @@ size_t WindowRanking::RankOf(absl::string_view item) const {
   rank += ranked_.size();
   for (const Item& other : items_) {
     if (other.total <= 0 || other.total >= floor_) continue;
-    if (other.total > self.total || (other.total == self.total && other.name < self.name)) ++rank;
+    if (other.total > self.total) {
+      ++rank;
+    } else if (other.total == self.total) {
+      // Names by their 8-byte prefixes first, as the head's order does (Order).
+      if (other.prefix < self.prefix || (other.prefix == self.prefix && other.name < self.name)) {
+        ++rank;
+      }
+    }
   }
   return rank;
 }

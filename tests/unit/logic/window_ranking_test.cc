@@ -295,16 +295,23 @@ TEST(WindowRankingTest, TopOfMoreThanTheHeadHoldsIsExactAndKeepsThatMany) {
 // The ranking compares the first 8 bytes of names as numbers before the names themselves: names
 // that share those bytes, are shorter than 8 bytes, hold NUL bytes or bytes above 0x7f must still
 // sort as std::string does (bytes unsigned).
+std::string OddName(uint32_t n) {
+  switch (n % 5) {
+    case 0: return absl::StrCat("countable/", n);  // shared 8-byte prefix, then digits
+    case 1: return absl::StrCat("count", std::string(1, '\0'), n);  // NUL inside the prefix
+    case 2: return std::string(n % 9, '\0') + "z";         // all-NUL prefixes of different lengths
+    case 3: return absl::StrCat("\xc3\xa9t\xc3\xa9-", n);  // UTF-8: bytes above 0x7f
+    default: return absl::StrCat("c", n % 7);  // short, and "countable/..." shares its first byte
+  }
+}
+
 TEST(WindowRankingTest, NamesSharingTheirFirstEightBytesOrHoldingAnyByteSortAsStrings) {
-  ExpectRandomChangesMatchAPlainModel([](uint32_t n) {
-    switch (n % 5) {
-      case 0: return absl::StrCat("countable/", n);  // shared 8-byte prefix, then digits
-      case 1: return absl::StrCat("count", std::string(1, '\0'), n);  // NUL inside the prefix
-      case 2: return std::string(n % 9, '\0') + "z";  // all-NUL prefixes of different lengths
-      case 3: return absl::StrCat("\xc3\xa9t\xc3\xa9-", n);  // UTF-8: bytes above 0x7f
-      default: return absl::StrCat("c", n % 7);  // short, and "countable/..." shares its first byte
-    }
-  });
+  // With every item sorted (the default head), and with a head of 4, whose ranks below the floor
+  // compare the names outside the B-tree.
+  for (size_t min_ranked : {WindowRanking::kDefaultMinRanked, size_t{4}}) {
+    SCOPED_TRACE(min_ranked);
+    ExpectRandomChangesMatchAPlainModel(OddName, min_ranked);
+  }
 }
 
 }  // namespace
