@@ -190,18 +190,15 @@ size_t WindowRanking::RankOf(absl::string_view item) const {
     for (auto it = ranked_.begin(); it != ranked_.end() && it->id != *found; ++it) ++rank;
     return rank;
   }
-  // Below the floor: after the whole head, and after the items below it that sort first.
+  // Below the floor: after the whole head, and after the items below it that sort first in the
+  // head's own order (totals, then 8-byte name prefixes, then names).
   rank += ranked_.size();
-  for (const Item& other : items_) {
+  const Order before{this};
+  const RankKey key{self.total, self.prefix, *found};
+  for (ItemId id = 0; id < items_.size(); ++id) {
+    const Item& other = items_[id];
     if (other.total <= 0 || other.total >= floor_) continue;
-    if (other.total > self.total) {
-      ++rank;
-    } else if (other.total == self.total) {
-      // Names by their 8-byte prefixes first, as the head's order does (Order).
-      if (other.prefix < self.prefix || (other.prefix == self.prefix && other.name < self.name)) {
-        ++rank;
-      }
-    }
+    if (before(RankKey{other.total, other.prefix, id}, key)) ++rank;
   }
   return rank;
 }

@@ -165,14 +165,20 @@ TEST(WindowRankingTest, ExpiryKeepsTheOrderOfTheRemainingItems) {
   EXPECT_EQ(r.cells(), 100u);
 }
 
+// A model item's total: its buckets' counts summed.
+int64_t Sum(const std::map<int64_t, int64_t>& buckets) {
+  int64_t total = 0;
+  for (const auto& [bucket, count] : buckets) total += count;
+  return total;
+}
+
 // The ranking's order of a plain model (item -> bucket -> count): (-total, name) of every item
 // with a positive total.
 std::vector<std::pair<int64_t, std::string>> ModelOrder(
     const std::map<std::string, std::map<int64_t, int64_t>>& model) {
   std::vector<std::pair<int64_t, std::string>> order;
   for (const auto& [name, buckets] : model) {
-    int64_t total = 0;
-    for (const auto& [bucket, count] : buckets) total += count;
+    const int64_t total = Sum(buckets);
     if (total > 0) order.emplace_back(-total, name);
   }
   std::sort(order.begin(), order.end());
@@ -213,8 +219,7 @@ void ExpectRandomChangesMatchAPlainModel(const std::function<std::string(uint32_
   }
   std::vector<std::pair<int64_t, std::string>> want = ModelOrder(model);
   for (const auto& [name, buckets] : model) {
-    int64_t total = 0;
-    for (const auto& [bucket, count] : buckets) total += count;
+    const int64_t total = Sum(buckets);
     EXPECT_EQ(r.Total(name), total) << name;
     if (total <= 0) {
       EXPECT_EQ(r.RankOf(name), 0u) << name;
