@@ -84,8 +84,7 @@ ABSL_FLAG(std::string, targets, "",
           "given per target");
 ABSL_FLAG(std::string, op, "incr",
           "incr | increment-counters | get | get-counters | tally-ecount | tally-topk-incr | "
-          "tally-topk-get | "
-          "tally-topk-mix (9:1 incr:get) | gm-notify");
+          "tally-topk-get | tally-topk-mix (9:1 incr:get) | gm-notify");
 ABSL_FLAG(int, concurrency, 50, "outstanding requests");
 ABSL_FLAG(int, c, 0, "short for --concurrency");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time after the warmup");
