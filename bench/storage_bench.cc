@@ -1,9 +1,12 @@
 // Google Benchmark programs for the storage layer and the Tally ranking, without gRPC:
 //   increments per second through the Store API with the WAL on (--sync none and always),
+//   what the same durable increment costs in RocksDB alone (the floor under the Store),
 //   top-K read time at 10^3..10^6 countables, and the rebuild of a ranking from disk (restart).
 // Run: ./build/bench/storage_bench [--benchmark_filter=TopK]
 #include <malloc.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -12,6 +15,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "rocksdb/db.h"
+#include "rocksdb/merge_operator.h"
+#include "rocksdb/write_batch.h"
 #include "server/logic/tally.h"
 #include "server/logic/window_ranking.h"
 #include "storage/keys.h"
@@ -76,6 +82,88 @@ BENCHMARK(BM_StoreIncrement)
     ->Threads(1)
     ->Threads(16)
     ->UseRealTime();
+
+// The floor under every durable increment: RocksDB alone, without the Store, the logic or gRPC.
+// One 8-byte merge operand per increment into a 30-byte key, the WAL on and written to the
+// operating system (FlushWAL, no fsync: --sync=none) once per `group` increments, as countd
+// flushes once per polling pass. range(0): group; range(1): 0 = one DB::Write per increment,
+// 1 = one WriteBatch per group; range(2): 0 = one hot key (P1's shape), 1 = keys uniform over
+// 10^6 (P3's). Per-call budgets of the issue-13 targets are compared with this figure in
+// docs/performance.md.
+class AddUint64 : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* out, rocksdb::Logger*) const override {
+    uint64_t sum = 0;
+    uint64_t add = 0;
+    if (existing != nullptr && existing->size() == sizeof sum) {
+      std::memcpy(&sum, existing->data(), sizeof sum);
+    }
+    if (value.size() != sizeof add) return false;
+    std::memcpy(&add, value.data(), sizeof add);
+    sum += add;
+    out->assign(reinterpret_cast<const char*>(&sum), sizeof sum);
+    return true;
+  }
+  const char* Name() const override { return "countd.bench.AddUint64"; }
+};
+
+void BM_RocksDbDurableIncrementFloor(benchmark::State& state) {
+  const int64_t group = state.range(0);
+  const bool one_batch = state.range(1) == 1;
+  const bool spread = state.range(2) == 1;
+  const std::string dir = FreshDir(
+      absl::StrCat("floor", group, "-", state.range(1), "-", state.range(2)));
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.manual_wal_flush = true;  // as RocksDbStore with --sync=none
+  options.merge_operator = std::make_shared<AddUint64>();
+  options.write_buffer_size = 16 << 20;  // the size of one counter family's memtable in countd
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, dir, &raw).ok()) {
+    state.SkipWithError("cannot open RocksDB");
+    return;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const uint64_t one = 1;
+  const rocksdb::Slice delta(reinterpret_cast<const char*>(&one), sizeof one);
+  std::mt19937_64 rng(7);
+  rocksdb::WriteBatch batch;
+  int64_t in_group = 0;
+  bool failed = false;
+  for (auto _ : state) {
+    char key[32];
+    std::snprintf(key, sizeof key, "tbbench-c-countable-%09llu",
+                  static_cast<unsigned long long>(spread ? rng() % 1000000 : 0));
+    batch.Merge(rocksdb::Slice(key, 30), delta);
+    if (!one_batch) {
+      failed |= !db->Write(rocksdb::WriteOptions(), &batch).ok();
+      batch.Clear();
+    }
+    if (++in_group == group) {
+      if (one_batch) {
+        failed |= !db->Write(rocksdb::WriteOptions(), &batch).ok();
+        batch.Clear();
+      }
+      failed |= !db->FlushWAL(/*sync=*/false).ok();
+      in_group = 0;
+    }
+  }
+  if (failed) state.SkipWithError("a RocksDB write failed");
+  state.SetItemsProcessed(state.iterations());
+  db.reset();
+  rocksdb::DestroyDB(dir, options).PermitUncheckedError();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_RocksDbDurableIncrementFloor)
+    ->ArgNames({"group", "one_batch", "spread"})
+    ->Args({1, 0, 0})
+    ->Args({8, 0, 0})
+    ->Args({50, 0, 0})
+    ->Args({8, 1, 0})
+    ->Args({50, 1, 0})
+    ->Args({8, 0, 1})
+    ->Args({50, 1, 1});
 
 // 100 merge increments in one atomic Write (as an IncrementCounters call of 100 counters).
 void BM_StoreIncrementBatch100(benchmark::State& state) {
