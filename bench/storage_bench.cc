@@ -112,8 +112,8 @@ void BM_RocksDbDurableIncrementFloor(benchmark::State& state) {
   const int64_t group = state.range(0);
   const bool one_batch = state.range(1) == 1;
   const bool spread = state.range(2) == 1;
-  const std::string dir = FreshDir(
-      absl::StrCat("floor", group, "-", state.range(1), "-", state.range(2)));
+  const std::string dir =
+      FreshDir(absl::StrCat("floor", group, "-", state.range(1), "-", state.range(2)));
   rocksdb::Options options;
   options.create_if_missing = true;
   options.manual_wal_flush = true;  // as RocksDbStore with --sync=none
