@@ -651,7 +651,7 @@ absl::StatusOr<GmLogPage> GameMechanics::GetActionsLog(const GetActionsLogArgs& 
   if (args.start_time.has_value() && args.end_time.has_value() &&
       *args.start_time > *args.end_time) {
     return BadValue("start_time",
-                    absl::StrCat(*args.start_time, " is after end_time ", *args.end_time));
+                    absl::StrCat(*args.start_time, " is after the end time ", *args.end_time));
   }
   const int32_t page_size = args.page_size == 0 ? kDefaultGmLogPageSize : args.page_size;
   if (page_size < 1 || page_size > kMaxGmLogPageSize) {

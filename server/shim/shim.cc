@@ -69,11 +69,21 @@ http::HttpResponse BrowserRefused(bool stash, absl::string_view method, const ab
 // The route family a raw target belongs to.
 enum class Family { kStash, kTally, kCanonical, kGigya, kOther };
 
-// "/accounts.getCounters" -> true: one segment holding a dot.
-bool IsGigyaPath(absl::string_view path) {
-  return path.size() > 1 && path[0] == '/' && path.find('/', 1) == absl::string_view::npos &&
-         path.find('.') != absl::string_view::npos;
+// "/accounts.getCounters" -> "accounts.getCounters": one segment holding a dot, also with one
+// trailing slash (a base URL joined with "/" by a client), which names the same method. Empty
+// for every other path.
+absl::string_view GigyaMethodOf(absl::string_view path) {
+  if (path.size() < 2 || path[0] != '/') return {};
+  absl::string_view name = path.substr(1);
+  if (absl::EndsWith(name, "/")) name.remove_suffix(1);
+  if (name.empty() || name.find('/') != absl::string_view::npos ||
+      name.find('.') == absl::string_view::npos) {
+    return {};
+  }
+  return name;
 }
+
+bool IsGigyaPath(absl::string_view path) { return !GigyaMethodOf(path).empty(); }
 
 Family FamilyOf(absl::string_view path) {
   if (IsGigyaPath(path)) return Family::kGigya;
@@ -292,7 +302,7 @@ http::HttpResponse JsonShim::Route(const http::HttpRequest& request) {
   }
   if (family == Family::kGigya) {
     if (request.method == "OPTIONS") return CorsPreflight();
-    std::string name = path.substr(1);
+    std::string name(GigyaMethodOf(path));
     auto it = gigya_->find(name);
     return AnswerGigya(it == gigya_->end() ? nullptr : &it->second, name, request, auth_.get());
   }

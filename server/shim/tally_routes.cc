@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
@@ -118,10 +119,12 @@ absl::StatusOr<TallyRequest> ParseTopK(const http::HttpRequest& request,
       req.set_k(static_cast<int32_t>(k));
     } else if (name == kCacheBuster) {
       continue;  // jQuery's cache:false
-    } else if (name == "metadata" && (value == "true" || value == "false")) {
-      req.set_with_metadata(value == "true");
+    } else if (name == "metadata" && (absl::EqualsIgnoreCase(value, "true") || value == "1" ||
+                                      absl::EqualsIgnoreCase(value, "false") || value == "0")) {
+      // Booleans in any case and as 1/0, as on the Gigya routes.
+      req.set_with_metadata(absl::EqualsIgnoreCase(value, "true") || value == "1");
     } else {
-      return logic::BadValue(name, "is not a parameter of topk (k, metadata=true|false)");
+      return logic::BadValue(name, "is not a parameter of topk (k, metadata=true|false|1|0)");
     }
   }
   return TallyRequest(std::move(req));

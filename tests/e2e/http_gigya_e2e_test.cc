@@ -366,6 +366,32 @@ TEST_F(HttpGigyaE2eTest, UnknownMethodIs404000InAnHttp200) {
   }
 }
 
+// A client that joins its base URL and the method with a slash too many ("/accounts.getCounters/")
+// names the same method; an unknown method so written is still 404000 in the envelope, JSONP
+// included (a plain HTTP 404 would leave a script tag's callback uncalled).
+TEST_F(HttpGigyaE2eTest, ATrailingSlashNamesTheSameMethod) {
+  for (Via via : {Via::kQuery, Via::kForm, Via::kJson}) {
+    HttpResult r = Call("accounts.getRegisteredCounters/", {}, via);
+    EXPECT_EQ(r.status, 200) << r;
+    rapidjson::Document doc = Envelope(r, 0);
+    EXPECT_TRUE(doc.HasMember("counters")) << r;
+    ExpectError(Call("accounts.getCounters/", {}, via), 400002, "UID");
+  }
+  HttpResult j =
+      Call("accounts.noSuchMethod/", {{"format", "jsonp"}, {"callback", "gigya.callback"}});
+  EXPECT_EQ(j.status, 200) << j;
+  EXPECT_EQ(j.HeaderOr("content-type"), "text/javascript") << j;
+  ASSERT_TRUE(absl::StartsWith(j.body, "gigya.callback(") && absl::EndsWith(j.body, ");")) << j;
+  HttpResult inner = j;
+  inner.body = j.body.substr(15, j.body.size() - 17);
+  rapidjson::Document doc = Envelope(inner, 404000);
+  EXPECT_EQ(std::string(doc["errorDetails"].GetString()), "no method accounts.noSuchMethod");
+  // One slash only: a second segment is no Gigya method.
+  HttpResult two = http_->Get(absl::StrCat("/accounts.getCounters//?apiKey=", tenant_));
+  EXPECT_EQ(two.status, 404) << two;
+  EXPECT_THAT(two.body, HasSubstr("no route")) << two;
+}
+
 // --- httpStatusCodes, JSONP ---------------------------------------------------------------------
 
 TEST_F(HttpGigyaE2eTest, HttpStatusCodesTrueMakesHttpStatusFollowStatusCode) {
@@ -398,6 +424,18 @@ TEST_F(HttpGigyaE2eTest, JsonpWrapsTheEnvelopeInTheCallback) {
   ASSERT_TRUE(doc.HasMember("context"));
   EXPECT_EQ(std::string(doc["context"].GetString()), "c7");
   EXPECT_TRUE(doc.HasMember("counters"));
+
+  // format in any case, as Gigya's other keywords.
+  for (const char* jsonp : {"JSONP", "Jsonp"}) {
+    HttpResult caps =
+        Call("accounts.getRegisteredCounters", {{"format", jsonp}, {"callback", "F"}});
+    ASSERT_TRUE(absl::StartsWith(caps.body, "F(") && absl::EndsWith(caps.body, ");")) << caps;
+    EXPECT_THAT(caps.HeaderOr("content-type"), ::testing::StartsWith("text/javascript"));
+  }
+  HttpResult plain =
+      Call("accounts.getRegisteredCounters", {{"format", "JSON"}, {"callback", "F"}});
+  Envelope(plain, 0);
+  ExpectError(Call("accounts.getRegisteredCounters", {{"format", "xml"}}), 400006, "format");
 
   // Errors are wrapped too.
   r = Call("accounts.getCounters", {{"format", "jsonp"}, {"callback", "F"}}, Via::kForm);

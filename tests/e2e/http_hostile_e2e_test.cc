@@ -836,8 +836,8 @@ TEST_F(HttpHostileE2eTest, GigyaGameMechanicsRoutes) {
       GigyaRead("gm.getChallengeConfig", {{"apiKey", t}, {"includeChallenges", "ch1"}});
   ASSERT_EQ(challenges["challenges"].Size(), 1u);
   EXPECT_EQ(ToJson(challenges["challenges"][0]["levels"]),
-            R"([{"level":1,"title":"L1","description":"","badgeURL":"","pointsRequired":10},)"
-            R"({"level":2,"title":"L2","description":"","badgeURL":"","pointsRequired":100}])");
+            R"([{"level":1,"title":"L1","pointsRequired":10},)"
+            R"({"level":2,"title":"L2","pointsRequired":100}])");
   EXPECT_EQ(std::string(challenges["challenges"][0]["title"].GetString()), "One");
 }
 

@@ -126,6 +126,18 @@ TEST_F(HttpTallyE2eTest, TopKWithMetadataAddsAThirdElement) {
   ASSERT_EQ(doc["data"].Size(), 3u);
   for (const auto& item : doc["data"].GetArray()) EXPECT_EQ(item.Size(), 2u);
 
+  // The boolean in any case and as 1/0, as the Gigya routes take booleans.
+  for (const char* yes : {"TRUE", "True", "1"}) {
+    doc = ParseJson(Top("songs", absl::StrCat("?k=1&metadata=", yes)).body);
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("data") && doc["data"].Size() == 1u) << yes;
+    EXPECT_EQ(doc["data"][0].Size(), 3u) << yes;
+  }
+  for (const char* no : {"FALSE", "0"}) {
+    doc = ParseJson(Top("songs", absl::StrCat("?k=1&metadata=", no)).body);
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("data") && doc["data"].Size() == 1u) << no;
+    EXPECT_EQ(doc["data"][0].Size(), 2u) << no;
+  }
+
   // A write with metadata replaces it at once.
   ASSERT_THAT(Add("topk", "songs", "s1", "60", R"({"metadata":"Renamed"})").body, JsonEq(kSaved));
   doc = ParseJson(Top("songs", "?k=1&metadata=true").body);
@@ -189,8 +201,8 @@ TEST_F(HttpTallyE2eTest, BadWriteBodiesAreNotSaved) {
 
 TEST_F(HttpTallyE2eTest, BadTopKQueryIs400) {
   AddTop("q", "a", 1);
-  for (const char* query :
-       {"?k=0", "?k=1001", "?k=abc", "?k=-1", "?k=", "?k=2&bogus=1", "?metadata=yes", "?k=%zz"}) {
+  for (const char* query : {"?k=0", "?k=1001", "?k=abc", "?k=-1", "?k=", "?k=2&bogus=1",
+                            "?metadata=yes", "?metadata=2", "?k=%zz"}) {
     HttpResult r = Top("q", query);
     EXPECT_EQ(r.status, 200) << query << "\n" << r;
     EXPECT_THAT(r.body, JsonEq(R"({"status":400})")) << query;

@@ -52,11 +52,17 @@ std::string Opt(const GigyaParams& p, absl::string_view name) {
   return v == nullptr ? std::string() : *v;
 }
 
+// `,"name":"value"`, or nothing when `value` is empty: Gigya leaves out a field that holds no
+// data (the getActionsLog page says so).
+std::string OptionalString(absl::string_view name, absl::string_view value) {
+  return value.empty() ? std::string() : absl::StrCat(",\"", name, "\":", JsonQuote(value));
+}
+
 std::string AchievementJson(const v1::Achievement& a) {
   return absl::StrCat("{\"challengeID\":", JsonQuote(a.challenge_id()), ",\"level\":", a.level(),
-                      ",\"levelTitle\":", JsonQuote(a.level_title()),
-                      ",\"levelDescription\":", JsonQuote(a.level_description()),
-                      ",\"badgeURL\":", JsonQuote(a.badge_url()),
+                      OptionalString("levelTitle", a.level_title()),
+                      OptionalString("levelDescription", a.level_description()),
+                      OptionalString("badgeURL", a.badge_url()),
                       ",\"pointsTotal\":", a.points_total(), ",\"points7Days\":", a.points_7days(),
                       ",\"isNewLevel\":", a.is_new_level() ? "true" : "false", "}");
 }
@@ -76,8 +82,8 @@ std::string ActionJson(const v1::Action& a) {
     absl::StrAppend(&challenges, i == 0 ? "" : ",", JsonQuote(a.challenges(i)));
   }
   return absl::StrCat("{\"actionID\":", JsonQuote(a.action_id()),
-                      ",\"title\":", JsonQuote(a.title()),
-                      ",\"description\":", JsonQuote(a.description()), ",\"points\":", a.points(),
+                      OptionalString("title", a.title()),
+                      OptionalString("description", a.description()), ",\"points\":", a.points(),
                       ",\"challenges\":", challenges, "]}");
 }
 
@@ -86,13 +92,13 @@ std::string ChallengeJson(const v1::Challenge& c) {
   for (int i = 0; i < c.levels_size(); ++i) {
     const v1::Level& l = c.levels(i);
     absl::StrAppend(
-        &levels, i == 0 ? "" : ",", "{\"level\":", l.level(), ",\"title\":", JsonQuote(l.title()),
-        ",\"description\":", JsonQuote(l.description()), ",\"badgeURL\":", JsonQuote(l.badge_url()),
+        &levels, i == 0 ? "" : ",", "{\"level\":", l.level(), OptionalString("title", l.title()),
+        OptionalString("description", l.description()), OptionalString("badgeURL", l.badge_url()),
         ",\"pointsRequired\":", l.points_required(), "}");
   }
   return absl::StrCat("{\"challengeID\":", JsonQuote(c.challenge_id()),
-                      ",\"title\":", JsonQuote(c.title()),
-                      ",\"description\":", JsonQuote(c.description()),
+                      OptionalString("title", c.title()),
+                      OptionalString("description", c.description()),
                       ",\"enabled\":", !c.has_enabled() || c.enabled() ? "true" : "false",
                       ",\"levels\":", levels, "]}");
 }

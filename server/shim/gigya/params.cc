@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -180,6 +181,15 @@ std::string Details(const absl::Status& s, const GigyaMethod* method, bool inter
   std::string field = logic::FieldOf(s);
   if (field.empty() || !absl::StartsWith(message, field)) return message;
   return absl::StrCat(GigyaField(field, method), message.substr(field.size()));
+}
+
+// `s` with the code INVALID_ARGUMENT (Gigya's 400006), its message and payloads (the field it
+// names) kept.
+absl::Status AsInvalidValue(const absl::Status& s) {
+  absl::Status out(absl::StatusCode::kInvalidArgument, s.message());
+  s.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
 }
 
 // At most this many ignored names are logged per call (they are the caller's; never echoed).
@@ -360,11 +370,13 @@ http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view meth
     // Accepted and ignored (there are no screen-sets here), but a bad value is refused as in
     // every method.
     if (s.ok()) s = params->OptionalBool("dontHandleScreenSet").status();
+    // In any case ("JSONP"), as Gigya's booleans are.
     const std::string* format = params->Find("format");
-    if (s.ok() && format != nullptr && *format != "json" && *format != "jsonp") {
+    const bool jsonp = format != nullptr && absl::EqualsIgnoreCase(*format, "jsonp");
+    if (s.ok() && format != nullptr && !jsonp && !absl::EqualsIgnoreCase(*format, "json")) {
       s = logic::BadValue("format", "must be json or jsonp");
     }
-    if (s.ok() && format != nullptr && *format == "jsonp") {
+    if (s.ok() && jsonp) {
       callback = params->Find("callback");
       if (callback == nullptr || callback->empty()) {
         s = logic::MissingField("callback");
@@ -406,6 +418,9 @@ http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view meth
         } else {
           s = fields.status();
           internal_error = true;
+          // Inside a method, NOT_FOUND is an action, challenge or path the request named that
+          // does not exist: Gigya's 400006 (invalid value). 404000 is an unknown method only.
+          if (absl::IsNotFound(s)) s = AsInvalidValue(s);
         }
       }
     }
