@@ -197,6 +197,26 @@ TEST_F(HttpGigyaE2eTest, IncrementThenGetCountersShowsExactCountAndValue) {
             absl::FormatTime("%Y-%m-%d %H:%M:%SZ", absl::FromUnixSeconds(ts), absl::UTCTimeZone()));
 }
 
+// Numbers as clients write them: a count with a zero fraction (Python's json.dumps of a float
+// writes 2.0) and numbers inside strings ("3", "0.5") count as those numbers.
+TEST_F(HttpGigyaE2eTest, CountsAndValuesWrittenAsFloatsOrStringsAreTheirNumbers) {
+  Register(R"([{"class":"_buy","path":"/"}])");
+  ExpectOk(Call(
+      "accounts.incrementCounters",
+      {{"UID", "py"}, {"counters", R"([{"class":"_buy","path":"/","count":2.0,"value":1.5}])"}}));
+  ExpectOk(Call(
+      "accounts.incrementCounters",
+      {{"UID", "py"}, {"counters", R"([{"class":"_buy","path":"/","count":"3","value":"0.5"}])"}},
+      Via::kForm));
+  ExpectOk(Call("accounts.incrementCounters",
+                {{"UID", "py"}, {"counters", R"([{"class":"_buy","path":"/","count":"1.0"}])"}},
+                Via::kJson));
+  rapidjson::Document counters = ParseJson(GetCountersJson("py"));
+  ASSERT_TRUE(counters.IsArray() && counters.Size() == 1) << ToJson(counters);
+  EXPECT_EQ(counters[0]["count"].GetInt64(), 6) << ToJson(counters);
+  EXPECT_EQ(counters[0]["value"].GetDouble(), 2.0) << ToJson(counters);
+}
+
 TEST_F(HttpGigyaE2eTest, GetCountersOfAUserWithoutDataIsEmpty) {
   EXPECT_THAT(GetCountersJson("nobody"), JsonEq("[]"));
 }
@@ -287,8 +307,15 @@ TEST_F(HttpGigyaE2eTest, MissingParametersAre400002) {
 }
 
 TEST_F(HttpGigyaE2eTest, CountersThatAreNotAJsonArrayAre400004) {
-  for (const char* bad : {"xx", R"({"class":"_a","path":"/"})", "[1,2]",
-                          "[{\"class\":", R"([{"class":"_a","path":"/","count":"1"}])"}) {
+  for (const char* bad :
+       {"xx", R"({"class":"_a","path":"/"})", "[1,2]",
+        "[{\"class\":", R"([{"class":"_a","path":"/","count":"one"}])",
+        R"([{"class":"_a","path":"/","count":1.5}])",
+        R"([{"class":"_a","path":"/","count":"1.5"}])",
+        R"([{"class":"_a","path":"/","count":true}])",
+        R"([{"class":"_a","path":"/","count":1e19}])", R"([{"class":"_a","path":"/","value":"x"}])",
+        R"([{"class":"_a","path":"/","value":"nan"}])",
+        R"([{"class":"_a","path":"/","value":null}])", R"([{"class":1,"path":"/"}])"}) {
     HttpResult r =
         Call("accounts.incrementCounters", {{"UID", "u"}, {"counters", bad}}, Via::kForm);
     ExpectError(r, 400004, "counters");

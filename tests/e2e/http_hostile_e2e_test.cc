@@ -362,8 +362,10 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
         GErr(400004, "counters[0].count")),
       G("count with a huge exponent", "accounts.incrementCounters",
         inc(R"([{"class":"_buy","path":"/","count":1e400}])"), GErr(400004, "counters")),
-      G("count with an exponent", "accounts.incrementCounters",
-        inc(R"([{"class":"_buy","path":"/","count":1e2}])"), GErr(400004, "counters[0].count")),
+      G("valid: a count with an exponent is that whole number", "accounts.incrementCounters",
+        inc(R"([{"class":"_buy","path":"/","count":1e2}])"), GOk()),
+      G("count with an exponent past 2^53", "accounts.incrementCounters",
+        inc(R"([{"class":"_buy","path":"/","count":1e16}])"), GErr(400004, "counters[0].count")),
       G("count NaN", "accounts.incrementCounters",
         inc(R"([{"class":"_buy","path":"/","count":NaN}])"), GErr(400004, "counters")),
       G("count Infinity", "accounts.incrementCounters",
@@ -374,8 +376,13 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
         inc(R"([{"class":"_buy","path":"/","count":0x10}])"), GErr(400004, "counters")),
       G("count fractional", "accounts.incrementCounters",
         inc(R"([{"class":"_buy","path":"/","count":1.5}])"), GErr(400004, "counters[0].count")),
-      G("count as a string", "accounts.incrementCounters",
-        inc(R"([{"class":"_buy","path":"/","count":"1"}])"), GErr(400004, "counters[0].count")),
+      G("valid: a count as a string is that number", "accounts.incrementCounters",
+        inc(R"([{"class":"_buy","path":"/","count":"1"}])"), GOk()),
+      G("count as a string beyond int64", "accounts.incrementCounters",
+        inc(R"([{"class":"_buy","path":"/","count":"9223372036854775808"}])"),
+        GErr(400004, "counters[0].count")),
+      G("count as an empty string", "accounts.incrementCounters",
+        inc(R"([{"class":"_buy","path":"/","count":""}])"), GErr(400004, "counters[0].count")),
       G("count true", "accounts.incrementCounters",
         inc(R"([{"class":"_buy","path":"/","count":true}])"), GErr(400004, "counters[0].count")),
       G("negative count", "accounts.incrementCounters",
@@ -609,7 +616,8 @@ TEST_F(HttpHostileE2eTest, GigyaAccountsRoutes) {
   EXPECT_EQ(u1["counters"][1]["class"].GetString(), std::string(250, 'a') + "!");
   EXPECT_EQ(u1["counters"][1]["count"].GetInt64(), 3);
   EXPECT_EQ(u1["counters"][0]["path"].GetString(), std::string("/"));
-  EXPECT_EQ(u1["counters"][0]["count"].GetInt64(), 2);
+  // 2, then 1e2 and "1" (whole numbers as clients may write them).
+  EXPECT_EQ(u1["counters"][0]["count"].GetInt64(), 2 + 100 + 1);
   EXPECT_EQ(u1["counters"][0]["value"].GetDouble(), 1.5);
   rapidjson::Document tok = GigyaRead("accounts.getCounters", {{"apiKey", t}, {"regToken", "tok"}});
   ASSERT_EQ(tok["counters"].Size(), 1u) << ToJson(tok);

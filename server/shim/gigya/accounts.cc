@@ -1,10 +1,12 @@
 // Gigya accounts.* counter methods over the Counters API: each method parses its parameters into
 // a Counters request (pure), then calls the service and writes Gigya's response members.
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/logic/status_util.h"
@@ -21,6 +23,39 @@ std::string Str(const rapidjson::Value& obj, const char* name) {
   auto it = obj.FindMember(name);
   return it == obj.MemberEnd() ? std::string()
                                : std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+// A number member: a JSON number, or a string holding one ("200"), as clients that build the
+// array from form fields or by hand send it.
+absl::StatusOr<double> NumberMember(const rapidjson::Value& v, const std::string& at) {
+  double d = 0;
+  if (v.IsNumber()) {
+    d = v.GetDouble();
+  } else if (!v.IsString() ||
+             !absl::SimpleAtod(absl::string_view(v.GetString(), v.GetStringLength()), &d) ||
+             !std::isfinite(d)) {
+    return logic::BadFormat(at, "must be a number");
+  }
+  return d;
+}
+
+// A whole-number member: a JSON integer, a number with no fraction (2.0, as Python's json.dumps
+// writes a float), or a string holding either ("2").
+absl::StatusOr<int64_t> WholeMember(const rapidjson::Value& v, const std::string& at) {
+  if (v.IsInt64()) return v.GetInt64();
+  if (v.IsString()) {
+    int64_t n = 0;
+    if (absl::SimpleAtoi(absl::string_view(v.GetString(), v.GetStringLength()), &n)) return n;
+  }
+  absl::StatusOr<double> d = NumberMember(v, at);
+  if (!d.ok()) return d.status();
+  // Only up to 2^53, where a double still holds every whole number: beyond it the number was
+  // rounded on the way in (-9223372036854775809 reads as -2^63), so its value is unknown.
+  constexpr double kExact = 9007199254740992.0;  // 2^53
+  if (*d != std::trunc(*d) || *d < -kExact || *d > kExact) {
+    return logic::BadFormat(at, "must be a whole number");
+  }
+  return static_cast<int64_t>(*d);
 }
 
 }  // namespace
@@ -46,21 +81,23 @@ absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
         return logic::BadValue(absl::StrCat(at, ".", name), "is not a counter member");
       }
       bool numeric = name == "value" || name == "count";
-      if (numeric ? !m.value.IsNumber() : !m.value.IsString()) {
-        return logic::BadFormat(absl::StrCat(at, ".", name),
-                                numeric ? "must be a number" : "must be a string");
+      if (!numeric && !m.value.IsString()) {
+        return logic::BadFormat(absl::StrCat(at, ".", name), "must be a string");
       }
     }
     GigyaCounter& c = out.emplace_back();
     c.class_name = Str(item, "class");
     c.path = Str(item, "path");
     c.period = Str(item, "period");
-    if (item.HasMember("value")) c.value = item["value"].GetDouble();
+    if (item.HasMember("value")) {
+      absl::StatusOr<double> value = NumberMember(item["value"], absl::StrCat(at, ".value"));
+      if (!value.ok()) return value.status();
+      c.value = *value;
+    }
     if (item.HasMember("count")) {
-      if (!item["count"].IsInt64()) {
-        return logic::BadFormat(absl::StrCat(at, ".count"), "must be a whole number");
-      }
-      c.count = item["count"].GetInt64();
+      absl::StatusOr<int64_t> count = WholeMember(item["count"], absl::StrCat(at, ".count"));
+      if (!count.ok()) return count.status();
+      c.count = *count;
     }
   }
   return out;

@@ -32,7 +32,10 @@ struct GigyaCounter {
 };
 
 // Parses a `counters` parameter: a JSON array of objects whose members are among `allowed`, each
-// a string, or a number for "value" and a whole number for "count". Pure and thread-safe.
+// a string, or a number for "value" and a whole number for "count". Numbers are lenient as
+// clients write them: a string holding a number ("200") is that number, and a count written
+// with a zero fraction (2.0, Python's json.dumps of a float) is that whole number. Pure and
+// thread-safe.
 // Errors: INVALID_ARGUMENT "format" (400004) naming "counters" or "counters[i].<member>" for bad
 // syntax or types; a bad value (400006) naming "counters[i].<member>" for a member not allowed.
 absl::StatusOr<std::vector<GigyaCounter>> ParseGigyaCounters(
