@@ -247,7 +247,15 @@ class CountdServerImpl : public CountdServer {
     spdlog::info("grpc: {} completion-queue threads, request work {}", cq_threads,
                  workers == 0 ? "inline on them" : absl::StrCat("on ", workers, " workers"));
     grpc_address_ = absl::StrCat(HostOf(config_.grpc_addr), ":", port);
-    grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+    // "" and each service by its full name, for a client that checks one service (grpcurl,
+    // grpc_health_probe -service=...).
+    grpc::HealthCheckServiceInterface* health_status = grpc_server_->GetHealthCheckService();
+    health_status->SetServingStatus(true);
+    for (const char* name :
+         {v1::Counters::service_full_name(), v1::Tally::service_full_name(),
+          v1::GameMechanics::service_full_name(), v1::Admin::service_full_name()}) {
+      health_status->SetServingStatus(name, true);
+    }
     return StartHttp(workers, *tls);
   }
 
@@ -435,6 +443,9 @@ class CountdServerImpl : public CountdServer {
         completion_queues_->BeginShutdown(std::chrono::steady_clock::now() +
                                           absl::ToChronoNanoseconds(grace));
       }
+      // A Watch stream never ends by itself: told NOT_SERVING above, it is ended now, or it
+      // would hold the shutdown for the whole grace.
+      if (health_service_ != nullptr) health_service_->EndWatches();
       grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
       grpc_server_->Wait();
     }

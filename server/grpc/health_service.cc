@@ -76,8 +76,9 @@ class HealthService::CheckCall final : public CqTag {
 };
 
 // One Watch stream: the status at once, then every change, one write at a time, until the call
-// ends (the client cancels, or the server's shutdown cancels it after the grace). Deletes itself
-// once the done notification came and no write is outstanding.
+// ends (the client cancels, the server ends it with End, or the server's shutdown cancels it
+// after the grace). Deletes itself once the done notification came and no write or finish is
+// outstanding.
 class HealthService::WatchCall final : public CqTag {
  public:
   WatchCall(HealthService* service, grpc::ServerCompletionQueue* cq)
@@ -107,6 +108,14 @@ class HealthService::WatchCall final : public CqTag {
     MaybeWrite();
   }
 
+  // Ends the stream with UNAVAILABLE once the status wanted now is sent (called under the
+  // service's mutex).
+  void End() {
+    absl::MutexLock lock(&mu_);
+    end_wanted_ = true;
+    MaybeWrite();
+  }
+
  private:
   class WriteTag final : public CqTag {
    public:
@@ -126,7 +135,16 @@ class HealthService::WatchCall final : public CqTag {
   };
 
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || ended_ || broken_ || (sent_any_ && wanted_ == sent_)) return;
+    if (writing_ || ended_ || broken_ || finishing_) return;
+    if (sent_any_ && wanted_ == sent_) {
+      if (end_wanted_) {
+        finishing_ = true;
+        writing_ = true;
+        writer_.Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "countd is shutting down"),
+                       &write_tag_);
+      }
+      return;
+    }
     writing_ = true;
     sent_any_ = true;
     sent_ = wanted_;
@@ -172,6 +190,8 @@ class HealthService::WatchCall final : public CqTag {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool end_wanted_ ABSL_GUARDED_BY(mu_) = false;  // End was called
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;   // the Finish is out (no write may follow)
 };
 
 HealthService::HealthService(CallObserver* observer)
@@ -228,10 +248,17 @@ void HealthService::NotifyWatches(const std::string* service) {
   }
 }
 
+void HealthService::EndWatches() {
+  absl::MutexLock lock(&mu_);
+  ending_watches_ = true;
+  for (WatchCall* watch : watches_) watch->End();
+}
+
 void HealthService::Register(WatchCall* watch) {
   absl::MutexLock lock(&mu_);
   watches_.insert(watch);
   watch->Update(StatusOf(watch->service_name()));
+  if (ending_watches_) watch->End();
 }
 
 void HealthService::Unregister(WatchCall* watch) {

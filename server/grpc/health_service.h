@@ -3,7 +3,8 @@
 // callback service starts gRPC's own polling threads beside ours: measured here, that alone took
 // a bare completion-queue server from 18 to 30 us of CPU per call. This one behaves like the
 // built-in one: "" is SERVING until told otherwise, Check of an unknown name is NOT_FOUND, Watch
-// sends the status at once and every change after, until the client ends it.
+// sends the status at once and every change after, until the client ends it or the server
+// shuts down (EndWatches).
 #ifndef COUNTD_SERVER_GRPC_HEALTH_SERVICE_H_
 #define COUNTD_SERVER_GRPC_HEALTH_SERVICE_H_
 
@@ -40,6 +41,10 @@ class HealthService final : public grpc::health::v1::Health::AsyncService, publi
   void SetServingStatus(bool serving);
   // Every name NOT_SERVING from now on; later changes are ignored.
   void Shutdown();
+  // The server is shutting down: every Watch stream, once it has sent its current status, ends
+  // with UNAVAILABLE, and so does any Watch that starts from now on. Without it a Watch would
+  // stay open until the shutdown's grace ran out.
+  void EndWatches();
 
  private:
   class CheckCall;
@@ -58,6 +63,7 @@ class HealthService final : public grpc::health::v1::Health::AsyncService, publi
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, bool> serving_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_watches_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<WatchCall*> watches_ ABSL_GUARDED_BY(mu_);
 };
 

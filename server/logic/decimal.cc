@@ -4,14 +4,19 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/logic/status_util.h"
 
 namespace countd::logic {
 
 absl::StatusOr<absl::int128> ToMicros(absl::string_view field, double value) {
-  if (!std::isfinite(value)) return BadValue(field, "must be a finite number");
+  if (!std::isfinite(value)) {
+    return BadValue(field, absl::StrCat(value, " is not a finite number"));  // "nan", "inf"
+  }
   if (std::fabs(value) > kMaxAbsValue) {
-    return BadValue(field, absl::StrCat(value, " exceeds the magnitude limit 1e15"));
+    // All 17 significant digits: 1000000000000000.2 must not read as the limit itself.
+    return BadValue(
+        field, absl::StrCat(absl::StrFormat("%.17g", value), " exceeds the magnitude limit 1e15"));
   }
   return absl::int128(std::round(value * 1e6));
 }

@@ -165,7 +165,7 @@ absl::Status Tally::Increment(const TallyIncrementArgs& args) {
   s = CheckNoSlash("countable", args.countable);
   if (!s.ok()) return s;
   if (args.op != TallyOp::kECount && args.op != TallyOp::kTopK) {
-    return BadValue("op", "must be OP_ECOUNT or OP_TOPK");
+    return BadValue("op", "OP_UNSPECIFIED (unset): must be OP_ECOUNT or OP_TOPK");
   }
   if (args.window_minutes < 1 || args.window_minutes > kMaxWindowMinutes) {
     return BadValue("window_minutes",

@@ -773,6 +773,15 @@ TEST_F(CountersE2eTest, HealthCheckIsServing) {
   absl::StatusOr<std::string> missing =
       RawUnaryCall(*channel_, "/grpc.health.v1.Health/Check", unknown);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+
+  // Each countd service by its full name, as grpc_health_probe -service=... asks.
+  for (const std::string name :
+       {"countd.v1.Counters", "countd.v1.Tally", "countd.v1.GameMechanics", "countd.v1.Admin"}) {
+    const std::string req = std::string("\x0a", 1) + static_cast<char>(name.size()) + name;
+    absl::StatusOr<std::string> one = RawUnaryCall(*channel_, "/grpc.health.v1.Health/Check", req);
+    ASSERT_TRUE(one.ok()) << name << ": " << one.status();
+    EXPECT_EQ(*one, std::string("\x08\x01", 2)) << name << ": want SERVING (1)";
+  }
 }
 
 TEST_F(CountersE2eTest, ReflectionListsEveryService) {

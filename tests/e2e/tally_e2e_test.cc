@@ -128,9 +128,23 @@ TEST_F(TallyE2eTest, BadInputIsInvalidArgumentNamingTheField) {
   v1::GetTopKResponse resp;
   EXPECT_THAT(Rpc(stub_.get(), &v1::Tally::Stub::GetTopK, req, &resp),
               IsError(grpc::StatusCode::INVALID_ARGUMENT, "k"));
+  // An op number that names no TallyOp (a newer or broken client) is refused, naming the value.
+  const auto no_such_op = static_cast<v1::TallyOp>(99);
+  EXPECT_THAT(Incr("c", "a", 5, no_such_op),
+              IsError(grpc::StatusCode::INVALID_ARGUMENT, "op: 99 is not a TallyOp"));
   // Nothing of the refused writes exists.
   int64_t count = 0;
   EXPECT_THAT(Count("c", "a", &count), IsError(grpc::StatusCode::NOT_FOUND, "counter"));
+
+  // GetCount reads the OP_ECOUNT counter when op is unset, and refuses an op that is no TallyOp
+  // (it used to read the OP_ECOUNT counter then too).
+  ASSERT_THAT(Incr("e", "a", 5, v1::OP_ECOUNT, 7), IsOk());
+  EXPECT_THAT(Count("e", "a", &count, "site", v1::OP_UNSPECIFIED), IsOk());
+  EXPECT_EQ(count, 7);
+  EXPECT_THAT(Count("e", "a", &count, "site", no_such_op),
+              IsError(grpc::StatusCode::INVALID_ARGUMENT, "op: 99 is not a TallyOp"));
+  EXPECT_THAT(Count("e", "a", &count, "site", static_cast<v1::TallyOp>(-1)),
+              IsError(grpc::StatusCode::INVALID_ARGUMENT, "op: -1 is not a TallyOp"));
 }
 
 TEST_F(TallyE2eTest, EcountAndTopkCountersOfOneNameAreSeparate) {

@@ -174,5 +174,37 @@ TEST_F(HealthServiceTest, ShutdownEndsAWatchStillOpenAfterTheGrace) {
   EXPECT_FALSE(reader->Finish().ok());
 }
 
+// EndWatches (the server's shutdown starting): an open Watch gets its last status, NOT_SERVING,
+// then ends with UNAVAILABLE at once, so the shutdown does not wait out its grace; a Watch that
+// starts afterwards is answered once and ended too.
+TEST_F(HealthServiceTest, EndWatchesEndsOpenAndNewWatchesAfterTheirLastStatus) {
+  HealthCheckRequest req;
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader = stub_->Watch(&ctx, req);
+  HealthCheckResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  service_->EndWatches();
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(reader->Read(&resp));
+  grpc::Status ended = reader->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+
+  grpc::ClientContext late_ctx;
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> late = stub_->Watch(&late_ctx, req);
+  ASSERT_TRUE(late->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(late->Read(&resp));
+  EXPECT_EQ(late->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // Nothing is left open: the shutdown returns well before a long grace.
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 }  // namespace
 }  // namespace countd::grpc_edge

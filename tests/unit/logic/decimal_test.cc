@@ -77,6 +77,15 @@ TEST(DecimalTest, RejectsNonFiniteAndHugeValuesNamingTheField) {
   }
 }
 
+// The message names the value too, precisely enough to tell it from the limit.
+TEST(DecimalTest, RefusalsNameTheValue) {
+  auto message = [](double v) { return std::string(ToMicros("v", v).status().message()); };
+  EXPECT_EQ(message(std::numeric_limits<double>::quiet_NaN()), "v: nan is not a finite number");
+  EXPECT_EQ(message(-std::numeric_limits<double>::infinity()), "v: -inf is not a finite number");
+  EXPECT_EQ(message(1000000000000000.2), "v: 1000000000000000.2 exceeds the magnitude limit 1e15");
+  EXPECT_EQ(message(-1000000000000001), "v: -1000000000000001 exceeds the magnitude limit 1e15");
+}
+
 TEST(DecimalTest, FormatsShortestExactDecimal) {
   EXPECT_EQ(FormatMicros(0), "0");
   EXPECT_EQ(FormatMicros(1000000), "1");
