@@ -32,8 +32,6 @@ inline constexpr int32_t kDefaultGmTopUsers = 12;
 inline constexpr int32_t kMaxGmTopUsers = 100;
 // Latest unix second accepted as a log range bound (9999-12-31T23:59:59Z).
 inline constexpr int64_t kMaxGmUnixSeconds = 253402300799;
-// The action_id of REDEEM log entries.
-inline constexpr absl::string_view kRedeemActionId = "_redeem";
 
 // A user's standing in one challenge.
 struct GmAchievement {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/logic/gm_codec.h"
@@ -61,10 +62,28 @@ absl::Status ParseList(absl::string_view field, absl::string_view list, bool* al
   return absl::OkStatus();
 }
 
+// An action or challenge id: an identifier that the comma lists of the filters (include /
+// exclude, Gigya's challenges and includeChallenges) can name, so no ',' and not "*", and
+// without blanks at its ends (the lists strip them).
+absl::Status CheckConfigId(absl::string_view field, absl::string_view id) {
+  absl::Status s = CheckIdentifier(field, id);
+  if (!s.ok()) return s;
+  if (id == "*" || absl::StrContains(id, ',') || absl::StripAsciiWhitespace(id) != id) {
+    return BadValue(field, absl::StrCat(Quote(id),
+                                        " cannot be named in a comma list: no ',', not \"*\", no "
+                                        "blank at either end"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<GmAction> NormalizeAction(const GmAction& action) {
-  absl::Status s = CheckIdentifier("action.action_id", action.action_id);
+  absl::Status s = CheckConfigId("action.action_id", action.action_id);
+  if (s.ok() && action.action_id == kRedeemActionId) {
+    s = BadValue("action.action_id", absl::StrCat(Quote(kRedeemActionId),
+                                                  " is reserved for redeems in the action log"));
+  }
   if (s.ok()) s = CheckText("action.title", action.title);
   if (s.ok()) s = CheckText("action.description", action.description);
   if (!s.ok()) return s;
@@ -76,7 +95,7 @@ absl::StatusOr<GmAction> NormalizeAction(const GmAction& action) {
   out.challenges.clear();
   absl::flat_hash_set<absl::string_view> seen;
   for (size_t i = 0; i < action.challenges.size(); ++i) {
-    s = CheckIdentifier(Indexed("action.challenges", i), action.challenges[i]);
+    s = CheckConfigId(Indexed("action.challenges", i), action.challenges[i]);
     if (!s.ok()) return s;
     if (seen.insert(action.challenges[i]).second) out.challenges.push_back(action.challenges[i]);
   }
@@ -84,7 +103,7 @@ absl::StatusOr<GmAction> NormalizeAction(const GmAction& action) {
 }
 
 absl::StatusOr<GmChallenge> NormalizeChallenge(const GmChallenge& challenge) {
-  absl::Status s = CheckIdentifier("challenge.challenge_id", challenge.challenge_id);
+  absl::Status s = CheckConfigId("challenge.challenge_id", challenge.challenge_id);
   if (s.ok()) s = CheckText("challenge.title", challenge.title);
   if (s.ok()) s = CheckText("challenge.description", challenge.description);
   if (!s.ok()) return s;

@@ -19,6 +19,8 @@ namespace countd::logic {
 // The challenge every site has; it holds every action and cannot be deleted or disabled.
 inline constexpr absl::string_view kDefaultChallengeId = "_default";
 inline constexpr absl::string_view kDefaultChallengeTitle = "Overall Rank";
+// The action_id of REDEEM log entries: no configured action may take it.
+inline constexpr absl::string_view kRedeemActionId = "_redeem";
 
 inline constexpr size_t kMaxGmActions = 1000;    // per tenant
 inline constexpr size_t kMaxGmChallenges = 100;  // per tenant, _default included

@@ -69,6 +69,41 @@ TEST(GmConfigTest, DecodingRejectsTruncatedOrForeignBytes) {
   EXPECT_FALSE(DecodeChallenge(bytes, &c));  // an action is not a challenge
 }
 
+// Ids the comma lists (include/exclude filters, Gigya's challenges) could never name are
+// refused, and so is the action id the log reserves for redeems; the message names the field.
+TEST(GmConfigTest, IdsMustBeNameableInACommaListAndNotReserved) {
+  for (const char* bad : {"a,b", ",", "*", " a", "a ", "_redeem"}) {
+    SCOPED_TRACE(bad);
+    GmAction action;
+    action.action_id = bad;
+    absl::StatusOr<GmAction> a = NormalizeAction(action);
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(FieldOf(a.status()), "action.action_id");
+  }
+  for (const char* bad : {"c,d", "*", " c"}) {
+    SCOPED_TRACE(bad);
+    GmChallenge challenge;
+    challenge.challenge_id = bad;
+    absl::StatusOr<GmChallenge> c = NormalizeChallenge(challenge);
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(FieldOf(c.status()), "challenge.challenge_id");
+
+    GmAction action;
+    action.action_id = "ok";
+    action.challenges = {"fine", bad};
+    absl::StatusOr<GmAction> a = NormalizeAction(action);
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(FieldOf(a.status()), "action.challenges[1]");
+  }
+  // What they may hold: any other printable ASCII, inner blanks and a leading '_' included.
+  GmAction fine;
+  fine.action_id = "_my action.v2";
+  EXPECT_TRUE(NormalizeAction(fine).ok());
+  GmChallenge redeem_named;
+  redeem_named.challenge_id = "_redeem";  // reserved for actions only
+  EXPECT_TRUE(NormalizeChallenge(redeem_named).ok());
+}
+
 TEST(GmConfigTest, LevelIsTheHighestReached) {
   absl::StatusOr<GmChallenge> c = [] {
     GmChallenge raw;
