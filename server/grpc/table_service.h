@@ -22,7 +22,12 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/async_unary_call.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/proto_buffer_writer.h"
 #include "server/api/rpc.h"
 #include "server/executor.h"
 #include "server/grpc/call_observer.h"
@@ -72,6 +77,11 @@ struct TableCallEnv {
 // One unary call of `Row`'s method, from the request for it to its end. The queue's thread
 // delivers its events; the work runs on the executor. Deletes itself.
 //
+// gRPC hands the request over as bytes (the method is raw) and TableCall parses it itself: a
+// request that does not parse (invalid UTF-8 in a string field, truncated or foreign bytes) is
+// INVALID_ARGUMENT naming the message type, reported like any other answer, instead of the
+// INTERNAL "Unable to parse request" gRPC would send without countd seeing the call.
+//
 // Events: the call arrives (Proceed in kRequested; ok=false = the server is shutting down and no
 // call came), its status is sent (Proceed in kFinishing, ok or not), and, unless the work runs
 // inline, the done notification (DoneTag; it comes whenever the call ends, before our status if
@@ -108,7 +118,7 @@ class TableCall final : public CqTag, public DeferredReply {
   // Asks gRPC for the next call of the method on the queue.
   void Request() {
     if (!env_->inline_work) ctx_.AsyncNotifyWhenDone(&done_tag_);
-    service_->RequestCall(method_index_, &ctx_, req_, &responder_, cq_, this);
+    service_->RequestCall(method_index_, &ctx_, &request_bytes_, &responder_, cq_, this);
   }
 
   void Proceed(bool ok) override {
@@ -124,6 +134,13 @@ class TableCall final : public CqTag, public DeferredReply {
     (new TableCall(service_, cq_, method_index_, access_, on_arena_, observer_, env_))->Request();
     start_ = std::chrono::steady_clock::now();
     observer_->Started();
+    if (!ParseRequest()) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("request: not a valid ", Req::descriptor()->full_name(),
+                                       " message (truncated or foreign bytes, or a string field "
+                                       "that is not UTF-8)")));
+      return;
+    }
     absl::Status admitted = env_->auth->Check(ctx_.client_metadata(), access_, TenantOf(*req_));
     if (!admitted.ok()) {
       Finish(ToGrpcStatus(admitted));
@@ -137,6 +154,21 @@ class TableCall final : public CqTag, public DeferredReply {
 
  private:
   enum class State { kRequested, kFinishing };
+
+  // Parses request_bytes_ into *req_ (as gRPC's own deserializer does) and frees the bytes.
+  bool ParseRequest() {
+    bool parsed = false;
+    {
+      grpc::ProtoBufferReader reader(&request_bytes_);
+      if (reader.status().ok()) {
+        google::protobuf::io::CodedInputStream decoder(&reader);
+        decoder.SetTotalBytesLimit(std::numeric_limits<int>::max());
+        parsed = req_->ParseFromCodedStream(&decoder) && decoder.ConsumedEntireMessage();
+      }
+    }
+    request_bytes_.Clear();
+    return parsed;
+  }
 
   class DoneTag final : public CqTag {
    public:
@@ -190,11 +222,19 @@ class TableCall final : public CqTag, public DeferredReply {
         status, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
         ctx_);
     state_ = State::kFinishing;
-    if (status.ok()) {
-      responder_.Finish(resp_, status, this);
-    } else {
+    if (!status.ok()) {
       responder_.FinishWithError(status, this);
+      return;
     }
+    grpc::ByteBuffer reply;
+    bool own_buffer = false;
+    grpc::Status serialized =
+        grpc::GenericSerialize<grpc::ProtoBufferWriter, Resp>(resp_, &reply, &own_buffer);
+    if (!serialized.ok()) {
+      responder_.FinishWithError(serialized, this);
+      return;
+    }
+    responder_.Finish(reply, status, this);
   }
 
   void Release() {
@@ -214,8 +254,9 @@ class TableCall final : public CqTag, public DeferredReply {
   std::optional<google::protobuf::Arena> arena_;
   Req inline_req_;
   Req* req_ = &inline_req_;
+  grpc::ByteBuffer request_bytes_;  // the request as received, until ParseRequest
   Resp resp_;
-  grpc::ServerAsyncResponseWriter<Resp> responder_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_;
   DoneTag done_tag_;
   // Set before the status is sent and read by the queue's thread after that completes (the queue
   // orders the two).
@@ -279,12 +320,12 @@ class TableService final : public GeneratedService, public CqService {
 
   Api* api() const { return api_; }
 
-  // RequestAsyncUnary is protected in grpc::Service; TableCall asks through this.
-  template <typename Req, typename Resp>
-  void RequestCall(int index, grpc::ServerContext* ctx, Req* req,
-                   grpc::ServerAsyncResponseWriter<Resp>* responder,
+  // RequestAsyncUnary is protected in grpc::Service; TableCall asks through this (for the raw
+  // bytes of a request: TableCall parses them).
+  void RequestCall(int index, grpc::ServerContext* ctx, grpc::ByteBuffer* request,
+                   grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* responder,
                    grpc::ServerCompletionQueue* cq, void* tag) {
-    this->RequestAsyncUnary(index, ctx, req, responder, cq, cq, tag);
+    this->RequestAsyncUnary(index, ctx, request, responder, cq, cq, tag);
   }
 
  private:
@@ -304,7 +345,9 @@ class TableService final : public GeneratedService, public CqService {
       std::abort();
     }
     const int index = method->index();
-    this->MarkMethodAsync(index);
+    // Raw: gRPC passes the request's bytes and sends the reply's as they are; TableCall parses
+    // and serializes (so a request that does not parse is countd's INVALID_ARGUMENT).
+    this->MarkMethodRaw(index);
     MethodCallObserver* method_observer =
         observer->ObserveMethod(absl::StrCat("/", service.full_name(), "/", method->name()));
     const api::Access access = row.access;

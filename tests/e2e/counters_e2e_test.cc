@@ -784,6 +784,36 @@ TEST_F(CountersE2eTest, HealthCheckIsServing) {
   }
 }
 
+// A request that does not parse is countd's INVALID_ARGUMENT naming the message type, not
+// gRPC's INTERNAL: a string field that is not UTF-8 (as a JavaScript client sends a lone
+// surrogate), truncated bytes, or bytes of no message. Nothing is written.
+TEST_F(CountersE2eTest, UnparseableRequestsAreInvalidArgument) {
+  v1::IncrRequest incr;
+  incr.set_tenant("site");
+  incr.set_visitor_id("v");
+  incr.set_counter_name("c");
+  const std::string good = incr.SerializeAsString();
+  for (const std::string& bad : {std::string("\x0a\x02\xff\xfe", 4),     // tenant not UTF-8
+                                 std::string("\x0a\x09site", 6),         // length past the end
+                                 std::string("\xff\xff\xff\xff", 4)}) {  // no field at all
+    absl::StatusOr<std::string> r = RawUnaryCall(*channel_, "/countd.v1.Counters/Incr", bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("not a valid countd.v1.IncrRequest message"));
+  }
+  // The valid request of the same shape goes through, once.
+  absl::StatusOr<std::string> ok = RawUnaryCall(*channel_, "/countd.v1.Counters/Incr", good);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  std::unique_ptr<v1::Counters::Stub> stub = v1::Counters::NewStub(*channel_);
+  v1::GetRequest get;
+  get.set_tenant("site");
+  get.set_visitor_id("v");
+  get.set_counter_name("c");
+  get.set_date(absl::FormatCivilTime(TodayUtc()));
+  v1::GetResponse got;
+  ASSERT_THAT(Rpc(stub.get(), &v1::Counters::Stub::Get, get, &got), IsOk());
+  EXPECT_EQ(got.count(), 1);
+}
+
 TEST_F(CountersE2eTest, ReflectionListsEveryService) {
   // ServerReflectionRequest{list_services: "*"}: field 7, length-delimited. The reflection
   // method is bidi; one request, half-close, one answer.
