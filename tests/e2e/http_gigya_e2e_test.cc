@@ -91,6 +91,22 @@ class HttpGigyaE2eTest : public ShimE2eTest {
     Envelope(r, 0);
   }
 
+  // A JSONP answer `callback({...});` (HTTP 200, text/javascript) as the answer inside it; a
+  // body that is not so wrapped fails the test and comes back empty.
+  HttpResult UnwrapJsonp(const HttpResult& r, const std::string& callback) {
+    EXPECT_EQ(r.status, 200) << r;
+    EXPECT_EQ(r.HeaderOr("content-type"), "text/javascript") << r;
+    HttpResult inner = r;
+    inner.body.clear();
+    const std::string open = callback + "(";
+    if (!absl::StartsWith(r.body, open) || !absl::EndsWith(r.body, ");")) {
+      ADD_FAILURE() << "not wrapped in " << callback << "(...);: " << r;
+      return inner;
+    }
+    inner.body = r.body.substr(open.size(), r.body.size() - open.size() - 2);
+    return inner;
+  }
+
   void Register(const std::string& counters_json) {
     ExpectOk(Call("accounts.registerCounters", {{"counters", counters_json}}));
   }
@@ -376,12 +392,7 @@ TEST_F(HttpGigyaE2eTest, UnknownMethodIs404000InAnHttp200) {
     }
     // JSONP: the callback is called with the error, HTTP 200.
     HttpResult j = Call(method, {{"format", "jsonp"}, {"callback", "gigya.callback"}});
-    EXPECT_EQ(j.status, 200) << j;
-    EXPECT_EQ(j.HeaderOr("content-type"), "text/javascript") << j;
-    ASSERT_TRUE(absl::StartsWith(j.body, "gigya.callback(") && absl::EndsWith(j.body, ");")) << j;
-    HttpResult inner = j;
-    inner.body = j.body.substr(15, j.body.size() - 17);
-    Envelope(inner, 404000);
+    Envelope(UnwrapJsonp(j, "gigya.callback"), 404000);
     // httpStatusCodes=true (in any of its spellings) makes it an HTTP 404.
     for (const char* yes : {"true", "TRUE", "1"}) {
       HttpResult r = Call(method, {{"httpStatusCodes", yes}});
@@ -406,12 +417,7 @@ TEST_F(HttpGigyaE2eTest, ATrailingSlashNamesTheSameMethod) {
   }
   HttpResult j =
       Call("accounts.noSuchMethod/", {{"format", "jsonp"}, {"callback", "gigya.callback"}});
-  EXPECT_EQ(j.status, 200) << j;
-  EXPECT_EQ(j.HeaderOr("content-type"), "text/javascript") << j;
-  ASSERT_TRUE(absl::StartsWith(j.body, "gigya.callback(") && absl::EndsWith(j.body, ");")) << j;
-  HttpResult inner = j;
-  inner.body = j.body.substr(15, j.body.size() - 17);
-  rapidjson::Document doc = Envelope(inner, 404000);
+  rapidjson::Document doc = Envelope(UnwrapJsonp(j, "gigya.callback"), 404000);
   EXPECT_EQ(std::string(doc["errorDetails"].GetString()), "no method accounts.noSuchMethod");
   // One slash only: a second segment is no Gigya method.
   HttpResult two = http_->Get(absl::StrCat("/accounts.getCounters//?apiKey=", tenant_));
@@ -456,8 +462,7 @@ TEST_F(HttpGigyaE2eTest, JsonpWrapsTheEnvelopeInTheCallback) {
   for (const char* jsonp : {"JSONP", "Jsonp"}) {
     HttpResult caps =
         Call("accounts.getRegisteredCounters", {{"format", jsonp}, {"callback", "F"}});
-    ASSERT_TRUE(absl::StartsWith(caps.body, "F(") && absl::EndsWith(caps.body, ");")) << caps;
-    EXPECT_THAT(caps.HeaderOr("content-type"), ::testing::StartsWith("text/javascript"));
+    Envelope(UnwrapJsonp(caps, "F"), 0);
   }
   HttpResult plain =
       Call("accounts.getRegisteredCounters", {{"format", "JSON"}, {"callback", "F"}});
@@ -589,21 +594,13 @@ TEST_F(HttpGigyaE2eTest, ParametersOfLegacyClientsAreIgnored) {
                         {"callback", "gigya.callback"},
                         {"context", "R3948184752"}},
                        Via::kQuery, /*with_key=*/false);
-  EXPECT_EQ(js.status, 200) << js;
-  EXPECT_EQ(js.HeaderOr("content-type"), "text/javascript") << js;
-  ASSERT_TRUE(absl::StartsWith(js.body, "gigya.callback(") && absl::EndsWith(js.body, ");")) << js;
-  HttpResult inner = js;
-  inner.body = js.body.substr(15, js.body.size() - 17);
-  rapidjson::Document doc = Envelope(inner, 0);
+  rapidjson::Document doc = Envelope(UnwrapJsonp(js, "gigya.callback"), 0);
   EXPECT_EQ(std::string(doc["context"].GetString()), "R3948184752");
   // jQuery's $.ajax({dataType: "jsonp", cache: false}): its callback name and the _ cache-buster.
   HttpResult jq = http_->Get(absl::StrCat(
       "/accounts.incrementCounters?callback=jQuery37109_1700000000000&apiKey=", tenant_,
       "&UID=u&counters=", UrlEncode(counters), "&format=jsonp&_=1700000000001"));
-  EXPECT_EQ(jq.status, 200) << jq;
-  ASSERT_TRUE(absl::StartsWith(jq.body, "jQuery37109_1700000000000(")) << jq;
-  inner.body = jq.body.substr(26, jq.body.size() - 28);
-  Envelope(inner, 0);
+  Envelope(UnwrapJsonp(jq, "jQuery37109_1700000000000"), 0);
   // cid, listed by the incrementCounters docs, in a JSON body.
   ExpectOk(Call("accounts.incrementCounters",
                 {{"UID", "u"}, {"counters", counters}, {"cid", "checkout-widget"}}, Via::kJson));

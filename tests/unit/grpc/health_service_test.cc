@@ -81,6 +81,16 @@ class HealthServiceTest : public ::testing::Test {
     server_.reset();
   }
 
+  // Opens a Watch of "" on `ctx` and reads its first status, which must be SERVING.
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> WatchServing(grpc::ClientContext* ctx) {
+    std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader =
+        stub_->Watch(ctx, HealthCheckRequest());
+    HealthCheckResponse resp;
+    EXPECT_TRUE(reader->Read(&resp));
+    EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+    return reader;
+  }
+
   grpc::Status Check(const std::string& service, HealthCheckResponse* resp) {
     HealthCheckRequest req;
     req.set_service(service);
@@ -178,12 +188,9 @@ TEST_F(HealthServiceTest, ShutdownEndsAWatchStillOpenAfterTheGrace) {
 // then ends with UNAVAILABLE at once, so the shutdown does not wait out its grace; a Watch that
 // starts afterwards is answered once and ended too.
 TEST_F(HealthServiceTest, EndWatchesEndsOpenAndNewWatchesAfterTheirLastStatus) {
-  HealthCheckRequest req;
   grpc::ClientContext ctx;
-  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader = stub_->Watch(&ctx, req);
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader = WatchServing(&ctx);
   HealthCheckResponse resp;
-  ASSERT_TRUE(reader->Read(&resp));
-  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
 
   server_->GetHealthCheckService()->SetServingStatus(false);
   service_->EndWatches();
@@ -194,7 +201,8 @@ TEST_F(HealthServiceTest, EndWatchesEndsOpenAndNewWatchesAfterTheirLastStatus) {
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
 
   grpc::ClientContext late_ctx;
-  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> late = stub_->Watch(&late_ctx, req);
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> late =
+      stub_->Watch(&late_ctx, HealthCheckRequest());
   ASSERT_TRUE(late->Read(&resp));
   EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
   EXPECT_FALSE(late->Read(&resp));
