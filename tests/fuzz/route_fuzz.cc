@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "server/shim/internal/gigya/params.h"
 #include "server/shim/internal/routes.h"
 #include "tests/fuzz/fuzz_input.h"
@@ -24,14 +25,17 @@ void FuzzGigyaRoutes(const uint8_t* data, size_t size, absl::string_view prefix)
   FuzzWorld world;
   for (const http::HttpRequest& request : ReadRequests(View(data, size), prefix)) {
     http::HttpResponse response = world.shim().Handle(request);
-    if (request.path.find('/', 1) != std::string::npos) {
-      // Not a Gigya-style path ("/<ns>.<method>" is one segment): the shim has no route for it.
+    // "/<ns>.<method>" is one segment, optionally with one trailing slash naming the same method.
+    absl::string_view name = absl::string_view(request.path).substr(1);
+    if (absl::EndsWith(name, "/")) name.remove_suffix(1);
+    if (name.find('/') != absl::string_view::npos) {
+      // Not a Gigya-style path: the shim has no route for it.
       CheckNoRoute(request, response);
       continue;
     }
     if (CheckGigyaAnswer(request, response) != 0) continue;
     const std::string context = Exchange(request, response);
-    auto method = world.gigya().find(absl::string_view(request.path).substr(1));
+    auto method = world.gigya().find(name);
     Check(method != world.gigya().end(), "errorCode 0 from a method that does not exist", context);
     absl::StatusOr<shim::GigyaParams> params = shim::GigyaParams::FromRequest(request);
     Check(params.ok(), "errorCode 0 but the parameters do not parse", context);
