@@ -923,8 +923,13 @@ TEST_F(CountersSharedStoreTest, ConcurrentRegistrationsFromTwoProcessesAreAllKep
     Process* p = t % 2 == 0 ? &a_ : &b_;
     threads.emplace_back([p, t, &failed] {
       for (int i = 0; i < kPerThread; ++i) {
-        absl::Status s =
-            p->counters.RegisterCounters("site", {{"c", absl::StrCat("/t", t, "_", i)}});
+        const std::string path = absl::StrCat("/t", t, "_", i);
+        absl::Status s = p->counters.RegisterCounters("site", {{"c", path}});
+        // A change that lost every one of its optimistic attempts is ABORTED and wrote
+        // nothing; callers retry it (how often that happens is the scheduler's call).
+        for (int retry = 0; absl::IsAborted(s) && retry < 1000; ++retry) {
+          s = p->counters.RegisterCounters("site", {{"c", path}});
+        }
         if (!s.ok()) ++failed;
       }
     });

@@ -1195,7 +1195,14 @@ TEST_F(GmSharedStoreTest, ConcurrentChangesFromTwoProcessesAreAllKept) {
     Process* p = t % 2 == 0 ? a_.get() : b_.get();
     threads.emplace_back([p, t, &failed] {
       for (int i = 0; i < kPerThread; ++i) {
-        if (!p->gm.SetActionConfig("site", Action(absl::StrCat("t", t, "_", i), 1)).ok()) ++failed;
+        const GmAction action = Action(absl::StrCat("t", t, "_", i), 1);
+        absl::Status s = p->gm.SetActionConfig("site", action);
+        // A change that lost every one of its optimistic attempts is ABORTED and wrote
+        // nothing; callers retry it (how often that happens is the scheduler's call).
+        for (int retry = 0; absl::IsAborted(s) && retry < 1000; ++retry) {
+          s = p->gm.SetActionConfig("site", action);
+        }
+        if (!s.ok()) ++failed;
       }
     });
   }
