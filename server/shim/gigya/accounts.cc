@@ -25,15 +25,16 @@ std::string Str(const rapidjson::Value& obj, const char* name) {
                                : std::string(it->value.GetString(), it->value.GetStringLength());
 }
 
-// A number member: a JSON number, or a string holding one ("200"), as clients that build the
-// array from form fields or by hand send it.
+// A number member: a JSON number, or a string holding one in JSON's decimal notation ("200",
+// "-0.5", "1e2"; no blanks, hex, "inf" or "nan"), as clients that build the array from form
+// fields or by hand send it.
 absl::StatusOr<double> NumberMember(const rapidjson::Value& v, const std::string& at) {
   double d = 0;
-  if (v.IsNumber()) {
-    d = v.GetDouble();
-  } else if (!v.IsString() ||
-             !absl::SimpleAtod(absl::string_view(v.GetString(), v.GetStringLength()), &d) ||
-             !std::isfinite(d)) {
+  if (v.IsNumber()) return v.GetDouble();
+  const absl::string_view text =
+      v.IsString() ? absl::string_view(v.GetString(), v.GetStringLength()) : absl::string_view();
+  if (text.empty() || text.find_first_not_of("0123456789+-.eE") != absl::string_view::npos ||
+      !absl::SimpleAtod(text, &d) || !std::isfinite(d)) {
     return logic::BadFormat(at, "must be a number");
   }
   return d;
@@ -44,8 +45,13 @@ absl::StatusOr<double> NumberMember(const rapidjson::Value& v, const std::string
 absl::StatusOr<int64_t> WholeMember(const rapidjson::Value& v, const std::string& at) {
   if (v.IsInt64()) return v.GetInt64();
   if (v.IsString()) {
+    const absl::string_view text(v.GetString(), v.GetStringLength());
     int64_t n = 0;
-    if (absl::SimpleAtoi(absl::string_view(v.GetString(), v.GetStringLength()), &n)) return n;
+    // SimpleAtoi would also take blanks around the digits; NumberMember refuses those.
+    if (!text.empty() && text.find_first_not_of("0123456789+-") == absl::string_view::npos &&
+        absl::SimpleAtoi(text, &n)) {
+      return n;
+    }
   }
   absl::StatusOr<double> d = NumberMember(v, at);
   if (!d.ok()) return d.status();
