@@ -9,13 +9,13 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/errors.h"
 #include "server/http/url.h"
 #include "server/logic/status_util.h"
+#include "server/shim/internal/gigya/params.h"
 #include "server/shim/internal/qubit_body.h"
 #include "server/shim/internal/routes.h"
 
@@ -119,10 +119,11 @@ absl::StatusOr<TallyRequest> ParseTopK(const http::HttpRequest& request,
       req.set_k(static_cast<int32_t>(k));
     } else if (name == kCacheBuster) {
       continue;  // jQuery's cache:false
-    } else if (name == "metadata" && (absl::EqualsIgnoreCase(value, "true") || value == "1" ||
-                                      absl::EqualsIgnoreCase(value, "false") || value == "0")) {
-      // Booleans in any case and as 1/0, as on the Gigya routes.
-      req.set_with_metadata(absl::EqualsIgnoreCase(value, "true") || value == "1");
+    } else if (name == "metadata") {
+      // The Gigya routes' boolean: true/false in any case, or 1/0.
+      absl::StatusOr<bool> with_metadata = ParseGigyaBool(name, value);
+      if (!with_metadata.ok()) return with_metadata.status();
+      req.set_with_metadata(*with_metadata);
     } else {
       return logic::BadValue(name, "is not a parameter of topk (k, metadata=true|false|1|0)");
     }
