@@ -247,15 +247,11 @@ class CountdServerImpl : public CountdServer {
     spdlog::info("grpc: {} completion-queue threads, request work {}", cq_threads,
                  workers == 0 ? "inline on them" : absl::StrCat("on ", workers, " workers"));
     grpc_address_ = absl::StrCat(HostOf(config_.grpc_addr), ":", port);
-    // "" and each service by its full name, for a client that checks one service (grpcurl,
-    // grpc_health_probe -service=...).
+    // "" and each countd.v1 service by its full name, for a client that checks one service
+    // (grpcurl, grpc_health_probe -service=...).
     grpc::HealthCheckServiceInterface* health_status = grpc_server_->GetHealthCheckService();
     health_status->SetServingStatus(true);
-    for (const char* name :
-         {v1::Counters::service_full_name(), v1::Tally::service_full_name(),
-          v1::GameMechanics::service_full_name(), v1::Admin::service_full_name()}) {
-      health_status->SetServingStatus(name, true);
-    }
+    for (const std::string& name : table_service_names_) health_status->SetServingStatus(name, true);
     return StartHttp(workers, *tls);
   }
 
@@ -265,6 +261,7 @@ class CountdServerImpl : public CountdServer {
                                                                  grpc_auth_.get(), metrics_.get());
     service->FlushWalBeforeReplies(store_.get());
     cq_services_.push_back(service.get());
+    table_service_names_.push_back(service->full_name());
     grpc_services_.push_back(std::move(service));
   }
 
@@ -485,6 +482,8 @@ class CountdServerImpl : public CountdServer {
   std::unique_ptr<Executor> admin_executor_;
   std::unique_ptr<grpc_edge::GrpcAuth> grpc_auth_;
   std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
+  // Full names of the countd.v1 services added (AddTableService), for the health service.
+  std::vector<std::string> table_service_names_;
   std::vector<grpc_edge::CqService*> cq_services_;      // the same services
   grpc_edge::HealthService* health_service_ = nullptr;  // one of them
   // The polling threads of the table services; Shutdown stops them once every call ended.

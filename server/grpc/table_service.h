@@ -302,6 +302,7 @@ class TableService final : public GeneratedService, public CqService {
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
             absl::StrCat("countd.v1.", table.service));
     if (service == nullptr) std::abort();
+    full_name_ = service->full_name();
     table.ForEach([&](const auto& row) { Serve(*service, row, observer); });
     if (static_cast<int>(starters_.size()) != service->method_count()) std::abort();
   }
@@ -319,6 +320,8 @@ class TableService final : public GeneratedService, public CqService {
   }
 
   Api* api() const { return api_; }
+  // The service's full name ("countd.v1.Tally").
+  const std::string& full_name() const { return full_name_; }
 
   // RequestAsyncUnary is protected in grpc::Service; TableCall asks through this (for the raw
   // bytes of a request: TableCall parses them).
@@ -360,6 +363,7 @@ class TableService final : public GeneratedService, public CqService {
   }
 
   Api* const api_;
+  std::string full_name_;
   TableCallEnv env_;
   std::vector<Starter> starters_;  // one per row
 };
