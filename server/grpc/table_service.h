@@ -22,7 +22,6 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/io/coded_stream.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/async_unary_call.h"
@@ -155,19 +154,9 @@ class TableCall final : public CqTag, public DeferredReply {
  private:
   enum class State { kRequested, kFinishing };
 
-  // Parses request_bytes_ into *req_ (as gRPC's own deserializer does) and frees the bytes.
+  // Parses request_bytes_ into *req_ with gRPC's own deserializer (which frees the bytes).
   bool ParseRequest() {
-    bool parsed = false;
-    {
-      grpc::ProtoBufferReader reader(&request_bytes_);
-      if (reader.status().ok()) {
-        google::protobuf::io::CodedInputStream decoder(&reader);
-        decoder.SetTotalBytesLimit(std::numeric_limits<int>::max());
-        parsed = req_->ParseFromCodedStream(&decoder) && decoder.ConsumedEntireMessage();
-      }
-    }
-    request_bytes_.Clear();
-    return parsed;
+    return grpc::GenericDeserialize<grpc::ProtoBufferReader, Req>(&request_bytes_, req_).ok();
   }
 
   class DoneTag final : public CqTag {
