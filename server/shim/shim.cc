@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -101,14 +102,27 @@ http::HttpResponse CorsJson(std::string body) {
   return r;
 }
 
-http::HttpResponse CorsPreflight() {
+http::HttpResponse CorsPreflight(const http::HttpRequest& request) {
+  // Header names are RFC 9110 tokens; a list of them, with blanks after the commas, is echoed
+  // as sent (bounded), anything else is not.
+  constexpr size_t kMaxRequestHeaders = 1024;
+  std::string allow_headers = "Content-Type";
+  const std::string* asked = request.Header("access-control-request-headers");
+  if (asked != nullptr && !asked->empty() && asked->size() <= kMaxRequestHeaders &&
+      std::all_of(asked->begin(), asked->end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+               absl::string_view("!#$%&'*+-.^_`|~, ").find(c) != absl::string_view::npos;
+      })) {
+    allow_headers = *asked;
+  }
   http::HttpResponse r;
   r.status = 204;
   r.content_type = "";
   r.headers = {{"Access-Control-Allow-Origin", "*"},
                {"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
-               {"Access-Control-Allow-Headers", "Content-Type"},
-               {"Access-Control-Max-Age", "86400"}};
+               {"Access-Control-Allow-Headers", std::move(allow_headers)},
+               {"Access-Control-Max-Age", "86400"},
+               {"Vary", "Access-Control-Request-Headers"}};
   return r;
 }
 
@@ -301,7 +315,7 @@ http::HttpResponse JsonShim::Route(const http::HttpRequest& request) {
     return canonical_->Handle(request, absl::string_view(path).substr(4));
   }
   if (family == Family::kGigya) {
-    if (request.method == "OPTIONS") return CorsPreflight();
+    if (request.method == "OPTIONS") return CorsPreflight(request);
     std::string name(GigyaMethodOf(path));
     auto it = gigya_->find(name);
     return AnswerGigya(it == gigya_->end() ? nullptr : &it->second, name, request, auth_.get());
@@ -312,12 +326,12 @@ http::HttpResponse JsonShim::Route(const http::HttpRequest& request) {
       // The tracking id decides the origin and rate rules: read it before the route runs.
       absl::optional<std::vector<std::string>> segments = http::PathSegments(path);
       if (!segments.has_value()) {
-        if (request.method == "OPTIONS") return CorsPreflight();
+        if (request.method == "OPTIONS") return CorsPreflight(request);
         return stash ? StashStatus(400) : TallyFailure(request.method, 400);
       }
       return HandleBrowser(request, stash, *segments);
     }
-    if (request.method == "OPTIONS") return CorsPreflight();
+    if (request.method == "OPTIONS") return CorsPreflight(request);
     if (stash) return HandleStash(services_.counters, request);
     return HandleTally(services_.tally, request);
   }
@@ -330,7 +344,7 @@ http::HttpResponse JsonShim::HandleBrowser(const http::HttpRequest& request, boo
   const size_t at = stash ? 4 : 1;
   if (segments.size() <= at) {
     // No tenant named: the route answers 404 without touching any data.
-    if (request.method == "OPTIONS") return CorsPreflight();
+    if (request.method == "OPTIONS") return CorsPreflight(request);
     return stash ? HandleStash(services_.counters, request) : HandleTally(services_.tally, request);
   }
   const bool preflight = request.method == "OPTIONS";
@@ -345,7 +359,7 @@ http::HttpResponse JsonShim::HandleBrowser(const http::HttpRequest& request, boo
       r.headers.emplace_back("Vary", "Origin");
       return r;
     }
-    return WithAllowOrigin(CorsPreflight(), *allow);
+    return WithAllowOrigin(CorsPreflight(request), *allow);
   }
   if (!allow.ok()) {
     return WithAllowOrigin(BrowserRefused(stash, request.method, allow.status()), "*");

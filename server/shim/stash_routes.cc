@@ -152,12 +152,17 @@ absl::StatusOr<StashRequest> ParseStashRequest(const http::HttpRequest& request)
     return logic::BadFormat("path", "has a malformed percent-escape, %00 or an encoded '/'");
   }
   // stash v1.1 count <op> <tracking_id> public [<key>]
-  const std::vector<std::string>& seg = *decoded;
+  std::vector<std::string> seg = *std::move(decoded);
   if (seg.size() < 6 || seg[0] != "stash" || seg[1] != "v1.1" || seg[2] != "count" ||
       seg[5] != "public") {
     return NoRoute();
   }
-  const std::string& op = seg[3];
+  const std::string op = seg[3];
+  // One trailing slash after the last segment names the same route (a client joining its base
+  // URL with '/'): getbatch/<id>/public/ is getbatch/<id>/public, get/<id>/public/<key>/ is
+  // get/<id>/public/<key>. It never turns an empty key into a missing one.
+  const size_t shortest = op == "getbatch" ? 6 : 7;
+  if (seg.size() > shortest && seg.back().empty()) seg.pop_back();
   const std::string& tenant = seg[4];
   if (op == "getbatch" && seg.size() == 6) return ParseGetBatch(request, tenant);
   if (seg.size() != 7) return NoRoute();

@@ -120,7 +120,8 @@ absl::StatusOr<TallyRequest> ParseTopK(const http::HttpRequest& request,
     } else if (name == kCacheBuster) {
       continue;  // jQuery's cache:false
     } else if (name == "metadata") {
-      // The Gigya routes' boolean: true/false in any case, or 1/0.
+      // The Gigya routes' boolean: true/false in any case, or 1/0; empty is absent.
+      if (value.empty()) continue;
       absl::StatusOr<bool> with_metadata = ParseGigyaBool(name, value);
       if (!with_metadata.ok()) return with_metadata.status();
       req.set_with_metadata(*with_metadata);
@@ -184,6 +185,10 @@ absl::StatusOr<TallyRequest> ParseTallyRequest(const http::HttpRequest& request)
     return NoRoute();
   }
   if (request.method == "POST") {
+    // One trailing slash after the window names the same route, as for reads below.
+    if (seg.size() == 7 && seg.back().empty()) {
+      return ParseIncrement(request, std::vector<std::string>(seg.begin(), seg.end() - 1));
+    }
     if (seg.size() != 6) return NoRoute();
     return ParseIncrement(request, seg);
   }

@@ -1,12 +1,10 @@
 // Gigya accounts.* counter methods over the Counters API: each method parses its parameters into
 // a Counters request (pure), then calls the service and writes Gigya's response members.
 #include <algorithm>
-#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rapidjson/document.h"
 #include "server/logic/status_util.h"
@@ -23,45 +21,6 @@ std::string Str(const rapidjson::Value& obj, const char* name) {
   auto it = obj.FindMember(name);
   return it == obj.MemberEnd() ? std::string()
                                : std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
-// A number member: a JSON number, or a string holding one in JSON's decimal notation ("200",
-// "-0.5", "1e2"; no blanks, hex, "inf" or "nan"), as clients that build the array from form
-// fields or by hand send it.
-absl::StatusOr<double> NumberMember(const rapidjson::Value& v, const std::string& at) {
-  double d = 0;
-  if (v.IsNumber()) return v.GetDouble();
-  const absl::string_view text =
-      v.IsString() ? absl::string_view(v.GetString(), v.GetStringLength()) : absl::string_view();
-  if (text.empty() || text.find_first_not_of("0123456789+-.eE") != absl::string_view::npos ||
-      !absl::SimpleAtod(text, &d) || !std::isfinite(d)) {
-    return logic::BadFormat(at, "must be a number");
-  }
-  return d;
-}
-
-// A whole-number member: a JSON integer, a number with no fraction (2.0, as Python's json.dumps
-// writes a float), or a string holding either ("2").
-absl::StatusOr<int64_t> WholeMember(const rapidjson::Value& v, const std::string& at) {
-  if (v.IsInt64()) return v.GetInt64();
-  if (v.IsString()) {
-    const absl::string_view text(v.GetString(), v.GetStringLength());
-    int64_t n = 0;
-    // SimpleAtoi would also take blanks around the digits; NumberMember refuses those.
-    if (!text.empty() && text.find_first_not_of("0123456789+-") == absl::string_view::npos &&
-        absl::SimpleAtoi(text, &n)) {
-      return n;
-    }
-  }
-  absl::StatusOr<double> d = NumberMember(v, at);
-  if (!d.ok()) return d.status();
-  // Only up to 2^53, where a double still holds every whole number: beyond it the number was
-  // rounded on the way in (-9223372036854775809 reads as -2^63), so its value is unknown.
-  constexpr double kExact = 9007199254740992.0;  // 2^53
-  if (*d != std::trunc(*d) || *d < -kExact || *d > kExact) {
-    return logic::BadFormat(at, "must be a whole number");
-  }
-  return static_cast<int64_t>(*d);
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Gigya gm.* Game Mechanics methods over the GameMechanics API: each method parses its parameters
 // into a GameMechanics request (pure), then calls the service and writes Gigya's members.
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -34,6 +38,37 @@ absl::StatusOr<int64_t> ParseInt(absl::string_view name, absl::string_view text)
     return logic::BadFormat(name, absl::StrCat(logic::Quote(text), " is not a whole number"));
   }
   return v;
+}
+
+// A list of ids: Gigya's comma list ("a, b"), or a JSON array of strings, as an SDK encodes a
+// list parameter and as gm.getActionConfig answers it. Absent or empty is no id. Errors: 400004
+// naming `name` when the value opens a JSON array that is not one of strings.
+absl::StatusOr<std::vector<std::string>> ParseIdList(const GigyaParams& p, absl::string_view name) {
+  std::vector<std::string> out;
+  const std::string* raw = p.Find(name);
+  if (raw == nullptr) return out;
+  absl::string_view text = absl::StripAsciiWhitespace(*raw);
+  if (!absl::StartsWith(text, "[")) {
+    for (absl::string_view id : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+      out.emplace_back(absl::StripAsciiWhitespace(id));
+    }
+    return out;
+  }
+  rapidjson::Document doc;
+  bool ok = ParseJson(text, &doc).ok() && doc.IsArray();
+  if (ok) {
+    for (const rapidjson::Value& id : doc.GetArray()) {
+      if (!id.IsString()) {
+        ok = false;
+        break;
+      }
+      out.emplace_back(id.GetString(), id.GetStringLength());
+    }
+  }
+  if (!ok) {
+    return logic::BadFormat(name, "must be a comma list or a JSON array of strings");
+  }
+  return out;
 }
 
 // Reads an optional integer parameter into `set` when present.
@@ -121,12 +156,16 @@ absl::Status ParseLevels(absl::string_view text, v1::Challenge* out) {
       absl::string_view name(m.name.GetString(), m.name.GetStringLength());
       std::string field = absl::StrCat(at, ".", name);
       if (name == "level" || name == "pointsRequired") {
-        if (!m.value.IsInt64()) return logic::BadFormat(field, "must be a whole number");
+        // As counters' counts: a whole number, also written 2.0 or as a string ("2").
+        absl::StatusOr<int64_t> n = WholeMember(m.value, field);
+        if (!n.ok()) return n.status();
         if (name == "level") {
-          if (!m.value.IsInt()) return logic::BadValue(field, "is out of range");
-          level->set_level(m.value.GetInt());
+          if (*n < std::numeric_limits<int32_t>::min() || *n > std::numeric_limits<int32_t>::max()) {
+            return logic::BadValue(field, "is out of range");
+          }
+          level->set_level(static_cast<int32_t>(*n));
         } else {
-          level->set_points_required(m.value.GetInt64());
+          level->set_points_required(*n);
         }
       } else if (name == "title" || name == "description" || name == "badgeURL") {
         if (!m.value.IsString()) return logic::BadFormat(field, "must be a string");
@@ -251,9 +290,9 @@ absl::StatusOr<v1::SetActionConfigRequest> ParseSetActionConfig(const GigyaParam
   a->set_description(Opt(p, "description"));
   absl::Status s = OptionalInt(p, "points", [&](int64_t v) { a->set_points(v); });
   if (!s.ok()) return s;
-  for (absl::string_view c : absl::StrSplit(Opt(p, "challenges"), ',', absl::SkipWhitespace())) {
-    a->add_challenges(std::string(absl::StripAsciiWhitespace(c)));
-  }
+  absl::StatusOr<std::vector<std::string>> challenges = ParseIdList(p, "challenges");
+  if (!challenges.ok()) return challenges.status();
+  for (std::string& c : *challenges) a->add_challenges(std::move(c));
   return req;
 }
 

@@ -1,11 +1,13 @@
 #include "server/shim/internal/gigya/params.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -224,39 +226,21 @@ absl::StatusOr<GigyaParams> GigyaParams::FromRequest(const http::HttpRequest& re
 }
 
 absl::StatusOr<GigyaParams> GigyaParams::Collect(const http::HttpRequest& request) {
-  // Gigya's REST endpoints take GET and POST. Any other method (PUT, DELETE, a lower-case "get":
-  // tokens are case-sensitive) is refused before it can call a method, so it never writes.
-  if (request.method != "GET" && request.method != "POST" && request.method != "HEAD") {
+  // Gigya's REST endpoints take GET and POST. Any other method (HEAD, PUT, DELETE, a lower-case
+  // "get": tokens are case-sensitive) is refused before it can call a method, so it never
+  // writes: a HEAD from a link checker or prefetcher must not grant points.
+  if (request.method != "GET" && request.method != "POST") {
     return FormatError(absl::StrCat("method ", logic::Quote(request.method), ": send GET or POST"));
   }
   GigyaParams p;
-  // A repeated name is remembered, not refused here: it matters only when the method or the
-  // envelope reads that name (FromRequest, AnswerGigya), and every pair counts in a signature.
-  auto add = [&p](std::string name, std::string value) -> absl::Status {
-    p.all_.emplace_back(name, value);
-    if (!p.values_.emplace(name, std::move(value)).second) p.repeated_.insert(std::move(name));
-    return absl::OkStatus();
-  };
-  absl::optional<std::vector<std::pair<std::string, std::string>>> query =
-      http::ParseForm(request.query);
-  if (!query.has_value()) return FormatError("malformed query string");
-  for (auto& [name, value] : *query) {
-    absl::Status s = add(std::move(name), std::move(value));
-    if (!s.ok()) return s;
-  }
+  if (!p.AddForm(request.query)) return FormatError("malformed query string");
   if (request.method != "POST" || request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
     return p;
   }
   const std::string* type = request.Header("content-type");
   absl::string_view content_type = type != nullptr ? absl::string_view(*type) : "";
   if (absl::StartsWithIgnoreCase(content_type, "application/x-www-form-urlencoded")) {
-    absl::optional<std::vector<std::pair<std::string, std::string>>> form =
-        http::ParseForm(request.body);
-    if (!form.has_value()) return FormatError("malformed form body");
-    for (auto& [name, value] : *form) {
-      absl::Status s = add(std::move(name), std::move(value));
-      if (!s.ok()) return s;
-    }
+    if (!p.AddForm(request.body)) return FormatError("malformed form body");
     return p;
   }
   if (absl::StartsWithIgnoreCase(content_type, "application/json")) {
@@ -270,13 +254,39 @@ absl::StatusOr<GigyaParams> GigyaParams::Collect(const http::HttpRequest& reques
                               ? std::string(m.value.GetString(), m.value.GetStringLength())
                               : JsonText(m.value);
       if (!m.value.IsString() && !p.values_.contains(name)) p.json_.insert(name);
-      absl::Status s = add(std::move(name), std::move(value));
-      if (!s.ok()) return s;
+      p.Add(std::move(name), std::move(value));
     }
     return p;
   }
   return FormatError(absl::StrCat("content-type \"", content_type,
                                   "\": send application/x-www-form-urlencoded or JSON"));
+}
+
+absl::StatusOr<GigyaParams> GigyaParams::FromQuery(const http::HttpRequest& request) {
+  GigyaParams p;
+  if (!p.AddForm(request.query)) return FormatError("malformed query string");
+  return p;
+}
+
+// A repeated name is remembered, not refused here: it matters only when the method or the
+// envelope reads that name (FromRequest, AnswerGigya), and every pair counts in a signature.
+void GigyaParams::Add(std::string name, std::string value) {
+  all_.emplace_back(name, value);
+  if (!values_.emplace(name, std::move(value)).second) repeated_.insert(std::move(name));
+}
+
+bool GigyaParams::AddForm(absl::string_view text) {
+  absl::optional<std::vector<std::pair<std::string, std::string>>> form = http::ParseForm(text);
+  if (!form.has_value()) return false;
+  for (auto& [name, value] : *form) Add(std::move(name), std::move(value));
+  return true;
+}
+
+absl::string_view GigyaParams::Spelled(absl::string_view name) const {
+  if (name == "apiKey" && !values_.contains("apiKey") && values_.contains("APIKey")) {
+    return "APIKey";
+  }
+  return name;
 }
 
 const std::string* GigyaParams::Find(absl::string_view name) const {
@@ -305,6 +315,45 @@ std::vector<std::string> GigyaParams::Repeated(
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// A number member: a JSON number, or a string holding one in JSON's decimal notation ("200",
+// "-0.5", "1e2"; no blanks, hex, "inf" or "nan"), as clients that build the array from form
+// fields or by hand send it.
+absl::StatusOr<double> NumberMember(const rapidjson::Value& v, const std::string& at) {
+  double d = 0;
+  if (v.IsNumber()) return v.GetDouble();
+  const absl::string_view text =
+      v.IsString() ? absl::string_view(v.GetString(), v.GetStringLength()) : absl::string_view();
+  if (text.empty() || text.find_first_not_of("0123456789+-.eE") != absl::string_view::npos ||
+      !absl::SimpleAtod(text, &d) || !std::isfinite(d)) {
+    return logic::BadFormat(at, "must be a number");
+  }
+  return d;
+}
+
+// A whole-number member: a JSON integer, a number with no fraction (2.0, as Python's json.dumps
+// writes a float), or a string holding either ("2").
+absl::StatusOr<int64_t> WholeMember(const rapidjson::Value& v, const std::string& at) {
+  if (v.IsInt64()) return v.GetInt64();
+  if (v.IsString()) {
+    const absl::string_view text(v.GetString(), v.GetStringLength());
+    int64_t n = 0;
+    // SimpleAtoi would also take blanks around the digits; NumberMember refuses those.
+    if (!text.empty() && text.find_first_not_of("0123456789+-") == absl::string_view::npos &&
+        absl::SimpleAtoi(text, &n)) {
+      return n;
+    }
+  }
+  absl::StatusOr<double> d = NumberMember(v, at);
+  if (!d.ok()) return d.status();
+  // Only up to 2^53, where a double still holds every whole number: beyond it the number was
+  // rounded on the way in (-9223372036854775809 reads as -2^63), so its value is unknown.
+  constexpr double kExact = 9007199254740992.0;  // 2^53
+  if (*d != std::trunc(*d) || *d < -kExact || *d > kExact) {
+    return logic::BadFormat(at, "must be a whole number");
+  }
+  return static_cast<int64_t>(*d);
 }
 
 absl::StatusOr<bool> ParseGigyaBool(absl::string_view name, absl::string_view text) {
@@ -347,45 +396,66 @@ std::string NewCallId() {
   return absl::StrFormat("%016x%016x", rng(), rng());
 }
 
+namespace {
+
+// Reads the parameters that shape the answer rather than the call: the echoed `context`,
+// `httpStatusCodes` and `format=jsonp&callback=`. Each one read is set as it is read (a callback
+// only once it is known safe to echo); the first bad one is the error.
+absl::Status ReadEnvelopeParams(const GigyaParams& p, Envelope* e, bool* http_status_codes,
+                                const std::string** callback) {
+  e->context = p.Find("context");
+  e->context_is_json = e->context != nullptr && p.IsJson("context");
+  absl::StatusOr<absl::optional<bool>> codes = p.OptionalBool("httpStatusCodes");
+  if (!codes.ok()) return codes.status();
+  *http_status_codes = codes->value_or(false);
+  // Accepted and ignored (there are no screen-sets here), but a bad value is refused as in
+  // every method.
+  absl::Status s = p.OptionalBool("dontHandleScreenSet").status();
+  if (!s.ok()) return s;
+  // In any case ("JSONP"), as Gigya's booleans are.
+  const std::string* format = p.Find("format");
+  const bool jsonp = format != nullptr && absl::EqualsIgnoreCase(*format, "jsonp");
+  if (format != nullptr && !jsonp && !absl::EqualsIgnoreCase(*format, "json")) {
+    return logic::BadValue("format", "must be json or jsonp");
+  }
+  if (!jsonp) return absl::OkStatus();
+  const std::string* name = p.Find("callback");
+  // Without a name there is nothing to call, and an unsafe name is never echoed into script:
+  // both answer plain JSON.
+  if (name == nullptr || name->empty()) return logic::MissingField("callback");
+  if (!IsValidJsonpCallback(*name)) {
+    return logic::BadValue("callback", "must match [A-Za-z_$][A-Za-z0-9_$.]*");
+  }
+  *callback = name;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view method_name,
                                const http::HttpRequest& request, ShimAuth* auth) {
   Envelope e;
   http::HttpResponse r;
   absl::StatusOr<GigyaParams> params = GigyaParams::FromRequest(request);
+  absl::StatusOr<GigyaParams> query;  // when `params` failed: the query string alone
   bool http_status_codes = false;
   bool internal_error = false;  // the error came from the service (names proto fields)
   const std::string* callback = nullptr;
   absl::Status s;
   if (!params.ok()) {
     s = params.status();
+    // The request as a whole is refused (its HTTP method, its body, a repeated parameter), but
+    // a query string that parses still says how its caller reads answers: a script tag needs
+    // its callback, an SDK with httpStatusCodes=true its status. Envelope parameters the query
+    // repeats are not guessed at.
+    query = GigyaParams::FromQuery(request);
+    static const auto* envelope_params = new absl::flat_hash_set<std::string>{
+        "context", "httpStatusCodes", "dontHandleScreenSet", "format", "callback"};
+    if (query.ok() && query->Repeated(*envelope_params).empty()) {
+      ReadEnvelopeParams(*query, &e, &http_status_codes, &callback).IgnoreError();
+    }
   } else {
-    e.context = params->Find("context");
-    e.context_is_json = e.context != nullptr && params->IsJson("context");
-    absl::StatusOr<absl::optional<bool>> codes = params->OptionalBool("httpStatusCodes");
-    if (!codes.ok()) {
-      s = codes.status();
-    } else {
-      http_status_codes = codes->value_or(false);
-    }
-    // Accepted and ignored (there are no screen-sets here), but a bad value is refused as in
-    // every method.
-    if (s.ok()) s = params->OptionalBool("dontHandleScreenSet").status();
-    // In any case ("JSONP"), as Gigya's booleans are.
-    const std::string* format = params->Find("format");
-    const bool jsonp = format != nullptr && absl::EqualsIgnoreCase(*format, "jsonp");
-    if (s.ok() && format != nullptr && !jsonp && !absl::EqualsIgnoreCase(*format, "json")) {
-      s = logic::BadValue("format", "must be json or jsonp");
-    }
-    if (s.ok() && jsonp) {
-      callback = params->Find("callback");
-      if (callback == nullptr || callback->empty()) {
-        s = logic::MissingField("callback");
-        callback = nullptr;  // answer plain JSON: there is no name to call
-      } else if (!IsValidJsonpCallback(*callback)) {
-        s = logic::BadValue("callback", "must match [A-Za-z_$][A-Za-z0-9_$.]*");
-        callback = nullptr;  // never echo an unsafe name into script
-      }
-    }
+    s = ReadEnvelopeParams(*params, &e, &http_status_codes, &callback);
     // An unknown method is an error in the envelope like any other (HTTP 200 unless
     // httpStatusCodes=true): a JSONP script tag would drop an HTTP 404 unread.
     if (s.ok() && method == nullptr) {
@@ -428,6 +498,14 @@ http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view meth
   if (!s.ok()) {
     e.error_code = Classify(s).gigya;
     e.error_details = Details(s, method, internal_error);
+    // The tenant is named as the caller spelled it ("APIKey: required").
+    const GigyaParams* sent = params.ok() ? &*params : query.ok() ? &*query : nullptr;
+    absl::string_view api_key = sent != nullptr ? sent->Spelled("apiKey") : "apiKey";
+    if (api_key != "apiKey" && absl::StartsWith(e.error_details, "apiKey") &&
+        (e.error_details.size() == 6 ||
+         !absl::ascii_isalnum(static_cast<unsigned char>(e.error_details[6])))) {
+      e.error_details.replace(0, 6, std::string(api_key));
+    }
   }
   std::string json = EnvelopeJson(e);
   r.status = http_status_codes && e.error_code != 0 ? e.error_code / 1000 : 200;

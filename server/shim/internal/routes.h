@@ -19,8 +19,10 @@ namespace countd::shim {
 
 // A JSON response with status 200 and browser-friendly CORS headers.
 http::HttpResponse CorsJson(std::string body);
-// The answer to a CORS preflight (OPTIONS) for the legacy browser routes.
-http::HttpResponse CorsPreflight();
+// The answer to a CORS preflight (OPTIONS) for the legacy browser routes: GET, POST and OPTIONS,
+// with the request headers the preflight asks for (Access-Control-Request-Headers, e.g. a page's
+// X-Requested-With) when they are a plain list of header names, else Content-Type.
+http::HttpResponse CorsPreflight(const http::HttpRequest& request);
 
 // --- Stash: /stash/v1.1/count/{incr,decr,get,getbatch}/<tracking_id>/public[/<key>] -----------
 

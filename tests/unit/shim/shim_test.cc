@@ -385,15 +385,83 @@ TEST_F(ShimTest, OptionsPreflightOnStashAndTally) {
   EXPECT_EQ(store_->forwarded(FailingStore::Op::kWrite), 0);
 }
 
+// Found by a black-box audit: a page whose requests carry X-Requested-With (jQuery's ajaxSetup
+// habit) was refused by the browser, as the preflight allowed Content-Type only.
+TEST_F(ShimTest, PreflightAllowsTheHeadersItIsAskedForWhenTheyAreHeaderNames) {
+  for (const char* target : {"/stash/v1.1/count/incr/site/public/v:c",
+                             "/tally/site/topk/c/x/60", "/accounts.getCounters"}) {
+    http::HttpRequest request = Request("OPTIONS", target);
+    request.headers.emplace_back("access-control-request-headers",
+                                 "content-type, x-requested-with");
+    http::HttpResponse r = shim_->Handle(request);
+    EXPECT_EQ(r.status, 204) << target;
+    const std::string* allowed = FindHeader(r, "Access-Control-Allow-Headers");
+    ASSERT_NE(allowed, nullptr) << target;
+    EXPECT_EQ(*allowed, "content-type, x-requested-with") << target;
+  }
+  // Anything but a list of header names is not echoed.
+  http::HttpRequest request = Request("OPTIONS", "/tally/site/topk/c/x/60");
+  request.headers.emplace_back("access-control-request-headers", "x-a\r\nSet-Cookie: a=b");
+  http::HttpResponse r = shim_->Handle(request);
+  const std::string* allowed = FindHeader(r, "Access-Control-Allow-Headers");
+  ASSERT_NE(allowed, nullptr);
+  EXPECT_EQ(*allowed, "Content-Type");
+  request = Request("OPTIONS", "/tally/site/topk/c/x/60");
+  request.headers.emplace_back("access-control-request-headers", std::string(2000, 'x'));
+  allowed = FindHeader(shim_->Handle(request), "Access-Control-Allow-Headers");
+  ASSERT_NE(allowed, nullptr);
+  EXPECT_EQ(*allowed, "Content-Type");
+}
+
+// Found by a black-box audit: a Stash or Tally-increment URL with a trailing slash (a client
+// joining its base URL with '/') answered 404, which Stash clients read as "no such key".
+TEST_F(ShimTest, StashAndTallyIncrementTakeOneTrailingSlash) {
+  EXPECT_THAT(shim_->Handle(Request("POST", "/stash/v1.1/count/incr/site/public/v:c/")).body,
+              HasSubstr(R"("status":200)"));
+  http::HttpResponse r = Get("/stash/v1.1/count/get/site/public/v:c:" +
+                             absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()) + "/");
+  EXPECT_THAT(r.body, HasSubstr(R"("data":"1")")) << Describe(r);
+  r = shim_->Handle(Request("POST", "/stash/v1.1/count/getbatch/site/public/",
+                            absl::StrCat(R"({"keys":["v:c:)",
+                                         absl::FormatTime("%Y-%m-%d", absl::Now(),
+                                                          absl::UTCTimeZone()),
+                                         R"("]})"),
+                            "application/json"));
+  EXPECT_THAT(r.body, HasSubstr(R"("status":200)")) << Describe(r);
+  // Two slashes are no route, and an empty key stays an empty key (refused), not a missing one.
+  EXPECT_THAT(shim_->Handle(Request("POST", "/stash/v1.1/count/incr/site/public/v:c//")).body,
+              Not(HasSubstr(R"("status":200)")));
+  EXPECT_THAT(shim_->Handle(Request("POST", "/stash/v1.1/count/incr/site/public/")).body,
+              JsonEq(R"({"status":400})"));
+
+  EXPECT_THAT(shim_->Handle(Request("POST", "/tally/site/ecount/c/x/60/")).body,
+              JsonEq(R"({"status":"saved"})"));
+  EXPECT_THAT(Get("/tally/site/ecount/c/x").body, JsonEq(R"({"data":"1"})"));
+  EXPECT_THAT(shim_->Handle(Request("POST", "/tally/site/ecount/c/x/60//")).body,
+              JsonEq(R"({"error":"not saved"})"));
+  EXPECT_THAT(Get("/tally/site/ecount/c/x").body, JsonEq(R"({"data":"1"})"));
+}
+
+// Found by a black-box audit: metadata= (empty) on a top-K read was refused; as for every
+// boolean of the legacy routes, empty is absent.
+TEST_F(ShimTest, TallyTopKEmptyMetadataIsAbsent) {
+  ASSERT_THAT(shim_->Handle(Request("POST", "/tally/site/topk/c/x/60")).body,
+              JsonEq(R"({"status":"saved"})"));
+  http::HttpResponse r = Get("/tally/site/topk/c?metadata=&k=2");
+  EXPECT_THAT(r.body, HasSubstr(R"("data")")) << Describe(r);
+  EXPECT_THAT(r.body, JsonEq(Get("/tally/site/topk/c?k=2").body));
+  EXPECT_THAT(Get("/tally/site/topk/c?metadata=maybe").body, JsonEq(R"({"status":400})"));
+}
+
 // Found by the hostile-input e2e corpus: a PUT, DELETE or lower-case "get" on a Gigya route was
-// treated as a GET and called the method, writing.
+// treated as a GET and called the method, writing; and by a black-box audit: so was a HEAD.
 TEST_F(ShimTest, GigyaRefusesMethodsOtherThanGetAndPostAndWritesNothing) {
   RegisterBuyCounter();
   const int64_t writes = store_->forwarded(FailingStore::Op::kWrite);
   const std::string target =
       "/accounts.incrementCounters?apiKey=site&UID=u&counters=%5B%7B%22class%22%3A%22_buy%22%2C"
       "%22path%22%3A%22%2F%22%7D%5D";
-  for (const char* method : {"PUT", "DELETE", "PATCH", "get", "post"}) {
+  for (const char* method : {"HEAD", "PUT", "DELETE", "PATCH", "get", "post"}) {
     http::HttpResponse r = shim_->Handle(Request(method, target));
     EXPECT_EQ(ErrorCode(r), 400001) << method << ": " << Describe(r);
     EXPECT_THAT(r.body, HasSubstr("method")) << method;
@@ -412,6 +480,128 @@ TEST_F(ShimTest, JsonpWithAnEmptyCallbackIsAPlainJsonRefusal) {
     EXPECT_EQ(ErrorCode(r), 400002) << Describe(r);
     EXPECT_EQ(r.body.front(), '{') << Describe(r);
   }
+}
+
+// Found by a black-box audit: a 400001 (the request refused as a whole) answered HTTP 200 and
+// plain JSON although its query string asked for status codes or JSONP; and when the query
+// itself repeats an envelope parameter, nothing is guessed.
+TEST_F(ShimTest, ARefusedRequestIsAnsweredInTheFormItsQueryAsksFor) {
+  const std::string target = "/gm.getActionConfig?httpStatusCodes=true&apiKey=a&apiKey=b";
+  http::HttpResponse r = Get(target);
+  EXPECT_EQ(ErrorCode(r), 400001) << Describe(r);
+  EXPECT_EQ(r.status, 400) << Describe(r);
+
+  r = shim_->Handle(Request("PUT", "/gm.getActionConfig?httpStatusCodes=1&apiKey=site"));
+  EXPECT_EQ(ErrorCode(r), 400001) << Describe(r);
+  EXPECT_EQ(r.status, 400) << Describe(r);
+
+  r = shim_->Handle(Request("POST", "/gm.getActionConfig?httpStatusCodes=true&context=c1", "{bad",
+                            "application/json"));
+  EXPECT_EQ(ErrorCode(r), 400001) << Describe(r);
+  EXPECT_EQ(r.status, 400) << Describe(r);
+  EXPECT_THAT(r.body, HasSubstr(R"("context":"c1")"));
+
+  r = Get("/gm.getActionConfig?format=JSONP&callback=cb.f&apiKey=a&apiKey=b");
+  EXPECT_EQ(r.content_type, "text/javascript") << Describe(r);
+  ASSERT_TRUE(absl::StartsWith(r.body, "cb.f({")) << Describe(r);
+  EXPECT_TRUE(absl::EndsWith(r.body, "});")) << Describe(r);
+  EXPECT_EQ(r.status, 200);
+
+  // An unsafe name is still never echoed; a repeated envelope parameter is not read.
+  r = Get("/gm.getActionConfig?format=jsonp&callback=alert(1)&apiKey=a&apiKey=b");
+  EXPECT_EQ(r.content_type, "application/json") << Describe(r);
+  EXPECT_THAT(r.body, Not(HasSubstr("alert")));
+  r = Get("/gm.getActionConfig?httpStatusCodes=true&httpStatusCodes=true&apiKey=site");
+  EXPECT_EQ(ErrorCode(r), 400001) << Describe(r);
+  EXPECT_EQ(r.status, 200) << Describe(r);
+}
+
+// Found by a black-box audit: errorDetails said "apiKey" to a caller that spelled it "APIKey".
+TEST_F(ShimTest, ErrorDetailsNameTheTenantAsTheCallerSpelledIt) {
+  for (const char* target : {"/gm.getTopUsers?APIKey=", "/accounts.getRegisteredCounters?APIKey=",
+                             "/gm.getActionConfig?APIKey="}) {
+    http::HttpResponse r = Get(target);
+    EXPECT_EQ(ErrorCode(r), 400002) << target << ": " << Describe(r);
+    EXPECT_THAT(r.body, HasSubstr(R"("errorDetails":"APIKey)")) << target << ": " << Describe(r);
+  }
+  http::HttpResponse r = Get("/gm.getTopUsers?apiKey=");
+  EXPECT_THAT(r.body, HasSubstr(R"("errorDetails":"apiKey)")) << Describe(r);
+}
+
+// Found by a black-box audit: a JSON array (what gm.getActionConfig answers, and how an SDK
+// encodes a list) was stored as one challenge named ["books"].
+TEST_F(ShimTest, SetActionConfigTakesChallengesAsACommaListOrAJsonArray) {
+  for (const char* id : {"books", "music", "films"}) {
+    http::HttpResponse r = PostForm("/gm.setChallengeConfig",
+                                    absl::StrCat("apiKey=site&challengeID=", id, "&title=T"));
+    ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
+  }
+  auto challenges_of = [this](const std::string& action) {
+    http::HttpResponse r = Get("/gm.getActionConfig?apiKey=site&actionID=" + action);
+    EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
+    rapidjson::Document doc = Parse(r.body);
+    std::vector<std::string> out;
+    if (!doc.IsObject() || !doc.HasMember("actions")) return out;
+    for (const auto& a : doc["actions"].GetArray()) {
+      if (std::string(a["actionID"].GetString()) != action) continue;
+      for (const auto& c : a["challenges"].GetArray()) out.emplace_back(c.GetString());
+    }
+    return out;
+  };
+  using ::testing::UnorderedElementsAre;
+  http::HttpResponse r = PostJson("/gm.setActionConfig",
+                                  R"({"apiKey":"site","actionID":"a1","points":5,)"
+                                  R"("challenges":["books","music"]})");
+  ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
+  EXPECT_THAT(challenges_of("a1"), UnorderedElementsAre("books", "music"));
+  r = PostForm("/gm.setActionConfig",
+               "apiKey=site&actionID=a2&points=5&challenges=%5B%22films%22%5D");
+  ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
+  EXPECT_THAT(challenges_of("a2"), UnorderedElementsAre("films"));
+  r = PostForm("/gm.setActionConfig", "apiKey=site&actionID=a3&points=5&challenges=books,+films");
+  ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
+  EXPECT_THAT(challenges_of("a3"), UnorderedElementsAre("books", "films"));
+
+  // An array that is not one of strings is refused and configures nothing (form values here;
+  // a JSON body's array arrives as the same text).
+  for (const char* bad : {"%5B%22books%22%2C1%5D", "%5B%22books%22", "%5B%5B%22books%22%5D%5D"}) {
+    r = PostForm("/gm.setActionConfig",
+                 absl::StrCat("apiKey=site&actionID=a4&points=5&challenges=", bad));
+    EXPECT_EQ(ErrorCode(r), 400004) << bad << ": " << Describe(r);
+    EXPECT_THAT(r.body, HasSubstr("challenges")) << Describe(r);
+  }
+  r = PostJson("/gm.setActionConfig",
+               R"({"apiKey":"site","actionID":"a4","points":5,"challenges":["books",{}]})");
+  EXPECT_EQ(ErrorCode(r), 400004) << Describe(r);
+  r = Get("/gm.getActionConfig?apiKey=site&actionID=a4");
+  EXPECT_THAT(r.body, Not(HasSubstr(R"("a4")"))) << Describe(r);
+}
+
+// Found by a black-box audit: `levels` refused "10" and 10.0 where `counters` takes them (an
+// SDK building the array from form fields sends strings).
+TEST_F(ShimTest, ChallengeLevelsTakeWholeNumbersAsCountersDo) {
+  http::HttpResponse r = PostForm(
+      "/gm.setChallengeConfig",
+      "apiKey=site&challengeID=quiz&levels=" +
+          std::string("%5B%7B%22level%22%3A%221%22%2C%22pointsRequired%22%3A%2210%22%7D%2C"
+                      "%7B%22level%22%3A2.0%2C%22pointsRequired%22%3A30%7D%5D"));
+  ASSERT_EQ(ErrorCode(r), 0) << Describe(r);
+  r = Get("/gm.getChallengeConfig?apiKey=site&includeChallenges=quiz");
+  EXPECT_THAT(r.body, HasSubstr(R"({"level":1,)")) << Describe(r);
+  EXPECT_THAT(r.body, HasSubstr(R"("pointsRequired":10})")) << Describe(r);
+  EXPECT_THAT(r.body, HasSubstr(R"("pointsRequired":30})")) << Describe(r);
+  // Still refused: a fraction, a word, blanks, a level past int32; nothing is configured.
+  for (const char* levels : {R"([{"level":1,"pointsRequired":"1.5"}])",
+                             R"([{"level":1,"pointsRequired":"ten"}])",
+                             R"([{"level":" 1","pointsRequired":5}])",
+                             R"([{"level":4294967296,"pointsRequired":5}])"}) {
+    r = PostJson("/gm.setChallengeConfig",
+                 absl::StrCat(R"({"apiKey":"site","challengeID":"bad","levels":)", levels, "}"));
+    EXPECT_NE(ErrorCode(r), 0) << levels << ": " << Describe(r);
+    EXPECT_THAT(r.body, HasSubstr("levels[0].")) << Describe(r);
+  }
+  r = Get("/gm.getChallengeConfig?apiKey=site&includeChallenges=bad");
+  EXPECT_THAT(r.body, Not(HasSubstr(R"("challengeID":"bad")"))) << Describe(r);
 }
 
 // Found by the hostile-input e2e corpus: ?k=1&k=1000 silently used the last k.

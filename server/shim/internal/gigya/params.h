@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
+#include "rapidjson/document.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "server/http/http_server.h"
@@ -33,15 +34,21 @@ class GigyaParams {
   // Collects the query string and, for POST, a form or JSON object body (JSON members that are
   // objects, arrays, numbers, booleans or null become their JSON text, as Gigya SDKs send them;
   // IsJson tells them apart from strings). Find returns the first value of a repeated name.
-  // Errors: INVALID_ARGUMENT (400001 "unparseable") for an HTTP method other than GET, POST or
-  // HEAD, an unparseable body or query, a common parameter (format, callback, context,
+  // Errors: INVALID_ARGUMENT (400001 "unparseable") for an HTTP method other than GET or POST,
+  // an unparseable body or query, a common parameter (format, callback, context,
   // httpStatusCodes, dontHandleScreenSet and the credentials) given more than once, or a body of
   // another content type; 400006 naming apiKey when both apiKey and APIKey are given.
   static absl::StatusOr<GigyaParams> FromRequest(const http::HttpRequest& request);
+  // The query string's parameters alone, whatever the HTTP method and body; for answering a
+  // request FromRequest refused in the form its caller asked for (status codes, JSONP).
+  // Errors: INVALID_ARGUMENT when the query string does not parse.
+  static absl::StatusOr<GigyaParams> FromQuery(const http::HttpRequest& request);
 
   // The value, or nullptr when absent. "apiKey" also finds a parameter sent as "APIKey" (the
   // spelling of some Gigya clients; FromRequest refuses both at once).
   const std::string* Find(absl::string_view name) const;
+  // `name` as the caller spelled it: "APIKey" for "apiKey" when that is what was sent.
+  absl::string_view Spelled(absl::string_view name) const;
   // The value; INVALID_ARGUMENT "missing" (400002) naming `name` when absent or empty.
   absl::StatusOr<std::string> Required(absl::string_view name) const;
   // A Gigya boolean: nullopt when absent or empty, else ParseGigyaBool of the value.
@@ -60,6 +67,9 @@ class GigyaParams {
  private:
   // FromRequest without the apiKey/APIKey and repeated-common-parameter rules.
   static absl::StatusOr<GigyaParams> Collect(const http::HttpRequest& request);
+  // Adds the pairs of a query string or form body; false when it does not parse.
+  bool AddForm(absl::string_view text);
+  void Add(std::string name, std::string value);
 
   absl::flat_hash_map<std::string, std::string> values_;  // the first value of each name
   absl::flat_hash_set<std::string> repeated_;             // names sent more than once
@@ -70,6 +80,16 @@ class GigyaParams {
 // A Gigya boolean, the same for every parameter of every method: "true" or "false" in any
 // case, or "1" or "0". Errors: INVALID_ARGUMENT (400006) naming `name`, quoting the value.
 absl::StatusOr<bool> ParseGigyaBool(absl::string_view name, absl::string_view text);
+
+// A number member of a JSON array parameter (`counters`, `levels`): a JSON number, or a string
+// holding one in JSON's decimal notation ("200", "-0.5", "1e2"; no blanks, hex, "inf" or
+// "nan"), as clients that build the array from form fields or by hand send it. Errors:
+// INVALID_ARGUMENT (400004) naming `at`.
+absl::StatusOr<double> NumberMember(const rapidjson::Value& v, const std::string& at);
+// A whole-number member: a JSON integer, a number with no fraction (2.0, as Python's json.dumps
+// writes a float; exact up to 2^53), or a string holding either ("2"). Errors: as NumberMember,
+// and 400004 "must be a whole number".
+absl::StatusOr<int64_t> WholeMember(const rapidjson::Value& v, const std::string& at);
 
 // A method: the names it accepts beyond the common ones, how the service's field names read in
 // the error details of its `call` step (prefix renames applied before the generic snake_case ->
