@@ -412,10 +412,11 @@ absl::Status ReadEnvelopeParams(const GigyaParams& p, Envelope* e, bool* http_st
   // every method.
   absl::Status s = p.OptionalBool("dontHandleScreenSet").status();
   if (!s.ok()) return s;
-  // In any case ("JSONP"), as Gigya's booleans are.
+  // In any case ("JSONP"), as Gigya's booleans are; empty is absent (json), as for every
+  // optional parameter.
   const std::string* format = p.Find("format");
   const bool jsonp = format != nullptr && absl::EqualsIgnoreCase(*format, "jsonp");
-  if (format != nullptr && !jsonp && !absl::EqualsIgnoreCase(*format, "json")) {
+  if (format != nullptr && !format->empty() && !jsonp && !absl::EqualsIgnoreCase(*format, "json")) {
     return logic::BadValue("format", "must be json or jsonp");
   }
   if (!jsonp) return absl::OkStatus();

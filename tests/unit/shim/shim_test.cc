@@ -516,6 +516,17 @@ TEST_F(ShimTest, ARefusedRequestIsAnsweredInTheFormItsQueryAsksFor) {
   EXPECT_EQ(r.status, 200) << Describe(r);
 }
 
+// Found by a black-box audit: format= (empty) was 400006; as every empty optional parameter it
+// is absent (JSON). A format that is neither json nor jsonp is still refused.
+TEST_F(ShimTest, EmptyFormatIsJson) {
+  http::HttpResponse r = Get("/accounts.getRegisteredCounters?apiKey=site&format=");
+  EXPECT_EQ(ErrorCode(r), 0) << Describe(r);
+  EXPECT_EQ(r.content_type, "application/json");
+  r = Get("/accounts.getRegisteredCounters?apiKey=site&format=xml");
+  EXPECT_EQ(ErrorCode(r), 400006) << Describe(r);
+  EXPECT_THAT(r.body, HasSubstr("format")) << Describe(r);
+}
+
 // Found by a black-box audit: errorDetails said "apiKey" to a caller that spelled it "APIKey".
 TEST_F(ShimTest, ErrorDetailsNameTheTenantAsTheCallerSpelledIt) {
   for (const char* target : {"/gm.getTopUsers?APIKey=", "/accounts.getRegisteredCounters?APIKey=",
