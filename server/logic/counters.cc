@@ -281,6 +281,9 @@ absl::Status Counters::RegisterCounters(const std::string& tenant,
   return ChangeRegistry(tenant, paths, [&](Registry* next, storage::WriteBatch* batch) {
     for (size_t i = 0; i < paths.size(); ++i) {
       const CounterPath& p = paths[i];
+      // Re-registering is a no-op success, also for a pair deeper than a max_path_depth lowered
+      // after it was registered (lowering the depth refuses new pairs only).
+      if (next->pairs.contains(PairKey(p.cls, p.path))) continue;
       int depth = *PathDepth("path", p.path);  // checked by ChangeRegistry
       if (depth > next->settings.max_path_depth) {
         return BadValue(Indexed("counters", i, "path"),
@@ -389,20 +392,31 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
     canonical = who->prefix;
     absl::StrAppend(&canonical, "|", args.event_time_ms.value_or(-1));
   }
+  // The first pair that is not registered (now). It is refused only when the request is not a
+  // repeat: a request that succeeded and is retried after its pair was unregistered gets its
+  // first answer (request_id), so its refusal waits for RequestLog::Apply's build step. Errors
+  // of the request itself come in counter order as always.
+  absl::Status unregistered;
+  auto first_error = [&unregistered](absl::Status error) {
+    return unregistered.ok() ? error : unregistered;
+  };
   for (size_t i = 0; i < args.counters.size(); ++i) {
     const CounterIncrement& c = args.counters[i];
     s = CheckPair("counters", i, {c.cls, c.path});
-    if (!s.ok()) return s;
+    if (!s.ok()) return first_error(s);
     int64_t count = c.count.value_or(1);
     if (count < 0) {
-      return BadValue(Indexed("counters", i, "count"), absl::StrCat(count, " is negative"));
+      return first_error(
+          BadValue(Indexed("counters", i, "count"), absl::StrCat(count, " is negative")));
     }
     absl::StatusOr<absl::int128> micros = ToMicros("value", c.value.value_or(0.0));
     if (!micros.ok()) {  // again with the field's full name (built only for the error)
-      return ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0)).status();
+      return first_error(
+          ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0)).status());
     }
-    if (c.path != "/" && !(*registry)->pairs.contains(PairKey(c.cls, c.path))) {
-      return Refused(
+    if (unregistered.ok() && c.path != "/" &&
+        !(*registry)->pairs.contains(PairKey(c.cls, c.path))) {
+      unregistered = Refused(
           Indexed("counters", i, "path"),
           absl::StrCat("class ", Quote(c.cls), " path ", Quote(c.path), " is not registered"));
     }
@@ -424,6 +438,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
   absl::StatusOr<std::string> answer =
       requests_->Apply("IncrementCounters", who->partition, args.tenant, args.request_id, canonical,
                        [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+                         if (!unregistered.ok()) return unregistered;
                          batch->AllowDeferredApply();  // counters are read back from the store only
                          batch->Reserve(deltas.size());
                          // Total, month and day: kTotals, kMonthly and kDaily.

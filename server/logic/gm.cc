@@ -458,13 +458,20 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
   absl::StatusOr<std::shared_ptr<const GmConfig>> config = GetConfig(args.tenant);
   if (!config.ok()) return config.status();
   const GmAction* action = (*config)->FindAction(args.action_id);
+  // A refusal that depends on the configuration now applies to new requests only: a request
+  // that succeeded, retried after its action was deleted, gets its first answer (RequestLog runs
+  // the build step only for a request it has not recorded).
+  absl::Status unconfigured;
+  std::vector<const GmChallenge*> targets;
+  int64_t points = 0;
   if (action == nullptr) {
-    return BadValue("action_id",
-                    absl::StrCat(Quote(args.action_id), " is not a configured action"));
+    unconfigured = BadValue("action_id",
+                            absl::StrCat(Quote(args.action_id), " is not a configured action"));
+  } else {
+    // Never empty: "_default" holds every action and cannot be disabled.
+    targets = (*config)->ChallengesOf(*action);
+    points = action->points;
   }
-  // Never empty: "_default" holds every action and cannot be disabled.
-  const std::vector<const GmChallenge*> targets = (*config)->ChallengesOf(*action);
-  const int64_t points = action->points;
   std::vector<std::string> ranked;
   if (points != 0) {
     for (const GmChallenge* c : targets) ranked.push_back(c->challenge_id);
@@ -477,10 +484,14 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
   std::vector<GmWeekRankings::Change> changes;
   absl::Time now;
   bool built = false;
-  const std::string canonical = keys::Join({args.uid, args.action_id, args.ip});
+  // The request as a retry repeats it: the user and the action. The ip only annotates the log
+  // entry; when the shim fills it from the connection, a retry from another address is still
+  // the same request.
+  const std::string canonical = keys::Join({args.uid, args.action_id});
   absl::StatusOr<std::string> answer = requests_->Apply(
       kNotifyScope, keys::TenantPartition(args.tenant), args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+        if (!unconfigured.ok()) return unconfigured;
         user_lock.emplace(&UserLock(args.tenant, args.uid));
         built = true;
         changes.clear();      // a build runs again after a concurrent change (RequestLog)
@@ -556,12 +567,14 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
   absl::StatusOr<std::shared_ptr<const GmConfig>> config = GetConfig(args.tenant);
   if (!config.ok()) return config.status();
   const GmChallenge* challenge = (*config)->FindChallenge(challenge_id);
+  // As in NotifyAction: refused for new requests only, so a retry of a redeem that succeeded
+  // before its challenge was deleted or disabled gets its first answer.
+  absl::Status unconfigured;
   if (challenge == nullptr) {
-    return BadValue("challenge_id",
-                    absl::StrCat(Quote(challenge_id), " is not a configured challenge"));
-  }
-  if (!challenge->IsEnabled()) {
-    return Refused("challenge_id", absl::StrCat(Quote(challenge_id), " is disabled"));
+    unconfigured = BadValue("challenge_id",
+                            absl::StrCat(Quote(challenge_id), " is not a configured challenge"));
+  } else if (!challenge->IsEnabled()) {
+    unconfigured = Refused("challenge_id", absl::StrCat(Quote(challenge_id), " is disabled"));
   }
 
   absl::optional<absl::MutexLock> user_lock;
@@ -569,6 +582,7 @@ absl::StatusOr<GmAchievement> GameMechanics::RedeemPoints(const RedeemPointsArgs
   absl::StatusOr<std::string> answer = requests_->Apply(
       kRedeemScope, keys::TenantPartition(args.tenant), args.tenant, args.request_id, canonical,
       [&](storage::WriteBatch* batch) -> absl::StatusOr<std::string> {
+        if (!unconfigured.ok()) return unconfigured;
         user_lock.emplace(&UserLock(args.tenant, args.uid));
         const absl::Time now = clock_->Now();
         const int64_t now_ms = absl::ToUnixMillis(now);

@@ -251,6 +251,20 @@ TEST_F(CountersTest, DefaultMaxDepthIsTwo) {
   EXPECT_THAT(Registered(), ElementsAre("c /a/b"));
 }
 
+// Found by a black-box audit: re-registering a pair registered before max_path_depth was lowered
+// was refused, although lowering the depth only refuses new pairs.
+TEST_F(CountersTest, ReRegisteringAPairDeeperThanALoweredDepthIsANoOpSuccess) {
+  ASSERT_TRUE(counters_->SetCounterSettings("site", CounterSettings{3}).ok());
+  ASSERT_TRUE(Register({{"c", "/x/y/z"}}).ok());
+  ASSERT_TRUE(counters_->SetCounterSettings("site", CounterSettings{2}).ok());
+  EXPECT_TRUE(Register({{"c", "/x/y/z"}}).ok());
+  EXPECT_THAT(Registered(), ElementsAre("c /x/y/z"));
+  // A new pair that deep is still refused, and so is the call that carries it.
+  ExpectError(Register({{"c", "/x/y/z"}, {"c", "/x/y/w"}}), absl::StatusCode::kInvalidArgument,
+              "counters[1].path");
+  EXPECT_THAT(Registered(), ElementsAre("c /x/y/z"));
+}
+
 TEST_F(CountersTest, SettingsAllowDepthUpToEight) {
   absl::StatusOr<CounterSettings> set = counters_->SetCounterSettings("site", CounterSettings{8});
   ASSERT_TRUE(set.ok()) << set.status();
@@ -703,6 +717,32 @@ TEST_F(CountersTest, RequestIdMakesRetriesIdempotent) {
   ASSERT_TRUE(Increment(Uid("u"), {Inc("c", "/a", 1.5)}, "req-2").ok());
   ASSERT_TRUE(Increment(Uid("u"), {Inc("c", "/")}, "req-1", absl::nullopt, "other").ok());
   EXPECT_THAT(GetRows("u", {}), ElementsAre("c /a total 2 3"));
+}
+
+// Found by a black-box audit: a request that succeeded, retried (its reply was lost) after its
+// pair was unregistered, was refused as unregistered although it had been applied.
+TEST_F(CountersTest, ARetryAfterItsPairWasUnregisteredGetsTheFirstAnswer) {
+  ASSERT_TRUE(Register({{"c", "/a"}, {"c", "/b"}}).ok());
+  ASSERT_TRUE(Increment(Uid("u"), {Inc("c", "/b"), Inc("c", "/a", 3)}, "req-1").ok());
+  ASSERT_TRUE(Unregister({{"c", "/a"}}).ok());
+  EXPECT_TRUE(Increment(Uid("u"), {Inc("c", "/b"), Inc("c", "/a", 3)}, "req-1").ok());
+  EXPECT_THAT(GetRows("u", {}), ElementsAre("c /a total 1 3", "c /b total 1 0"));
+  // A new request is refused as before, naming the unregistered pair, and writes nothing;
+  // another request under the same id is refused for the id.
+  ExpectError(Increment(Uid("u"), {Inc("c", "/b"), Inc("c", "/a", 3)}, "req-2"),
+              absl::StatusCode::kFailedPrecondition, "counters[1].path");
+  ExpectError(Increment(Uid("u"), {Inc("c", "/b"), Inc("c", "/a", 3)}),
+              absl::StatusCode::kFailedPrecondition, "counters[1].path");
+  ExpectError(Increment(Uid("u"), {Inc("c", "/a", 4)}, "req-1"),
+              absl::StatusCode::kFailedPrecondition, "request_id");
+  // An error of the request itself after the unregistered pair still names the first one.
+  CounterIncrement negative = Inc("c", "/b");
+  negative.count = -1;
+  ExpectError(Increment(Uid("u"), {Inc("c", "/a"), negative}), absl::StatusCode::kFailedPrecondition,
+              "counters[0].path");
+  ExpectError(Increment(Uid("u"), {negative, Inc("c", "/a")}), absl::StatusCode::kInvalidArgument,
+              "counters[0].count");
+  EXPECT_THAT(GetRows("u", {}), ElementsAre("c /a total 1 3", "c /b total 1 0"));
 }
 
 TEST_F(CountersTest, InvalidFiltersNameTheirField) {

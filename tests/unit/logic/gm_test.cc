@@ -748,6 +748,43 @@ TEST_F(GmTest, RepeatedRequestIdAppliesOnceAndAnswersTheSame) {
   EXPECT_EQ(Balance("u"), 7);
 }
 
+// Found by a black-box audit: a notify or redeem that succeeded, retried after its action or
+// challenge was deleted (or the challenge disabled), was refused although it had been applied;
+// and a notify retried from another address (the shim fills ip from the connection) was
+// "another request".
+TEST_F(GmTest, ARetryGetsItsFirstAnswerAfterTheConfigurationChangedOrFromAnotherAddress) {
+  SetChallenge("books", {Level(1, 5)});
+  SetAction("read", 5, {"books"});
+  absl::StatusOr<std::vector<GmAchievement>> first = Notify("u", "read", "n-1", "10.0.0.1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<std::vector<GmAchievement>> moved = Notify("u", "read", "n-1", "10.0.0.2");
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  ASSERT_TRUE(Redeem("u", 2, "books", "r-1").ok());
+
+  ASSERT_TRUE(gm_->DeleteAction("site", "read").ok());
+  absl::StatusOr<std::vector<GmAchievement>> again = Notify("u", "read", "n-1", "10.0.0.1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_EQ(again->size(), first->size());
+  SetChallenge("books", {Level(1, 5)}, /*enabled=*/false);
+  absl::StatusOr<GmAchievement> redeemed = Redeem("u", 2, "books", "r-1");
+  ASSERT_TRUE(redeemed.ok()) << redeemed.status();
+  EXPECT_EQ(redeemed->points_total, 3);
+  ASSERT_TRUE(gm_->DeleteChallenge("site", "books").ok());
+  ASSERT_TRUE(Redeem("u", 2, "books", "r-1").ok());
+  EXPECT_EQ(Balance("u"), 5);  // _default: granted once, never redeemed from
+
+  // New requests are refused as before, naming the field, and change nothing.
+  ExpectError(Notify("u", "read", "n-2").status(), absl::StatusCode::kInvalidArgument,
+              "action_id");
+  ExpectError(Notify("u", "read").status(), absl::StatusCode::kInvalidArgument, "action_id");
+  ExpectError(Redeem("u", 1, "books", "r-2").status(), absl::StatusCode::kInvalidArgument,
+              "challenge_id");
+  SetChallenge("off", {}, /*enabled=*/false);
+  ExpectError(Redeem("u", 1, "off", "r-3").status(), absl::StatusCode::kFailedPrecondition,
+              "challenge_id");
+  EXPECT_EQ(Balance("u"), 5);
+}
+
 // --- GetActionsLog
 // ----------------------------------------------------------------------------------
 
