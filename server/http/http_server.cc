@@ -57,6 +57,11 @@
 
 namespace countd::http {
 
+bool IsTokenChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
 const std::string* HttpRequest::Header(absl::string_view lower_name) const {
   for (const auto& [name, value] : headers) {
     if (name == lower_name) return &value;
@@ -95,14 +100,9 @@ std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
       absl::ToChronoNanoseconds(std::clamp(d, absl::ZeroDuration(), kMaxTimeout)));
 }
 
-// RFC 9110 token characters (header field names).
+// RFC 9110 token (a header field name).
 bool IsToken(absl::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) continue;
-    if (absl::string_view("!#$%&'*+-.^_`|~").find(c) == absl::string_view::npos) return false;
-  }
-  return true;
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsTokenChar);
 }
 
 // A header value that cannot split the response (no CR, LF or NUL) and fits Beast's limits.

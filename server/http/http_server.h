@@ -43,6 +43,9 @@ struct HttpRequest {
   const std::string* Header(absl::string_view lower_name) const;
 };
 
+// An RFC 9110 token character (the characters of a header field name).
+bool IsTokenChar(char c);
+
 // What the handler answers. The server owns framing: it sets Content-Length and Connection.
 struct HttpResponse {
   int status = 200;                               // must be 200..599; anything else is sent as 500

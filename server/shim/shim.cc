@@ -102,6 +102,10 @@ http::HttpResponse CorsJson(std::string body) {
   return r;
 }
 
+void DropTrailingSlash(std::vector<std::string>* segments, size_t shortest) {
+  if (segments->size() > shortest && segments->back().empty()) segments->pop_back();
+}
+
 http::HttpResponse CorsPreflight(const http::HttpRequest& request) {
   // Header names are RFC 9110 tokens; a list of them, with blanks after the commas, is echoed
   // as sent (bounded), anything else is not.
@@ -109,10 +113,8 @@ http::HttpResponse CorsPreflight(const http::HttpRequest& request) {
   std::string allow_headers = "Content-Type";
   const std::string* asked = request.Header("access-control-request-headers");
   if (asked != nullptr && !asked->empty() && asked->size() <= kMaxRequestHeaders &&
-      std::all_of(asked->begin(), asked->end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-               absl::string_view("!#$%&'*+-.^_`|~, ").find(c) != absl::string_view::npos;
-      })) {
+      std::all_of(asked->begin(), asked->end(),
+                  [](char c) { return c == ',' || c == ' ' || http::IsTokenChar(c); })) {
     allow_headers = *asked;
   }
   http::HttpResponse r;

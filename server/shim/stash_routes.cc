@@ -157,12 +157,10 @@ absl::StatusOr<StashRequest> ParseStashRequest(const http::HttpRequest& request)
       seg[5] != "public") {
     return NoRoute();
   }
+  // getbatch/<id>/public/ is getbatch/<id>/public, get/<id>/public/<key>/ is
+  // get/<id>/public/<key>.
   const std::string op = seg[3];
-  // One trailing slash after the last segment names the same route (a client joining its base
-  // URL with '/'): getbatch/<id>/public/ is getbatch/<id>/public, get/<id>/public/<key>/ is
-  // get/<id>/public/<key>. It never turns an empty key into a missing one.
-  const size_t shortest = op == "getbatch" ? 6 : 7;
-  if (seg.size() > shortest && seg.back().empty()) seg.pop_back();
+  DropTrailingSlash(&seg, op == "getbatch" ? 6 : 7);
   const std::string& tenant = seg[4];
   if (op == "getbatch" && seg.size() == 6) return ParseGetBatch(request, tenant);
   if (seg.size() != 7) return NoRoute();

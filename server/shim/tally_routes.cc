@@ -180,15 +180,12 @@ absl::StatusOr<TallyRequest> ParseTallyRequest(const http::HttpRequest& request)
     return logic::BadFormat("path", "has a malformed percent-escape, %00 or an encoded '/'");
   }
   // tally <tracking_id> <op> <counter> ...
-  const std::vector<std::string>& seg = *decoded;
+  std::vector<std::string> seg = *std::move(decoded);
   if (seg.size() < 4 || seg[0] != "tally" || (seg[2] != "ecount" && seg[2] != "topk")) {
     return NoRoute();
   }
   if (request.method == "POST") {
-    // One trailing slash after the window names the same route, as for reads below.
-    if (seg.size() == 7 && seg.back().empty()) {
-      return ParseIncrement(request, std::vector<std::string>(seg.begin(), seg.end() - 1));
-    }
+    DropTrailingSlash(&seg, 6);  // <op>/<counter>/<countable>/<window>/
     if (seg.size() != 6) return NoRoute();
     return ParseIncrement(request, seg);
   }
@@ -196,16 +193,11 @@ absl::StatusOr<TallyRequest> ParseTallyRequest(const http::HttpRequest& request)
     return logic::BadValue(
         "method", absl::StrCat(logic::Quote(request.method), ": send POST to count, GET to read"));
   }
-  // Reads take one trailing slash after their last segment: topk/<counter>/ is topk/<counter>,
-  // ecount/<counter>/<countable>/ is ecount/<counter>/<countable>. (It never turns an empty
-  // counter or countable into a missing one.)
-  std::vector<std::string> read = seg;
-  const size_t shortest = read[2] == "topk" ? 4 : 5;
-  if (read.size() > shortest && read.back().empty()) read.pop_back();
-  if (read[2] == "ecount" && (read.size() == 5 || read.size() == 6)) {
-    return ParseCount(request, read);
-  }
-  if (read[2] == "topk" && (read.size() == 4 || read.size() == 5)) return ParseTopK(request, read);
+  // topk/<counter>/ is topk/<counter>, ecount/<counter>/<countable>/ is
+  // ecount/<counter>/<countable>.
+  DropTrailingSlash(&seg, seg[2] == "topk" ? 4 : 5);
+  if (seg[2] == "ecount" && (seg.size() == 5 || seg.size() == 6)) return ParseCount(request, seg);
+  if (seg[2] == "topk" && (seg.size() == 4 || seg.size() == 5)) return ParseTopK(request, seg);
   return NoRoute();
 }
 

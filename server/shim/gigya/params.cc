@@ -46,6 +46,13 @@ const absl::flat_hash_set<std::string>& CommonParams() {
   return *params;
 }
 
+// The parameters that shape the answer rather than the call (ReadEnvelopeParams).
+const absl::flat_hash_set<std::string>& EnvelopeParams() {
+  static const auto* params = new absl::flat_hash_set<std::string>{
+      "context", "httpStatusCodes", "dontHandleScreenSet", "format", "callback"};
+  return *params;
+}
+
 const char* ReasonPhrase(int status) {
   switch (status) {
     case 200: return "OK";
@@ -450,9 +457,7 @@ http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view meth
     // its callback, an SDK with httpStatusCodes=true its status. Envelope parameters the query
     // repeats are not guessed at.
     query = GigyaParams::FromQuery(request);
-    static const auto* envelope_params = new absl::flat_hash_set<std::string>{
-        "context", "httpStatusCodes", "dontHandleScreenSet", "format", "callback"};
-    if (query.ok() && query->Repeated(*envelope_params).empty()) {
+    if (query.ok() && query->Repeated(EnvelopeParams()).empty()) {
       ReadEnvelopeParams(*query, &e, &http_status_codes, &callback).IgnoreError();
     }
   } else {
@@ -499,13 +504,15 @@ http::HttpResponse AnswerGigya(const GigyaMethod* method, absl::string_view meth
   if (!s.ok()) {
     e.error_code = Classify(s).gigya;
     e.error_details = Details(s, method, internal_error);
-    // The tenant is named as the caller spelled it ("APIKey: required").
+    // The tenant is named as the caller spelled it ("APIKey: required"), whichever layer named
+    // it (a method's parameters, the authentication, the service's "tenant").
+    constexpr absl::string_view kApiKey = "apiKey";
     const GigyaParams* sent = params.ok() ? &*params : query.ok() ? &*query : nullptr;
-    absl::string_view api_key = sent != nullptr ? sent->Spelled("apiKey") : "apiKey";
-    if (api_key != "apiKey" && absl::StartsWith(e.error_details, "apiKey") &&
-        (e.error_details.size() == 6 ||
-         !absl::ascii_isalnum(static_cast<unsigned char>(e.error_details[6])))) {
-      e.error_details.replace(0, 6, std::string(api_key));
+    absl::string_view spelled = sent != nullptr ? sent->Spelled(kApiKey) : kApiKey;
+    if (spelled != kApiKey && absl::StartsWith(e.error_details, kApiKey) &&
+        (e.error_details.size() == kApiKey.size() ||
+         !absl::ascii_isalnum(static_cast<unsigned char>(e.error_details[kApiKey.size()])))) {
+      e.error_details.replace(0, kApiKey.size(), std::string(spelled));
     }
   }
   std::string json = EnvelopeJson(e);

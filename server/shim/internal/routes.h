@@ -19,6 +19,11 @@ namespace countd::shim {
 
 // A JSON response with status 200 and browser-friendly CORS headers.
 http::HttpResponse CorsJson(std::string body);
+// One trailing slash after a route's last segment names the same route (a client joining its
+// base URL with '/'): drops an empty last segment of `segments` (a path's, from
+// http::PathSegments) when there are more than `shortest`, so that it never turns an empty
+// last field into a missing one.
+void DropTrailingSlash(std::vector<std::string>* segments, size_t shortest);
 // The answer to a CORS preflight (OPTIONS) for the legacy browser routes: GET, POST and OPTIONS,
 // with the request headers the preflight asks for (Access-Control-Request-Headers, e.g. a page's
 // X-Requested-With) when they are a plain list of header names, else Content-Type.
