@@ -251,7 +251,9 @@ class CountdServerImpl : public CountdServer {
     // (grpcurl, grpc_health_probe -service=...).
     grpc::HealthCheckServiceInterface* health_status = grpc_server_->GetHealthCheckService();
     health_status->SetServingStatus(true);
-    for (const std::string& name : table_service_names_) health_status->SetServingStatus(name, true);
+    for (const std::string& name : table_service_names_) {
+      health_status->SetServingStatus(name, true);
+    }
     return StartHttp(workers, *tls);
   }
 

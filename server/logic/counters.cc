@@ -411,8 +411,7 @@ absl::Status Counters::IncrementCounters(const IncrementCountersArgs& args) {
     }
     absl::StatusOr<absl::int128> micros = ToMicros("value", c.value.value_or(0.0));
     if (!micros.ok()) {  // again with the field's full name (built only for the error)
-      return first_error(
-          ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0)).status());
+      return first_error(ToMicros(Indexed("counters", i, "value"), c.value.value_or(0.0)).status());
     }
     if (unregistered.ok() && c.path != "/" &&
         !(*registry)->pairs.contains(PairKey(c.cls, c.path))) {

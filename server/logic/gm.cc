@@ -465,8 +465,8 @@ absl::StatusOr<std::vector<GmAchievement>> GameMechanics::NotifyAction(
   std::vector<const GmChallenge*> targets;
   int64_t points = 0;
   if (action == nullptr) {
-    unconfigured = BadValue("action_id",
-                            absl::StrCat(Quote(args.action_id), " is not a configured action"));
+    unconfigured =
+        BadValue("action_id", absl::StrCat(Quote(args.action_id), " is not a configured action"));
   } else {
     // Never empty: "_default" holds every action and cannot be disabled.
     targets = (*config)->ChallengesOf(*action);

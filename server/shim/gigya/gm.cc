@@ -160,7 +160,8 @@ absl::Status ParseLevels(absl::string_view text, v1::Challenge* out) {
         absl::StatusOr<int64_t> n = WholeMember(m.value, field);
         if (!n.ok()) return n.status();
         if (name == "level") {
-          if (*n < std::numeric_limits<int32_t>::min() || *n > std::numeric_limits<int32_t>::max()) {
+          if (*n < std::numeric_limits<int32_t>::min() ||
+              *n > std::numeric_limits<int32_t>::max()) {
             return logic::BadValue(field, "is out of range");
           }
           level->set_level(static_cast<int32_t>(*n));

@@ -17,9 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
-#include "rapidjson/document.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "rapidjson/document.h"
 #include "server/http/http_server.h"
 
 namespace countd::shim {
